@@ -1,0 +1,54 @@
+/* fr_config — table-driven INI loading with errors that name file, line and key.
+ *
+ * A program describes its settings as an array of fr_cfg_field (section, key,
+ * type, offset into its config struct, bounds). fr_cfg_load() fills the struct
+ * from the file; an unknown section or key, a value of the wrong type or out of
+ * bounds is an error "FILE:LINE: [section] key: expected ..., got '...'", and the
+ * struct keeps its defaults for that field. Strings are copied into fixed char
+ * arrays inside the struct (no ownership to track). */
+#ifndef FR_CONFIG_H
+#define FR_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum fr_cfg_type {
+    FR_CFG_STR,    /* char[size] */
+    FR_CFG_INT,    /* long long, in [min, max] */
+    FR_CFG_BOOL,   /* int: true/false/yes/no/on/off/1/0 */
+    FR_CFG_DOUBLE, /* double, in [min, max] */
+};
+
+struct fr_cfg_field {
+    const char *section;
+    const char *key;
+    enum fr_cfg_type type;
+    size_t offset;
+    size_t size;   /* FR_CFG_STR: array size */
+    double min, max;
+};
+
+#define FR_CFG_FIELD_STR(sec, key, type, member) \
+    { sec, key, FR_CFG_STR, offsetof(type, member), sizeof(((type *)0)->member), 0, 0 }
+#define FR_CFG_FIELD_INT(sec, key, type, member, lo, hi) \
+    { sec, key, FR_CFG_INT, offsetof(type, member), 0, lo, hi }
+#define FR_CFG_FIELD_BOOL(sec, key, type, member) \
+    { sec, key, FR_CFG_BOOL, offsetof(type, member), 0, 0, 1 }
+#define FR_CFG_FIELD_DOUBLE(sec, key, type, member, lo, hi) \
+    { sec, key, FR_CFG_DOUBLE, offsetof(type, member), 0, lo, hi }
+
+/* Loads path into target. nfields entries. Returns 0, or FR_ECONFIG with the
+ * first problem in err (all problems are checked; the first is reported). */
+int fr_cfg_load(const char *path, const struct fr_cfg_field *fields, size_t nfields, void *target,
+                char *err, size_t errlen);
+
+/* Applies one "section.key=value" override (command line), same checks. */
+int fr_cfg_set(const char *assignment, const struct fr_cfg_field *fields, size_t nfields,
+               void *target, char *err, size_t errlen);
+
+/* Value parsers shared with hand-written parsers (rack files). Return 0 or FR_EINVAL. */
+int fr_cfg_parse_int(const char *s, long long min, long long max, long long *out);
+int fr_cfg_parse_double(const char *s, double min, double max, double *out);
+int fr_cfg_parse_bool(const char *s, int *out);
+
+#endif

@@ -1,0 +1,59 @@
+/* fr_zsock — a ZeroMQ socket driven by a libuv loop.
+ *
+ * ZMQ_FD is edge-triggered and a zmq_send can consume the readable edge
+ * (PITFALLS 1). So the uv_poll on ZMQ_FD only wakes the loop; a uv_prepare
+ * checks ZMQ_EVENTS before every block and starts a uv_idle when input is
+ * pending (so the loop does not block); a uv_check drains up to a budget of
+ * messages per turn with ZMQ_DONTWAIT. Every receive and send is non-blocking.
+ *
+ * Ownership: the caller owns the zmq socket and the struct (embed it); the
+ * socket must outlive fr_zsock_close()'s callback. Loop thread only (PITFALLS 2).
+ *
+ * Messages: a multipart message of up to FR_ZSOCK_MAX_PARTS frames is handed
+ * to on_msg as an array; the frames are closed after on_msg returns. A message
+ * with more frames, or a frame over max_frame bytes (when set), is dropped and
+ * counted in `dropped`. */
+#ifndef FR_ZSOCK_H
+#define FR_ZSOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include <zmq.h>
+
+#define FR_ZSOCK_MAX_PARTS 4
+#define FR_ZSOCK_BUDGET 256 /* messages drained per loop turn */
+
+typedef struct fr_zsock fr_zsock;
+typedef void (*fr_zsock_msg_cb)(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
+typedef void (*fr_zsock_close_cb)(fr_zsock *zs);
+
+struct fr_zsock {
+    void *sock;           /* the zmq socket (not owned) */
+    uv_poll_t poll;
+    uv_prepare_t prepare;
+    uv_check_t check;
+    uv_idle_t idle;
+    fr_zsock_msg_cb on_msg;
+    fr_zsock_close_cb on_close;
+    void *arg;
+    size_t max_frame;     /* 0 = no limit beyond ZMQ_MAXMSGSIZE */
+    uint64_t received;
+    uint64_t dropped;     /* malformed multipart shapes */
+    int closing;
+    int open_handles;
+};
+
+/* Joins the loop. Returns 0 or FR_ESYS (no callback is called on error). */
+int fr_zsock_start(fr_zsock *zs, uv_loop_t *loop, void *sock, fr_zsock_msg_cb on_msg, void *arg);
+/* Leaves the loop; cb (may be NULL) runs once every handle is closed. */
+void fr_zsock_close(fr_zsock *zs, fr_zsock_close_cb cb);
+
+/* Sends [id] + data as one message, non-blocking. id may be NULL (DEALER).
+ * Returns 0, FR_EUNREACH (ROUTER_MANDATORY: no such peer), FR_EAGAIN (HWM), FR_EIO. */
+int fr_zsock_send(fr_zsock *zs, const void *id, size_t idlen, const void *data, size_t len);
+
+/* Common socket options: linger 0, maxmsgsize, tcp keepalive, zmq heartbeats. */
+int fr_zsock_set_defaults(void *sock, int64_t max_msg);
+
+#endif
