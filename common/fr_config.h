@@ -38,13 +38,20 @@ struct fr_cfg_field {
     { sec, key, FR_CFG_DOUBLE, offsetof(type, member), 0, lo, hi }
 
 /* Loads path into target. nfields entries. Returns 0, or FR_ECONFIG with the
- * first problem in err (all problems are checked; the first is reported). */
+ * first problem in err (loading stops there). */
 int fr_cfg_load(const char *path, const struct fr_cfg_field *fields, size_t nfields, void *target,
                 char *err, size_t errlen);
 
 /* Applies one "section.key=value" override (command line), same checks. */
 int fr_cfg_set(const char *assignment, const struct fr_cfg_field *fields, size_t nfields,
                void *target, char *err, size_t errlen);
+
+/* inih with line numbers (Debian's inih is built without them): like ini_parse(),
+ * but cb also gets the line number of each entry. Returns 0, -1 when the file
+ * cannot be opened (errno set), or the first line inih could not parse. */
+typedef int (*fr_cfg_ini_handler)(void *user, const char *section, const char *name,
+                                  const char *value, int lineno);
+int fr_cfg_ini_parse(const char *path, fr_cfg_ini_handler cb, void *user);
 
 /* Value parsers shared with hand-written parsers (rack files). Return 0 or FR_EINVAL. */
 int fr_cfg_parse_int(const char *s, long long min, long long max, long long *out);
