@@ -1,0 +1,5 @@
+# Unit tests of common/.
+fr_unit_test(test_wire SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_wire.c LIBS fr_common)
+fr_unit_test(test_config SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_config.c LIBS fr_common)
+fr_unit_test(test_types SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_types.c LIBS fr_common)
+fr_unit_test(test_zsock SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_zsock.c LIBS fr_common TIMEOUT 120)
