@@ -8,7 +8,7 @@ PACKAGES=(
   libuv1-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
   libcurl4-openssl-dev libusb-1.0-0-dev libimobiledevice-dev libirecovery-1.0-dev
   libplist-dev libzip-dev libinih-dev libjansson-dev libmicrohttpd-dev
-  libcmocka-dev python3 sqlite3 procps
+  libcmocka-dev python3 python3-zmq sqlite3 procps
 )
 
 missing=()

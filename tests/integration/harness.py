@@ -1,0 +1,240 @@
+"""Integration harness: starts real flashrack processes on loopback.
+
+A Site is one simulated rack (flashrack-sim), one controller (flashrackd) with a
+real SQLite file, and agents (flashrack-agent), each in a temporary directory,
+on free TCP ports of 127.0.0.1. Every wait is bounded; every process is killed
+at the end, whatever happened.
+"""
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failure(what)
+
+
+class Site:
+    def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
+                 watchdog_s=20):
+        self.bin = bindir
+        self.dir = tempfile.mkdtemp(prefix="fr-it-")
+        self.rack = os.path.join(self.dir, "rack.ini")
+        with open(self.rack, "w") as f:
+            f.write(rack_text)
+        self.sim_sock = os.path.join(self.dir, "sim.sock")
+        self.agents_ep = "tcp://127.0.0.1:%d" % free_port()
+        self.clients_ep = "tcp://127.0.0.1:%d" % free_port()
+        self.store = os.path.join(self.dir, "flashrack.db")
+        self.hb_ms = hb_ms
+        self.liveness = liveness
+        self.watchdog_s = watchdog_s
+        self.agent_ids = list(agents)
+        self.procs = {}
+        self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
+                        FLASHRACK_CONTROLLER=self.clients_ep)
+
+    # -- processes ---------------------------------------------------------
+    def _spawn(self, name, argv):
+        log = open(os.path.join(self.dir, name + ".log"), "ab")
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                             stdin=subprocess.DEVNULL)
+        self.procs[name] = p
+        return p
+
+    def start_sim(self):
+        self._spawn("sim", [os.path.join(self.bin, "flashrack-sim"), self.rack,
+                            "--socket", self.sim_sock])
+        self.wait_for(lambda: os.path.exists(self.sim_sock), 10, "simulator socket")
+
+    def start_controller(self):
+        self._spawn("flashrackd", [
+            os.path.join(self.bin, "flashrackd"),
+            "--set", "controller.store=" + self.store,
+            "--set", "controller.agents_endpoint=" + self.agents_ep,
+            "--set", "controller.clients_endpoint=" + self.clients_ep,
+            "--set", "controller.heartbeat_ms=%d" % self.hb_ms,
+            "--set", "controller.liveness=%d" % self.liveness,
+            "--set", "controller.log_level=debug"])
+        self.wait_for(lambda: self.cli_ok("agents"), 10, "controller answering")
+
+    def agent_ini(self, aid):
+        work = os.path.join(self.dir, "agent-" + aid)
+        os.makedirs(work, exist_ok=True)
+        path = os.path.join(work, "agent.ini")
+        with open(path, "w") as f:
+            f.write("[agent]\nid = %s\ncontroller = %s\nslots = 48\nwork_dir = %s\n"
+                    "log_level = debug\n\n[seams]\ntopology = sim\ndiscovery = sim\n"
+                    "power = sim\nsim_socket = %s\n\n[engine]\npath = %s\nwatchdog_s = %d\n"
+                    % (aid, self.agents_ep, work, self.sim_sock,
+                       os.path.join(self.bin, "flashrack-sim-restore"), self.watchdog_s))
+        return path
+
+    def start_agent(self, aid):
+        self._spawn("agent-" + aid, [os.path.join(self.bin, "flashrack-agent"),
+                                     "-c", self.agent_ini(aid)])
+
+    def start(self):
+        self.start_sim()
+        self.start_controller()
+        for a in self.agent_ids:
+            self.start_agent(a)
+        self.wait_for(lambda: self.online_agents() >= len(self.agent_ids), 20,
+                      "agents online")
+        return self
+
+    def kill(self, name, sig=signal.SIGKILL):
+        p = self.procs[name]
+        p.send_signal(sig)
+        if sig in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            p.wait(timeout=20)
+
+    def stop(self):
+        for name, p in self.procs.items():
+            if p.poll() is None:
+                try:
+                    p.send_signal(signal.SIGCONT)
+                    p.terminate()
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+    def log(self, name):
+        with open(os.path.join(self.dir, name + ".log"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def dump_logs(self):
+        for name in self.procs:
+            sys.stderr.write("----- %s.log (last 60 lines) -----\n" % name)
+            sys.stderr.write("\n".join(self.log(name).splitlines()[-60:]) + "\n")
+
+    # -- CLI -----------------------------------------------------------------
+    def cli(self, *args, timeout=2):
+        argv = [os.path.join(self.bin, "flashrack"), "-C", self.clients_ep,
+                "--timeout", str(timeout)] + list(args)
+        r = subprocess.run(argv, capture_output=True, text=True, env=self.env,
+                           timeout=timeout + 20, stdin=subprocess.DEVNULL)
+        return r
+
+    def cli_json(self, *args):
+        r = self.cli(*(list(args) + ["-o", "json"]))
+        if r.returncode not in (0, 1):
+            raise Failure("flashrack %s: exit %d: %s" % (" ".join(args), r.returncode, r.stderr))
+        return json.loads(r.stdout)
+
+    def cli_ok(self, *args):
+        try:
+            return self.cli(*args, timeout=1).returncode == 0
+        except subprocess.TimeoutExpired:
+            return False
+
+    def online_agents(self):
+        try:
+            doc = self.cli_json("agents")
+        except (Failure, ValueError, subprocess.TimeoutExpired):
+            return 0
+        return sum(1 for a in doc.get("agents", []) if a.get("state") == "online")
+
+    def submit(self, *args):
+        doc = self.cli_json("submit", "--firmware", self.ipsw(), *args)
+        return doc["job_id"]
+
+    def ipsw(self):
+        path = os.path.join(self.dir, "test_Restore.ipsw")
+        if not os.path.exists(path):
+            with open(path, "wb") as f:
+                f.write(os.urandom(4096))
+        return path
+
+    def job(self, job_id):
+        return self.cli_json("status", str(job_id))
+
+    def wait_job_finished(self, job_id, limit_s):
+        def finished():
+            doc = self.job(job_id)
+            return doc["jobs"][0]["state"] in ("done", "cancelled")
+        self.wait_for(finished, limit_s, "job %d finished" % job_id)
+        return self.job(job_id)
+
+    # -- waiting -------------------------------------------------------------
+    def wait_for(self, pred, limit_s, what, step=0.1):
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            for name, p in self.procs.items():
+                if p.poll() is not None and p.returncode not in (0, -9, -15) and \
+                        not getattr(p, "expected_exit", False):
+                    raise Failure("%s exited with %s while waiting for %s"
+                                  % (name, p.returncode, what))
+            if pred():
+                return
+            time.sleep(step)
+        raise Failure("timed out after %ss waiting for %s" % (limit_s, what))
+
+
+@contextlib.contextmanager
+def running_site(bindir, rack_text, **kw):
+    """A started Site; on any failure its logs are printed; always stopped."""
+    site = Site(bindir, rack_text, **kw)
+    try:
+        yield site.start()
+    except BaseException:
+        site.dump_logs()
+        raise
+    finally:
+        site.stop()
+
+
+def main(*tests):
+    """Runs each test(bindir) and prints one line each plus a closing count;
+    the exit code is for ctest. Usage: test_x.py BIN_DIR"""
+    bindir = sys.argv[1]
+    passed = failed = 0
+    for t in tests:
+        start = time.monotonic()
+        try:
+            t(bindir)
+            passed += 1
+            print("PASS %s (%.1f s)" % (t.__name__, time.monotonic() - start), flush=True)
+        except Exception as e:
+            failed += 1
+            print("FAIL %s: %s: %s" % (t.__name__, type(e).__name__, e), flush=True)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
+
+
+RACK_SMALL = """
+[sim]
+seed = 7
+time_scale = 200
+dialect = master
+
+[host A]
+label_prefix = A-
+fill = yes
+product_types = iPhone12,1, iPhone13,2
+
+[hub A.1]
+host = A
+bus = 1
+depth = 1
+ports = 4
+power_switch = yes
+"""

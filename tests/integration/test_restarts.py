@@ -1,0 +1,94 @@
+"""Restarts mid-job: the controller killed and restarted loses no job and
+restores no unit twice; an agent killed mid-restore comes back and its units
+finish; a silent agent is noticed by its heartbeats."""
+import re
+import signal
+import time
+
+from harness import check, main, running_site
+
+RACK_SLOW = """
+[sim]
+seed = 11
+time_scale = 60
+dialect = master
+
+[host A]
+label_prefix = A-
+fill = yes
+product_types = iPhone12,1, iPhone11,2
+
+[hub A.1]
+host = A
+bus = 1
+depth = 1
+ports = 6
+power_switch = yes
+"""
+
+
+def restoring(site, job, at_least):
+    runs = site.job(job).get("runs", [])
+    return sum(1 for r in runs if r["state"] in ("restoring", "verifying")) >= at_least
+
+
+def controller_restart_mid_job(bindir):
+    with running_site(bindir, RACK_SLOW) as site:
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) >= 6, 20, "6 units")
+        job = site.submit("--agent", "A", "--name", "restart-me")
+        site.wait_for(lambda: restoring(site, job, 3), 30, "restores under way")
+        site.kill("flashrackd")
+        time.sleep(1.0)
+        site.start_controller()
+        doc = site.wait_job_finished(job, 120)
+        check(doc["jobs"][0]["id"] == job, "the job survived the restart")
+        check(all(r["state"] == "done" for r in doc["runs"]),
+              "every unit done: %s" % [(r["ecid"], r["state"]) for r in doc["runs"]])
+        check(len(doc["runs"]) == 6, "six runs: %d" % len(doc["runs"]))
+        rep = site.cli_json("report", str(job))
+        for u in rep["units"]:
+            ok = [a for a in u["attempts"] if a["outcome"] == "success"]
+            check(len(ok) == 1, "%s restored once: %s" % (u["ecid"], u["attempts"]))
+            # the controller's restart is invisible to the restores themselves
+            check(len(u["attempts"]) == 1, "%s has one attempt: %s" % (u["ecid"], u["attempts"]))
+
+
+def agent_restart_mid_restore(bindir):
+    with running_site(bindir, RACK_SLOW) as site:
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) >= 6, 20, "6 units")
+        job = site.submit("--agent", "A", "--name", "agent-restart")
+        site.wait_for(lambda: restoring(site, job, 2), 30, "restores under way")
+        site.kill("agent-A")
+        time.sleep(0.5)
+        site.start_agent("A")
+        doc = site.wait_job_finished(job, 120)
+        check(all(r["state"] == "done" for r in doc["runs"]),
+              "every unit done after the agent restart: %s"
+              % [(r["ecid"], r["state"]) for r in doc["runs"]])
+        rep = site.cli_json("report", str(job))
+        interrupted = [a for u in rep["units"] for a in u["attempts"]
+                       if a["outcome"] == "interrupted"]
+        check(len(interrupted) >= 2, "interrupted attempts recorded: %d" % len(interrupted))
+        for u in rep["units"]:
+            ok = [a for a in u["attempts"] if a["outcome"] == "success"]
+            check(len(ok) == 1, "%s restored exactly once: %s" % (u["ecid"], u["attempts"]))
+
+
+def heartbeat_loss_detected(bindir):
+    with running_site(bindir, RACK_SLOW, hb_ms=200, liveness=3) as site:
+        def state():
+            return [a["state"] for a in site.cli_json("agents")["agents"] if a["id"] == "A"]
+        check(state() == ["online"], "agent online at start: %s" % state())
+        site.kill("agent-A", signal.SIGSTOP)
+        t0 = time.monotonic()
+        site.wait_for(lambda: state() == ["offline"], 10, "agent marked offline")
+        took = time.monotonic() - t0
+        check(took >= 0.4, "not declared dead before liveness ran out (%.2f s)" % took)
+        site.kill("agent-A", signal.SIGCONT)
+        site.wait_for(lambda: state() == ["online"], 10, "agent online again")
+        check(re.search(r"offline", site.log("flashrackd")) is not None,
+              "controller logged the loss")
+
+
+if __name__ == "__main__":
+    main(controller_restart_mid_job, agent_restart_mid_restore, heartbeat_loss_detected)
