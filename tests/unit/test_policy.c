@@ -1,0 +1,193 @@
+/* test_policy — the retry ladder: a bad cable is told from a bad phone. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "policy.h"
+
+static struct policy_cfg cfg_default(void)
+{
+    struct policy_cfg c;
+    policy_cfg_default(&c);
+    return c;
+}
+
+/* Plays the ladder: the unit fails with cls on each port in turn. */
+static enum policy_action play(const struct policy_cfg *cfg, struct policy_history *h,
+                               enum fr_class cls, const char *port, struct policy_decision *d)
+{
+    policy_after_attempt(cfg, h, cls, port, d);
+    h->attempts++;
+    h->class_count[cls]++;
+    if (cls == FR_CLASS_LINK_LOST || cls == FR_CLASS_HARDWARE)
+        policy_history_add_port(h, port);
+    return d->action;
+}
+
+static void success_is_done(void **state)
+{
+    struct policy_cfg c = cfg_default();
+    struct policy_history h = { 0 };
+    struct policy_decision d;
+    policy_after_attempt(&c, &h, FR_CLASS_NONE, "A:1-1.1", &d);
+    assert_int_equal(d.action, POLICY_DONE);
+    assert_int_equal(d.next, FR_STATE_DONE);
+    assert_false(d.strike_port);
+}
+
+static void lost_link_moves_then_dfu_then_suspect(void **state)
+{
+    struct policy_cfg c = cfg_default();
+    struct policy_history h = { 0 };
+    struct policy_decision d;
+    assert_int_equal(play(&c, &h, FR_CLASS_LINK_LOST, "A:1-1.1", &d), POLICY_MOVE);
+    assert_int_equal(d.next, FR_STATE_NEEDS_MOVE);
+    assert_true(d.strike_port && d.power_cycle);
+    assert_false(d.from_dfu);
+    assert_int_equal(play(&c, &h, FR_CLASS_LINK_LOST, "B:2-1.4", &d), POLICY_MOVE);
+    assert_true(d.from_dfu);
+    assert_non_null(strstr(d.why, "DFU"));
+    assert_int_equal(play(&c, &h, FR_CLASS_LINK_LOST, "A:1-2.7", &d), POLICY_SUSPECT);
+    assert_int_equal(d.next, FR_STATE_HARDWARE_SUSPECT);
+    assert_non_null(strstr(d.why, "3 different ports"));
+}
+
+static void same_port_twice_is_not_evidence_against_the_unit(void **state)
+{
+    struct policy_cfg c = cfg_default();
+    struct policy_history h = { 0 };
+    struct policy_decision d;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(play(&c, &h, FR_CLASS_LINK_LOST, "A:1-1.1", &d), POLICY_MOVE);
+    assert_int_equal(h.nfailed_ports, 1);
+    assert_false(d.from_dfu);
+    /* ...until the attempts run out: a plain failure, never hardware_suspect */
+    play(&c, &h, FR_CLASS_LINK_LOST, "A:1-1.1", &d);
+    assert_int_equal(play(&c, &h, FR_CLASS_LINK_LOST, "A:1-1.1", &d), POLICY_FAIL);
+}
+
+static void disk_failure_gets_one_more_port_from_dfu(void **state)
+{
+    struct policy_cfg c = cfg_default();
+    struct policy_history h = { 0 };
+    struct policy_decision d;
+    assert_int_equal(play(&c, &h, FR_CLASS_HARDWARE, "A:1-1.1", &d), POLICY_MOVE);
+    assert_true(d.from_dfu);
+    assert_false(d.strike_port); /* the port did nothing wrong */
+    assert_int_equal(play(&c, &h, FR_CLASS_HARDWARE, "A:1-1.2", &d), POLICY_SUSPECT);
+}
+
+static void non_moving_classes(void **state)
+{
+    struct policy_cfg c = cfg_default();
+    struct policy_decision d;
+    const enum fr_class never[] = { FR_CLASS_NOT_SIGNED, FR_CLASS_WRONG_FIRMWARE,
+                                    FR_CLASS_STACK_TOO_OLD };
+    for (size_t i = 0; i < 3; i++) {
+        struct policy_history h = { 0 };
+        assert_int_equal(play(&c, &h, never[i], "A:1-1.1", &d), POLICY_FAIL);
+        assert_false(d.strike_port);
+    }
+    struct policy_history h = { 0 };
+    assert_int_equal(play(&c, &h, FR_CLASS_FIRMWARE, "A:1-1.1", &d), POLICY_RETRY_IN_PLACE);
+    assert_int_equal(play(&c, &h, FR_CLASS_FIRMWARE, "A:1-1.1", &d), POLICY_RETRY_IN_PLACE);
+    assert_int_equal(play(&c, &h, FR_CLASS_FIRMWARE, "A:1-1.1", &d), POLICY_FAIL);
+    assert_int_equal(h.nfailed_ports, 0);
+
+    struct policy_history n = { 0 };
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(play(&c, &n, FR_CLASS_NETWORK, "A:1-1.1", &d), POLICY_RETRY_IN_PLACE);
+    assert_int_equal(play(&c, &n, FR_CLASS_NETWORK, "A:1-1.1", &d), POLICY_FAIL);
+
+    struct policy_history o = { 0 };
+    assert_int_equal(play(&c, &o, FR_CLASS_NEEDS_DFU, "A:1-1.1", &d), POLICY_OPERATOR);
+    assert_int_equal(d.next, FR_STATE_NEEDS_OPERATOR);
+    struct policy_history nd = { 0 };
+    assert_int_equal(play(&c, &nd, FR_CLASS_NO_DEVICE, "A:1-1.1", &d), POLICY_RETRY_IN_PLACE);
+    assert_int_equal(play(&c, &nd, FR_CLASS_NO_DEVICE, "A:1-1.1", &d), POLICY_OPERATOR);
+}
+
+static void interruptions_do_not_count(void **state)
+{
+    struct policy_cfg c = cfg_default();
+    struct policy_history h = { 0 };
+    struct policy_decision d;
+    policy_after_attempt(&c, &h, FR_CLASS_INTERRUPTED, "A:1-1.1", &d);
+    assert_int_equal(d.action, POLICY_REQUEUE);
+    assert_false(d.strike_port);
+}
+
+static void naive_practice_retries_in_place(void **state)
+{
+    struct policy_cfg c = cfg_default();
+    c.naive = 1;
+    c.max_attempts = 3;
+    struct policy_history h = { 0 };
+    struct policy_decision d;
+    assert_int_equal(play(&c, &h, FR_CLASS_LINK_LOST, "A:1-1.1", &d), POLICY_RETRY_IN_PLACE);
+    assert_int_equal(play(&c, &h, FR_CLASS_LINK_LOST, "A:1-1.1", &d), POLICY_RETRY_IN_PLACE);
+    assert_int_equal(play(&c, &h, FR_CLASS_LINK_LOST, "A:1-1.1", &d), POLICY_FAIL);
+    assert_false(d.strike_port);
+}
+
+static void quarantine_needs_two_units_in_the_window(void **state)
+{
+    struct policy_cfg c = cfg_default();
+    const int64_t hour = 3600 * 1000;
+    struct policy_strike one_unit[] = { { 1, 0 }, { 1, 10 }, { 1, 20 } };
+    assert_false(policy_port_quarantined(&c, one_unit, 3, 30));
+    struct policy_strike two_units[] = { { 1, 0 }, { 2, 10 } };
+    assert_true(policy_port_quarantined(&c, two_units, 2, 30));
+    assert_false(policy_port_quarantined(&c, two_units, 2, 2 * hour)); /* both too old */
+    struct policy_strike one_old[] = { { 1, 0 }, { 2, hour + 5 } };
+    assert_false(policy_port_quarantined(&c, one_old, 2, hour + 10));
+}
+
+static void target_prefers_other_hub_bus_and_shallow_tier(void **state)
+{
+    struct policy_port from = { "A:1-1.1", "A", "A.1", 1, 2, 0, 1 };
+    struct policy_port ports[] = {
+        { "A:1-1.2", "A", "A.1", 1, 2, 1, 0 }, /* same hub */
+        { "A:1-2.1", "A", "A.2", 1, 3, 1, 0 }, /* other hub, same bus, deep */
+        { "A:2-1.1", "A", "A.3", 2, 2, 1, 0 }, /* other hub and bus */
+        { "B:1-1.1", "B", "B.1", 1, 1, 0, 0 }, /* not usable */
+    };
+    const char *avoid[] = { "A:1-1.1" };
+    assert_int_equal(policy_pick_target(ports, 4, &from, avoid, 1), 2);
+    ports[2].usable = 0;
+    assert_int_equal(policy_pick_target(ports, 4, &from, avoid, 1), 1);
+    const char *avoid2[] = { "A:1-1.1", "A:1-2.1" };
+    assert_int_equal(policy_pick_target(ports, 4, &from, avoid2, 2), 0);
+    ports[0].usable = 0;
+    assert_int_equal(policy_pick_target(ports, 4, &from, avoid2, 2), -1);
+}
+
+static void target_on_another_agent_counts_as_other_hub(void **state)
+{
+    struct policy_port from = { "A:1-1.1", "A", "hub1", 1, 1, 0, 0 };
+    struct policy_port ports[] = {
+        { "A:1-1.2", "A", "hub1", 1, 1, 1, 0 },
+        { "B:1-1.1", "B", "hub1", 1, 1, 1, 0 }, /* same hub name, different host */
+    };
+    assert_int_equal(policy_pick_target(ports, 2, &from, NULL, 0), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(success_is_done),
+        cmocka_unit_test(lost_link_moves_then_dfu_then_suspect),
+        cmocka_unit_test(same_port_twice_is_not_evidence_against_the_unit),
+        cmocka_unit_test(disk_failure_gets_one_more_port_from_dfu),
+        cmocka_unit_test(non_moving_classes),
+        cmocka_unit_test(interruptions_do_not_count),
+        cmocka_unit_test(naive_practice_retries_in_place),
+        cmocka_unit_test(quarantine_needs_two_units_in_the_window),
+        cmocka_unit_test(target_prefers_other_hub_bus_and_shallow_tier),
+        cmocka_unit_test(target_on_another_agent_counts_as_other_hub),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
