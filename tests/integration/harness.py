@@ -229,7 +229,7 @@ dialect = master
 [host A]
 label_prefix = A-
 fill = yes
-product_types = iPhone12,1, iPhone13,2
+product_types = iPhone12,1 iPhone13,2
 
 [hub A.1]
 host = A

@@ -16,7 +16,7 @@ dialect = master
 [host A]
 label_prefix = A-
 fill = yes
-product_types = iPhone12,1, iPhone11,2
+product_types = iPhone12,1 iPhone11,2
 
 [hub A.1]
 host = A

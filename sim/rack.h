@@ -1,0 +1,109 @@
+/* rack — the simulated rack: hosts, hubs, ports, units and their faults, read
+ * from an INI rack file.
+ *
+ * A rack file has one [sim] section (seed, time scale, timings, bandwidth),
+ * [host NAME] sections (a USB host = one agent), [hub NAME] sections (ports on a
+ * root bus at a hub tier), and optional [port LABEL] / [unit ECID] sections that
+ * set faults and place units. config/rack-example.ini documents every key.
+ *
+ * Errors name the file, line, section and key and what was expected. The rack
+ * owns all its arrays; rack_free() releases them. */
+#ifndef SIM_RACK_H
+#define SIM_RACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum unit_health { HEALTH_GOOD = 0, HEALTH_DEAD, HEALTH_DISK };
+enum engine_dialect { DIALECT_MASTER = 0, DIALECT_1_0_0 };
+
+struct rack_port {
+    char path[32];        /* "1-2.5" */
+    char label[24];       /* "A-05" */
+    int host;             /* index into hosts */
+    int hub;              /* index into hubs */
+    int bus;
+    int depth;
+    int power_switch;
+    double link_fail;     /* probability a restore here loses the link */
+    int unit;             /* index into units, -1 when empty */
+};
+
+struct rack_unit {
+    uint64_t ecid;
+    char product_type[24];
+    char board[16];
+    uint32_t cpid, bdid;
+    char serial[16];
+    int mode;             /* fr UnitMode numbering */
+    int battery;
+    enum unit_health health;
+    int port;             /* index into ports, -1 when unplugged */
+    int restores;         /* restores started so far (the k of the fate) */
+};
+
+struct rack_host {
+    char name[32];
+    char label_prefix[16];
+    int fill;
+    char product_types[256];
+    int mode;
+    int next_label;
+    int line;             /* where the host was declared, for errors */
+};
+
+struct rack_hub {
+    char name[32];
+    int host;
+    int bus;
+    int depth;
+    int nports;
+    int power_switch;
+    int index_on_bus;     /* 1-based: the hub's number on its root bus */
+    int line;             /* where the hub was declared, for errors */
+};
+
+struct rack_sim {
+    uint64_t seed;
+    double time_scale;
+    char socket[108];
+    enum engine_dialect dialect;
+    double bus_mbps;          /* bandwidth of one root bus */
+    double filesystem_mb;     /* data sent in the upload-filesystem phase */
+    double oversubscribe_at;  /* units in the data phase on one bus before failures climb */
+    double oversubscribe_fail;/* added link-loss probability per unit over that */
+    double t_detect, t_prepare, t_verify, t_flash, t_baseband, t_finish;
+    double reattach_s;        /* a dropped unit comes back after this */
+    double move_s;            /* the operator takes this long to move a unit */
+};
+
+struct rack {
+    struct rack_sim sim;
+    struct rack_host *hosts;
+    size_t nhosts;
+    struct rack_hub *hubs;
+    size_t nhubs;
+    struct rack_port *ports;
+    size_t nports;
+    struct rack_unit *units;
+    size_t nunits;
+};
+
+/* Loads path. Returns 0, or FR_ECONFIG with "FILE:LINE: [section] key: ..." in err. */
+int rack_load(const char *path, struct rack *r, char *err, size_t errlen);
+void rack_free(struct rack *r);
+
+int rack_find_host(const struct rack *r, const char *name);
+int rack_find_port_label(const struct rack *r, const char *label);
+int rack_find_port_path(const struct rack *r, int host, const char *path);
+int rack_find_unit(const struct rack *r, uint64_t ecid);
+
+/* Model facts (ProductType → board, CPID, BDID, marketing name); NULL when unknown. */
+struct model_info {
+    const char *product_type, *board;
+    uint32_t bdid, cpid;
+    const char *name;
+};
+const struct model_info *rack_model(const char *product_type);
+
+#endif

@@ -1,0 +1,57 @@
+/* world — the simulated rack in motion: units attaching and detaching, restores
+ * advancing phase by phase on a clock, bus bandwidth shared by the units in the
+ * data phase, an operator moving units between ports.
+ *
+ * The world knows nothing about sockets: it reports what happens through the
+ * callbacks in struct world_io, and the server turns that into protocol lines.
+ * Time is simulated seconds; world_tick() advances it. Single-threaded. */
+#ifndef SIM_WORLD_H
+#define SIM_WORLD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fate.h"
+#include "rack.h"
+
+struct world;
+
+struct world_io {
+    /* A unit appeared (attach), vanished (detach) or changed mode on a port. */
+    void (*unit_event)(void *arg, const char *op, int port, int unit);
+    /* A restore printed a line; stream 1 = stdout, 2 = stderr. */
+    void (*restore_out)(void *arg, void *owner, int stream, const char *text);
+    /* A restore ended with this exit code. */
+    void (*restore_exit)(void *arg, void *owner, int code);
+    void *arg;
+};
+
+struct world_stats {
+    int restores_started, restored, link_lost, disk_failures, aborted, moves, power_cycles;
+};
+
+/* Takes ownership of the rack. */
+struct world *world_new(struct rack *rack, const struct world_io *io);
+void world_destroy(struct world **w);
+struct rack *world_rack(struct world *w);
+const struct world_stats *world_stats(const struct world *w);
+double world_now(const struct world *w);
+
+/* Starts a restore for ECID owned by owner (the engine's connection). When the
+ * unit is not attached, the restore fails at once the way idevicerestore does. */
+void world_restore_start(struct world *w, void *owner, uint64_t ecid, int erase);
+/* The engine went away mid-restore: the unit falls back to recovery mode. */
+void world_restore_abort(struct world *w, void *owner);
+
+/* Power-cycles a port: its unit detaches and comes back in recovery mode.
+ * Returns 0, or -1 with a reason in err when the hub cannot switch power. */
+int world_power_cycle(struct world *w, int port, char *err, size_t errlen);
+/* The operator moves a unit to another port (any host) after move_s. */
+int world_move(struct world *w, uint64_t ecid, int to_port, char *err, size_t errlen);
+
+/* Advances the clock by dt simulated seconds. */
+void world_tick(struct world *w, double dt);
+/* Number of restores in progress. */
+int world_active(const struct world *w);
+
+#endif
