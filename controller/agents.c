@@ -1,0 +1,302 @@
+/* agents — the controller's side of the agent protocol (proto/PROTOCOL.md):
+ * Hello/Welcome and reconciliation, heartbeats and liveness, reliable seq/ack,
+ * port events, accepts, progress and results. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_time.h"
+#include "fr_types.h"
+#include "fr_wire.h"
+
+struct agent_state *agents_find(struct controller *c, const char *id)
+{
+    for (struct agent_state *a = c->agents; a; a = a->next)
+        if (strcmp(a->id, id) == 0)
+            return a;
+    return NULL;
+}
+
+static struct agent_state *agents_add(struct controller *c, const char *id)
+{
+    struct agent_state *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    snprintf(a->id, sizeof a->id, "%s", id);
+    a->next = c->agents;
+    c->agents = a;
+    return a;
+}
+
+void agents_free(struct controller *c)
+{
+    while (c->agents) {
+        struct agent_state *a = c->agents;
+        c->agents = a->next;
+        free(a);
+    }
+}
+
+static int send_to(struct controller *c, const char *id, uint64_t ack, Fr__Envelope *env)
+{
+    env->agent_id = "controller";
+    env->session = store_epoch(c->store);
+    env->ack = ack;
+    int rc = fr_wire_send(&c->agents_zs, id, strlen(id), env);
+    if (rc < 0)
+        fr_debug("agents", "cannot send %s to '%s': %s", fr_wire_body_name(env->body_case), id,
+                 fr_strerror(rc));
+    return rc;
+}
+
+int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env)
+{
+    return send_to(c, a->id, a->applied_seq, env);
+}
+
+static void send_heartbeat(struct controller *c, const char *id, uint64_t ack)
+{
+    Fr__Heartbeat hb = FR__HEARTBEAT__INIT;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    send_to(c, id, ack, &env);
+}
+
+void agents_send_assign(struct controller *c, const char *agent, const Fr__AttemptRef *ref,
+                        const char *port, const char *firmware, int erase, uint32_t n)
+{
+    struct agent_state *a = agents_find(c, agent);
+    if (!a || !a->online)
+        return;
+    Fr__AttemptRef r = *ref;
+    Fr__JobAssign as = FR__JOB_ASSIGN__INIT;
+    as.ref = &r;
+    as.port_path = (char *)port;
+    as.firmware = (char *)firmware;
+    as.erase = erase;
+    as.attempt_number = n;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_JOB_ASSIGN;
+    env.job_assign = &as;
+    agents_send(c, a, &env);
+}
+
+static void on_resend_assign(void *arg, const char *agent, const Fr__AttemptRef *ref,
+                             const char *port, const char *firmware, int erase, uint32_t n)
+{
+    agents_send_assign(arg, agent, ref, port, firmware, erase, n);
+}
+
+/* ---- Hello ------------------------------------------------------------------------- */
+
+struct cancel_list {
+    Fr__AttemptRef refs[256];
+    Fr__AttemptRef *ptrs[256];
+    size_t n;
+};
+
+static void on_hello(struct controller *c, struct agent_state *a, const Fr__Envelope *env)
+{
+    const Fr__Hello *h = env->hello;
+    uint64_t now = fr_time_wall_ms();
+    int interrupted = 0;
+    int rc = store_agent_hello(c->store, a->id, h, now);
+    if (rc == 0)
+        rc = store_interrupt_missing(c->store, a->id, h->attempts, h->n_attempts, now, &interrupted);
+    if (rc < 0) {
+        fr_error("agents", "agent '%s': cannot record its hello: %s", a->id, store_errmsg(c->store));
+        return;
+    }
+    if (a->session != env->session)
+        a->applied_seq = 0;
+    a->session = env->session;
+    a->slots = h->slots;
+    if (!a->online)
+        store_event(c->store, now, "agent", 0, 0, a->id, NULL, "online");
+    a->online = 1;
+    struct cancel_list cl = { .n = 0 };
+    for (size_t i = 0; i < h->n_attempts && cl.n < 256; i++)
+        if (store_attempt_live(c->store, h->attempts[i]) &&
+            !store_attempt_wanted(c->store, h->attempts[i])) {
+            cl.refs[cl.n] = *h->attempts[i];
+            cl.ptrs[cl.n] = &cl.refs[cl.n];
+            cl.n++;
+        }
+    fr_info("agents", "agent '%s' online: %zu ports, %zu units, %zu attempts kept, %d interrupted",
+            a->id, h->n_ports, h->n_units, h->n_attempts, interrupted);
+    Fr__Welcome w = FR__WELCOME__INIT;
+    w.controller_epoch = store_epoch(c->store);
+    w.heartbeat_ms = (uint32_t)c->cfg.heartbeat_ms;
+    w.liveness = (uint32_t)c->cfg.liveness;
+    w.cancel = cl.ptrs;
+    w.n_cancel = cl.n;
+    Fr__Envelope out = FR__ENVELOPE__INIT;
+    out.body_case = FR__ENVELOPE__BODY_WELCOME;
+    out.welcome = &w;
+    agents_send(c, a, &out);
+    sched_kick(c);
+}
+
+/* ---- reliable messages ------------------------------------------------------------ */
+
+static void on_port_event(struct controller *c, struct agent_state *a, const Fr__PortEvent *ev)
+{
+    char ecid[FR_ECID_STRLEN];
+    fr_ecid_format(ev->unit->ecid, ecid, sizeof ecid);
+    static const char *kinds[] = { "attached", "detached", "changed mode" };
+    fr_debug("agents", "unit %s %s on %s:%s (%s)", ecid, kinds[ev->kind], a->id,
+             ev->unit->port_path, fr_mode_name(ev->unit->mode));
+    if (store_unit_event(c->store, a->id, ev, fr_time_wall_ms()) < 0)
+        fr_error("agents", "unit %s: cannot record port event: %s", ecid, store_errmsg(c->store));
+    sched_kick(c);
+}
+
+static void on_accept(struct controller *c, struct agent_state *a, const Fr__JobAccept *acc)
+{
+    char ecid[FR_ECID_STRLEN];
+    fr_ecid_format(acc->ref->ecid, ecid, sizeof ecid);
+    int rc = store_attempt_accepted(c->store, acc->ref, acc->accepted, acc->reason, fr_time_wall_ms());
+    if (rc == FR_ESTALE)
+        fr_debug("agents", "unit %s: stale accept for attempt %llu", ecid,
+                 (unsigned long long)acc->ref->attempt_id);
+    else if (!acc->accepted)
+        fr_info("agents", "unit %s: agent '%s' refused attempt %llu: %s", ecid, a->id,
+                (unsigned long long)acc->ref->attempt_id, acc->reason);
+    if (!acc->accepted)
+        sched_kick(c);
+}
+
+static void on_result(struct controller *c, struct agent_state *a, const Fr__JobResult *r)
+{
+    char ecid[FR_ECID_STRLEN], next[32] = "";
+    fr_ecid_format(r->ref->ecid, ecid, sizeof ecid);
+    int applied = 0;
+    if (store_apply_result(c->store, a->id, r, fr_time_wall_ms(), &applied, next, sizeof next) < 0) {
+        fr_error("agents", "unit %s: cannot apply result: %s", ecid, store_errmsg(c->store));
+        return;
+    }
+    if (!applied) {
+        fr_info("agents", "unit %s: stale result for attempt %llu epoch %llu recorded, not applied",
+                ecid, (unsigned long long)r->ref->attempt_id, (unsigned long long)r->ref->epoch);
+        return;
+    }
+    if (*r->error_class)
+        fr_info("agents", "unit %s: attempt %llu on %s:%s -> %s (%s: %s)", ecid,
+                (unsigned long long)r->ref->attempt_id, a->id, r->port_path, next, r->error_class,
+                r->error_text);
+    else
+        fr_info("agents", "unit %s: attempt %llu on %s:%s -> %s", ecid,
+                (unsigned long long)r->ref->attempt_id, a->id, r->port_path, next);
+    sched_kick(c);
+}
+
+/* Applies a reliable message once, in order; duplicates and gaps are not applied. */
+static void on_reliable(struct controller *c, struct agent_state *a, const Fr__Envelope *env)
+{
+    if (env->seq <= a->applied_seq)
+        return; /* a replay of something applied: the ack covers it */
+    if (env->seq != a->applied_seq + 1)
+        return; /* a gap: the agent replays from our ack */
+    a->applied_seq = env->seq;
+    if (env->body_case == FR__ENVELOPE__BODY_PORT_EVENT)
+        on_port_event(c, a, env->port_event);
+    else if (env->body_case == FR__ENVELOPE__BODY_JOB_ACCEPT)
+        on_accept(c, a, env->job_accept);
+    else if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT) {
+        on_result(c, a, env->job_result);
+        send_heartbeat(c, a->id, a->applied_seq); /* ack results at once */
+    }
+}
+
+static void dispatch(struct controller *c, struct agent_state *a, const Fr__Envelope *env)
+{
+    switch (env->body_case) {
+    case FR__ENVELOPE__BODY_HEARTBEAT:
+        break;
+    case FR__ENVELOPE__BODY_JOB_PROGRESS:
+        store_attempt_progress(c->store, env->job_progress->ref, env->job_progress, fr_time_wall_ms());
+        break;
+    case FR__ENVELOPE__BODY_PORT_EVENT:
+    case FR__ENVELOPE__BODY_JOB_ACCEPT:
+    case FR__ENVELOPE__BODY_JOB_RESULT:
+        on_reliable(c, a, env);
+        break;
+    default:
+        a->dropped++;
+        fr_warn("agents", "agent '%s': dropped unexpected %s", a->id, fr_wire_body_name(env->body_case));
+    }
+}
+
+static void refuse(struct controller *c, struct agent_state *a, const char *from, const char *why)
+{
+    if (a)
+        a->dropped++;
+    else
+        c->dropped_unknown++;
+    fr_warn("agents", "dropped a message from '%s': %s", from, why);
+}
+
+void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
+{
+    struct controller *c = arg;
+    char id[64] = "";
+    size_t idlen = zmq_msg_size(&parts[0]);
+    snprintf(id, sizeof id, "%.*s", (int)(idlen < 63 ? idlen : 63), (const char *)zmq_msg_data(&parts[0]));
+    struct agent_state *a = agents_find(c, id);
+    if (nparts != 2) {
+        refuse(c, a, id, "expected one frame after the routing id");
+        return;
+    }
+    Fr__Envelope *env = NULL;
+    char err[256];
+    int rc = fr_wire_unpack(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), &env, err, sizeof err);
+    if (rc < 0) {
+        refuse(c, a, id, err);
+        return;
+    }
+    if (strcmp(env->agent_id, id) != 0 || idlen >= sizeof id) {
+        refuse(c, a, id, "agent id in the envelope differs from the routing id");
+    } else if (env->body_case == FR__ENVELOPE__BODY_HELLO) {
+        if (!a)
+            a = agents_add(c, id);
+        if (a) {
+            a->last_seen = uv_now(c->loop);
+            on_hello(c, a, env);
+        }
+    } else if (!a || a->session != env->session) {
+        send_heartbeat(c, id, 0); /* our epoch tells the agent to say Hello again */
+    } else {
+        if (!a->online) { /* the same session, silent for a while: it is back */
+            a->online = 1;
+            fr_info("agents", "agent '%s' online again", a->id);
+            store_event(c->store, fr_time_wall_ms(), "agent", 0, 0, a->id, NULL, "online");
+            sched_kick(c);
+        }
+        a->last_seen = uv_now(c->loop);
+        dispatch(c, a, env);
+    }
+    fr_wire_free(&env);
+}
+
+void agents_on_heartbeat(uv_timer_t *t)
+{
+    struct controller *c = t->data;
+    uint64_t now = uv_now(c->loop);
+    uint64_t limit = (uint64_t)(c->cfg.heartbeat_ms * c->cfg.liveness);
+    for (struct agent_state *a = c->agents; a; a = a->next) {
+        if (!a->online)
+            continue;
+        if (now - a->last_seen > limit) {
+            a->online = 0;
+            fr_warn("agents", "agent '%s' offline: no message for %llu ms", a->id,
+                    (unsigned long long)(now - a->last_seen));
+            store_event(c->store, fr_time_wall_ms(), "agent", 0, 0, a->id, NULL, "offline");
+            continue;
+        }
+        send_heartbeat(c, a->id, a->applied_seq);
+        store_live_attempts(c->store, a->id, "assigned", on_resend_assign, c);
+    }
+}

@@ -1,0 +1,660 @@
+/* flashrack — the operator CLI. Talks to flashrackd over ZeroMQ only: one
+ * request, one reply (proto/PROTOCOL.md "Clients"). Verbs parse their options,
+ * build a request, and render the reply's document (render.c) or print it as is
+ * with -o json. Exit codes: 0 ok, 1 failed at the controller or failures found,
+ * 2 usage, 3 controller unreachable. */
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "fr_config.h"
+#include "fr_err.h"
+#include "fr_time.h"
+#include "fr_types.h"
+#include "fr_wire.h"
+#include "render.h"
+
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+
+struct cli {
+    const char *endpoint;
+    int json;
+    int timeout_s;
+    int color;
+    void *ctx, *sock;
+    uint64_t seq;
+};
+
+/* ---- the wire ------------------------------------------------------------- */
+
+static int cli_connect(struct cli *c)
+{
+    if (c->sock)
+        return 0;
+    c->ctx = zmq_ctx_new();
+    c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
+    fr_zsock_set_defaults(c->sock, FR_WIRE_MAX_MSG);
+    if (zmq_connect(c->sock, c->endpoint) < 0) {
+        fprintf(stderr, "flashrack: cannot use controller endpoint '%s': %s\n", c->endpoint,
+                zmq_strerror(zmq_errno()));
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+static void cli_close(struct cli *c)
+{
+    if (c->sock)
+        zmq_close(c->sock);
+    if (c->ctx)
+        zmq_ctx_term(c->ctx);
+    c->sock = c->ctx = NULL;
+}
+
+/* Sends env, waits for the reply with ack == seq; *doc gets the document. */
+static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
+{
+    int rc = cli_connect(c);
+    if (rc)
+        return rc;
+    env->agent_id = "cli";
+    env->seq = ++c->seq;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (fr_wire_pack(env, &buf, &len) < 0 || zmq_send(c->sock, buf, len, 0) < 0) {
+        free(buf);
+        fprintf(stderr, "flashrack: cannot send the request\n");
+        return EXIT_FAILED;
+    }
+    free(buf);
+    uint64_t deadline = fr_time_mono_ms() + (uint64_t)c->timeout_s * 1000u;
+    for (;;) {
+        uint64_t now = fr_time_mono_ms();
+        zmq_pollitem_t pi = { c->sock, 0, ZMQ_POLLIN, 0 };
+        if (now >= deadline || zmq_poll(&pi, 1, (long)(deadline - now)) <= 0) {
+            fprintf(stderr, "flashrack: controller at '%s' did not answer within %d s\n", c->endpoint,
+                    c->timeout_s);
+            return EXIT_UNREACHABLE;
+        }
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, c->sock, 0) < 0)
+            continue;
+        Fr__Envelope *r = NULL;
+        char err[256];
+        int ok = fr_wire_unpack(zmq_msg_data(&m), zmq_msg_size(&m), &r, err, sizeof err) == 0 &&
+                 r->body_case == FR__ENVELOPE__BODY_REPLY && r->ack == env->seq;
+        zmq_msg_close(&m);
+        if (!ok) {
+            fr_wire_free(&r);
+            continue; /* a late reply to an earlier request, or garbage */
+        }
+        if (r->reply->status != 0) {
+            fprintf(stderr, "flashrack: %s\n", *r->reply->error ? r->reply->error : fr_strerror(r->reply->status));
+            fr_wire_free(&r);
+            return EXIT_FAILED;
+        }
+        json_error_t jerr;
+        *doc = json_loads(r->reply->json, 0, &jerr);
+        fr_wire_free(&r);
+        if (!*doc) {
+            fprintf(stderr, "flashrack: the controller's reply is not JSON: %s\n", jerr.text);
+            return EXIT_FAILED;
+        }
+        return EXIT_OK;
+    }
+}
+
+static int cli_query(struct cli *c, int kind, uint64_t job, uint64_t ecid, json_t **doc)
+{
+    Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
+    q.kind = kind;
+    q.job_id = job;
+    q.ecid = ecid;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    return cli_call(c, &env, doc);
+}
+
+static void print_json(const json_t *doc)
+{
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    puts(text ? text : "{}");
+    free(text);
+}
+
+/* ---- options shared by every verb ---------------------------------------------- */
+
+#define GLOBAL_OPTS                                                                  \
+    { "controller", required_argument, NULL, 'C' }, { "output", required_argument, NULL, 'o' }, \
+    { "timeout", required_argument, NULL, 'T' }, { "no-color", no_argument, NULL, 'N' },       \
+    { "help", no_argument, NULL, 'h' }
+
+/* Handles a global option; returns 1 when handled, -1 on a bad value, 0 otherwise. */
+static int global_opt(struct cli *c, int ch, const char *arg)
+{
+    long long v;
+    switch (ch) {
+    case 'C': c->endpoint = arg; return 1;
+    case 'o':
+        if (strcmp(arg, "json") && strcmp(arg, "table")) {
+            fprintf(stderr, "flashrack: -o: expected 'table' or 'json', got '%s'\n", arg);
+            return -1;
+        }
+        c->json = strcmp(arg, "json") == 0;
+        return 1;
+    case 'T':
+        if (fr_cfg_parse_int(arg, 1, 3600, &v) < 0) {
+            fprintf(stderr, "flashrack: --timeout: expected seconds from 1 to 3600, got '%s'\n", arg);
+            return -1;
+        }
+        c->timeout_s = (int)v;
+        return 1;
+    case 'N': c->color = 0; return 1;
+    }
+    return 0;
+}
+
+struct verb {
+    const char *name;
+    int (*run)(struct cli *c, int argc, char **argv);
+    const char *summary;
+    const char *usage;
+};
+
+static const struct verb *find_verb(const char *name);
+
+static int verb_usage(const char *name, FILE *out, int code)
+{
+    const struct verb *v = find_verb(name);
+    fprintf(out, "usage: flashrack %s\n%s\nGlobal options: -C/--controller ENDPOINT, -o/--output table|json, "
+                 "--timeout SEC, --no-color\n", v ? v->name : name, v ? v->usage : "");
+    return code;
+}
+
+/* getopt over a verb's argv with its own options plus the global ones. */
+static int parse_verb(struct cli *c, const char *verb, int argc, char **argv,
+                      const struct option *own, size_t nown,
+                      int (*on_opt)(void *arg, int ch, const char *val), void *arg)
+{
+    struct option opts[32] = { GLOBAL_OPTS };
+    size_t nglobal = 5;
+    for (size_t i = 0; i < nown && nglobal + i < 31; i++)
+        opts[nglobal + i] = own[i];
+    optind = 1;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+C:o:h", opts, NULL)) != -1) {
+        if (ch == 'h')
+            exit(verb_usage(verb, stdout, EXIT_OK));
+        int g = global_opt(c, ch, optarg);
+        if (g < 0)
+            return EXIT_USAGE;
+        if (g > 0)
+            continue;
+        if (ch == '?' || ch == ':' || !on_opt || on_opt(arg, ch, optarg) < 0) {
+            if (ch == '?' || ch == ':')
+                fprintf(stderr, "flashrack %s: unknown or incomplete option '%s'\n", verb, argv[optind - 1]);
+            return verb_usage(verb, stderr, EXIT_USAGE);
+        }
+    }
+    return 0;
+}
+
+static int parse_id(const char *verb, const char *s, uint64_t *out)
+{
+    long long v;
+    if (fr_cfg_parse_int(s, 1, INT64_MAX, &v) < 0) {
+        fprintf(stderr, "flashrack %s: '%s' is not a job number\n", verb, s);
+        return -1;
+    }
+    *out = (uint64_t)v;
+    return 0;
+}
+
+/* Optional positional JOB argument. */
+static int job_arg(const char *verb, int argc, char **argv, uint64_t *job)
+{
+    *job = 0;
+    if (optind < argc && parse_id(verb, argv[optind++], job) < 0)
+        return EXIT_USAGE;
+    if (optind < argc) {
+        fprintf(stderr, "flashrack %s: unexpected argument '%s'\n", verb, argv[optind]);
+        return verb_usage(verb, stderr, EXIT_USAGE);
+    }
+    return 0;
+}
+
+/* ---- list verbs ------------------------------------------------------------------ */
+
+static int show(struct cli *c, int kind, uint64_t job, uint64_t ecid, void (*render)(const json_t *, FILE *))
+{
+    json_t *doc = NULL;
+    int rc = cli_query(c, kind, job, ecid, &doc);
+    if (rc)
+        return rc;
+    if (c->json)
+        print_json(doc);
+    else
+        render(doc, stdout);
+    json_decref(doc);
+    return EXIT_OK;
+}
+
+static int no_args(struct cli *c, const char *verb, int argc, char **argv)
+{
+    int rc = parse_verb(c, verb, argc, argv, NULL, 0, NULL, NULL);
+    if (!rc && optind < argc) {
+        fprintf(stderr, "flashrack %s: unexpected argument '%s'\n", verb, argv[optind]);
+        return verb_usage(verb, stderr, EXIT_USAGE);
+    }
+    return rc;
+}
+
+static int run_agents(struct cli *c, int argc, char **argv)
+{
+    int rc = no_args(c, "agents", argc, argv);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__AGENTS, 0, 0, render_agents);
+}
+
+static int run_units(struct cli *c, int argc, char **argv)
+{
+    int rc = no_args(c, "units", argc, argv);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__UNITS, 0, 0, render_units);
+}
+
+static int run_ports(struct cli *c, int argc, char **argv)
+{
+    int rc = no_args(c, "ports", argc, argv);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__PORTS, 0, 0, render_ports);
+}
+
+static int run_status(struct cli *c, int argc, char **argv)
+{
+    uint64_t job;
+    int rc = parse_verb(c, "status", argc, argv, NULL, 0, NULL, NULL);
+    if (!rc)
+        rc = job_arg("status", argc, argv, &job);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__STATUS, job, 0, job ? render_job : render_jobs);
+}
+
+static int on_ecid_opt(void *arg, int ch, const char *val)
+{
+    if (ch != 'e' || fr_ecid_parse(val, arg) < 0) {
+        if (ch == 'e')
+            fprintf(stderr, "flashrack: --ecid: '%s' is not an ECID (0x followed by hex, or decimal)\n", val);
+        return -1;
+    }
+    return 0;
+}
+
+static int run_report(struct cli *c, int argc, char **argv)
+{
+    static const struct option own[] = { { "ecid", required_argument, NULL, 'e' } };
+    uint64_t job, ecid = 0;
+    int rc = parse_verb(c, "report", argc, argv, own, 1, on_ecid_opt, &ecid);
+    if (!rc)
+        rc = job_arg("report", argc, argv, &job);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, render_report);
+}
+
+static int run_cancel(struct cli *c, int argc, char **argv)
+{
+    static const struct option own[] = { { "ecid", required_argument, NULL, 'e' } };
+    uint64_t job = 0, ecid = 0;
+    int rc = parse_verb(c, "cancel", argc, argv, own, 1, on_ecid_opt, &ecid);
+    if (!rc)
+        rc = job_arg("cancel", argc, argv, &job);
+    if (!rc && !job) {
+        fprintf(stderr, "flashrack cancel: which job?\n");
+        rc = verb_usage("cancel", stderr, EXIT_USAGE);
+    }
+    if (rc)
+        return rc;
+    Fr__CancelRequest r = FR__CANCEL_REQUEST__INIT;
+    r.job_id = job;
+    r.ecid = ecid;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_CANCEL;
+    env.cancel = &r;
+    json_t *doc = NULL;
+    rc = cli_call(c, &env, &doc);
+    if (rc)
+        return rc;
+    if (c->json)
+        print_json(doc);
+    else
+        printf("job %llu: %lld unit runs cancelled\n", (unsigned long long)job,
+               (long long)json_integer_value(json_object_get(doc, "cancelled_runs")));
+    json_decref(doc);
+    return EXIT_OK;
+}
+
+/* ---- submit ------------------------------------------------------------------------ */
+
+#define MAX_SEL 1024
+
+struct submit_args {
+    uint64_t ecids[MAX_SEL];
+    size_t necids;
+    char *agents[MAX_SEL], *ports[MAX_SEL];
+    size_t nagents, nports;
+    Fr__SubmitRequest req;
+    char key[64];
+};
+
+/* "--ecid A,B" or repeated --ecid. */
+static int add_ecids(struct submit_args *s, const char *val)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", val);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (s->necids >= MAX_SEL || fr_ecid_parse(tok, &s->ecids[s->necids]) < 0) {
+            fprintf(stderr, "flashrack submit: --ecid: '%s' is not an ECID (0x followed by hex, or decimal)\n", tok);
+            return -1;
+        }
+        s->necids++;
+    }
+    return 0;
+}
+
+static int on_submit_opt(void *arg, int ch, const char *val)
+{
+    struct submit_args *s = arg;
+    long long v;
+    switch (ch) {
+    case 'e': return add_ecids(s, val);
+    case 'a':
+        if (s->nagents >= MAX_SEL || !*val)
+            return -1;
+        s->agents[s->nagents++] = (char *)val;
+        return 0;
+    case 'p':
+        if (s->nports >= MAX_SEL || !*val)
+            return -1;
+        s->ports[s->nports++] = (char *)val;
+        return 0;
+    case 'n':
+        if (fr_cfg_parse_int(val, 1, 1000000, &v) < 0)
+            return fprintf(stderr, "flashrack submit: --count: expected a positive number, got '%s'\n", val), -1;
+        s->req.count = (uint32_t)v;
+        return 0;
+    case 'm':
+        if (fr_cfg_parse_int(val, 1, 100, &v) < 0)
+            return fprintf(stderr, "flashrack submit: --max-attempts: expected 1..100, got '%s'\n", val), -1;
+        s->req.max_attempts = (uint32_t)v;
+        return 0;
+    case 'f': s->req.firmware = (char *)val; return 0;
+    case 's': s->req.firmware_sha256 = (char *)val; return 0;
+    case 'u': s->req.update = 1; return 0;
+    case 'N': s->req.name = (char *)val; return 0;
+    case 'S': s->req.standing = 1; return 0;
+    case 'k': s->req.idempotency_key = (char *)val; return 0;
+    }
+    return -1;
+}
+
+static int run_submit(struct cli *c, int argc, char **argv)
+{
+    static const struct option own[] = {
+        { "ecid", required_argument, NULL, 'e' },     { "agent", required_argument, NULL, 'a' },
+        { "port", required_argument, NULL, 'p' },     { "count", required_argument, NULL, 'n' },
+        { "firmware", required_argument, NULL, 'f' }, { "sha256", required_argument, NULL, 's' },
+        { "update", no_argument, NULL, 'u' },         { "max-attempts", required_argument, NULL, 'm' },
+        { "name", required_argument, NULL, 'N' },     { "standing", no_argument, NULL, 'S' },
+        { "key", required_argument, NULL, 'k' },
+    };
+    struct submit_args *s = calloc(1, sizeof *s);
+    Fr__SubmitRequest init = FR__SUBMIT_REQUEST__INIT;
+    s->req = init;
+    int rc = parse_verb(c, "submit", argc, argv, own, sizeof own / sizeof own[0], on_submit_opt, s);
+    if (!rc && optind < argc) {
+        fprintf(stderr, "flashrack submit: unexpected argument '%s'\n", argv[optind]);
+        rc = verb_usage("submit", stderr, EXIT_USAGE);
+    }
+    if (!rc && !*s->req.firmware) {
+        fprintf(stderr, "flashrack submit: --firmware FILE|URL is required\n");
+        rc = verb_usage("submit", stderr, EXIT_USAGE);
+    }
+    if (!rc && s->necids + s->nagents + s->nports == 0) {
+        fprintf(stderr, "flashrack submit: name the units: --ecid, --agent or --port\n");
+        rc = verb_usage("submit", stderr, EXIT_USAGE);
+    }
+    if (!rc && !*s->req.idempotency_key) {
+        /* A fresh key per invocation; print it so a retry can reuse it with --key. */
+        snprintf(s->key, sizeof s->key, "cli-%llx-%x", (unsigned long long)fr_time_wall_ms(),
+                 (unsigned)getpid() ^ (unsigned)rand());
+        s->req.idempotency_key = s->key;
+    }
+    if (!rc) {
+        s->req.ecids = s->ecids;
+        s->req.n_ecids = s->necids;
+        s->req.agents = s->agents;
+        s->req.n_agents = s->nagents;
+        s->req.ports = s->ports;
+        s->req.n_ports = s->nports;
+        Fr__Envelope env = FR__ENVELOPE__INIT;
+        env.body_case = FR__ENVELOPE__BODY_SUBMIT;
+        env.submit = &s->req;
+        json_t *doc = NULL;
+        rc = cli_call(c, &env, &doc);
+        if (!rc && c->json)
+            print_json(doc);
+        else if (!rc)
+            printf("job %lld %s (key %s)\n", (long long)json_integer_value(json_object_get(doc, "job_id")),
+                   json_is_true(json_object_get(doc, "created")) ? "submitted" : "already submitted",
+                   s->req.idempotency_key);
+        json_decref(doc);
+    }
+    free(s);
+    return rc;
+}
+
+/* ---- watch -------------------------------------------------------------------------- */
+
+struct watch_args {
+    int once;
+    long long interval_ms;
+};
+
+static int on_watch_opt(void *arg, int ch, const char *val)
+{
+    struct watch_args *w = arg;
+    if (ch == '1') {
+        w->once = 1;
+        return 0;
+    }
+    if (ch == 'i' && fr_cfg_parse_int(val, 50, 60000, &w->interval_ms) == 0)
+        return 0;
+    if (ch == 'i')
+        fprintf(stderr, "flashrack watch: --interval: expected 50..60000 ms, got '%s'\n", val);
+    return -1;
+}
+
+static int watched_finished(const json_t *doc, int *failures)
+{
+    size_t i;
+    const json_t *j, *r;
+    int finished = json_array_size(json_object_get(doc, "jobs")) > 0;
+    json_array_foreach(json_object_get(doc, "jobs"), i, j) {
+        const char *st = json_string_value(json_object_get(j, "state"));
+        finished &= st && strcmp(st, "running") != 0;
+    }
+    *failures = 0;
+    json_array_foreach(json_object_get(doc, "runs"), i, r) {
+        const char *st = json_string_value(json_object_get(r, "state"));
+        *failures += st && (!strcmp(st, "failed") || !strcmp(st, "hardware_suspect"));
+    }
+    return finished;
+}
+
+/* Plain lines, one per change, for logs and pipes. */
+static void watch_lines(const json_t *doc, json_t *seen)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(doc, "runs"), i, r) {
+        char line[512], key[64];
+        render_run_line(r, line, sizeof line);
+        snprintf(key, sizeof key, "%lld/%s", (long long)json_integer_value(json_object_get(r, "job_id")),
+                 json_string_value(json_object_get(r, "ecid")));
+        const char *old = json_string_value(json_object_get(seen, key));
+        if (!old || strcmp(old, line) != 0) {
+            printf("%s\n", line);
+            json_object_set_new(seen, key, json_string(line));
+        }
+    }
+    fflush(stdout);
+}
+
+static void watch_frame(const json_t *doc, int ansi)
+{
+    if (ansi)
+        fputs("\033[H\033[2J", stdout);
+    char t[32];
+    fr_time_iso8601(fr_time_wall_ms(), t, sizeof t);
+    printf("flashrack watch — %s\n\n", t);
+    render_job(doc, stdout);
+    fflush(stdout);
+}
+
+static int run_watch(struct cli *c, int argc, char **argv)
+{
+    static const struct option own[] = { { "once", no_argument, NULL, '1' },
+                                         { "interval", required_argument, NULL, 'i' } };
+    struct watch_args w = { 0, 500 };
+    uint64_t job;
+    int rc = parse_verb(c, "watch", argc, argv, own, 2, on_watch_opt, &w);
+    if (!rc)
+        rc = job_arg("watch", argc, argv, &job);
+    if (rc)
+        return rc;
+    int tty = isatty(STDOUT_FILENO) && !c->json;
+    json_t *seen = json_object();
+    int failures = 0;
+    for (;;) {
+        json_t *doc = NULL;
+        rc = cli_query(c, FR__QUERY_REQUEST__KIND__WATCH, job, 0, &doc);
+        if (rc)
+            break;
+        int finished = watched_finished(doc, &failures);
+        if (c->json) {
+            char *text = json_dumps(doc, JSON_COMPACT);
+            puts(text ? text : "{}");
+            free(text);
+            fflush(stdout);
+        } else if (tty) {
+            watch_frame(doc, 1);
+        } else {
+            watch_lines(doc, seen);
+        }
+        if (finished && !c->json && !tty)
+            render_jobs(doc, stdout);
+        json_decref(doc);
+        if (finished || w.once)
+            break;
+        struct timespec ts = { w.interval_ms / 1000, (w.interval_ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    json_decref(seen);
+    if (!rc && failures && !w.once) {
+        fprintf(stderr, "flashrack watch: %d unit%s failed\n", failures, failures == 1 ? "" : "s");
+        rc = EXIT_FAILED;
+    }
+    return rc;
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static const struct verb verbs[] = {
+    { "submit", run_submit, "submit a restore job",
+      "  submit --firmware IPSW (--ecid ECID[,ECID]... | --agent ID... | --port AGENT:PATH|LABEL...)\n"
+      "         [--count N] [--sha256 HEX] [--update] [--max-attempts N] [--name NAME]\n"
+      "         [--standing] [--key KEY]\n"
+      "  Submits a restore job (erase-restore unless --update). --key makes a retry safe: the\n"
+      "  same key returns the same job. Without --key a fresh one is generated and printed." },
+    { "status", run_status, "jobs, or one job unit by unit", "  status [JOB]\n  Lists jobs, or one job unit by unit." },
+    { "watch", run_watch, "live per-port view until the job ends",
+      "  watch [JOB] [--once] [--interval MS]\n"
+      "  A live per-port view until the job ends (plain lines when not a terminal).\n"
+      "  Exit code 1 when any unit failed or is suspected faulty." },
+    { "units", run_units, "every phone seen", "  units\n  Every phone seen: ECID, model, mode, where it is." },
+    { "ports", run_ports, "every port, its state and strikes", "  ports\n  Every port: label, hub, bus, state, strikes." },
+    { "agents", run_agents, "agents and their health", "  agents\n  Agents, online or not, with their ports, units and restores." },
+    { "cancel", run_cancel, "cancel a job or one unit of it", "  cancel JOB [--ecid ECID]\n  Cancels a job, or one unit of it." },
+    { "report", run_report, "the per-unit record of a job",
+      "  report [JOB] [--ecid ECID]\n"
+      "  The per-unit record: identity, firmware, start and end, every attempt with agent,\n"
+      "  port, outcome and the engine's error text. The latest job when JOB is omitted." },
+};
+
+static const struct verb *find_verb(const char *name)
+{
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        if (strcmp(verbs[i].name, name) == 0)
+            return &verbs[i];
+    return NULL;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: flashrack [-C ENDPOINT] [-o table|json] [--timeout SEC] VERB [ARGS]\n\n"
+                 "Verbs:\n");
+    for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
+        fprintf(out, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
+    fprintf(out, "\nThe controller is tcp://127.0.0.1:7711 unless -C or $FLASHRACK_CONTROLLER says otherwise.\n"
+                 "'flashrack VERB --help' for a verb's options. Exit codes: 0 ok, 1 failed,\n"
+                 "2 usage error, 3 controller unreachable.\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c = { .endpoint = getenv("FLASHRACK_CONTROLLER"), .timeout_s = 5, .color = 1 };
+    if (!c.endpoint || !*c.endpoint)
+        c.endpoint = "tcp://127.0.0.1:7711";
+    if (getenv("NO_COLOR"))
+        c.color = 0;
+    srand((unsigned)fr_time_wall_ms());
+    static const struct option opts[] = { GLOBAL_OPTS, { "version", no_argument, NULL, 'V' },
+                                          { NULL, 0, NULL, 0 } };
+    int ch;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+C:o:h", opts, NULL)) != -1) {
+        if (ch == 'h') {
+            usage(stdout);
+            return EXIT_OK;
+        }
+        if (ch == 'V') {
+            printf("flashrack %s\n", FR_VERSION);
+            return EXIT_OK;
+        }
+        int g = global_opt(&c, ch, optarg);
+        if (g < 0)
+            return EXIT_USAGE;
+        if (g == 0) {
+            fprintf(stderr, "flashrack: unknown option '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const struct verb *v = find_verb(argv[optind]);
+    if (!v) {
+        fprintf(stderr, "flashrack: unknown verb '%s'\n", argv[optind]);
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    int rc = v->run(&c, argc - optind, argv + optind);
+    cli_close(&c);
+    return rc;
+}

@@ -1,0 +1,183 @@
+/* render — documents to tables; see render.h. */
+#include "render.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s && *s ? s : "-";
+}
+
+static long long num(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
+}
+
+static double real(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : 0.0;
+}
+
+static const char *yes(const json_t *o, const char *key)
+{
+    return json_is_true(json_object_get(o, key)) ? "yes" : "no";
+}
+
+/* "2026-11-24T10:00:00.123Z" → "10:00:00" (times are shown in UTC, as stored). */
+static const char *clock_of(const char *iso, char *buf, size_t len)
+{
+    if (!iso || strlen(iso) < 19)
+        return "-";
+    snprintf(buf, len, "%.8s", iso + 11);
+    return buf;
+}
+
+void render_bar(double percent, int width, char *buf, size_t len)
+{
+    if (isnan(percent) || percent < 0)
+        percent = 0;
+    if (percent > 100)
+        percent = 100;
+    if (width < 1)
+        width = 1;
+    if (width > 200)
+        width = 200;
+    int fill = (int)(percent * width / 100.0 + 0.5);
+    char cells[208];
+    for (int i = 0; i < width; i++)
+        cells[i] = i < fill ? '#' : '.';
+    cells[width] = '\0';
+    int n = snprintf(buf, len, "[%.*s] %3d%%", width, cells, (int)(percent + 0.5));
+    (void)n; /* truncation to len is what the caller asked for */
+}
+
+double render_run_percent(const json_t *run)
+{
+    const char *state = str(run, "state");
+    if (strcmp(state, "done") == 0)
+        return 100.0;
+    if (strcmp(state, "waiting_unit") == 0 || strcmp(state, "preflight") == 0)
+        return 0.0;
+    double step = (double)num(run, "step"), frac = real(run, "fraction");
+    if (step < 0 || step > 7)
+        step = 0;
+    if (!(frac >= 0 && frac <= 1))
+        frac = 0;
+    return (step + frac) * 100.0 / 8.0;
+}
+
+static const json_t *list(const json_t *doc, const char *key)
+{
+    const json_t *a = json_object_get(doc, key);
+    return json_is_array(a) ? a : NULL;
+}
+
+void render_agents(const json_t *doc, FILE *out)
+{
+    fprintf(out, "%-12s %-8s %-16s %5s %5s %7s %5s  %s\n", "AGENT", "STATE", "HOST", "PORTS", "UNITS",
+            "RUNNING", "SLOTS", "LAST SEEN");
+    size_t i;
+    const json_t *a;
+    char t[16];
+    json_array_foreach(list(doc, "agents"), i, a)
+        fprintf(out, "%-12s %-8s %-16.16s %5lld %5lld %7lld %5lld  %s\n", str(a, "id"), str(a, "state"),
+                str(a, "hostname"), num(a, "ports"), num(a, "units"), num(a, "running"),
+                num(a, "slots"), clock_of(json_string_value(json_object_get(a, "last_seen")), t, sizeof t));
+}
+
+void render_units(const json_t *doc, FILE *out)
+{
+    fprintf(out, "%-18s %-11s %-9s %-8s %-8s %-8s %-7s %s\n", "ECID", "MODEL", "MODE", "AGENT", "PORT",
+            "LABEL", "PRESENT", "LAST RUN");
+    size_t i;
+    const json_t *u;
+    json_array_foreach(list(doc, "units"), i, u)
+        fprintf(out, "%-18s %-11s %-9s %-8s %-8s %-8s %-7s %s\n", str(u, "ecid"), str(u, "product_type"),
+                str(u, "mode"), str(u, "agent"), str(u, "port"), str(u, "label"), yes(u, "present"),
+                str(u, "run_state"));
+}
+
+void render_ports(const json_t *doc, FILE *out)
+{
+    fprintf(out, "%-8s %-7s %-8s %-8s %3s %5s %5s %-12s %-18s %7s  %s\n", "AGENT", "LABEL", "PATH", "HUB",
+            "BUS", "DEPTH", "POWER", "STATE", "UNIT", "STRIKES", "REASON");
+    size_t i;
+    const json_t *p;
+    json_array_foreach(list(doc, "ports"), i, p)
+        fprintf(out, "%-8s %-7s %-8s %-8s %3lld %5lld %5s %-12s %-18s %7lld  %s\n", str(p, "agent"),
+                str(p, "label"), str(p, "path"), str(p, "hub"), num(p, "bus"), num(p, "depth"),
+                yes(p, "power_switch"), str(p, "state"), str(p, "ecid"), num(p, "strikes"),
+                json_is_string(json_object_get(p, "reason")) ? str(p, "reason") : "");
+}
+
+static void job_line(const json_t *j, FILE *out)
+{
+    const json_t *t = json_object_get(j, "totals");
+    char c[16];
+    fprintf(out, "%-5lld %-16.16s %-10s %5lld %5lld %6lld %6lld %7lld  %s\n", num(j, "id"), str(j, "name"),
+            str(j, "state"), num(t, "units"), num(t, "done"), num(t, "failed"), num(t, "active"),
+            num(t, "waiting"), clock_of(json_string_value(json_object_get(j, "created")), c, sizeof c));
+}
+
+void render_jobs(const json_t *doc, FILE *out)
+{
+    fprintf(out, "%-5s %-16s %-10s %5s %5s %6s %6s %7s  %s\n", "JOB", "NAME", "STATE", "UNITS", "DONE",
+            "FAILED", "ACTIVE", "WAITING", "CREATED");
+    size_t i;
+    const json_t *j;
+    json_array_foreach(list(doc, "jobs"), i, j)
+        job_line(j, out);
+}
+
+void render_job(const json_t *doc, FILE *out)
+{
+    render_jobs(doc, out);
+    fprintf(out, "\n%-6s %-7s %-18s %-11s %-16s %3s %-27s %s\n", "AGENT", "PORT", "ECID", "MODEL",
+            "STATE", "TRY", "PROGRESS", "STATUS");
+    size_t i;
+    const json_t *r;
+    json_array_foreach(list(doc, "runs"), i, r) {
+        char bar[64];
+        render_bar(render_run_percent(r), 20, bar, sizeof bar);
+        const char *err = str(r, "error");
+        const char *status = strcmp(err, "-") != 0 ? err : str(r, "status");
+        fprintf(out, "%-6s %-7s %-18s %-11s %-16s %3lld %-27s %.60s\n", str(r, "agent"), str(r, "label"),
+                str(r, "ecid"), str(r, "product_type"), str(r, "state"), num(r, "attempt"), bar, status);
+    }
+}
+
+void render_run_line(const json_t *run, char *buf, size_t len)
+{
+    const char *err = str(run, "error");
+    snprintf(buf, len, "%s %s %s %s try %lld step %lld %d%%%s%s", str(run, "label"), str(run, "ecid"),
+             str(run, "product_type"), str(run, "state"), num(run, "attempt"), num(run, "step"),
+             (int)(render_run_percent(run) + 0.5), strcmp(err, "-") ? ": " : "", strcmp(err, "-") ? err : "");
+}
+
+void render_report(const json_t *doc, FILE *out)
+{
+    const json_t *job = json_object_get(doc, "job");
+    fprintf(out, "Restore report — job %lld '%s' (%s)\nFirmware: %s\nMode: %s\nCreated: %s  Finished: %s\n",
+            num(job, "id"), str(job, "name"), str(job, "state"), str(job, "firmware"),
+            json_is_false(json_object_get(job, "erase")) ? "update" : "erase and restore",
+            str(job, "created"), str(job, "finished"));
+    size_t i, k;
+    const json_t *u, *a;
+    json_array_foreach(list(doc, "units"), i, u) {
+        fprintf(out, "\nUnit %s  %s  serial %s\n  result: %s   started %s   ended %s\n", str(u, "ecid"),
+                str(u, "product_type"), str(u, "serial"), str(u, "state"), str(u, "started"),
+                str(u, "ended"));
+        json_array_foreach(list(u, "attempts"), k, a) {
+            fprintf(out, "  attempt %lld  %s:%s (%s)  %s → %s  %s", num(a, "n"), str(a, "agent"),
+                    str(a, "port"), str(a, "label"), str(a, "started"), str(a, "ended"), str(a, "outcome"));
+            if (strcmp(str(a, "error_class"), "-") != 0)
+                fprintf(out, "  [%s] %s", str(a, "error_class"), str(a, "error_text"));
+            fprintf(out, "\n    log: %s\n", str(a, "log_path"));
+        }
+    }
+    fprintf(out, "\n%zu units\n", json_array_size(list(doc, "units")));
+}

@@ -1,0 +1,27 @@
+/* render — turns the controller's JSON documents into text for people.
+ *
+ * Pure functions: a document in, text out to a FILE. Missing keys or wrong types
+ * print "-" and never crash, so an older or newer controller stays readable. */
+#ifndef CLI_RENDER_H
+#define CLI_RENDER_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+/* A progress bar of width cells for percent (clamped to 0..100; NaN → 0):
+ * "[#########.........]  45%". buf needs width + 8 bytes. */
+void render_bar(double percent, int width, char *buf, size_t len);
+/* Overall percent of a run from its state, step (0..7) and fraction. */
+double render_run_percent(const json_t *run);
+
+void render_agents(const json_t *doc, FILE *out);
+void render_units(const json_t *doc, FILE *out);
+void render_ports(const json_t *doc, FILE *out);
+void render_jobs(const json_t *doc, FILE *out);
+/* One job with its unit runs (status JOB, and each frame of watch). */
+void render_job(const json_t *doc, FILE *out);
+void render_report(const json_t *doc, FILE *out);
+/* One line per run for non-terminal watch output: "A-03 0x... restoring step 2 45%". */
+void render_run_line(const json_t *run, char *buf, size_t len);
+
+#endif

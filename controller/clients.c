@@ -1,0 +1,178 @@
+/* clients — operator requests (submit, query, cancel) on the clients ROUTER.
+ * Every reply is a ClientReply carrying a JSON document (proto/PROTOCOL.md),
+ * sent only after the store has committed what the request changed. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_time.h"
+#include "fr_types.h"
+#include "fr_wire.h"
+
+static void reply(struct controller *c, zmq_msg_t *id, uint64_t seq, int status, const char *error,
+                  json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    Fr__ClientReply r = FR__CLIENT_REPLY__INIT;
+    r.status = status;
+    r.error = (char *)(error ? error : "");
+    r.json = text ? text : "{}";
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.agent_id = "controller";
+    env.session = store_epoch(c->store);
+    env.ack = seq;
+    env.body_case = FR__ENVELOPE__BODY_REPLY;
+    env.reply = &r;
+    int rc = fr_wire_send(&c->clients_zs, zmq_msg_data(id), zmq_msg_size(id), &env);
+    if (rc < 0)
+        fr_warn("clients", "cannot reply: %s", fr_strerror(rc));
+    free(text);
+}
+
+static int validate_submit(const Fr__SubmitRequest *s, char *err, size_t errlen)
+{
+    if (!*s->idempotency_key)
+        return fr_seterr(FR_EINVAL, err, errlen, "submit: 'idempotency_key' must be set");
+    if (!*s->firmware)
+        return fr_seterr(FR_EINVAL, err, errlen, "submit: 'firmware' must name an IPSW file or URL");
+    if (s->n_ecids + s->n_agents + s->n_ports == 0)
+        return fr_seterr(FR_EINVAL, err, errlen, "submit: name units (ECIDs), agents or ports");
+    for (size_t i = 0; i < s->n_ecids; i++)
+        if (s->ecids[i] == 0)
+            return fr_seterr(FR_EINVAL, err, errlen, "submit: ECID #%zu is zero", i + 1);
+    for (size_t i = 0; i < s->n_agents; i++)
+        if (!*s->agents[i])
+            return fr_seterr(FR_EINVAL, err, errlen, "submit: agent #%zu is empty", i + 1);
+    return 0;
+}
+
+static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__SubmitRequest *s)
+{
+    char err[512];
+    if (validate_submit(s, err, sizeof err) < 0) {
+        reply(c, id, seq, FR_EINVAL, err, NULL);
+        return;
+    }
+    struct job_spec spec = {
+        .key = s->idempotency_key, .name = *s->name ? s->name : "job", .firmware = s->firmware,
+        .sha256 = s->firmware_sha256, .ecids = s->ecids, .necids = s->n_ecids,
+        .agents = s->agents, .nagents = s->n_agents, .ports = s->ports, .nports = s->n_ports,
+        .count = s->count,
+        .max_attempts = s->max_attempts ? s->max_attempts : (uint32_t)c->cfg.max_attempts,
+        .erase = !s->update, .standing = s->standing,
+    };
+    uint64_t job = 0;
+    int created = 0;
+    int rc = store_job_submit(c->store, &spec, fr_time_wall_ms(), &job, &created, err, sizeof err);
+    if (rc < 0) {
+        reply(c, id, seq, rc, err, NULL);
+        return;
+    }
+    if (created)
+        fr_info("clients", "job %llu submitted ('%s', %zu units, %zu agents, %zu ports, firmware '%s')",
+                (unsigned long long)job, spec.name, s->n_ecids, s->n_agents, s->n_ports, s->firmware);
+    reply(c, id, seq, 0, NULL, json_pack("{s:I, s:b}", "job_id", (json_int_t)job, "created", created));
+    sched_kick(c);
+}
+
+static json_t *agents_doc(struct controller *c)
+{
+    json_t *doc = store_doc_agents(c->store);
+    size_t i;
+    json_t *row;
+    json_array_foreach(json_object_get(doc, "agents"), i, row) {
+        struct agent_state *a = agents_find(c, json_string_value(json_object_get(row, "id")));
+        json_object_set_new(row, "state", json_string(a && a->online ? "online" : "offline"));
+        json_object_set_new(row, "dropped_msgs", json_integer(a ? (json_int_t)a->dropped : 0));
+    }
+    json_object_set_new(doc, "dropped_unknown", json_integer((json_int_t)c->dropped_unknown));
+    return doc;
+}
+
+static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__QueryRequest *q)
+{
+    json_t *doc = NULL;
+    switch (q->kind) {
+    case FR__QUERY_REQUEST__KIND__STATUS: doc = store_doc_status(c->store, q->job_id, 0); break;
+    case FR__QUERY_REQUEST__KIND__WATCH: doc = store_doc_status(c->store, q->job_id, 1); break;
+    case FR__QUERY_REQUEST__KIND__UNITS: doc = store_doc_units(c->store); break;
+    case FR__QUERY_REQUEST__KIND__PORTS: doc = store_doc_ports(c->store); break;
+    case FR__QUERY_REQUEST__KIND__AGENTS: doc = agents_doc(c); break;
+    case FR__QUERY_REQUEST__KIND__REPORT: doc = store_doc_report(c->store, q->job_id, q->ecid); break;
+    default: break;
+    }
+    if (q->job_id && doc && q->kind == FR__QUERY_REQUEST__KIND__STATUS &&
+        json_array_size(json_object_get(doc, "jobs")) == 0) {
+        json_decref(doc);
+        doc = NULL;
+    }
+    if (!doc) {
+        char err[96];
+        snprintf(err, sizeof err, "no job %llu", (unsigned long long)q->job_id);
+        reply(c, id, seq, FR_ENOTFOUND, err, NULL);
+        return;
+    }
+    reply(c, id, seq, 0, NULL, doc);
+}
+
+struct cancel_ctx {
+    struct controller *c;
+};
+
+static void on_cancel_attempt(void *arg, const char *agent, const Fr__AttemptRef *ref,
+                              const char *port, const char *firmware, int erase, uint32_t n)
+{
+    struct controller *c = arg;
+    struct agent_state *a = agents_find(c, agent);
+    if (!a || !a->online)
+        return; /* it learns at its next Hello (Welcome.cancel) */
+    Fr__AttemptRef r = *ref;
+    Fr__JobCancel jc = FR__JOB_CANCEL__INIT;
+    jc.ref = &r;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_JOB_CANCEL;
+    env.job_cancel = &jc;
+    agents_send(c, a, &env);
+}
+
+static void on_cancel(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__CancelRequest *r)
+{
+    int n = 0;
+    int rc = store_job_cancel(c->store, r->job_id, r->ecid, fr_time_wall_ms(), &n, on_cancel_attempt, c);
+    if (rc < 0) {
+        char err[96];
+        snprintf(err, sizeof err, rc == FR_ENOTFOUND ? "no job %llu" : "cannot cancel job %llu",
+                 (unsigned long long)r->job_id);
+        reply(c, id, seq, rc, err, NULL);
+        return;
+    }
+    fr_info("clients", "job %llu: %d unit runs cancelled", (unsigned long long)r->job_id, n);
+    reply(c, id, seq, 0, NULL, json_pack("{s:I, s:i}", "job_id", (json_int_t)r->job_id,
+                                         "cancelled_runs", n));
+}
+
+void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
+{
+    struct controller *c = arg;
+    if (nparts != 2) {
+        fr_warn("clients", "dropped a request: expected one frame");
+        return;
+    }
+    Fr__Envelope *env = NULL;
+    char err[256];
+    if (fr_wire_unpack(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), &env, err, sizeof err) < 0) {
+        fr_warn("clients", "dropped a request: %s", err);
+        return;
+    }
+    switch (env->body_case) {
+    case FR__ENVELOPE__BODY_SUBMIT: on_submit(c, &parts[0], env->seq, env->submit); break;
+    case FR__ENVELOPE__BODY_QUERY: on_query(c, &parts[0], env->seq, env->query); break;
+    case FR__ENVELOPE__BODY_CANCEL: on_cancel(c, &parts[0], env->seq, env->cancel); break;
+    default:
+        reply(c, &parts[0], env->seq, FR_EPROTO, "expected submit, query or cancel", NULL);
+    }
+    fr_wire_free(&env);
+}

@@ -1,0 +1,67 @@
+/* ctl — the controller process: its loop, sockets, store and agent registry.
+ *
+ * struct controller is shared by the controller's modules: agents.c (agent
+ * protocol, liveness), clients.c (operator requests), scheduler.c (matching units
+ * to jobs), main.c (configuration, start and stop). Everything runs on the loop
+ * thread. */
+#ifndef CTL_H
+#define CTL_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "flashrack.pb-c.h"
+#include "fr_zsock.h"
+#include "store.h"
+
+struct ctl_cfg {
+    char agents_endpoint[256];
+    char clients_endpoint[256];
+    char store[1024];
+    long long heartbeat_ms;
+    long long liveness;
+    char log_level[16];
+    long long max_attempts;
+};
+
+struct agent_state {
+    char id[64];
+    int online;
+    uint64_t session;      /* the agent's session from its last Hello */
+    uint64_t last_seen;    /* uv_now of its last message */
+    uint64_t applied_seq;  /* highest reliable seq applied */
+    uint32_t slots;
+    uint64_t dropped;      /* refused messages */
+    struct agent_state *next;
+};
+
+struct controller {
+    uv_loop_t *loop;
+    struct ctl_cfg cfg;
+    struct store *store;
+    void *zctx, *agents_sock, *clients_sock;
+    fr_zsock agents_zs, clients_zs;
+    uv_timer_t heartbeat, sched;
+    uv_signal_t sigint, sigterm;
+    struct agent_state *agents;
+    uint64_t dropped_unknown; /* refused messages from no known agent */
+    int stopping;
+};
+
+/* agents.c */
+void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
+void agents_on_heartbeat(uv_timer_t *t);
+struct agent_state *agents_find(struct controller *c, const char *id);
+int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env);
+void agents_send_assign(struct controller *c, const char *agent, const Fr__AttemptRef *ref,
+                        const char *port, const char *firmware, int erase, uint32_t n);
+void agents_free(struct controller *c);
+
+/* clients.c */
+void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
+
+/* scheduler.c: runs a scheduling pass on the next loop turn (coalesced). */
+void sched_kick(struct controller *c);
+void sched_on_timer(uv_timer_t *t);
+
+#endif

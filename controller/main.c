@@ -1,0 +1,179 @@
+/* flashrackd — the site controller: configuration, sockets, loop, shutdown. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "fr_config.h"
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_wire.h"
+
+static const struct fr_cfg_field fields[] = {
+    FR_CFG_FIELD_STR("controller", "agents_endpoint", struct ctl_cfg, agents_endpoint),
+    FR_CFG_FIELD_STR("controller", "clients_endpoint", struct ctl_cfg, clients_endpoint),
+    FR_CFG_FIELD_STR("controller", "store", struct ctl_cfg, store),
+    FR_CFG_FIELD_INT("controller", "heartbeat_ms", struct ctl_cfg, heartbeat_ms, 50, 60000),
+    FR_CFG_FIELD_INT("controller", "liveness", struct ctl_cfg, liveness, 2, 100),
+    FR_CFG_FIELD_STR("controller", "log_level", struct ctl_cfg, log_level),
+    FR_CFG_FIELD_INT("jobs", "max_attempts", struct ctl_cfg, max_attempts, 1, 100),
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: flashrackd [-c controller.ini] [--set section.key=value]... [--help] [--version]\n"
+            "The flashrack site controller. Runs on embedded defaults; see config/controller.ini.\n"
+            "  -c, --config FILE   read settings from FILE\n"
+            "  --set S.K=V         override one setting (after the file)\n");
+}
+
+static int configure(int argc, char **argv, struct ctl_cfg *cfg)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "set", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *file = NULL, *sets[64];
+    int nsets = 0, ch;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': file = optarg; break;
+        case 's':
+            if (nsets < 64)
+                sets[nsets++] = optarg;
+            break;
+        case 'h': usage(stdout); exit(0);
+        case 'V': printf("flashrackd %s\n", FR_VERSION); exit(0);
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "flashrackd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    char err[1024];
+    if (file && fr_cfg_load(file, fields, NFIELDS, cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "flashrackd: %s\n", err);
+        return 2;
+    }
+    for (int i = 0; i < nsets; i++)
+        if (fr_cfg_set(sets[i], fields, NFIELDS, cfg, err, sizeof err) < 0) {
+            fprintf(stderr, "flashrackd: %s\n", err);
+            return 2;
+        }
+    if (fr_log_level_parse(cfg->log_level) < 0) {
+        fprintf(stderr, "flashrackd: [controller] log_level: expected debug, info, warn or error, got '%s'\n",
+                cfg->log_level);
+        return 2;
+    }
+    return 0;
+}
+
+static void *open_router(struct controller *c, const char *endpoint, int handover)
+{
+    void *s = zmq_socket(c->zctx, ZMQ_ROUTER);
+    int one = 1;
+    if (!s)
+        return NULL;
+    fr_zsock_set_defaults(s, FR_WIRE_MAX_MSG);
+    zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    if (handover)
+        zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
+    /* No CURVE yet: this is where the ZAP handler and server keys go, bound before this bind. */
+    if (zmq_bind(s, endpoint) < 0) {
+        fr_error("flashrackd", "cannot listen on '%s': %s", endpoint, zmq_strerror(zmq_errno()));
+        zmq_close(s);
+        return NULL;
+    }
+    fr_info("flashrackd", "listening on '%s' for %s", endpoint, handover ? "agents" : "clients");
+    return s;
+}
+
+static void on_quiet_close(uv_handle_t *h)
+{
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct controller *c = h->data;
+    fr_info("flashrackd", "stopping on signal %d", signum);
+    c->stopping = 1;
+    fr_zsock_close(&c->agents_zs, NULL);
+    fr_zsock_close(&c->clients_zs, NULL);
+    uv_close((uv_handle_t *)&c->heartbeat, on_quiet_close);
+    uv_close((uv_handle_t *)&c->sched, on_quiet_close);
+    uv_close((uv_handle_t *)&c->sigint, on_quiet_close);
+    uv_close((uv_handle_t *)&c->sigterm, on_quiet_close);
+}
+
+static int start(struct controller *c)
+{
+    char err[1024];
+    if (store_open(c->cfg.store, &c->store, err, sizeof err) < 0) {
+        fr_error("flashrackd", "%s", err);
+        return 1;
+    }
+    fr_info("flashrackd", "store '%s', controller epoch %llu", c->cfg.store,
+            (unsigned long long)store_epoch(c->store));
+    c->zctx = zmq_ctx_new();
+    c->agents_sock = open_router(c, c->cfg.agents_endpoint, 1);
+    c->clients_sock = c->agents_sock ? open_router(c, c->cfg.clients_endpoint, 0) : NULL;
+    if (!c->clients_sock)
+        return 1;
+    fr_zsock_start(&c->agents_zs, c->loop, c->agents_sock, agents_on_msg, c);
+    fr_zsock_start(&c->clients_zs, c->loop, c->clients_sock, clients_on_msg, c);
+    uv_timer_init(c->loop, &c->heartbeat);
+    uv_timer_init(c->loop, &c->sched);
+    c->heartbeat.data = c->sched.data = c;
+    uv_timer_start(&c->heartbeat, agents_on_heartbeat, (uint64_t)c->cfg.heartbeat_ms,
+                   (uint64_t)c->cfg.heartbeat_ms);
+    uv_signal_init(c->loop, &c->sigint);
+    uv_signal_init(c->loop, &c->sigterm);
+    c->sigint.data = c->sigterm.data = c;
+    uv_signal_start(&c->sigint, on_signal, SIGINT);
+    uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+    sched_kick(c);
+    return 0;
+}
+
+static void finish(struct controller *c)
+{
+    if (c->agents_sock)
+        zmq_close(c->agents_sock);
+    if (c->clients_sock)
+        zmq_close(c->clients_sock);
+    if (c->zctx)
+        zmq_ctx_term(c->zctx);
+    store_close(&c->store);
+    agents_free(c);
+}
+
+int main(int argc, char **argv)
+{
+    struct controller c = { 0 };
+    snprintf(c.cfg.agents_endpoint, sizeof c.cfg.agents_endpoint, "tcp://127.0.0.1:7710");
+    snprintf(c.cfg.clients_endpoint, sizeof c.cfg.clients_endpoint, "tcp://127.0.0.1:7711");
+    snprintf(c.cfg.store, sizeof c.cfg.store, "flashrack.db");
+    snprintf(c.cfg.log_level, sizeof c.cfg.log_level, "info");
+    c.cfg.heartbeat_ms = 1000;
+    c.cfg.liveness = 3;
+    c.cfg.max_attempts = 3;
+    int rc = configure(argc, argv, &c.cfg);
+    if (rc)
+        return rc;
+    fr_log_init("flashrackd", fr_log_level_parse(c.cfg.log_level), NULL);
+    signal(SIGPIPE, SIG_IGN);
+    c.loop = uv_default_loop();
+    rc = start(&c);
+    if (rc == 0)
+        uv_run(c.loop, UV_RUN_DEFAULT);
+    finish(&c);
+    uv_loop_close(c.loop);
+    return rc;
+}

@@ -1,0 +1,956 @@
+/* store — every SQL statement of flashrackd; see store.h. */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_time.h"
+#include "fr_types.h"
+
+#define SCHEMA_VERSION 1
+#define STMT_CACHE 96
+
+struct store {
+    sqlite3 *db;
+    uint64_t epoch;
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } cache[STMT_CACHE];
+};
+
+static const char *const schema[] = {
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    "INSERT INTO meta VALUES ('controller_epoch', 0), ('lease_epoch', 0)",
+    "CREATE TABLE agents (id TEXT PRIMARY KEY, hostname TEXT NOT NULL DEFAULT '',"
+    " version TEXT NOT NULL DEFAULT '', slots INTEGER NOT NULL DEFAULT 0,"
+    " last_seen INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE ports (agent TEXT NOT NULL, path TEXT NOT NULL, label TEXT NOT NULL DEFAULT '',"
+    " hub TEXT NOT NULL DEFAULT '', bus INTEGER NOT NULL DEFAULT 0, depth INTEGER NOT NULL DEFAULT 0,"
+    " power_switch INTEGER NOT NULL DEFAULT 0, strikes INTEGER NOT NULL DEFAULT 0,"
+    " quarantined INTEGER NOT NULL DEFAULT 0, quarantine_reason TEXT NOT NULL DEFAULT '',"
+    " PRIMARY KEY (agent, path))",
+    "CREATE TABLE units (ecid INTEGER PRIMARY KEY, product_type TEXT NOT NULL DEFAULT '',"
+    " cpid INTEGER NOT NULL DEFAULT 0, bdid INTEGER NOT NULL DEFAULT 0,"
+    " serial TEXT NOT NULL DEFAULT '', mode INTEGER NOT NULL DEFAULT 0,"
+    " agent TEXT NOT NULL DEFAULT '', port TEXT NOT NULL DEFAULT '',"
+    " present INTEGER NOT NULL DEFAULT 0, last_seen INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE jobs (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL,"
+    " firmware TEXT NOT NULL, sha256 TEXT NOT NULL DEFAULT '', erase INTEGER NOT NULL,"
+    " agents TEXT NOT NULL DEFAULT '[]', ports TEXT NOT NULL DEFAULT '[]',"
+    " count INTEGER NOT NULL DEFAULT 0, standing INTEGER NOT NULL DEFAULT 0,"
+    " max_attempts INTEGER NOT NULL DEFAULT 3, state TEXT NOT NULL DEFAULT 'running',"
+    " created INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE unit_runs (job INTEGER NOT NULL REFERENCES jobs(id), ecid INTEGER NOT NULL,"
+    " state TEXT NOT NULL DEFAULT 'waiting_unit', attempts INTEGER NOT NULL DEFAULT 0,"
+    " error_class TEXT NOT NULL DEFAULT '', error_text TEXT NOT NULL DEFAULT '',"
+    " started INTEGER NOT NULL DEFAULT 0, ended INTEGER NOT NULL DEFAULT 0,"
+    " step INTEGER NOT NULL DEFAULT 0, fraction REAL NOT NULL DEFAULT 0,"
+    " status TEXT NOT NULL DEFAULT '', updated INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (job, ecid))",
+    "CREATE TABLE attempts (id INTEGER PRIMARY KEY, job INTEGER NOT NULL REFERENCES jobs(id),"
+    " ecid INTEGER NOT NULL, n INTEGER NOT NULL, agent TEXT NOT NULL, port TEXT NOT NULL,"
+    " epoch INTEGER NOT NULL, state TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT '',"
+    " error_class TEXT NOT NULL DEFAULT '', error_text TEXT NOT NULL DEFAULT '',"
+    " exit_code INTEGER NOT NULL DEFAULT 0, log_path TEXT NOT NULL DEFAULT '',"
+    " started INTEGER NOT NULL, ended INTEGER NOT NULL DEFAULT 0)",
+    "CREATE INDEX attempts_live ON attempts(state, agent)",
+    "CREATE INDEX attempts_unit ON attempts(job, ecid)",
+    "CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " job INTEGER NOT NULL DEFAULT 0, ecid INTEGER NOT NULL DEFAULT 0,"
+    " agent TEXT NOT NULL DEFAULT '', port TEXT NOT NULL DEFAULT '', text TEXT NOT NULL)",
+};
+
+#define LIVE "('assigned','running')"
+#define TERMINAL "('done','failed','cancelled','hardware_suspect')"
+
+/* ---- statement helpers --------------------------------------------------- */
+
+static sqlite3_stmt *prep(struct store *s, const char *sql)
+{
+    int free_slot = -1;
+    for (int i = 0; i < STMT_CACHE; i++) {
+        if (s->cache[i].sql == sql) {
+            sqlite3_reset(s->cache[i].st);
+            sqlite3_clear_bindings(s->cache[i].st);
+            return s->cache[i].st;
+        }
+        if (!s->cache[i].sql && free_slot < 0)
+            free_slot = i;
+    }
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fr_error("store", "cannot prepare '%.60s': %s", sql, sqlite3_errmsg(s->db));
+        return NULL;
+    }
+    if (free_slot >= 0) {
+        s->cache[free_slot].sql = sql;
+        s->cache[free_slot].st = st;
+    }
+    return st;
+}
+
+/* Binds by a format: t = text, i = int64, u = uint64 (stored as int64), d = double. */
+static int bindv(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+    for (int i = 1; fmt && *fmt; fmt++, i++) {
+        int rc;
+        switch (*fmt) {
+        case 't': rc = sqlite3_bind_text(st, i, va_arg(ap, const char *), -1, SQLITE_TRANSIENT); break;
+        case 'i': rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t)); break;
+        case 'u': rc = sqlite3_bind_int64(st, i, (int64_t)va_arg(ap, uint64_t)); break;
+        case 'd': rc = sqlite3_bind_double(st, i, va_arg(ap, double)); break;
+        default: return FR_EINVAL;
+        }
+        if (rc != SQLITE_OK)
+            return FR_ESTORE;
+    }
+    return 0;
+}
+
+static sqlite3_stmt *query(struct store *s, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = bindv(st, fmt, ap);
+    va_end(ap);
+    return rc < 0 ? NULL : st;
+}
+
+static int exec(struct store *s, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return FR_ESTORE;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = bindv(st, fmt, ap);
+    va_end(ap);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        fr_error("store", "'%.60s': %s", sql, sqlite3_errmsg(s->db));
+        return FR_ESTORE;
+    }
+    return 0;
+}
+
+static int64_t scalar(struct store *s, int64_t dflt, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *st = prep(s, sql);
+    if (!st)
+        return dflt;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = bindv(st, fmt, ap);
+    va_end(ap);
+    int64_t v = dflt;
+    if (rc == 0 && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return v;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+static json_t *col_time(sqlite3_stmt *st, int i)
+{
+    char buf[32];
+    fr_time_iso8601((uint64_t)sqlite3_column_int64(st, i), buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_t *col_ecid(sqlite3_stmt *st, int i)
+{
+    char buf[FR_ECID_STRLEN];
+    fr_ecid_format((uint64_t)sqlite3_column_int64(st, i), buf, sizeof buf);
+    return json_string(buf);
+}
+
+/* ---- open / close ---------------------------------------------------------- */
+
+static int run_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        fr_seterr(FR_ESTORE, err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return FR_ESTORE;
+    }
+    return 0;
+}
+
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            version = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (version == SCHEMA_VERSION)
+        return 0;
+    if (version != 0)
+        return fr_seterr(FR_ESTORE, err, errlen, "schema version %d, this flashrackd knows %d",
+                         version, SCHEMA_VERSION);
+    int rc = run_sql(db, "BEGIN", err, errlen);
+    for (size_t i = 0; rc == 0 && i < sizeof schema / sizeof schema[0]; i++)
+        rc = run_sql(db, schema[i], err, errlen);
+    if (rc == 0)
+        rc = run_sql(db, "PRAGMA user_version = 1; COMMIT", err, errlen);
+    else
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct store *s = calloc(1, sizeof *s);
+    if (!s)
+        return FR_ENOMEM;
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        fr_seterr(FR_ESTORE, err, errlen, "cannot open store '%s': %s", path,
+                  s->db ? sqlite3_errmsg(s->db) : "out of memory");
+        store_close(&s);
+        return FR_ESTORE;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    char why[256] = "";
+    int rc = run_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                            " PRAGMA foreign_keys=ON", why, sizeof why);
+    if (rc == 0)
+        rc = migrate(s->db, why, sizeof why);
+    if (rc == 0)
+        rc = exec(s, "UPDATE meta SET value = value + 1 WHERE key = 'controller_epoch'", NULL);
+    if (rc < 0) {
+        fr_seterr(FR_ESTORE, err, errlen, "cannot use store '%s': %s", path,
+                  why[0] ? why : sqlite3_errmsg(s->db));
+        store_close(&s);
+        return FR_ESTORE;
+    }
+    s->epoch = (uint64_t)scalar(s, 0, "SELECT value FROM meta WHERE key = 'controller_epoch'", NULL);
+    *out = s;
+    return 0;
+}
+
+void store_close(struct store **ps)
+{
+    struct store *s = *ps;
+    if (!s)
+        return;
+    for (int i = 0; i < STMT_CACHE; i++)
+        if (s->cache[i].st)
+            sqlite3_finalize(s->cache[i].st);
+    sqlite3_close(s->db);
+    free(s);
+    *ps = NULL;
+}
+
+uint64_t store_epoch(const struct store *s) { return s->epoch; }
+const char *store_errmsg(const struct store *s) { return sqlite3_errmsg(s->db); }
+int store_begin(struct store *s) { return exec(s, "BEGIN IMMEDIATE", NULL); }
+int store_commit(struct store *s) { return exec(s, "COMMIT", NULL); }
+void store_rollback(struct store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        exec(s, "ROLLBACK", NULL);
+}
+
+int store_event(struct store *s, uint64_t now_ms, const char *kind, uint64_t job, uint64_t ecid,
+                const char *agent, const char *port, const char *text)
+{
+    return exec(s, "INSERT INTO events (at, kind, job, ecid, agent, port, text)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "utuutt" "t", now_ms, kind, job, ecid, agent ? agent : "", port ? port : "", text);
+}
+
+/* ---- agents, ports, units ---------------------------------------------------- */
+
+static int unit_upsert(struct store *s, const char *agent, const Fr__UnitInfo *u, uint64_t now_ms)
+{
+    return exec(s, "INSERT INTO units (ecid, product_type, cpid, bdid, serial, mode, agent, port,"
+                   " present, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)"
+                   " ON CONFLICT(ecid) DO UPDATE SET"
+                   " product_type = CASE WHEN excluded.product_type <> '' THEN excluded.product_type"
+                   "  ELSE product_type END,"
+                   " cpid = CASE WHEN excluded.cpid <> 0 THEN excluded.cpid ELSE cpid END,"
+                   " bdid = CASE WHEN excluded.bdid <> 0 THEN excluded.bdid ELSE bdid END,"
+                   " serial = CASE WHEN excluded.serial <> '' THEN excluded.serial ELSE serial END,"
+                   " mode = excluded.mode, agent = excluded.agent, port = excluded.port,"
+                   " present = 1, last_seen = excluded.last_seen",
+                "utiititu", u->ecid, u->product_type, (int64_t)u->cpid, (int64_t)u->bdid, u->serial,
+                (int64_t)u->mode, agent, u->port_path, now_ms);
+}
+
+int store_agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms)
+{
+    int rc = exec(s, "INSERT INTO agents (id, hostname, version, slots, last_seen)"
+                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+                     " hostname = excluded.hostname, version = excluded.version,"
+                     " slots = excluded.slots, last_seen = excluded.last_seen",
+                  "tttiu", agent, h->hostname, h->agent_version, (int64_t)h->slots, now_ms);
+    for (size_t i = 0; rc == 0 && i < h->n_ports; i++) {
+        const Fr__PortInfo *p = h->ports[i];
+        rc = exec(s, "INSERT INTO ports (agent, path, label, hub, bus, depth, power_switch)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(agent, path) DO UPDATE SET"
+                     " label = excluded.label, hub = excluded.hub, bus = excluded.bus,"
+                     " depth = excluded.depth, power_switch = excluded.power_switch",
+                  "ttttiii", agent, p->path, p->label, p->hub, (int64_t)p->bus, (int64_t)p->depth,
+                  (int64_t)p->power_switch);
+    }
+    if (rc == 0)
+        rc = exec(s, "UPDATE units SET present = 0 WHERE agent = ?", "t", agent);
+    for (size_t i = 0; rc == 0 && i < h->n_units; i++)
+        rc = unit_upsert(s, agent, h->units[i], now_ms);
+    return rc;
+}
+
+int store_unit_event(struct store *s, const char *agent, const Fr__PortEvent *ev, uint64_t now_ms)
+{
+    const Fr__UnitInfo *u = ev->unit;
+    if (ev->kind == FR__PORT_EVENT__KIND__DETACH)
+        return exec(s, "UPDATE units SET present = 0, last_seen = ? WHERE ecid = ? AND agent = ?"
+                       " AND port = ?", "uutt", now_ms, u->ecid, agent, u->port_path);
+    return unit_upsert(s, agent, u, now_ms);
+}
+
+/* ---- jobs ------------------------------------------------------------------------ */
+
+static char *json_list(char *const *v, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_string(v[i]));
+    char *text = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return text;
+}
+
+static int job_insert(struct store *s, const struct job_spec *sp, uint64_t now_ms, uint64_t *id)
+{
+    char *agents = json_list(sp->agents, sp->nagents);
+    char *ports = json_list(sp->ports, sp->nports);
+    int rc = exec(s, "INSERT INTO jobs (key, name, firmware, sha256, erase, agents, ports, count,"
+                     " standing, max_attempts, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  "ttttittiiiu", sp->key, sp->name, sp->firmware, sp->sha256, (int64_t)sp->erase,
+                  agents ? agents : "[]", ports ? ports : "[]", (int64_t)sp->count,
+                  (int64_t)sp->standing, (int64_t)(sp->max_attempts ? sp->max_attempts : 3), now_ms);
+    free(agents);
+    free(ports);
+    *id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    for (size_t i = 0; rc == 0 && i < sp->necids; i++)
+        rc = exec(s, "INSERT OR IGNORE INTO unit_runs (job, ecid, updated) VALUES (?, ?, ?)", "uuu",
+                  *id, sp->ecids[i], now_ms);
+    return rc;
+}
+
+int store_job_submit(struct store *s, const struct job_spec *spec, uint64_t now_ms,
+                     uint64_t *job_id, int *created, char *err, size_t errlen)
+{
+    int64_t existing = scalar(s, 0, "SELECT id FROM jobs WHERE key = ?", "t", spec->key);
+    if (existing > 0) {
+        *job_id = (uint64_t)existing;
+        *created = 0;
+        return 0;
+    }
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = job_insert(s, spec, now_ms, job_id);
+    if (rc == 0)
+        rc = store_event(s, now_ms, "job", *job_id, 0, NULL, NULL, "submitted");
+    if (rc == 0)
+        rc = store_commit(s); /* the reply goes out only after this */
+    if (rc < 0) {
+        store_rollback(s);
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot store the job: %s", sqlite3_errmsg(s->db));
+    }
+    *created = 1;
+    return 0;
+}
+
+static int each_attempt(struct store *s, sqlite3_stmt *st, store_attempt_cb cb, void *arg)
+{
+    if (!st)
+        return FR_ESTORE;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
+        ref.job_id = (uint64_t)sqlite3_column_int64(st, 0);
+        ref.attempt_id = (uint64_t)sqlite3_column_int64(st, 1);
+        ref.epoch = (uint64_t)sqlite3_column_int64(st, 2);
+        ref.ecid = (uint64_t)sqlite3_column_int64(st, 3);
+        cb(arg, col_text(st, 4), &ref, col_text(st, 5), col_text(st, 6), sqlite3_column_int(st, 7),
+           (uint32_t)sqlite3_column_int(st, 8));
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : FR_ESTORE;
+}
+
+#define ATTEMPT_COLS "a.job, a.id, a.epoch, a.ecid, a.agent, a.port, j.firmware, j.erase, a.n"
+
+int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t now_ms, int *nruns,
+                     store_attempt_cb cb, void *arg)
+{
+    if (scalar(s, 0, "SELECT COUNT(*) FROM jobs WHERE id = ?", "u", job_id) == 0)
+        return FR_ENOTFOUND;
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = each_attempt(s, query(s, "SELECT " ATTEMPT_COLS " FROM attempts a JOIN jobs j ON j.id = a.job"
+                                      " WHERE a.job = ? AND (? = 0 OR a.ecid = ?) AND a.state IN " LIVE,
+                                   "uuu", job_id, ecid, ecid), cb, arg);
+    if (rc == 0)
+        rc = exec(s, "UPDATE unit_runs SET state = 'cancelled', ended = ?, updated = ?"
+                     " WHERE job = ? AND (? = 0 OR ecid = ?) AND state NOT IN " TERMINAL,
+                  "uuuuu", now_ms, now_ms, job_id, ecid, ecid);
+    *nruns = sqlite3_changes(s->db);
+    if (rc == 0 && ecid == 0)
+        rc = exec(s, "UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ?"
+                     " AND state = 'running'", "uu", now_ms, job_id);
+    if (rc == 0)
+        rc = store_event(s, now_ms, "job", job_id, ecid, NULL, NULL, "cancelled");
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0)
+        store_rollback(s);
+    return rc;
+}
+
+int store_jobs_settle(struct store *s, uint64_t now_ms)
+{
+    return exec(s, "UPDATE jobs SET state = 'done', finished = ? WHERE state = 'running'"
+                   " AND standing = 0"
+                   " AND EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = jobs.id)"
+                   " AND NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = jobs.id"
+                   "  AND r.state NOT IN " TERMINAL ")"
+                   " AND (count = 0 OR (SELECT COUNT(*) FROM unit_runs r WHERE r.job = jobs.id) >= count"
+                   "  OR (agents = '[]' AND ports = '[]'))", "u", now_ms);
+}
+
+/* ---- scheduling ------------------------------------------------------------------ */
+
+int store_sched_expand(struct store *s, uint64_t now_ms)
+{
+    /* One candidate at a time so a job's count is never overshot. */
+    static const char *pick =
+        "SELECT j.id, u.ecid FROM jobs j JOIN units u ON u.present = 1"
+        " WHERE j.state = 'running' AND (j.agents <> '[]' OR j.ports <> '[]')"
+        " AND (j.count = 0 OR (SELECT COUNT(*) FROM unit_runs r WHERE r.job = j.id) < j.count)"
+        " AND (EXISTS (SELECT 1 FROM json_each(j.agents) WHERE value = u.agent)"
+        "  OR EXISTS (SELECT 1 FROM json_each(j.ports) e WHERE e.value = u.agent || ':' || u.port"
+        "   OR e.value = (SELECT label FROM ports p WHERE p.agent = u.agent AND p.path = u.port)))"
+        " AND NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = j.id AND r.ecid = u.ecid)"
+        " AND NOT EXISTS (SELECT 1 FROM unit_runs r JOIN jobs j2 ON j2.id = r.job"
+        "  WHERE r.ecid = u.ecid AND j2.state = 'running' AND r.state NOT IN " TERMINAL ")"
+        " ORDER BY j.id, u.agent, u.port LIMIT 1";
+    for (int guard = 0; guard < 100000; guard++) {
+        sqlite3_stmt *st = query(s, pick, NULL);
+        if (!st)
+            return FR_ESTORE;
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            sqlite3_reset(st);
+            return rc == SQLITE_DONE ? 0 : FR_ESTORE;
+        }
+        uint64_t job = (uint64_t)sqlite3_column_int64(st, 0), ecid = (uint64_t)sqlite3_column_int64(st, 1);
+        sqlite3_reset(st);
+        if (exec(s, "INSERT INTO unit_runs (job, ecid, updated) VALUES (?, ?, ?)", "uuu", job, ecid,
+                 now_ms) < 0)
+            return FR_ESTORE;
+    }
+    return 0;
+}
+
+int store_sched_candidates(struct store *s,
+                           int (*cb)(void *arg, const struct sched_candidate *c), void *arg)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT r.job, r.ecid, u.agent, u.port FROM unit_runs r"
+        " JOIN jobs j ON j.id = r.job AND j.state = 'running'"
+        " JOIN units u ON u.ecid = r.ecid AND u.present = 1"
+        " LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
+        " WHERE r.state = 'waiting_unit' AND COALESCE(p.quarantined, 0) = 0"
+        " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.ecid = r.ecid AND a.state IN " LIVE ")"
+        " ORDER BY r.job, u.agent, u.port", NULL);
+    if (!st)
+        return FR_ESTORE;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct sched_candidate c = { (uint64_t)sqlite3_column_int64(st, 0),
+                                     (uint64_t)sqlite3_column_int64(st, 1), "", "" };
+        snprintf(c.agent, sizeof c.agent, "%s", col_text(st, 2));
+        snprintf(c.port, sizeof c.port, "%s", col_text(st, 3));
+        if (cb(arg, &c))
+            break;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : FR_ESTORE;
+}
+
+int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64_t now_ms,
+                        Fr__AttemptRef *ref, char *firmware, size_t fwlen, int *erase, uint32_t *n)
+{
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = exec(s, "UPDATE meta SET value = value + 1 WHERE key = 'lease_epoch'", NULL);
+    uint64_t epoch = (uint64_t)scalar(s, 0, "SELECT value FROM meta WHERE key = 'lease_epoch'", NULL);
+    *n = (uint32_t)scalar(s, 0, "SELECT COUNT(*) FROM attempts WHERE job = ? AND ecid = ?", "uu",
+                          c->job, c->ecid) + 1;
+    if (rc == 0)
+        rc = exec(s, "INSERT INTO attempts (job, ecid, n, agent, port, epoch, state, started)"
+                     " VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?)",
+                  "uuittuu", c->job, c->ecid, (int64_t)*n, c->agent, c->port, epoch, now_ms);
+    uint64_t id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    if (rc == 0)
+        rc = exec(s, "UPDATE unit_runs SET state = 'preflight', attempts = attempts + 1,"
+                     " started = CASE WHEN started = 0 THEN ? ELSE started END, step = 0,"
+                     " fraction = 0, status = '', updated = ? WHERE job = ? AND ecid = ?",
+                  "uuuu", now_ms, now_ms, c->job, c->ecid);
+    sqlite3_stmt *st = rc == 0 ? query(s, "SELECT firmware, erase FROM jobs WHERE id = ?", "u", c->job) : NULL;
+    if (st && sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(firmware, fwlen, "%s", col_text(st, 0));
+        *erase = sqlite3_column_int(st, 1);
+    }
+    if (st)
+        sqlite3_reset(st);
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        return rc;
+    }
+    ref->job_id = c->job;
+    ref->attempt_id = id;
+    ref->epoch = epoch;
+    ref->ecid = c->ecid;
+    return 0;
+}
+
+int store_live_attempts(struct store *s, const char *agent, const char *state_filter,
+                        store_attempt_cb cb, void *arg)
+{
+    return each_attempt(s, query(s, "SELECT " ATTEMPT_COLS " FROM attempts a JOIN jobs j ON j.id = a.job"
+                                    " WHERE a.agent = ? AND a.state IN " LIVE
+                                    " AND (? = '' OR a.state = ?) ORDER BY a.id",
+                                 "ttt", agent, state_filter ? state_filter : "",
+                                 state_filter ? state_filter : ""), cb, arg);
+}
+
+int store_live_count(struct store *s, const char *agent)
+{
+    return (int)scalar(s, 0, "SELECT COUNT(*) FROM attempts WHERE agent = ? AND state IN " LIVE, "t",
+                       agent);
+}
+
+int store_attempt_wanted(struct store *s, const Fr__AttemptRef *ref)
+{
+    return scalar(s, 0, "SELECT COUNT(*) FROM unit_runs r JOIN attempts a ON a.job = r.job"
+                        " AND a.ecid = r.ecid WHERE a.id = ? AND a.epoch = ?"
+                        " AND r.state NOT IN " TERMINAL, "uu", ref->attempt_id, ref->epoch) > 0;
+}
+
+/* ---- attempts ---------------------------------------------------------------------- */
+
+static const char *const match_live =
+    "SELECT COUNT(*) FROM attempts WHERE id = ? AND job = ? AND epoch = ? AND state IN " LIVE;
+
+int store_attempt_live(struct store *s, const Fr__AttemptRef *ref)
+{
+    return scalar(s, 0, match_live, "uuu", ref->attempt_id, ref->job_id, ref->epoch) > 0;
+}
+
+int store_attempt_accepted(struct store *s, const Fr__AttemptRef *ref, int accepted,
+                           const char *reason, uint64_t now_ms)
+{
+    if (!store_attempt_live(s, ref))
+        return FR_ESTALE;
+    if (accepted)
+        return exec(s, "UPDATE attempts SET state = 'running' WHERE id = ? AND state = 'assigned'",
+                    "u", ref->attempt_id);
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = exec(s, "UPDATE attempts SET state = 'ended', outcome = 'refused', error_text = ?,"
+                     " ended = ? WHERE id = ?", "tuu", reason, now_ms, ref->attempt_id);
+    if (rc == 0)
+        rc = exec(s, "UPDATE unit_runs SET state = 'waiting_unit', status = ?, updated = ?"
+                     " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                  "tuuu", reason, now_ms, ref->job_id, ref->ecid);
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0)
+        store_rollback(s);
+    return rc;
+}
+
+int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr__JobProgress *p,
+                           uint64_t now_ms)
+{
+    if (!store_attempt_live(s, ref))
+        return FR_ESTALE;
+    int st = fr_state_parse(p->state);
+    if (st < 0 || fr_state_is_terminal(st))
+        return FR_EINVAL; /* terminal states come with a JobResult */
+    exec(s, "UPDATE attempts SET state = 'running' WHERE id = ? AND state = 'assigned'", "u",
+         ref->attempt_id);
+    return exec(s, "UPDATE unit_runs SET state = ?, step = ?, fraction = ?, status = ?, updated = ?"
+                   " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                "tidtuuu", p->state, (int64_t)p->step, (double)p->fraction, p->status, now_ms,
+                ref->job_id, ref->ecid);
+}
+
+static const char *outcome_name(int o)
+{
+    switch (o) {
+    case FR__OUTCOME__OUTCOME_SUCCESS: return "success";
+    case FR__OUTCOME__OUTCOME_FAILED: return "failed";
+    case FR__OUTCOME__OUTCOME_CANCELLED: return "cancelled";
+    case FR__OUTCOME__OUTCOME_INTERRUPTED: return "interrupted";
+    case FR__OUTCOME__OUTCOME_REFUSED: return "refused";
+    default: return "unknown";
+    }
+}
+
+/* The run's next state after an attempt: done, waiting again (not the unit's
+ * fault), or failed with the class. The different-port ladder hooks in here. */
+static const char *run_next_state(const Fr__JobResult *r)
+{
+    switch (r->outcome) {
+    case FR__OUTCOME__OUTCOME_SUCCESS: return "done";
+    case FR__OUTCOME__OUTCOME_CANCELLED: return "cancelled";
+    case FR__OUTCOME__OUTCOME_INTERRUPTED:
+    case FR__OUTCOME__OUTCOME_REFUSED: return "waiting_unit";
+    default: return "failed";
+    }
+}
+
+int store_apply_result(struct store *s, const char *agent, const Fr__JobResult *r, uint64_t now_ms,
+                       int *applied, char *next_state, size_t nslen)
+{
+    *applied = 0;
+    const Fr__AttemptRef *ref = r->ref;
+    if (!store_attempt_live(s, ref)) {
+        char text[256];
+        snprintf(text, sizeof text, "stale result for attempt %llu epoch %llu: %s",
+                 (unsigned long long)ref->attempt_id, (unsigned long long)ref->epoch,
+                 outcome_name(r->outcome));
+        return store_event(s, now_ms, "stale", ref->job_id, ref->ecid, agent, r->port_path, text);
+    }
+    const char *next = run_next_state(r);
+    int terminal = strcmp(next, "waiting_unit") != 0;
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = exec(s, "UPDATE attempts SET state = 'ended', outcome = ?, error_class = ?,"
+                     " error_text = ?, exit_code = ?, log_path = ?, ended = ?,"
+                     " port = CASE WHEN ? <> '' THEN ? ELSE port END WHERE id = ?",
+                  "tttitu" "ttu", outcome_name(r->outcome), r->error_class, r->error_text,
+                  (int64_t)r->exit_code, r->log_path, r->ended_ms ? r->ended_ms : now_ms,
+                  r->port_path, r->port_path, ref->attempt_id);
+    if (rc == 0)
+        rc = exec(s, "UPDATE unit_runs SET state = ?, error_class = ?, error_text = ?,"
+                     " ended = ?, updated = ?, step = CASE WHEN ? = 'done' THEN 7 ELSE step END,"
+                     " fraction = CASE WHEN ? = 'done' THEN 1 ELSE fraction END"
+                     " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                  "tttuuttuu", next, r->error_class, r->error_text, terminal ? now_ms : 0, now_ms,
+                  next, next, ref->job_id, ref->ecid);
+    if (rc == 0)
+        rc = store_jobs_settle(s, now_ms);
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        return rc;
+    }
+    *applied = 1;
+    snprintf(next_state, nslen, "%s", next);
+    return 0;
+}
+
+static int in_refs(uint64_t id, Fr__AttemptRef *const *keep, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (keep[i]->attempt_id == id)
+            return 1;
+    return 0;
+}
+
+int store_interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
+                            size_t nkeep, uint64_t now_ms, int *ninterrupted)
+{
+    *ninterrupted = 0;
+    sqlite3_stmt *st = query(s, "SELECT id, job, ecid FROM attempts WHERE agent = ? AND state IN " LIVE,
+                             "t", agent);
+    if (!st)
+        return FR_ESTORE;
+    uint64_t gone[1024][3];
+    size_t ngone = 0;
+    while (sqlite3_step(st) == SQLITE_ROW && ngone < 1024) {
+        uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+        if (!in_refs(id, keep, nkeep)) {
+            gone[ngone][0] = id;
+            gone[ngone][1] = (uint64_t)sqlite3_column_int64(st, 1);
+            gone[ngone][2] = (uint64_t)sqlite3_column_int64(st, 2);
+            ngone++;
+        }
+    }
+    sqlite3_reset(st);
+    if (ngone == 0)
+        return 0;
+    int rc = store_begin(s);
+    for (size_t i = 0; rc == 0 && i < ngone; i++) {
+        rc = exec(s, "UPDATE attempts SET state = 'ended', outcome = 'interrupted',"
+                     " error_class = 'interrupted', error_text = 'the agent no longer runs this attempt',"
+                     " ended = ? WHERE id = ?", "uu", now_ms, gone[i][0]);
+        if (rc == 0)
+            rc = exec(s, "UPDATE unit_runs SET state = 'waiting_unit', updated = ?"
+                         " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                      "uuu", now_ms, gone[i][1], gone[i][2]);
+    }
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        return rc;
+    }
+    *ninterrupted = (int)ngone;
+    return 0;
+}
+
+/* ---- documents ---------------------------------------------------------------------- */
+
+static json_t *job_totals(struct store *s, uint64_t job)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT COUNT(*),"
+        " SUM(state IN ('waiting_unit','needs_move','needs_operator')),"
+        " SUM(state IN ('preflight','fetching_firmware','queued_for_bus','restoring','verifying')),"
+        " SUM(state = 'done'), SUM(state IN ('failed','hardware_suspect')), SUM(state = 'cancelled')"
+        " FROM unit_runs WHERE job = ?", "u", job);
+    json_t *t = json_object();
+    static const char *keys[] = { "units", "waiting", "active", "done", "failed", "cancelled" };
+    int row = st && sqlite3_step(st) == SQLITE_ROW;
+    for (int i = 0; i < 6; i++)
+        json_object_set_new(t, keys[i], json_integer(row ? sqlite3_column_int64(st, i) : 0));
+    if (st)
+        sqlite3_reset(st);
+    return t;
+}
+
+#define JOB_COLS "id, name, state, firmware, erase, created, finished, count, standing"
+
+static json_t *job_row(struct store *s, sqlite3_stmt *st)
+{
+    uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:b}", "id", (json_int_t)id,
+                          "name", col_text(st, 1), "state", col_text(st, 2), "firmware",
+                          col_text(st, 3), "erase", sqlite3_column_int(st, 4), "created",
+                          col_time(st, 5), "finished", col_time(st, 6), "count",
+                          (json_int_t)sqlite3_column_int64(st, 7), "standing",
+                          sqlite3_column_int(st, 8));
+    return j;
+}
+
+/* Rows of a jobs query, with totals (a second statement per job, after the first is done). */
+static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
+{
+    json_t *jobs = json_array();
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(jobs, job_row(s, st));
+    if (st)
+        sqlite3_reset(st);
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j)
+        json_object_set_new(j, "totals", job_totals(s, (uint64_t)json_integer_value(json_object_get(j, "id"))));
+    return jobs;
+}
+
+static json_t *runs_of(struct store *s, uint64_t job)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT r.job, r.ecid, COALESCE(u.product_type, ''), r.state,"
+        " COALESCE(a.agent, u.agent, ''), COALESCE(a.port, u.port, ''),"
+        " COALESCE(p.label, ''), COALESCE(a.n, 0), r.step, r.fraction, r.status,"
+        " r.error_class, r.error_text, r.started, r.updated"
+        " FROM unit_runs r LEFT JOIN units u ON u.ecid = r.ecid"
+        " LEFT JOIN attempts a ON a.id = (SELECT MAX(id) FROM attempts WHERE job = r.job AND ecid = r.ecid)"
+        " LEFT JOIN ports p ON p.agent = COALESCE(a.agent, u.agent) AND p.path = COALESCE(a.port, u.port)"
+        " WHERE r.job = ? ORDER BY COALESCE(a.agent, u.agent), p.label, r.ecid", "u", job);
+    json_t *runs = json_array();
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        json_t *r = json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:s, s:s, s:s, s:o, s:o}",
+            "job_id", (json_int_t)sqlite3_column_int64(st, 0), "ecid", col_ecid(st, 1),
+            "product_type", col_text(st, 2), "state", col_text(st, 3), "agent", col_text(st, 4),
+            "port", col_text(st, 5), "label", col_text(st, 6), "attempt", sqlite3_column_int(st, 7),
+            "step", sqlite3_column_int(st, 8), "fraction", sqlite3_column_double(st, 9),
+            "status", col_text(st, 10), "error_class", col_text(st, 11), "error", col_text(st, 12),
+            "started", col_time(st, 13), "updated", col_time(st, 14));
+        json_array_append_new(runs, r);
+    }
+    if (st)
+        sqlite3_reset(st);
+    return runs;
+}
+
+json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
+{
+    sqlite3_stmt *st;
+    if (job_id)
+        st = query(s, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", "u", job_id);
+    else if (with_runs)
+        st = query(s, "SELECT " JOB_COLS " FROM jobs WHERE state = 'running'"
+                      " OR id = (SELECT MAX(id) FROM jobs) ORDER BY id", NULL);
+    else
+        st = query(s, "SELECT " JOB_COLS " FROM jobs ORDER BY id DESC LIMIT 200", NULL);
+    json_t *jobs = jobs_from(s, st);
+    json_t *doc = json_pack("{s:o}", "jobs", jobs);
+    if (job_id || with_runs) {
+        json_t *runs = json_array();
+        size_t i;
+        json_t *j;
+        json_array_foreach(jobs, i, j)
+        {
+            json_t *more = runs_of(s, (uint64_t)json_integer_value(json_object_get(j, "id")));
+            json_array_extend(runs, more);
+            json_decref(more);
+        }
+        json_object_set_new(doc, "runs", runs);
+        json_object_set_new(doc, "moves", json_array());
+    }
+    return doc;
+}
+
+json_t *store_doc_units(struct store *s)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"
+        " u.present, u.last_seen, COALESCE((SELECT r.state FROM unit_runs r WHERE r.ecid = u.ecid"
+        "  ORDER BY r.job DESC LIMIT 1), '')"
+        " FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
+        " ORDER BY u.agent, p.label, u.ecid", NULL);
+    json_t *units = json_array();
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:s}",
+            "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
+            "mode", fr_mode_name(sqlite3_column_int(st, 3)), "agent", col_text(st, 4),
+            "port", col_text(st, 5), "label", col_text(st, 6), "present", sqlite3_column_int(st, 7),
+            "last_seen", col_time(st, 8), "run_state", col_text(st, 9)));
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o}", "units", units);
+}
+
+json_t *store_doc_ports(struct store *s)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT p.agent, p.path, p.label, p.hub, p.bus, p.depth, p.power_switch, p.quarantined,"
+        " p.strikes, p.quarantine_reason,"
+        " (SELECT u.ecid FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1),"
+        " EXISTS (SELECT 1 FROM attempts a WHERE a.agent = p.agent AND a.port = p.path"
+        "  AND a.state IN " LIVE ")"
+        " FROM ports p ORDER BY p.agent, p.label", NULL);
+    json_t *ports = json_array();
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *state = sqlite3_column_int(st, 7) ? "quarantined"
+                          : sqlite3_column_int(st, 11) ? "busy" : "free";
+        json_t *ecid = sqlite3_column_type(st, 10) == SQLITE_NULL ? json_string("") : col_ecid(st, 10);
+        json_array_append_new(ports, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:o, s:i, s:s}",
+            "agent", col_text(st, 0), "path", col_text(st, 1), "label", col_text(st, 2),
+            "hub", col_text(st, 3), "bus", sqlite3_column_int(st, 4), "depth", sqlite3_column_int(st, 5),
+            "power_switch", sqlite3_column_int(st, 6), "state", state, "ecid", ecid,
+            "strikes", sqlite3_column_int(st, 8), "reason", col_text(st, 9)));
+    }
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o}", "ports", ports);
+}
+
+json_t *store_doc_agents(struct store *s)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT a.id, a.hostname, a.version, a.last_seen, a.slots,"
+        " (SELECT COUNT(*) FROM ports p WHERE p.agent = a.id),"
+        " (SELECT COUNT(*) FROM units u WHERE u.agent = a.id AND u.present = 1),"
+        " (SELECT COUNT(*) FROM attempts t WHERE t.agent = a.id AND t.state IN " LIVE ")"
+        " FROM agents a ORDER BY a.id", NULL);
+    json_t *agents = json_array();
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(agents, json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i}",
+            "id", col_text(st, 0), "hostname", col_text(st, 1), "version", col_text(st, 2),
+            "last_seen", col_time(st, 3), "slots", sqlite3_column_int(st, 4),
+            "ports", sqlite3_column_int(st, 5), "units", sqlite3_column_int(st, 6),
+            "running", sqlite3_column_int(st, 7)));
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o}", "agents", agents);
+}
+
+static json_t *attempts_of(struct store *s, uint64_t job, uint64_t ecid)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"
+        " a.error_class, a.error_text, a.exit_code, a.log_path, a.state"
+        " FROM attempts a LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port"
+        " WHERE a.job = ? AND a.ecid = ? ORDER BY a.n", "uu", job, ecid);
+    json_t *list = json_array();
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *outcome = col_text(st, 6);
+        json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:i, s:s}",
+            "n", sqlite3_column_int(st, 0), "agent", col_text(st, 1), "port", col_text(st, 2),
+            "label", col_text(st, 3), "started", col_time(st, 4), "ended", col_time(st, 5),
+            "outcome", *outcome ? outcome : col_text(st, 11), "error_class", col_text(st, 7),
+            "error_text", col_text(st, 8), "exit_code", sqlite3_column_int(st, 9),
+            "log_path", col_text(st, 10)));
+    }
+    if (st)
+        sqlite3_reset(st);
+    return list;
+}
+
+json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
+{
+    if (!job_id)
+        job_id = (uint64_t)scalar(s, 0, "SELECT MAX(id) FROM jobs", NULL);
+    json_t *jobs = jobs_from(s, query(s, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", "u", job_id));
+    if (json_array_size(jobs) == 0) {
+        json_decref(jobs);
+        return NULL;
+    }
+    sqlite3_stmt *st = query(s,
+        "SELECT r.ecid, COALESCE(u.product_type, ''), COALESCE(u.serial, ''), j.firmware, r.state,"
+        " r.started, r.ended FROM unit_runs r JOIN jobs j ON j.id = r.job"
+        " LEFT JOIN units u ON u.ecid = r.ecid WHERE r.job = ? AND (? = 0 OR r.ecid = ?)"
+        " ORDER BY r.ecid", "uuu", job_id, ecid, ecid);
+    json_t *units = json_array();
+    while (st && sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:I}",
+            "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
+            "firmware", col_text(st, 3), "state", col_text(st, 4), "started", col_time(st, 5),
+            "ended", col_time(st, 6), "_ecid", (json_int_t)sqlite3_column_int64(st, 0)));
+    if (st)
+        sqlite3_reset(st);
+    size_t i;
+    json_t *u;
+    json_array_foreach(units, i, u) {
+        uint64_t e = (uint64_t)json_integer_value(json_object_get(u, "_ecid"));
+        json_object_set_new(u, "attempts", attempts_of(s, job_id, e));
+        json_object_del(u, "_ecid");
+    }
+    json_t *job = json_incref(json_array_get(jobs, 0));
+    json_decref(jobs);
+    return json_pack("{s:o, s:o}", "job", job, "units", units);
+}

@@ -1,0 +1,110 @@
+/* store — the controller's SQLite store. Every SQL statement of flashrackd lives here.
+ *
+ * WAL mode, foreign keys on, schema versioned with PRAGMA user_version and created
+ * on first open. Each open increments the controller epoch; attempt lease epochs
+ * come from a second counter (fencing, never wall-clock). Functions return 0 or a
+ * negative fr_err code (FR_ESTORE with SQLite's message in err where one is taken).
+ * Documents for clients are built here as jansson objects the caller owns.
+ *
+ * Single-threaded: the controller's loop thread only. */
+#ifndef STORE_H
+#define STORE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "flashrack.pb-c.h"
+
+struct store;
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
+void store_close(struct store **s);
+/* This process's controller epoch (incremented at open). */
+uint64_t store_epoch(const struct store *s);
+/* The last SQLite error text, for logs. */
+const char *store_errmsg(const struct store *s);
+
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* ---- agents, ports, units ---------------------------------------------- */
+int store_agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms);
+int store_unit_event(struct store *s, const char *agent, const Fr__PortEvent *ev, uint64_t now_ms);
+
+/* ---- jobs ---------------------------------------------------------------- */
+struct job_spec {
+    const char *key, *name, *firmware, *sha256;
+    const uint64_t *ecids;
+    size_t necids;
+    char *const *agents;
+    size_t nagents;
+    char *const *ports;
+    size_t nports;
+    uint32_t count, max_attempts;
+    int erase, standing;
+};
+int store_job_submit(struct store *s, const struct job_spec *spec, uint64_t now_ms,
+                     uint64_t *job_id, int *created, char *err, size_t errlen);
+/* Cancels non-terminal runs of a job (or of one unit when ecid != 0). For each live
+ * attempt, cb(arg, agent, ref) is called so the caller can send JobCancel. */
+typedef void (*store_attempt_cb)(void *arg, const char *agent, const Fr__AttemptRef *ref,
+                                 const char *port, const char *firmware, int erase, uint32_t n);
+int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t now_ms, int *nruns,
+                     store_attempt_cb cb, void *arg);
+/* Marks finished jobs done. */
+int store_jobs_settle(struct store *s, uint64_t now_ms);
+
+/* ---- scheduling ------------------------------------------------------------ */
+/* Creates unit runs for selector jobs (agents/ports) from the units present now. */
+int store_sched_expand(struct store *s, uint64_t now_ms);
+struct sched_candidate {
+    uint64_t job, ecid;
+    char agent[64], port[64];
+};
+/* Waiting runs whose unit is present on a port that is not quarantined and that
+ * have no live attempt; cb returns nonzero to stop. */
+int store_sched_candidates(struct store *s,
+                           int (*cb)(void *arg, const struct sched_candidate *c), void *arg);
+/* Creates the attempt (fresh lease epoch) and moves the run to preflight.
+ * Fills ref (job, attempt, epoch, ecid), firmware, erase and the attempt number. */
+int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64_t now_ms,
+                        Fr__AttemptRef *ref, char *firmware, size_t fwlen, int *erase, uint32_t *n);
+/* Calls cb for every live attempt (assigned or running) on agent; state_filter NULL = both. */
+int store_live_attempts(struct store *s, const char *agent, const char *state_filter,
+                        store_attempt_cb cb, void *arg);
+
+/* Live attempts (assigned or running) on agent. */
+int store_live_count(struct store *s, const char *agent);
+/* Whether the run behind a live attempt still wants it (not cancelled or ended). */
+int store_attempt_wanted(struct store *s, const Fr__AttemptRef *ref);
+
+/* ---- attempts ------------------------------------------------------------ */
+/* Whether ref names a live attempt (job, attempt, epoch all match). */
+int store_attempt_live(struct store *s, const Fr__AttemptRef *ref);
+int store_attempt_accepted(struct store *s, const Fr__AttemptRef *ref, int accepted,
+                           const char *reason, uint64_t now_ms);
+int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr__JobProgress *p,
+                           uint64_t now_ms);
+/* Applies a result; *applied = 0 when stale (recorded as an event, not applied).
+ * *next_state gets the run's new state name. */
+int store_apply_result(struct store *s, const char *agent, const Fr__JobResult *r, uint64_t now_ms,
+                       int *applied, char *next_state, size_t nslen);
+/* Attempts live on agent that are not in keep[]: outcome interrupted, run waits again. */
+int store_interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
+                            size_t nkeep, uint64_t now_ms, int *ninterrupted);
+
+/* ---- audit ------------------------------------------------------------------ */
+int store_event(struct store *s, uint64_t now_ms, const char *kind, uint64_t job, uint64_t ecid,
+                const char *agent, const char *port, const char *text);
+
+/* ---- documents (proto/PROTOCOL.md "Documents") -------------------------------- */
+json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs);
+json_t *store_doc_units(struct store *s);
+json_t *store_doc_ports(struct store *s);
+/* Agents rows; the caller adds live fields (state, running, dropped_msgs). */
+json_t *store_doc_agents(struct store *s);
+json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid);
+
+#endif
