@@ -110,8 +110,8 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
         fr_error("agents", "agent '%s': cannot record its hello: %s", a->id, store_errmsg(c->store));
         return;
     }
-    if (a->session != env->session)
-        a->applied_seq = 0;
+    /* Hello's seq is the agent's acknowledged point: replays continue after it. */
+    a->applied_seq = env->seq;
     a->session = env->session;
     a->slots = h->slots;
     if (!a->online)

@@ -294,7 +294,7 @@ static int unit_upsert(struct store *s, const char *agent, const Fr__UnitInfo *u
                    " serial = CASE WHEN excluded.serial <> '' THEN excluded.serial ELSE serial END,"
                    " mode = excluded.mode, agent = excluded.agent, port = excluded.port,"
                    " present = 1, last_seen = excluded.last_seen",
-                "utiititu", u->ecid, u->product_type, (int64_t)u->cpid, (int64_t)u->bdid, u->serial,
+                "utiitittu", u->ecid, u->product_type, (int64_t)u->cpid, (int64_t)u->bdid, u->serial,
                 (int64_t)u->mode, agent, u->port_path, now_ms);
 }
 

@@ -1,0 +1,97 @@
+/* agent — the flashrack-agent process: configuration, loop, controller link,
+ * ports and units present, and the unit runs it is driving.
+ *
+ * struct agent is shared by the agent's modules: link.c (controller protocol,
+ * outbox), ports.c (port registry), unit_run.c (state machine), engine.c
+ * (engine children), main.c. Everything runs on the loop thread. */
+#ifndef AGENT_H
+#define AGENT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "engine_output.h"
+#include "flashrack.pb-c.h"
+#include "fr_types.h"
+#include "fr_zsock.h"
+#include "seams.h"
+
+struct agent_cfg {
+    char id[64];
+    char controller[256];
+    long long slots;
+    char work_dir[512];
+    char log_level[16];
+    char topology[16], discovery[16], power[16];
+    char sim_socket[108];
+    char engine_path[512];
+    long long watchdog_s;
+    char engine_extra[256];
+};
+
+/* One port and what is on it. */
+struct port {
+    struct port_desc desc;
+    int has_unit;
+    struct unit_desc unit;
+};
+
+struct unit_run;
+
+/* One reliable message waiting for the controller's ack. */
+struct outbox_entry {
+    uint64_t seq;
+    uint8_t *data;
+    size_t len;
+    uint64_t sent_at;            /* uv_now of the last send */
+    Fr__AttemptRef ref;          /* JobResult entries: the attempt it reports (else ecid 0) */
+    struct outbox_entry *next;
+};
+
+struct agent {
+    uv_loop_t *loop;
+    struct agent_cfg cfg;
+    uint64_t session;            /* random per process start */
+    void *zctx, *dealer;
+    fr_zsock zs;
+    uv_timer_t link_timer;
+    uv_signal_t sigint, sigterm;
+    struct seams *seams;
+
+    /* link state */
+    int welcomed;
+    uint64_t controller_epoch;
+    uint64_t heartbeat_ms, liveness;
+    uint64_t last_heard;         /* uv_now of the last controller message */
+    uint64_t next_seq;           /* next reliable seq */
+    uint64_t acked;              /* highest seq the controller acked */
+    struct outbox_entry *outbox, **outbox_tail;
+    uint64_t dropped;
+
+    /* ports and units */
+    struct port *ports;
+    size_t nports;
+
+    struct unit_run *runs;
+    int stopping;
+};
+
+/* link.c */
+int link_start(struct agent *a, char *err, size_t errlen);
+void link_close(struct agent *a);
+/* Sends an unreliable message (progress, heartbeat) now; dropped when not welcomed. */
+void link_send(struct agent *a, Fr__Envelope *env);
+/* Queues a reliable message (port event, accept, result) in the outbox and sends it. */
+void link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref);
+
+/* ports.c */
+void ports_on_topology(void *arg, const struct port_desc *ports, size_t n);
+void ports_on_attach(void *arg, const struct unit_desc *u);
+void ports_on_detach(void *arg, const char *path, uint64_t ecid);
+void ports_on_mode(void *arg, const struct unit_desc *u);
+struct port *ports_find_unit(struct agent *a, uint64_t ecid);
+struct port *ports_find(struct agent *a, const char *path);
+void ports_fill_hello(struct agent *a, Fr__Hello *h);
+void ports_free_hello(Fr__Hello *h);
+
+#endif

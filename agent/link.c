@@ -1,0 +1,227 @@
+/* link — the agent's side of the controller protocol (proto/PROTOCOL.md):
+ * Hello until Welcome, heartbeats and liveness, re-Hello when the controller
+ * restarts, the outbox of reliable messages replayed until acknowledged, and
+ * dispatch of the controller's messages. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_wire.h"
+#include "unit_run.h"
+
+static int raw_send(struct agent *a, Fr__Envelope *env)
+{
+    env->agent_id = a->cfg.id;
+    env->session = a->session;
+    return fr_wire_send(&a->zs, NULL, 0, env);
+}
+
+void link_send(struct agent *a, Fr__Envelope *env)
+{
+    if (a->welcomed)
+        raw_send(a, env);
+}
+
+static void outbox_transmit(struct agent *a, struct outbox_entry *e)
+{
+    if (a->welcomed && fr_zsock_send(&a->zs, NULL, 0, e->data, e->len) == 0)
+        e->sent_at = uv_now(a->loop);
+}
+
+void link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref)
+{
+    struct outbox_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return;
+    env->agent_id = a->cfg.id;
+    env->session = a->session;
+    env->seq = e->seq = a->next_seq++;
+    if (result_ref)
+        e->ref = *result_ref;
+    if (fr_wire_pack(env, &e->data, &e->len) < 0) {
+        free(e);
+        return;
+    }
+    *a->outbox_tail = e;
+    a->outbox_tail = &e->next;
+    outbox_transmit(a, e);
+}
+
+static void outbox_ack(struct agent *a, uint64_t ack)
+{
+    if (ack > a->acked)
+        a->acked = ack;
+    while (a->outbox && a->outbox->seq <= a->acked) {
+        struct outbox_entry *e = a->outbox;
+        a->outbox = e->next;
+        free(e->data);
+        free(e);
+    }
+    if (!a->outbox)
+        a->outbox_tail = &a->outbox;
+}
+
+/* Replays entries not acknowledged within a heartbeat (or all, after a Welcome). */
+static void outbox_replay(struct agent *a, int all)
+{
+    uint64_t now = uv_now(a->loop);
+    for (struct outbox_entry *e = a->outbox; e; e = e->next)
+        if (all || now - e->sent_at >= a->heartbeat_ms)
+            outbox_transmit(a, e);
+}
+
+static void send_hello(struct agent *a)
+{
+    Fr__Hello h = FR__HELLO__INIT;
+    h.agent_version = FR_VERSION;
+    h.hostname = a->cfg.id;
+    h.slots = (uint32_t)a->cfg.slots;
+    ports_fill_hello(a, &h);
+    size_t n = 0;
+    for (struct unit_run *r = a->runs; r; r = r->next)
+        n++;
+    for (struct outbox_entry *e = a->outbox; e; e = e->next)
+        n += e->ref.ecid != 0;
+    Fr__AttemptRef **refs = calloc(n + 1, sizeof *refs);
+    for (struct unit_run *r = a->runs; r && refs; r = r->next)
+        refs[h.n_attempts++] = &r->ref;
+    for (struct outbox_entry *e = a->outbox; e && refs; e = e->next)
+        if (e->ref.ecid)
+            refs[h.n_attempts++] = &e->ref;
+    h.attempts = refs;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.seq = a->acked; /* our acknowledged point: the controller continues after it */
+    env.body_case = FR__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    raw_send(a, &env);
+    free(refs);
+    ports_free_hello(&h);
+}
+
+static void on_welcome(struct agent *a, const Fr__Envelope *env)
+{
+    const Fr__Welcome *w = env->welcome;
+    a->welcomed = 1;
+    a->controller_epoch = w->controller_epoch;
+    a->heartbeat_ms = w->heartbeat_ms;
+    a->liveness = w->liveness;
+    uv_timer_set_repeat(&a->link_timer, a->heartbeat_ms);
+    fr_info("link", "welcomed by controller epoch %llu (heartbeat %u ms)",
+            (unsigned long long)w->controller_epoch, w->heartbeat_ms);
+    for (size_t i = 0; i < w->n_cancel; i++)
+        unit_run_on_cancel(a, w->cancel[i]);
+    outbox_replay(a, 1);
+}
+
+static void dispatch(struct agent *a, const Fr__Envelope *env)
+{
+    switch (env->body_case) {
+    case FR__ENVELOPE__BODY_WELCOME: on_welcome(a, env); break;
+    case FR__ENVELOPE__BODY_HEARTBEAT: break;
+    case FR__ENVELOPE__BODY_JOB_ASSIGN:
+        if (a->welcomed)
+            unit_run_on_assign(a, env->job_assign);
+        break;
+    case FR__ENVELOPE__BODY_JOB_CANCEL: unit_run_on_cancel(a, env->job_cancel->ref); break;
+    case FR__ENVELOPE__BODY_PORT_COMMAND: {
+        char err[256];
+        const Fr__PortCommand *pc = env->port_command;
+        if (pc->action == FR__PORT_COMMAND__ACTION__POWER_CYCLE &&
+            a->seams->power_cycle(a->seams, pc->port_path, err, sizeof err) < 0)
+            fr_warn("link", "cannot power-cycle '%s': %s", pc->port_path, err);
+        break;
+    }
+    default:
+        a->dropped++;
+        fr_warn("link", "dropped unexpected %s from the controller", fr_wire_body_name(env->body_case));
+    }
+}
+
+static void on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
+{
+    struct agent *a = arg;
+    Fr__Envelope *env = NULL;
+    char err[256];
+    if (nparts != 1 || fr_wire_unpack(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &env, err,
+                                      sizeof err) < 0) {
+        a->dropped++;
+        fr_warn("link", "dropped a message from the controller: %s", nparts != 1 ? "frames" : err);
+        return;
+    }
+    a->last_heard = uv_now(a->loop);
+    if (env->body_case != FR__ENVELOPE__BODY_WELCOME && a->welcomed &&
+        env->session != a->controller_epoch) {
+        fr_info("link", "controller epoch changed (%llu -> %llu): saying hello again",
+                (unsigned long long)a->controller_epoch, (unsigned long long)env->session);
+        a->welcomed = 0;
+        send_hello(a);
+    } else if (env->body_case == FR__ENVELOPE__BODY_WELCOME || a->welcomed) {
+        outbox_ack(a, env->ack);
+        dispatch(a, env);
+    }
+    fr_wire_free(&env);
+}
+
+static void on_link_timer(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    uint64_t now = uv_now(a->loop);
+    if (a->welcomed && now - a->last_heard > a->heartbeat_ms * a->liveness) {
+        fr_warn("link", "controller silent for %llu ms: saying hello again",
+                (unsigned long long)(now - a->last_heard));
+        a->welcomed = 0;
+    }
+    if (!a->welcomed) {
+        send_hello(a);
+        return;
+    }
+    Fr__Heartbeat hb = FR__HEARTBEAT__INIT;
+    int running = unit_run_count(a);
+    hb.running = (uint32_t)running;
+    hb.free_slots = running < a->cfg.slots ? (uint32_t)(a->cfg.slots - running) : 0;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    raw_send(a, &env);
+    outbox_replay(a, 0);
+}
+
+int link_start(struct agent *a, char *err, size_t errlen)
+{
+    a->zctx = zmq_ctx_new();
+    a->dealer = zmq_socket(a->zctx, ZMQ_DEALER);
+    int one = 1, ivl = 100, ivl_max = 2000;
+    fr_zsock_set_defaults(a->dealer, FR_WIRE_MAX_MSG);
+    zmq_setsockopt(a->dealer, ZMQ_ROUTING_ID, a->cfg.id, strlen(a->cfg.id));
+    zmq_setsockopt(a->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    if (zmq_connect(a->dealer, a->cfg.controller) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[agent] controller: cannot use '%s': %s",
+                         a->cfg.controller, zmq_strerror(zmq_errno()));
+    fr_zsock_start(&a->zs, a->loop, a->dealer, on_msg, a);
+    a->heartbeat_ms = 1000;
+    a->liveness = 3;
+    a->next_seq = 1;
+    a->outbox_tail = &a->outbox;
+    uv_timer_init(a->loop, &a->link_timer);
+    a->link_timer.data = a;
+    uv_timer_start(&a->link_timer, on_link_timer, 200, 1000);
+    fr_info("link", "agent '%s' connecting to '%s'", a->cfg.id, a->cfg.controller);
+    return 0;
+}
+
+void link_close(struct agent *a)
+{
+    fr_zsock_close(&a->zs, NULL);
+    uv_close((uv_handle_t *)&a->link_timer, NULL);
+    while (a->outbox) {
+        struct outbox_entry *e = a->outbox;
+        a->outbox = e->next;
+        free(e->data);
+        free(e);
+    }
+    a->outbox_tail = &a->outbox;
+}

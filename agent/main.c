@@ -1,0 +1,175 @@
+/* flashrack-agent — one per USB host: configuration, seams, controller link,
+ * loop, shutdown (every engine's process group is killed on the way out). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "fr_config.h"
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_time.h"
+#include "unit_run.h"
+
+static const struct fr_cfg_field fields[] = {
+    FR_CFG_FIELD_STR("agent", "id", struct agent_cfg, id),
+    FR_CFG_FIELD_STR("agent", "controller", struct agent_cfg, controller),
+    FR_CFG_FIELD_INT("agent", "slots", struct agent_cfg, slots, 1, 1024),
+    FR_CFG_FIELD_STR("agent", "work_dir", struct agent_cfg, work_dir),
+    FR_CFG_FIELD_STR("agent", "log_level", struct agent_cfg, log_level),
+    FR_CFG_FIELD_STR("seams", "topology", struct agent_cfg, topology),
+    FR_CFG_FIELD_STR("seams", "discovery", struct agent_cfg, discovery),
+    FR_CFG_FIELD_STR("seams", "power", struct agent_cfg, power),
+    FR_CFG_FIELD_STR("seams", "sim_socket", struct agent_cfg, sim_socket),
+    FR_CFG_FIELD_STR("engine", "path", struct agent_cfg, engine_path),
+    FR_CFG_FIELD_INT("engine", "watchdog_s", struct agent_cfg, watchdog_s, 1, 86400),
+    FR_CFG_FIELD_STR("engine", "extra_args", struct agent_cfg, engine_extra),
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: flashrack-agent [-c agent.ini] [--set section.key=value]... [--help] [--version]\n"
+                 "The flashrack agent for one USB host. See config/agent.ini for every setting.\n");
+}
+
+static int check_cfg(const struct agent_cfg *c, char *err, size_t errlen)
+{
+    if (!c->id[0])
+        return fr_seterr(FR_ECONFIG, err, errlen, "[agent] id: expected a name for this agent");
+    if (fr_log_level_parse(c->log_level) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[agent] log_level: expected debug, info, warn or "
+                                                  "error, got '%s'", c->log_level);
+    const char *seams[] = { c->topology, c->discovery, c->power };
+    const char *names[] = { "topology", "discovery", "power" };
+    for (int i = 0; i < 3; i++)
+        if (strcmp(seams[i], "sim") && strcmp(seams[i], "usb") && !(i == 2 && !strcmp(seams[i], "none")))
+            return fr_seterr(FR_ECONFIG, err, errlen, "[seams] %s: expected sim or usb%s, got '%s'",
+                             names[i], i == 2 ? " or none" : "", seams[i]);
+    if (!strcmp(c->topology, "sim") && !c->sim_socket[0])
+        return fr_seterr(FR_ECONFIG, err, errlen, "[seams] sim_socket: the simulator's socket is "
+                                                  "needed when topology = sim");
+    return 0;
+}
+
+static int configure(int argc, char **argv, struct agent_cfg *cfg)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "set", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
+    };
+    const char *file = NULL, *sets[64];
+    int nsets = 0, ch;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': file = optarg; break;
+        case 's':
+            if (nsets < 64)
+                sets[nsets++] = optarg;
+            break;
+        case 'h': usage(stdout); exit(0);
+        case 'V': printf("flashrack-agent %s\n", FR_VERSION); exit(0);
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "flashrack-agent: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char err[1024];
+    int rc = file ? fr_cfg_load(file, fields, NFIELDS, cfg, err, sizeof err) : 0;
+    for (int i = 0; rc == 0 && i < nsets; i++)
+        rc = fr_cfg_set(sets[i], fields, NFIELDS, cfg, err, sizeof err);
+    if (rc == 0)
+        rc = check_cfg(cfg, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "flashrack-agent: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
+static void defaults(struct agent_cfg *c)
+{
+    snprintf(c->id, sizeof c->id, "agent-1");
+    snprintf(c->controller, sizeof c->controller, "tcp://127.0.0.1:7710");
+    c->slots = 24;
+    snprintf(c->work_dir, sizeof c->work_dir, "agent-work");
+    snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->topology, sizeof c->topology, "usb");
+    snprintf(c->discovery, sizeof c->discovery, "usb");
+    snprintf(c->power, sizeof c->power, "usb");
+    snprintf(c->engine_path, sizeof c->engine_path, "idevicerestore");
+    c->watchdog_s = 300;
+}
+
+static void on_quiet_close(uv_handle_t *h)
+{
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct agent *a = h->data;
+    if (a->stopping)
+        return;
+    a->stopping = 1;
+    fr_info("agent", "stopping on signal %d: ending %d restores", signum, unit_run_count(a));
+    unit_run_kill_all(a);
+    link_close(a);
+    a->seams->close(a->seams, NULL);
+    uv_close((uv_handle_t *)&a->sigint, on_quiet_close);
+    uv_close((uv_handle_t *)&a->sigterm, on_quiet_close);
+}
+
+static int start(struct agent *a)
+{
+    char err[512];
+    mkdir(a->cfg.work_dir, 0755);
+    int rc = strcmp(a->cfg.topology, "sim") == 0
+                 ? seams_sim_new(a->cfg.sim_socket, a->cfg.id, &a->seams)
+                 : seams_usb_new(&a->seams, err, sizeof err);
+    if (rc < 0) {
+        fr_error("agent", "%s", err);
+        return 1;
+    }
+    struct seam_events ev = { ports_on_topology, ports_on_attach, ports_on_detach, ports_on_mode, a };
+    if (a->seams->start(a->seams, a->loop, &ev, err, sizeof err) < 0 ||
+        link_start(a, err, sizeof err) < 0) {
+        fr_error("agent", "%s", err);
+        return 1;
+    }
+    uv_signal_init(a->loop, &a->sigint);
+    uv_signal_init(a->loop, &a->sigterm);
+    a->sigint.data = a->sigterm.data = a;
+    uv_signal_start(&a->sigint, on_signal, SIGINT);
+    uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct agent a = { 0 };
+    defaults(&a.cfg);
+    int rc = configure(argc, argv, &a.cfg);
+    if (rc)
+        return rc;
+    fr_log_init("flashrack-agent", fr_log_level_parse(a.cfg.log_level), NULL);
+    signal(SIGPIPE, SIG_IGN);
+    a.session = (fr_time_wall_ms() << 16) ^ (uint64_t)getpid();
+    a.loop = uv_default_loop();
+    rc = start(&a);
+    if (rc == 0)
+        uv_run(a.loop, UV_RUN_DEFAULT);
+    if (a.dealer)
+        zmq_close(a.dealer);
+    if (a.zctx)
+        zmq_ctx_term(a.zctx);
+    seams_destroy(&a.seams);
+    free(a.ports);
+    uv_loop_close(a.loop);
+    return rc;
+}

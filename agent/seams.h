@@ -1,0 +1,54 @@
+/* seams — the agent's hardware seams: topology (ports), discovery (units
+ * attaching, detaching, changing mode) and port power. One backend serves all
+ * three: "sim" talks to flashrack-sim over its Unix socket (sim/PROTOCOL.md);
+ * "usb" will use libusb, libirecovery and libimobiledevice. The restore engine
+ * seam is the engine path in the config (engine.c).
+ *
+ * Events arrive on the loop thread through struct seam_events. */
+#ifndef SEAMS_H
+#define SEAMS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct port_desc {
+    char path[32], label[24], hub[32];
+    uint32_t bus, depth;
+    int power_switch;
+};
+
+struct unit_desc {
+    uint64_t ecid;
+    char path[32];
+    int mode; /* fr UnitMode numbering */
+    char product_type[24], serial[24];
+    uint32_t cpid, bdid;
+};
+
+struct seam_events {
+    void (*topology)(void *arg, const struct port_desc *ports, size_t n);
+    void (*attach)(void *arg, const struct unit_desc *u);
+    void (*detach)(void *arg, const char *path, uint64_t ecid);
+    void (*mode)(void *arg, const struct unit_desc *u);
+    void *arg;
+};
+
+struct seams {
+    const char *name;
+    int (*start)(struct seams *s, uv_loop_t *loop, const struct seam_events *ev, char *err,
+                 size_t errlen);
+    /* Power-cycles one port; the answer comes later (logged). */
+    int (*power_cycle)(struct seams *s, const char *path, char *err, size_t errlen);
+    /* Leaves the loop; cb runs when every handle is closed. */
+    void (*close)(struct seams *s, void (*cb)(struct seams *s));
+    void *impl;
+};
+
+/* The simulated backend: socket is the simulator's, host the rack host this agent is. */
+int seams_sim_new(const char *socket, const char *host, struct seams **out);
+/* The hardware backend (not built yet): always FR_EUNAVAIL with a reason. */
+int seams_usb_new(struct seams **out, char *err, size_t errlen);
+void seams_destroy(struct seams **s);
+
+#endif

@@ -1,0 +1,283 @@
+/* unit_run — accepted attempts and their state machine; see unit_run.h. */
+#include "unit_run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_time.h"
+
+#define PROGRESS_MIN_MS 250 /* coalescing: at most one JobProgress per run per 250 ms */
+
+/* Legal moves of the agent-side machine (from -> to). */
+int unit_run_can_move(enum fr_state from, enum fr_state to)
+{
+    if (fr_state_is_terminal(from))
+        return 0;
+    if (to == FR_STATE_FAILED || to == FR_STATE_CANCELLED)
+        return 1;
+    switch (from) {
+    case FR_STATE_PREFLIGHT: return to == FR_STATE_QUEUED_FOR_BUS || to == FR_STATE_FETCHING_FIRMWARE;
+    case FR_STATE_FETCHING_FIRMWARE: return to == FR_STATE_QUEUED_FOR_BUS;
+    case FR_STATE_QUEUED_FOR_BUS: return to == FR_STATE_RESTORING;
+    case FR_STATE_RESTORING: return to == FR_STATE_VERIFYING || to == FR_STATE_DONE;
+    case FR_STATE_VERIFYING: return to == FR_STATE_DONE;
+    default: return 0;
+    }
+}
+
+static void send_progress(struct unit_run *r)
+{
+    struct agent *a = r->agent;
+    Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
+    const struct engine_output *eo = r->engine ? engine_parser(r->engine) : NULL;
+    p.ref = &r->ref;
+    p.state = (char *)fr_state_name(r->state);
+    p.step = eo ? (uint32_t)eo->step : 0;
+    p.fraction = eo ? (float)eo->fraction : 0.0f;
+    p.status = (char *)(eo ? eo->status : "");
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_JOB_PROGRESS;
+    env.job_progress = &p;
+    link_send(a, &env);
+    r->last_progress = uv_now(a->loop);
+}
+
+void unit_run_set_state(struct unit_run *r, enum fr_state to, const char *why)
+{
+    char ecid[FR_ECID_STRLEN];
+    fr_ecid_format(r->ref.ecid, ecid, sizeof ecid);
+    if (!unit_run_can_move(r->state, to)) {
+        fr_error("unit", "unit %s: refused transition %s -> %s (%s)", ecid, fr_state_name(r->state),
+                 fr_state_name(to), why);
+        return;
+    }
+    fr_info("unit", "unit %s: %s -> %s (%s)", ecid, fr_state_name(r->state), fr_state_name(to), why);
+    r->state = to;
+    if (!fr_state_is_terminal(to))
+        send_progress(r);
+}
+
+int unit_run_count(const struct agent *a)
+{
+    int n = 0;
+    for (const struct unit_run *r = a->runs; r; r = r->next)
+        n++;
+    return n;
+}
+
+static struct unit_run *find_run(struct agent *a, uint64_t attempt_id)
+{
+    for (struct unit_run *r = a->runs; r; r = r->next)
+        if (r->ref.attempt_id == attempt_id)
+            return r;
+    return NULL;
+}
+
+static void answer(struct agent *a, const Fr__AttemptRef *ref, int accepted, const char *reason)
+{
+    Fr__AttemptRef copy = *ref;
+    Fr__JobAccept acc = FR__JOB_ACCEPT__INIT;
+    acc.ref = &copy;
+    acc.accepted = accepted;
+    acc.reason = (char *)reason;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_JOB_ACCEPT;
+    env.job_accept = &acc;
+    link_send_reliable(a, &env, NULL);
+}
+
+static void remove_run(struct agent *a, struct unit_run *r)
+{
+    for (struct unit_run **pp = &a->runs; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    engine_destroy(r->engine);
+    free(r);
+}
+
+static void send_result(struct unit_run *r, Fr__Outcome outcome, enum fr_class cls, const char *text,
+                        int exit_code, const char *log_path)
+{
+    Fr__JobResult res = FR__JOB_RESULT__INIT;
+    res.ref = &r->ref;
+    res.outcome = outcome;
+    res.error_class = (char *)fr_class_name(cls);
+    res.error_text = (char *)text;
+    res.exit_code = exit_code;
+    res.log_path = (char *)log_path;
+    res.started_ms = r->started_ms;
+    res.ended_ms = fr_time_wall_ms();
+    res.port_path = r->port_path;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_JOB_RESULT;
+    env.job_result = &res;
+    link_send_reliable(r->agent, &env, &r->ref);
+}
+
+static void log_path_of(const struct unit_run *r, char *buf, size_t len)
+{
+    char ecid[FR_ECID_STRLEN];
+    fr_ecid_format(r->ref.ecid, ecid, sizeof ecid);
+    snprintf(buf, len, "%s/logs/%s-attempt%llu.log", r->agent->cfg.work_dir, ecid,
+             (unsigned long long)r->ref.attempt_id);
+}
+
+static void on_engine_progress(struct engine *e, void *arg)
+{
+    struct unit_run *r = arg;
+    struct engine_output *eo = engine_parser_mut(e);
+    int state_change = eo->progress_changed && eo->step >= 3 && r->state == FR_STATE_RESTORING;
+    if (state_change)
+        unit_run_set_state(r, FR_STATE_VERIFYING, "filesystem sent");
+    else if (uv_now(r->agent->loop) - r->last_progress >= PROGRESS_MIN_MS)
+        send_progress(r);
+    eo->progress_changed = eo->status_changed = 0;
+}
+
+static void on_engine_exit(struct engine *e, void *arg, int exit_code, int term_signal, int watchdog)
+{
+    struct unit_run *r = arg;
+    char text[EO_TEXT_MAX + 64], log_path[1024];
+    log_path_of(r, log_path, sizeof log_path);
+    enum fr_class cls = engine_output_outcome(engine_parser(e), exit_code, term_signal, text, sizeof text);
+    Fr__Outcome outcome = FR__OUTCOME__OUTCOME_FAILED;
+    if (r->cancel_requested) {
+        outcome = FR__OUTCOME__OUTCOME_CANCELLED;
+        cls = FR_CLASS_NONE;
+        snprintf(text, sizeof text, "cancelled by the controller");
+        unit_run_set_state(r, FR_STATE_CANCELLED, text);
+    } else if (watchdog) {
+        cls = FR_CLASS_LINK_LOST;
+        snprintf(text, sizeof text, "watchdog: no output for %lld s", r->agent->cfg.watchdog_s);
+        unit_run_set_state(r, FR_STATE_FAILED, text);
+    } else if (cls == FR_CLASS_NONE) {
+        outcome = FR__OUTCOME__OUTCOME_SUCCESS;
+        unit_run_set_state(r, FR_STATE_DONE, "restore finished");
+    } else {
+        char why[EO_TEXT_MAX + 96];
+        snprintf(why, sizeof why, "%s: %s", fr_class_name(cls), text);
+        unit_run_set_state(r, FR_STATE_FAILED, why);
+    }
+    send_result(r, outcome, cls, text, term_signal ? -term_signal : exit_code, log_path);
+    remove_run(r->agent, r);
+}
+
+static int start_engine(struct unit_run *r, char *err, size_t errlen)
+{
+    struct agent *a = r->agent;
+    char ecid[FR_ECID_STRLEN], cache[600], logs[600], log_path[1024];
+    fr_ecid_format(r->ref.ecid, ecid, sizeof ecid);
+    snprintf(cache, sizeof cache, "%s/cache", a->cfg.work_dir);
+    snprintf(logs, sizeof logs, "%s/logs", a->cfg.work_dir);
+    mkdir(cache, 0755);
+    mkdir(logs, 0755);
+    log_path_of(r, log_path, sizeof log_path);
+    const char *argv[12];
+    int n = 0;
+    argv[n++] = a->cfg.engine_path;
+    argv[n++] = "-i";
+    argv[n++] = ecid;
+    if (r->erase)
+        argv[n++] = "-e";
+    argv[n++] = "-y";
+    argv[n++] = "-P";
+    argv[n++] = "-C";
+    argv[n++] = cache;
+    if (a->cfg.engine_extra[0])
+        argv[n++] = a->cfg.engine_extra;
+    argv[n++] = r->firmware;
+    argv[n] = NULL;
+    struct engine_spec spec = { a->cfg.engine_path, argv, log_path,
+                                (uint64_t)a->cfg.watchdog_s * 1000u };
+    return engine_start(&r->engine, a->loop, &spec, on_engine_progress, on_engine_exit, r, err, errlen);
+}
+
+/* Preflight: the unit is here, the firmware is readable, then the engine starts.
+ * (Bus admission will hold runs in queued_for_bus; for now it passes straight through.) */
+static void run_start(struct unit_run *r)
+{
+    char err[1200];
+    if (strncmp(r->firmware, "http", 4) != 0 && access(r->firmware, R_OK) != 0) {
+        snprintf(err, sizeof err, "Firmware file %s cannot be opened", r->firmware);
+        unit_run_set_state(r, FR_STATE_FAILED, err);
+        send_result(r, FR__OUTCOME__OUTCOME_FAILED, FR_CLASS_FIRMWARE, err, 0, "");
+        remove_run(r->agent, r);
+        return;
+    }
+    unit_run_set_state(r, FR_STATE_QUEUED_FOR_BUS, "preflight passed");
+    unit_run_set_state(r, FR_STATE_RESTORING, "engine starting");
+    if (start_engine(r, err, sizeof err) < 0) {
+        r->engine = NULL;
+        unit_run_set_state(r, FR_STATE_FAILED, err);
+        send_result(r, FR__OUTCOME__OUTCOME_FAILED, FR_CLASS_STACK_TOO_OLD, err, 0, "");
+        remove_run(r->agent, r);
+    }
+}
+
+void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
+{
+    const Fr__AttemptRef *ref = as->ref;
+    if (find_run(a, ref->attempt_id)) {
+        answer(a, ref, 1, "already running"); /* a re-sent assign: never start twice */
+        return;
+    }
+    struct port *p = ports_find_unit(a, ref->ecid);
+    char reason[160] = "";
+    if (!p)
+        snprintf(reason, sizeof reason, "the unit is not on this agent");
+    else if (unit_run_count(a) >= a->cfg.slots)
+        snprintf(reason, sizeof reason, "no free slot (%lld running)", a->cfg.slots);
+    for (struct unit_run *r = a->runs; !reason[0] && r; r = r->next)
+        if (r->ref.ecid == ref->ecid)
+            snprintf(reason, sizeof reason, "the unit is already being restored (attempt %llu)",
+                     (unsigned long long)r->ref.attempt_id);
+    if (reason[0]) {
+        answer(a, ref, 0, reason);
+        return;
+    }
+    struct unit_run *r = calloc(1, sizeof *r);
+    if (!r) {
+        answer(a, ref, 0, "out of memory");
+        return;
+    }
+    r->agent = a;
+    fr__attempt_ref__init(&r->ref);
+    r->ref.job_id = ref->job_id;
+    r->ref.attempt_id = ref->attempt_id;
+    r->ref.epoch = ref->epoch;
+    r->ref.ecid = ref->ecid;
+    snprintf(r->port_path, sizeof r->port_path, "%s", p->desc.path);
+    snprintf(r->firmware, sizeof r->firmware, "%s", as->firmware);
+    r->erase = as->erase;
+    r->attempt_number = as->attempt_number;
+    r->state = FR_STATE_PREFLIGHT;
+    r->started_ms = fr_time_wall_ms();
+    r->next = a->runs;
+    a->runs = r;
+    answer(a, ref, 1, strcmp(as->port_path, p->desc.path) ? "the unit is on another port" : "");
+    run_start(r);
+}
+
+void unit_run_on_cancel(struct agent *a, const Fr__AttemptRef *ref)
+{
+    struct unit_run *r = find_run(a, ref->attempt_id);
+    if (!r || r->ref.epoch != ref->epoch)
+        return;
+    r->cancel_requested = 1;
+    engine_kill(r->engine);
+}
+
+void unit_run_kill_all(struct agent *a)
+{
+    for (struct unit_run *r = a->runs; r; r = r->next) {
+        r->cancel_requested = 1;
+        engine_kill(r->engine);
+    }
+}

@@ -1,0 +1,41 @@
+/* unit_run — one accepted attempt on one unit, and its state machine.
+ *
+ * preflight → queued_for_bus → restoring → verifying → done, or failed (with a
+ * class) or cancelled. Every change goes through unit_run_set_state(), which logs
+ * "unit 0x…: from -> to (why)" and reports progress to the controller. The run
+ * owns its engine child; it is freed once the engine has exited and the result
+ * is in the outbox. */
+#ifndef UNIT_RUN_H
+#define UNIT_RUN_H
+
+#include "agent.h"
+#include "engine.h"
+
+struct unit_run {
+    struct agent *agent;
+    Fr__AttemptRef ref;
+    char port_path[32];
+    char firmware[1024];
+    int erase;
+    uint32_t attempt_number;
+    enum fr_state state;
+    struct engine *engine;
+    uint64_t started_ms;          /* wall clock */
+    uint64_t last_progress;       /* uv_now of the last JobProgress */
+    int cancel_requested;
+    struct unit_run *next;
+};
+
+/* Handles a JobAssign: accepts (starting the run) or refuses, answering JobAccept. */
+void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as);
+/* Handles a JobCancel (or a Welcome's cancel list entry). */
+void unit_run_on_cancel(struct agent *a, const Fr__AttemptRef *ref);
+/* The transition function: the only place a run's state changes. */
+void unit_run_set_state(struct unit_run *r, enum fr_state to, const char *why);
+/* Whether from -> to is a legal transition. */
+int unit_run_can_move(enum fr_state from, enum fr_state to);
+/* Kills every engine (shutdown). */
+void unit_run_kill_all(struct agent *a);
+int unit_run_count(const struct agent *a);
+
+#endif
