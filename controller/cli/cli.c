@@ -188,10 +188,11 @@ static int parse_verb(struct cli *c, const char *verb, int argc, char **argv,
     size_t nglobal = 5;
     for (size_t i = 0; i < nown && nglobal + i < 31; i++)
         opts[nglobal + i] = own[i];
-    optind = 1;
+    optind = 0; /* 0, not 1: GNU getopt re-initialises, dropping main's '+' ordering */
     opterr = 0;
     int ch;
-    while ((ch = getopt_long(argc, argv, "+C:o:h", opts, NULL)) != -1) {
+    /* GNU getopt permutes: options may follow the JOB argument ("status 3 -o json") */
+    while ((ch = getopt_long(argc, argv, "C:o:h", opts, NULL)) != -1) {
         if (ch == 'h')
             exit(verb_usage(verb, stdout, EXIT_OK));
         int g = global_opt(c, ch, optarg);
