@@ -1,0 +1,106 @@
+/* test_rack — rack files: the shipped examples load, bad ones name line and key. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_err.h"
+#include "rack.h"
+
+static void demo_rack_has_two_hosts_of_24(void **state)
+{
+    struct rack r;
+    char err[512] = "";
+    int rc = rack_load(FR_CONFIG_DIR "/demo-rack.ini", &r, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(r.nhosts, 2);
+    assert_int_equal(r.nhubs, 4);
+    assert_int_equal(r.nports, 48);
+    assert_int_equal(r.nunits, 48);
+    int a = rack_find_host(&r, "A");
+    int a20 = rack_find_port_label(&r, "A-20");
+    assert_true(a >= 0 && a20 >= 0);
+    assert_string_equal(r.ports[a20].path, "2-1.8");
+    assert_int_equal(r.ports[a20].bus, 2);
+    /* the dead unit placed by hand replaced the generated one */
+    int dead = rack_find_unit(&r, 0x000D3ADBEEF00001ull);
+    assert_true(dead >= 0);
+    assert_int_equal(r.units[dead].health, HEALTH_DEAD);
+    assert_int_equal(r.ports[a20].unit, dead);
+    assert_true(r.ports[rack_find_port_label(&r, "A-05")].link_fail > 0.5);
+    /* identities come from the model table */
+    int u1 = r.ports[rack_find_port_label(&r, "A-01")].unit;
+    assert_string_equal(r.units[u1].product_type, "iPhone12,1");
+    assert_string_equal(r.units[u1].board, "n104ap");
+    assert_int_equal(r.units[u1].cpid, 0x8030);
+    assert_int_equal(strlen(r.units[u1].serial), 12);
+    rack_free(&r);
+}
+
+static void example_rack_loads(void **state)
+{
+    struct rack r;
+    char err[512] = "";
+    int rc = rack_load(FR_CONFIG_DIR "/rack-example.ini", &r, err, sizeof err);
+    if (rc)
+        fail_msg("%s", err);
+    assert_int_equal(r.nports, 8);
+    assert_true(r.sim.time_scale == 60);
+    rack_free(&r);
+}
+
+static void same_seed_same_ecids(void **state)
+{
+    struct rack a, b;
+    char err[512];
+    assert_int_equal(rack_load(FR_CONFIG_DIR "/demo-rack.ini", &a, err, sizeof err), 0);
+    assert_int_equal(rack_load(FR_CONFIG_DIR "/demo-rack.ini", &b, err, sizeof err), 0);
+    for (size_t i = 0; i < a.nunits; i++)
+        assert_true(a.units[i].ecid == b.units[i].ecid);
+    for (size_t i = 1; i < a.nunits; i++)
+        assert_true(a.units[i].ecid != a.units[0].ecid);
+    rack_free(&a);
+    rack_free(&b);
+}
+
+static void expect_error(const char *file, const char *needle1, const char *needle2)
+{
+    char path[1024], err[512] = "";
+    snprintf(path, sizeof path, "%s/racks/%s", getenv("FR_FIXTURES"), file);
+    struct rack r;
+    assert_int_equal(rack_load(path, &r, err, sizeof err), FR_ECONFIG);
+    if (!strstr(err, needle1) || !strstr(err, needle2))
+        fail_msg("%s: error '%s' lacks '%s' or '%s'", file, err, needle1, needle2);
+    assert_null(r.ports);
+}
+
+static void bad_racks_name_line_and_key(void **state)
+{
+    expect_error("bad_ports.ini", "bad_ports.ini:7: [hub A.1] ports", "expected an integer from 1 to 64");
+    expect_error("bad_port_label.ini", "bad_port_label.ini:7: [port Z-09]", "no port labelled 'Z-09'");
+    expect_error("bad_health.ini", "bad_health.ini:6: [unit 0x0000000000000042] health",
+                 "expected good, dead or disk, got 'poorly'");
+    expect_error("bad_key.ini", "bad_key.ini:4: [hub A.1] speed", "unknown key");
+    expect_error("bad_section.ini", "bad_section.ini:4: [rack]", "unknown section");
+    expect_error("no_hubs.ini", "no_hubs.ini", "add a [hub NAME] section");
+    char err[256];
+    struct rack r;
+    assert_int_equal(rack_load("/nonexistent/rack.ini", &r, err, sizeof err), FR_ECONFIG);
+    assert_non_null(strstr(err, "cannot open '/nonexistent/rack.ini'"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(demo_rack_has_two_hosts_of_24),
+        cmocka_unit_test(example_rack_loads),
+        cmocka_unit_test(same_seed_same_ecids),
+        cmocka_unit_test(bad_racks_name_line_and_key),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,294 @@
+/* test_store — the controller's SQLite store: epochs, idempotent submits, leases,
+ * stale results, reconciliation and the client documents. Real files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_err.h"
+#include "fr_types.h"
+#include "store.h"
+
+static char dbpath[64];
+
+static int setup(void **state)
+{
+    snprintf(dbpath, sizeof dbpath, "/tmp/fr-test-store-%d.db", (int)getpid());
+    unlink(dbpath);
+    struct store *s = NULL;
+    char err[256];
+    assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct store *s = *state;
+    store_close(&s);
+    char p[80];
+    unlink(dbpath);
+    snprintf(p, sizeof p, "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", dbpath);
+    unlink(p);
+    return 0;
+}
+
+static void hello_with_units(struct store *s, const char *agent, int nunits, uint64_t first_ecid)
+{
+    Fr__PortInfo ports[8], *pp[8];
+    Fr__UnitInfo units[8], *up[8];
+    char paths[8][16];
+    for (int i = 0; i < nunits; i++) {
+        fr__port_info__init(&ports[i]);
+        snprintf(paths[i], sizeof paths[i], "1-1.%d", i + 1);
+        ports[i].path = paths[i];
+        ports[i].label = paths[i];
+        pp[i] = &ports[i];
+        fr__unit_info__init(&units[i]);
+        units[i].ecid = first_ecid + (uint64_t)i;
+        units[i].product_type = "iPhone12,1";
+        units[i].mode = 2;
+        units[i].port_path = paths[i];
+        up[i] = &units[i];
+    }
+    Fr__Hello h = FR__HELLO__INIT;
+    h.hostname = (char *)agent;
+    h.slots = 8;
+    h.ports = pp;
+    h.n_ports = (size_t)nunits;
+    h.units = up;
+    h.n_units = (size_t)nunits;
+    assert_int_equal(store_agent_hello(s, agent, &h, 1000), 0);
+}
+
+static uint64_t submit(struct store *s, const char *key, uint64_t *ecids, size_t n, char **agents,
+                       size_t na, int *created)
+{
+    struct job_spec spec = { .key = key, .name = "t", .firmware = "/x.ipsw", .sha256 = "",
+                             .ecids = ecids, .necids = n, .agents = agents, .nagents = na,
+                             .erase = 1 };
+    uint64_t id = 0;
+    char err[256];
+    assert_int_equal(store_job_submit(s, &spec, 2000, &id, created, err, sizeof err), 0);
+    return id;
+}
+
+struct cands {
+    struct sched_candidate c[16];
+    size_t n;
+};
+
+static int collect(void *arg, const struct sched_candidate *c)
+{
+    struct cands *cs = arg;
+    cs->c[cs->n++] = *c;
+    return cs->n == 16;
+}
+
+static void epoch_grows_at_each_open(void **state)
+{
+    struct store *s = *state;
+    uint64_t first = store_epoch(s);
+    store_close(&s);
+    char err[256];
+    assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
+    assert_true(store_epoch(s) == first + 1);
+    *state = s;
+}
+
+static void submit_is_idempotent(void **state)
+{
+    struct store *s = *state;
+    uint64_t ecid = 0x1000;
+    int created = 0;
+    uint64_t a = submit(s, "key-1", &ecid, 1, NULL, 0, &created);
+    assert_true(created);
+    uint64_t b = submit(s, "key-1", &ecid, 1, NULL, 0, &created);
+    assert_false(created);
+    assert_true(a == b);
+    json_t *doc = store_doc_status(s, 0, 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "jobs")), 1);
+    json_decref(doc);
+}
+
+static void claims_get_increasing_epochs_and_stale_results_are_not_applied(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 2, 0x2000);
+    uint64_t ecids[] = { 0x2000, 0x2001 };
+    int created;
+    submit(s, "k", ecids, 2, NULL, 0, &created);
+    struct cands cs = { .n = 0 };
+    assert_int_equal(store_sched_candidates(s, collect, &cs), 0);
+    assert_int_equal(cs.n, 2);
+    Fr__AttemptRef r1 = FR__ATTEMPT_REF__INIT, r2 = FR__ATTEMPT_REF__INIT;
+    char fw[64];
+    int erase;
+    uint32_t n;
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, &r1, fw, sizeof fw, &erase, &n), 0);
+    assert_int_equal(store_claim_attempt(s, &cs.c[1], 3000, &r2, fw, sizeof fw, &erase, &n), 0);
+    assert_true(r2.epoch > r1.epoch);
+    assert_string_equal(fw, "/x.ipsw");
+    assert_int_equal(n, 1);
+
+    /* a claimed unit is no longer a candidate */
+    cs.n = 0;
+    store_sched_candidates(s, collect, &cs);
+    assert_int_equal(cs.n, 0);
+
+    Fr__JobResult res = FR__JOB_RESULT__INIT;
+    Fr__AttemptRef stale = r1;
+    stale.epoch = r1.epoch + 100;
+    res.ref = &stale;
+    res.outcome = FR__OUTCOME__OUTCOME_SUCCESS;
+    int applied = 1;
+    char next[32] = "";
+    assert_int_equal(store_apply_result(s, "A", &res, 4000, &applied, next, sizeof next), 0);
+    assert_false(applied);
+    res.ref = &r1;
+    assert_int_equal(store_apply_result(s, "A", &res, 4000, &applied, next, sizeof next), 0);
+    assert_true(applied);
+    assert_string_equal(next, "done");
+    /* the same result again (a replay) is stale now */
+    assert_int_equal(store_apply_result(s, "A", &res, 4001, &applied, next, sizeof next), 0);
+    assert_false(applied);
+
+    json_t *rep = store_doc_report(s, r1.job_id, 0);
+    json_t *units = json_object_get(rep, "units");
+    assert_int_equal(json_array_size(units), 2);
+    json_t *u0 = json_array_get(units, 0);
+    assert_string_equal(json_string_value(json_object_get(u0, "state")), "done");
+    json_t *att = json_array_get(json_object_get(u0, "attempts"), 0);
+    assert_string_equal(json_string_value(json_object_get(att, "outcome")), "success");
+    assert_string_equal(json_string_value(json_object_get(att, "agent")), "A");
+    json_decref(rep);
+}
+
+static void reconcile_interrupts_attempts_the_agent_lost(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 2, 0x3000);
+    uint64_t ecids[] = { 0x3000, 0x3001 };
+    int created, interrupted = 0;
+    submit(s, "k", ecids, 2, NULL, 0, &created);
+    struct cands cs = { .n = 0 };
+    store_sched_candidates(s, collect, &cs);
+    Fr__AttemptRef r[2] = { FR__ATTEMPT_REF__INIT, FR__ATTEMPT_REF__INIT };
+    char fw[64];
+    int erase;
+    uint32_t n;
+    for (int i = 0; i < 2; i++)
+        store_claim_attempt(s, &cs.c[i], 3000, &r[i], fw, sizeof fw, &erase, &n);
+    Fr__AttemptRef *keep[] = { &r[1] };
+    assert_int_equal(store_interrupt_missing(s, "A", keep, 1, 5000, &interrupted), 0);
+    assert_int_equal(interrupted, 1);
+    assert_false(store_attempt_live(s, &r[0]));
+    assert_true(store_attempt_live(s, &r[1]));
+    /* the interrupted unit waits again and is a candidate for a new attempt */
+    cs.n = 0;
+    store_sched_candidates(s, collect, &cs);
+    assert_int_equal(cs.n, 1);
+    assert_true(cs.c[0].ecid == r[0].ecid);
+    Fr__AttemptRef again = FR__ATTEMPT_REF__INIT;
+    store_claim_attempt(s, &cs.c[0], 6000, &again, fw, sizeof fw, &erase, &n);
+    assert_int_equal(n, 2);
+}
+
+static void selector_jobs_take_units_up_to_count(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 5, 0x4000);
+    hello_with_units(s, "B", 3, 0x5000);
+    char *agents[] = { "A" };
+    int created;
+    struct job_spec spec = { .key = "sel", .name = "sel", .firmware = "/x.ipsw", .sha256 = "",
+                             .agents = agents, .nagents = 1, .count = 3, .erase = 1 };
+    uint64_t id;
+    char err[128];
+    assert_int_equal(store_job_submit(s, &spec, 1, &id, &created, err, sizeof err), 0);
+    assert_int_equal(store_sched_expand(s, 2), 0);
+    json_t *doc = store_doc_status(s, id, 1);
+    json_t *runs = json_object_get(doc, "runs");
+    assert_int_equal(json_array_size(runs), 3);
+    size_t i;
+    json_t *r;
+    json_array_foreach(runs, i, r)
+        assert_string_equal(json_string_value(json_object_get(r, "agent")), "A");
+    json_decref(doc);
+}
+
+static void cancel_marks_runs_and_job(void **state)
+{
+    struct store *s = *state;
+    uint64_t ecids[] = { 0x6000, 0x6001 };
+    int created, nruns = 0;
+    uint64_t id = submit(s, "c", ecids, 2, NULL, 0, &created);
+    assert_int_equal(store_job_cancel(s, id, 0, 10, &nruns, NULL, NULL), 0);
+    assert_int_equal(nruns, 2);
+    json_t *doc = store_doc_status(s, id, 0);
+    json_t *job = json_array_get(json_object_get(doc, "jobs"), 0);
+    assert_string_equal(json_string_value(json_object_get(job, "state")), "cancelled");
+    json_decref(doc);
+    assert_int_equal(store_job_cancel(s, 999, 0, 10, &nruns, NULL, NULL), FR_ENOTFOUND);
+}
+
+static void documents_have_documented_keys(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 1, 0x7000);
+    json_t *u = store_doc_units(s);
+    json_t *row = json_array_get(json_object_get(u, "units"), 0);
+    const char *ukeys[] = { "ecid", "product_type", "serial", "mode", "agent", "port", "label",
+                            "present", "last_seen", "run_state" };
+    for (size_t i = 0; i < sizeof ukeys / sizeof ukeys[0]; i++)
+        assert_non_null(json_object_get(row, ukeys[i]));
+    assert_string_equal(json_string_value(json_object_get(row, "ecid")), "0x0000000000007000");
+    json_decref(u);
+    json_t *p = store_doc_ports(s);
+    row = json_array_get(json_object_get(p, "ports"), 0);
+    const char *pkeys[] = { "agent", "path", "label", "hub", "bus", "depth", "power_switch",
+                            "state", "ecid", "strikes" };
+    for (size_t i = 0; i < sizeof pkeys / sizeof pkeys[0]; i++)
+        assert_non_null(json_object_get(row, pkeys[i]));
+    assert_string_equal(json_string_value(json_object_get(row, "state")), "free");
+    json_decref(p);
+}
+
+static void unusable_path_is_a_clear_error(void **state)
+{
+    struct store *s = NULL;
+    char err[256] = "";
+    assert_int_equal(store_open("/nonexistent-dir/x.db", &s, err, sizeof err), FR_ESTORE);
+    assert_null(s);
+    assert_non_null(strstr(err, "/nonexistent-dir/x.db"));
+    /* a file that is not a database */
+    char junk[] = "/tmp/fr-test-junk-XXXXXX";
+    int fd = mkstemp(junk);
+    assert_int_equal(write(fd, "this is not sqlite, not at all, no.\n", 36), 36);
+    close(fd);
+    assert_int_equal(store_open(junk, &s, err, sizeof err), FR_ESTORE);
+    assert_non_null(strstr(err, junk));
+    unlink(junk);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(epoch_grows_at_each_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(submit_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(claims_get_increasing_epochs_and_stale_results_are_not_applied, setup, teardown),
+        cmocka_unit_test_setup_teardown(reconcile_interrupts_attempts_the_agent_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(selector_jobs_take_units_up_to_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_marks_runs_and_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(documents_have_documented_keys, setup, teardown),
+        cmocka_unit_test(unusable_path_is_a_clear_error),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
