@@ -330,7 +330,7 @@ static int enter_section(struct parse_ctx *c, int line, const char *sec)
     if (kind == 3 && strncmp(sec, "sim", 3) == 0 && !sp)
         return 0;
     if (!*name || strlen(name) >= 32)
-        return fail(c, line, NULL, NULL, "expected [sim], [host NAME], [hub NAME], [port LABEL] "
+        return fail(c, line, NULL, NULL, "unknown section: expected [sim], [host NAME], [hub NAME], [port LABEL] "
                                          "or [unit ECID]"), -1;
     if (kind == 4 && strncmp(sec, "host", 4) == 0) {
         int i = rack_find_host(c->r, name);
