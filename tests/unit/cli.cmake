@@ -1,0 +1,2 @@
+# Unit tests of the CLI's rendering (pure functions over sample documents).
+fr_unit_test(test_cli_render SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_cli_render.c LIBS fr_cli_core)

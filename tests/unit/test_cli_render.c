@@ -1,0 +1,126 @@
+/* test_cli_render — documents rendered for people; odd documents never crash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "render.h"
+
+static json_t *load(const char *name)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/cli/%s", getenv("FR_FIXTURES"), name);
+    json_error_t e;
+    json_t *doc = json_load_file(path, 0, &e);
+    if (!doc)
+        fail_msg("%s: %s", path, e.text);
+    return doc;
+}
+
+static char *render_to_string(void (*fn)(const json_t *, FILE *), const json_t *doc)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    fn(doc, f);
+    fclose(f);
+    return buf;
+}
+
+static void bars(void **state)
+{
+    char b[64];
+    render_bar(0, 10, b, sizeof b);
+    assert_string_equal(b, "[..........]   0%");
+    render_bar(45, 10, b, sizeof b);
+    assert_string_equal(b, "[#####.....]  45%"); /* 4.5 cells round up */
+    render_bar(100, 10, b, sizeof b);
+    assert_string_equal(b, "[##########] 100%");
+    render_bar(250, 10, b, sizeof b);
+    assert_string_equal(b, "[##########] 100%");
+    render_bar(NAN, 4, b, sizeof b);
+    assert_string_equal(b, "[....]   0%");
+    render_bar(-3, 4, b, sizeof b);
+    assert_string_equal(b, "[....]   0%");
+}
+
+static void run_percent(void **state)
+{
+    json_t *r = json_pack("{s:s, s:i, s:f}", "state", "restoring", "step", 2, "fraction", 0.5);
+    assert_true(fabs(render_run_percent(r) - 31.25) < 0.01);
+    json_object_set_new(r, "state", json_string("done"));
+    assert_true(render_run_percent(r) == 100.0);
+    json_object_set_new(r, "state", json_string("restoring"));
+    json_object_set_new(r, "step", json_integer(99));
+    assert_true(render_run_percent(r) <= 100.0);
+    json_decref(r);
+}
+
+static void job_view_shows_every_port(void **state)
+{
+    json_t *doc = load("watch.json");
+    char *out = render_to_string(render_job, doc);
+    assert_non_null(strstr(out, "A-20"));
+    assert_non_null(strstr(out, "0x000D3ADBEEF00001"));
+    assert_non_null(strstr(out, "ERROR: Unable to send filesystem payload chunk"));
+    assert_non_null(strstr(out, "B-03"));
+    assert_non_null(strstr(out, "[####################] 100%"));
+    assert_non_null(strstr(out, "demo"));
+    free(out);
+    char line[256];
+    render_run_line(json_array_get(json_object_get(doc, "runs"), 0), line, sizeof line);
+    assert_non_null(strstr(line, "A-20 0x000D3ADBEEF00001 iPhone12,1 failed try 1"));
+    assert_non_null(strstr(line, ": ERROR: Unable to send"));
+    json_decref(doc);
+}
+
+static void report_is_a_record_per_unit(void **state)
+{
+    json_t *doc = load("report.json");
+    char *out = render_to_string(render_report, doc);
+    assert_non_null(strstr(out, "Restore report"));
+    assert_non_null(strstr(out, "serial F2L9JMURUM6M"));
+    assert_non_null(strstr(out, "attempt 1  A:2-1.8 (A-20)"));
+    assert_non_null(strstr(out, "[link_lost] ERROR: Unable to send filesystem payload chunk"));
+    assert_non_null(strstr(out, "log: /var/log/x.log"));
+    assert_non_null(strstr(out, "1 units"));
+    free(out);
+    json_decref(doc);
+}
+
+static void odd_documents_render_without_crashing(void **state)
+{
+    void (*fns[])(const json_t *, FILE *) = { render_agents, render_units, render_ports,
+                                              render_jobs, render_job, render_report };
+    json_t *docs[] = {
+        json_object(),
+        json_pack("{s:s}", "runs", "not a list"),
+        json_pack("{s:[i, s, n], s:[{s:i, s:[i]}]}", "agents", 1, "x", "jobs", "id", 3, "totals", 4),
+        json_pack("{s:[{s:i, s:b}], s:[{s:n}]}", "runs", "ecid", 5, "state", 1, "units", "attempts"),
+    };
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
+            char *out = render_to_string(fns[f], docs[d]);
+            assert_non_null(out);
+            free(out);
+        }
+        json_decref(docs[d]);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bars),
+        cmocka_unit_test(run_percent),
+        cmocka_unit_test(job_view_shows_every_port),
+        cmocka_unit_test(report_is_a_record_per_unit),
+        cmocka_unit_test(odd_documents_render_without_crashing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
