@@ -182,11 +182,15 @@ int fr_wire_validate(const Fr__Envelope *env, char *err, size_t errlen)
     case FR__ENVELOPE__BODY_SUBMIT:
         return check_submit(env->submit, err, errlen);
     case FR__ENVELOPE__BODY_QUERY:
-        CHECK(env->query->kind <= FR__QUERY_REQUEST__KIND__WATCH, "field 'kind': unknown %d",
+        CHECK(env->query->kind <= FR__QUERY_REQUEST__KIND__MOVES, "field 'kind': unknown %d",
               env->query->kind);
         return 0;
     case FR__ENVELOPE__BODY_CANCEL:
         CHECK(env->cancel->job_id != 0, "field 'job_id': expected a job id");
+        return 0;
+    case FR__ENVELOPE__BODY_PORT_CLEAR:
+        CHECK(str_ok(env->port_clear->port) && env->port_clear->port[0],
+              "field 'port': expected a port (agent:path or label)");
         return 0;
     case FR__ENVELOPE__BODY_REPLY:
         if (check_str(env->reply->error, "error", err, errlen))
@@ -268,6 +272,7 @@ const char *fr_wire_body_name(int body_case)
     case FR__ENVELOPE__BODY_QUERY: return "query";
     case FR__ENVELOPE__BODY_CANCEL: return "cancel";
     case FR__ENVELOPE__BODY_REPLY: return "reply";
+    case FR__ENVELOPE__BODY_PORT_CLEAR: return "port_clear";
     default: return "unknown";
     }
 }

@@ -169,27 +169,43 @@ static void on_accept(struct controller *c, struct agent_state *a, const Fr__Job
         sched_kick(c);
 }
 
+static void send_power_cycle(struct controller *c, struct agent_state *a, const char *port)
+{
+    Fr__PortCommand pc = FR__PORT_COMMAND__INIT;
+    pc.action = FR__PORT_COMMAND__ACTION__POWER_CYCLE;
+    pc.port_path = (char *)port;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_PORT_COMMAND;
+    env.port_command = &pc;
+    agents_send(c, a, &env);
+}
+
 static void on_result(struct controller *c, struct agent_state *a, const Fr__JobResult *r)
 {
-    char ecid[FR_ECID_STRLEN], next[32] = "";
+    char ecid[FR_ECID_STRLEN];
     fr_ecid_format(r->ref->ecid, ecid, sizeof ecid);
-    int applied = 0;
-    if (store_apply_result(c->store, a->id, r, fr_time_wall_ms(), &applied, next, sizeof next) < 0) {
+    struct result_effects fx;
+    if (store_apply_result(c->store, a->id, r, fr_time_wall_ms(), &c->policy, &fx) < 0) {
         fr_error("agents", "unit %s: cannot apply result: %s", ecid, store_errmsg(c->store));
         return;
     }
-    if (!applied) {
+    if (!fx.applied) {
         fr_info("agents", "unit %s: stale result for attempt %llu epoch %llu recorded, not applied",
                 ecid, (unsigned long long)r->ref->attempt_id, (unsigned long long)r->ref->epoch);
         return;
     }
     if (*r->error_class)
-        fr_info("agents", "unit %s: attempt %llu on %s:%s -> %s (%s: %s)", ecid,
-                (unsigned long long)r->ref->attempt_id, a->id, r->port_path, next, r->error_class,
-                r->error_text);
+        fr_info("agents", "unit %s: attempt %llu on %s:%s -> %s (%s: %s; %s)", ecid,
+                (unsigned long long)r->ref->attempt_id, a->id, fx.port, fx.next_state,
+                r->error_class, r->error_text, fx.why);
     else
         fr_info("agents", "unit %s: attempt %llu on %s:%s -> %s", ecid,
-                (unsigned long long)r->ref->attempt_id, a->id, r->port_path, next);
+                (unsigned long long)r->ref->attempt_id, a->id, fx.port, fx.next_state);
+    if (fx.quarantined)
+        fr_warn("agents", "port %s:%s quarantined: units keep losing the link there; swap the cable "
+                "and run 'flashrack ports clear'", a->id, fx.port);
+    if (fx.power_cycle)
+        send_power_cycle(c, a, fx.port);
     sched_kick(c);
 }
 

@@ -102,6 +102,7 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
     case FR__QUERY_REQUEST__KIND__PORTS: doc = store_doc_ports(c->store); break;
     case FR__QUERY_REQUEST__KIND__AGENTS: doc = agents_doc(c); break;
     case FR__QUERY_REQUEST__KIND__REPORT: doc = store_doc_report(c->store, q->job_id, q->ecid); break;
+    case FR__QUERY_REQUEST__KIND__MOVES: doc = store_doc_moves(c->store); break;
     default: break;
     }
     if (q->job_id && doc && q->kind == FR__QUERY_REQUEST__KIND__STATUS &&
@@ -154,6 +155,19 @@ static void on_cancel(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
                                          "cancelled_runs", n));
 }
 
+static void on_port_clear(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__PortClearRequest *r)
+{
+    char err[256];
+    int rc = store_port_clear(c->store, r->port, fr_time_wall_ms(), err, sizeof err);
+    if (rc < 0) {
+        reply(c, id, seq, rc, err, NULL);
+        return;
+    }
+    fr_info("clients", "port '%s' cleared by an operator", r->port);
+    reply(c, id, seq, 0, NULL, json_pack("{s:s, s:b}", "port", r->port, "cleared", 1));
+    sched_kick(c);
+}
+
 void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
 {
     struct controller *c = arg;
@@ -171,6 +185,7 @@ void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
     case FR__ENVELOPE__BODY_SUBMIT: on_submit(c, &parts[0], env->seq, env->submit); break;
     case FR__ENVELOPE__BODY_QUERY: on_query(c, &parts[0], env->seq, env->query); break;
     case FR__ENVELOPE__BODY_CANCEL: on_cancel(c, &parts[0], env->seq, env->cancel); break;
+    case FR__ENVELOPE__BODY_PORT_CLEAR: on_port_clear(c, &parts[0], env->seq, env->port_clear); break;
     default:
         reply(c, &parts[0], env->seq, FR_EPROTO, "expected submit, query or cancel", NULL);
     }

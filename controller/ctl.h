@@ -12,6 +12,7 @@
 
 #include "flashrack.pb-c.h"
 #include "fr_zsock.h"
+#include "policy.h"
 #include "store.h"
 
 struct ctl_cfg {
@@ -22,6 +23,9 @@ struct ctl_cfg {
     long long liveness;
     char log_level[16];
     long long max_attempts;
+    int naive;                  /* [policy] naive: retry in place, no moves (for comparison) */
+    long long quarantine_units;
+    long long strike_window_s;
 };
 
 struct agent_state {
@@ -39,6 +43,7 @@ struct controller {
     uv_loop_t *loop;
     struct ctl_cfg cfg;
     struct store *store;
+    struct policy_cfg policy;
     void *zctx, *agents_sock, *clients_sock;
     fr_zsock agents_zs, clients_zs;
     uv_timer_t heartbeat, sched;

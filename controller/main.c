@@ -19,6 +19,9 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_INT("controller", "liveness", struct ctl_cfg, liveness, 2, 100),
     FR_CFG_FIELD_STR("controller", "log_level", struct ctl_cfg, log_level),
     FR_CFG_FIELD_INT("jobs", "max_attempts", struct ctl_cfg, max_attempts, 1, 100),
+    FR_CFG_FIELD_BOOL("policy", "naive", struct ctl_cfg, naive),
+    FR_CFG_FIELD_INT("policy", "quarantine_units", struct ctl_cfg, quarantine_units, 1, 100),
+    FR_CFG_FIELD_INT("policy", "strike_window_s", struct ctl_cfg, strike_window_s, 1, 30 * 86400),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -164,10 +167,16 @@ int main(int argc, char **argv)
     c.cfg.heartbeat_ms = 1000;
     c.cfg.liveness = 3;
     c.cfg.max_attempts = 3;
+    c.cfg.quarantine_units = 2;
+    c.cfg.strike_window_s = 3600;
     int rc = configure(argc, argv, &c.cfg);
     if (rc)
         return rc;
     fr_log_init("flashrackd", fr_log_level_parse(c.cfg.log_level), NULL);
+    policy_cfg_default(&c.policy);
+    c.policy.naive = c.cfg.naive;
+    c.policy.quarantine_units = (int)c.cfg.quarantine_units;
+    c.policy.strike_window_ms = c.cfg.strike_window_s * 1000;
     signal(SIGPIPE, SIG_IGN);
     c.loop = uv_default_loop();
     rc = start(&c);

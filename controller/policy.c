@@ -206,3 +206,15 @@ int policy_pick_target(const struct policy_port *ports, size_t n, const struct p
     }
     return best;
 }
+
+const char *policy_dfu_buttons(const char *product_type)
+{
+    int major = 0;
+    if (product_type && sscanf(product_type, "iPhone%d,", &major) != 1)
+        major = 0;
+    if (major >= 10) /* iPhone 8 and later */
+        return "press Volume Up, press Volume Down, then hold Side until the screen goes black";
+    if (major == 9) /* iPhone 7 */
+        return "hold Volume Down and Side together";
+    return "hold Home and Side/Top together";
+}

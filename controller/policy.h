@@ -98,4 +98,7 @@ struct policy_port {
 int policy_pick_target(const struct policy_port *ports, size_t n, const struct policy_port *from,
                        const char *const *avoid, size_t navoid);
 
+/* The button sequence that puts a model into DFU mode (by ProductType). */
+const char *policy_dfu_buttons(const char *product_type);
+
 #endif

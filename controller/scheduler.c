@@ -2,6 +2,7 @@
  * selector jobs, then claims attempts for waiting runs whose unit is present on
  * an online agent with a free slot, and sends the assignments. A pass runs on the
  * next loop turn after anything that could change the answer (coalesced). */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "fr_log.h"
 #include "fr_time.h"
 #include "fr_types.h"
+#include "policy.h"
 
 #define MAX_BATCH 4096
 
@@ -43,6 +45,63 @@ static void assign_one(struct controller *c, const struct sched_candidate *cand)
     agents_send_assign(c, cand->agent, &ref, cand->port, firmware, erase, n);
 }
 
+static int agent_online(void *arg, const char *agent)
+{
+    struct agent_state *a = agents_find(arg, agent);
+    return a && a->online;
+}
+
+struct planner {
+    struct controller *c;
+    struct move_port *ports;
+    size_t nports;
+};
+
+/* Picks a target port for a unit that must move, and publishes the instruction. */
+static int plan_move(void *arg, const struct move_need *m)
+{
+    struct planner *pl = arg;
+    json_t *avoid = json_loads(m->avoid, 0, NULL);
+    const char *list[64];
+    size_t navoid = 0, i;
+    json_t *v;
+    json_array_foreach(avoid, i, v)
+        if (navoid < 64 && json_is_string(v))
+            list[navoid++] = json_string_value(v);
+    struct policy_port *ports = calloc(pl->nports + 1, sizeof *ports);
+    const struct policy_port *from = NULL;
+    char from_id[160];
+    snprintf(from_id, sizeof from_id, "%s:%s", m->from_agent, m->from_port);
+    for (i = 0; ports && i < pl->nports; i++) {
+        ports[i] = pl->ports[i].p;
+        if (strcmp(pl->ports[i].id, from_id) == 0)
+            from = &pl->ports[i].p;
+    }
+    int pick = ports ? policy_pick_target(ports, pl->nports, from, list, navoid) : -1;
+    char ecid[FR_ECID_STRLEN];
+    fr_ecid_format(m->ecid, ecid, sizeof ecid);
+    if (pick >= 0) {
+        struct move_port *t = &pl->ports[pick];
+        if (store_move_add(pl->c->store, m, t->agent, t->path, fr_time_wall_ms()) == 0) {
+            t->p.usable = 0;
+            fr_info("sched", "unit %s: move from %s to %s%s", ecid, from_id, t->id,
+                    m->from_dfu ? " and start it from DFU" : "");
+        }
+    }
+    free(ports);
+    json_decref(avoid);
+    return 0;
+}
+
+static void plan_moves(struct controller *c)
+{
+    struct planner pl = { c, NULL, 0 };
+    if (store_move_ports(c->store, agent_online, c, &pl.ports, &pl.nports) < 0)
+        return;
+    store_moves_needed(c->store, plan_move, &pl);
+    free(pl.ports);
+}
+
 static void sched_run(struct controller *c)
 {
     uint64_t now = fr_time_wall_ms();
@@ -59,6 +118,7 @@ static void sched_run(struct controller *c)
         assign_one(c, &b.c[i]);
     }
     free(b.c);
+    plan_moves(c);
     store_jobs_settle(c->store, now);
 }
 

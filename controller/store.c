@@ -11,6 +11,7 @@
 #include "fr_log.h"
 #include "fr_time.h"
 #include "fr_types.h"
+#include "policy.h"
 
 #define SCHEMA_VERSION 1
 #define STMT_CACHE 96
@@ -52,7 +53,14 @@ static const char *const schema[] = {
     " started INTEGER NOT NULL DEFAULT 0, ended INTEGER NOT NULL DEFAULT 0,"
     " step INTEGER NOT NULL DEFAULT 0, fraction REAL NOT NULL DEFAULT 0,"
     " status TEXT NOT NULL DEFAULT '', updated INTEGER NOT NULL DEFAULT 0,"
+    " avoid TEXT NOT NULL DEFAULT '[]', from_dfu INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY (job, ecid))",
+    "CREATE TABLE port_strikes (agent TEXT NOT NULL, path TEXT NOT NULL, ecid INTEGER NOT NULL,"
+    " at INTEGER NOT NULL, class TEXT NOT NULL)",
+    "CREATE TABLE moves (id INTEGER PRIMARY KEY, job INTEGER NOT NULL, ecid INTEGER NOT NULL,"
+    " from_agent TEXT NOT NULL, from_port TEXT NOT NULL, to_agent TEXT NOT NULL,"
+    " to_port TEXT NOT NULL, dfu INTEGER NOT NULL DEFAULT 0, repeats INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL, done INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE attempts (id INTEGER PRIMARY KEY, job INTEGER NOT NULL REFERENCES jobs(id),"
     " ecid INTEGER NOT NULL, n INTEGER NOT NULL, agent TEXT NOT NULL, port TEXT NOT NULL,"
     " epoch INTEGER NOT NULL, state TEXT NOT NULL, outcome TEXT NOT NULL DEFAULT '',"
@@ -327,7 +335,16 @@ int store_unit_event(struct store *s, const char *agent, const Fr__PortEvent *ev
     if (ev->kind == FR__PORT_EVENT__KIND__DETACH)
         return exec(s, "UPDATE units SET present = 0, last_seen = ? WHERE ecid = ? AND agent = ?"
                        " AND port = ?", "uutt", now_ms, u->ecid, agent, u->port_path);
-    return unit_upsert(s, agent, u, now_ms);
+    int rc = unit_upsert(s, agent, u, now_ms);
+    if (rc == 0 && ev->kind == FR__PORT_EVENT__KIND__ATTACH) {
+        /* plugged back into a port its run avoids: the move instruction repeats */
+        char here[128];
+        snprintf(here, sizeof here, "%s:%s", agent, u->port_path);
+        rc = exec(s, "UPDATE moves SET repeats = repeats + 1 WHERE ecid = ? AND done = 0 AND EXISTS"
+                     " (SELECT 1 FROM unit_runs r, json_each(r.avoid) WHERE r.job = moves.job"
+                     " AND r.ecid = moves.ecid AND value = ?)", "ut", u->ecid, here);
+    }
+    return rc;
 }
 
 /* ---- jobs ------------------------------------------------------------------------ */
@@ -484,7 +501,8 @@ int store_sched_candidates(struct store *s,
         " JOIN jobs j ON j.id = r.job AND j.state = 'running'"
         " JOIN units u ON u.ecid = r.ecid AND u.present = 1"
         " LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
-        " WHERE r.state = 'waiting_unit' AND COALESCE(p.quarantined, 0) = 0"
+        " WHERE r.state IN ('waiting_unit', 'needs_move') AND COALESCE(p.quarantined, 0) = 0"
+        " AND NOT EXISTS (SELECT 1 FROM json_each(r.avoid) WHERE value = u.agent || ':' || u.port)"
         " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.ecid = r.ecid AND a.state IN " LIVE ")"
         " ORDER BY r.job, u.agent, u.port", NULL);
     if (!st)
@@ -521,6 +539,9 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
                      " started = CASE WHEN started = 0 THEN ? ELSE started END, step = 0,"
                      " fraction = 0, status = '', updated = ? WHERE job = ? AND ecid = ?",
                   "uuuu", now_ms, now_ms, c->job, c->ecid);
+    if (rc == 0)
+        rc = exec(s, "UPDATE moves SET done = ? WHERE job = ? AND ecid = ? AND done = 0", "uuu",
+                  now_ms, c->job, c->ecid);
     sqlite3_stmt *st = rc == 0 ? query(s, "SELECT firmware, erase FROM jobs WHERE id = ?", "u", c->job) : NULL;
     if (st && sqlite3_step(st) == SQLITE_ROW) {
         snprintf(firmware, fwlen, "%s", col_text(st, 0));
@@ -625,23 +646,131 @@ static const char *outcome_name(int o)
     }
 }
 
-/* The run's next state after an attempt: done, waiting again (not the unit's
- * fault), or failed with the class. The different-port ladder hooks in here. */
-static const char *run_next_state(const Fr__JobResult *r)
+/* The failure class an outcome stands for, as the policy sees it. */
+static enum fr_class result_class(const Fr__JobResult *r)
 {
     switch (r->outcome) {
-    case FR__OUTCOME__OUTCOME_SUCCESS: return "done";
-    case FR__OUTCOME__OUTCOME_CANCELLED: return "cancelled";
+    case FR__OUTCOME__OUTCOME_SUCCESS: return FR_CLASS_NONE;
     case FR__OUTCOME__OUTCOME_INTERRUPTED:
-    case FR__OUTCOME__OUTCOME_REFUSED: return "waiting_unit";
-    default: return "failed";
+    case FR__OUTCOME__OUTCOME_REFUSED: return FR_CLASS_INTERRUPTED;
+    default: {
+        int c = fr_class_parse(r->error_class);
+        return c <= FR_CLASS_NONE ? FR_CLASS_UNKNOWN : (enum fr_class)c;
+    }
     }
 }
 
-int store_apply_result(struct store *s, const char *agent, const Fr__JobResult *r, uint64_t now_ms,
-                       int *applied, char *next_state, size_t nslen)
+/* What the run went through before this attempt: classes and distinct failed ports. */
+static void run_history(struct store *s, uint64_t job, uint64_t ecid, uint64_t this_attempt,
+                        struct policy_history *h)
 {
-    *applied = 0;
+    memset(h, 0, sizeof *h);
+    sqlite3_stmt *st = query(s, "SELECT error_class, agent || ':' || port, outcome FROM attempts"
+                                " WHERE job = ? AND ecid = ? AND id <> ? AND state = 'ended'"
+                                " ORDER BY id", "uuu", job, ecid, this_attempt);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *outcome = col_text(st, 2);
+        if (strcmp(outcome, "failed") != 0)
+            continue;
+        int c = fr_class_parse(col_text(st, 0));
+        if (c < 0)
+            c = FR_CLASS_UNKNOWN;
+        h->attempts++;
+        h->class_count[c]++;
+        if (c == FR_CLASS_LINK_LOST || c == FR_CLASS_HARDWARE)
+            policy_history_add_port(h, col_text(st, 1));
+    }
+    if (st)
+        sqlite3_reset(st);
+}
+
+/* One strike on a port; quarantines it when the policy says so. */
+static int strike_port(struct store *s, const struct policy_cfg *pc, const char *agent,
+                       const char *port, uint64_t ecid, const char *cls, uint64_t now_ms,
+                       struct result_effects *fx)
+{
+    int rc = exec(s, "INSERT INTO port_strikes (agent, path, ecid, at, class) VALUES (?, ?, ?, ?, ?)",
+                  "ttuut", agent, port, ecid, now_ms, cls);
+    if (rc == 0)
+        rc = exec(s, "UPDATE ports SET strikes = strikes + 1 WHERE agent = ? AND path = ?", "tt",
+                  agent, port);
+    fx->struck = 1;
+    struct policy_strike strikes[64];
+    size_t n = 0;
+    sqlite3_stmt *st = query(s, "SELECT ecid, at FROM port_strikes WHERE agent = ? AND path = ?"
+                                " ORDER BY at DESC LIMIT 64", "tt", agent, port);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        strikes[n].ecid = (uint64_t)sqlite3_column_int64(st, 0);
+        strikes[n].at_ms = sqlite3_column_int64(st, 1);
+        n++;
+    }
+    if (st)
+        sqlite3_reset(st);
+    if (rc == 0 && !pc->naive && policy_port_quarantined(pc, strikes, n, (int64_t)now_ms) &&
+        scalar(s, 0, "SELECT quarantined FROM ports WHERE agent = ? AND path = ?", "tt", agent, port) == 0) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "%d units lost the link here within %lld min",
+                 pc->quarantine_units, (long long)(pc->strike_window_ms / 60000));
+        rc = exec(s, "UPDATE ports SET quarantined = 1, quarantine_reason = ? WHERE agent = ?"
+                     " AND path = ?", "ttt", reason, agent, port);
+        if (rc == 0)
+            rc = store_event(s, now_ms, "quarantine", 0, ecid, agent, port, reason);
+        fx->quarantined = 1;
+    }
+    fx->power_cycle = (int)scalar(s, 0, "SELECT power_switch FROM ports WHERE agent = ? AND path = ?",
+                                  "tt", agent, port);
+    return rc;
+}
+
+/* The run's next state and side effects, decided by the policy. */
+static int apply_decision(struct store *s, const char *agent, const Fr__JobResult *r,
+                          const struct policy_cfg *job_pc, uint64_t now_ms, struct result_effects *fx)
+{
+    const Fr__AttemptRef *ref = r->ref;
+    struct policy_history h;
+    run_history(s, ref->job_id, ref->ecid, ref->attempt_id, &h);
+    char port_id[128];
+    snprintf(port_id, sizeof port_id, "%s:%s", agent, fx->port);
+    struct policy_decision d;
+    policy_after_attempt(job_pc, &h, result_class(r), port_id, &d);
+    const char *next = r->outcome == FR__OUTCOME__OUTCOME_CANCELLED ? "cancelled" : fr_state_name(d.next);
+    snprintf(fx->next_state, sizeof fx->next_state, "%s", next);
+    snprintf(fx->why, sizeof fx->why, "%s", d.why);
+    fx->from_dfu = d.from_dfu;
+    int rc = 0;
+    if (d.strike_port)
+        rc = strike_port(s, job_pc, agent, fx->port, ref->ecid, r->error_class, now_ms, fx);
+    fx->power_cycle &= d.power_cycle;
+    if (rc == 0 && d.action == POLICY_MOVE)
+        rc = exec(s, "UPDATE unit_runs SET avoid = json_insert(avoid, '$[#]', ?), from_dfu = ?"
+                     " WHERE job = ? AND ecid = ?", "tiuu", port_id, (int64_t)d.from_dfu,
+                  ref->job_id, ref->ecid);
+    int terminal = fr_state_is_terminal(fr_state_parse(next));
+    if (rc == 0)
+        rc = exec(s, "UPDATE unit_runs SET state = ?, error_class = ?, error_text = ?,"
+                     " ended = ?, updated = ?, step = CASE WHEN ? = 'done' THEN 7 ELSE step END,"
+                     " fraction = CASE WHEN ? = 'done' THEN 1 ELSE fraction END,"
+                     " status = ? WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                  "tttuuttt" "uu", next, r->error_class, r->error_text, terminal ? now_ms : 0,
+                  now_ms, next, next, d.why, ref->job_id, ref->ecid);
+    if (rc == 0 && *r->error_class)
+        rc = store_event(s, now_ms, "decision", ref->job_id, ref->ecid, agent, fx->port, d.why);
+    return rc;
+}
+
+static int job_policy(struct store *s, uint64_t job, const struct policy_cfg *base,
+                      struct policy_cfg *out)
+{
+    *out = *base;
+    out->max_attempts = (int)scalar(s, base->max_attempts, "SELECT max_attempts FROM jobs WHERE id = ?",
+                                    "u", job);
+    return 0;
+}
+
+int store_apply_result(struct store *s, const char *agent, const Fr__JobResult *r, uint64_t now_ms,
+                       const struct policy_cfg *pc, struct result_effects *fx)
+{
+    memset(fx, 0, sizeof *fx);
     const Fr__AttemptRef *ref = r->ref;
     if (!store_attempt_live(s, ref)) {
         char text[256];
@@ -650,23 +779,25 @@ int store_apply_result(struct store *s, const char *agent, const Fr__JobResult *
                  outcome_name(r->outcome));
         return store_event(s, now_ms, "stale", ref->job_id, ref->ecid, agent, r->port_path, text);
     }
-    const char *next = run_next_state(r);
-    int terminal = strcmp(next, "waiting_unit") != 0;
+    snprintf(fx->port, sizeof fx->port, "%s", r->port_path);
+    if (!*r->port_path) {
+        sqlite3_stmt *st = query(s, "SELECT port FROM attempts WHERE id = ?", "u", ref->attempt_id);
+        if (st && sqlite3_step(st) == SQLITE_ROW)
+            snprintf(fx->port, sizeof fx->port, "%s", col_text(st, 0));
+        if (st)
+            sqlite3_reset(st);
+    }
+    struct policy_cfg job_pc;
+    job_policy(s, ref->job_id, pc, &job_pc);
     int rc = store_begin(s);
     if (rc == 0)
         rc = exec(s, "UPDATE attempts SET state = 'ended', outcome = ?, error_class = ?,"
-                     " error_text = ?, exit_code = ?, log_path = ?, ended = ?,"
-                     " port = CASE WHEN ? <> '' THEN ? ELSE port END WHERE id = ?",
-                  "tttitu" "ttu", outcome_name(r->outcome), r->error_class, r->error_text,
+                     " error_text = ?, exit_code = ?, log_path = ?, ended = ?, port = ? WHERE id = ?",
+                  "tttitu" "tu", outcome_name(r->outcome), r->error_class, r->error_text,
                   (int64_t)r->exit_code, r->log_path, r->ended_ms ? r->ended_ms : now_ms,
-                  r->port_path, r->port_path, ref->attempt_id);
+                  fx->port, ref->attempt_id);
     if (rc == 0)
-        rc = exec(s, "UPDATE unit_runs SET state = ?, error_class = ?, error_text = ?,"
-                     " ended = ?, updated = ?, step = CASE WHEN ? = 'done' THEN 7 ELSE step END,"
-                     " fraction = CASE WHEN ? = 'done' THEN 1 ELSE fraction END"
-                     " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
-                  "tttuuttuu", next, r->error_class, r->error_text, terminal ? now_ms : 0, now_ms,
-                  next, next, ref->job_id, ref->ecid);
+        rc = apply_decision(s, agent, r, &job_pc, now_ms, fx);
     if (rc == 0)
         rc = store_jobs_settle(s, now_ms);
     if (rc == 0)
@@ -675,8 +806,7 @@ int store_apply_result(struct store *s, const char *agent, const Fr__JobResult *
         store_rollback(s);
         return rc;
     }
-    *applied = 1;
-    snprintf(next_state, nslen, "%s", next);
+    fx->applied = 1;
     return 0;
 }
 
@@ -829,7 +959,9 @@ json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
             json_decref(more);
         }
         json_object_set_new(doc, "runs", runs);
-        json_object_set_new(doc, "moves", json_array());
+        json_t *moves = store_doc_moves(s);
+        json_object_set(doc, "moves", json_object_get(moves, "moves"));
+        json_decref(moves);
     }
     return doc;
 }
@@ -953,4 +1085,152 @@ json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
     json_t *job = json_incref(json_array_get(jobs, 0));
     json_decref(jobs);
     return json_pack("{s:o, s:o}", "job", job, "units", units);
+}
+
+/* ---- moves ------------------------------------------------------------------------------ */
+
+int store_moves_needed(struct store *s, int (*cb)(void *arg, const struct move_need *m), void *arg)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT r.job, r.ecid, COALESCE(a.agent, ''), COALESCE(a.port, ''), r.from_dfu, r.avoid"
+        " FROM unit_runs r JOIN jobs j ON j.id = r.job AND j.state = 'running'"
+        " LEFT JOIN attempts a ON a.id = (SELECT MAX(id) FROM attempts WHERE job = r.job AND ecid = r.ecid)"
+        " WHERE r.state = 'needs_move'"
+        " AND NOT EXISTS (SELECT 1 FROM moves m WHERE m.job = r.job AND m.ecid = r.ecid AND m.done = 0)"
+        " ORDER BY r.updated", NULL);
+    if (!st)
+        return FR_ESTORE;
+    struct move_need list[256];
+    size_t n = 0;
+    while (n < 256 && sqlite3_step(st) == SQLITE_ROW) {
+        struct move_need *m = &list[n++];
+        m->job = (uint64_t)sqlite3_column_int64(st, 0);
+        m->ecid = (uint64_t)sqlite3_column_int64(st, 1);
+        snprintf(m->from_agent, sizeof m->from_agent, "%s", col_text(st, 2));
+        snprintf(m->from_port, sizeof m->from_port, "%s", col_text(st, 3));
+        m->from_dfu = sqlite3_column_int(st, 4);
+        snprintf(m->avoid, sizeof m->avoid, "%s", col_text(st, 5));
+    }
+    sqlite3_reset(st);
+    for (size_t i = 0; i < n; i++)
+        if (cb(arg, &list[i]))
+            break;
+    return 0;
+}
+
+int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent), void *arg,
+                     struct move_port **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t total = (size_t)scalar(s, 0, "SELECT COUNT(*) FROM ports", NULL);
+    struct move_port *mp = calloc(total + 1, sizeof *mp);
+    if (!mp)
+        return FR_ENOMEM;
+    sqlite3_stmt *st = query(s,
+        "SELECT p.agent, p.path, p.hub, p.bus, p.depth, p.strikes,"
+        " p.quarantined = 0"
+        /* a phone that still has work to do is (or will be back) on that port; a finished
+         * one is taken out by the technician to make room */
+        " AND NOT EXISTS (SELECT 1 FROM units u JOIN unit_runs r ON r.ecid = u.ecid"
+        "  JOIN jobs j ON j.id = r.job AND j.state = 'running'"
+        "  WHERE u.agent = p.agent AND u.port = p.path AND r.state NOT IN " TERMINAL ")"
+        " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.agent = p.agent AND a.port = p.path"
+        "  AND a.state IN " LIVE ")"
+        " AND NOT EXISTS (SELECT 1 FROM moves m WHERE m.to_agent = p.agent AND m.to_port = p.path"
+        "  AND m.done = 0)"
+        " FROM ports p ORDER BY p.agent, p.label", NULL);
+    size_t i = 0;
+    while (st && i < total && sqlite3_step(st) == SQLITE_ROW) {
+        struct move_port *m = &mp[i++];
+        snprintf(m->agent, sizeof m->agent, "%s", col_text(st, 0));
+        snprintf(m->path, sizeof m->path, "%s", col_text(st, 1));
+        snprintf(m->hub, sizeof m->hub, "%s", col_text(st, 2));
+        snprintf(m->id, sizeof m->id, "%s:%s", m->agent, m->path);
+        m->p.id = m->id;
+        m->p.agent = m->agent;
+        m->p.hub = m->hub;
+        m->p.bus = (uint32_t)sqlite3_column_int(st, 3);
+        m->p.depth = (uint32_t)sqlite3_column_int(st, 4);
+        m->p.strikes = sqlite3_column_int(st, 5);
+        m->p.usable = sqlite3_column_int(st, 6);
+    }
+    if (st)
+        sqlite3_reset(st);
+    for (size_t k = 0; k < i; k++)
+        mp[k].p.usable = mp[k].p.usable && online(arg, mp[k].agent);
+    *out = mp;
+    *n = i;
+    return 0;
+}
+
+int store_move_add(struct store *s, const struct move_need *m, const char *to_agent,
+                   const char *to_port, uint64_t now_ms)
+{
+    int rc = exec(s, "INSERT INTO moves (job, ecid, from_agent, from_port, to_agent, to_port, dfu,"
+                     " created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", "uuttttiu", m->job, m->ecid,
+                  m->from_agent, m->from_port, to_agent, to_port, (int64_t)m->from_dfu, now_ms);
+    if (rc == 0) {
+        char text[256];
+        snprintf(text, sizeof text, "move from %s:%s to %s:%s%s", m->from_agent, m->from_port,
+                 to_agent, to_port, m->from_dfu ? ", start from DFU" : "");
+        rc = store_event(s, now_ms, "move", m->job, m->ecid, to_agent, to_port, text);
+    }
+    return rc;
+}
+
+json_t *store_doc_moves(struct store *s)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT m.id, m.job, m.ecid, COALESCE(u.product_type, ''), m.from_agent, m.from_port,"
+        " COALESCE(pf.label, ''), m.to_agent, m.to_port, COALESCE(pt.label, ''), m.dfu, m.repeats,"
+        " m.created FROM moves m LEFT JOIN units u ON u.ecid = m.ecid"
+        " LEFT JOIN ports pf ON pf.agent = m.from_agent AND pf.path = m.from_port"
+        " LEFT JOIN ports pt ON pt.agent = m.to_agent AND pt.path = m.to_port"
+        " WHERE m.done = 0 ORDER BY m.id", NULL);
+    json_t *moves = json_array();
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *pt = col_text(st, 3);
+        json_array_append_new(moves, json_pack("{s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:i, s:o}",
+            "id", (json_int_t)sqlite3_column_int64(st, 0), "job_id", (json_int_t)sqlite3_column_int64(st, 1),
+            "ecid", col_ecid(st, 2), "product_type", pt, "from_agent", col_text(st, 4),
+            "from_port", col_text(st, 5), "from_label", col_text(st, 6), "to_agent", col_text(st, 7),
+            "to_port", col_text(st, 8), "to_label", col_text(st, 9), "dfu", sqlite3_column_int(st, 10),
+            "buttons", sqlite3_column_int(st, 10) ? policy_dfu_buttons(pt) : "",
+            "repeats", sqlite3_column_int(st, 11), "created", col_time(st, 12)));
+    }
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o}", "moves", moves);
+}
+
+int store_port_clear(struct store *s, const char *spec, uint64_t now_ms, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = query(s, "SELECT agent, path FROM ports WHERE label = ? OR agent || ':' || path = ?",
+                             "tt", spec, spec);
+    char agent[64] = "", path[64] = "";
+    int found = st && sqlite3_step(st) == SQLITE_ROW;
+    if (found) {
+        snprintf(agent, sizeof agent, "%s", col_text(st, 0));
+        snprintf(path, sizeof path, "%s", col_text(st, 1));
+    }
+    if (st)
+        sqlite3_reset(st);
+    if (!found)
+        return fr_seterr(FR_ENOTFOUND, err, errlen, "no port '%s' (expected a rack label or agent:path)", spec);
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = exec(s, "UPDATE ports SET quarantined = 0, strikes = 0, quarantine_reason = ''"
+                     " WHERE agent = ? AND path = ?", "tt", agent, path);
+    if (rc == 0)
+        rc = exec(s, "DELETE FROM port_strikes WHERE agent = ? AND path = ?", "tt", agent, path);
+    if (rc == 0)
+        rc = store_event(s, now_ms, "port", 0, 0, agent, path, "cleared by an operator");
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot clear port '%s': %s", spec, sqlite3_errmsg(s->db));
+    }
+    return 0;
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "flashrack.pb-c.h"
+#include "policy.h"
 
 struct store;
 
@@ -87,13 +88,49 @@ int store_attempt_accepted(struct store *s, const Fr__AttemptRef *ref, int accep
                            const char *reason, uint64_t now_ms);
 int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr__JobProgress *p,
                            uint64_t now_ms);
-/* Applies a result; *applied = 0 when stale (recorded as an event, not applied).
- * *next_state gets the run's new state name. */
+/* What applying a result did. */
+struct result_effects {
+    int applied;            /* 0: stale (recorded as an event, not applied) */
+    char next_state[32];    /* the run's new state */
+    char port[64];          /* the attempt's port */
+    char why[160];          /* the policy's reason */
+    int struck;             /* the port got a strike */
+    int quarantined;        /* ... and is quarantined from now on */
+    int power_cycle;        /* power-cycle the port (its hub can) */
+    int from_dfu;           /* the next attempt should start from DFU */
+};
+struct policy_cfg;
+/* Applies a result: ends the attempt and moves the run on as the remediation
+ * policy (policy.h) decides, with port strikes and quarantine. */
 int store_apply_result(struct store *s, const char *agent, const Fr__JobResult *r, uint64_t now_ms,
-                       int *applied, char *next_state, size_t nslen);
+                       const struct policy_cfg *pc, struct result_effects *fx);
 /* Attempts live on agent that are not in keep[]: outcome interrupted, run waits again. */
 int store_interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
                             size_t nkeep, uint64_t now_ms, int *ninterrupted);
+
+/* ---- moves (the different-port ladder) --------------------------------------------- */
+struct move_need {
+    uint64_t job, ecid;
+    char from_agent[64], from_port[64];
+    int from_dfu;
+    char avoid[2048];        /* JSON list of "agent:path" */
+};
+/* Runs in needs_move without an open move instruction. */
+int store_moves_needed(struct store *s, int (*cb)(void *arg, const struct move_need *m), void *arg);
+struct move_port {
+    char id[128], agent[64], path[64], hub[64];
+    struct policy_port p;    /* points into the fields above */
+};
+/* Every port, with p.usable set when a unit could be moved there now: its agent is
+ * online (online(arg, agent)), it is not quarantined, nothing is plugged in, no
+ * attempt runs there and no open move targets it. Free *out with free(). */
+int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent), void *arg,
+                     struct move_port **out, size_t *n);
+int store_move_add(struct store *s, const struct move_need *m, const char *to_agent,
+                   const char *to_port, uint64_t now_ms);
+json_t *store_doc_moves(struct store *s);
+/* Clears a port's quarantine and strikes ("agent:path" or rack label). */
+int store_port_clear(struct store *s, const char *spec, uint64_t now_ms, char *err, size_t errlen);
 
 /* ---- audit ------------------------------------------------------------------ */
 int store_event(struct store *s, uint64_t now_ms, const char *kind, uint64_t job, uint64_t ecid,

@@ -219,6 +219,7 @@ static void on_sim_key(struct parse_ctx *c, int line, const char *k, const char 
         { "verify_s", &s->t_verify, 0, 36000 },   { "flash_s", &s->t_flash, 0, 36000 },
         { "baseband_s", &s->t_baseband, 0, 36000 }, { "finish_s", &s->t_finish, 0, 36000 },
         { "reattach_s", &s->reattach_s, 0, 36000 }, { "move_s", &s->move_s, 0, 36000 },
+        { "operator_misplug", &s->misplug, 0, 1 },
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if (strcmp(k, nums[i].key) == 0) {

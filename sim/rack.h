@@ -75,6 +75,7 @@ struct rack_sim {
     double t_detect, t_prepare, t_verify, t_flash, t_baseband, t_finish;
     double reattach_s;        /* a dropped unit comes back after this */
     double move_s;            /* the operator takes this long to move a unit */
+    double misplug;           /* chance the operator plugs a unit back into the port it left */
 };
 
 struct rack {

@@ -16,6 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_types.h"
+#include "operator.h"
 #include "world.h"
 
 #define MAX_LINE (64 * 1024)
@@ -46,6 +47,7 @@ struct sim {
     struct rack *rack;
     struct peer *peers;
     char socket[108];
+    struct sim_operator *op;
 };
 
 static void peer_close(struct peer *p);
@@ -207,7 +209,8 @@ static void op_move(struct peer *p, json_t *req)
     int port = to ? rack_find_port_label(p->sim->rack, to) : -1;
     char err[128] = "expected 'ecid' and 'to' (a port label)";
     int ok = e && fr_ecid_parse(e, &ecid) == 0 && port >= 0 &&
-             world_move(p->sim->world, ecid, port, err, sizeof err) == 0;
+             world_move(p->sim->world, ecid, port, json_is_true(json_object_get(req, "dfu")), err,
+                        sizeof err) == 0;
     json_t *reply = json_pack("{s:s, s:b}", "op", "move", "ok", ok);
     if (!ok)
         json_object_set_new(reply, "error", json_string(err));
@@ -355,6 +358,7 @@ static void sim_shutdown(struct sim *s)
     uv_close((uv_handle_t *)&s->tick, on_closed_quietly);
     uv_close((uv_handle_t *)&s->sigint, on_closed_quietly);
     uv_close((uv_handle_t *)&s->sigterm, on_closed_quietly);
+    operator_stop(s->op);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -370,16 +374,20 @@ static void on_signal(uv_signal_t *h, int signum)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: flashrack-sim RACK.ini [--socket PATH] [--seed N] [--time-scale X]\n"
-                 "                     [--log-level debug|info|warn|error]\n"
+                 "                     [--operator ENDPOINT] [--log-level debug|info|warn|error]\n"
+                 "  --operator ENDPOINT  a simulated technician follows the move instructions\n"
+                 "                       of the controller at ENDPOINT (its clients endpoint)\n"
                  "Serves a simulated rack of USB hubs and phones on a Unix socket for\n"
                  "flashrack-agent (seams 'sim') and flashrack-sim-restore.\n");
 }
 
-static int parse_args(int argc, char **argv, struct rack *rack, const char **path)
+static int parse_args(int argc, char **argv, struct rack *rack, const char **path,
+                      const char **operator_ep)
 {
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' }, { "seed", required_argument, NULL, 'S' },
         { "time-scale", required_argument, NULL, 't' }, { "log-level", required_argument, NULL, 'l' },
+        { "operator", required_argument, NULL, 'o' },
         { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
     };
     const char *sock = NULL, *seed = NULL, *scale = NULL;
@@ -389,6 +397,7 @@ static int parse_args(int argc, char **argv, struct rack *rack, const char **pat
         case 's': sock = optarg; break;
         case 'S': seed = optarg; break;
         case 't': scale = optarg; break;
+        case 'o': *operator_ep = optarg; break;
         case 'l':
             if (fr_log_level_parse(optarg) < 0)
                 return fprintf(stderr, "flashrack-sim: --log-level: expected debug, info, warn or error\n"), 2;
@@ -443,8 +452,8 @@ int main(int argc, char **argv)
     fr_log_init("flashrack-sim", FR_LOG_INFO, NULL);
     signal(SIGPIPE, SIG_IGN);
     struct rack *rack = calloc(1, sizeof *rack);
-    const char *path = NULL;
-    int rc = parse_args(argc, argv, rack, &path);
+    const char *path = NULL, *operator_ep = NULL;
+    int rc = parse_args(argc, argv, rack, &path, &operator_ep);
     if (rc) {
         free(rack);
         return rc;
@@ -466,7 +475,10 @@ int main(int argc, char **argv)
     s.sigint.data = s.sigterm.data = &s;
     uv_signal_start(&s.sigint, on_signal, SIGINT);
     uv_signal_start(&s.sigterm, on_signal, SIGTERM);
+    if (operator_ep && operator_start(&s.op, s.loop, s.world, operator_ep, 500) < 0)
+        return 2;
     uv_run(s.loop, UV_RUN_DEFAULT);
+    operator_destroy(&s.op);
     uv_loop_close(s.loop);
     unlink(rack->sim.socket);
     world_destroy(&s.world);

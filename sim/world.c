@@ -332,16 +332,22 @@ int world_power_cycle(struct world *w, int port, char *err, size_t errlen)
     return 0;
 }
 
-int world_move(struct world *w, uint64_t ecid, int to_port, char *err, size_t errlen)
+int world_move(struct world *w, uint64_t ecid, int to_port, int dfu, char *err, size_t errlen)
 {
     int unit = rack_find_unit(w->rack, ecid);
     if (unit < 0) {
         snprintf(err, errlen, "no unit with that ECID in the rack");
         return -1;
     }
-    if (w->rack->ports[to_port].unit >= 0 && w->rack->ports[to_port].unit != unit) {
-        snprintf(err, errlen, "port '%s' is occupied", w->rack->ports[to_port].label);
-        return -1;
+    int occupant = w->rack->ports[to_port].unit;
+    if (occupant >= 0 && occupant != unit) {
+        for (struct restore *r = w->restores; r; r = r->next)
+            if (r->unit == occupant) {
+                snprintf(err, errlen, "port '%s' is busy restoring another unit",
+                         w->rack->ports[to_port].label);
+                return -1;
+            }
+        detach(w, occupant); /* the technician takes the finished phone out */
     }
     for (struct restore *r = w->restores; r; r = r->next)
         if (r->unit == unit) {
@@ -353,7 +359,7 @@ int world_move(struct world *w, uint64_t ecid, int to_port, char *err, size_t er
             d->at = -1; /* cancelled: it is going elsewhere */
     detach(w, unit);
     w->stats.moves++;
-    attach_later(w, unit, to_port, w->rack->units[unit].mode == 1 ? 1 : 2, w->rack->sim.move_s);
+    attach_later(w, unit, to_port, dfu || w->rack->units[unit].mode == 1 ? 1 : 2, w->rack->sim.move_s);
     return 0;
 }
 

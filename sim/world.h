@@ -46,8 +46,9 @@ void world_restore_abort(struct world *w, void *owner);
 /* Power-cycles a port: its unit detaches and comes back in recovery mode.
  * Returns 0, or -1 with a reason in err when the hub cannot switch power. */
 int world_power_cycle(struct world *w, int port, char *err, size_t errlen);
-/* The operator moves a unit to another port (any host) after move_s. */
-int world_move(struct world *w, uint64_t ecid, int to_port, char *err, size_t errlen);
+/* The operator moves a unit to another port (any host) after move_s; dfu puts it
+ * into DFU mode with its buttons on the way. */
+int world_move(struct world *w, uint64_t ecid, int to_port, int dfu, char *err, size_t errlen);
 
 /* Advances the clock by dt simulated seconds. */
 void world_tick(struct world *w, double dt);

@@ -271,10 +271,48 @@ static int run_units(struct cli *c, int argc, char **argv)
     return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__UNITS, 0, 0, render_units);
 }
 
+static int ports_clear(struct cli *c, const char *port)
+{
+    Fr__PortClearRequest r = FR__PORT_CLEAR_REQUEST__INIT;
+    r.port = (char *)port;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_PORT_CLEAR;
+    env.port_clear = &r;
+    json_t *doc = NULL;
+    int rc = cli_call(c, &env, &doc);
+    if (rc)
+        return rc;
+    if (c->json)
+        print_json(doc);
+    else
+        printf("port %s cleared: back in service, strikes reset\n", port);
+    json_decref(doc);
+    return EXIT_OK;
+}
+
 static int run_ports(struct cli *c, int argc, char **argv)
 {
-    int rc = no_args(c, "ports", argc, argv);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__PORTS, 0, 0, render_ports);
+    int rc = parse_verb(c, "ports", argc, argv, NULL, 0, NULL, NULL);
+    if (rc)
+        return rc;
+    if (optind < argc && strcmp(argv[optind], "clear") == 0) {
+        if (optind + 2 != argc) {
+            fprintf(stderr, "flashrack ports clear: name one port (rack label or agent:path)\n");
+            return verb_usage("ports", stderr, EXIT_USAGE);
+        }
+        return ports_clear(c, argv[optind + 1]);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "flashrack ports: unexpected argument '%s'\n", argv[optind]);
+        return verb_usage("ports", stderr, EXIT_USAGE);
+    }
+    return show(c, FR__QUERY_REQUEST__KIND__PORTS, 0, 0, render_ports);
+}
+
+static int run_moves(struct cli *c, int argc, char **argv)
+{
+    int rc = no_args(c, "moves", argc, argv);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__MOVES, 0, 0, render_moves);
 }
 
 static int run_status(struct cli *c, int argc, char **argv)
@@ -515,6 +553,22 @@ static void watch_lines(const json_t *doc, json_t *seen)
     fflush(stdout);
 }
 
+static void watch_move_lines(const json_t *doc, json_t *seen)
+{
+    size_t i;
+    const json_t *m;
+    json_array_foreach(json_object_get(doc, "moves"), i, m) {
+        char line[512], key[64];
+        render_move_line(m, line, sizeof line);
+        snprintf(key, sizeof key, "move/%lld", (long long)json_integer_value(json_object_get(m, "id")));
+        const char *old = json_string_value(json_object_get(seen, key));
+        if (!old || strcmp(old, line) != 0) {
+            printf("%s\n", line);
+            json_object_set_new(seen, key, json_string(line));
+        }
+    }
+}
+
 static void watch_frame(const json_t *doc, int ansi)
 {
     if (ansi)
@@ -555,6 +609,7 @@ static int run_watch(struct cli *c, int argc, char **argv)
             watch_frame(doc, 1);
         } else {
             watch_lines(doc, seen);
+            watch_move_lines(doc, seen);
         }
         if (finished && !c->json && !tty)
             render_jobs(doc, stdout);
@@ -587,7 +642,12 @@ static const struct verb verbs[] = {
       "  A live per-port view until the job ends (plain lines when not a terminal).\n"
       "  Exit code 1 when any unit failed or is suspected faulty." },
     { "units", run_units, "every phone seen", "  units\n  Every phone seen: ECID, model, mode, where it is." },
-    { "ports", run_ports, "every port, its state and strikes", "  ports\n  Every port: label, hub, bus, state, strikes." },
+    { "ports", run_ports, "every port, its state and strikes",
+      "  ports [clear PORT]\n  Every port: label, hub, bus, state, strikes, quarantine reason.\n"
+      "  'ports clear A-05' puts a quarantined port back in service (after swapping its cable)." },
+    { "moves", run_moves, "open move instructions",
+      "  moves\n  Units to move to another port (after a lost link), with the target port and,\n"
+      "  when the next attempt starts from DFU, the model's button sequence." },
     { "agents", run_agents, "agents and their health", "  agents\n  Agents, online or not, with their ports, units and restores." },
     { "cancel", run_cancel, "cancel a job or one unit of it", "  cancel JOB [--ecid ECID]\n  Cancels a job, or one unit of it." },
     { "report", run_report, "the per-unit record of a job",

@@ -148,6 +148,35 @@ void render_job(const json_t *doc, FILE *out)
         fprintf(out, "%-6s %-7s %-18s %-11s %-16s %3lld %-27s %.60s\n", str(r, "agent"), str(r, "label"),
                 str(r, "ecid"), str(r, "product_type"), str(r, "state"), num(r, "attempt"), bar, status);
     }
+    if (json_array_size(list(doc, "moves")) > 0) {
+        fprintf(out, "\nMOVE INSTRUCTIONS\n");
+        render_moves(doc, out);
+    }
+}
+
+void render_move_line(const json_t *m, char *buf, size_t len)
+{
+    int dfu = json_is_true(json_object_get(m, "dfu"));
+    long long rep = num(m, "repeats");
+    snprintf(buf, len, "move %s (%s) from %s to %s%s%s%s%s", str(m, "ecid"), str(m, "product_type"),
+             str(m, "from_label"), str(m, "to_label"), dfu ? " and start it in DFU: " : "",
+             dfu ? str(m, "buttons") : "", rep ? " — it went back into the port it left; " : "",
+             rep ? "please use the new port" : "");
+}
+
+void render_moves(const json_t *doc, FILE *out)
+{
+    size_t i;
+    const json_t *m;
+    char line[512];
+    if (json_array_size(list(doc, "moves")) == 0) {
+        fprintf(out, "no move instructions open\n");
+        return;
+    }
+    json_array_foreach(list(doc, "moves"), i, m) {
+        render_move_line(m, line, sizeof line);
+        fprintf(out, "%s\n", line);
+    }
 }
 
 void render_run_line(const json_t *run, char *buf, size_t len)

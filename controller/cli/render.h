@@ -21,6 +21,9 @@ void render_jobs(const json_t *doc, FILE *out);
 /* One job with its unit runs (status JOB, and each frame of watch). */
 void render_job(const json_t *doc, FILE *out);
 void render_report(const json_t *doc, FILE *out);
+/* Open move instructions: "move 0x… (iPhone12,1) from A-05 to B-03 [start from DFU: …]". */
+void render_moves(const json_t *doc, FILE *out);
+void render_move_line(const json_t *move, char *buf, size_t len);
 /* One line per run for non-terminal watch output: "A-03 0x... restoring step 2 45%". */
 void render_run_line(const json_t *run, char *buf, size_t len);
 

@@ -148,17 +148,18 @@ static void claims_get_increasing_epochs_and_stale_results_are_not_applied(void 
     stale.epoch = r1.epoch + 100;
     res.ref = &stale;
     res.outcome = FR__OUTCOME__OUTCOME_SUCCESS;
-    int applied = 1;
-    char next[32] = "";
-    assert_int_equal(store_apply_result(s, "A", &res, 4000, &applied, next, sizeof next), 0);
-    assert_false(applied);
+    struct policy_cfg pc;
+    policy_cfg_default(&pc);
+    struct result_effects fx;
+    assert_int_equal(store_apply_result(s, "A", &res, 4000, &pc, &fx), 0);
+    assert_false(fx.applied);
     res.ref = &r1;
-    assert_int_equal(store_apply_result(s, "A", &res, 4000, &applied, next, sizeof next), 0);
-    assert_true(applied);
-    assert_string_equal(next, "done");
+    assert_int_equal(store_apply_result(s, "A", &res, 4000, &pc, &fx), 0);
+    assert_true(fx.applied);
+    assert_string_equal(fx.next_state, "done");
     /* the same result again (a replay) is stale now */
-    assert_int_equal(store_apply_result(s, "A", &res, 4001, &applied, next, sizeof next), 0);
-    assert_false(applied);
+    assert_int_equal(store_apply_result(s, "A", &res, 4001, &pc, &fx), 0);
+    assert_false(fx.applied);
 
     json_t *rep = store_doc_report(s, r1.job_id, 0);
     json_t *units = json_object_get(rep, "units");
