@@ -33,7 +33,7 @@ def check(cond, what):
 
 class Site:
     def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
-                 watchdog_s=20):
+                 watchdog_s=20, operator=False, controller_sets=()):
         self.bin = bindir
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
         self.rack = os.path.join(self.dir, "rack.ini")
@@ -47,6 +47,8 @@ class Site:
         self.liveness = liveness
         self.watchdog_s = watchdog_s
         self.agent_ids = list(agents)
+        self.operator = operator
+        self.controller_sets = list(controller_sets)
         self.procs = {}
         self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
                         FLASHRACK_CONTROLLER=self.clients_ep)
@@ -60,8 +62,10 @@ class Site:
         return p
 
     def start_sim(self):
-        self._spawn("sim", [os.path.join(self.bin, "flashrack-sim"), self.rack,
-                            "--socket", self.sim_sock])
+        argv = [os.path.join(self.bin, "flashrack-sim"), self.rack, "--socket", self.sim_sock]
+        if self.operator:
+            argv += ["--operator", self.clients_ep]
+        self._spawn("sim", argv)
         self.wait_for(lambda: os.path.exists(self.sim_sock), 10, "simulator socket")
 
     def start_controller(self):
@@ -72,7 +76,8 @@ class Site:
             "--set", "controller.clients_endpoint=" + self.clients_ep,
             "--set", "controller.heartbeat_ms=%d" % self.hb_ms,
             "--set", "controller.liveness=%d" % self.liveness,
-            "--set", "controller.log_level=debug"])
+            "--set", "controller.log_level=debug"] +
+            [a for kv in self.controller_sets for a in ("--set", kv)])
         self.wait_for(lambda: self.cli_ok("agents"), 10, "controller answering")
 
     def agent_ini(self, aid):
@@ -125,6 +130,18 @@ class Site:
         for name in self.procs:
             sys.stderr.write("----- %s.log (last 60 lines) -----\n" % name)
             sys.stderr.write("\n".join(self.log(name).splitlines()[-60:]) + "\n")
+
+    # -- the simulator's socket (acting as the technician) -----------------------
+    def sim_request(self, obj):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(self.sim_sock)
+            s.sendall((json.dumps(obj) + "\n").encode())
+            return json.loads(s.makefile().readline())
+
+    def move_unit(self, ecid, label, dfu=False):
+        r = self.sim_request({"op": "move", "ecid": ecid, "to": label, "dfu": dfu})
+        check(r.get("ok"), "simulator moved %s to %s: %s" % (ecid, label, r))
 
     # -- CLI -----------------------------------------------------------------
     def cli(self, *args, timeout=2):
