@@ -20,6 +20,7 @@ struct agent_cfg {
     char id[64];
     char controller[256];
     long long slots;
+    long long bus_limit;     /* units sending data on one root bus at once (0 = no limit) */
     char work_dir[512];
     char log_level[16];
     char topology[16], discovery[16], power[16];

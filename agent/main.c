@@ -19,6 +19,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("agent", "id", struct agent_cfg, id),
     FR_CFG_FIELD_STR("agent", "controller", struct agent_cfg, controller),
     FR_CFG_FIELD_INT("agent", "slots", struct agent_cfg, slots, 1, 1024),
+    FR_CFG_FIELD_INT("agent", "bus_limit", struct agent_cfg, bus_limit, 0, 1024),
     FR_CFG_FIELD_STR("agent", "work_dir", struct agent_cfg, work_dir),
     FR_CFG_FIELD_STR("agent", "log_level", struct agent_cfg, log_level),
     FR_CFG_FIELD_STR("seams", "topology", struct agent_cfg, topology),
@@ -98,6 +99,7 @@ static void defaults(struct agent_cfg *c)
     snprintf(c->id, sizeof c->id, "agent-1");
     snprintf(c->controller, sizeof c->controller, "tcp://127.0.0.1:7710");
     c->slots = 24;
+    c->bus_limit = 10;
     snprintf(c->work_dir, sizeof c->work_dir, "agent-work");
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->topology, sizeof c->topology, "usb");

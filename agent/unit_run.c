@@ -91,6 +91,8 @@ static void answer(struct agent *a, const Fr__AttemptRef *ref, int accepted, con
     link_send_reliable(a, &env, NULL);
 }
 
+static void admit(struct agent *a);
+
 static void remove_run(struct agent *a, struct unit_run *r)
 {
     for (struct unit_run **pp = &a->runs; *pp; pp = &(*pp)->next)
@@ -100,6 +102,7 @@ static void remove_run(struct agent *a, struct unit_run *r)
         }
     engine_destroy(r->engine);
     free(r);
+    admit(a); /* a place on its bus may have opened */
 }
 
 static void send_result(struct unit_run *r, Fr__Outcome outcome, enum fr_class cls, const char *text,
@@ -134,8 +137,10 @@ static void on_engine_progress(struct engine *e, void *arg)
     struct unit_run *r = arg;
     struct engine_output *eo = engine_parser_mut(e);
     int state_change = eo->progress_changed && eo->step >= 3 && r->state == FR_STATE_RESTORING;
-    if (state_change)
+    if (state_change) {
         unit_run_set_state(r, FR_STATE_VERIFYING, "filesystem sent");
+        admit(r->agent);
+    }
     else if (uv_now(r->agent->loop) - r->last_progress >= PROGRESS_MIN_MS)
         send_progress(r);
     eo->progress_changed = eo->status_changed = 0;
@@ -199,8 +204,51 @@ static int start_engine(struct unit_run *r, char *err, size_t errlen)
     return engine_start(&r->engine, a->loop, &spec, on_engine_progress, on_engine_exit, r, err, errlen);
 }
 
-/* Preflight: the unit is here, the firmware is readable, then the engine starts.
- * (Bus admission will hold runs in queued_for_bus; for now it passes straight through.) */
+static uint32_t bus_of(struct agent *a, const struct unit_run *r)
+{
+    struct port *p = ports_find(a, r->port_path);
+    return p ? p->desc.bus : 0;
+}
+
+static void engine_go(struct unit_run *r)
+{
+    char err[512];
+    unit_run_set_state(r, FR_STATE_RESTORING, "admitted to its bus, engine starting");
+    if (start_engine(r, err, sizeof err) < 0) {
+        r->engine = NULL;
+        unit_run_set_state(r, FR_STATE_FAILED, err);
+        send_result(r, FR__OUTCOME__OUTCOME_FAILED, FR_CLASS_STACK_TOO_OLD, err, 0, "");
+        remove_run(r->agent, r);
+    }
+}
+
+/* Bus-aware admission: at most bus_limit units per root bus restore before their
+ * filesystem is sent (the data phase), oldest first; the rest wait in
+ * queued_for_bus, so the rack does not cause its own lost links. */
+static void admit(struct agent *a)
+{
+    if (a->stopping)
+        return;
+    for (;;) {
+        struct unit_run *next = NULL;
+        for (struct unit_run *r = a->runs; r; r = r->next) {
+            if (r->state != FR_STATE_QUEUED_FOR_BUS)
+                continue;
+            int busy = 0;
+            uint32_t bus = bus_of(a, r);
+            for (struct unit_run *o = a->runs; o; o = o->next)
+                busy += o->state == FR_STATE_RESTORING && bus_of(a, o) == bus;
+            if ((a->cfg.bus_limit == 0 || busy < a->cfg.bus_limit) &&
+                (!next || r->started_ms < next->started_ms))
+                next = r;
+        }
+        if (!next)
+            return;
+        engine_go(next); /* may remove next, and admit again: the loop looks afresh */
+    }
+}
+
+/* Preflight: the unit is here, the firmware is readable; then it queues for its bus. */
 static void run_start(struct unit_run *r)
 {
     char err[1200];
@@ -212,13 +260,7 @@ static void run_start(struct unit_run *r)
         return;
     }
     unit_run_set_state(r, FR_STATE_QUEUED_FOR_BUS, "preflight passed");
-    unit_run_set_state(r, FR_STATE_RESTORING, "engine starting");
-    if (start_engine(r, err, sizeof err) < 0) {
-        r->engine = NULL;
-        unit_run_set_state(r, FR_STATE_FAILED, err);
-        send_result(r, FR__OUTCOME__OUTCOME_FAILED, FR_CLASS_STACK_TOO_OLD, err, 0, "");
-        remove_run(r->agent, r);
-    }
+    admit(r->agent);
 }
 
 void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
