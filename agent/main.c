@@ -1,6 +1,5 @@
 /* flashrack-agent — one per USB host: configuration, seams, controller link,
  * loop, shutdown (every engine's process group is killed on the way out). */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,14 +31,9 @@ static const struct fr_cfg_field fields[] = {
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
-static void usage(FILE *out)
+static int check_cfg(const void *target, char *err, size_t errlen)
 {
-    fprintf(out, "usage: flashrack-agent [-c agent.ini] [--set section.key=value]... [--help] [--version]\n"
-                 "The flashrack agent for one USB host. See config/agent.ini for every setting.\n");
-}
-
-static int check_cfg(const struct agent_cfg *c, char *err, size_t errlen)
-{
+    const struct agent_cfg *c = target;
     if (!c->id[0])
         return fr_seterr(FR_ECONFIG, err, errlen, "[agent] id: expected a name for this agent");
     if (fr_log_level_parse(c->log_level) < 0)
@@ -59,39 +53,13 @@ static int check_cfg(const struct agent_cfg *c, char *err, size_t errlen)
 
 static int configure(int argc, char **argv, struct agent_cfg *cfg)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "set", required_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' }, { NULL, 0, NULL, 0 },
+    struct fr_cfg_cli cli = {
+        "flashrack-agent",
+        "usage: flashrack-agent [-c agent.ini] [--set section.key=value]... [--help] [--version]\n"
+        "The flashrack agent for one USB host. See config/agent.ini for every setting.\n",
+        fields, NFIELDS, cfg, check_cfg,
     };
-    const char *file = NULL, *sets[64];
-    int nsets = 0, ch;
-    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c': file = optarg; break;
-        case 's':
-            if (nsets < 64)
-                sets[nsets++] = optarg;
-            break;
-        case 'h': usage(stdout); exit(0);
-        case 'V': printf("flashrack-agent %s\n", FR_VERSION); exit(0);
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "flashrack-agent: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    char err[1024];
-    int rc = file ? fr_cfg_load(file, fields, NFIELDS, cfg, err, sizeof err) : 0;
-    for (int i = 0; rc == 0 && i < nsets; i++)
-        rc = fr_cfg_set(sets[i], fields, NFIELDS, cfg, err, sizeof err);
-    if (rc == 0)
-        rc = check_cfg(cfg, err, sizeof err);
-    if (rc < 0) {
-        fprintf(stderr, "flashrack-agent: %s\n", err);
-        return 2;
-    }
-    return 0;
+    return fr_cfg_cli(argc, argv, &cli);
 }
 
 static void defaults(struct agent_cfg *c)
@@ -158,7 +126,7 @@ int main(int argc, char **argv)
     defaults(&a.cfg);
     int rc = configure(argc, argv, &a.cfg);
     if (rc)
-        return rc;
+        return rc < 0 ? 0 : rc;
     fr_log_init("flashrack-agent", fr_log_level_parse(a.cfg.log_level), NULL);
     signal(SIGPIPE, SIG_IGN);
     a.session = (fr_time_wall_ms() << 16) ^ (uint64_t)getpid();

@@ -3,6 +3,7 @@
 #include "fr_err.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <ini.h>
 #include <math.h>
 #include <stdio.h>
@@ -218,4 +219,43 @@ int fr_cfg_set(const char *assignment, const struct fr_cfg_field *fields, size_t
     memcpy(key, dot + 1, klen);
     key[klen] = '\0';
     return apply(fields, nfields, target, "--set", sec, key, eq + 1, err, errlen);
+}
+
+int fr_cfg_cli(int argc, char **argv, const struct fr_cfg_cli *spec)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' }, { "set", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *file = NULL, *sets[64];
+    int nsets = 0, ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': file = optarg; break;
+        case 's':
+            if (nsets < 64)
+                sets[nsets++] = optarg;
+            break;
+        case 'h': fputs(spec->usage, stdout); return -1;
+        case 'V': printf("%s %s\n", spec->prog, FR_VERSION); return -1;
+        default: fputs(spec->usage, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n%s", spec->prog, argv[optind], spec->usage);
+        return 2;
+    }
+    char err[1024];
+    int rc = file ? fr_cfg_load(file, spec->fields, spec->nfields, spec->target, err, sizeof err) : 0;
+    for (int i = 0; rc == 0 && i < nsets; i++)
+        rc = fr_cfg_set(sets[i], spec->fields, spec->nfields, spec->target, err, sizeof err);
+    if (rc == 0 && spec->check)
+        rc = spec->check(spec->target, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %s\n", spec->prog, err);
+        return 2;
+    }
+    return 0;
 }

@@ -46,6 +46,21 @@ int fr_cfg_load(const char *path, const struct fr_cfg_field *fields, size_t nfie
 int fr_cfg_set(const char *assignment, const struct fr_cfg_field *fields, size_t nfields,
                void *target, char *err, size_t errlen);
 
+/* The command line every flashrack daemon shares: [-c FILE] [--set section.key=value]...
+ * [--help] [--version]. Loads FILE, then the overrides, then runs check (may be NULL).
+ * Errors go to stderr as "PROG: FILE:LINE: [section] key: ...". */
+struct fr_cfg_cli {
+    const char *prog;        /* "flashrackd" */
+    const char *usage;       /* printed for --help and usage errors */
+    const struct fr_cfg_field *fields;
+    size_t nfields;
+    void *target;
+    int (*check)(const void *target, char *err, size_t errlen);
+};
+/* Returns 0 to go on, 2 on a usage or configuration error, -1 when --help or
+ * --version was answered (exit 0). */
+int fr_cfg_cli(int argc, char **argv, const struct fr_cfg_cli *spec);
+
 /* inih with line numbers (Debian's inih is built without them): like ini_parse(),
  * but cb also gets the line number of each entry. Returns 0, -1 when the file
  * cannot be opened (errno set), or the first line inih could not parse. */

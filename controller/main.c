@@ -1,5 +1,4 @@
 /* flashrackd — the site controller: configuration, sockets, loop, shutdown. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,57 +24,26 @@ static const struct fr_cfg_field fields[] = {
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
-static void usage(FILE *out)
+static int check_cfg(const void *target, char *err, size_t errlen)
 {
-    fprintf(out,
-            "usage: flashrackd [-c controller.ini] [--set section.key=value]... [--help] [--version]\n"
-            "The flashrack site controller. Runs on embedded defaults; see config/controller.ini.\n"
-            "  -c, --config FILE   read settings from FILE\n"
-            "  --set S.K=V         override one setting (after the file)\n");
+    const struct ctl_cfg *cfg = target;
+    if (fr_log_level_parse(cfg->log_level) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[controller] log_level: expected debug, info, "
+                                                  "warn or error, got '%s'", cfg->log_level);
+    return 0;
 }
 
 static int configure(int argc, char **argv, struct ctl_cfg *cfg)
 {
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' }, { "set", required_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
+    struct fr_cfg_cli cli = {
+        "flashrackd",
+        "usage: flashrackd [-c controller.ini] [--set section.key=value]... [--help] [--version]\n"
+        "The flashrack site controller. Runs on embedded defaults; see config/controller.ini.\n"
+        "  -c, --config FILE   read settings from FILE\n"
+        "  --set S.K=V         override one setting (after the file)\n",
+        fields, NFIELDS, cfg, check_cfg,
     };
-    const char *file = NULL, *sets[64];
-    int nsets = 0, ch;
-    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c': file = optarg; break;
-        case 's':
-            if (nsets < 64)
-                sets[nsets++] = optarg;
-            break;
-        case 'h': usage(stdout); exit(0);
-        case 'V': printf("flashrackd %s\n", FR_VERSION); exit(0);
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "flashrackd: unexpected argument '%s'\n", argv[optind]);
-        usage(stderr);
-        return 2;
-    }
-    char err[1024];
-    if (file && fr_cfg_load(file, fields, NFIELDS, cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "flashrackd: %s\n", err);
-        return 2;
-    }
-    for (int i = 0; i < nsets; i++)
-        if (fr_cfg_set(sets[i], fields, NFIELDS, cfg, err, sizeof err) < 0) {
-            fprintf(stderr, "flashrackd: %s\n", err);
-            return 2;
-        }
-    if (fr_log_level_parse(cfg->log_level) < 0) {
-        fprintf(stderr, "flashrackd: [controller] log_level: expected debug, info, warn or error, got '%s'\n",
-                cfg->log_level);
-        return 2;
-    }
-    return 0;
+    return fr_cfg_cli(argc, argv, &cli);
 }
 
 static void *open_router(struct controller *c, const char *endpoint, int handover)
@@ -171,7 +139,7 @@ int main(int argc, char **argv)
     c.cfg.strike_window_s = 3600;
     int rc = configure(argc, argv, &c.cfg);
     if (rc)
-        return rc;
+        return rc < 0 ? 0 : rc;
     fr_log_init("flashrackd", fr_log_level_parse(c.cfg.log_level), NULL);
     policy_cfg_default(&c.policy);
     c.policy.naive = c.cfg.naive;

@@ -412,11 +412,12 @@ static void sim_defaults(struct rack_sim *s)
 
 static void make_ports(struct rack *r)
 {
-    int per_bus[128] = { 0 };
     for (size_t h = 0; h < r->nhubs; h++) {
         struct rack_hub *hub = &r->hubs[h];
         struct rack_host *host = &r->hosts[hub->host];
-        hub->index_on_bus = ++per_bus[hub->bus];
+        hub->index_on_bus = 1; /* its number among this host's hubs on that bus */
+        for (size_t k = 0; k < h; k++)
+            hub->index_on_bus += r->hubs[k].host == hub->host && r->hubs[k].bus == hub->bus;
         for (int n = 1; n <= hub->nports; n++) {
             GROW(r->ports, r->nports);
             struct rack_port *p = &r->ports[r->nports++];

@@ -19,7 +19,7 @@ enum engine_dialect { DIALECT_MASTER = 0, DIALECT_1_0_0 };
 
 struct rack_port {
     char path[32];        /* "1-2.5" */
-    char label[24];       /* "A-05" */
+    char label[32];       /* "A-05" */
     int host;             /* index into hosts */
     int hub;              /* index into hubs */
     int bus;

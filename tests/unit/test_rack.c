@@ -26,6 +26,9 @@ static void demo_rack_has_two_hosts_of_24(void **state)
     int a20 = rack_find_port_label(&r, "A-20");
     assert_true(a >= 0 && a20 >= 0);
     assert_string_equal(r.ports[a20].path, "2-1.8");
+    /* hubs are numbered per host and bus: host B's first hub on bus 1 is hub 1 there too */
+    assert_string_equal(r.ports[rack_find_port_label(&r, "B-01")].path, "1-1.1");
+    assert_string_equal(r.ports[rack_find_port_label(&r, "B-24")].path, "2-1.12");
     assert_int_equal(r.ports[a20].bus, 2);
     /* the dead unit placed by hand replaced the generated one */
     int dead = rack_find_unit(&r, 0x000D3ADBEEF00001ull);
