@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fr_err.h"
+#include "fr_linebuf.h"
 #include "fr_log.h"
 #include "fr_types.h"
 #include "seams.h"
@@ -22,8 +23,7 @@ struct sim_seams {
     uv_connect_t conn;
     uv_timer_t retry;
     uint64_t backoff_ms;
-    char *buf;
-    size_t len;
+    struct fr_linebuf lines;
     int closing, open_handles;
     void (*on_closed)(struct seams *s);
 };
@@ -147,9 +147,16 @@ static void drop_connection(struct sim_seams *s, const char *why)
     fr_warn("seams", "lost the simulator at '%s': %s", s->socket, why);
     uv_close((uv_handle_t *)s->pipe, on_pipe_closed);
     s->pipe = NULL;
-    s->len = 0;
+    s->lines.len = 0;
     if (!s->closing)
         uv_timer_start(&s->retry, on_retry, 500, 0);
+}
+
+static int on_line(void *arg, char *line)
+{
+    struct sim_seams *s = arg;
+    handle_line(s, line);
+    return s->pipe == NULL; /* the connection went away while handling */
 }
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
@@ -160,23 +167,9 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         drop_connection(s, uv_strerror((int)n));
         return;
     }
-    char *grown = realloc(s->buf, s->len + (size_t)n + 1);
-    if (grown) {
-        s->buf = grown;
-        memcpy(s->buf + s->len, b->base, (size_t)n);
-        s->len += (size_t)n;
-    }
+    if (fr_linebuf_feed(&s->lines, b->base, (size_t)n, on_line, s) < 0)
+        fr_warn("seams", "out of memory reading the simulator");
     free(b->base);
-    char *start = s->buf, *nl;
-    while (s->pipe && (nl = memchr(start, '\n', s->len - (size_t)(start - s->buf)))) {
-        *nl = '\0';
-        handle_line(s, start);
-        start = nl + 1;
-    }
-    size_t rest = s->len - (size_t)(start - s->buf);
-    if (s->buf)
-        memmove(s->buf, start, rest);
-    s->len = rest > SIM_LINE_MAX ? 0 : rest;
 }
 
 static void on_retry(uv_timer_t *t)
@@ -264,6 +257,7 @@ int seams_sim_new(const char *socket, const char *host, struct seams **out)
     s->base.impl = s;
     snprintf(s->socket, sizeof s->socket, "%s", socket);
     snprintf(s->host, sizeof s->host, "%s", host);
+    fr_linebuf_init(&s->lines, SIM_LINE_MAX);
     *out = &s->base;
     return 0;
 }
@@ -280,7 +274,7 @@ void seams_destroy(struct seams **ps)
 {
     if (*ps) {
         struct sim_seams *s = (struct sim_seams *)*ps;
-        free(s->buf);
+        fr_linebuf_release(&s->lines);
         free(s);
         *ps = NULL;
     }

@@ -14,6 +14,7 @@
 
 #include "fr_config.h"
 #include "fr_err.h"
+#include "fr_linebuf.h"
 #include "fr_log.h"
 #include "fr_types.h"
 #include "operator.h"
@@ -29,8 +30,7 @@ struct peer {
     struct sim *sim;
     enum peer_kind kind;
     int host;
-    char *buf;
-    size_t len;
+    struct fr_linebuf lines;
     int in_restore;
     char ecid[FR_ECID_STRLEN]; /* engine peers: the unit being restored */
     int closing;
@@ -263,7 +263,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void on_peer_closed(uv_handle_t *h)
 {
     struct peer *p = h->data;
-    free(p->buf);
+    fr_linebuf_release(&p->lines);
     free(p);
 }
 
@@ -282,37 +282,25 @@ static void peer_close(struct peer *p)
     uv_close((uv_handle_t *)&p->pipe, on_peer_closed);
 }
 
+static int on_peer_line(void *arg, char *line)
+{
+    struct peer *p = arg;
+    handle_line(p, line);
+    return p->closing;
+}
+
 static void on_peer_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     struct peer *p = st->data;
-    if (n < 0) {
+    size_t dropped = p->lines.dropped;
+    if (n < 0 || fr_linebuf_feed(&p->lines, buf->base, (size_t)n, on_peer_line, p) < 0) {
         free(buf->base);
         peer_close(p);
         return;
     }
-    char *grown = realloc(p->buf, p->len + (size_t)n + 1);
-    if (!grown) {
-        free(buf->base);
-        peer_close(p);
-        return;
-    }
-    p->buf = grown;
-    memcpy(p->buf + p->len, buf->base, (size_t)n);
-    p->len += (size_t)n;
     free(buf->base);
-    char *start = p->buf, *nl;
-    while (!p->closing && (nl = memchr(start, '\n', p->len - (size_t)(start - p->buf)))) {
-        *nl = '\0';
-        handle_line(p, start);
-        start = nl + 1;
-    }
-    size_t rest = p->len - (size_t)(start - p->buf);
-    memmove(p->buf, start, rest);
-    p->len = rest;
-    if (p->len > MAX_LINE) {
+    if (p->lines.dropped != dropped)
         send_error(p, "line longer than 64 KiB");
-        p->len = 0;
-    }
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -325,6 +313,7 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     p->sim = s;
     p->host = -1;
+    fr_linebuf_init(&p->lines, MAX_LINE);
     uv_pipe_init(s->loop, &p->pipe, 0);
     p->pipe.data = p;
     if (uv_accept(server, (uv_stream_t *)&p->pipe) < 0) {

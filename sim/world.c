@@ -38,8 +38,14 @@ struct world {
     struct restore *restores;
     struct delayed *delayed;
     struct world_stats stats;
-    int *data_on_bus; /* per bus, recomputed each tick */
+    int *data_on_bus; /* per (host, bus), recomputed each tick: see bus_key() */
 };
+
+/* Root buses belong to a host: bus 1 of host A and bus 1 of host B share nothing. */
+static size_t bus_key(const struct world *w, int port)
+{
+    return (size_t)w->rack->ports[port].host * 128u + (size_t)w->rack->ports[port].bus;
+}
 
 struct world *world_new(struct rack *rack, const struct world_io *io)
 {
@@ -48,7 +54,7 @@ struct world *world_new(struct rack *rack, const struct world_io *io)
         return NULL;
     w->rack = rack;
     w->io = *io;
-    w->data_on_bus = calloc(128, sizeof *w->data_on_bus);
+    w->data_on_bus = calloc((rack->nhosts + 1) * 128, sizeof *w->data_on_bus);
     return w;
 }
 
@@ -251,7 +257,7 @@ static int enter_phase(struct world *w, struct restore *r, enum phase p)
     if (p == PH_DATA) {
         set_mode(w, r->unit, 3);
         const struct rack_port *port = &w->rack->ports[r->port];
-        int n = ++w->data_on_bus[port->bus];
+        int n = ++w->data_on_bus[bus_key(w, r->port)];
         struct rack_unit *u = &w->rack->units[r->unit];
         if (r->fate.outcome == FATE_OK && fate_oversub_drop(&w->rack->sim, u->ecid, port->path, r->k, n))
             r->fate.outcome = FATE_LINK_LOST;
@@ -387,10 +393,10 @@ static void run_delayed(struct world *w)
 
 static void count_data_phase(struct world *w)
 {
-    memset(w->data_on_bus, 0, 128 * sizeof *w->data_on_bus);
+    memset(w->data_on_bus, 0, (w->rack->nhosts + 1) * 128 * sizeof *w->data_on_bus);
     for (struct restore *r = w->restores; r; r = r->next)
         if (r->phase == PH_DATA)
-            w->data_on_bus[w->rack->ports[r->port].bus]++;
+            w->data_on_bus[bus_key(w, r->port)]++;
 }
 
 /* Advances one restore; returns 0 when it ended (and was freed). */
@@ -398,7 +404,7 @@ static int advance(struct world *w, struct restore *r, double dt)
 {
     const struct rack_sim *s = &w->rack->sim;
     if (r->phase == PH_DATA) {
-        double share = fate_share(s->bus_mbps, w->data_on_bus[w->rack->ports[r->port].bus]);
+        double share = fate_share(s->bus_mbps, w->data_on_bus[bus_key(w, r->port)]);
         r->frac += share * dt / s->filesystem_mb;
         if (r->fate.outcome == FATE_LINK_LOST && r->frac >= r->fate.fail_at) {
             r->frac = r->fate.fail_at;
