@@ -63,7 +63,7 @@ def lower_bound():
 
 def run_mode(bindir, rack, naive, scale):
     site = Site(bindir, rack, agents=AGENTS, hb_ms=500, operator=not naive, watchdog_s=120,
-                bus_limit=0 if naive else 10,
+                bus_limit=0 if naive else 10, cli_timeout=20,
                 controller_sets=["policy.naive=%s" % ("yes" if naive else "no")])
     try:
         site.start()
@@ -75,7 +75,7 @@ def run_mode(bindir, rack, naive, scale):
         job = site.submit(*sum((["--agent", a] for a in AGENTS), []), "--max-attempts",
                           "3" if naive else "6")
         site.wait_for(lambda: site.job(job)["jobs"][0]["state"] != "running", 3600,
-                      "job finished", step=0.5)
+                      "job finished", step=2)
         t1 = site.sim_request({"op": "stats"})["sim_time"]
         doc = site.job(job)
         ports = site.cli_json("ports")["ports"]

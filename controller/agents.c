@@ -32,6 +32,8 @@ static struct agent_state *agents_add(struct controller *c, const char *id)
 
 void agents_free(struct controller *c)
 {
+    free(c->progress);
+    c->progress = NULL;
     while (c->agents) {
         struct agent_state *a = c->agents;
         c->agents = a->next;
@@ -227,13 +229,52 @@ static void on_reliable(struct controller *c, struct agent_state *a, const Fr__E
     }
 }
 
+static void queue_progress(struct controller *c, const Fr__JobProgress *p)
+{
+    size_t i = 0;
+    while (i < c->nprogress && c->progress[i].ref.attempt_id != p->ref->attempt_id)
+        i++;
+    if (i == c->nprogress) {
+        if (c->nprogress >= PROGRESS_MAX)
+            return; /* the next report of that attempt will get through */
+        c->nprogress++;
+    }
+    struct pending_progress *pp = &c->progress[i];
+    pp->ref = *p->ref;
+    snprintf(pp->state, sizeof pp->state, "%s", p->state);
+    pp->step = p->step;
+    pp->fraction = p->fraction;
+    snprintf(pp->status, sizeof pp->status, "%s", p->status);
+}
+
+void agents_on_progress_flush(uv_timer_t *t)
+{
+    struct controller *c = t->data;
+    if (c->nprogress == 0 || store_begin(c->store) < 0)
+        return;
+    uint64_t now = fr_time_wall_ms();
+    for (size_t i = 0; i < c->nprogress; i++) {
+        struct pending_progress *pp = &c->progress[i];
+        Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
+        p.ref = &pp->ref;
+        p.state = pp->state;
+        p.step = pp->step;
+        p.fraction = pp->fraction;
+        p.status = pp->status;
+        store_attempt_progress(c->store, &pp->ref, &p, now);
+    }
+    if (store_commit(c->store) < 0)
+        store_rollback(c->store);
+    c->nprogress = 0;
+}
+
 static void dispatch(struct controller *c, struct agent_state *a, const Fr__Envelope *env)
 {
     switch (env->body_case) {
     case FR__ENVELOPE__BODY_HEARTBEAT:
         break;
     case FR__ENVELOPE__BODY_JOB_PROGRESS:
-        store_attempt_progress(c->store, env->job_progress->ref, env->job_progress, fr_time_wall_ms());
+        queue_progress(c, env->job_progress);
         break;
     case FR__ENVELOPE__BODY_PORT_EVENT:
     case FR__ENVELOPE__BODY_JOB_ACCEPT:

@@ -62,7 +62,7 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
         .agents = s->agents, .nagents = s->n_agents, .ports = s->ports, .nports = s->n_ports,
         .count = s->count,
         .max_attempts = s->max_attempts ? s->max_attempts : (uint32_t)c->cfg.max_attempts,
-        .erase = !s->update, .standing = s->standing,
+        .erase = !s->update, .standing = s->standing, .same_port = s->same_port_retry,
     };
     uint64_t job = 0;
     int created = 0;

@@ -39,6 +39,19 @@ struct agent_state {
     struct agent_state *next;
 };
 
+/* Progress waiting to be written: the latest per attempt wins, flushed in one
+ * transaction every PROGRESS_FLUSH_MS (hundreds of units report several times a
+ * second; one transaction per report would make the store the bottleneck). */
+struct pending_progress {
+    Fr__AttemptRef ref;
+    char state[32];
+    uint32_t step;
+    float fraction;
+    char status[256];
+};
+#define PROGRESS_FLUSH_MS 500
+#define PROGRESS_MAX 4096
+
 struct controller {
     uv_loop_t *loop;
     struct ctl_cfg cfg;
@@ -46,7 +59,9 @@ struct controller {
     struct policy_cfg policy;
     void *zctx, *agents_sock, *clients_sock;
     fr_zsock agents_zs, clients_zs;
-    uv_timer_t heartbeat, sched;
+    uv_timer_t heartbeat, sched, progress_flush;
+    struct pending_progress *progress;
+    size_t nprogress;
     uv_signal_t sigint, sigterm;
     struct agent_state *agents;
     uint64_t dropped_unknown; /* refused messages from no known agent */
@@ -61,6 +76,7 @@ int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env);
 void agents_send_assign(struct controller *c, const char *agent, const Fr__AttemptRef *ref,
                         const char *port, const char *firmware, int erase, uint32_t n);
 void agents_free(struct controller *c);
+void agents_on_progress_flush(uv_timer_t *t);
 
 /* clients.c */
 void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);

@@ -79,6 +79,8 @@ static void on_signal(uv_signal_t *h, int signum)
     fr_zsock_close(&c->clients_zs, NULL);
     uv_close((uv_handle_t *)&c->heartbeat, on_quiet_close);
     uv_close((uv_handle_t *)&c->sched, on_quiet_close);
+    agents_on_progress_flush(&c->progress_flush);
+    uv_close((uv_handle_t *)&c->progress_flush, on_quiet_close);
     uv_close((uv_handle_t *)&c->sigint, on_quiet_close);
     uv_close((uv_handle_t *)&c->sigterm, on_quiet_close);
 }
@@ -101,7 +103,12 @@ static int start(struct controller *c)
     fr_zsock_start(&c->clients_zs, c->loop, c->clients_sock, clients_on_msg, c);
     uv_timer_init(c->loop, &c->heartbeat);
     uv_timer_init(c->loop, &c->sched);
-    c->heartbeat.data = c->sched.data = c;
+    uv_timer_init(c->loop, &c->progress_flush);
+    c->heartbeat.data = c->sched.data = c->progress_flush.data = c;
+    c->progress = calloc(PROGRESS_MAX, sizeof *c->progress);
+    if (!c->progress)
+        return 1;
+    uv_timer_start(&c->progress_flush, agents_on_progress_flush, PROGRESS_FLUSH_MS, PROGRESS_FLUSH_MS);
     uv_timer_start(&c->heartbeat, agents_on_heartbeat, (uint64_t)c->cfg.heartbeat_ms,
                    (uint64_t)c->cfg.heartbeat_ms);
     uv_signal_init(c->loop, &c->sigint);

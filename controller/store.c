@@ -45,7 +45,8 @@ static const char *const schema[] = {
     " firmware TEXT NOT NULL, sha256 TEXT NOT NULL DEFAULT '', erase INTEGER NOT NULL,"
     " agents TEXT NOT NULL DEFAULT '[]', ports TEXT NOT NULL DEFAULT '[]',"
     " count INTEGER NOT NULL DEFAULT 0, standing INTEGER NOT NULL DEFAULT 0,"
-    " max_attempts INTEGER NOT NULL DEFAULT 3, state TEXT NOT NULL DEFAULT 'running',"
+    " max_attempts INTEGER NOT NULL DEFAULT 3, same_port INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL DEFAULT 'running',"
     " created INTEGER NOT NULL, finished INTEGER NOT NULL DEFAULT 0)",
     "CREATE TABLE unit_runs (job INTEGER NOT NULL REFERENCES jobs(id), ecid INTEGER NOT NULL,"
     " state TEXT NOT NULL DEFAULT 'waiting_unit', attempts INTEGER NOT NULL DEFAULT 0,"
@@ -364,10 +365,12 @@ static int job_insert(struct store *s, const struct job_spec *sp, uint64_t now_m
     char *agents = json_list(sp->agents, sp->nagents);
     char *ports = json_list(sp->ports, sp->nports);
     int rc = exec(s, "INSERT INTO jobs (key, name, firmware, sha256, erase, agents, ports, count,"
-                     " standing, max_attempts, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                  "ttttittiiiu", sp->key, sp->name, sp->firmware, sp->sha256, (int64_t)sp->erase,
+                     " standing, max_attempts, same_port, created)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  "ttttittiiiiu", sp->key, sp->name, sp->firmware, sp->sha256, (int64_t)sp->erase,
                   agents ? agents : "[]", ports ? ports : "[]", (int64_t)sp->count,
-                  (int64_t)sp->standing, (int64_t)(sp->max_attempts ? sp->max_attempts : 3), now_ms);
+                  (int64_t)sp->standing, (int64_t)(sp->max_attempts ? sp->max_attempts : 3),
+                  (int64_t)sp->same_port, now_ms);
     free(agents);
     free(ports);
     *id = (uint64_t)sqlite3_last_insert_rowid(s->db);
@@ -501,8 +504,12 @@ int store_sched_candidates(struct store *s,
         " JOIN jobs j ON j.id = r.job AND j.state = 'running'"
         " JOIN units u ON u.ecid = r.ecid AND u.present = 1"
         " LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
-        " WHERE r.state IN ('waiting_unit', 'needs_move') AND COALESCE(p.quarantined, 0) = 0"
-        " AND NOT EXISTS (SELECT 1 FROM json_each(r.avoid) WHERE value = u.agent || ':' || u.port)"
+        " WHERE (r.state IN ('waiting_unit', 'needs_move')"
+        /* an operator put it into DFU or recovery by hand: it starts by itself */
+        "  OR (r.state = 'needs_operator' AND u.mode IN (1, 2)))"
+        " AND COALESCE(p.quarantined, 0) = 0"
+        " AND (j.same_port = 1"
+        "  OR NOT EXISTS (SELECT 1 FROM json_each(r.avoid) WHERE value = u.agent || ':' || u.port))"
         " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.ecid = r.ecid AND a.state IN " LIVE ")"
         " ORDER BY r.job, u.agent, u.port", NULL);
     if (!st)
@@ -991,6 +998,9 @@ json_t *store_doc_ports(struct store *s)
     sqlite3_stmt *st = query(s,
         "SELECT p.agent, p.path, p.label, p.hub, p.bus, p.depth, p.power_switch, p.quarantined,"
         " p.strikes, p.quarantine_reason,"
+        " (SELECT json_group_array(json_object('ecid', printf('0x%016X', ecid), 'at', at,"
+        "  'class', class)) FROM (SELECT * FROM port_strikes ps WHERE ps.agent = p.agent"
+        "  AND ps.path = p.path ORDER BY at DESC LIMIT 5)),"
         " (SELECT u.ecid FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1),"
         " EXISTS (SELECT 1 FROM attempts a WHERE a.agent = p.agent AND a.port = p.path"
         "  AND a.state IN " LIVE ")"
@@ -998,13 +1008,15 @@ json_t *store_doc_ports(struct store *s)
     json_t *ports = json_array();
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         const char *state = sqlite3_column_int(st, 7) ? "quarantined"
-                          : sqlite3_column_int(st, 11) ? "busy" : "free";
-        json_t *ecid = sqlite3_column_type(st, 10) == SQLITE_NULL ? json_string("") : col_ecid(st, 10);
-        json_array_append_new(ports, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:o, s:i, s:s}",
+                          : sqlite3_column_int(st, 12) ? "busy" : "free";
+        json_t *ecid = sqlite3_column_type(st, 11) == SQLITE_NULL ? json_string("") : col_ecid(st, 11);
+        json_t *history = json_loads(col_text(st, 10), 0, NULL);
+        json_array_append_new(ports, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:o, s:i, s:s, s:o}",
             "agent", col_text(st, 0), "path", col_text(st, 1), "label", col_text(st, 2),
             "hub", col_text(st, 3), "bus", sqlite3_column_int(st, 4), "depth", sqlite3_column_int(st, 5),
             "power_switch", sqlite3_column_int(st, 6), "state", state, "ecid", ecid,
-            "strikes", sqlite3_column_int(st, 8), "reason", col_text(st, 9)));
+            "strikes", sqlite3_column_int(st, 8), "reason", col_text(st, 9),
+            "history", history ? history : json_array()));
     }
     if (st)
         sqlite3_reset(st);

@@ -44,7 +44,7 @@ struct job_spec {
     char *const *ports;
     size_t nports;
     uint32_t count, max_attempts;
-    int erase, standing;
+    int erase, standing, same_port;
 };
 int store_job_submit(struct store *s, const struct job_spec *spec, uint64_t now_ms,
                      uint64_t *job_id, int *created, char *err, size_t errlen);

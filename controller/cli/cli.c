@@ -436,6 +436,7 @@ static int on_submit_opt(void *arg, int ch, const char *val)
     case 'N': s->req.name = (char *)val; return 0;
     case 'S': s->req.standing = 1; return 0;
     case 'k': s->req.idempotency_key = (char *)val; return 0;
+    case 'P': s->req.same_port_retry = 1; return 0;
     }
     return -1;
 }
@@ -448,7 +449,7 @@ static int run_submit(struct cli *c, int argc, char **argv)
         { "firmware", required_argument, NULL, 'f' }, { "sha256", required_argument, NULL, 's' },
         { "update", no_argument, NULL, 'u' },         { "max-attempts", required_argument, NULL, 'm' },
         { "name", required_argument, NULL, 'N' },     { "standing", no_argument, NULL, 'S' },
-        { "key", required_argument, NULL, 'k' },
+        { "key", required_argument, NULL, 'k' },      { "same-port", no_argument, NULL, 'P' },
     };
     struct submit_args *s = calloc(1, sizeof *s);
     Fr__SubmitRequest init = FR__SUBMIT_REQUEST__INIT;
@@ -633,9 +634,10 @@ static const struct verb verbs[] = {
     { "submit", run_submit, "submit a restore job",
       "  submit --firmware IPSW (--ecid ECID[,ECID]... | --agent ID... | --port AGENT:PATH|LABEL...)\n"
       "         [--count N] [--sha256 HEX] [--update] [--max-attempts N] [--name NAME]\n"
-      "         [--standing] [--key KEY]\n"
+      "         [--standing] [--same-port] [--key KEY]\n"
       "  Submits a restore job (erase-restore unless --update). --key makes a retry safe: the\n"
-      "  same key returns the same job. Without --key a fresh one is generated and printed." },
+      "  same key returns the same job. Without --key a fresh one is generated and printed.\n"
+      "  --same-port lets a unit retry on the port where it lost the link (default: another port)." },
     { "status", run_status, "jobs, or one job unit by unit", "  status [JOB]\n  Lists jobs, or one job unit by unit." },
     { "watch", run_watch, "live per-port view until the job ends",
       "  watch [JOB] [--once] [--interval MS]\n"

@@ -33,7 +33,8 @@ def check(cond, what):
 
 class Site:
     def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
-                 watchdog_s=20, operator=False, controller_sets=(), bus_limit=10):
+                 watchdog_s=20, operator=False, controller_sets=(), bus_limit=10,
+                 cli_timeout=2):
         self.bin = bindir
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
         self.rack = os.path.join(self.dir, "rack.ini")
@@ -49,6 +50,7 @@ class Site:
         self.agent_ids = list(agents)
         self.operator = operator
         self.bus_limit = bus_limit
+        self.cli_timeout = cli_timeout
         self.controller_sets = list(controller_sets)
         self.procs = {}
         self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
@@ -146,7 +148,8 @@ class Site:
         check(r.get("ok"), "simulator moved %s to %s: %s" % (ecid, label, r))
 
     # -- CLI -----------------------------------------------------------------
-    def cli(self, *args, timeout=2):
+    def cli(self, *args, timeout=None):
+        timeout = timeout or self.cli_timeout
         argv = [os.path.join(self.bin, "flashrack"), "-C", self.clients_ep,
                 "--timeout", str(timeout)] + list(args)
         r = subprocess.run(argv, capture_output=True, text=True, env=self.env,

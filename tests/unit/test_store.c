@@ -262,6 +262,84 @@ static void documents_have_documented_keys(void **state)
     json_decref(p);
 }
 
+/* Claims the single candidate and ends the attempt with a failure class. */
+static void fail_attempt(struct store *s, const char *agent, const char *cls,
+                         struct result_effects *fx)
+{
+    struct cands cs = { .n = 0 };
+    store_sched_candidates(s, collect, &cs);
+    assert_int_equal(cs.n, 1);
+    Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
+    char fw[64];
+    int erase;
+    uint32_t n;
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, &ref, fw, sizeof fw, &erase, &n), 0);
+    Fr__JobResult res = FR__JOB_RESULT__INIT;
+    res.ref = &ref;
+    res.outcome = FR__OUTCOME__OUTCOME_FAILED;
+    res.error_class = (char *)cls;
+    res.error_text = "ERROR: test";
+    struct policy_cfg pc;
+    policy_cfg_default(&pc);
+    assert_int_equal(store_apply_result(s, agent, &res, 4000, &pc, fx), 0);
+    assert_true(fx->applied);
+}
+
+static int ncands(struct store *s)
+{
+    struct cands cs = { .n = 0 };
+    store_sched_candidates(s, collect, &cs);
+    return (int)cs.n;
+}
+
+static void unpaired_unit_starts_once_put_in_dfu(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 1, 0x8000);
+    uint64_t ecid = 0x8000;
+    int created;
+    submit(s, "op", &ecid, 1, NULL, 0, &created);
+    struct result_effects fx;
+    fail_attempt(s, "A", "needs_dfu", &fx);
+    assert_string_equal(fx.next_state, "needs_operator");
+    Fr__UnitInfo u = FR__UNIT_INFO__INIT;
+    u.ecid = ecid;
+    u.port_path = "1-1.1";
+    u.mode = 4; /* normal: waits for the operator */
+    Fr__PortEvent ev = FR__PORT_EVENT__INIT;
+    ev.kind = FR__PORT_EVENT__KIND__MODE;
+    ev.unit = &u;
+    assert_int_equal(store_unit_event(s, "A", &ev, 5000), 0);
+    assert_int_equal(ncands(s), 0);
+    u.mode = 1; /* DFU by hand */
+    assert_int_equal(store_unit_event(s, "A", &ev, 6000), 0);
+    assert_int_equal(ncands(s), 1);
+}
+
+static void lost_link_avoids_the_port_unless_the_job_allows_it(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 1, 0x9000);
+    uint64_t ecid = 0x9000;
+    int created;
+    submit(s, "avoid", &ecid, 1, NULL, 0, &created);
+    struct result_effects fx;
+    fail_attempt(s, "A", "link_lost", &fx);
+    assert_string_equal(fx.next_state, "needs_move");
+    assert_true(fx.struck);
+    assert_int_equal(ncands(s), 0); /* still on the port it failed on */
+
+    hello_with_units(s, "B", 1, 0xA000); /* another agent: A's port is not quarantined by this */
+    struct job_spec spec = { .key = "same", .name = "t", .firmware = "/x.ipsw", .sha256 = "",
+                             .ecids = (uint64_t[]){ 0xA000 }, .necids = 1, .erase = 1,
+                             .same_port = 1 };
+    uint64_t id;
+    char err[128];
+    assert_int_equal(store_job_submit(s, &spec, 1, &id, &created, err, sizeof err), 0);
+    fail_attempt(s, "B", "link_lost", &fx);
+    assert_int_equal(ncands(s), 1); /* the job lets it retry where it is */
+}
+
 static void unusable_path_is_a_clear_error(void **state)
 {
     struct store *s = NULL;
@@ -289,6 +367,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(selector_jobs_take_units_up_to_count, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_marks_runs_and_job, setup, teardown),
         cmocka_unit_test_setup_teardown(documents_have_documented_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(unpaired_unit_starts_once_put_in_dfu, setup, teardown),
+        cmocka_unit_test_setup_teardown(lost_link_avoids_the_port_unless_the_job_allows_it, setup, teardown),
         cmocka_unit_test(unusable_path_is_a_clear_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
