@@ -64,6 +64,7 @@ def lower_bound():
 def run_mode(bindir, rack, naive, scale):
     site = Site(bindir, rack, agents=AGENTS, hb_ms=500, operator=not naive, watchdog_s=120,
                 bus_limit=0 if naive else 10, cli_timeout=20,
+                slots=BUSES * HUBS_PER_BUS * PORTS_PER_HUB,
                 controller_sets=["policy.naive=%s" % ("yes" if naive else "no")])
     try:
         site.start()

@@ -34,7 +34,7 @@ def check(cond, what):
 class Site:
     def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
                  watchdog_s=20, operator=False, controller_sets=(), bus_limit=10,
-                 cli_timeout=2):
+                 cli_timeout=2, slots=48):
         self.bin = bindir
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
         self.rack = os.path.join(self.dir, "rack.ini")
@@ -51,6 +51,7 @@ class Site:
         self.operator = operator
         self.bus_limit = bus_limit
         self.cli_timeout = cli_timeout
+        self.slots = slots
         self.controller_sets = list(controller_sets)
         self.procs = {}
         self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
@@ -88,11 +89,11 @@ class Site:
         os.makedirs(work, exist_ok=True)
         path = os.path.join(work, "agent.ini")
         with open(path, "w") as f:
-            f.write("[agent]\nid = %s\ncontroller = %s\nslots = 48\nbus_limit = %d\n"
+            f.write("[agent]\nid = %s\ncontroller = %s\nslots = %d\nbus_limit = %d\n"
                     "work_dir = %s\nlog_level = debug\n\n[seams]\ntopology = sim\n"
                     "discovery = sim\npower = sim\nsim_socket = %s\n\n[engine]\npath = %s\n"
                     "watchdog_s = %d\n"
-                    % (aid, self.agents_ep, self.bus_limit, work, self.sim_sock,
+                    % (aid, self.agents_ep, self.slots, self.bus_limit, work, self.sim_sock,
                        os.path.join(self.bin, "flashrack-sim-restore"), self.watchdog_s))
         return path
 
