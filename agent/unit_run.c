@@ -222,6 +222,15 @@ static void engine_go(struct unit_run *r)
     }
 }
 
+/* Units on a later attempt go first (they have waited through a failure and a move
+ * already, and hold the job's tail), then the oldest. */
+static int admit_before(const struct unit_run *r, const struct unit_run *other)
+{
+    if (r->attempt_number != other->attempt_number)
+        return r->attempt_number > other->attempt_number;
+    return r->started_ms < other->started_ms;
+}
+
 /* Bus-aware admission: at most bus_limit units per root bus restore before their
  * filesystem is sent (the data phase), oldest first; the rest wait in
  * queued_for_bus, so the rack does not cause its own lost links. */
@@ -238,8 +247,7 @@ static void admit(struct agent *a)
             uint32_t bus = bus_of(a, r);
             for (struct unit_run *o = a->runs; o; o = o->next)
                 busy += o->state == FR_STATE_RESTORING && bus_of(a, o) == bus;
-            if ((a->cfg.bus_limit == 0 || busy < a->cfg.bus_limit) &&
-                (!next || r->started_ms < next->started_ms))
+            if ((a->cfg.bus_limit == 0 || busy < a->cfg.bus_limit) && (!next || admit_before(r, next)))
                 next = r;
         }
         if (!next)

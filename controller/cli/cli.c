@@ -15,6 +15,7 @@
 
 #include "fr_config.h"
 #include "fr_err.h"
+#include "fr_ipsw.h"
 #include "fr_time.h"
 #include "fr_types.h"
 #include "fr_wire.h"
@@ -628,6 +629,62 @@ static int run_watch(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+/* ---- firmware ---------------------------------------------------------------------- */
+
+static json_t *ipsw_doc(const char *path, const struct fr_ipsw *ipsw)
+{
+    json_t *types = json_array(), *ids = json_array();
+    for (size_t i = 0; i < ipsw->nproduct_types; i++)
+        json_array_append_new(types, json_string(ipsw->product_types[i]));
+    for (size_t i = 0; i < ipsw->nidentities; i++) {
+        const struct fr_ipsw_identity *id = &ipsw->identities[i];
+        json_array_append_new(ids, json_pack("{s:s, s:s, s:s, s:I, s:I}", "device_class",
+                                             id->device_class, "variant", id->variant, "behavior",
+                                             id->behavior, "chip_id", (json_int_t)id->chip_id,
+                                             "board_id", (json_int_t)id->board_id));
+    }
+    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "file", path, "version", ipsw->version, "build",
+                     ipsw->build, "product_types", types, "identities", ids);
+}
+
+static int firmware_inspect(struct cli *c, const char *path)
+{
+    struct fr_ipsw *ipsw = calloc(1, sizeof *ipsw);
+    char err[512];
+    if (!ipsw || fr_ipsw_inspect(path, ipsw, err, sizeof err) < 0) {
+        fprintf(stderr, "flashrack firmware inspect: %s\n", ipsw ? err : "out of memory");
+        free(ipsw);
+        return EXIT_FAILED;
+    }
+    json_t *doc = ipsw_doc(path, ipsw);
+    if (c->json) {
+        print_json(doc);
+    } else {
+        printf("%s\niOS %s (%s) for", path, ipsw->version, ipsw->build);
+        for (size_t i = 0; i < ipsw->nproduct_types; i++)
+            printf(" %s", ipsw->product_types[i]);
+        printf("\n\n%-10s %-8s %-8s %s\n", "BOARD", "CHIP", "MODE", "VARIANT");
+        for (size_t i = 0; i < ipsw->nidentities; i++)
+            printf("%-10s 0x%-6X %-8s %s\n", ipsw->identities[i].device_class,
+                   ipsw->identities[i].chip_id, ipsw->identities[i].behavior,
+                   ipsw->identities[i].variant);
+    }
+    json_decref(doc);
+    free(ipsw);
+    return EXIT_OK;
+}
+
+static int run_firmware(struct cli *c, int argc, char **argv)
+{
+    int rc = parse_verb(c, "firmware", argc, argv, NULL, 0, NULL, NULL);
+    if (rc)
+        return rc;
+    if (optind + 2 == argc && strcmp(argv[optind], "inspect") == 0)
+        return firmware_inspect(c, argv[optind + 1]);
+    fprintf(stderr, "flashrack firmware: expected 'inspect FILE'\n");
+    return verb_usage("firmware", stderr, EXIT_USAGE);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static const struct verb verbs[] = {
@@ -647,6 +704,9 @@ static const struct verb verbs[] = {
     { "ports", run_ports, "every port, its state and strikes",
       "  ports [clear PORT]\n  Every port: label, hub, bus, state, strikes, quarantine reason.\n"
       "  'ports clear A-05' puts a quarantined port back in service (after swapping its cable)." },
+    { "firmware", run_firmware, "what an IPSW holds",
+      "  firmware inspect FILE\n  Version, build, the models an IPSW serves and its build identities\n"
+      "  (read locally from BuildManifest.plist; needs no controller)." },
     { "moves", run_moves, "open move instructions",
       "  moves\n  Units to move to another port (after a lost link), with the target port and,\n"
       "  when the next attempt starts from DFU, the model's button sequence." },
