@@ -544,7 +544,8 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
     if (rc == 0)
         rc = exec(s, "UPDATE unit_runs SET state = 'preflight', attempts = attempts + 1,"
                      " started = CASE WHEN started = 0 THEN ? ELSE started END, step = 0,"
-                     " fraction = 0, status = '', updated = ? WHERE job = ? AND ecid = ?",
+                     " fraction = 0, status = '', error_class = '', error_text = '',"
+                     " updated = ? WHERE job = ? AND ecid = ?",
                   "uuuu", now_ms, now_ms, c->job, c->ecid);
     if (rc == 0)
         rc = exec(s, "UPDATE moves SET done = ? WHERE job = ? AND ecid = ? AND done = 0", "uuu",

@@ -160,8 +160,8 @@ void render_move_line(const json_t *m, char *buf, size_t len)
     long long rep = num(m, "repeats");
     snprintf(buf, len, "move %s (%s) from %s to %s%s%s%s%s", str(m, "ecid"), str(m, "product_type"),
              str(m, "from_label"), str(m, "to_label"), dfu ? " and start it in DFU: " : "",
-             dfu ? str(m, "buttons") : "", rep ? " — it went back into the port it left; " : "",
-             rep ? "please use the new port" : "");
+             dfu ? str(m, "buttons") : "", rep ? " (it is still on, or back on, a port it must avoid)" : "",
+             "");
 }
 
 void render_moves(const json_t *doc, FILE *out)

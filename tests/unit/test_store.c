@@ -314,6 +314,24 @@ static void unpaired_unit_starts_once_put_in_dfu(void **state)
     u.mode = 1; /* DFU by hand */
     assert_int_equal(store_unit_event(s, "A", &ev, 6000), 0);
     assert_int_equal(ncands(s), 1);
+    /* the new attempt starts with a clean status line; the old error stays on its attempt */
+    struct cands cs = { .n = 0 };
+    store_sched_candidates(s, collect, &cs);
+    Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
+    char fw[64];
+    int erase;
+    uint32_t n;
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 7000, &ref, fw, sizeof fw, &erase, &n), 0);
+    json_t *doc = store_doc_status(s, ref.job_id, 1);
+    json_t *run = json_array_get(json_object_get(doc, "runs"), 0);
+    assert_string_equal(json_string_value(json_object_get(run, "error")), "");
+    assert_int_equal(json_integer_value(json_object_get(run, "attempt")), 2);
+    json_decref(doc);
+    doc = store_doc_report(s, ref.job_id, 0);
+    json_t *att = json_array_get(json_object_get(json_array_get(json_object_get(doc, "units"), 0),
+                                                 "attempts"), 0);
+    assert_string_equal(json_string_value(json_object_get(att, "error_class")), "needs_dfu");
+    json_decref(doc);
 }
 
 static void lost_link_avoids_the_port_unless_the_job_allows_it(void **state)
