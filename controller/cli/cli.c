@@ -15,6 +15,7 @@
 
 #include "fr_config.h"
 #include "fr_err.h"
+#include "fr_catalog.h"
 #include "fr_ipsw.h"
 #include "fr_time.h"
 #include "fr_types.h"
@@ -674,14 +675,67 @@ static int firmware_inspect(struct cli *c, const char *path)
     return EXIT_OK;
 }
 
+struct catalogs {
+    const char *files[16];
+    int n;
+};
+
+static int on_catalog_opt(void *arg, int ch, const char *val)
+{
+    struct catalogs *cs = arg;
+    if (ch != 'k' || cs->n >= 16)
+        return -1;
+    cs->files[cs->n++] = val;
+    return 0;
+}
+
+static int firmware_resolve(struct cli *c, const struct catalogs *cs, const char *model,
+                            const char *selector)
+{
+    struct fr_catalog cat = { 0 };
+    char err[512];
+    struct fr_fw fw;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < cs->n; i++)
+        rc = fr_catalog_load(&cat, cs->files[i], err, sizeof err);
+    if (rc == 0)
+        rc = fr_catalog_resolve(&cat, model, selector, &fw, err, sizeof err);
+    fr_catalog_release(&cat);
+    if (rc < 0) {
+        fprintf(stderr, "flashrack firmware resolve: %s\n", err);
+        return EXIT_FAILED;
+    }
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "product_type", model,
+                            "version", fw.version, "build", fw.build, "url", fw.url, "sha1", fw.sha1,
+                            "sha256", fw.sha256, "size", (json_int_t)fw.size, "signed",
+                            !fw.signed_known ? "unknown" : fw.is_signed ? "yes" : "no");
+    if (c->json)
+        print_json(doc);
+    else
+        printf("%s: iOS %s (%s), signed: %s\n%s\nsha256 %s  sha1 %s  %llu bytes\n", model,
+               fw.version, fw.build, json_string_value(json_object_get(doc, "signed")), fw.url,
+               *fw.sha256 ? fw.sha256 : "-", *fw.sha1 ? fw.sha1 : "-", (unsigned long long)fw.size);
+    json_decref(doc);
+    return EXIT_OK;
+}
+
 static int run_firmware(struct cli *c, int argc, char **argv)
 {
-    int rc = parse_verb(c, "firmware", argc, argv, NULL, 0, NULL, NULL);
+    static const struct option own[] = { { "catalog", required_argument, NULL, 'k' } };
+    struct catalogs cs = { .n = 0 };
+    int rc = parse_verb(c, "firmware", argc, argv, own, 1, on_catalog_opt, &cs);
     if (rc)
         return rc;
     if (optind + 2 == argc && strcmp(argv[optind], "inspect") == 0)
         return firmware_inspect(c, argv[optind + 1]);
-    fprintf(stderr, "flashrack firmware: expected 'inspect FILE'\n");
+    if ((optind + 2 == argc || optind + 3 == argc) && strcmp(argv[optind], "resolve") == 0) {
+        if (cs.n == 0) {
+            fprintf(stderr, "flashrack firmware resolve: name at least one --catalog FILE\n");
+            return verb_usage("firmware", stderr, EXIT_USAGE);
+        }
+        return firmware_resolve(c, &cs, argv[optind + 1], optind + 3 == argc ? argv[optind + 2] : "latest");
+    }
+    fprintf(stderr, "flashrack firmware: expected 'inspect FILE' or 'resolve MODEL [SELECTOR] --catalog FILE'\n");
     return verb_usage("firmware", stderr, EXIT_USAGE);
 }
 
@@ -706,7 +760,10 @@ static const struct verb verbs[] = {
       "  'ports clear A-05' puts a quarantined port back in service (after swapping its cable)." },
     { "firmware", run_firmware, "what an IPSW holds",
       "  firmware inspect FILE\n  Version, build, the models an IPSW serves and its build identities\n"
-      "  (read locally from BuildManifest.plist; needs no controller)." },
+      "  (read locally from BuildManifest.plist; needs no controller).\n"
+      "  firmware resolve MODEL [latest|VERSION|BUILD|URL|FILE] --catalog FILE...\n"
+      "  Which IPSW a job's firmware means for a model, from ipsw.me JSON or Apple's\n"
+      "  version plist files (an offline site's catalog)." },
     { "moves", run_moves, "open move instructions",
       "  moves\n  Units to move to another port (after a lost link), with the target port and,\n"
       "  when the next attempt starts from DFU, the model's button sequence." },
