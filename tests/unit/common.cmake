@@ -7,3 +7,4 @@ fr_unit_test(test_linebuf SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_linebuf.c 
 fr_unit_test(test_ipsw SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ipsw.c LIBS fr_ipsw fr_common)
 fr_unit_test(test_tss SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_tss.c LIBS fr_tss PkgConfig::MHD)
 fr_unit_test(test_catalog SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_catalog.c LIBS fr_catalog)
+fr_unit_test(test_sha SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_sha.c LIBS fr_common)
