@@ -1,0 +1,628 @@
+/* fwcache — verified IPSW cache, downloads on the loop; see fwcache.h. */
+#include "fwcache.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_sha.h"
+
+#define MAX_RETRIES 4
+
+struct waiter {
+    fwcache_cb cb;
+    void *arg;
+    struct waiter *next;
+};
+
+enum entry_state { ENTRY_PRESENT, ENTRY_FETCHING, ENTRY_VERIFYING };
+
+struct entry {
+    struct fwcache *c;
+    char key[65];
+    enum entry_state state;
+    int verified, pins;
+    uint64_t size, last_use;
+    struct waiter *waiters;
+    struct flight *flight;
+    uv_work_t work;           /* lazy verification on the thread pool */
+    int work_ok;
+    char *fallback_url;       /* where to fetch it again if the check fails */
+    struct entry *next;
+};
+
+struct flight {
+    struct entry *e;
+    CURL *easy;
+    FILE *fp;
+    char url[2048];
+    struct fr_sha256 s256;
+    struct fr_sha1 s1;
+    uint64_t have;
+    int retries;
+    int first_chunk;          /* the current transfer has not delivered a byte yet */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+struct sockctx {
+    uv_poll_t poll;
+    struct fwcache *c;
+    curl_socket_t fd;
+};
+
+struct fwcache {
+    uv_loop_t *loop;
+    char dir[512];
+    uint64_t cap;
+    CURLM *multi;
+    uv_timer_t timer;
+    struct entry *entries;
+    struct fwcache_stats st;
+    int closing;
+};
+
+static void path_of(const struct fwcache *c, const char *key, const char *ext, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s.%s", c->dir, key, ext);
+}
+
+static struct entry *find(struct fwcache *c, const char *key)
+{
+    for (struct entry *e = c->entries; e; e = e->next)
+        if (strcasecmp(e->key, key) == 0)
+            return e;
+    return NULL;
+}
+
+static void unlink_entry(struct fwcache *c, struct entry *e)
+{
+    for (struct entry **pp = &c->entries; *pp; pp = &(*pp)->next)
+        if (*pp == e) {
+            *pp = e->next;
+            break;
+        }
+    free(e->fallback_url);
+    free(e);
+}
+
+/* Calls every waiter once; the entry stays (success) or goes (failure). */
+static void notify(struct fwcache *c, struct entry *e, int status, const char *err)
+{
+    char path[700];
+    path_of(c, e->key, "ipsw", path, sizeof path);
+    struct waiter *w = e->waiters;
+    e->waiters = NULL;
+    if (status < 0)
+        unlink_entry(c, e);
+    while (w) {
+        struct waiter *next = w->next;
+        w->cb(w->arg, status, status == 0 ? path : NULL, err);
+        free(w);
+        w = next;
+    }
+}
+
+static uint64_t now_ms(const struct fwcache *c)
+{
+    return uv_now(c->loop);
+}
+
+/* LRU eviction under the cap; pinned and busy files stay. */
+static void evict(struct fwcache *c)
+{
+    for (;;) {
+        uint64_t total = 0;
+        struct entry *victim = NULL;
+        for (struct entry *e = c->entries; e; e = e->next) {
+            total += e->size;
+            if (e->state == ENTRY_PRESENT && e->pins == 0 && !e->waiters &&
+                (!victim || e->last_use < victim->last_use))
+                victim = e;
+        }
+        if (total <= c->cap || !victim)
+            return;
+        char path[700];
+        path_of(c, victim->key, "ipsw", path, sizeof path);
+        unlink(path);
+        fr_info("fwcache", "evicted '%s' (%llu bytes) to stay under the cap", victim->key,
+                (unsigned long long)victim->size);
+        c->st.evicted++;
+        unlink_entry(c, victim);
+    }
+}
+
+/* ---- curl multi on the uv loop ------------------------------------------------- */
+
+static void start_transfer(struct fwcache *c, struct flight *f);
+
+static void flight_free(struct flight *f)
+{
+    if (f->fp)
+        fclose(f->fp);
+    free(f);
+}
+
+static void flight_fail(struct fwcache *c, struct flight *f, int status, const char *why)
+{
+    struct entry *e = f->e;
+    char part[700];
+    path_of(c, e->key, "part", part, sizeof part);
+    flight_free(f);
+    unlink(part); /* nothing half-written stays behind */
+    e->flight = NULL;
+    fr_warn("fwcache", "cannot fetch '%s': %s", e->key, why);
+    notify(c, e, status, why);
+}
+
+static void flight_done_ok(struct fwcache *c, struct flight *f)
+{
+    struct entry *e = f->e;
+    char got[65], part[700], final[700];
+    if (strlen(e->key) == 64)
+        fr_sha256_hex(&f->s256, got);
+    else
+        fr_sha1_hex(&f->s1, got);
+    int fd = fileno(f->fp);
+    int synced = fflush(f->fp) == 0 && fsync(fd) == 0;
+    path_of(c, e->key, "part", part, sizeof part);
+    path_of(c, e->key, "ipsw", final, sizeof final);
+    if (!synced) {
+        char why[800];
+        snprintf(why, sizeof why, "cannot write '%s': %s", part, strerror(errno));
+        flight_fail(c, f, FR_EIO, why);
+        return;
+    }
+    if (strcasecmp(got, e->key) != 0) {
+        char why[256];
+        snprintf(why, sizeof why, "hash mismatch: expected %s, got %s (%llu bytes)", e->key, got,
+                 (unsigned long long)f->have);
+        c->st.verify_failures++;
+        flight_fail(c, f, FR_EIO, why);
+        return;
+    }
+    if (rename(part, final) < 0) {
+        char why[800];
+        snprintf(why, sizeof why, "cannot rename '%s': %s", part, strerror(errno));
+        flight_fail(c, f, FR_EIO, why);
+        return;
+    }
+    e->size = f->have;
+    e->state = ENTRY_PRESENT;
+    e->verified = 1;
+    e->last_use = now_ms(c);
+    e->flight = NULL;
+    flight_free(f);
+    c->st.fetched++;
+    notify(c, e, 0, NULL);
+    evict(c);
+}
+
+static int transient(CURLcode rc)
+{
+    return rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_OPERATION_TIMEDOUT ||
+           rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR;
+}
+
+static void check_done(struct fwcache *c)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(c->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct flight *f = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
+        CURLcode rc = m->data.result;
+        long http = 0;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &http);
+        curl_multi_remove_handle(c->multi, m->easy_handle);
+        curl_easy_cleanup(m->easy_handle);
+        f->easy = NULL;
+        if (rc == CURLE_OK) {
+            flight_done_ok(c, f);
+        } else if (!c->closing && transient(rc) && f->retries < MAX_RETRIES) {
+            f->retries++;
+            fr_info("fwcache", "'%s': %s after %llu bytes; resuming (try %d)", f->e->key,
+                    f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc),
+                    (unsigned long long)f->have, f->retries + 1);
+            start_transfer(c, f);
+        } else {
+            char why[CURL_ERROR_SIZE + 64];
+            if (rc == CURLE_HTTP_RETURNED_ERROR)
+                snprintf(why, sizeof why, "HTTP %ld from the server", http);
+            else
+                snprintf(why, sizeof why, "%s", f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
+            flight_fail(c, f, c->closing ? FR_ECANCELED : FR_EIO, why);
+        }
+    }
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    struct sockctx *s = h->data;
+    int flags = (events & UV_READABLE ? CURL_CSELECT_IN : 0) | (events & UV_WRITABLE ? CURL_CSELECT_OUT : 0);
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    int running;
+    curl_multi_socket_action(s->c->multi, s->fd, flags, &running);
+    check_done(s->c);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct fwcache *c = t->data;
+    int running;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+static int on_curl_timer(CURLM *multi, long ms, void *arg)
+{
+    struct fwcache *c = arg;
+    if (ms < 0)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)ms, 0);
+    return 0;
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+    struct fwcache *c = arg;
+    struct sockctx *s = sockp;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            uv_poll_stop(&s->poll);
+            uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+            curl_multi_assign(c->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        s->c = c;
+        s->fd = fd;
+        uv_poll_init_socket(c->loop, &s->poll, fd);
+        s->poll.data = s;
+        curl_multi_assign(c->multi, fd, s);
+    }
+    int ev = (what & CURL_POLL_IN ? UV_READABLE : 0) | (what & CURL_POLL_OUT ? UV_WRITABLE : 0);
+    uv_poll_start(&s->poll, ev, on_poll);
+    return 0;
+}
+
+/* Bytes arrive: hashed and written as they come; a server that ignored our Range
+ * (200 instead of 206) sends the whole file again, so we start over. */
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct flight *f = arg;
+    size_t len = size * n;
+    long http = 0;
+    curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &http);
+    if (f->first_chunk && f->have > 0 && http == 200) {
+        if (fflush(f->fp) != 0 || ftruncate(fileno(f->fp), 0) < 0 || fseek(f->fp, 0, SEEK_SET) < 0)
+            return 0;
+        f->have = 0;
+        fr_sha256_init(&f->s256);
+        fr_sha1_init(&f->s1);
+    }
+    f->first_chunk = 0;
+    if (fwrite(p, 1, len, f->fp) != len)
+        return 0; /* disk full or similar: curl reports a write error */
+    fr_sha256_update(&f->s256, p, len);
+    fr_sha1_update(&f->s1, p, len);
+    f->have += len;
+    f->e->c->st.bytes += len;
+    return len;
+}
+
+static void start_transfer(struct fwcache *c, struct flight *f)
+{
+    f->first_chunk = 1;
+    CURL *h = curl_easy_init();
+    f->easy = h;
+    f->errbuf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_URL, f->url);
+    curl_easy_setopt(h, CURLOPT_PRIVATE, f);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, f);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, f->errbuf);
+    curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);  /* a stalled transfer ends ... */
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 30L);  /* ... after 30 s and is resumed */
+    if (f->have > 0) {
+        char range[64];
+        snprintf(range, sizeof range, "%llu-", (unsigned long long)f->have);
+        curl_easy_setopt(h, CURLOPT_RANGE, range);
+    }
+    c->st.downloads++;
+    curl_multi_add_handle(c->multi, h);
+}
+
+static int start_flight(struct fwcache *c, struct entry *e, const char *url)
+{
+    struct flight *f = calloc(1, sizeof *f);
+    if (!f)
+        return FR_ENOMEM;
+    char part[700];
+    path_of(c, e->key, "part", part, sizeof part);
+    f->fp = fopen(part, "w+b");
+    if (!f->fp) {
+        int err = errno;
+        free(f);
+        fr_warn("fwcache", "cannot create '%s': %s", part, strerror(err));
+        return FR_EIO;
+    }
+    f->e = e;
+    snprintf(f->url, sizeof f->url, "%s", url);
+    fr_sha256_init(&f->s256);
+    fr_sha1_init(&f->s1);
+    e->flight = f;
+    e->state = ENTRY_FETCHING;
+    fr_info("fwcache", "fetching '%s' from '%s'", e->key, url);
+    start_transfer(c, f);
+    return 0;
+}
+
+/* ---- lazy verification of files found at open --------------------------------- */
+
+static void verify_work(uv_work_t *w)
+{
+    struct entry *e = w->data;
+    char path[700];
+    path_of(e->c, e->key, "ipsw", path, sizeof path);
+    FILE *fp = fopen(path, "rb");
+    struct fr_sha256 s256;
+    struct fr_sha1 s1;
+    fr_sha256_init(&s256);
+    fr_sha1_init(&s1);
+    static __thread char buf[1 << 16];
+    size_t n;
+    while (fp && (n = fread(buf, 1, sizeof buf, fp)) > 0) {
+        fr_sha256_update(&s256, buf, n);
+        fr_sha1_update(&s1, buf, n);
+    }
+    char got[65];
+    if (strlen(e->key) == 64)
+        fr_sha256_hex(&s256, got);
+    else
+        fr_sha1_hex(&s1, got);
+    e->work_ok = fp && strcasecmp(got, e->key) == 0;
+    if (fp)
+        fclose(fp);
+}
+
+static void verify_done(uv_work_t *w, int status)
+{
+    struct entry *e = w->data;
+    struct fwcache *c = e->c;
+    char *url = e->fallback_url;
+    e->fallback_url = NULL;
+    if (e->work_ok) {
+        free(url);
+        e->verified = 1;
+        e->state = ENTRY_PRESENT;
+        e->last_use = now_ms(c);
+        notify(c, e, 0, NULL);
+        return;
+    }
+    char path[700];
+    path_of(c, e->key, "ipsw", path, sizeof path);
+    fr_warn("fwcache", "'%s' does not match its hash any more: purged, fetching again", path);
+    unlink(path);
+    c->st.verify_failures++;
+    c->st.purged++;
+    e->size = 0;
+    int rc = c->closing ? FR_ECANCELED : start_flight(c, e, url);
+    free(url);
+    if (rc < 0)
+        notify(c, e, FR_EIO, "cached file was corrupt and could not be fetched again");
+}
+
+/* ---- API ------------------------------------------------------------------------ */
+
+static int key_ok(const char *key)
+{
+    size_t n = key ? strlen(key) : 0;
+    if (n != 64 && n != 40)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)key[i]))
+            return 0;
+    return 1;
+}
+
+static void scan(struct fwcache *c)
+{
+    DIR *d = opendir(c->dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char key[80];
+        size_t n = strlen(de->d_name);
+        if (n > 5 && strcmp(de->d_name + n - 5, ".part") == 0) {
+            char p[700];
+            snprintf(p, sizeof p, "%s/%s", c->dir, de->d_name);
+            unlink(p); /* a transfer cut by a restart: start it over */
+            continue;
+        }
+        if (n < 6 || strcmp(de->d_name + n - 5, ".ipsw") != 0 || n - 5 >= sizeof key)
+            continue;
+        snprintf(key, sizeof key, "%.*s", (int)(n - 5), de->d_name);
+        if (!key_ok(key))
+            continue;
+        struct stat st;
+        char p[700];
+        path_of(c, key, "ipsw", p, sizeof p);
+        if (stat(p, &st) < 0)
+            continue;
+        struct entry *e = calloc(1, sizeof *e);
+        e->c = c;
+        snprintf(e->key, sizeof e->key, "%.64s", key);
+        e->size = (uint64_t)st.st_size;
+        e->last_use = (uint64_t)st.st_mtime; /* older than anything used since the start */
+        e->next = c->entries;
+        c->entries = e;
+    }
+    if (d)
+        closedir(d);
+}
+
+int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fwcache **out,
+                 char *err, size_t errlen)
+{
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return fr_seterr(FR_EIO, err, errlen, "cannot create cache directory '%s': %s", dir,
+                         strerror(errno));
+    if (access(dir, W_OK) < 0)
+        return fr_seterr(FR_EIO, err, errlen, "cache directory '%s' is not writable: %s", dir,
+                         strerror(errno));
+    struct fwcache *c = calloc(1, sizeof *c);
+    if (!c)
+        return FR_ENOMEM;
+    c->loop = loop;
+    snprintf(c->dir, sizeof c->dir, "%s", dir);
+    c->cap = cap_bytes;
+    c->multi = curl_multi_init();
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    scan(c);
+    *out = c;
+    return 0;
+}
+
+int fwcache_get(struct fwcache *c, const char *key, const char *url, fwcache_cb cb, void *arg)
+{
+    if (!key_ok(key) || !url || !*url || c->closing)
+        return FR_EINVAL;
+    struct waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return FR_ENOMEM;
+    w->cb = cb;
+    w->arg = arg;
+    struct entry *e = find(c, key);
+    if (e && e->state == ENTRY_PRESENT && e->verified) {
+        e->last_use = now_ms(c);
+        char path[700];
+        path_of(c, e->key, "ipsw", path, sizeof path);
+        free(w);
+        cb(arg, 0, path, NULL); /* already here and verified */
+        return 0;
+    }
+    int fresh = !e;
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            free(w);
+            return FR_ENOMEM;
+        }
+        e->c = c;
+        snprintf(e->key, sizeof e->key, "%s", key);
+        for (char *p = e->key; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        e->next = c->entries;
+        c->entries = e;
+    }
+    w->next = e->waiters;
+    e->waiters = w;
+    if (fresh) {
+        int rc = start_flight(c, e, url);
+        if (rc < 0) {
+            e->waiters = NULL;
+            free(w);
+            unlink_entry(c, e);
+            return rc;
+        }
+    } else if (e->state == ENTRY_PRESENT) { /* found at open: check it once, off the loop */
+        e->fallback_url = strdup(url);
+        e->state = ENTRY_VERIFYING;
+        e->work.data = e;
+        uv_queue_work(c->loop, &e->work, verify_work, verify_done);
+    }
+    return 0;
+}
+
+void fwcache_pin(struct fwcache *c, const char *key)
+{
+    struct entry *e = find(c, key);
+    if (e)
+        e->pins++;
+}
+
+void fwcache_unpin(struct fwcache *c, const char *key)
+{
+    struct entry *e = find(c, key);
+    if (e && e->pins > 0)
+        e->pins--;
+    evict(c);
+}
+
+void fwcache_purge(struct fwcache *c, const char *key)
+{
+    struct entry *e = find(c, key);
+    if (!e || e->state != ENTRY_PRESENT || e->waiters)
+        return;
+    char path[700];
+    path_of(c, e->key, "ipsw", path, sizeof path);
+    unlink(path);
+    c->st.purged++;
+    unlink_entry(c, e);
+}
+
+const struct fwcache_stats *fwcache_stats(const struct fwcache *c)
+{
+    return &c->st;
+}
+
+void fwcache_close(struct fwcache *c)
+{
+    c->closing = 1;
+    for (struct entry *e = c->entries, *next; e; e = next) {
+        next = e->next;
+        if (e->state == ENTRY_FETCHING && e->flight && e->flight->easy) {
+            struct flight *f = e->flight;
+            curl_multi_remove_handle(c->multi, f->easy);
+            curl_easy_cleanup(f->easy);
+            f->easy = NULL;
+            flight_fail(c, f, FR_ECANCELED, "cache closing");
+        }
+    }
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, NULL);
+}
+
+void fwcache_destroy(struct fwcache **pc)
+{
+    struct fwcache *c = *pc;
+    if (!c)
+        return;
+    while (c->entries) {
+        struct entry *e = c->entries;
+        c->entries = e->next;
+        free(e->fallback_url);
+        free(e);
+    }
+    curl_multi_cleanup(c->multi);
+    free(c);
+    *pc = NULL;
+}

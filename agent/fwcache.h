@@ -1,0 +1,47 @@
+/* fwcache — the agent's verified IPSW cache.
+ *
+ * Files are kept by hash (SHA-256, or SHA-1 where that is all a catalog gives) as
+ * DIR/<hash>.ipsw. A get for a file not there downloads it with libcurl's multi
+ * interface driven by the caller's libuv loop (no thread per download), hashing
+ * while streaming into DIR/<hash>.part, resuming with HTTP Range after a drop
+ * (bounded retries), then fsync and rename: a file under its final name has been
+ * verified. Any number of gets for one hash share one download (single flight).
+ * Over the size cap, the least recently used files that no attempt has pinned
+ * are evicted. After a restart, files are trusted only after one hash check
+ * (done on libuv's thread pool, on first use).
+ *
+ * Loop thread only. Callbacks run on the loop; a get that returns an error does
+ * not call back. */
+#ifndef FWCACHE_H
+#define FWCACHE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+struct fwcache;
+
+/* status 0: path is the verified file; else a negative fr_err code and a reason. */
+typedef void (*fwcache_cb)(void *arg, int status, const char *path, const char *err);
+
+struct fwcache_stats {
+    uint64_t downloads;      /* transfers started (resumes included) */
+    uint64_t fetched;        /* files that arrived verified */
+    uint64_t bytes;          /* bytes received */
+    uint64_t evicted, purged, verify_failures;
+};
+
+int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fwcache **out,
+                 char *err, size_t errlen);
+/* key: 64 (SHA-256) or 40 (SHA-1) hex digits. */
+int fwcache_get(struct fwcache *c, const char *key, const char *url, fwcache_cb cb, void *arg);
+void fwcache_pin(struct fwcache *c, const char *key);
+void fwcache_unpin(struct fwcache *c, const char *key);
+/* Forgets and deletes a file (a firmware-class failure). */
+void fwcache_purge(struct fwcache *c, const char *key);
+const struct fwcache_stats *fwcache_stats(const struct fwcache *c);
+/* Cancels transfers (their gets fail with FR_ECANCELED) and closes the handles;
+ * free with fwcache_destroy after the loop has run the closes. */
+void fwcache_close(struct fwcache *c);
+void fwcache_destroy(struct fwcache **c);
+
+#endif
