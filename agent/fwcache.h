@@ -28,6 +28,7 @@ struct fwcache_stats {
     uint64_t fetched;        /* files that arrived verified */
     uint64_t bytes;          /* bytes received */
     uint64_t evicted, purged, verify_failures;
+    uint64_t last_finish_us; /* last byte -> verified and ready (hash, fsync, rename) */
 };
 
 int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fwcache **out,
