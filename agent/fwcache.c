@@ -461,7 +461,7 @@ static void scan(struct fwcache *c)
         char key[80];
         size_t n = strlen(de->d_name);
         if (n > 5 && strcmp(de->d_name + n - 5, ".part") == 0) {
-            char p[700];
+            char p[1024];
             snprintf(p, sizeof p, "%s/%s", c->dir, de->d_name);
             unlink(p); /* a transfer cut by a restart: start it over */
             continue;
