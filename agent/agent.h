@@ -21,6 +21,7 @@ struct agent_cfg {
     char controller[256];
     long long slots;
     long long bus_limit;     /* units sending data on one root bus at once (0 = no limit) */
+    long long cache_gb;      /* IPSW cache size cap */
     char work_dir[512];
     char log_level[16];
     char topology[16], discovery[16], power[16];
@@ -58,6 +59,7 @@ struct agent {
     uv_timer_t link_timer;
     uv_signal_t sigint, sigterm;
     struct seams *seams;
+    struct fwcache *cache;
 
     /* link state */
     int welcomed;

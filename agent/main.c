@@ -12,6 +12,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_time.h"
+#include "fwcache.h"
 #include "unit_run.h"
 
 static const struct fr_cfg_field fields[] = {
@@ -19,6 +20,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("agent", "controller", struct agent_cfg, controller),
     FR_CFG_FIELD_INT("agent", "slots", struct agent_cfg, slots, 1, 1024),
     FR_CFG_FIELD_INT("agent", "bus_limit", struct agent_cfg, bus_limit, 0, 1024),
+    FR_CFG_FIELD_INT("agent", "cache_gb", struct agent_cfg, cache_gb, 1, 100000),
     FR_CFG_FIELD_STR("agent", "work_dir", struct agent_cfg, work_dir),
     FR_CFG_FIELD_STR("agent", "log_level", struct agent_cfg, log_level),
     FR_CFG_FIELD_STR("seams", "topology", struct agent_cfg, topology),
@@ -68,6 +70,7 @@ static void defaults(struct agent_cfg *c)
     snprintf(c->controller, sizeof c->controller, "tcp://127.0.0.1:7710");
     c->slots = 24;
     c->bus_limit = 10;
+    c->cache_gb = 200;
     snprintf(c->work_dir, sizeof c->work_dir, "agent-work");
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->topology, sizeof c->topology, "usb");
@@ -89,6 +92,7 @@ static void on_signal(uv_signal_t *h, int signum)
     a->stopping = 1;
     fr_info("agent", "stopping on signal %d: ending %d restores", signum, unit_run_count(a));
     unit_run_kill_all(a);
+    fwcache_close(a->cache);
     link_close(a);
     a->seams->close(a->seams, NULL);
     uv_close((uv_handle_t *)&a->sigint, on_quiet_close);
@@ -103,6 +107,13 @@ static int start(struct agent *a)
                  ? seams_sim_new(a->cfg.sim_socket, a->cfg.id, &a->seams)
                  : seams_usb_new(&a->seams, err, sizeof err);
     if (rc < 0) {
+        fr_error("agent", "%s", err);
+        return 1;
+    }
+    char cache_dir[600];
+    snprintf(cache_dir, sizeof cache_dir, "%s/ipsw", a->cfg.work_dir);
+    if (fwcache_open(a->loop, cache_dir, (uint64_t)a->cfg.cache_gb << 30, &a->cache, err,
+                     sizeof err) < 0) {
         fr_error("agent", "%s", err);
         return 1;
     }
@@ -134,11 +145,13 @@ int main(int argc, char **argv)
     rc = start(&a);
     if (rc == 0)
         uv_run(a.loop, UV_RUN_DEFAULT);
+    unit_run_free_all(&a);
     if (a.dealer)
         zmq_close(a.dealer);
     if (a.zctx)
         zmq_ctx_term(a.zctx);
     seams_destroy(&a.seams);
+    fwcache_destroy(&a.cache);
     free(a.ports);
     uv_loop_close(a.loop);
     return rc;

@@ -10,6 +10,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_time.h"
+#include "fwcache.h"
 
 #define PROGRESS_MIN_MS 250 /* coalescing: at most one JobProgress per run per 250 ms */
 
@@ -95,6 +96,8 @@ static void admit(struct agent *a);
 
 static void remove_run(struct agent *a, struct unit_run *r)
 {
+    if (r->pinned)
+        fwcache_unpin(a->cache, r->sha256);
     for (struct unit_run **pp = &a->runs; *pp; pp = &(*pp)->next)
         if (*pp == r) {
             *pp = r->next;
@@ -256,19 +259,68 @@ static void admit(struct agent *a)
     }
 }
 
-/* Preflight: the unit is here, the firmware is readable; then it queues for its bus. */
-static void run_start(struct unit_run *r)
+static void fail_firmware(struct unit_run *r, const char *why)
 {
-    char err[1200];
-    if (strncmp(r->firmware, "http", 4) != 0 && access(r->firmware, R_OK) != 0) {
-        snprintf(err, sizeof err, "Firmware file %s cannot be opened", r->firmware);
-        unit_run_set_state(r, FR_STATE_FAILED, err);
-        send_result(r, FR__OUTCOME__OUTCOME_FAILED, FR_CLASS_FIRMWARE, err, 0, "");
+    unit_run_set_state(r, FR_STATE_FAILED, why);
+    send_result(r, FR__OUTCOME__OUTCOME_FAILED, FR_CLASS_FIRMWARE, why, 0, "");
+    remove_run(r->agent, r);
+}
+
+static void queue_for_bus(struct unit_run *r, const char *why)
+{
+    unit_run_set_state(r, FR_STATE_QUEUED_FOR_BUS, why);
+    admit(r->agent);
+}
+
+/* The cache has the IPSW (verified) or gave up on it. */
+static void on_firmware_ready(void *arg, int status, const char *path, const char *err)
+{
+    struct unit_run *r = arg;
+    if (r->cancel_requested) {
+        unit_run_set_state(r, FR_STATE_CANCELLED, "cancelled by the controller");
+        send_result(r, FR__OUTCOME__OUTCOME_CANCELLED, FR_CLASS_NONE, "cancelled by the controller", 0, "");
         remove_run(r->agent, r);
         return;
     }
-    unit_run_set_state(r, FR_STATE_QUEUED_FOR_BUS, "preflight passed");
-    admit(r->agent);
+    if (status < 0) {
+        char why[1200];
+        snprintf(why, sizeof why, "firmware %s: %s", r->sha256, err ? err : "unavailable");
+        fail_firmware(r, why);
+        return;
+    }
+    snprintf(r->firmware, sizeof r->firmware, "%s", path);
+    fwcache_pin(r->agent->cache, r->sha256); /* never evicted while this attempt needs it */
+    r->pinned = 1;
+    queue_for_bus(r, "firmware verified in the cache");
+}
+
+/* Preflight: a local IPSW must be readable; a URL goes through the verified cache
+ * (by its SHA-256) first. Then the run queues for its bus. */
+static void run_start(struct unit_run *r)
+{
+    char err[1200];
+    int remote = !strncmp(r->firmware, "http://", 7) || !strncmp(r->firmware, "https://", 8);
+    if (remote && strlen(r->sha256) != 64) {
+        snprintf(err, sizeof err, "Firmware file %s cannot be opened: a downloaded IPSW needs its "
+                 "SHA-256 (submit --sha256)", r->firmware);
+        fail_firmware(r, err);
+        return;
+    }
+    if (remote) {
+        unit_run_set_state(r, FR_STATE_FETCHING_FIRMWARE, "fetching the IPSW into the cache");
+        if (fwcache_get(r->agent->cache, r->sha256, r->firmware, on_firmware_ready, r) < 0) {
+            snprintf(err, sizeof err, "Firmware file %s cannot be opened: bad hash '%s'", r->firmware,
+                     r->sha256);
+            fail_firmware(r, err);
+        }
+        return;
+    }
+    if (access(r->firmware, R_OK) != 0) {
+        snprintf(err, sizeof err, "Firmware file %s cannot be opened", r->firmware);
+        fail_firmware(r, err);
+        return;
+    }
+    queue_for_bus(r, "preflight passed");
 }
 
 void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
@@ -305,6 +357,7 @@ void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
     r->ref.ecid = ref->ecid;
     snprintf(r->port_path, sizeof r->port_path, "%s", p->desc.path);
     snprintf(r->firmware, sizeof r->firmware, "%s", as->firmware);
+    snprintf(r->sha256, sizeof r->sha256, "%.64s", as->firmware_sha256);
     r->erase = as->erase;
     r->attempt_number = as->attempt_number;
     r->state = FR_STATE_PREFLIGHT;
@@ -321,7 +374,13 @@ void unit_run_on_cancel(struct agent *a, const Fr__AttemptRef *ref)
     if (!r || r->ref.epoch != ref->epoch)
         return;
     r->cancel_requested = 1;
-    engine_kill(r->engine);
+    if (r->engine) {
+        engine_kill(r->engine);
+    } else if (r->state == FR_STATE_QUEUED_FOR_BUS) {
+        unit_run_set_state(r, FR_STATE_CANCELLED, "cancelled by the controller");
+        send_result(r, FR__OUTCOME__OUTCOME_CANCELLED, FR_CLASS_NONE, "cancelled by the controller", 0, "");
+        remove_run(a, r);
+    } /* fetching: the cache's callback sees the flag */
 }
 
 void unit_run_kill_all(struct agent *a)
@@ -329,5 +388,15 @@ void unit_run_kill_all(struct agent *a)
     for (struct unit_run *r = a->runs; r; r = r->next) {
         r->cancel_requested = 1;
         engine_kill(r->engine);
+    }
+}
+
+void unit_run_free_all(struct agent *a)
+{
+    while (a->runs) {
+        struct unit_run *r = a->runs;
+        a->runs = r->next;
+        engine_destroy(r->engine);
+        free(r);
     }
 }

@@ -15,7 +15,9 @@ struct unit_run {
     struct agent *agent;
     Fr__AttemptRef ref;
     char port_path[32];
-    char firmware[1024];
+    char firmware[1024];          /* a local path, or a URL until the cache has it */
+    char sha256[65];
+    int pinned;                   /* holds a pin on the cached IPSW */
     int erase;
     uint32_t attempt_number;
     enum fr_state state;
@@ -34,6 +36,8 @@ void unit_run_on_cancel(struct agent *a, const Fr__AttemptRef *ref);
 void unit_run_set_state(struct unit_run *r, enum fr_state to, const char *why);
 /* Whether from -> to is a legal transition. */
 int unit_run_can_move(enum fr_state from, enum fr_state to);
+/* Frees what is left after the loop has ended (shutdown). */
+void unit_run_free_all(struct agent *a);
 /* Kills every engine (shutdown). */
 void unit_run_kill_all(struct agent *a);
 int unit_run_count(const struct agent *a);

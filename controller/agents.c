@@ -67,29 +67,28 @@ static void send_heartbeat(struct controller *c, const char *id, uint64_t ack)
     send_to(c, id, ack, &env);
 }
 
-void agents_send_assign(struct controller *c, const char *agent, const Fr__AttemptRef *ref,
-                        const char *port, const char *firmware, int erase, uint32_t n)
+void agents_send_assign(struct controller *c, const Fr__AttemptRef *ref, const struct attempt_info *ai)
 {
-    struct agent_state *a = agents_find(c, agent);
+    struct agent_state *a = agents_find(c, ai->agent);
     if (!a || !a->online)
         return;
     Fr__AttemptRef r = *ref;
     Fr__JobAssign as = FR__JOB_ASSIGN__INIT;
     as.ref = &r;
-    as.port_path = (char *)port;
-    as.firmware = (char *)firmware;
-    as.erase = erase;
-    as.attempt_number = n;
+    as.port_path = (char *)ai->port;
+    as.firmware = (char *)ai->firmware;
+    as.firmware_sha256 = (char *)ai->sha256;
+    as.erase = ai->erase;
+    as.attempt_number = ai->n;
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_JOB_ASSIGN;
     env.job_assign = &as;
     agents_send(c, a, &env);
 }
 
-static void on_resend_assign(void *arg, const char *agent, const Fr__AttemptRef *ref,
-                             const char *port, const char *firmware, int erase, uint32_t n)
+static void on_resend_assign(void *arg, const Fr__AttemptRef *ref, const struct attempt_info *ai)
 {
-    agents_send_assign(arg, agent, ref, port, firmware, erase, n);
+    agents_send_assign(arg, ref, ai);
 }
 
 /* ---- Hello ------------------------------------------------------------------------- */

@@ -119,15 +119,10 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
     reply(c, id, seq, 0, NULL, doc);
 }
 
-struct cancel_ctx {
-    struct controller *c;
-};
-
-static void on_cancel_attempt(void *arg, const char *agent, const Fr__AttemptRef *ref,
-                              const char *port, const char *firmware, int erase, uint32_t n)
+static void on_cancel_attempt(void *arg, const Fr__AttemptRef *ref, const struct attempt_info *ai)
 {
     struct controller *c = arg;
-    struct agent_state *a = agents_find(c, agent);
+    struct agent_state *a = agents_find(c, ai->agent);
     if (!a || !a->online)
         return; /* it learns at its next Hello (Welcome.cancel) */
     Fr__AttemptRef r = *ref;

@@ -73,8 +73,7 @@ void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
 void agents_on_heartbeat(uv_timer_t *t);
 struct agent_state *agents_find(struct controller *c, const char *id);
 int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env);
-void agents_send_assign(struct controller *c, const char *agent, const Fr__AttemptRef *ref,
-                        const char *port, const char *firmware, int erase, uint32_t n);
+void agents_send_assign(struct controller *c, const Fr__AttemptRef *ref, const struct attempt_info *ai);
 void agents_free(struct controller *c);
 void agents_on_progress_flush(uv_timer_t *t);
 

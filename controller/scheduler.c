@@ -42,7 +42,10 @@ static void assign_one(struct controller *c, const struct sched_candidate *cand)
     fr_info("sched", "unit %s: waiting_unit -> preflight (job %llu, attempt %u on %s:%s, epoch %llu)",
             ecid, (unsigned long long)cand->job, n, cand->agent, cand->port,
             (unsigned long long)ref.epoch);
-    agents_send_assign(c, cand->agent, &ref, cand->port, firmware, erase, n);
+    char sha[80];
+    store_job_sha256(c->store, cand->job, sha, sizeof sha);
+    struct attempt_info ai = { cand->agent, cand->port, firmware, sha, erase, n };
+    agents_send_assign(c, &ref, &ai);
 }
 
 static int agent_online(void *arg, const char *agent)

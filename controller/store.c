@@ -415,14 +415,15 @@ static int each_attempt(struct store *s, sqlite3_stmt *st, store_attempt_cb cb, 
         ref.attempt_id = (uint64_t)sqlite3_column_int64(st, 1);
         ref.epoch = (uint64_t)sqlite3_column_int64(st, 2);
         ref.ecid = (uint64_t)sqlite3_column_int64(st, 3);
-        cb(arg, col_text(st, 4), &ref, col_text(st, 5), col_text(st, 6), sqlite3_column_int(st, 7),
-           (uint32_t)sqlite3_column_int(st, 8));
+        struct attempt_info ai = { col_text(st, 4), col_text(st, 5), col_text(st, 6), col_text(st, 9),
+                                   sqlite3_column_int(st, 7), (uint32_t)sqlite3_column_int(st, 8) };
+        cb(arg, &ref, &ai);
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : FR_ESTORE;
 }
 
-#define ATTEMPT_COLS "a.job, a.id, a.epoch, a.ecid, a.agent, a.port, j.firmware, j.erase, a.n"
+#define ATTEMPT_COLS "a.job, a.id, a.epoch, a.ecid, a.agent, a.port, j.firmware, j.erase, a.n, j.sha256"
 
 int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t now_ms, int *nruns,
                      store_attempt_cb cb, void *arg)
@@ -578,6 +579,14 @@ int store_live_attempts(struct store *s, const char *agent, const char *state_fi
                                     " AND (? = '' OR a.state = ?) ORDER BY a.id",
                                  "ttt", agent, state_filter ? state_filter : "",
                                  state_filter ? state_filter : ""), cb, arg);
+}
+
+void store_job_sha256(struct store *s, uint64_t job, char *out, size_t len)
+{
+    sqlite3_stmt *st = query(s, "SELECT sha256 FROM jobs WHERE id = ?", "u", job);
+    snprintf(out, len, "%s", st && sqlite3_step(st) == SQLITE_ROW ? col_text(st, 0) : "");
+    if (st)
+        sqlite3_reset(st);
 }
 
 int store_live_count(struct store *s, const char *agent)

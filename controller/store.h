@@ -50,8 +50,13 @@ int store_job_submit(struct store *s, const struct job_spec *spec, uint64_t now_
                      uint64_t *job_id, int *created, char *err, size_t errlen);
 /* Cancels non-terminal runs of a job (or of one unit when ecid != 0). For each live
  * attempt, cb(arg, agent, ref) is called so the caller can send JobCancel. */
-typedef void (*store_attempt_cb)(void *arg, const char *agent, const Fr__AttemptRef *ref,
-                                 const char *port, const char *firmware, int erase, uint32_t n);
+/* One live attempt, as sent in a JobAssign. */
+struct attempt_info {
+    const char *agent, *port, *firmware, *sha256;
+    int erase;
+    uint32_t n;
+};
+typedef void (*store_attempt_cb)(void *arg, const Fr__AttemptRef *ref, const struct attempt_info *ai);
 int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t now_ms, int *nruns,
                      store_attempt_cb cb, void *arg);
 /* Marks finished jobs done. */
@@ -72,6 +77,8 @@ int store_sched_candidates(struct store *s,
  * Fills ref (job, attempt, epoch, ecid), firmware, erase and the attempt number. */
 int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64_t now_ms,
                         Fr__AttemptRef *ref, char *firmware, size_t fwlen, int *erase, uint32_t *n);
+/* The job's firmware hash (64 hex digits, or "") for a claimed attempt's job. */
+void store_job_sha256(struct store *s, uint64_t job, char *out, size_t len);
 /* Calls cb for every live attempt (assigned or running) on agent; state_filter NULL = both. */
 int store_live_attempts(struct store *s, const char *agent, const char *state_filter,
                         store_attempt_cb cb, void *arg);
