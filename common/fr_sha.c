@@ -3,6 +3,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
 
 #define ROR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 #define ROL(x, n) (((x) << (n)) | ((x) >> (32 - (n))))
@@ -102,6 +106,51 @@ static void finish(uint32_t *h, uint8_t buf[64], size_t used, uint64_t bytes,
 }
 
 static void sha256_block_any(uint32_t *h, const uint8_t *p) { sha256_block(h, p); }
+
+#if defined(__x86_64__)
+/* SHA-256 with the x86 SHA extensions: four rounds per pair of sha256rnds2, the
+ * message schedule with sha256msg1/msg2. About ten times the plain C rounds. */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha256_block_ni(uint32_t *h, const uint8_t *p)
+{
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1); /* CDAB */
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B);  /* EFGH */
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);                                       /* ABEF */
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);                                            /* CDGH */
+    const __m128i abef = s0, cdgh = s1;
+    __m128i msg[4];
+    for (int g = 0; g < 16; g++) {
+        if (g < 4)
+            msg[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * g)), mask);
+        else
+            msg[g % 4] = _mm_sha256msg2_epu32(
+                _mm_add_epi32(_mm_sha256msg1_epu32(msg[g % 4], msg[(g + 1) % 4]),
+                              _mm_alignr_epi8(msg[(g + 3) % 4], msg[(g + 2) % 4], 4)),
+                msg[(g + 3) % 4]);
+        __m128i m = _mm_add_epi32(msg[g % 4], _mm_loadu_si128((const __m128i *)&K256[4 * g]));
+        s1 = _mm_sha256rnds2_epu32(s1, s0, m);
+        s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(m, 0x0E));
+    }
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+    tmp = _mm_shuffle_epi32(s0, 0x1B);       /* FEBA */
+    s1 = _mm_shuffle_epi32(s1, 0xB1);        /* DCHG */
+    s0 = _mm_blend_epi16(tmp, s1, 0xF0);     /* DCBA */
+    s1 = _mm_alignr_epi8(s1, tmp, 8);        /* HGFE */
+    _mm_storeu_si128((__m128i *)&h[0], s0);
+    _mm_storeu_si128((__m128i *)&h[4], s1);
+}
+
+static int cpu_has_sha(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) &&
+           __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19)) && (c & (1u << 9));
+}
+#else
+static void sha256_block_ni(uint32_t *h, const uint8_t *p) { sha256_block(h, p); }
+static int cpu_has_sha(void) { return 0; }
+#endif
 static void sha1_block_any(uint32_t *h, const uint8_t *p) { sha1_block(h, p); }
 
 void fr_sha256_init(struct fr_sha256 *c)
@@ -110,16 +159,23 @@ void fr_sha256_init(struct fr_sha256 *c)
                                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
     memset(c, 0, sizeof *c);
     memcpy(c->h, iv, sizeof iv);
+    c->ni = cpu_has_sha();
+}
+
+void fr_sha256_init_portable(struct fr_sha256 *c)
+{
+    fr_sha256_init(c);
+    c->ni = 0;
 }
 
 void fr_sha256_update(struct fr_sha256 *c, const void *data, size_t n)
 {
-    feed(c->h, c->buf, &c->used, &c->bytes, data, n, sha256_block_any);
+    feed(c->h, c->buf, &c->used, &c->bytes, data, n, c->ni ? sha256_block_ni : sha256_block_any);
 }
 
 void fr_sha256_hex(struct fr_sha256 *c, char hex[65])
 {
-    finish(c->h, c->buf, c->used, c->bytes, sha256_block_any);
+    finish(c->h, c->buf, c->used, c->bytes, c->ni ? sha256_block_ni : sha256_block_any);
     for (int i = 0; i < 8; i++)
         snprintf(hex + 8 * i, 9, "%08x", c->h[i]);
 }

@@ -11,6 +11,7 @@ struct fr_sha256 {
     uint64_t bytes;
     uint8_t buf[64];
     size_t used;
+    int ni;              /* the CPU's SHA instructions are used */
 };
 
 struct fr_sha1 {
@@ -21,6 +22,8 @@ struct fr_sha1 {
 };
 
 void fr_sha256_init(struct fr_sha256 *c);
+/* Same, never using the CPU's SHA instructions (to test one path against the other). */
+void fr_sha256_init_portable(struct fr_sha256 *c);
 void fr_sha256_update(struct fr_sha256 *c, const void *data, size_t n);
 /* Writes 64 lower-case hex digits and a NUL into hex (65 bytes). */
 void fr_sha256_hex(struct fr_sha256 *c, char hex[65]);
