@@ -12,7 +12,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_time.h"
-#include "fwcache.h"
+#include "fr_fwcache.h"
 #include "unit_run.h"
 
 static const struct fr_cfg_field fields[] = {

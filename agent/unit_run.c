@@ -10,7 +10,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_time.h"
-#include "fwcache.h"
+#include "fr_fwcache.h"
 
 #define PROGRESS_MIN_MS 250 /* coalescing: at most one JobProgress per run per 250 ms */
 

@@ -20,7 +20,7 @@
 
 #include "fr_sha.h"
 #include "fr_time.h"
-#include "fwcache.h"
+#include "fr_fwcache.h"
 
 static const char *g_file;
 static uint64_t g_size;

@@ -8,3 +8,4 @@ fr_unit_test(test_ipsw SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ipsw.c LIBS f
 fr_unit_test(test_tss SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_tss.c LIBS fr_tss PkgConfig::MHD)
 fr_unit_test(test_catalog SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_catalog.c LIBS fr_catalog)
 fr_unit_test(test_sha SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_sha.c LIBS fr_common)
+fr_unit_test(test_fwcache SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fwcache.c LIBS fr_fwcache PkgConfig::MHD TIMEOUT 120)

@@ -16,7 +16,7 @@
 
 #include "fr_err.h"
 #include "fr_sha.h"
-#include "fwcache.h"
+#include "fr_fwcache.h"
 
 #define BLOB (2 * 1024 * 1024)
 
@@ -49,11 +49,53 @@ static ssize_t on_read(void *cls, uint64_t pos, char *buf, size_t max)
     return (ssize_t)n;
 }
 
+/* The same server plays a site mirror at /ipsw/<key>. */
+enum mirror_mode { M_BUSY_TWICE, M_LACKS, M_CUT_THEN_GONE };
+static int mirror_mode, mirror_requests;
+
+static int blob_of_key(const char *key)
+{
+    for (int b = 0; b < 3; b++)
+        if (strncmp(key, keys[b], 64) == 0)
+            return b;
+    return -1;
+}
+
+static enum MHD_Result answer(struct MHD_Connection *c, unsigned code, const char *retry_after)
+{
+    static char msg[] = "no";
+    struct MHD_Response *r = MHD_create_response_from_buffer(2, msg, MHD_RESPMEM_PERSISTENT);
+    if (retry_after)
+        MHD_add_response_header(r, "Retry-After", retry_after);
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result as_mirror(struct MHD_Connection *c, const char *url)
+{
+    int n = __atomic_add_fetch(&mirror_requests, 1, __ATOMIC_SEQ_CST);
+    int blob = blob_of_key(url + 6);
+    if (blob < 0 || mirror_mode == M_LACKS || (mirror_mode == M_CUT_THEN_GONE && n > 1))
+        return answer(c, 404, NULL);
+    if (mirror_mode == M_BUSY_TWICE && n <= 2)
+        return answer(c, 503, "1");
+    struct reader *rd = calloc(1, sizeof *rd);
+    rd->blob = blob;
+    rd->cut = mirror_mode == M_CUT_THEN_GONE;
+    struct MHD_Response *r = MHD_create_response_from_callback(BLOB, 32 * 1024, on_read, rd, free);
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* URLs: /<blob>/<mode>.ipsw */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *data,
                                   size_t *size, void **con)
 {
+    if (strncmp(url, "/ipsw/", 6) == 0)
+        return as_mirror(c, url);
     int blob = url[1] - '0', mode = 0;
     for (int m = 0; m < 6; m++)
         if (strstr(url, mode_names[m]))
@@ -109,6 +151,7 @@ static int setup(void **state)
         started = 1;
     }
     memset(requests, 0, sizeof requests);
+    mirror_requests = 0;
     struct fixture *f = calloc(1, sizeof *f);
     struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = 0 };
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -349,6 +392,125 @@ static void restart_reverifies_lazily(void **state)
     uv_loop_close(&loop);
 }
 
+static void set_mirror(struct fwcache *c, const struct fixture *f, int mode)
+{
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%d/", f->port);
+    mirror_mode = mode;
+    fwcache_set_mirror(c, base);
+}
+
+/* One get through the mirror; returns its result. */
+static struct result get_via_mirror(struct fixture *f, uv_loop_t *loop, struct fwcache *c, int blob)
+{
+    char url[128];
+    url_of(f, blob, GOOD, url, sizeof url);
+    struct result r = { 0 };
+    assert_int_equal(fwcache_get(c, keys[blob], url, on_got, &r), 0);
+    run(loop, &r, 1);
+    assert_int_equal(r.status, 0);
+    assert_true(same_as_blob(r.path, blob));
+    return r;
+}
+
+static void a_busy_mirror_is_waited_for_not_bypassed(void **state)
+{
+    struct fixture *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fwcache *c = open_cache(&loop, f, 1ull << 30);
+    set_mirror(c, f, M_BUSY_TWICE);
+    get_via_mirror(f, &loop, c, 0);
+    assert_int_equal(mirror_requests, 3);
+    assert_int_equal(requests[GOOD], 0); /* the publisher saw nothing */
+    assert_true(fwcache_stats(c)->mirror_waits == 2);
+    assert_true(fwcache_stats(c)->mirror_bytes == BLOB && fwcache_stats(c)->upstream_bytes == 0);
+    close_cache(&loop, &c);
+    uv_loop_close(&loop);
+}
+
+static void a_mirror_lacking_the_file_falls_back_upstream(void **state)
+{
+    struct fixture *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fwcache *c = open_cache(&loop, f, 1ull << 30);
+    set_mirror(c, f, M_LACKS);
+    get_via_mirror(f, &loop, c, 1);
+    assert_int_equal(mirror_requests, 1);
+    assert_int_equal(requests[GOOD], 1);
+    assert_true(fwcache_stats(c)->fallbacks == 1);
+    close_cache(&loop, &c);
+    uv_loop_close(&loop);
+}
+
+static void a_mirror_that_drops_out_is_resumed_upstream(void **state)
+{
+    struct fixture *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fwcache *c = open_cache(&loop, f, 1ull << 30);
+    set_mirror(c, f, M_CUT_THEN_GONE);
+    get_via_mirror(f, &loop, c, 2);
+    assert_int_equal(requests[GOOD], 1);
+    const struct fwcache_stats *st = fwcache_stats(c);
+    assert_true(st->mirror_bytes > 0 && st->upstream_bytes > 0);
+    assert_true(st->mirror_bytes + st->upstream_bytes == BLOB); /* Range: no byte twice */
+    close_cache(&loop, &c);
+    uv_loop_close(&loop);
+}
+
+static void an_unreachable_mirror_falls_back_upstream(void **state)
+{
+    struct fixture *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fwcache *c = open_cache(&loop, f, 1ull << 30);
+    fwcache_set_mirror(c, "http://127.0.0.1:1"); /* nothing listens there */
+    get_via_mirror(f, &loop, c, 0);
+    assert_int_equal(requests[GOOD], 1);
+    assert_true(fwcache_stats(c)->fallbacks == 1);
+    close_cache(&loop, &c);
+    uv_loop_close(&loop);
+}
+
+static void a_suspect_file_is_rechecked_and_refetched_only_if_damaged(void **state)
+{
+    struct fixture *f = *state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct fwcache *c = open_cache(&loop, f, 1ull << 30);
+    char url[128], path[256];
+    url_of(f, 0, GOOD, url, sizeof url);
+    assert_int_equal(fwcache_lookup(c, keys[0], path, sizeof path), FWCACHE_ABSENT);
+    assert_int_equal(fwcache_get(c, keys[0], NULL, on_got, NULL), FR_ENOTFOUND);
+    struct result r[3] = { 0 };
+    fwcache_get(c, keys[0], url, on_got, &r[0]);
+    assert_int_equal(fwcache_lookup(c, keys[0], path, sizeof path), FWCACHE_BUSY);
+    run(&loop, &r[0], 1);
+    assert_int_equal(fwcache_lookup(c, keys[0], path, sizeof path), FWCACHE_READY);
+    /* intact: checked again, not downloaded again */
+    fwcache_suspect(c, keys[0]);
+    assert_int_equal(fwcache_lookup(c, keys[0], path, sizeof path), FWCACHE_UNCHECKED);
+    fwcache_get(c, keys[0], url, on_got, &r[1]);
+    run(&loop, &r[1], 1);
+    assert_int_equal(r[1].status, 0);
+    assert_int_equal(requests[GOOD], 1);
+    /* damaged on disk: the check fails, the file is fetched anew */
+    FILE *fp = fopen(path, "r+b");
+    fseek(fp, 4096, SEEK_SET);
+    fputc('X', fp);
+    fclose(fp);
+    fwcache_suspect(c, keys[0]);
+    fwcache_get(c, keys[0], url, on_got, &r[2]);
+    run(&loop, &r[2], 1);
+    assert_int_equal(r[2].status, 0);
+    assert_int_equal(requests[GOOD], 2);
+    assert_true(same_as_blob(r[2].path, 0));
+    close_cache(&loop, &c);
+    uv_loop_close(&loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +520,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(wrong_bytes_and_http_errors_leave_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(lru_never_evicts_a_pinned_file, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_reverifies_lazily, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_busy_mirror_is_waited_for_not_bypassed, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_mirror_lacking_the_file_falls_back_upstream, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_mirror_that_drops_out_is_resumed_upstream, setup, teardown),
+        cmocka_unit_test_setup_teardown(an_unreachable_mirror_falls_back_upstream, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_suspect_file_is_rechecked_and_refetched_only_if_damaged,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* fwcache — the agent's verified IPSW cache.
+/* fr_fwcache — the verified IPSW cache (the agents' caches and the controller's site mirror).
  *
  * Files are kept by hash (SHA-256, or SHA-1 where that is all a catalog gives) as
  * DIR/<hash>.ipsw. A get for a file not there downloads it with libcurl's multi
@@ -10,10 +10,15 @@
  * are evicted. After a restart, files are trusted only after one hash check
  * (done on libuv's thread pool, on first use).
  *
+ * With a mirror set (the site controller's), a download first asks
+ * MIRROR/ipsw/<hash>: 503 means the mirror is fetching it itself, so we wait
+ * (Retry-After) instead of adding a WAN download; any other failure of the mirror
+ * (404, refused, 502) falls back to the upstream URL, resuming where it stopped.
+ *
  * Loop thread only. Callbacks run on the loop; a get that returns an error does
  * not call back. */
-#ifndef FWCACHE_H
-#define FWCACHE_H
+#ifndef FR_FWCACHE_H
+#define FR_FWCACHE_H
 
 #include <stdint.h>
 #include <uv.h>
@@ -29,16 +34,36 @@ struct fwcache_stats {
     uint64_t bytes;          /* bytes received */
     uint64_t evicted, purged, verify_failures;
     uint64_t last_finish_us; /* last byte -> verified and ready (hash, fsync, rename) */
+    uint64_t mirror_bytes, upstream_bytes; /* where the received bytes came from */
+    uint64_t mirror_waits, fallbacks;      /* 503s waited out; mirror given up for upstream */
+};
+
+enum fwcache_state {
+    FWCACHE_ABSENT,     /* not here */
+    FWCACHE_READY,      /* here and verified */
+    FWCACHE_BUSY,       /* being fetched or checked */
+    FWCACHE_UNCHECKED,  /* found at open, not checked yet */
 };
 
 int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fwcache **out,
                  char *err, size_t errlen);
-/* key: 64 (SHA-256) or 40 (SHA-1) hex digits. */
+/* key: 64 (SHA-256) or 40 (SHA-1) hex digits. url may be NULL for a file found at
+ * open (checked, never fetched: a mismatch then fails with FR_ENOTFOUND). */
 int fwcache_get(struct fwcache *c, const char *key, const char *url, fwcache_cb cb, void *arg);
+/* Where key stands; READY fills path. */
+enum fwcache_state fwcache_lookup(struct fwcache *c, const char *key, char *path, size_t len);
+/* Base URL of a site mirror ("" = none); applies to downloads started later. */
+void fwcache_set_mirror(struct fwcache *c, const char *base_url);
+/* Waiting on a mirror's 503s gives up after this long (default 2 h). */
+void fwcache_set_mirror_wait(struct fwcache *c, uint64_t ms);
 void fwcache_pin(struct fwcache *c, const char *key);
 void fwcache_unpin(struct fwcache *c, const char *key);
-/* Forgets and deletes a file (a firmware-class failure). */
+/* Forgets and deletes a file. */
 void fwcache_purge(struct fwcache *c, const char *key);
+/* A restore failed in a way a damaged file could explain (firmware class): the
+ * next get checks the hash again and fetches the file anew if it fails; a file
+ * that still matches is what its publisher signed, so it is not downloaded again. */
+void fwcache_suspect(struct fwcache *c, const char *key);
 const struct fwcache_stats *fwcache_stats(const struct fwcache *c);
 /* Cancels transfers (their gets fail with FR_ECANCELED) and closes the handles;
  * free with fwcache_destroy after the loop has run the closes. */

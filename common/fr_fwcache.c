@@ -1,5 +1,5 @@
-/* fwcache — verified IPSW cache, downloads on the loop; see fwcache.h. */
-#include "fwcache.h"
+/* fr_fwcache — verified IPSW cache, downloads on the loop; see fr_fwcache.h. */
+#include "fr_fwcache.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -18,6 +18,7 @@
 #include "fr_sha.h"
 
 #define MAX_RETRIES 4
+#define MIRROR_WAIT_DEFAULT_MS (2 * 3600 * 1000ULL)
 
 struct waiter {
     fwcache_cb cb;
@@ -45,7 +46,12 @@ struct flight {
     struct entry *e;
     CURL *easy;
     FILE *fp;
-    char url[2048];
+    char url[2048];           /* what the current transfer asks */
+    char upstream[2048];      /* the publisher's URL, when url is the mirror */
+    int from_mirror;
+    uint64_t wait_started;    /* uv_now of the mirror's first 503 */
+    uv_timer_t wait;          /* waiting out a 503 */
+    int waiting;
     struct fr_sha256 s256;
     struct fr_sha1 s1;
     uint64_t have;
@@ -68,6 +74,8 @@ struct fwcache {
     uv_timer_t timer;
     struct entry *entries;
     struct fwcache_stats st;
+    char mirror[512];
+    uint64_t mirror_wait_ms;
     int closing;
 };
 
@@ -145,11 +153,17 @@ static void evict(struct fwcache *c)
 
 static void start_transfer(struct fwcache *c, struct flight *f);
 
+static void on_flight_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 static void flight_free(struct flight *f)
 {
     if (f->fp)
         fclose(f->fp);
-    free(f);
+    f->fp = NULL;
+    uv_close((uv_handle_t *)&f->wait, on_flight_closed);
 }
 
 static void flight_fail(struct fwcache *c, struct flight *f, int status, const char *why)
@@ -215,6 +229,67 @@ static int transient(CURLcode rc)
            rc == CURLE_GOT_NOTHING || rc == CURLE_SEND_ERROR;
 }
 
+/* The mirror cannot help: go to the publisher, keeping the bytes we have (Range). */
+static void fall_back(struct fwcache *c, struct flight *f, const char *why)
+{
+    fr_warn("fwcache", "'%s': the mirror cannot serve it (%s); fetching from '%s'", f->e->key, why,
+            f->upstream);
+    snprintf(f->url, sizeof f->url, "%s", f->upstream);
+    f->from_mirror = 0;
+    f->retries = 0;
+    c->st.fallbacks++;
+    start_transfer(c, f);
+}
+
+static void on_wait_over(uv_timer_t *t)
+{
+    struct flight *f = t->data;
+    f->waiting = 0;
+    start_transfer(f->e->c, f);
+}
+
+/* 503 from the mirror: it is fetching the file itself; ask again after Retry-After
+ * (bounded), which keeps the WAN at one download per file per site. */
+static void mirror_wait(struct fwcache *c, struct flight *f, long long retry_after_s)
+{
+    uint64_t now = now_ms(c);
+    if (!f->wait_started)
+        f->wait_started = now;
+    if (now - f->wait_started >= c->mirror_wait_ms) {
+        fall_back(c, f, "kept answering 503");
+        return;
+    }
+    uint64_t ms = retry_after_s > 0 ? (uint64_t)retry_after_s * 1000 : 1000;
+    ms = ms < 200 ? 200 : ms > 10000 ? 10000 : ms;
+    c->st.mirror_waits++;
+    f->waiting = 1;
+    uv_timer_start(&f->wait, on_wait_over, ms, 0);
+}
+
+static void transfer_failed(struct fwcache *c, struct flight *f, CURLcode rc, long http,
+                            long long retry_after)
+{
+    char why[CURL_ERROR_SIZE + 64];
+    if (rc == CURLE_HTTP_RETURNED_ERROR)
+        snprintf(why, sizeof why, "HTTP %ld from the server", http);
+    else
+        snprintf(why, sizeof why, "%s", f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
+    if (c->closing) {
+        flight_fail(c, f, FR_ECANCELED, "cache closing");
+    } else if (f->from_mirror && rc == CURLE_HTTP_RETURNED_ERROR && http == 503) {
+        mirror_wait(c, f, retry_after);
+    } else if (transient(rc) && f->retries < MAX_RETRIES) {
+        f->retries++;
+        fr_info("fwcache", "'%s': %s after %llu bytes; resuming (try %d)", f->e->key, why,
+                (unsigned long long)f->have, f->retries + 1);
+        start_transfer(c, f);
+    } else if (f->from_mirror) {
+        fall_back(c, f, why);
+    } else {
+        flight_fail(c, f, FR_EIO, why);
+    }
+}
+
 static void check_done(struct fwcache *c)
 {
     CURLMsg *m;
@@ -226,26 +301,16 @@ static void check_done(struct fwcache *c)
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&f);
         CURLcode rc = m->data.result;
         long http = 0;
+        curl_off_t retry_after = 0;
         curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &http);
+        curl_easy_getinfo(m->easy_handle, CURLINFO_RETRY_AFTER, &retry_after);
         curl_multi_remove_handle(c->multi, m->easy_handle);
         curl_easy_cleanup(m->easy_handle);
         f->easy = NULL;
-        if (rc == CURLE_OK) {
+        if (rc == CURLE_OK)
             flight_done_ok(c, f);
-        } else if (!c->closing && transient(rc) && f->retries < MAX_RETRIES) {
-            f->retries++;
-            fr_info("fwcache", "'%s': %s after %llu bytes; resuming (try %d)", f->e->key,
-                    f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc),
-                    (unsigned long long)f->have, f->retries + 1);
-            start_transfer(c, f);
-        } else {
-            char why[CURL_ERROR_SIZE + 64];
-            if (rc == CURLE_HTTP_RETURNED_ERROR)
-                snprintf(why, sizeof why, "HTTP %ld from the server", http);
-            else
-                snprintf(why, sizeof why, "%s", f->errbuf[0] ? f->errbuf : curl_easy_strerror(rc));
-            flight_fail(c, f, c->closing ? FR_ECANCELED : FR_EIO, why);
-        }
+        else
+            transfer_failed(c, f, rc, http, (long long)retry_after);
     }
 }
 
@@ -332,6 +397,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
         fr_sha1_update(&f->s1, p, len);
     f->have += len;
     f->e->c->st.bytes += len;
+    if (f->from_mirror)
+        f->e->c->st.mirror_bytes += len;
+    else
+        f->e->c->st.upstream_bytes += len;
     return len;
 }
 
@@ -375,12 +444,21 @@ static int start_flight(struct fwcache *c, struct entry *e, const char *url)
         return FR_EIO;
     }
     f->e = e;
-    snprintf(f->url, sizeof f->url, "%s", url);
+    uv_timer_init(c->loop, &f->wait);
+    f->wait.data = f;
+    snprintf(f->upstream, sizeof f->upstream, "%s", url);
+    char via[700];
+    snprintf(via, sizeof via, "%s/ipsw/%s", c->mirror, e->key);
+    f->from_mirror = c->mirror[0] && strcasecmp(url, via) != 0; /* not already the mirror */
+    if (f->from_mirror)
+        snprintf(f->url, sizeof f->url, "%s", via);
+    else
+        snprintf(f->url, sizeof f->url, "%s", url);
     fr_sha256_init(&f->s256);
     fr_sha1_init(&f->s1);
     e->flight = f;
     e->state = ENTRY_FETCHING;
-    fr_info("fwcache", "fetching '%s' from '%s'", e->key, url);
+    fr_info("fwcache", "fetching '%s' from '%s'", e->key, f->url);
     start_transfer(c, f);
     return 0;
 }
@@ -434,10 +512,11 @@ static void verify_done(uv_work_t *w, int status)
     c->st.verify_failures++;
     c->st.purged++;
     e->size = 0;
-    int rc = c->closing ? FR_ECANCELED : start_flight(c, e, url);
+    int rc = c->closing ? FR_ECANCELED : url ? start_flight(c, e, url) : FR_ENOTFOUND;
     free(url);
     if (rc < 0)
-        notify(c, e, FR_EIO, "cached file was corrupt and could not be fetched again");
+        notify(c, e, rc == FR_ENOTFOUND ? FR_ENOTFOUND : FR_EIO,
+               "cached file did not match its hash and could not be fetched again");
 }
 
 /* ---- API ------------------------------------------------------------------------ */
@@ -503,6 +582,7 @@ int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fw
     c->loop = loop;
     snprintf(c->dir, sizeof c->dir, "%s", dir);
     c->cap = cap_bytes;
+    c->mirror_wait_ms = MIRROR_WAIT_DEFAULT_MS;
     c->multi = curl_multi_init();
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
@@ -517,14 +597,18 @@ int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fw
 
 int fwcache_get(struct fwcache *c, const char *key, const char *url, fwcache_cb cb, void *arg)
 {
-    if (!key_ok(key) || !url || !*url || c->closing)
+    if (!key_ok(key) || c->closing)
         return FR_EINVAL;
+    if (url && !*url)
+        url = NULL;
+    struct entry *e = find(c, key);
+    if (!url && !e)
+        return FR_ENOTFOUND;
     struct waiter *w = calloc(1, sizeof *w);
     if (!w)
         return FR_ENOMEM;
     w->cb = cb;
     w->arg = arg;
-    struct entry *e = find(c, key);
     if (e && e->state == ENTRY_PRESENT && e->verified) {
         e->last_use = now_ms(c);
         char path[700];
@@ -558,12 +642,38 @@ int fwcache_get(struct fwcache *c, const char *key, const char *url, fwcache_cb 
             return rc;
         }
     } else if (e->state == ENTRY_PRESENT) { /* found at open: check it once, off the loop */
-        e->fallback_url = strdup(url);
+        e->fallback_url = url ? strdup(url) : NULL;
         e->state = ENTRY_VERIFYING;
         e->work.data = e;
         uv_queue_work(c->loop, &e->work, verify_work, verify_done);
     }
     return 0;
+}
+
+enum fwcache_state fwcache_lookup(struct fwcache *c, const char *key, char *path, size_t len)
+{
+    struct entry *e = find(c, key);
+    if (!e)
+        return FWCACHE_ABSENT;
+    if (e->state != ENTRY_PRESENT)
+        return FWCACHE_BUSY;
+    if (!e->verified)
+        return FWCACHE_UNCHECKED;
+    path_of(c, e->key, "ipsw", path, len);
+    return FWCACHE_READY;
+}
+
+void fwcache_set_mirror(struct fwcache *c, const char *base_url)
+{
+    size_t n = strlen(base_url ? base_url : "");
+    while (n > 0 && base_url[n - 1] == '/')
+        n--; /* "http://host:7712/" and "http://host:7712" are one mirror */
+    snprintf(c->mirror, sizeof c->mirror, "%.*s", (int)n, n ? base_url : "");
+}
+
+void fwcache_set_mirror_wait(struct fwcache *c, uint64_t ms)
+{
+    c->mirror_wait_ms = ms;
 }
 
 void fwcache_pin(struct fwcache *c, const char *key)
@@ -593,6 +703,15 @@ void fwcache_purge(struct fwcache *c, const char *key)
     unlink_entry(c, e);
 }
 
+void fwcache_suspect(struct fwcache *c, const char *key)
+{
+    struct entry *e = find(c, key);
+    if (e && e->state == ENTRY_PRESENT && e->verified) {
+        e->verified = 0;
+        fr_info("fwcache", "'%s' will be checked again before its next use", e->key);
+    }
+}
+
 const struct fwcache_stats *fwcache_stats(const struct fwcache *c)
 {
     return &c->st;
@@ -603,11 +722,14 @@ void fwcache_close(struct fwcache *c)
     c->closing = 1;
     for (struct entry *e = c->entries, *next; e; e = next) {
         next = e->next;
-        if (e->state == ENTRY_FETCHING && e->flight && e->flight->easy) {
-            struct flight *f = e->flight;
-            curl_multi_remove_handle(c->multi, f->easy);
-            curl_easy_cleanup(f->easy);
-            f->easy = NULL;
+        struct flight *f = e->state == ENTRY_FETCHING ? e->flight : NULL;
+        if (f && (f->easy || f->waiting)) {
+            if (f->easy) {
+                curl_multi_remove_handle(c->multi, f->easy);
+                curl_easy_cleanup(f->easy);
+                f->easy = NULL;
+            }
+            uv_timer_stop(&f->wait);
             flight_fail(c, f, FR_ECANCELED, "cache closing");
         }
     }
