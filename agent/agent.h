@@ -22,6 +22,7 @@ struct agent_cfg {
     long long slots;
     long long bus_limit;     /* units sending data on one root bus at once (0 = no limit) */
     long long cache_gb;      /* IPSW cache size cap */
+    char mirror[256];        /* site mirror: auto (the controller's), off, or a base URL */
     char work_dir[512];
     char log_level[16];
     char topology[16], discovery[16], power[16];

@@ -7,6 +7,7 @@
 
 #include "agent.h"
 #include "fr_err.h"
+#include "fr_fwcache.h"
 #include "fr_log.h"
 #include "fr_wire.h"
 #include "unit_run.h"
@@ -110,9 +111,31 @@ static void on_welcome(struct agent *a, const Fr__Envelope *env)
     uv_timer_set_repeat(&a->link_timer, a->heartbeat_ms);
     fr_info("link", "welcomed by controller epoch %llu (heartbeat %u ms)",
             (unsigned long long)w->controller_epoch, w->heartbeat_ms);
+    if (!strcmp(a->cfg.mirror, "auto"))
+        fwcache_set_mirror(a->cache, w->mirror_url);
     for (size_t i = 0; i < w->n_cancel; i++)
         unit_run_on_cancel(a, w->cancel[i]);
     outbox_replay(a, 1);
+}
+
+static void on_prefetched(void *arg, int status, const char *path, const char *err)
+{
+    if (status == 0)
+        fr_info("link", "prefetched '%s'", path);
+    else if (status != FR_ECANCELED)
+        fr_warn("link", "prefetch failed: %s", err ? err : fr_strerror(status));
+}
+
+/* A job will need this IPSW: the cache starts now; the runs find it there (or join
+ * the download). */
+static void prefetch(struct agent *a, const Fr__FirmwarePrefetch *p)
+{
+    char path[700];
+    if (fwcache_lookup(a->cache, p->sha256, path, sizeof path) == FWCACHE_READY)
+        return;
+    fr_info("link", "prefetching '%s'", p->url);
+    if (fwcache_get(a->cache, p->sha256, p->url, on_prefetched, NULL) < 0)
+        fr_warn("link", "cannot prefetch '%s'", p->url);
 }
 
 static void dispatch(struct agent *a, const Fr__Envelope *env)
@@ -125,6 +148,7 @@ static void dispatch(struct agent *a, const Fr__Envelope *env)
             unit_run_on_assign(a, env->job_assign);
         break;
     case FR__ENVELOPE__BODY_JOB_CANCEL: unit_run_on_cancel(a, env->job_cancel->ref); break;
+    case FR__ENVELOPE__BODY_PREFETCH: prefetch(a, env->prefetch); break;
     case FR__ENVELOPE__BODY_PORT_COMMAND: {
         char err[256];
         const Fr__PortCommand *pc = env->port_command;

@@ -21,6 +21,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_INT("agent", "slots", struct agent_cfg, slots, 1, 1024),
     FR_CFG_FIELD_INT("agent", "bus_limit", struct agent_cfg, bus_limit, 0, 1024),
     FR_CFG_FIELD_INT("agent", "cache_gb", struct agent_cfg, cache_gb, 1, 100000),
+    FR_CFG_FIELD_STR("agent", "mirror", struct agent_cfg, mirror),
     FR_CFG_FIELD_STR("agent", "work_dir", struct agent_cfg, work_dir),
     FR_CFG_FIELD_STR("agent", "log_level", struct agent_cfg, log_level),
     FR_CFG_FIELD_STR("seams", "topology", struct agent_cfg, topology),
@@ -47,6 +48,10 @@ static int check_cfg(const void *target, char *err, size_t errlen)
         if (strcmp(seams[i], "sim") && strcmp(seams[i], "usb") && !(i == 2 && !strcmp(seams[i], "none")))
             return fr_seterr(FR_ECONFIG, err, errlen, "[seams] %s: expected sim or usb%s, got '%s'",
                              names[i], i == 2 ? " or none" : "", seams[i]);
+    if (strcmp(c->mirror, "auto") && strcmp(c->mirror, "off") && strncmp(c->mirror, "http://", 7) &&
+        strncmp(c->mirror, "https://", 8))
+        return fr_seterr(FR_ECONFIG, err, errlen, "[agent] mirror: expected auto, off or an "
+                                                  "http(s) URL, got '%s'", c->mirror);
     if (!strcmp(c->topology, "sim") && !c->sim_socket[0])
         return fr_seterr(FR_ECONFIG, err, errlen, "[seams] sim_socket: the simulator's socket is "
                                                   "needed when topology = sim");
@@ -71,6 +76,7 @@ static void defaults(struct agent_cfg *c)
     c->slots = 24;
     c->bus_limit = 10;
     c->cache_gb = 200;
+    snprintf(c->mirror, sizeof c->mirror, "auto");
     snprintf(c->work_dir, sizeof c->work_dir, "agent-work");
     snprintf(c->log_level, sizeof c->log_level, "info");
     snprintf(c->topology, sizeof c->topology, "usb");
@@ -117,6 +123,8 @@ static int start(struct agent *a)
         fr_error("agent", "%s", err);
         return 1;
     }
+    if (strncmp(a->cfg.mirror, "http", 4) == 0) /* else: auto follows the controller's Welcome */
+        fwcache_set_mirror(a->cache, a->cfg.mirror);
     struct seam_events ev = { ports_on_topology, ports_on_attach, ports_on_detach, ports_on_mode, a };
     if (a->seams->start(a->seams, a->loop, &ev, err, sizeof err) < 0 ||
         link_start(a, err, sizeof err) < 0) {

@@ -172,6 +172,8 @@ static void on_engine_exit(struct engine *e, void *arg, int exit_code, int term_
         char why[EO_TEXT_MAX + 96];
         snprintf(why, sizeof why, "%s: %s", fr_class_name(cls), text);
         unit_run_set_state(r, FR_STATE_FAILED, why);
+        if (cls == FR_CLASS_FIRMWARE && r->pinned) /* the retry checks the file first */
+            fwcache_suspect(r->agent->cache, r->sha256);
     }
     send_result(r, outcome, cls, text, term_signal ? -term_signal : exit_code, log_path);
     remove_run(r->agent, r);
@@ -300,9 +302,10 @@ static void run_start(struct unit_run *r)
 {
     char err[1200];
     int remote = !strncmp(r->firmware, "http://", 7) || !strncmp(r->firmware, "https://", 8);
-    if (remote && strlen(r->sha256) != 64) {
+    size_t hl = strlen(r->sha256);
+    if (remote && hl != 64 && hl != 40) {
         snprintf(err, sizeof err, "Firmware file %s cannot be opened: a downloaded IPSW needs its "
-                 "SHA-256 (submit --sha256)", r->firmware);
+                 "SHA-256 or SHA-1 (submit --sha256)", r->firmware);
         fail_firmware(r, err);
         return;
     }

@@ -521,7 +521,7 @@ static void verify_done(uv_work_t *w, int status)
 
 /* ---- API ------------------------------------------------------------------------ */
 
-static int key_ok(const char *key)
+int fwcache_key_ok(const char *key)
 {
     size_t n = key ? strlen(key) : 0;
     if (n != 64 && n != 40)
@@ -548,7 +548,7 @@ static void scan(struct fwcache *c)
         if (n < 6 || strcmp(de->d_name + n - 5, ".ipsw") != 0 || n - 5 >= sizeof key)
             continue;
         snprintf(key, sizeof key, "%.*s", (int)(n - 5), de->d_name);
-        if (!key_ok(key))
+        if (!fwcache_key_ok(key))
             continue;
         struct stat st;
         char p[700];
@@ -597,7 +597,7 @@ int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fw
 
 int fwcache_get(struct fwcache *c, const char *key, const char *url, fwcache_cb cb, void *arg)
 {
-    if (!key_ok(key) || c->closing)
+    if (!fwcache_key_ok(key) || c->closing)
         return FR_EINVAL;
     if (url && !*url)
         url = NULL;
@@ -661,6 +661,15 @@ enum fwcache_state fwcache_lookup(struct fwcache *c, const char *key, char *path
         return FWCACHE_UNCHECKED;
     path_of(c, e->key, "ipsw", path, len);
     return FWCACHE_READY;
+}
+
+void fwcache_foreach(struct fwcache *c,
+                     void (*cb)(void *arg, const char *key, uint64_t size, enum fwcache_state st),
+                     void *arg)
+{
+    char path[700];
+    for (struct entry *e = c->entries; e; e = e->next)
+        cb(arg, e->key, e->flight ? e->flight->have : e->size, fwcache_lookup(c, e->key, path, sizeof path));
 }
 
 void fwcache_set_mirror(struct fwcache *c, const char *base_url)

@@ -2,6 +2,7 @@
 #include "fr_wire.h"
 #include "fr_err.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,10 +94,28 @@ static int check_welcome(const Fr__Welcome *w, char *err, size_t errlen)
           "field 'heartbeat_ms': expected 10..600000, got %u", w->heartbeat_ms);
     CHECK(w->liveness >= 1 && w->liveness <= 100, "field 'liveness': expected 1..100, got %u",
           w->liveness);
-    int rc = check_list(w->n_cancel, "cancel", err, errlen);
+    int rc = check_str(w->mirror_url, "mirror_url", err, errlen);
+    rc = rc ? rc : check_list(w->n_cancel, "cancel", err, errlen);
     for (size_t i = 0; !rc && i < w->n_cancel; i++)
         rc = check_ref(w->cancel[i], err, errlen);
     return rc;
+}
+
+static int hex_len(const char *s)
+{
+    int n = 0;
+    while (s && isxdigit((unsigned char)s[n]))
+        n++;
+    return s && s[n] == '\0' ? n : -1;
+}
+
+static int check_prefetch(const Fr__FirmwarePrefetch *p, char *err, size_t errlen)
+{
+    CHECK(str_ok(p->url) && (!strncmp(p->url, "http://", 7) || !strncmp(p->url, "https://", 8)),
+          "field 'url': expected an http(s) URL");
+    int n = hex_len(p->sha256);
+    CHECK(n == 64 || n == 40, "field 'sha256': expected 64 or 40 hex digits");
+    return 0;
 }
 
 static int check_assign(const Fr__JobAssign *a, char *err, size_t errlen)
@@ -179,6 +198,8 @@ int fr_wire_validate(const Fr__Envelope *env, char *err, size_t errlen)
         CHECK(str_ok(env->port_command->port_path) && env->port_command->port_path[0],
               "field 'port_path': expected a port path");
         return 0;
+    case FR__ENVELOPE__BODY_PREFETCH:
+        return check_prefetch(env->prefetch, err, errlen);
     case FR__ENVELOPE__BODY_SUBMIT:
         return check_submit(env->submit, err, errlen);
     case FR__ENVELOPE__BODY_QUERY:
@@ -268,6 +289,7 @@ const char *fr_wire_body_name(int body_case)
     case FR__ENVELOPE__BODY_JOB_RESULT: return "job_result";
     case FR__ENVELOPE__BODY_JOB_CANCEL: return "job_cancel";
     case FR__ENVELOPE__BODY_PORT_COMMAND: return "port_command";
+    case FR__ENVELOPE__BODY_PREFETCH: return "prefetch";
     case FR__ENVELOPE__BODY_SUBMIT: return "submit";
     case FR__ENVELOPE__BODY_QUERY: return "query";
     case FR__ENVELOPE__BODY_CANCEL: return "cancel";

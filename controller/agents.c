@@ -134,11 +134,29 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
     w.liveness = (uint32_t)c->cfg.liveness;
     w.cancel = cl.ptrs;
     w.n_cancel = cl.n;
+    w.mirror_url = (char *)mirror_url(c);
     Fr__Envelope out = FR__ENVELOPE__INIT;
     out.body_case = FR__ENVELOPE__BODY_WELCOME;
     out.welcome = &w;
     agents_send(c, a, &out);
     sched_kick(c);
+}
+
+void agents_prefetch(struct controller *c, const char *url, const char *sha, char **only, size_t nonly)
+{
+    Fr__FirmwarePrefetch p = FR__FIRMWARE_PREFETCH__INIT;
+    p.url = (char *)url;
+    p.sha256 = (char *)sha;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_PREFETCH;
+    env.prefetch = &p;
+    for (struct agent_state *a = c->agents; a; a = a->next) {
+        int named = nonly == 0;
+        for (size_t i = 0; i < nonly && !named; i++)
+            named = strcmp(only[i], a->id) == 0;
+        if (a->online && named)
+            agents_send(c, a, &env);
+    }
 }
 
 /* ---- reliable messages ------------------------------------------------------------ */

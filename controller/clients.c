@@ -49,6 +49,12 @@ static int validate_submit(const Fr__SubmitRequest *s, char *err, size_t errlen)
     return 0;
 }
 
+static int is_download(const char *firmware, const char *sha)
+{
+    size_t n = strlen(sha);
+    return (!strncmp(firmware, "http://", 7) || !strncmp(firmware, "https://", 8)) && (n == 64 || n == 40);
+}
+
 static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__SubmitRequest *s)
 {
     char err[512];
@@ -74,6 +80,11 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
     if (created)
         fr_info("clients", "job %llu submitted ('%s', %zu units, %zu agents, %zu ports, firmware '%s')",
                 (unsigned long long)job, spec.name, s->n_ecids, s->n_agents, s->n_ports, s->firmware);
+    if (created && is_download(s->firmware, s->firmware_sha256)) {
+        /* Prefetch: the mirror and the agents start before the first unit needs it. */
+        mirror_want(c, s->firmware_sha256, s->firmware);
+        agents_prefetch(c, s->firmware, s->firmware_sha256, s->agents, s->n_agents);
+    }
     reply(c, id, seq, 0, NULL, json_pack("{s:I, s:b}", "job_id", (json_int_t)job, "created", created));
     sched_kick(c);
 }

@@ -12,6 +12,7 @@
 
 #include "flashrack.pb-c.h"
 #include "fr_zsock.h"
+#include "mirror.h"
 #include "policy.h"
 #include "store.h"
 
@@ -26,6 +27,10 @@ struct ctl_cfg {
     int naive;                  /* [policy] naive: retry in place, no moves (for comparison) */
     long long quarantine_units;
     long long strike_window_s;
+    char mirror_listen[128];    /* [mirror] listen: HOST:PORT or off */
+    char mirror_url[256];       /* [mirror] url: what agents use ("" = from listen) */
+    char mirror_dir[512];
+    long long mirror_cache_gb;
 };
 
 struct agent_state {
@@ -65,6 +70,7 @@ struct controller {
     uv_signal_t sigint, sigterm;
     struct agent_state *agents;
     uint64_t dropped_unknown; /* refused messages from no known agent */
+    struct mirror *mirror;    /* mirror.c; NULL when off */
     int stopping;
 };
 
@@ -76,6 +82,9 @@ int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env);
 void agents_send_assign(struct controller *c, const Fr__AttemptRef *ref, const struct attempt_info *ai);
 void agents_free(struct controller *c);
 void agents_on_progress_flush(uv_timer_t *t);
+
+/* Tells agents to fetch an IPSW now (the job's agents, else every online agent). */
+void agents_prefetch(struct controller *c, const char *url, const char *sha, char **only, size_t nonly);
 
 /* clients.c */
 void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);

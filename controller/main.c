@@ -21,6 +21,10 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_BOOL("policy", "naive", struct ctl_cfg, naive),
     FR_CFG_FIELD_INT("policy", "quarantine_units", struct ctl_cfg, quarantine_units, 1, 100),
     FR_CFG_FIELD_INT("policy", "strike_window_s", struct ctl_cfg, strike_window_s, 1, 30 * 86400),
+    FR_CFG_FIELD_STR("mirror", "listen", struct ctl_cfg, mirror_listen),
+    FR_CFG_FIELD_STR("mirror", "url", struct ctl_cfg, mirror_url),
+    FR_CFG_FIELD_STR("mirror", "dir", struct ctl_cfg, mirror_dir),
+    FR_CFG_FIELD_INT("mirror", "cache_gb", struct ctl_cfg, mirror_cache_gb, 1, 1 << 20),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -81,6 +85,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&c->sched, on_quiet_close);
     agents_on_progress_flush(&c->progress_flush);
     uv_close((uv_handle_t *)&c->progress_flush, on_quiet_close);
+    mirror_close(c);
     uv_close((uv_handle_t *)&c->sigint, on_quiet_close);
     uv_close((uv_handle_t *)&c->sigterm, on_quiet_close);
 }
@@ -99,6 +104,10 @@ static int start(struct controller *c)
     c->clients_sock = c->agents_sock ? open_router(c, c->cfg.clients_endpoint, 0) : NULL;
     if (!c->clients_sock)
         return 1;
+    if (mirror_start(c, err, sizeof err) < 0) {
+        fr_error("flashrackd", "%s", err);
+        return 1;
+    }
     fr_zsock_start(&c->agents_zs, c->loop, c->agents_sock, agents_on_msg, c);
     fr_zsock_start(&c->clients_zs, c->loop, c->clients_sock, clients_on_msg, c);
     uv_timer_init(c->loop, &c->heartbeat);
@@ -130,6 +139,7 @@ static void finish(struct controller *c)
         zmq_ctx_term(c->zctx);
     store_close(&c->store);
     agents_free(c);
+    mirror_destroy(c);
 }
 
 int main(int argc, char **argv)
@@ -144,6 +154,9 @@ int main(int argc, char **argv)
     c.cfg.max_attempts = 3;
     c.cfg.quarantine_units = 2;
     c.cfg.strike_window_s = 3600;
+    snprintf(c.cfg.mirror_listen, sizeof c.cfg.mirror_listen, "127.0.0.1:7712");
+    snprintf(c.cfg.mirror_dir, sizeof c.cfg.mirror_dir, "mirror");
+    c.cfg.mirror_cache_gb = 64;
     int rc = configure(argc, argv, &c.cfg);
     if (rc)
         return rc < 0 ? 0 : rc;

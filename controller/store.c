@@ -589,6 +589,18 @@ void store_job_sha256(struct store *s, uint64_t job, char *out, size_t len)
         sqlite3_reset(st);
 }
 
+int store_firmware_url(struct store *s, const char *sha, char *url, size_t len)
+{
+    sqlite3_stmt *st = query(s, "SELECT firmware FROM jobs WHERE lower(sha256) = lower(?) AND"
+                                " (firmware LIKE 'http://%' OR firmware LIKE 'https://%')"
+                                " ORDER BY id DESC LIMIT 1", "t", sha);
+    int found = st && sqlite3_step(st) == SQLITE_ROW;
+    snprintf(url, len, "%s", found ? col_text(st, 0) : "");
+    if (st)
+        sqlite3_reset(st);
+    return found ? 0 : FR_ENOTFOUND;
+}
+
 int store_live_count(struct store *s, const char *agent)
 {
     return (int)scalar(s, 0, "SELECT COUNT(*) FROM attempts WHERE agent = ? AND state IN " LIVE, "t",

@@ -79,6 +79,8 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
                         Fr__AttemptRef *ref, char *firmware, size_t fwlen, int *erase, uint32_t *n);
 /* The job's firmware hash (64 hex digits, or "") for a claimed attempt's job. */
 void store_job_sha256(struct store *s, uint64_t job, char *out, size_t len);
+/* The newest job's download URL for an IPSW hash (the mirror fetches it from there). */
+int store_firmware_url(struct store *s, const char *sha, char *url, size_t len);
 /* Calls cb for every live attempt (assigned or running) on agent; state_filter NULL = both. */
 int store_live_attempts(struct store *s, const char *agent, const char *state_filter,
                         store_attempt_cb cb, void *arg);

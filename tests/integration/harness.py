@@ -44,6 +44,8 @@ class Site:
         self.agents_ep = "tcp://127.0.0.1:%d" % free_port()
         self.clients_ep = "tcp://127.0.0.1:%d" % free_port()
         self.store = os.path.join(self.dir, "flashrack.db")
+        self.mirror_port = free_port()
+        self.mirror = "http://127.0.0.1:%d" % self.mirror_port
         self.hb_ms = hb_ms
         self.liveness = liveness
         self.watchdog_s = watchdog_s
@@ -80,7 +82,9 @@ class Site:
             "--set", "controller.clients_endpoint=" + self.clients_ep,
             "--set", "controller.heartbeat_ms=%d" % self.hb_ms,
             "--set", "controller.liveness=%d" % self.liveness,
-            "--set", "controller.log_level=debug"] +
+            "--set", "controller.log_level=debug",
+            "--set", "mirror.listen=127.0.0.1:%d" % self.mirror_port,
+            "--set", "mirror.dir=" + os.path.join(self.dir, "mirror")] +
             [a for kv in self.controller_sets for a in ("--set", kv)])
         self.wait_for(lambda: self.cli_ok("agents"), 10, "controller answering")
 
@@ -210,6 +214,47 @@ class Site:
                 return
             time.sleep(step)
         raise Failure("timed out after %ss waiting for %s" % (limit_s, what))
+
+
+class Origin:
+    """The firmware publisher: a real HTTP server on 127.0.0.1 serving a directory,
+    counting GETs; the first `fail_first` GETs are answered 500."""
+
+    def __init__(self, directory, fail_first=0):
+        import http.server
+        import threading
+        origin = self
+        self.gets = []
+        self.fail_first = fail_first
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):
+                origin.gets.append(self.path)
+                if len(origin.gets) <= origin.fail_first:
+                    self.send_error(500, "publisher trouble")
+                    return
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), lambda *a, **kw: Handler(*a, directory=directory, **kw))
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.base = "http://127.0.0.1:%d" % self.srv.server_address[1]
+
+    def url(self, path):
+        return "%s/%s" % (self.base, os.path.basename(path))
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def sha256_of(path):
+    import hashlib
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,424 @@
+/* mirror — the site mirror on the controller's loop; see mirror.h. */
+#include "mirror.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "fr_err.h"
+#include "fr_fwcache.h"
+#include "fr_log.h"
+
+#define FAILURE_HOLD_MS (5 * 60 * 1000) /* a failed fetch is not retried for agents before this */
+#define NFAILURES 16
+#define RETRY_AFTER "2"
+
+struct failure {
+    char key[65];
+    uint64_t at;
+    char why[256];
+};
+
+struct mirror {
+    struct controller *c;
+    struct fwcache *cache;
+    struct MHD_Daemon *d;
+    uv_poll_t poll;
+    uv_timer_t timer;
+    char url[300];
+    struct failure failures[NFAILURES];
+    uint64_t requests, served, busy, refused;
+};
+
+/* ---- Range ---------------------------------------------------------------------- */
+
+int mirror_parse_range(const char *h, uint64_t size, uint64_t *from, uint64_t *to)
+{
+    unsigned long long a = 0, b = 0;
+    int n = 0;
+    if (!h || strncmp(h, "bytes=", 6) != 0 || strchr(h, ','))
+        return 0; /* none, another unit, or several ranges: the whole file is a valid answer */
+    h += 6;
+    if (*h == '-') { /* the last N bytes */
+        if (sscanf(h + 1, "%llu%n", &b, &n) != 1 || h[1 + n] || b == 0)
+            return -1;
+        *from = b >= size ? 0 : size - b;
+        *to = size - 1;
+        return size ? 1 : -1;
+    }
+    if (!isdigit((unsigned char)*h) || sscanf(h, "%llu-%n", &a, &n) != 1 || n == 0)
+        return -1;
+    if (h[n] == '\0') {
+        b = size ? size - 1 : 0;
+    } else {
+        int m = 0;
+        if (sscanf(h + n, "%llu%n", &b, &m) != 1 || h[n + m] || b < a)
+            return -1;
+        if (b >= size)
+            b = size - 1;
+    }
+    if (a >= size)
+        return -1;
+    *from = a;
+    *to = b;
+    return 1;
+}
+
+/* ---- answers -------------------------------------------------------------------- */
+
+static enum MHD_Result answer_text(struct MHD_Connection *conn, unsigned code, const char *text,
+                                   const char *retry_after)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text,
+                                                             MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", "text/plain");
+    if (retry_after)
+        MHD_add_response_header(r, "Retry-After", retry_after);
+    enum MHD_Result ret = MHD_queue_response(conn, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result serve_file(struct mirror *m, struct MHD_Connection *conn, const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return answer_text(conn, 503, "the file is being replaced\n", RETRY_AFTER);
+    }
+    uint64_t size = (uint64_t)st.st_size, from = 0, to = size ? size - 1 : 0;
+    const char *range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
+    int partial = mirror_parse_range(range, size, &from, &to);
+    if (partial < 0) {
+        close(fd);
+        char cr[64];
+        snprintf(cr, sizeof cr, "bytes */%" PRIu64, size);
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_RANGE_NOT_SATISFIABLE, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    uint64_t len = size ? to - from + 1 : 0;
+    /* MHD owns fd from here and sends it with sendfile(2). */
+    struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(len, fd, from);
+    if (!r) {
+        close(fd);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_ACCEPT_RANGES, "bytes");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    if (partial) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, from, to, size);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_RANGE, cr);
+    }
+    enum MHD_Result ret = MHD_queue_response(conn, partial ? MHD_HTTP_PARTIAL_CONTENT : MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    m->served += len;
+    return ret;
+}
+
+static struct failure *failure_of(struct mirror *m, const char *key)
+{
+    uint64_t now = uv_now(m->c->loop);
+    for (int i = 0; i < NFAILURES; i++)
+        if (!strcasecmp(m->failures[i].key, key) && now - m->failures[i].at < FAILURE_HOLD_MS)
+            return &m->failures[i];
+    return NULL;
+}
+
+struct fetch_arg {
+    struct mirror *m;
+    char key[65];
+};
+
+static void on_fetched(void *arg, int status, const char *path, const char *err)
+{
+    struct fetch_arg *fa = arg;
+    struct mirror *m = fa->m;
+    if (status == 0) {
+        fr_info("mirror", "'%s' verified and ready to serve", fa->key);
+    } else if (status != FR_ECANCELED) {
+        /* Remembered for a while: agents asking meanwhile get 502 and go upstream. */
+        int slot = 0;
+        for (int i = 1; i < NFAILURES; i++)
+            if (m->failures[i].at < m->failures[slot].at)
+                slot = i;
+        struct failure *f = &m->failures[slot];
+        snprintf(f->key, sizeof f->key, "%s", fa->key);
+        snprintf(f->why, sizeof f->why, "%s", err ? err : fr_strerror(status));
+        f->at = uv_now(m->c->loop);
+        fr_warn("mirror", "cannot fetch '%s': %s", fa->key, f->why);
+    }
+    free(fa);
+}
+
+/* Starts a fetch (or the check of a file found at start; url NULL). */
+static int fetch(struct mirror *m, const char *key, const char *url)
+{
+    struct fetch_arg *fa = calloc(1, sizeof *fa);
+    if (!fa)
+        return FR_ENOMEM;
+    fa->m = m;
+    snprintf(fa->key, sizeof fa->key, "%s", key);
+    int rc = fwcache_get(m->cache, key, url, on_fetched, fa);
+    if (rc < 0)
+        free(fa);
+    return rc;
+}
+
+static void collect(void *arg, const char *key, uint64_t size, enum fwcache_state st)
+{
+    static const char *names[] = { "absent", "ready", "fetching", "unchecked" };
+    json_array_append_new(arg, json_pack("{s:s, s:I, s:s}", "sha", key, "bytes", (json_int_t)size,
+                                         "state", names[st]));
+}
+
+static enum MHD_Result on_ipsw(struct mirror *m, struct MHD_Connection *conn, const char *k)
+{
+    char path[700], url[2048];
+    enum fwcache_state st = fwcache_lookup(m->cache, k, path, sizeof path);
+    if (st == FWCACHE_READY)
+        return serve_file(m, conn, path);
+    if (st == FWCACHE_BUSY) {
+        m->busy++;
+        return answer_text(conn, 503, "fetching; ask again\n", RETRY_AFTER);
+    }
+    struct failure *f = failure_of(m, k);
+    if (f) {
+        m->refused++;
+        char text[400];
+        snprintf(text, sizeof text, "the mirror could not fetch it: %s\n", f->why);
+        return answer_text(conn, 502, text, NULL);
+    }
+    int known = store_firmware_url(m->c->store, k, url, sizeof url) == 0;
+    if (!known && st == FWCACHE_ABSENT) {
+        m->refused++;
+        return answer_text(conn, 404, "no job names this file\n", NULL);
+    }
+    if (fetch(m, k, known ? url : NULL) < 0) {
+        m->refused++;
+        return answer_text(conn, 502, "the mirror cannot fetch it\n", NULL);
+    }
+    m->busy++;
+    return answer_text(conn, 503, "fetching; ask again\n", RETRY_AFTER);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *data,
+                                  size_t *data_size, void **con_cls)
+{
+    struct mirror *m = cls;
+    m->requests++;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return answer_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET or HEAD only\n", NULL);
+    if (strcmp(url, "/ipsw/") == 0 || strcmp(url, "/ipsw") == 0) {
+        json_t *doc = mirror_doc(m->c);
+        char *text = json_dumps(doc, JSON_INDENT(1));
+        json_decref(doc);
+        enum MHD_Result ret = answer_text(conn, 200, text ? text : "{}", NULL);
+        free(text);
+        return ret;
+    }
+    if (strncmp(url, "/ipsw/", 6) != 0)
+        return answer_text(conn, 404, "try /ipsw/<sha256>\n", NULL);
+    char key[72];
+    size_t n = strlen(url + 6);
+    if (n > 5 && strcmp(url + 6 + n - 5, ".ipsw") == 0)
+        n -= 5;
+    snprintf(key, sizeof key, "%.*s", (int)(n < sizeof key ? n : sizeof key - 1), url + 6);
+    if (n >= sizeof key || !fwcache_key_ok(key))
+        return answer_text(conn, 404, "expected /ipsw/ and 64 or 40 hex digits\n", NULL);
+    return on_ipsw(m, conn, key);
+}
+
+/* ---- libmicrohttpd on the loop -------------------------------------------------- */
+
+static void drive(struct mirror *m);
+
+static void on_timer(uv_timer_t *t)
+{
+    drive(t->data);
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    drive(p->data);
+}
+
+static void drive(struct mirror *m)
+{
+    MHD_run(m->d);
+    MHD_UNSIGNED_LONG_LONG ms;
+    if (MHD_get_timeout(m->d, &ms) == MHD_YES)
+        uv_timer_start(&m->timer, on_timer, (uint64_t)ms, 0);
+    else
+        uv_timer_stop(&m->timer);
+}
+
+static int parse_listen(const char *s, struct sockaddr_storage *ss, char *host, size_t hostlen,
+                        int *port)
+{
+    const char *colon = strrchr(s, ':');
+    char *end;
+    long p = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (!colon || colon[1] == '\0' || *end || p < 0 || p > 65535)
+        return -1;
+    snprintf(host, hostlen, "%.*s", (int)(colon - s), s);
+    if (host[0] == '[') { /* [v6]:port */
+        size_t n = strlen(host);
+        if (n < 2 || host[n - 1] != ']')
+            return -1;
+        memmove(host, host + 1, n - 2);
+        host[n - 2] = '\0';
+    }
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+    if (!host[0] || !strcmp(host, "*")) {
+        snprintf(host, hostlen, "0.0.0.0");
+    }
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)p);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)p);
+    } else {
+        return -1;
+    }
+    *port = (int)p;
+    return 0;
+}
+
+static void public_url(struct mirror *m, const char *host, int port)
+{
+    const struct ctl_cfg *cfg = &m->c->cfg;
+    if (cfg->mirror_url[0]) {
+        snprintf(m->url, sizeof m->url, "%s", cfg->mirror_url);
+        return;
+    }
+    char name[256];
+    if (!strcmp(host, "0.0.0.0") || !strcmp(host, "::")) {
+        if (gethostname(name, sizeof name) < 0)
+            snprintf(name, sizeof name, "localhost");
+        name[sizeof name - 1] = '\0';
+        host = name;
+    }
+    if (strchr(host, ':'))
+        snprintf(m->url, sizeof m->url, "http://[%s]:%d", host, port);
+    else
+        snprintf(m->url, sizeof m->url, "http://%s:%d", host, port);
+}
+
+int mirror_start(struct controller *c, char *err, size_t errlen)
+{
+    const struct ctl_cfg *cfg = &c->cfg;
+    if (!strcmp(cfg->mirror_listen, "off") || !cfg->mirror_listen[0])
+        return 0;
+    struct sockaddr_storage ss;
+    char host[128];
+    int port;
+    if (parse_listen(cfg->mirror_listen, &ss, host, sizeof host, &port) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[mirror] listen: expected HOST:PORT, [V6]:PORT "
+                         "or off, got '%s'", cfg->mirror_listen);
+    struct mirror *m = calloc(1, sizeof *m);
+    if (!m)
+        return FR_ENOMEM;
+    m->c = c;
+    c->mirror = m;
+    int rc = fwcache_open(c->loop, cfg->mirror_dir, (uint64_t)cfg->mirror_cache_gb << 30, &m->cache,
+                          err, errlen);
+    if (rc < 0)
+        return rc;
+    unsigned flags = MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    m->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR,
+                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+                            MHD_OPTION_END);
+    if (!m->d)
+        return fr_seterr(FR_EIO, err, errlen, "[mirror] listen: cannot serve on '%s': %s",
+                         cfg->mirror_listen, strerror(errno));
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
+    uv_poll_init(c->loop, &m->poll, info->epoll_fd);
+    uv_timer_init(c->loop, &m->timer);
+    m->poll.data = m->timer.data = m;
+    uv_poll_start(&m->poll, UV_READABLE, on_poll);
+    port = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT)->port;
+    public_url(m, host, port);
+    fr_info("mirror", "serving the IPSW cache '%s' on '%s' as %s", cfg->mirror_dir,
+            cfg->mirror_listen, m->url);
+    return 0;
+}
+
+void mirror_want(struct controller *c, const char *key, const char *url)
+{
+    struct mirror *m = c->mirror;
+    char path[700];
+    if (!m || fwcache_lookup(m->cache, key, path, sizeof path) == FWCACHE_READY)
+        return;
+    if (fetch(m, key, url) == 0)
+        fr_info("mirror", "prefetching '%s' from '%s'", key, url);
+}
+
+const char *mirror_url(const struct controller *c)
+{
+    return c->mirror ? c->mirror->url : "";
+}
+
+json_t *mirror_doc(struct controller *c)
+{
+    struct mirror *m = c->mirror;
+    json_t *files = json_array();
+    if (!m)
+        return json_pack("{s:s, s:o}", "url", "", "files", files);
+    fwcache_foreach(m->cache, collect, files);
+    const struct fwcache_stats *st = fwcache_stats(m->cache);
+    return json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "url", m->url, "files", files,
+                     "upstream_downloads", (json_int_t)st->downloads, "upstream_bytes",
+                     (json_int_t)st->bytes, "requests", (json_int_t)m->requests, "served_bytes",
+                     (json_int_t)m->served, "busy_answers", (json_int_t)m->busy);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+}
+
+void mirror_close(struct controller *c)
+{
+    struct mirror *m = c->mirror;
+    if (!m)
+        return;
+    if (m->d) {
+        uv_poll_stop(&m->poll);
+        uv_close((uv_handle_t *)&m->poll, on_closed);
+        uv_close((uv_handle_t *)&m->timer, on_closed);
+    }
+    if (m->cache)
+        fwcache_close(m->cache);
+}
+
+void mirror_destroy(struct controller *c)
+{
+    struct mirror *m = c->mirror;
+    if (!m)
+        return;
+    if (m->d)
+        MHD_stop_daemon(m->d);
+    fwcache_destroy(&m->cache);
+    free(m);
+    c->mirror = NULL;
+}
