@@ -241,6 +241,26 @@ int fr_catalog_resolve(const struct fr_catalog *c, const char *product_type, con
     return 0;
 }
 
+int fr_catalog_is_selector(const char *s)
+{
+    if (!strcmp(s, "latest"))
+        return 1;
+    size_t i = 0, digits = 0, dots = 0;
+    for (; s[i] && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.'); i++)
+        s[i] == '.' ? dots++ : digits++;
+    if (!s[i]) /* a version: digits with at least one dot, not at either end */
+        return dots > 0 && digits > 0 && s[0] != '.' && s[i - 1] != '.' && !strstr(s, "..");
+    /* a build: 1-2 digits, one capital, 1-4 digits, an optional lower-case letter */
+    if (dots || digits < 1 || digits > 2 || s[i] < 'A' || s[i] > 'Z')
+        return 0;
+    size_t j = i + 1, n = 0;
+    while (s[j] >= '0' && s[j] <= '9')
+        j++, n++;
+    if (s[j] >= 'a' && s[j] <= 'z')
+        j++;
+    return n >= 1 && n <= 4 && s[j] == '\0';
+}
+
 int fr_catalog_fresh(const char *path, int64_t max_age_s)
 {
     struct stat st;

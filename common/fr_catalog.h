@@ -35,6 +35,10 @@ int fr_catalog_load_data(struct fr_catalog *c, const char *name, const char *dat
 int fr_catalog_resolve(const struct fr_catalog *c, const char *product_type, const char *selector,
                        struct fr_fw *out, char *err, size_t errlen);
 
+/* Whether s names firmware through a catalog: "latest", a version ("18.2",
+ * "17.7.2") or a build ("22C152", "21H216", "20G81a") -- not a file or URL. */
+int fr_catalog_is_selector(const char *s);
+
 /* Dotted version order: -1, 0, 1 ("17.7.2" < "18.2" < "18.10"). */
 int fr_version_cmp(const char *a, const char *b);
 

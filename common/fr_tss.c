@@ -1,6 +1,7 @@
 /* fr_tss — the signing check; see fr_tss.h. */
 #include "fr_tss.h"
 #include "fr_err.h"
+#include "fr_http.h"
 
 #include <curl/curl.h>
 #include <plist/plist.h>
@@ -68,27 +69,6 @@ enum fr_tss_verdict fr_tss_classify(const char *body, char *detail, size_t len)
     return FR_TSS_UNEXPECTED;
 }
 
-struct answer {
-    char *data;
-    size_t len;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *arg)
-{
-    struct answer *a = arg;
-    size_t n = size * nmemb;
-    if (a->len + n > ANSWER_MAX)
-        return 0; /* an answer this large is not a TSS answer: abort the transfer */
-    char *p = realloc(a->data, a->len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + a->len, ptr, n);
-    a->data = p;
-    a->len += n;
-    a->data[a->len] = '\0';
-    return n;
-}
-
 int fr_tss_check(const struct fr_tss_request *req, enum fr_tss_verdict *verdict, char *detail,
                  size_t len)
 {
@@ -97,7 +77,7 @@ int fr_tss_check(const struct fr_tss_request *req, enum fr_tss_verdict *verdict,
     if (fr_tss_body(req, &body, &blen) < 0)
         return FR_ENOMEM;
     CURL *h = curl_easy_init();
-    struct answer a = { NULL, 0 };
+    struct fr_http_body a = { NULL, 0, ANSWER_MAX }; /* larger is not a TSS answer */
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: text/xml; charset=\"utf-8\"");
     curl_easy_setopt(h, CURLOPT_URL, req->url ? req->url : FR_TSS_APPLE_URL);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -106,7 +86,7 @@ int fr_tss_check(const struct fr_tss_request *req, enum fr_tss_verdict *verdict,
     curl_easy_setopt(h, CURLOPT_USERAGENT, "InetURL/1.0");
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, req->timeout_ms ? req->timeout_ms : 10000L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, fr_http_collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
     CURLcode rc = curl_easy_perform(h);
     long http = 0;

@@ -203,9 +203,11 @@ int fr_wire_validate(const Fr__Envelope *env, char *err, size_t errlen)
     case FR__ENVELOPE__BODY_SUBMIT:
         return check_submit(env->submit, err, errlen);
     case FR__ENVELOPE__BODY_QUERY:
-        CHECK(env->query->kind <= FR__QUERY_REQUEST__KIND__MOVES, "field 'kind': unknown %d",
+        CHECK(env->query->kind <= FR__QUERY_REQUEST__KIND__REFRESH, "field 'kind': unknown %d",
               env->query->kind);
-        return 0;
+        if (check_str(env->query->model, "model", err, errlen))
+            return FR_EPROTO;
+        return check_str(env->query->selector, "selector", err, errlen);
     case FR__ENVELOPE__BODY_CANCEL:
         CHECK(env->cancel->job_id != 0, "field 'job_id': expected a job id");
         return 0;

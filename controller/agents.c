@@ -199,7 +199,7 @@ static void send_power_cycle(struct controller *c, struct agent_state *a, const 
     agents_send(c, a, &env);
 }
 
-static void on_result(struct controller *c, struct agent_state *a, const Fr__JobResult *r)
+void agents_apply_result(struct controller *c, struct agent_state *a, const Fr__JobResult *r)
 {
     char ecid[FR_ECID_STRLEN];
     fr_ecid_format(r->ref->ecid, ecid, sizeof ecid);
@@ -241,7 +241,7 @@ static void on_reliable(struct controller *c, struct agent_state *a, const Fr__E
     else if (env->body_case == FR__ENVELOPE__BODY_JOB_ACCEPT)
         on_accept(c, a, env->job_accept);
     else if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT) {
-        on_result(c, a, env->job_result);
+        agents_apply_result(c, a, env->job_result);
         send_heartbeat(c, a->id, a->applied_seq); /* ack results at once */
     }
 }

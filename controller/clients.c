@@ -1,18 +1,20 @@
 /* clients — operator requests (submit, query, cancel) on the clients ROUTER.
  * Every reply is a ClientReply carrying a JSON document (proto/PROTOCOL.md),
  * sent only after the store has committed what the request changed. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "fr_catalog.h"
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_time.h"
 #include "fr_types.h"
 #include "fr_wire.h"
 
-static void reply(struct controller *c, zmq_msg_t *id, uint64_t seq, int status, const char *error,
-                  json_t *doc)
+static void reply_to(struct controller *c, const void *id, size_t idlen, uint64_t seq, int status,
+                     const char *error, json_t *doc)
 {
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
@@ -26,10 +28,52 @@ static void reply(struct controller *c, zmq_msg_t *id, uint64_t seq, int status,
     env.ack = seq;
     env.body_case = FR__ENVELOPE__BODY_REPLY;
     env.reply = &r;
-    int rc = fr_wire_send(&c->clients_zs, zmq_msg_data(id), zmq_msg_size(id), &env);
+    int rc = fr_wire_send(&c->clients_zs, id, idlen, &env);
     if (rc < 0)
         fr_warn("clients", "cannot reply: %s", fr_strerror(rc));
     free(text);
+}
+
+static void reply(struct controller *c, zmq_msg_t *id, uint64_t seq, int status, const char *error,
+                  json_t *doc)
+{
+    reply_to(c, zmq_msg_data(id), zmq_msg_size(id), seq, status, error, doc);
+}
+
+/* A refresh answers when the catalog sources have been fetched. */
+struct pending_reply {
+    struct controller *c;
+    uint64_t seq;
+    size_t idlen;
+    unsigned char id[256];
+};
+
+static void on_refreshed(void *arg, int status, json_t *report)
+{
+    struct pending_reply *p = arg;
+    if (!p->c->stopping)
+        reply_to(p->c, p->id, p->idlen, p->seq, status,
+                 status < 0 ? "some catalog sources could not be fetched" : NULL, json_incref(report));
+    free(p);
+}
+
+static void on_refresh(struct controller *c, zmq_msg_t *id, uint64_t seq)
+{
+    struct pending_reply *p = calloc(1, sizeof *p);
+    if (!p || zmq_msg_size(id) > sizeof p->id) {
+        free(p);
+        reply(c, id, seq, FR_ENOMEM, "cannot refresh now", NULL);
+        return;
+    }
+    if (!*c->cfg.fw_sources) {
+        free(p);
+        reply(c, id, seq, FR_EINVAL, "no [firmware] sources configured: this site's catalog is the "
+              "files in its catalog_dir", NULL);
+        return;
+    }
+    *p = (struct pending_reply){ c, seq, zmq_msg_size(id), { 0 } };
+    memcpy(p->id, zmq_msg_data(id), p->idlen);
+    firmware_refresh(c, on_refreshed, p);
 }
 
 static int validate_submit(const Fr__SubmitRequest *s, char *err, size_t errlen)
@@ -37,7 +81,16 @@ static int validate_submit(const Fr__SubmitRequest *s, char *err, size_t errlen)
     if (!*s->idempotency_key)
         return fr_seterr(FR_EINVAL, err, errlen, "submit: 'idempotency_key' must be set");
     if (!*s->firmware)
-        return fr_seterr(FR_EINVAL, err, errlen, "submit: 'firmware' must name an IPSW file or URL");
+        return fr_seterr(FR_EINVAL, err, errlen, "submit: 'firmware' must name an IPSW file or URL, "
+                         "or a catalog selector (latest, a version, a build)");
+    size_t hl = strlen(s->firmware_sha256);
+    if ((!strncmp(s->firmware, "http://", 7) || !strncmp(s->firmware, "https://", 8)) && hl != 64 &&
+        hl != 40)
+        return fr_seterr(FR_EINVAL, err, errlen, "submit: a downloaded IPSW needs its SHA-256 "
+                         "(or SHA-1): 'firmware_sha256' has %zu characters", hl);
+    for (size_t i = 0; i < hl; i++)
+        if (!isxdigit((unsigned char)s->firmware_sha256[i]))
+            return fr_seterr(FR_EINVAL, err, errlen, "submit: 'firmware_sha256' must be hex digits");
     if (s->n_ecids + s->n_agents + s->n_ports == 0)
         return fr_seterr(FR_EINVAL, err, errlen, "submit: name units (ECIDs), agents or ports");
     for (size_t i = 0; i < s->n_ecids; i++)
@@ -60,6 +113,12 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
     char err[512];
     if (validate_submit(s, err, sizeof err) < 0) {
         reply(c, id, seq, FR_EINVAL, err, NULL);
+        return;
+    }
+    if (fr_catalog_is_selector(s->firmware) && !firmware_known(c, s->firmware)) {
+        snprintf(err, sizeof err, "submit: no firmware in the catalog matches '%s' (see 'flashrack "
+                 "firmware list'; 'flashrack firmware refresh' fetches the sources)", s->firmware);
+        reply(c, id, seq, FR_ENOTFOUND, err, NULL);
         return;
     }
     struct job_spec spec = {
@@ -114,6 +173,16 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
     case FR__QUERY_REQUEST__KIND__AGENTS: doc = agents_doc(c); break;
     case FR__QUERY_REQUEST__KIND__REPORT: doc = store_doc_report(c->store, q->job_id, q->ecid); break;
     case FR__QUERY_REQUEST__KIND__MOVES: doc = store_doc_moves(c->store); break;
+    case FR__QUERY_REQUEST__KIND__REFRESH: on_refresh(c, id, seq); return;
+    case FR__QUERY_REQUEST__KIND__FIRMWARE: {
+        char err[512];
+        doc = firmware_doc(c, q->model, q->selector, err, sizeof err);
+        if (!doc) {
+            reply(c, id, seq, FR_ENOTFOUND, err, NULL);
+            return;
+        }
+        break;
+    }
     default: break;
     }
     if (q->job_id && doc && q->kind == FR__QUERY_REQUEST__KIND__STATUS &&

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "flashrack.pb-c.h"
+#include "firmware.h"
 #include "fr_zsock.h"
 #include "mirror.h"
 #include "policy.h"
@@ -31,6 +32,9 @@ struct ctl_cfg {
     char mirror_url[256];       /* [mirror] url: what agents use ("" = from listen) */
     char mirror_dir[512];
     long long mirror_cache_gb;
+    char fw_catalog_dir[512];   /* [firmware] catalog_dir */
+    char fw_sources[2048];      /* [firmware] sources: catalog URLs, space-separated */
+    long long fw_max_age_s;
 };
 
 struct agent_state {
@@ -71,6 +75,7 @@ struct controller {
     struct agent_state *agents;
     uint64_t dropped_unknown; /* refused messages from no known agent */
     struct mirror *mirror;    /* mirror.c; NULL when off */
+    struct firmware *firmware; /* firmware.c: the catalog */
     int stopping;
 };
 
@@ -81,6 +86,8 @@ struct agent_state *agents_find(struct controller *c, const char *id);
 int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env);
 void agents_send_assign(struct controller *c, const Fr__AttemptRef *ref, const struct attempt_info *ai);
 void agents_free(struct controller *c);
+/* Applies an attempt's result (from the agent, or decided here) and acts on it. */
+void agents_apply_result(struct controller *c, struct agent_state *a, const Fr__JobResult *r);
 void agents_on_progress_flush(uv_timer_t *t);
 
 /* Tells agents to fetch an IPSW now (the job's agents, else every online agent). */

@@ -25,12 +25,34 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("mirror", "url", struct ctl_cfg, mirror_url),
     FR_CFG_FIELD_STR("mirror", "dir", struct ctl_cfg, mirror_dir),
     FR_CFG_FIELD_INT("mirror", "cache_gb", struct ctl_cfg, mirror_cache_gb, 1, 1 << 20),
+    FR_CFG_FIELD_STR("firmware", "catalog_dir", struct ctl_cfg, fw_catalog_dir),
+    FR_CFG_FIELD_STR("firmware", "sources", struct ctl_cfg, fw_sources),
+    FR_CFG_FIELD_INT("firmware", "max_age_s", struct ctl_cfg, fw_max_age_s, 60, 90 * 86400),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
+
+static int check_sources(const char *sources, char *err, size_t errlen)
+{
+    int n = 0;
+    for (const char *p = sources; *p;) {
+        size_t len = strcspn(p, " \t");
+        if (len && strncmp(p, "http://", 7) && strncmp(p, "https://", 8))
+            return fr_seterr(FR_ECONFIG, err, errlen, "[firmware] sources: expected http(s) URLs "
+                             "separated by spaces, got '%.*s'", (int)len, p);
+        n += len > 0;
+        p += len + strspn(p + len, " \t");
+    }
+    if (n > 32)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[firmware] sources: at most 32 URLs, got %d", n);
+    return 0;
+}
 
 static int check_cfg(const void *target, char *err, size_t errlen)
 {
     const struct ctl_cfg *cfg = target;
+    if (check_sources(cfg->fw_sources, err, errlen) < 0 ||
+        mirror_check_listen(cfg->mirror_listen, err, errlen) < 0)
+        return FR_ECONFIG;
     if (fr_log_level_parse(cfg->log_level) < 0)
         return fr_seterr(FR_ECONFIG, err, errlen, "[controller] log_level: expected debug, info, "
                                                   "warn or error, got '%s'", cfg->log_level);
@@ -86,6 +108,7 @@ static void on_signal(uv_signal_t *h, int signum)
     agents_on_progress_flush(&c->progress_flush);
     uv_close((uv_handle_t *)&c->progress_flush, on_quiet_close);
     mirror_close(c);
+    firmware_close(c);
     uv_close((uv_handle_t *)&c->sigint, on_quiet_close);
     uv_close((uv_handle_t *)&c->sigterm, on_quiet_close);
 }
@@ -104,7 +127,7 @@ static int start(struct controller *c)
     c->clients_sock = c->agents_sock ? open_router(c, c->cfg.clients_endpoint, 0) : NULL;
     if (!c->clients_sock)
         return 1;
-    if (mirror_start(c, err, sizeof err) < 0) {
+    if (firmware_start(c, err, sizeof err) < 0 || mirror_start(c, err, sizeof err) < 0) {
         fr_error("flashrackd", "%s", err);
         return 1;
     }
@@ -140,6 +163,7 @@ static void finish(struct controller *c)
     store_close(&c->store);
     agents_free(c);
     mirror_destroy(c);
+    firmware_destroy(c);
 }
 
 int main(int argc, char **argv)
@@ -157,6 +181,8 @@ int main(int argc, char **argv)
     snprintf(c.cfg.mirror_listen, sizeof c.cfg.mirror_listen, "127.0.0.1:7712");
     snprintf(c.cfg.mirror_dir, sizeof c.cfg.mirror_dir, "mirror");
     c.cfg.mirror_cache_gb = 64;
+    snprintf(c.cfg.fw_catalog_dir, sizeof c.cfg.fw_catalog_dir, "catalog");
+    c.cfg.fw_max_age_s = 86400;
     int rc = configure(argc, argv, &c.cfg);
     if (rc)
         return rc < 0 ? 0 : rc;

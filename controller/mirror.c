@@ -325,6 +325,17 @@ static void public_url(struct mirror *m, const char *host, int port)
         snprintf(m->url, sizeof m->url, "http://%s:%d", host, port);
 }
 
+int mirror_check_listen(const char *listen, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    char host[128];
+    int port;
+    if (!strcmp(listen, "off") || !listen[0] || parse_listen(listen, &ss, host, sizeof host, &port) == 0)
+        return 0;
+    return fr_seterr(FR_ECONFIG, err, errlen, "[mirror] listen: expected HOST:PORT, [V6]:PORT or off, "
+                     "got '%s'", listen);
+}
+
 int mirror_start(struct controller *c, char *err, size_t errlen)
 {
     const struct ctl_cfg *cfg = &c->cfg;

@@ -20,6 +20,8 @@
 
 struct controller;
 
+/* Checks [mirror] listen ("HOST:PORT", "[V6]:PORT", "*:PORT" or "off"). */
+int mirror_check_listen(const char *listen, char *err, size_t errlen);
 int mirror_start(struct controller *c, char *err, size_t errlen);
 /* A job will need this file: start fetching it now (prefetch). */
 void mirror_want(struct controller *c, const char *key, const char *url);

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "fr_catalog.h"
+#include "fr_err.h"
 #include "fr_log.h"
 #include "fr_time.h"
 #include "fr_types.h"
@@ -26,14 +28,41 @@ static int on_candidate(void *arg, const struct sched_candidate *c)
     return b->n >= MAX_BATCH;
 }
 
-static void assign_one(struct controller *c, const struct sched_candidate *cand)
+/* A job naming firmware by selector gets, per unit, the build the catalog says
+ * for the unit's model: its URL and hash (SHA-256, else SHA-1). */
+static int resolve_firmware(struct controller *c, const struct sched_candidate *cand, char *fw,
+                            size_t fwlen, char *sha, size_t shalen, char *err, size_t errlen)
+{
+    if (!fr_catalog_is_selector(fw))
+        return 0;
+    struct fr_fw w;
+    char why[300];
+    char selector[64];
+    snprintf(selector, sizeof selector, "%s", fw);
+    if (firmware_resolve(c, cand->product_type, selector, &w, why, sizeof why) < 0) {
+        snprintf(err, errlen, "firmware '%s': %s", selector, why);
+        return FR_ENOTFOUND;
+    }
+    if (!w.url[0] || (!w.sha256[0] && !w.sha1[0])) {
+        snprintf(err, errlen, "firmware '%s' for %s: the catalog gives no URL and hash for build %s",
+                 selector, cand->product_type, w.build);
+        return FR_ENOTFOUND;
+    }
+    snprintf(fw, fwlen, "%s", w.url);
+    snprintf(sha, shalen, "%s", w.sha256[0] ? w.sha256 : w.sha1);
+    return 0;
+}
+
+static void assign_one(struct controller *c, struct agent_state *a, const struct sched_candidate *cand)
 {
     Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
-    char firmware[1024] = "";
+    char firmware[1024], sha[80], why[512] = "";
     int erase = 1;
     uint32_t n = 0;
-    if (store_claim_attempt(c->store, cand, fr_time_wall_ms(), &ref, firmware, sizeof firmware,
-                            &erase, &n) < 0) {
+    store_job_firmware(c->store, cand->job, firmware, sizeof firmware, sha, sizeof sha);
+    int unresolved = resolve_firmware(c, cand, firmware, sizeof firmware, sha, sizeof sha, why,
+                                      sizeof why) < 0;
+    if (store_claim_attempt(c->store, cand, fr_time_wall_ms(), firmware, sha, &ref, &erase, &n) < 0) {
         fr_error("sched", "cannot claim an attempt: %s", store_errmsg(c->store));
         return;
     }
@@ -42,8 +71,18 @@ static void assign_one(struct controller *c, const struct sched_candidate *cand)
     fr_info("sched", "unit %s: waiting_unit -> preflight (job %llu, attempt %u on %s:%s, epoch %llu)",
             ecid, (unsigned long long)cand->job, n, cand->agent, cand->port,
             (unsigned long long)ref.epoch);
-    char sha[80];
-    store_job_sha256(c->store, cand->job, sha, sizeof sha);
+    if (unresolved) { /* never retried, never blames a port (ERRORS.md: wrong_firmware) */
+        Fr__JobResult res = FR__JOB_RESULT__INIT;
+        res.ref = &ref;
+        res.outcome = FR__OUTCOME__OUTCOME_FAILED;
+        res.error_class = (char *)fr_class_name(FR_CLASS_WRONG_FIRMWARE);
+        res.error_text = why;
+        res.started_ms = res.ended_ms = fr_time_wall_ms();
+        res.port_path = (char *)cand->port;
+        res.log_path = "";
+        agents_apply_result(c, a, &res);
+        return;
+    }
     struct attempt_info ai = { cand->agent, cand->port, firmware, sha, erase, n };
     agents_send_assign(c, &ref, &ai);
 }
@@ -118,7 +157,7 @@ static void sched_run(struct controller *c)
         struct agent_state *a = agents_find(c, b.c[i].agent);
         if (!a || !a->online || store_live_count(c->store, a->id) >= (int)a->slots)
             continue;
-        assign_one(c, &b.c[i]);
+        assign_one(c, a, &b.c[i]);
     }
     free(b.c);
     plan_moves(c);

@@ -13,7 +13,7 @@
 #include "fr_types.h"
 #include "policy.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define STMT_CACHE 96
 
 struct store {
@@ -73,6 +73,21 @@ static const char *const schema[] = {
     "CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,"
     " job INTEGER NOT NULL DEFAULT 0, ecid INTEGER NOT NULL DEFAULT 0,"
     " agent TEXT NOT NULL DEFAULT '', port TEXT NOT NULL DEFAULT '', text TEXT NOT NULL)",
+};
+
+/* v2: the firmware an attempt was given (a catalog selector resolves per model). */
+static const char *const schema_v2[] = {
+    "ALTER TABLE attempts ADD COLUMN firmware TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE attempts ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''",
+};
+
+/* upgrades[v] brings a store from version v to v + 1. */
+static const struct {
+    const char *const *sql;
+    size_t n;
+} upgrades[SCHEMA_VERSION] = {
+    { schema, sizeof schema / sizeof schema[0] },
+    { schema_v2, sizeof schema_v2 / sizeof schema_v2[0] },
 };
 
 #define LIVE "('assigned','running')"
@@ -214,14 +229,18 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
     }
     if (version == SCHEMA_VERSION)
         return 0;
-    if (version != 0)
-        return fr_seterr(FR_ESTORE, err, errlen, "schema version %d, this flashrackd knows %d",
+    if (version < 0 || version > SCHEMA_VERSION)
+        return fr_seterr(FR_ESTORE, err, errlen, "schema version %d, this flashrackd knows up to %d",
                          version, SCHEMA_VERSION);
+    /* One transaction: a store is upgraded completely or not at all. */
     int rc = run_sql(db, "BEGIN", err, errlen);
-    for (size_t i = 0; rc == 0 && i < sizeof schema / sizeof schema[0]; i++)
-        rc = run_sql(db, schema[i], err, errlen);
+    for (int v = version; rc == 0 && v < SCHEMA_VERSION; v++)
+        for (size_t i = 0; rc == 0 && i < upgrades[v].n; i++)
+            rc = run_sql(db, upgrades[v].sql[i], err, errlen);
+    char done[64];
+    snprintf(done, sizeof done, "PRAGMA user_version = %d; COMMIT", SCHEMA_VERSION);
     if (rc == 0)
-        rc = run_sql(db, "PRAGMA user_version = 1; COMMIT", err, errlen);
+        rc = run_sql(db, done, err, errlen);
     else
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
@@ -423,7 +442,10 @@ static int each_attempt(struct store *s, sqlite3_stmt *st, store_attempt_cb cb, 
     return rc == SQLITE_DONE ? 0 : FR_ESTORE;
 }
 
-#define ATTEMPT_COLS "a.job, a.id, a.epoch, a.ecid, a.agent, a.port, j.firmware, j.erase, a.n, j.sha256"
+/* Attempts from before v2 carry no firmware of their own: their job's. */
+#define ATTEMPT_COLS "a.job, a.id, a.epoch, a.ecid, a.agent, a.port," \
+    " CASE WHEN a.firmware != '' THEN a.firmware ELSE j.firmware END, j.erase, a.n," \
+    " CASE WHEN a.firmware != '' THEN a.sha256 ELSE j.sha256 END"
 
 int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t now_ms, int *nruns,
                      store_attempt_cb cb, void *arg)
@@ -501,7 +523,7 @@ int store_sched_candidates(struct store *s,
                            int (*cb)(void *arg, const struct sched_candidate *c), void *arg)
 {
     sqlite3_stmt *st = query(s,
-        "SELECT r.job, r.ecid, u.agent, u.port FROM unit_runs r"
+        "SELECT r.job, r.ecid, u.agent, u.port, u.product_type FROM unit_runs r"
         " JOIN jobs j ON j.id = r.job AND j.state = 'running'"
         " JOIN units u ON u.ecid = r.ecid AND u.present = 1"
         " LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
@@ -518,8 +540,9 @@ int store_sched_candidates(struct store *s,
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         struct sched_candidate c = { (uint64_t)sqlite3_column_int64(st, 0),
-                                     (uint64_t)sqlite3_column_int64(st, 1), "", "" };
+                                     (uint64_t)sqlite3_column_int64(st, 1), "", "", "" };
         snprintf(c.agent, sizeof c.agent, "%s", col_text(st, 2));
+        snprintf(c.product_type, sizeof c.product_type, "%s", col_text(st, 4));
         snprintf(c.port, sizeof c.port, "%s", col_text(st, 3));
         if (cb(arg, &c))
             break;
@@ -529,7 +552,8 @@ int store_sched_candidates(struct store *s,
 }
 
 int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64_t now_ms,
-                        Fr__AttemptRef *ref, char *firmware, size_t fwlen, int *erase, uint32_t *n)
+                        const char *firmware, const char *sha, Fr__AttemptRef *ref, int *erase,
+                        uint32_t *n)
 {
     int rc = store_begin(s);
     if (rc == 0)
@@ -538,9 +562,10 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
     *n = (uint32_t)scalar(s, 0, "SELECT COUNT(*) FROM attempts WHERE job = ? AND ecid = ?", "uu",
                           c->job, c->ecid) + 1;
     if (rc == 0)
-        rc = exec(s, "INSERT INTO attempts (job, ecid, n, agent, port, epoch, state, started)"
-                     " VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?)",
-                  "uuittuu", c->job, c->ecid, (int64_t)*n, c->agent, c->port, epoch, now_ms);
+        rc = exec(s, "INSERT INTO attempts (job, ecid, n, agent, port, epoch, state, started,"
+                     " firmware, sha256) VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?, ?, ?)",
+                  "uuittuutt", c->job, c->ecid, (int64_t)*n, c->agent, c->port, epoch, now_ms,
+                  firmware, sha);
     uint64_t id = (uint64_t)sqlite3_last_insert_rowid(s->db);
     if (rc == 0)
         rc = exec(s, "UPDATE unit_runs SET state = 'preflight', attempts = attempts + 1,"
@@ -551,13 +576,7 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
     if (rc == 0)
         rc = exec(s, "UPDATE moves SET done = ? WHERE job = ? AND ecid = ? AND done = 0", "uuu",
                   now_ms, c->job, c->ecid);
-    sqlite3_stmt *st = rc == 0 ? query(s, "SELECT firmware, erase FROM jobs WHERE id = ?", "u", c->job) : NULL;
-    if (st && sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(firmware, fwlen, "%s", col_text(st, 0));
-        *erase = sqlite3_column_int(st, 1);
-    }
-    if (st)
-        sqlite3_reset(st);
+    *erase = (int)scalar(s, 1, "SELECT erase FROM jobs WHERE id = ?", "u", c->job);
     if (rc == 0)
         rc = store_commit(s);
     if (rc < 0) {
@@ -581,10 +600,12 @@ int store_live_attempts(struct store *s, const char *agent, const char *state_fi
                                  state_filter ? state_filter : ""), cb, arg);
 }
 
-void store_job_sha256(struct store *s, uint64_t job, char *out, size_t len)
+void store_job_firmware(struct store *s, uint64_t job, char *fw, size_t fwlen, char *sha, size_t shalen)
 {
-    sqlite3_stmt *st = query(s, "SELECT sha256 FROM jobs WHERE id = ?", "u", job);
-    snprintf(out, len, "%s", st && sqlite3_step(st) == SQLITE_ROW ? col_text(st, 0) : "");
+    sqlite3_stmt *st = query(s, "SELECT firmware, sha256 FROM jobs WHERE id = ?", "u", job);
+    int found = st && sqlite3_step(st) == SQLITE_ROW;
+    snprintf(fw, fwlen, "%s", found ? col_text(st, 0) : "");
+    snprintf(sha, shalen, "%s", found ? col_text(st, 1) : "");
     if (st)
         sqlite3_reset(st);
 }

@@ -68,17 +68,20 @@ int store_sched_expand(struct store *s, uint64_t now_ms);
 struct sched_candidate {
     uint64_t job, ecid;
     char agent[64], port[64];
+    char product_type[32];
 };
 /* Waiting runs whose unit is present on a port that is not quarantined and that
  * have no live attempt; cb returns nonzero to stop. */
 int store_sched_candidates(struct store *s,
                            int (*cb)(void *arg, const struct sched_candidate *c), void *arg);
-/* Creates the attempt (fresh lease epoch) and moves the run to preflight.
- * Fills ref (job, attempt, epoch, ecid), firmware, erase and the attempt number. */
+/* Creates the attempt (fresh lease epoch) with the firmware it is given (the job's,
+ * or what the job's catalog selector means for this unit) and moves the run to
+ * preflight. Fills ref (job, attempt, epoch, ecid), erase and the attempt number. */
 int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64_t now_ms,
-                        Fr__AttemptRef *ref, char *firmware, size_t fwlen, int *erase, uint32_t *n);
-/* The job's firmware hash (64 hex digits, or "") for a claimed attempt's job. */
-void store_job_sha256(struct store *s, uint64_t job, char *out, size_t len);
+                        const char *firmware, const char *sha, Fr__AttemptRef *ref, int *erase,
+                        uint32_t *n);
+/* The job's firmware as submitted (file, URL or catalog selector) and its hash ("" if none). */
+void store_job_firmware(struct store *s, uint64_t job, char *fw, size_t fwlen, char *sha, size_t shalen);
 /* The newest job's download URL for an IPSW hash (the mirror fetches it from there). */
 int store_firmware_url(struct store *s, const char *sha, char *url, size_t len);
 /* Calls cb for every live attempt (assigned or running) on agent; state_filter NULL = both. */

@@ -5,9 +5,12 @@
 set -euo pipefail
 BIN=$(cd "${1:?usage: run-demo.sh BIN_DIR [RACK_FILE]}" && pwd)
 RACK=$(realpath "${2:-config/demo-rack.ini}")
+SRC=$(cd "$(dirname "$0")/.." && pwd)
 RUN=$(pwd)/demo-run
 AGENTS_EP=${FR_DEMO_AGENTS_EP:-tcp://127.0.0.1:7710}
 CLIENTS_EP=${FR_DEMO_CLIENTS_EP:-tcp://127.0.0.1:7711}
+MIRROR_PORT=${FR_DEMO_MIRROR_PORT:-7712}
+ORIGIN_PORT=${FR_DEMO_ORIGIN_PORT:-7713}
 export FLASHRACK_CONTROLLER=$CLIENTS_EP
 
 rm -rf "$RUN"
@@ -20,12 +23,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The firmware publisher: a stand-in IPSW (a real zip with a BuildManifest) on a
+# local web server, so the download path is the real one: publisher -> the
+# controller's mirror (one download for the site) -> each agent's verified cache.
+mkdir -p "$RUN/publisher"
+IPSW=$RUN/publisher/iPhone_demo_18.2_22C152_Restore.ipsw
+python3 "$SRC/sim/make-demo-ipsw.py" "$IPSW" --rack "$RACK" --size-mb "${FR_DEMO_IPSW_MB:-96}"
+SHA=$(sha256sum "$IPSW" | cut -d' ' -f1)
+python3 -m http.server "$ORIGIN_PORT" --bind 127.0.0.1 --directory "$RUN/publisher" \
+  >"$RUN/publisher.log" 2>&1 &
+pids+=($!)
+
 export FLASHRACK_SIM_SOCKET=$RUN/sim.sock
 "$BIN/flashrack-sim" "$RACK" --socket "$FLASHRACK_SIM_SOCKET" --operator "$CLIENTS_EP" >"$RUN/sim.log" 2>&1 &
 pids+=($!)
 "$BIN/flashrackd" --set controller.store="$RUN/flashrack.db" \
   --set controller.agents_endpoint="$AGENTS_EP" \
-  --set controller.clients_endpoint="$CLIENTS_EP" >"$RUN/flashrackd.log" 2>&1 &
+  --set controller.clients_endpoint="$CLIENTS_EP" \
+  --set mirror.listen="127.0.0.1:$MIRROR_PORT" --set mirror.dir="$RUN/mirror" \
+  >"$RUN/flashrackd.log" 2>&1 &
 pids+=($!)
 
 for host in A B; do
@@ -51,9 +67,6 @@ INI
   pids+=($!)
 done
 
-# A stand-in IPSW: the simulated engine checks that the file exists, nothing more.
-head -c 65536 /dev/urandom >"$RUN/iPhone_demo_Restore.ipsw"
-
 echo "flashrack demo: controller $CLIENTS_EP, agents A and B, logs in $RUN"
 for i in $(seq 1 100); do
   online=$("$BIN/flashrack" agents -o json 2>/dev/null | grep -o '"online"' | wc -l || true)
@@ -62,15 +75,22 @@ for i in $(seq 1 100); do
 done
 "$BIN/flashrack" agents
 
-job=$("$BIN/flashrack" submit --agent A --agent B --name demo \
-  --firmware "$RUN/iPhone_demo_Restore.ipsw" -o json | sed -n 's/.*"job_id": *\([0-9]*\).*/\1/p')
-echo "submitted job $job"
+echo
+"$BIN/flashrack" firmware inspect "$IPSW" | head -1
+URL=http://127.0.0.1:$ORIGIN_PORT/$(basename "$IPSW")
+job=$("$BIN/flashrack" submit --agent A --agent B --name demo --firmware "$URL" --sha256 "$SHA" \
+  -o json | sed -n 's/.*"job_id": *\([0-9]*\).*/\1/p')
+echo "submitted job $job: firmware $URL"
 rc=0
 "$BIN/flashrack" watch "$job" || rc=$?
 echo
 "$BIN/flashrack" report "$job" || true
 echo
 "$BIN/flashrack" ports | awk 'NR == 1 || $10 > 0'
+echo
+echo "firmware: the publisher served $(grep -c '"GET ' "$RUN/publisher.log" || true) download(s) for the whole site;"
+echo "the agents fetched it from the controller's mirror into their verified caches:"
+"$BIN/flashrack" firmware list || true
 # watch exits 1 when units failed or are suspected faulty: that is the demo's story, not an error
 [ "$rc" -le 1 ] || exit "$rc"
 echo

@@ -678,11 +678,16 @@ static int firmware_inspect(struct cli *c, const char *path)
 struct catalogs {
     const char *files[16];
     int n;
+    const char *model;
 };
 
 static int on_catalog_opt(void *arg, int ch, const char *val)
 {
     struct catalogs *cs = arg;
+    if (ch == 'm') {
+        cs->model = val;
+        return 0;
+    }
     if (ch != 'k' || cs->n >= 16)
         return -1;
     cs->files[cs->n++] = val;
@@ -719,13 +724,49 @@ static int firmware_resolve(struct cli *c, const struct catalogs *cs, const char
     return EXIT_OK;
 }
 
+/* list, show and refresh ask the controller (its catalog and mirror). */
+static int firmware_remote(struct cli *c, int kind, const char *model, const char *selector)
+{
+    Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
+    q.kind = kind;
+    q.model = (char *)(model ? model : "");
+    q.selector = (char *)(selector ? selector : "");
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    if (kind == FR__QUERY_REQUEST__KIND__REFRESH && c->timeout_s < 150)
+        c->timeout_s = 150; /* the controller answers once every source was fetched */
+    json_t *doc = NULL;
+    int rc = cli_call(c, &env, &doc);
+    if (rc == 0 && c->json)
+        print_json(doc);
+    else if (rc == 0 && kind == FR__QUERY_REQUEST__KIND__REFRESH)
+        printf("catalog refreshed: %lld files, %lld firmwares\n",
+               (long long)json_integer_value(json_object_get(doc, "files")),
+               (long long)json_integer_value(json_object_get(doc, "firmwares")));
+    else if (rc == 0)
+        render_firmware(doc, stdout);
+    json_decref(doc);
+    return rc;
+}
+
 static int run_firmware(struct cli *c, int argc, char **argv)
 {
-    static const struct option own[] = { { "catalog", required_argument, NULL, 'k' } };
+    static const struct option own[] = { { "catalog", required_argument, NULL, 'k' },
+                                         { "model", required_argument, NULL, 'm' } };
     struct catalogs cs = { .n = 0 };
-    int rc = parse_verb(c, "firmware", argc, argv, own, 1, on_catalog_opt, &cs);
+    int rc = parse_verb(c, "firmware", argc, argv, own, 2, on_catalog_opt, &cs);
     if (rc)
         return rc;
+    int left = argc - optind;
+    const char *sub = left > 0 ? argv[optind] : "";
+    if (!strcmp(sub, "list") && left == 1)
+        return firmware_remote(c, FR__QUERY_REQUEST__KIND__FIRMWARE, cs.model, NULL);
+    if (!strcmp(sub, "show") && (left == 2 || left == 3))
+        return firmware_remote(c, FR__QUERY_REQUEST__KIND__FIRMWARE, argv[optind + 1],
+                               left == 3 ? argv[optind + 2] : "latest");
+    if (!strcmp(sub, "refresh") && left == 1)
+        return firmware_remote(c, FR__QUERY_REQUEST__KIND__REFRESH, NULL, NULL);
     if (optind + 2 == argc && strcmp(argv[optind], "inspect") == 0)
         return firmware_inspect(c, argv[optind + 1]);
     if ((optind + 2 == argc || optind + 3 == argc) && strcmp(argv[optind], "resolve") == 0) {
@@ -735,7 +776,8 @@ static int run_firmware(struct cli *c, int argc, char **argv)
         }
         return firmware_resolve(c, &cs, argv[optind + 1], optind + 3 == argc ? argv[optind + 2] : "latest");
     }
-    fprintf(stderr, "flashrack firmware: expected 'inspect FILE' or 'resolve MODEL [SELECTOR] --catalog FILE'\n");
+    fprintf(stderr, "flashrack firmware: expected list, show MODEL [SELECTOR], refresh, inspect FILE "
+                    "or resolve MODEL [SELECTOR] --catalog FILE\n");
     return verb_usage("firmware", stderr, EXIT_USAGE);
 }
 
@@ -743,7 +785,7 @@ static int run_firmware(struct cli *c, int argc, char **argv)
 
 static const struct verb verbs[] = {
     { "submit", run_submit, "submit a restore job",
-      "  submit --firmware IPSW (--ecid ECID[,ECID]... | --agent ID... | --port AGENT:PATH|LABEL...)\n"
+      "  submit --firmware IPSW|URL|latest|VERSION|BUILD (--ecid ECID[,ECID]... | --agent ID... | --port AGENT:PATH|LABEL...)\n"
       "         [--count N] [--sha256 HEX] [--update] [--max-attempts N] [--name NAME]\n"
       "         [--standing] [--same-port] [--key KEY]\n"
       "  Submits a restore job (erase-restore unless --update). --key makes a retry safe: the\n"
@@ -758,7 +800,14 @@ static const struct verb verbs[] = {
     { "ports", run_ports, "every port, its state and strikes",
       "  ports [clear PORT]\n  Every port: label, hub, bus, state, strikes, quarantine reason.\n"
       "  'ports clear A-05' puts a quarantined port back in service (after swapping its cable)." },
-    { "firmware", run_firmware, "what an IPSW holds",
+    { "firmware", run_firmware, "the firmware catalog, the site mirror, IPSWs",
+      "  firmware list [--model MODEL]\n"
+      "  The controller's catalog (every build it knows, signed or not, with its hashes)\n"
+      "  and the site mirror (the IPSWs it holds, downloads from the publisher, bytes served).\n"
+      "  firmware show MODEL [latest|VERSION|BUILD]\n"
+      "  Which IPSW a job submitted with that --firmware would restore on that model.\n"
+      "  firmware refresh\n"
+      "  Fetches the catalog sources ([firmware] sources) now.\n"
       "  firmware inspect FILE\n  Version, build, the models an IPSW serves and its build identities\n"
       "  (read locally from BuildManifest.plist; needs no controller).\n"
       "  firmware resolve MODEL [latest|VERSION|BUILD|URL|FILE] --catalog FILE...\n"

@@ -210,3 +210,60 @@ void render_report(const json_t *doc, FILE *out)
     }
     fprintf(out, "\n%zu units\n", json_array_size(list(doc, "units")));
 }
+
+static void human_bytes(long long n, char *buf, size_t len)
+{
+    if (n >= 1000LL * 1000 * 1000)
+        snprintf(buf, len, "%.1f GB", n / 1e9);
+    else if (n >= 1000LL * 1000)
+        snprintf(buf, len, "%.1f MB", n / 1e6);
+    else
+        snprintf(buf, len, "%lld B", n);
+}
+
+static void render_resolved(const json_t *fw, FILE *out)
+{
+    const json_t *sig = json_object_get(fw, "signed");
+    fprintf(out, "%s: iOS %s (%s), signed: %s\n%s\nsha256 %s  sha1 %s\n\n", str(fw, "product_type"),
+            str(fw, "version"), str(fw, "build"),
+            json_is_boolean(sig) ? (json_is_true(sig) ? "yes" : "no") : "unknown", str(fw, "url"),
+            str(fw, "sha256"), str(fw, "sha1"));
+}
+
+void render_firmware(const json_t *doc, FILE *out)
+{
+    const json_t *cat = json_object_get(doc, "catalog"), *mirror = json_object_get(doc, "mirror");
+    const json_t *v;
+    size_t i;
+    char size[32];
+    if (json_object_get(doc, "resolved"))
+        render_resolved(json_object_get(doc, "resolved"), out);
+    fprintf(out, "catalog %s: %lld files, %zu firmwares%s\n", str(cat, "dir"), num(cat, "files"),
+            json_array_size(list(cat, "firmwares")),
+            json_is_true(json_object_get(cat, "refreshing")) ? " (refreshing)" : "");
+    json_array_foreach(list(cat, "errors"), i, v)
+        fprintf(out, "  skipped: %s\n", json_string_value(v) ? json_string_value(v) : "-");
+    if (json_array_size(list(cat, "firmwares")) == 0) {
+        fprintf(out, "  empty: put ipsw.me or Apple catalog files there, or set [firmware] sources\n");
+    } else {
+        fprintf(out, "%-12s %-9s %-9s %-7s %-9s %s\n", "MODEL", "VERSION", "BUILD", "SIGNED", "SIZE", "SHA256");
+        json_array_foreach(list(cat, "firmwares"), i, v) {
+            const json_t *sig = json_object_get(v, "signed");
+            human_bytes(num(v, "size"), size, sizeof size);
+            fprintf(out, "%-12s %-9s %-9s %-7s %-9s %.16s\n", str(v, "product_type"), str(v, "version"),
+                    str(v, "build"), json_is_boolean(sig) ? (json_is_true(sig) ? "yes" : "no") : "?",
+                    num(v, "size") ? size : "-", str(v, "sha256"));
+        }
+    }
+    if (!strcmp(str(mirror, "url"), "-")) {
+        fprintf(out, "\nmirror: off\n");
+        return;
+    }
+    human_bytes(num(mirror, "served_bytes"), size, sizeof size);
+    fprintf(out, "\nmirror %s: %lld upstream download%s, %s served to agents\n", str(mirror, "url"),
+            num(mirror, "upstream_downloads"), num(mirror, "upstream_downloads") == 1 ? "" : "s", size);
+    json_array_foreach(list(mirror, "files"), i, v) {
+        human_bytes(num(v, "bytes"), size, sizeof size);
+        fprintf(out, "  %s  %-9s %s\n", str(v, "sha"), str(v, "state"), size);
+    }
+}

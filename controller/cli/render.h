@@ -26,5 +26,7 @@ void render_moves(const json_t *doc, FILE *out);
 void render_move_line(const json_t *move, char *buf, size_t len);
 /* One line per run for non-terminal watch output: "A-03 0x... restoring step 2 45%". */
 void render_run_line(const json_t *run, char *buf, size_t len);
+/* The firmware catalog, what a selector resolves to, and the site mirror. */
+void render_firmware(const json_t *doc, FILE *out);
 
 #endif

@@ -258,9 +258,9 @@ def sha256_of(path):
 
 
 @contextlib.contextmanager
-def running_site(bindir, rack_text, **kw):
-    """A started Site; on any failure its logs are printed; always stopped."""
-    site = Site(bindir, rack_text, **kw)
+def started(site):
+    """Starts a Site prepared by the caller; on any failure its logs are printed;
+    always stopped."""
     try:
         yield site.start()
     except BaseException:
@@ -268,6 +268,11 @@ def running_site(bindir, rack_text, **kw):
         raise
     finally:
         site.stop()
+
+
+def running_site(bindir, rack_text, **kw):
+    """A started Site (see started())."""
+    return started(Site(bindir, rack_text, **kw))
 
 
 def main(*tests):

@@ -27,6 +27,13 @@ def malformed_configs_exit_before_state(bindir):
     check("controller.ini:3" in r.stderr and "heartbeat_ms" in r.stderr,
           "error names file, line and key: %r" % r.stderr)
     check(not os.path.exists(store), "no store created")
+    for key, value, named in (("firmware.sources", "ftp://mirror.example/list.json", "[firmware] sources"),
+                              ("mirror.listen", "everywhere", "[mirror] listen")):
+        r = run_bin(bindir, "flashrackd", "--set", "controller.store=" + store, "--set",
+                    "%s=%s" % (key, value))
+        check(r.returncode == 2 and named in r.stderr and value in r.stderr,
+              "%s: exit %d, %r" % (key, r.returncode, r.stderr))
+        check(not os.path.exists(store), "no store created (%s)" % key)
 
     aini = os.path.join(d, "agent.ini")
     with open(aini, "w") as f:

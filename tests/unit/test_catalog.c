@@ -114,6 +114,19 @@ static void malformed_catalogs_name_the_problem(void **state)
     fr_catalog_release(&c);
 }
 
+static void selectors_are_told_from_files_and_urls(void **state)
+{
+    const char *yes[] = { "latest", "18.2", "17.7.2", "22C152", "21H216", "20G81a", "9A334" };
+    const char *no[] = { "", "18", "18.", ".2", "1..2", "http://x/18.2.ipsw", "fw.ipsw", "/srv/22C152",
+                         "22c152", "123C1", "22C", "22C12345", "22C152ab", "Latest" };
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++)
+        if (!fr_catalog_is_selector(yes[i]))
+            fail_msg("'%s' should be a selector", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++)
+        if (fr_catalog_is_selector(no[i]))
+            fail_msg("'%s' should not be a selector", no[i]);
+}
+
 static void cache_age(void **state)
 {
     char path[] = "/tmp/fr-test-catalog-XXXXXX";
@@ -133,6 +146,7 @@ int main(void)
         cmocka_unit_test(by_version_build_url_or_file),
         cmocka_unit_test(unknown_models_and_builds_say_so),
         cmocka_unit_test(malformed_catalogs_name_the_problem),
+        cmocka_unit_test(selectors_are_told_from_files_and_urls),
         cmocka_unit_test(cache_age),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "fr_err.h"
 #include "fr_types.h"
 #include "store.h"
@@ -118,6 +120,21 @@ static void submit_is_idempotent(void **state)
     json_decref(doc);
 }
 
+struct given {
+    int n;
+    char fw[4][64], sha[4][80];
+};
+
+static void note_given(void *arg, const Fr__AttemptRef *ref, const struct attempt_info *ai)
+{
+    struct given *g = arg;
+    if (g->n < 4) {
+        snprintf(g->fw[g->n], sizeof g->fw[0], "%s", ai->firmware);
+        snprintf(g->sha[g->n], sizeof g->sha[0], "%s", ai->sha256);
+        g->n++;
+    }
+}
+
 static void claims_get_increasing_epochs_and_stale_results_are_not_applied(void **state)
 {
     struct store *s = *state;
@@ -129,13 +146,19 @@ static void claims_get_increasing_epochs_and_stale_results_are_not_applied(void 
     assert_int_equal(store_sched_candidates(s, collect, &cs), 0);
     assert_int_equal(cs.n, 2);
     Fr__AttemptRef r1 = FR__ATTEMPT_REF__INIT, r2 = FR__ATTEMPT_REF__INIT;
-    char fw[64];
     int erase;
     uint32_t n;
-    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, &r1, fw, sizeof fw, &erase, &n), 0);
-    assert_int_equal(store_claim_attempt(s, &cs.c[1], 3000, &r2, fw, sizeof fw, &erase, &n), 0);
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, "/x.ipsw", "", &r1, &erase, &n), 0);
+    assert_int_equal(store_claim_attempt(s, &cs.c[1], 3000, "https://h/22C152.ipsw", "ab12", &r2,
+                                         &erase, &n), 0);
     assert_true(r2.epoch > r1.epoch);
-    assert_string_equal(fw, "/x.ipsw");
+    /* each attempt keeps the firmware it was given (a selector resolves per model) */
+    struct given g = { 0 };
+    store_live_attempts(s, "A", NULL, note_given, &g);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.fw[0], "/x.ipsw");
+    assert_string_equal(g.fw[1], "https://h/22C152.ipsw");
+    assert_string_equal(g.sha[1], "ab12");
     assert_int_equal(n, 1);
 
     /* a claimed unit is no longer a candidate */
@@ -182,11 +205,10 @@ static void reconcile_interrupts_attempts_the_agent_lost(void **state)
     struct cands cs = { .n = 0 };
     store_sched_candidates(s, collect, &cs);
     Fr__AttemptRef r[2] = { FR__ATTEMPT_REF__INIT, FR__ATTEMPT_REF__INIT };
-    char fw[64];
     int erase;
     uint32_t n;
     for (int i = 0; i < 2; i++)
-        store_claim_attempt(s, &cs.c[i], 3000, &r[i], fw, sizeof fw, &erase, &n);
+        store_claim_attempt(s, &cs.c[i], 3000, "/x.ipsw", "", &r[i], &erase, &n);
     Fr__AttemptRef *keep[] = { &r[1] };
     assert_int_equal(store_interrupt_missing(s, "A", keep, 1, 5000, &interrupted), 0);
     assert_int_equal(interrupted, 1);
@@ -198,7 +220,7 @@ static void reconcile_interrupts_attempts_the_agent_lost(void **state)
     assert_int_equal(cs.n, 1);
     assert_true(cs.c[0].ecid == r[0].ecid);
     Fr__AttemptRef again = FR__ATTEMPT_REF__INIT;
-    store_claim_attempt(s, &cs.c[0], 6000, &again, fw, sizeof fw, &erase, &n);
+    store_claim_attempt(s, &cs.c[0], 6000, "/x.ipsw", "", &again, &erase, &n);
     assert_int_equal(n, 2);
 }
 
@@ -270,10 +292,9 @@ static void fail_attempt(struct store *s, const char *agent, const char *cls,
     store_sched_candidates(s, collect, &cs);
     assert_int_equal(cs.n, 1);
     Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
-    char fw[64];
     int erase;
     uint32_t n;
-    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, &ref, fw, sizeof fw, &erase, &n), 0);
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, "/x.ipsw", "", &ref, &erase, &n), 0);
     Fr__JobResult res = FR__JOB_RESULT__INIT;
     res.ref = &ref;
     res.outcome = FR__OUTCOME__OUTCOME_FAILED;
@@ -318,10 +339,9 @@ static void unpaired_unit_starts_once_put_in_dfu(void **state)
     struct cands cs = { .n = 0 };
     store_sched_candidates(s, collect, &cs);
     Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
-    char fw[64];
     int erase;
     uint32_t n;
-    assert_int_equal(store_claim_attempt(s, &cs.c[0], 7000, &ref, fw, sizeof fw, &erase, &n), 0);
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 7000, "/x.ipsw", "", &ref, &erase, &n), 0);
     json_t *doc = store_doc_status(s, ref.job_id, 1);
     json_t *run = json_array_get(json_object_get(doc, "runs"), 0);
     assert_string_equal(json_string_value(json_object_get(run, "error")), "");
@@ -375,10 +395,62 @@ static void unusable_path_is_a_clear_error(void **state)
     unlink(junk);
 }
 
+static void sql(const char *text)
+{
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, text, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", text, msg);
+    sqlite3_close(db);
+}
+
+/* A store written by the first schema (no firmware per attempt) opens, is upgraded
+ * in place, and its old attempts read their job's firmware. */
+static void a_version_1_store_is_upgraded_in_place(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 1, 0x3000);
+    uint64_t ecid = 0x3000;
+    int created, erase;
+    uint32_t n;
+    submit(s, "old", &ecid, 1, NULL, 0, &created);
+    struct cands cs = { .n = 0 };
+    store_sched_candidates(s, collect, &cs);
+    Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, "", "", &ref, &erase, &n), 0);
+    store_close(&s);
+    sql("ALTER TABLE attempts DROP COLUMN firmware; ALTER TABLE attempts DROP COLUMN sha256;"
+        " PRAGMA user_version = 1");
+    char err[256];
+    assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
+    *state = s;
+    struct given g = { 0 };
+    store_live_attempts(s, "A", NULL, note_given, &g);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.fw[0], "/x.ipsw"); /* the job's */
+}
+
+static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
+{
+    struct store *s = *state;
+    store_close(&s);
+    sql("PRAGMA user_version = 99");
+    char err[256];
+    assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
+    assert_non_null(strstr(err, "schema version 99"));
+    sql("PRAGMA user_version = 2"); /* nothing else was changed: it opens again */
+    assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
+    *state = s;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(epoch_grows_at_each_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_version_1_store_is_upgraded_in_place, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_store_from_a_newer_flashrackd_is_refused_untouched, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(submit_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_get_increasing_epochs_and_stale_results_are_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(reconcile_interrupts_attempts_the_agent_lost, setup, teardown),
