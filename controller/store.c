@@ -612,9 +612,12 @@ void store_job_firmware(struct store *s, uint64_t job, char *fw, size_t fwlen, c
 
 int store_firmware_url(struct store *s, const char *sha, char *url, size_t len)
 {
-    sqlite3_stmt *st = query(s, "SELECT firmware FROM jobs WHERE lower(sha256) = lower(?) AND"
+    /* attempts too: a catalog selector's URL and hash live on the attempts */
+    sqlite3_stmt *st = query(s, "SELECT firmware FROM (SELECT firmware, sha256, created AS at FROM jobs"
+                                " UNION ALL SELECT firmware, sha256, started AS at FROM attempts)"
+                                " WHERE lower(sha256) = lower(?) AND"
                                 " (firmware LIKE 'http://%' OR firmware LIKE 'https://%')"
-                                " ORDER BY id DESC LIMIT 1", "t", sha);
+                                " ORDER BY at DESC LIMIT 1", "t", sha);
     int found = st && sqlite3_step(st) == SQLITE_ROW;
     snprintf(url, len, "%s", found ? col_text(st, 0) : "");
     if (st)

@@ -87,7 +87,10 @@ def catalog_drives_jobs(bindir):
                           "the model the catalog lacks fails as wrong_firmware: %s" % run)
                     check(run["attempt"] == 1, "and is never retried: %s" % run)
             ipsw_gets = [g for g in origin.gets if g.endswith(".ipsw")]
-            check(len(ipsw_gets) == 1, "the IPSW came once, through the mirror: %s" % origin.gets)
+            check(len(ipsw_gets) == 1, "the IPSW came once: %s" % origin.gets)
+            mirror = site.cli_json("firmware", "list")["mirror"]
+            check([f["state"] for f in mirror["files"]] == ["ready"] and mirror["served_bytes"] > 0,
+                  "through the mirror: %s" % mirror)
             check(not site.cli_json("moves")["moves"], "no moves")
             check(all(p["strikes"] == 0 for p in site.cli_json("ports")["ports"]), "no strikes")
 
