@@ -38,7 +38,7 @@ static int resolve_firmware(struct controller *c, const struct sched_candidate *
     struct fr_fw w;
     char why[300];
     char selector[64];
-    snprintf(selector, sizeof selector, "%s", fw);
+    snprintf(selector, sizeof selector, "%.63s", fw);
     if (firmware_resolve(c, cand->product_type, selector, &w, why, sizeof why) < 0) {
         snprintf(err, errlen, "firmware '%s': %s", selector, why);
         return FR_ENOTFOUND;

@@ -28,8 +28,10 @@ trap 'exit 130' INT TERM
 # controller's mirror (one download for the site) -> each agent's verified cache.
 mkdir -p "$RUN/publisher"
 IPSW=$RUN/publisher/iPhone_demo_18.2_22C152_Restore.ipsw
-python3 "$SRC/sim/make-demo-ipsw.py" "$IPSW" --rack "$RACK" --size-mb "${FR_DEMO_IPSW_MB:-96}"
-SHA=$(sha256sum "$IPSW" | cut -d' ' -f1)
+URL=http://127.0.0.1:$ORIGIN_PORT/$(basename "$IPSW")
+# ... and the site's firmware catalog (what ipsw.me would say about it, per model)
+python3 "$SRC/sim/make-demo-ipsw.py" "$IPSW" --rack "$RACK" --size-mb "${FR_DEMO_IPSW_MB:-96}" \
+  --catalog "$RUN/catalog" --url "$URL"
 python3 -m http.server "$ORIGIN_PORT" --bind 127.0.0.1 --directory "$RUN/publisher" \
   >"$RUN/publisher.log" 2>&1 &
 pids+=($!)
@@ -41,8 +43,10 @@ pids+=($!)
   --set controller.agents_endpoint="$AGENTS_EP" \
   --set controller.clients_endpoint="$CLIENTS_EP" \
   --set mirror.listen="127.0.0.1:$MIRROR_PORT" --set mirror.dir="$RUN/mirror" \
+  --set firmware.catalog_dir="$RUN/catalog" \
   >"$RUN/flashrackd.log" 2>&1 &
-pids+=($!)
+controller_pid=$!
+pids+=($controller_pid)
 
 for host in A B; do
   mkdir -p "$RUN/agent-$host"
@@ -68,19 +72,28 @@ INI
 done
 
 echo "flashrack demo: controller $CLIENTS_EP, agents A and B, logs in $RUN"
-for i in $(seq 1 100); do
-  online=$("$BIN/flashrack" agents -o json 2>/dev/null | grep -o '"online"' | wc -l || true)
+deadline=$((SECONDS + 30))
+while :; do
+  if ! kill -0 "$controller_pid" 2>/dev/null; then
+    echo "flashrack demo: the controller stopped; its log ($RUN/flashrackd.log) ends with:" >&2
+    tail -5 "$RUN/flashrackd.log" >&2
+    exit 1
+  fi
+  online=$("$BIN/flashrack" --timeout 1 agents -o json 2>/dev/null | grep -o '"online"' | wc -l || true)
   [ "$online" -ge 2 ] && break
+  if [ "$SECONDS" -ge "$deadline" ]; then
+    echo "flashrack demo: the agents did not come online within 30 s; logs are in $RUN" >&2
+    exit 1
+  fi
   sleep 0.2
 done
 "$BIN/flashrack" agents
 
 echo
-"$BIN/flashrack" firmware inspect "$IPSW" | head -1
-URL=http://127.0.0.1:$ORIGIN_PORT/$(basename "$IPSW")
-job=$("$BIN/flashrack" submit --agent A --agent B --name demo --firmware "$URL" --sha256 "$SHA" \
+"$BIN/flashrack" firmware show iPhone12,1 latest | head -2
+job=$("$BIN/flashrack" submit --agent A --agent B --name demo --firmware latest \
   -o json | sed -n 's/.*"job_id": *\([0-9]*\).*/\1/p')
-echo "submitted job $job: firmware $URL"
+echo "submitted job $job: every unit to the latest signed iOS for its model"
 rc=0
 "$BIN/flashrack" watch "$job" || rc=$?
 echo
@@ -88,9 +101,9 @@ echo
 echo
 "$BIN/flashrack" ports | awk 'NR == 1 || $10 > 0'
 echo
-echo "firmware: the publisher served $(grep -c '"GET ' "$RUN/publisher.log" || true) download(s) for the whole site;"
+echo "firmware: the publisher served $(grep -c '"GET .*\.ipsw' "$RUN/publisher.log" || true) IPSW download(s) for the whole site;"
 echo "the agents fetched it from the controller's mirror into their verified caches:"
-"$BIN/flashrack" firmware list || true
+"$BIN/flashrack" firmware list | sed -n '/^mirror/,$p' || true
 # watch exits 1 when units failed or are suspected faulty: that is the demo's story, not an error
 [ "$rc" -le 1 ] || exit "$rc"
 echo

@@ -7,9 +7,16 @@ size asked for. `flashrack firmware inspect` reads it like a real one.
 A real IPSW serves one family of models; this one lists every model of the rack
 so that one job covers the whole demo.
 
+With --catalog DIR --url URL it also writes, per model, the ipsw.me v4 device
+document a catalog source would give for it (DIR/<model>.json: this build,
+signed, at URL, with its SHA-256 and size), so that jobs can say "latest".
+
 usage: make-demo-ipsw.py OUT --rack RACK.ini [--size-mb N] [--version V] [--build B]
+                         [--catalog DIR --url URL]
 """
 import argparse
+import hashlib
+import json
 import os
 import plistlib
 import re
@@ -50,7 +57,11 @@ def main():
     ap.add_argument("--size-mb", type=int, default=64)
     ap.add_argument("--version", default="18.2")
     ap.add_argument("--build", default="22C152")
+    ap.add_argument("--catalog")
+    ap.add_argument("--url")
     a = ap.parse_args()
+    if bool(a.catalog) != bool(a.url):
+        sys.exit("make-demo-ipsw.py: --catalog and --url go together")
     models = rack_models(a.rack)
     manifest = {
         "ProductVersion": a.version, "ProductBuildVersion": a.build,
@@ -66,6 +77,22 @@ def main():
             for _ in range(a.size_mb):
                 fs.write(chunk)
     os.replace(tmp, a.out)
+    if a.catalog:
+        write_catalog(a, models)
+
+
+def write_catalog(a, models):
+    h = hashlib.sha256()
+    with open(a.out, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    os.makedirs(a.catalog, exist_ok=True)
+    for m in models:
+        doc = {"identifier": m, "firmwares": [{
+            "identifier": m, "version": a.version, "buildid": a.build, "signed": True,
+            "url": a.url, "sha256sum": h.hexdigest(), "filesize": os.path.getsize(a.out)}]}
+        with open(os.path.join(a.catalog, m + ".json"), "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
 
 
 if __name__ == "__main__":

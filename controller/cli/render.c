@@ -238,7 +238,7 @@ void render_firmware(const json_t *doc, FILE *out)
     char size[32];
     if (json_object_get(doc, "resolved"))
         render_resolved(json_object_get(doc, "resolved"), out);
-    fprintf(out, "catalog %s: %lld files, %zu firmwares%s\n", str(cat, "dir"), num(cat, "files"),
+    fprintf(out, "catalog in %s: %lld files, %zu firmwares%s\n", str(cat, "dir"), num(cat, "files"),
             json_array_size(list(cat, "firmwares")),
             json_is_true(json_object_get(cat, "refreshing")) ? " (refreshing)" : "");
     json_array_foreach(list(cat, "errors"), i, v)
