@@ -45,7 +45,7 @@ struct entry {
 struct flight {
     struct entry *e;
     CURL *easy;
-    FILE *fp;
+    int fd;                   /* DIR/<key>.part */
     char url[2048];           /* what the current transfer asks */
     char upstream[2048];      /* the publisher's URL, when url is the mirror */
     int from_mirror;
@@ -54,7 +54,12 @@ struct flight {
     int waiting;
     struct fr_sha256 s256;
     struct fr_sha1 s1;
-    uint64_t have;
+    uint64_t have;            /* bytes written */
+    uint64_t hashed;          /* bytes hashed (a thread-pool job follows the writes) */
+    uv_work_t hash_work;
+    uint64_t work_from, work_to;
+    int hashing, reset_pending, finishing, dead, hash_errno;
+    uint64_t done_at;         /* uv_hrtime of the last byte */
     int retries;
     int first_chunk;          /* the current transfer has not delivered a byte yet */
     char errbuf[CURL_ERROR_SIZE];
@@ -76,6 +81,7 @@ struct fwcache {
     struct fwcache_stats st;
     char mirror[512];
     uint64_t mirror_wait_ms;
+    uint64_t hash_step;
     int closing;
 };
 
@@ -152,17 +158,23 @@ static void evict(struct fwcache *c)
 /* ---- curl multi on the uv loop ------------------------------------------------- */
 
 static void start_transfer(struct fwcache *c, struct flight *f);
+static void transfer_done(struct fwcache *c, struct flight *f);
 
 static void on_flight_closed(uv_handle_t *h)
 {
     free(h->data);
 }
 
+/* A hashing job may still read the file: the last one to finish frees. */
 static void flight_free(struct flight *f)
 {
-    if (f->fp)
-        fclose(f->fp);
-    f->fp = NULL;
+    if (f->hashing) {
+        f->dead = 1;
+        return;
+    }
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
     uv_close((uv_handle_t *)&f->wait, on_flight_closed);
 }
 
@@ -182,18 +194,17 @@ static void flight_done_ok(struct fwcache *c, struct flight *f)
 {
     struct entry *e = f->e;
     char got[65], part[700], final[700];
-    uint64_t t0 = uv_hrtime();
     if (strlen(e->key) == 64)
         fr_sha256_hex(&f->s256, got);
     else
         fr_sha1_hex(&f->s1, got);
-    int fd = fileno(f->fp);
-    int synced = fflush(f->fp) == 0 && fsync(fd) == 0;
+    int synced = f->hash_errno == 0 && fsync(f->fd) == 0;
     path_of(c, e->key, "part", part, sizeof part);
     path_of(c, e->key, "ipsw", final, sizeof final);
     if (!synced) {
         char why[800];
-        snprintf(why, sizeof why, "cannot write '%s': %s", part, strerror(errno));
+        snprintf(why, sizeof why, "cannot write '%s': %s", part,
+                 strerror(f->hash_errno ? f->hash_errno : errno));
         flight_fail(c, f, FR_EIO, why);
         return;
     }
@@ -211,7 +222,7 @@ static void flight_done_ok(struct fwcache *c, struct flight *f)
         flight_fail(c, f, FR_EIO, why);
         return;
     }
-    c->st.last_finish_us = (uv_hrtime() - t0) / 1000;
+    c->st.last_finish_us = (uv_hrtime() - f->done_at) / 1000;
     e->size = f->have;
     e->state = ENTRY_PRESENT;
     e->verified = 1;
@@ -308,7 +319,7 @@ static void check_done(struct fwcache *c)
         curl_easy_cleanup(m->easy_handle);
         f->easy = NULL;
         if (rc == CURLE_OK)
-            flight_done_ok(c, f);
+            transfer_done(c, f);
         else
             transfer_failed(c, f, rc, http, (long long)retry_after);
     }
@@ -373,8 +384,109 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, voi
     return 0;
 }
 
-/* Bytes arrive: hashed and written as they come; a server that ignored our Range
- * (200 instead of 206) sends the whole file again, so we start over. */
+/* ---- hashing right behind the writes -------------------------------------------
+ * The loop thread only writes what arrives; one job at a time on libuv's thread pool
+ * hashes the range written since the last job, reading it back from the page cache
+ * (a memory copy, not a disk pass), and starts its writeback so the fsync at the end
+ * has little left to do. So the loop stays free for the agent's other work, the
+ * second core hashes, and "last byte -> verified" is the tail of one job. */
+
+#define HASH_STEP_DEFAULT (8u << 20)
+
+static void hash_range(uv_work_t *w)
+{
+    struct flight *f = w->data;
+    static __thread char buf[1 << 20];
+    int sha256 = strlen(f->e->key) == 64;
+    for (uint64_t at = f->work_from; at < f->work_to;) {
+        size_t want = f->work_to - at < sizeof buf ? (size_t)(f->work_to - at) : sizeof buf;
+        ssize_t n = pread(f->fd, buf, want, (off_t)at);
+        if (n <= 0) {
+            f->hash_errno = n < 0 ? errno : EIO;
+            return;
+        }
+        if (sha256)
+            fr_sha256_update(&f->s256, buf, (size_t)n);
+        else
+            fr_sha1_update(&f->s1, buf, (size_t)n);
+        at += (uint64_t)n;
+    }
+    sync_file_range(f->fd, (off_t)f->work_from, (off_t)(f->work_to - f->work_from),
+                    SYNC_FILE_RANGE_WRITE);
+}
+
+static void restart_hash(struct flight *f)
+{
+    fr_sha256_init(&f->s256);
+    fr_sha1_init(&f->s1);
+    f->hashed = 0;
+    f->hash_errno = 0;
+}
+
+static void hash_done(uv_work_t *w, int status);
+
+/* Queues the next range when enough has been written (or everything, at the end);
+ * at the end with everything hashed, the file is checked and kept. */
+static void hash_more(struct fwcache *c, struct flight *f)
+{
+    if (f->hashing)
+        return;
+    uint64_t pending = f->have - f->hashed;
+    if (f->finishing && (pending == 0 || f->hash_errno)) {
+        flight_done_ok(c, f);
+        return;
+    }
+    if (pending == 0 || (!f->finishing && pending < c->hash_step))
+        return;
+    f->hashing = 1;
+    f->work_from = f->hashed;
+    f->work_to = f->have;
+    f->hash_work.data = f;
+    uv_queue_work(c->loop, &f->hash_work, hash_range, hash_done);
+}
+
+static void hash_done(uv_work_t *w, int status)
+{
+    struct flight *f = w->data;
+    f->hashing = 0;
+    if (f->dead) {
+        flight_free(f);
+        return;
+    }
+    if (f->reset_pending) { /* the server started over while this job ran */
+        f->reset_pending = 0;
+        restart_hash(f);
+    } else {
+        f->hashed = f->work_to;
+    }
+    hash_more(f->e->c, f);
+}
+
+/* The last byte is in: finish once the hashing has caught up. */
+static void transfer_done(struct fwcache *c, struct flight *f)
+{
+    f->done_at = uv_hrtime();
+    f->finishing = 1;
+    hash_more(c, f);
+}
+
+static int write_all(int fd, const char *p, size_t len, uint64_t at)
+{
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)at);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+        at += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Bytes arrive and are written; a server that ignored our Range (200 instead of
+ * 206) sends the whole file again, so we start over. */
 static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     struct flight *f = arg;
@@ -382,25 +494,25 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     long http = 0;
     curl_easy_getinfo(f->easy, CURLINFO_RESPONSE_CODE, &http);
     if (f->first_chunk && f->have > 0 && http == 200) {
-        if (fflush(f->fp) != 0 || ftruncate(fileno(f->fp), 0) < 0 || fseek(f->fp, 0, SEEK_SET) < 0)
+        if (ftruncate(f->fd, 0) < 0)
             return 0;
         f->have = 0;
-        fr_sha256_init(&f->s256);
-        fr_sha1_init(&f->s1);
+        if (f->hashing)
+            f->reset_pending = 1;
+        else
+            restart_hash(f);
     }
     f->first_chunk = 0;
-    if (fwrite(p, 1, len, f->fp) != len)
+    if (write_all(f->fd, p, len, f->have) < 0)
         return 0; /* disk full or similar: curl reports a write error */
-    if (strlen(f->e->key) == 64) /* only the hash the key is: no second hashing cost */
-        fr_sha256_update(&f->s256, p, len);
-    else
-        fr_sha1_update(&f->s1, p, len);
     f->have += len;
-    f->e->c->st.bytes += len;
+    struct fwcache *c = f->e->c;
+    c->st.bytes += len;
     if (f->from_mirror)
-        f->e->c->st.mirror_bytes += len;
+        c->st.mirror_bytes += len;
     else
-        f->e->c->st.upstream_bytes += len;
+        c->st.upstream_bytes += len;
+    hash_more(c, f);
     return len;
 }
 
@@ -436,8 +548,8 @@ static int start_flight(struct fwcache *c, struct entry *e, const char *url)
         return FR_ENOMEM;
     char part[700];
     path_of(c, e->key, "part", part, sizeof part);
-    f->fp = fopen(part, "w+b");
-    if (!f->fp) {
+    f->fd = open(part, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (f->fd < 0) {
         int err = errno;
         free(f);
         fr_warn("fwcache", "cannot create '%s': %s", part, strerror(err));
@@ -583,6 +695,7 @@ int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fw
     snprintf(c->dir, sizeof c->dir, "%s", dir);
     c->cap = cap_bytes;
     c->mirror_wait_ms = MIRROR_WAIT_DEFAULT_MS;
+    c->hash_step = HASH_STEP_DEFAULT;
     c->multi = curl_multi_init();
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
@@ -678,6 +791,11 @@ void fwcache_set_mirror(struct fwcache *c, const char *base_url)
     while (n > 0 && base_url[n - 1] == '/')
         n--; /* "http://host:7712/" and "http://host:7712" are one mirror */
     snprintf(c->mirror, sizeof c->mirror, "%.*s", (int)n, n ? base_url : "");
+}
+
+void fwcache_set_hash_step(struct fwcache *c, uint64_t bytes)
+{
+    c->hash_step = bytes ? bytes : HASH_STEP_DEFAULT;
 }
 
 void fwcache_set_mirror_wait(struct fwcache *c, uint64_t ms)

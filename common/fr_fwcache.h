@@ -8,7 +8,9 @@
  * verified. Any number of gets for one hash share one download (single flight).
  * Over the size cap, the least recently used files that no attempt has pinned
  * are evicted. After a restart, files are trusted only after one hash check
- * (done on libuv's thread pool, on first use).
+ * (done on libuv's thread pool, on first use). While a file downloads, the loop thread
+ * only writes; a thread-pool job right behind it hashes what was written (from the page
+ * cache) and starts its writeback, so the final fsync is short.
  *
  * With a mirror set (the site controller's), a download first asks
  * MIRROR/ipsw/<hash>: 503 means the mirror is fetching it itself, so we wait
@@ -60,6 +62,8 @@ void fwcache_foreach(struct fwcache *c,
                      void *arg);
 /* Base URL of a site mirror ("" = none); applies to downloads started later. */
 void fwcache_set_mirror(struct fwcache *c, const char *base_url);
+/* How much is written before a hashing job starts (default 8 MB; 0 = default). */
+void fwcache_set_hash_step(struct fwcache *c, uint64_t bytes);
 /* Waiting on a mirror's 503s gives up after this long (default 2 h). */
 void fwcache_set_mirror_wait(struct fwcache *c, uint64_t ms);
 void fwcache_pin(struct fwcache *c, const char *key);

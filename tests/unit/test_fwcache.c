@@ -218,6 +218,8 @@ static struct fwcache *open_cache(uv_loop_t *loop, struct fixture *f, uint64_t c
     char err[256];
     if (fwcache_open(loop, f->dir, cap, &c, err, sizeof err))
         fail_msg("%s", err);
+    /* small hashing jobs: they run while bytes still arrive, across cuts and restarts */
+    fwcache_set_hash_step(c, 64 * 1024);
     return c;
 }
 

@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Benchmark: how many times the publisher serves one IPSW to a whole site.
+
+Real processes on loopback: a publisher (a threaded HTTP server counting GETs)
+holding one IPSW, a controller with its site mirror, N agents with M simulated
+units each, all of one model. One job by URL for every unit. Measured twice:
+with the mirror (agents ask the controller first) and without it (each agent
+goes to the publisher). Prints the publisher's downloads and bytes, the time
+from submit until every agent holds the verified file (prefetch), and the bytes
+the mirror served.
+
+Usage: bench/mirror_bench.py BIN_DIR [--agents N] [--units M] [--mb SIZE]
+(BIN_DIR from a release build: deploy/demo.sh leaves one in build/bin.)
+"""
+import argparse
+import http.server
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from harness import Site, sha256_of  # noqa: E402
+
+
+class Publisher:
+    """Serves a directory; counts GETs and body bytes sent."""
+
+    def __init__(self, directory):
+        pub = self
+        self.gets, self.bytes = 0, 0
+        self.lock = threading.Lock()
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def do_GET(self):
+                with pub.lock:
+                    pub.gets += 1
+                super().do_GET()
+
+            def copyfile(self, source, outputfile):
+                n = 0
+                while True:
+                    buf = source.read(1 << 20)
+                    if not buf:
+                        break
+                    outputfile.write(buf)
+                    n += len(buf)
+                with pub.lock:
+                    pub.bytes += n
+
+            def log_message(self, *args):
+                pass
+
+        self.srv = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), lambda *a, **kw: Handler(*a, directory=directory, **kw))
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+        self.base = "http://127.0.0.1:%d" % self.srv.server_address[1]
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+def rack(agents, units):
+    lines = ["[sim]", "seed = 9", "time_scale = 200"]
+    for a in agents:
+        lines += ["", "[host %s]" % a, "product_types = iPhone12,1", "",
+                  "[hub %s.1]" % a, "host = %s" % a, "bus = 1", "ports = %d" % units]
+    return "\n".join(lines) + "\n"
+
+
+def run(bindir, agents, units, mb, mirror):
+    site = Site(bindir, rack(agents, units), agents=agents, slots=units)
+    pub_dir = os.path.join(site.dir, "publisher")
+    os.makedirs(pub_dir)
+    ipsw = os.path.join(pub_dir, "bench_Restore.ipsw")
+    with open(ipsw, "wb") as f:
+        chunk = os.urandom(1 << 20)
+        for _ in range(mb):
+            f.write(chunk)
+    sha = sha256_of(ipsw)
+    pub = Publisher(pub_dir)
+    if not mirror:
+        site.controller_sets = ["mirror.listen=off"]
+    try:
+        site.start()
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) == len(agents) * units, 60, "units")
+        t0 = time.monotonic()
+        job = site.cli_json("submit", *sum((["--agent", a] for a in agents), []), "--firmware",
+                            "%s/%s" % (pub.base, os.path.basename(ipsw)), "--sha256", sha)["job_id"]
+        cached = [os.path.join(site.dir, "agent-" + a, "ipsw", sha + ".ipsw") for a in agents]
+        site.wait_for(lambda: all(os.path.exists(p) for p in cached), 600, "every agent cached it",
+                      step=0.05)
+        ready_s = time.monotonic() - t0
+        doc = site.wait_job_finished(job, 600)
+        done = sum(1 for r in doc["runs"] if r["state"] == "done")
+        served = site.cli_json("firmware", "list")["mirror"].get("served_bytes", 0) if mirror else 0
+        return dict(gets=pub.gets, bytes=pub.bytes, ready_s=ready_s, done=done, served=served)
+    finally:
+        site.stop()
+        pub.close()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bindir")
+    ap.add_argument("--agents", type=int, default=4)
+    ap.add_argument("--units", type=int, default=12)
+    ap.add_argument("--mb", type=int, default=512)
+    a = ap.parse_args()
+    agents = [chr(ord("A") + i) for i in range(a.agents)]
+    n = a.agents * a.units
+    print("site: %d agents x %d units of iPhone12,1 (%d units), one %d MB IPSW by URL"
+          % (a.agents, a.units, n, a.mb))
+    print("%-16s %10s %14s %18s %16s %10s" % ("practice", "downloads", "publisher MB",
+                                               "all agents ready", "mirror served MB", "restored"))
+    for mirror in (True, False):
+        r = run(a.bindir, agents, a.units, a.mb, mirror)
+        print("%-16s %10d %14.0f %17.1fs %16.0f %7d/%d" % (
+            "with mirror" if mirror else "without mirror", r["gets"], r["bytes"] / 1e6, r["ready_s"],
+            r["served"] / 1e6, r["done"], n))
+
+
+if __name__ == "__main__":
+    main()
