@@ -13,53 +13,13 @@ Usage: bench/mirror_bench.py BIN_DIR [--agents N] [--units M] [--mb SIZE]
 (BIN_DIR from a release build: deploy/demo.sh leaves one in build/bin.)
 """
 import argparse
-import http.server
 import os
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from harness import Site, sha256_of  # noqa: E402
-
-
-class Publisher:
-    """Serves a directory; counts GETs and body bytes sent."""
-
-    def __init__(self, directory):
-        pub = self
-        self.gets, self.bytes = 0, 0
-        self.lock = threading.Lock()
-
-        class Handler(http.server.SimpleHTTPRequestHandler):
-            def do_GET(self):
-                with pub.lock:
-                    pub.gets += 1
-                super().do_GET()
-
-            def copyfile(self, source, outputfile):
-                n = 0
-                while True:
-                    buf = source.read(1 << 20)
-                    if not buf:
-                        break
-                    outputfile.write(buf)
-                    n += len(buf)
-                with pub.lock:
-                    pub.bytes += n
-
-            def log_message(self, *args):
-                pass
-
-        self.srv = http.server.ThreadingHTTPServer(
-            ("127.0.0.1", 0), lambda *a, **kw: Handler(*a, directory=directory, **kw))
-        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
-        self.base = "http://127.0.0.1:%d" % self.srv.server_address[1]
-
-    def close(self):
-        self.srv.shutdown()
-        self.srv.server_close()
+from harness import Origin, Site, sha256_of  # noqa: E402
 
 
 def rack(agents, units):
@@ -80,7 +40,7 @@ def run(bindir, agents, units, mb, mirror):
         for _ in range(mb):
             f.write(chunk)
     sha = sha256_of(ipsw)
-    pub = Publisher(pub_dir)
+    pub = Origin(pub_dir)
     if not mirror:
         site.controller_sets = ["mirror.listen=off"]
     try:
@@ -88,7 +48,7 @@ def run(bindir, agents, units, mb, mirror):
         site.wait_for(lambda: len(site.cli_json("units")["units"]) == len(agents) * units, 60, "units")
         t0 = time.monotonic()
         job = site.cli_json("submit", *sum((["--agent", a] for a in agents), []), "--firmware",
-                            "%s/%s" % (pub.base, os.path.basename(ipsw)), "--sha256", sha)["job_id"]
+                            pub.url(ipsw), "--sha256", sha)["job_id"]
         cached = [os.path.join(site.dir, "agent-" + a, "ipsw", sha + ".ipsw") for a in agents]
         site.wait_for(lambda: all(os.path.exists(p) for p in cached), 600, "every agent cached it",
                       step=0.05)
@@ -96,7 +56,7 @@ def run(bindir, agents, units, mb, mirror):
         doc = site.wait_job_finished(job, 600)
         done = sum(1 for r in doc["runs"] if r["state"] == "done")
         served = site.cli_json("firmware", "list")["mirror"].get("served_bytes", 0) if mirror else 0
-        return dict(gets=pub.gets, bytes=pub.bytes, ready_s=ready_s, done=done, served=served)
+        return dict(gets=len(pub.gets), bytes=pub.bytes, ready_s=ready_s, done=done, served=served)
     finally:
         site.stop()
         pub.close()

@@ -218,22 +218,35 @@ class Site:
 
 class Origin:
     """The firmware publisher: a real HTTP server on 127.0.0.1 serving a directory,
-    counting GETs; the first `fail_first` GETs are answered 500."""
+    counting GETs and body bytes; the first `fail_first` GETs are answered 500."""
 
     def __init__(self, directory, fail_first=0):
         import http.server
         import threading
         origin = self
         self.gets = []
+        self.bytes = 0
         self.fail_first = fail_first
+        lock = threading.Lock()
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def do_GET(self):
-                origin.gets.append(self.path)
-                if len(origin.gets) <= origin.fail_first:
+                with lock:
+                    origin.gets.append(self.path)
+                    fail = len(origin.gets) <= origin.fail_first
+                if fail:
                     self.send_error(500, "publisher trouble")
                     return
                 super().do_GET()
+
+            def copyfile(self, source, outputfile):
+                while True:
+                    buf = source.read(1 << 20)
+                    if not buf:
+                        break
+                    outputfile.write(buf)
+                    with lock:
+                        origin.bytes += len(buf)
 
             def log_message(self, *args):
                 pass
