@@ -67,6 +67,7 @@ struct agent {
     uint64_t controller_epoch;
     uint64_t heartbeat_ms, liveness;
     uint64_t last_heard;         /* uv_now of the last controller message */
+    uint64_t last_tick;          /* uv_now of the last link timer tick */
     uint64_t next_seq;           /* next reliable seq */
     uint64_t acked;              /* highest seq the controller acked */
     struct outbox_entry *outbox, **outbox_tail;

@@ -192,7 +192,15 @@ static void on_link_timer(uv_timer_t *t)
 {
     struct agent *a = t->data;
     uint64_t now = uv_now(a->loop);
-    if (a->welcomed && now - a->last_heard > a->heartbeat_ms * a->liveness) {
+    /* A tick this late means our own loop was busy: the controller's messages may be
+     * waiting unread (timers run before the poll), so silence is no verdict this time. */
+    uint64_t gap = a->last_tick ? now - a->last_tick : 0;
+    a->last_tick = now;
+    int stalled = gap > 2 * a->heartbeat_ms;
+    if (stalled && a->welcomed)
+        fr_info("link", "loop busy for %llu ms: not judging the controller on this tick",
+                (unsigned long long)gap);
+    else if (a->welcomed && now - a->last_heard > a->heartbeat_ms * a->liveness) {
         fr_warn("link", "controller silent for %llu ms: saying hello again",
                 (unsigned long long)(now - a->last_heard));
         a->welcomed = 0;

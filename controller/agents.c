@@ -360,10 +360,17 @@ void agents_on_heartbeat(uv_timer_t *t)
     struct controller *c = t->data;
     uint64_t now = uv_now(c->loop);
     uint64_t limit = (uint64_t)(c->cfg.heartbeat_ms * c->cfg.liveness);
+    /* A late tick means this loop was busy (agents' messages may wait unread, timers
+     * run before the poll): no agent is declared offline on such a tick. */
+    int stalled = c->last_tick && now - c->last_tick > 2 * (uint64_t)c->cfg.heartbeat_ms;
+    if (stalled)
+        fr_info("agents", "loop busy for %llu ms: not judging agents on this tick",
+                (unsigned long long)(now - c->last_tick));
+    c->last_tick = now;
     for (struct agent_state *a = c->agents; a; a = a->next) {
         if (!a->online)
             continue;
-        if (now - a->last_seen > limit) {
+        if (!stalled && now - a->last_seen > limit) {
             a->online = 0;
             fr_warn("agents", "agent '%s' offline: no message for %llu ms", a->id,
                     (unsigned long long)(now - a->last_seen));

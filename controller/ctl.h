@@ -74,6 +74,7 @@ struct controller {
     uv_signal_t sigint, sigterm;
     struct agent_state *agents;
     uint64_t dropped_unknown; /* refused messages from no known agent */
+    uint64_t last_tick;       /* uv_now of the last heartbeat tick */
     struct mirror *mirror;    /* mirror.c; NULL when off */
     struct firmware *firmware; /* firmware.c: the catalog */
     int stopping;

@@ -487,36 +487,92 @@ int store_jobs_settle(struct store *s, uint64_t now_ms)
 
 /* ---- scheduling ------------------------------------------------------------------ */
 
+struct expand_row {
+    uint64_t job, ecid;
+    int64_t count, have;
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Adds v to the sorted set v[0..*n) (room for it is there). */
+static void set_add(uint64_t *set, size_t *n, uint64_t v)
+{
+    size_t lo = 0, hi = *n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (set[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    memmove(set + lo + 1, set + lo, (*n - lo) * sizeof *set);
+    set[lo] = v;
+    (*n)++;
+}
+
+/* Runs to create: every (job, unit) pair that matches, in job order, each unit once
+ * (for the earliest job that wants it) and no job past its count. One query and one
+ * transaction for the whole pass: a site of hundreds of units joins a job at once, and
+ * a query per unit made that quadratic (seconds with the loop blocked). */
 int store_sched_expand(struct store *s, uint64_t now_ms)
 {
-    /* One candidate at a time so a job's count is never overshot. */
     static const char *pick =
-        "SELECT j.id, u.ecid FROM jobs j JOIN units u ON u.present = 1"
+        "SELECT j.id, u.ecid, j.count, (SELECT COUNT(*) FROM unit_runs r WHERE r.job = j.id)"
+        " FROM jobs j JOIN units u ON u.present = 1"
         " WHERE j.state = 'running' AND (j.agents <> '[]' OR j.ports <> '[]')"
-        " AND (j.count = 0 OR (SELECT COUNT(*) FROM unit_runs r WHERE r.job = j.id) < j.count)"
         " AND (EXISTS (SELECT 1 FROM json_each(j.agents) WHERE value = u.agent)"
         "  OR EXISTS (SELECT 1 FROM json_each(j.ports) e WHERE e.value = u.agent || ':' || u.port"
         "   OR e.value = (SELECT label FROM ports p WHERE p.agent = u.agent AND p.path = u.port)))"
         " AND NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = j.id AND r.ecid = u.ecid)"
         " AND NOT EXISTS (SELECT 1 FROM unit_runs r JOIN jobs j2 ON j2.id = r.job"
         "  WHERE r.ecid = u.ecid AND j2.state = 'running' AND r.state NOT IN " TERMINAL ")"
-        " ORDER BY j.id, u.agent, u.port LIMIT 1";
-    for (int guard = 0; guard < 100000; guard++) {
-        sqlite3_stmt *st = query(s, pick, NULL);
-        if (!st)
-            return FR_ESTORE;
-        int rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW) {
-            sqlite3_reset(st);
-            return rc == SQLITE_DONE ? 0 : FR_ESTORE;
+        " ORDER BY j.id, u.agent, u.port";
+    sqlite3_stmt *st = query(s, pick, NULL);
+    if (!st)
+        return FR_ESTORE;
+    struct expand_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            struct expand_row *p = realloc(rows, (cap = cap ? 2 * cap : 256) * sizeof *p);
+            if (!p)
+                break;
+            rows = p;
         }
-        uint64_t job = (uint64_t)sqlite3_column_int64(st, 0), ecid = (uint64_t)sqlite3_column_int64(st, 1);
-        sqlite3_reset(st);
-        if (exec(s, "INSERT INTO unit_runs (job, ecid, updated) VALUES (?, ?, ?)", "uuu", job, ecid,
-                 now_ms) < 0)
-            return FR_ESTORE;
+        rows[n++] = (struct expand_row){ (uint64_t)sqlite3_column_int64(st, 0),
+                                         (uint64_t)sqlite3_column_int64(st, 1),
+                                         sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3) };
     }
-    return 0;
+    sqlite3_reset(st);
+    uint64_t *taken = n ? calloc(n, sizeof *taken) : NULL;
+    size_t ntaken = 0;
+    int ret = rc == SQLITE_DONE && (n == 0 || taken) ? 0 : FR_ESTORE;
+    if (ret == 0 && n > 0)
+        ret = store_begin(s);
+    int64_t added = 0;
+    for (size_t i = 0; ret == 0 && i < n; i++) {
+        const struct expand_row *r = &rows[i];
+        added = i > 0 && rows[i - 1].job == r->job ? added : 0;
+        if ((r->count > 0 && r->have + added >= r->count) ||
+            bsearch(&r->ecid, taken, ntaken, sizeof *taken, cmp_u64))
+            continue;
+        ret = exec(s, "INSERT INTO unit_runs (job, ecid, updated) VALUES (?, ?, ?)", "uuu", r->job,
+                   r->ecid, now_ms);
+        added++;
+        set_add(taken, &ntaken, r->ecid);
+    }
+    if (ret == 0 && n > 0)
+        ret = store_commit(s);
+    else if (n > 0)
+        store_rollback(s);
+    free(rows);
+    free(taken);
+    return ret;
 }
 
 int store_sched_candidates(struct store *s,
@@ -875,7 +931,10 @@ int store_interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *
                             size_t nkeep, uint64_t now_ms, int *ninterrupted)
 {
     *ninterrupted = 0;
-    sqlite3_stmt *st = query(s, "SELECT id, job, ecid FROM attempts WHERE agent = ? AND state IN " LIVE,
+    /* Only accepted attempts: an assigned one may still be in flight to the agent (its
+     * Hello crossed the assign); the heartbeat re-sends it, and the agent refuses it if
+     * the unit is not there. */
+    sqlite3_stmt *st = query(s, "SELECT id, job, ecid FROM attempts WHERE agent = ? AND state = 'running'",
                              "t", agent);
     if (!st)
         return FR_ESTORE;
@@ -1176,6 +1235,31 @@ int store_moves_needed(struct store *s, int (*cb)(void *arg, const struct move_n
     return 0;
 }
 
+/* Work on each root bus: units of running jobs on its ports that have yet to send
+ * their filesystem (those past it, or leaving, do not load the bus), and units on
+ * their way there (open moves). */
+static void bus_loads(struct store *s, struct move_port *mp, size_t n)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT agent, bus, COUNT(*) FROM ("
+        " SELECT p.agent, p.bus FROM unit_runs r JOIN jobs j ON j.id = r.job AND j.state = 'running'"
+        "  JOIN units u ON u.ecid = r.ecid JOIN ports p ON p.agent = u.agent AND p.path = u.port"
+        "  WHERE r.state IN ('waiting_unit', 'preflight', 'fetching_firmware', 'queued_for_bus',"
+        "   'restoring', 'needs_operator')"
+        " UNION ALL SELECT p.agent, p.bus FROM moves m"
+        "  JOIN ports p ON p.agent = m.to_agent AND p.path = m.to_port WHERE m.done = 0)"
+        " GROUP BY agent, bus", NULL);
+    while (st && sqlite3_step(st) == SQLITE_ROW) {
+        const char *agent = col_text(st, 0);
+        uint32_t bus = (uint32_t)sqlite3_column_int(st, 1);
+        for (size_t k = 0; k < n; k++)
+            if (mp[k].p.bus == bus && strcmp(mp[k].agent, agent) == 0)
+                mp[k].p.load = sqlite3_column_int(st, 2);
+    }
+    if (st)
+        sqlite3_reset(st);
+}
+
 int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent), void *arg,
                      struct move_port **out, size_t *n)
 {
@@ -1197,6 +1281,7 @@ int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent
         "  AND a.state IN " LIVE ")"
         " AND NOT EXISTS (SELECT 1 FROM moves m WHERE m.to_agent = p.agent AND m.to_port = p.path"
         "  AND m.done = 0)"
+        ", p.quarantined = 0"
         " FROM ports p ORDER BY p.agent, p.label", NULL);
     size_t i = 0;
     while (st && i < total && sqlite3_step(st) == SQLITE_ROW) {
@@ -1212,11 +1297,14 @@ int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent
         m->p.depth = (uint32_t)sqlite3_column_int(st, 4);
         m->p.strikes = sqlite3_column_int(st, 5);
         m->p.usable = sqlite3_column_int(st, 6);
+        m->p.eligible = sqlite3_column_int(st, 7);
     }
     if (st)
         sqlite3_reset(st);
     for (size_t k = 0; k < i; k++)
-        mp[k].p.usable = mp[k].p.usable && online(arg, mp[k].agent);
+        if (!online(arg, mp[k].agent))
+            mp[k].p.usable = mp[k].p.eligible = 0;
+    bus_loads(s, mp, i);
     *out = mp;
     *n = i;
     return 0;

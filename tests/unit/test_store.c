@@ -210,6 +210,13 @@ static void reconcile_interrupts_attempts_the_agent_lost(void **state)
     for (int i = 0; i < 2; i++)
         store_claim_attempt(s, &cs.c[i], 3000, "/x.ipsw", "", &r[i], &erase, &n);
     Fr__AttemptRef *keep[] = { &r[1] };
+    /* Not accepted yet: the assign may still be on its way (a Hello crossed it); it is
+     * re-sent with the heartbeats, so it is not the agent's loss. */
+    assert_int_equal(store_interrupt_missing(s, "A", keep, 1, 4000, &interrupted), 0);
+    assert_int_equal(interrupted, 0);
+    assert_true(store_attempt_live(s, &r[0]));
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(store_attempt_accepted(s, &r[i], 1, "", 4500), 0);
     assert_int_equal(store_interrupt_missing(s, "A", keep, 1, 5000, &interrupted), 0);
     assert_int_equal(interrupted, 1);
     assert_false(store_attempt_live(s, &r[0]));
