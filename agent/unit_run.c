@@ -209,12 +209,6 @@ static int start_engine(struct unit_run *r, char *err, size_t errlen)
     return engine_start(&r->engine, a->loop, &spec, on_engine_progress, on_engine_exit, r, err, errlen);
 }
 
-static uint32_t bus_of(struct agent *a, const struct unit_run *r)
-{
-    struct port *p = ports_find(a, r->port_path);
-    return p ? p->desc.bus : 0;
-}
-
 static void engine_go(struct unit_run *r)
 {
     char err[512];
@@ -236,6 +230,40 @@ static int admit_before(const struct unit_run *r, const struct unit_run *other)
     return r->started_ms < other->started_ms;
 }
 
+#define MAX_BUSES 128
+
+struct bus_count {
+    uint32_t bus;
+    int n;
+};
+
+/* Units in the data phase per bus, counted once per pick (counting per pair of runs
+ * made a hundred assigns at once quadratic and stalled the loop for seconds). */
+static size_t count_busy(const struct agent *a, struct bus_count *busy)
+{
+    size_t n = 0;
+    for (const struct unit_run *o = a->runs; o; o = o->next) {
+        if (o->state != FR_STATE_RESTORING)
+            continue;
+        size_t k = 0;
+        while (k < n && busy[k].bus != o->bus)
+            k++;
+        if (k == n && n < MAX_BUSES)
+            busy[n++] = (struct bus_count){ o->bus, 0 };
+        if (k < n)
+            busy[k].n++;
+    }
+    return n;
+}
+
+static int busy_on(const struct bus_count *busy, size_t n, uint32_t bus)
+{
+    for (size_t k = 0; k < n; k++)
+        if (busy[k].bus == bus)
+            return busy[k].n;
+    return 0;
+}
+
 /* Bus-aware admission: at most bus_limit units per root bus restore before their
  * filesystem is sent (the data phase), oldest first; the rest wait in
  * queued_for_bus, so the rack does not cause its own lost links. */
@@ -244,15 +272,14 @@ static void admit(struct agent *a)
     if (a->stopping)
         return;
     for (;;) {
+        struct bus_count busy[MAX_BUSES];
+        size_t nbusy = count_busy(a, busy);
         struct unit_run *next = NULL;
         for (struct unit_run *r = a->runs; r; r = r->next) {
             if (r->state != FR_STATE_QUEUED_FOR_BUS)
                 continue;
-            int busy = 0;
-            uint32_t bus = bus_of(a, r);
-            for (struct unit_run *o = a->runs; o; o = o->next)
-                busy += o->state == FR_STATE_RESTORING && bus_of(a, o) == bus;
-            if ((a->cfg.bus_limit == 0 || busy < a->cfg.bus_limit) && (!next || admit_before(r, next)))
+            int n = busy_on(busy, nbusy, r->bus);
+            if ((a->cfg.bus_limit == 0 || n < a->cfg.bus_limit) && (!next || admit_before(r, next)))
                 next = r;
         }
         if (!next)
@@ -359,6 +386,7 @@ void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
     r->ref.epoch = ref->epoch;
     r->ref.ecid = ref->ecid;
     snprintf(r->port_path, sizeof r->port_path, "%s", p->desc.path);
+    r->bus = p->desc.bus;
     snprintf(r->firmware, sizeof r->firmware, "%s", as->firmware);
     snprintf(r->sha256, sizeof r->sha256, "%.64s", as->firmware_sha256);
     r->erase = as->erase;
