@@ -172,8 +172,10 @@ static int avoided(const char *id, const char *const *avoid, size_t navoid)
     return 0;
 }
 
-/* Higher is better: another hub, another bus, shallow tier, few strikes. */
-static long score(const struct policy_port *p, const struct policy_port *from)
+/* Higher is better: another hub, another bus, then a lightly loaded bus (a moved unit
+ * restarts its whole transfer: on a busy bus it would finish last and make the job's
+ * tail), shallow tier, few strikes. The load term stays below the bus term. */
+static long separation(const struct policy_port *p, const struct policy_port *from)
 {
     long s = 0;
     if (from) {
@@ -183,6 +185,13 @@ static long score(const struct policy_port *p, const struct policy_port *from)
         if (!same_agent || p->bus != from->bus)
             s += 100;
     }
+    return s;
+}
+
+static long score(const struct policy_port *p, const struct policy_port *from)
+{
+    long s = separation(p, from);
+    s -= 3 * (long)(p->load > 30 ? 30 : p->load < 0 ? 0 : p->load);
     s += 10 * (5 - (long)(p->depth > 5 ? 5 : p->depth));
     s -= p->strikes > 9 ? 9 : p->strikes;
     return s;
@@ -191,12 +200,31 @@ static long score(const struct policy_port *p, const struct policy_port *from)
 int policy_pick_target(const struct policy_port *ports, size_t n, const struct policy_port *from,
                        const char *const *avoid, size_t navoid)
 {
-    int best = -1;
-    long best_score = 0;
+    int best = -1, min_load = -1;
+    long best_score = 0, best_sep = -1;
+    /* The ports this unit could ever use, best separated first (another hub and bus),
+     * and among those the least loaded bus. A move goes to that class, to a bus within
+     * the slack of that load; else it waits for a port there to free up (a moved unit
+     * sends its whole filesystem again: piled onto one bus, moved units make the job's
+     * tail). */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            const struct policy_port *p = &ports[i];
+            if (!(p->eligible || p->usable) || avoided(p->id, avoid, navoid) ||
+                (from && strcmp(p->id, from->id) == 0))
+                continue;
+            long sep = separation(p, from);
+            if (pass == 0 && sep > best_sep)
+                best_sep = sep;
+            else if (pass == 1 && sep == best_sep && (min_load < 0 || p->load < min_load))
+                min_load = p->load;
+        }
     for (size_t i = 0; i < n; i++) {
         if (!ports[i].usable || avoided(ports[i].id, avoid, navoid))
             continue;
         if (from && strcmp(ports[i].id, from->id) == 0)
+            continue;
+        if (separation(&ports[i], from) != best_sep || ports[i].load > min_load + POLICY_MOVE_LOAD_SLACK)
             continue;
         long s = score(&ports[i], from);
         if (best < 0 || s > best_score) {

@@ -89,12 +89,22 @@ struct policy_port {
     uint32_t depth;
     int usable;              /* agent online, not quarantined, free (no unit, no live attempt) */
     int strikes;             /* recent strikes */
+    int load;                /* units still to send their data on this port's root bus
+                              * (there, or on their way) */
+    int eligible;            /* agent online and port not quarantined: it will take units
+                              * (now if usable, else once its phone is done) */
 };
 
-/* Picks the best target for a unit that failed on from (may be NULL): usable, not
- * avoided, preferring another hub, then another root bus, then a shallow hub tier,
- * then fewer strikes; ties by order. avoid is the list of ports the run avoids.
- * Returns the index into ports, or -1 when none is usable. */
+/* A moved unit goes only to a bus with at most this many more units to send than the
+ * least loaded bus it could use; otherwise it waits for a port there to free up. */
+#define POLICY_MOVE_LOAD_SLACK 2
+
+/* Picks the best target for a unit that failed on from (may be NULL). Of the eligible
+ * ports it does not avoid, only the best separated ones count (another hub and bus,
+ * else another hub, else any), and of those only buses within POLICY_MOVE_LOAD_SLACK of
+ * the least loaded; among these, a usable one preferring less load, a shallow hub tier,
+ * fewer strikes; ties by order. Returns the index into ports, or -1 when none is usable
+ * now (the unit waits for one). */
 int policy_pick_target(const struct policy_port *ports, size_t n, const struct policy_port *from,
                        const char *const *avoid, size_t navoid);
 

@@ -126,6 +126,9 @@ static int plan_move(void *arg, const struct move_need *m)
         struct move_port *t = &pl->ports[pick];
         if (store_move_add(pl->c->store, m, t->agent, t->path, fr_time_wall_ms()) == 0) {
             t->p.usable = 0;
+            for (size_t k = 0; k < pl->nports; k++) /* the next move of this pass sees it */
+                if (pl->ports[k].p.bus == t->p.bus && !strcmp(pl->ports[k].agent, t->agent))
+                    pl->ports[k].p.load++;
             fr_info("sched", "unit %s: move from %s to %s%s", ecid, from_id, t->id,
                     m->from_dfu ? " and start it from DFU" : "");
         }

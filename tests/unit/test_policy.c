@@ -148,29 +148,60 @@ static void quarantine_needs_two_units_in_the_window(void **state)
 
 static void target_prefers_other_hub_bus_and_shallow_tier(void **state)
 {
-    struct policy_port from = { "A:1-1.1", "A", "A.1", 1, 2, 0, 1 };
+    /* id, agent, hub, bus, depth, usable, strikes, load, eligible */
+    struct policy_port from = { "A:1-1.1", "A", "A.1", 1, 2, 0, 1, 0, 1 };
     struct policy_port ports[] = {
-        { "A:1-1.2", "A", "A.1", 1, 2, 1, 0 }, /* same hub */
-        { "A:1-2.1", "A", "A.2", 1, 3, 1, 0 }, /* other hub, same bus, deep */
-        { "A:2-1.1", "A", "A.3", 2, 2, 1, 0 }, /* other hub and bus */
-        { "B:1-1.1", "B", "B.1", 1, 1, 0, 0 }, /* not usable */
+        { "A:1-1.2", "A", "A.1", 1, 2, 1, 0, 0, 1 }, /* same hub */
+        { "A:1-2.1", "A", "A.2", 1, 3, 1, 0, 0, 1 }, /* other hub, same bus, deep */
+        { "A:2-1.1", "A", "A.3", 2, 2, 1, 0, 0, 1 }, /* other hub and bus */
+        { "B:1-1.1", "B", "B.1", 1, 1, 0, 0, 0, 0 }, /* agent offline */
     };
     const char *avoid[] = { "A:1-1.1" };
     assert_int_equal(policy_pick_target(ports, 4, &from, avoid, 1), 2);
-    ports[2].usable = 0;
+    ports[2].usable = ports[2].eligible = 0; /* quarantined: the next best class */
     assert_int_equal(policy_pick_target(ports, 4, &from, avoid, 1), 1);
     const char *avoid2[] = { "A:1-1.1", "A:1-2.1" };
     assert_int_equal(policy_pick_target(ports, 4, &from, avoid2, 2), 0);
-    ports[0].usable = 0;
+    ports[0].usable = ports[0].eligible = 0;
     assert_int_equal(policy_pick_target(ports, 4, &from, avoid2, 2), -1);
+}
+
+static void target_waits_for_a_better_separated_port(void **state)
+{
+    struct policy_port from = { "A:1-1.1", "A", "A.1", 1, 1, 0, 1, 0, 1 };
+    struct policy_port ports[] = {
+        { "A:1-2.1", "A", "A.2", 1, 1, 1, 0, 0, 1 }, /* free now, but on the bus that failed */
+        { "A:2-1.1", "A", "A.3", 2, 1, 0, 0, 3, 1 }, /* another bus; its phone is still working */
+    };
+    assert_int_equal(policy_pick_target(ports, 2, &from, NULL, 0), -1);
+    ports[1].usable = 1; /* that phone is done */
+    assert_int_equal(policy_pick_target(ports, 2, &from, NULL, 0), 1);
+}
+
+static void target_prefers_the_bus_with_least_work(void **state)
+{
+    struct policy_port from = { "A:1-1.1", "A", "A.1", 1, 1, 0, 1, 0, 1 };
+    struct policy_port ports[] = {
+        { "A:2-1.1", "A", "A.2", 2, 1, 1, 0, 18, 1 }, /* a bus still full of transfers */
+        { "B:3-1.1", "B", "B.3", 3, 2, 1, 0, 2, 1 },  /* deeper tier, nearly idle bus */
+        { "C:4-1.1", "C", "C.4", 4, 1, 0, 0, 1, 1 },  /* the idlest bus, no free port yet */
+    };
+    assert_int_equal(policy_pick_target(ports, 3, &from, NULL, 0), 1);
+    ports[1].load = 16; /* both far busier than C's bus: wait for a port there */
+    assert_int_equal(policy_pick_target(ports, 3, &from, NULL, 0), -1);
+    ports[2].load = 16; /* all within the slack: the shallow tier decides again */
+    assert_int_equal(policy_pick_target(ports, 3, &from, NULL, 0), 0);
+    ports[0].load = ports[1].load = 30; /* however loaded, if it is the best there is */
+    ports[2].eligible = 0;
+    assert_int_equal(policy_pick_target(ports, 3, &from, NULL, 0), 0);
 }
 
 static void target_on_another_agent_counts_as_other_hub(void **state)
 {
-    struct policy_port from = { "A:1-1.1", "A", "hub1", 1, 1, 0, 0 };
+    struct policy_port from = { "A:1-1.1", "A", "hub1", 1, 1, 0, 0, 0, 1 };
     struct policy_port ports[] = {
-        { "A:1-1.2", "A", "hub1", 1, 1, 1, 0 },
-        { "B:1-1.1", "B", "hub1", 1, 1, 1, 0 }, /* same hub name, different host */
+        { "A:1-1.2", "A", "hub1", 1, 1, 1, 0, 0, 1 },
+        { "B:1-1.1", "B", "hub1", 1, 1, 1, 0, 0, 1 }, /* same hub name, different host */
     };
     assert_int_equal(policy_pick_target(ports, 2, &from, NULL, 0), 1);
 }
@@ -183,6 +214,8 @@ int main(void)
         cmocka_unit_test(same_port_twice_is_not_evidence_against_the_unit),
         cmocka_unit_test(disk_failure_gets_one_more_port_from_dfu),
         cmocka_unit_test(non_moving_classes),
+        cmocka_unit_test(target_prefers_the_bus_with_least_work),
+        cmocka_unit_test(target_waits_for_a_better_separated_port),
         cmocka_unit_test(interruptions_do_not_count),
         cmocka_unit_test(naive_practice_retries_in_place),
         cmocka_unit_test(quarantine_needs_two_units_in_the_window),
