@@ -76,13 +76,14 @@ def run_mode(bindir, rack, naive, scale):
         job = site.submit(*sum((["--agent", a] for a in AGENTS), []), "--max-attempts",
                           "3" if naive else "6")
         site.wait_for(lambda: site.job(job)["jobs"][0]["state"] != "running", 3600,
-                      "job finished", step=2)
+                      "job finished", step=0.25)  # 25 s of simulated time at scale 100
         t1 = site.sim_request({"op": "stats"})["sim_time"]
         doc = site.job(job)
         ports = site.cli_json("ports")["ports"]
         stats = site.sim_request({"op": "stats"})
         return dict(makespan=t1 - t0, wall=time.monotonic() - wall0, runs=doc["runs"],
                     quarantined={p["label"] for p in ports if p["state"] == "quarantined"},
+                    struck={p["label"] for p in ports if p["strikes"] > 0},
                     stats=stats)
     finally:
         site.stop()
@@ -95,12 +96,15 @@ def summarize(name, r, bad_ports, dead, bound):
     false_flags = [x for x in runs if x["ecid"] not in dead and x["state"] == "hardware_suspect"]
     dead_flagged = sum(1 for x in runs if x["ecid"] in dead and x["state"] == "hardware_suspect")
     found = r["quarantined"] & bad_ports
+    struck = r["struck"] & bad_ports
     print("%-10s makespan %7.0f s sim (%5.1f s real)  bound ratio %.2f  restored %d/%d  "
           "good units written off %d  false hardware flags %d  dead units flagged %d/%d  "
-          "bad ports found %d/%d (false quarantines %d)  lost links %d"
+          "bad ports quarantined %d/%d (false %d)  bad ports with a strike %d/%d (good ports "
+          "with one %d)  lost links %d"
           % (name, r["makespan"], r["wall"], r["makespan"] / bound, done, len(runs),
              len(good_lost), len(false_flags), dead_flagged, len(dead), len(found),
-             len(bad_ports), len(r["quarantined"] - bad_ports), r["stats"]["link_lost"]))
+             len(bad_ports), len(r["quarantined"] - bad_ports), len(struck), len(bad_ports),
+             len(r["struck"] - bad_ports), r["stats"]["link_lost"]))
     return r["makespan"], len(good_lost)
 
 
