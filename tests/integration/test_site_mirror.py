@@ -4,6 +4,7 @@ job is submitted (prefetch); when the mirror cannot get a file, agents go to the
 publisher themselves."""
 import json
 import os
+import signal
 import urllib.error
 import urllib.request
 
@@ -91,6 +92,24 @@ def one_upstream_download_per_site(bindir):
             status, _, _ = http_get(site.mirror + "/ipsw/../../etc/passwd")
             check(status == 404, "not a hash is 404: %s" % status)
             check(len(origin.gets) == 1, "still one upstream download: %s" % origin.gets)
+
+            # After a restart the mirror trusts its files only after one check: a file
+            # damaged meanwhile is fetched again, never served.
+            site.kill("flashrackd", signal.SIGTERM)
+            kept = os.path.join(site.dir, "mirror", sha + ".ipsw")
+            with open(kept, "r+b") as f:
+                f.seek(1000)
+                f.write(b"X")
+            site.start_controller()
+            status, hdr, _ = http_get(site.mirror + "/ipsw/" + sha)
+            check(status == 503 and hdr.get("Retry-After"), "checked before served: %s" % status)
+
+            def served_again():
+                st, _, body = http_get(site.mirror + "/ipsw/" + sha)
+                return st == 200 and body == data
+            site.wait_for(served_again, 30, "the mirror serves the file again")
+            check(len(origin.gets) == 2, "the damaged copy was fetched again: %s" % origin.gets)
+            check("does not match its hash" in site.log("flashrackd"), "and the log says why")
         finally:
             origin.close()
 
