@@ -20,7 +20,7 @@
 
 #define FAILURE_HOLD_MS (5 * 60 * 1000) /* a failed fetch is not retried for agents before this */
 #define NFAILURES 16
-#define RETRY_AFTER "2"
+#define RETRY_AFTER "1" /* agents ask again after a second: a ready file is noticed soon */
 
 struct failure {
     char key[65];
