@@ -55,8 +55,9 @@ def run(bindir, agents, units, mb, mirror):
         ready_s = time.monotonic() - t0
         doc = site.wait_job_finished(job, 600)
         done = sum(1 for r in doc["runs"] if r["state"] == "done")
-        served = site.cli_json("firmware", "list")["mirror"].get("served_bytes", 0) if mirror else 0
-        return dict(gets=len(pub.gets), bytes=pub.bytes, ready_s=ready_s, done=done, served=served)
+        doc = site.cli_json("firmware", "list")["mirror"] if mirror else {}
+        return dict(gets=len(pub.gets), bytes=pub.bytes, ready_s=ready_s, done=done,
+                    served=doc.get("served_bytes", 0), streamed=doc.get("streamed_answers", 0))
     finally:
         site.stop()
         pub.close()
@@ -73,13 +74,14 @@ def main():
     n = a.agents * a.units
     print("site: %d agents x %d units of iPhone12,1 (%d units), one %d MB IPSW by URL"
           % (a.agents, a.units, n, a.mb))
-    print("%-16s %10s %14s %18s %16s %10s" % ("practice", "downloads", "publisher MB",
-                                               "all agents ready", "mirror served MB", "restored"))
+    print("%-16s %10s %14s %18s %16s %9s %10s" % ("practice", "downloads", "publisher MB",
+                                                   "all agents ready", "mirror served MB",
+                                                   "streamed", "restored"))
     for mirror in (True, False):
         r = run(a.bindir, agents, a.units, a.mb, mirror)
-        print("%-16s %10d %14.0f %17.1fs %16.0f %7d/%d" % (
+        print("%-16s %10d %14.0f %17.1fs %16.0f %9d %7d/%d" % (
             "with mirror" if mirror else "without mirror", r["gets"], r["bytes"] / 1e6, r["ready_s"],
-            r["served"] / 1e6, r["done"], n))
+            r["served"] / 1e6, r["streamed"], r["done"], n))
 
 
 if __name__ == "__main__":

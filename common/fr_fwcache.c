@@ -60,6 +60,8 @@ struct flight {
     uint64_t work_from, work_to;
     int hashing, reset_pending, finishing, dead, hash_errno;
     uint64_t done_at;         /* uv_hrtime of the last byte */
+    uint64_t total;           /* expected size (0 = unknown) */
+    uint64_t told;            /* bytes written at the last progress callback */
     int retries;
     int first_chunk;          /* the current transfer has not delivered a byte yet */
     char errbuf[CURL_ERROR_SIZE];
@@ -82,8 +84,12 @@ struct fwcache {
     char mirror[512];
     uint64_t mirror_wait_ms;
     uint64_t hash_step;
+    void (*progress)(void *arg, const char *key);
+    void *progress_arg;
     int closing;
 };
+
+#define PROGRESS_STEP (1u << 20) /* progress callbacks at most once per MB */
 
 static void path_of(const struct fwcache *c, const char *key, const char *ext, char *buf, size_t len)
 {
@@ -110,8 +116,16 @@ static void unlink_entry(struct fwcache *c, struct entry *e)
 }
 
 /* Calls every waiter once; the entry stays (success) or goes (failure). */
+static void tell_progress(struct fwcache *c, const char *key)
+{
+    if (c->progress)
+        c->progress(c->progress_arg, key);
+}
+
 static void notify(struct fwcache *c, struct entry *e, int status, const char *err)
 {
+    char key[65];
+    snprintf(key, sizeof key, "%s", e->key);
     char path[700];
     path_of(c, e->key, "ipsw", path, sizeof path);
     struct waiter *w = e->waiters;
@@ -124,6 +138,7 @@ static void notify(struct fwcache *c, struct entry *e, int status, const char *e
         free(w);
         w = next;
     }
+    tell_progress(c, key); /* ready or gone: readers of the partial file must know */
 }
 
 static uint64_t now_ms(const struct fwcache *c)
@@ -502,6 +517,11 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
         else
             restart_hash(f);
     }
+    if (f->first_chunk) { /* what the whole file will be, if the server said */
+        curl_off_t cl = -1;
+        curl_easy_getinfo(f->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+        f->total = cl >= 0 ? f->have + (uint64_t)cl : 0;
+    }
     f->first_chunk = 0;
     if (write_all(f->fd, p, len, f->have) < 0)
         return 0; /* disk full or similar: curl reports a write error */
@@ -513,6 +533,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
     else
         c->st.upstream_bytes += len;
     hash_more(c, f);
+    if (f->have - f->told >= PROGRESS_STEP) {
+        f->told = f->have;
+        tell_progress(c, f->e->key);
+    }
     return len;
 }
 
@@ -791,6 +815,24 @@ void fwcache_set_mirror(struct fwcache *c, const char *base_url)
     while (n > 0 && base_url[n - 1] == '/')
         n--; /* "http://host:7712/" and "http://host:7712" are one mirror */
     snprintf(c->mirror, sizeof c->mirror, "%.*s", (int)n, n ? base_url : "");
+}
+
+int fwcache_partial(struct fwcache *c, const char *key, char *path, size_t len, uint64_t *have,
+                    uint64_t *total)
+{
+    struct entry *e = find(c, key);
+    if (!e || e->state != ENTRY_FETCHING || !e->flight)
+        return FR_ENOTFOUND;
+    path_of(c, e->key, "part", path, len);
+    *have = e->flight->have;
+    *total = e->flight->total;
+    return 0;
+}
+
+void fwcache_set_progress(struct fwcache *c, void (*cb)(void *arg, const char *key), void *arg)
+{
+    c->progress = cb;
+    c->progress_arg = arg;
 }
 
 void fwcache_set_hash_step(struct fwcache *c, uint64_t bytes)

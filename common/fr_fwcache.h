@@ -62,6 +62,14 @@ void fwcache_foreach(struct fwcache *c,
                      void *arg);
 /* Base URL of a site mirror ("" = none); applies to downloads started later. */
 void fwcache_set_mirror(struct fwcache *c, const char *base_url);
+/* A file being fetched: its partial file, the bytes written so far, and the expected
+ * size (0 = the server did not say). Written bytes are not verified yet: a reader
+ * must check the hash itself (an agent's cache does). FR_ENOTFOUND when not fetching. */
+int fwcache_partial(struct fwcache *c, const char *key, char *path, size_t len, uint64_t *have,
+                    uint64_t *total);
+/* cb(arg, key) runs as a fetch progresses (about once per MB written) and when it
+ * ends, ready or failed (the mirror wakes the agents it streams to). */
+void fwcache_set_progress(struct fwcache *c, void (*cb)(void *arg, const char *key), void *arg);
 /* How much is written before a hashing job starts (default 8 MB; 0 = default). */
 void fwcache_set_hash_step(struct fwcache *c, uint64_t bytes);
 /* Waiting on a mirror's 503s gives up after this long (default 2 h). */

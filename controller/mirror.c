@@ -28,6 +28,8 @@ struct failure {
     char why[256];
 };
 
+struct stream;
+
 struct mirror {
     struct controller *c;
     struct fwcache *cache;
@@ -36,7 +38,21 @@ struct mirror {
     uv_timer_t timer;
     char url[300];
     struct failure failures[NFAILURES];
-    uint64_t requests, served, busy, refused;
+    struct stream *streams;      /* answers still reading a file being fetched */
+    uint64_t requests, served, busy, refused, streamed;
+    int closing;
+};
+
+/* One answer sent while the mirror still fetches the file: it reads the partial file
+ * as it grows, sleeping (a suspended connection) when it has caught up, woken by the
+ * cache's progress. What it sends is not verified yet; the agent checks the hash. */
+struct stream {
+    struct mirror *m;
+    struct MHD_Connection *conn;
+    char key[65];
+    int fd;
+    int suspended;
+    struct stream *next;
 };
 
 /* ---- Range ---------------------------------------------------------------------- */
@@ -132,6 +148,102 @@ static enum MHD_Result serve_file(struct mirror *m, struct MHD_Connection *conn,
     return ret;
 }
 
+static void drive(struct mirror *m);
+
+/* ---- answering from a file still being fetched ---------------------------------- */
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream *st = cls;
+    char path[700];
+    uint64_t have = 0, total = 0;
+    enum fwcache_state state = fwcache_lookup(st->m->cache, st->key, path, sizeof path);
+    if (state == FWCACHE_READY) { /* verified and renamed: our descriptor still reads it */
+        struct stat sb;
+        have = fstat(st->fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        if (pos >= have)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+    } else if (fwcache_partial(st->m->cache, st->key, path, sizeof path, &have, &total) < 0) {
+        return MHD_CONTENT_READER_END_WITH_ERROR; /* the fetch failed: the agent goes elsewhere */
+    } else if (pos >= have) {
+        MHD_suspend_connection(st->conn); /* woken by on_progress */
+        st->suspended = 1;
+        return 0;
+    }
+    size_t want = have - pos < max ? (size_t)(have - pos) : max;
+    ssize_t n = pread(st->fd, buf, want, (off_t)pos);
+    if (n <= 0)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    st->m->served += (uint64_t)n;
+    return n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream *st = cls;
+    for (struct stream **pp = &st->m->streams; *pp; pp = &(*pp)->next)
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    close(st->fd);
+    free(st);
+}
+
+static void wake_streams(struct mirror *m, const char *key)
+{
+    for (struct stream *st = m->streams; st; st = st->next)
+        if (st->suspended && (!key || !strcasecmp(st->key, key))) {
+            st->suspended = 0;
+            MHD_resume_connection(st->conn);
+        }
+}
+
+static void on_progress(void *arg, const char *key)
+{
+    struct mirror *m = arg;
+    wake_streams(m, key);
+    if (m->d && !m->closing)
+        drive(m); /* resumed connections are picked up by the next MHD_run */
+}
+
+/* A plain GET for a file being fetched is answered at once from the partial file
+ * (a ranged one waits for the whole file: its end is not known yet). */
+static enum MHD_Result stream_answer(struct mirror *m, struct MHD_Connection *conn, const char *key)
+{
+    char path[700];
+    uint64_t have, total;
+    if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE) ||
+        fwcache_partial(m->cache, key, path, sizeof path, &have, &total) < 0)
+        return MHD_NO;
+    struct stream *st = calloc(1, sizeof *st);
+    if (!st)
+        return MHD_NO;
+    st->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (st->fd < 0) {
+        free(st);
+        return MHD_NO;
+    }
+    st->m = m;
+    st->conn = conn;
+    snprintf(st->key, sizeof st->key, "%s", key);
+    struct MHD_Response *r = MHD_create_response_from_callback(total ? total : MHD_SIZE_UNKNOWN,
+                                                               256 * 1024, stream_read, st,
+                                                               stream_free);
+    if (!r) {
+        close(st->fd);
+        free(st);
+        return MHD_NO;
+    }
+    st->next = m->streams;
+    m->streams = st;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    m->streamed++;
+    return ret;
+}
+
 static struct failure *failure_of(struct mirror *m, const char *key)
 {
     uint64_t now = uv_now(m->c->loop);
@@ -195,6 +307,8 @@ static enum MHD_Result on_ipsw(struct mirror *m, struct MHD_Connection *conn, co
     if (st == FWCACHE_READY)
         return serve_file(m, conn, path);
     if (st == FWCACHE_BUSY) {
+        if (stream_answer(m, conn, k) == MHD_YES)
+            return MHD_YES;
         m->busy++;
         return answer_text(conn, 503, "fetching; ask again\n", RETRY_AFTER);
     }
@@ -214,6 +328,8 @@ static enum MHD_Result on_ipsw(struct mirror *m, struct MHD_Connection *conn, co
         m->refused++;
         return answer_text(conn, 502, "the mirror cannot fetch it\n", NULL);
     }
+    if (stream_answer(m, conn, k) == MHD_YES)
+        return MHD_YES;
     m->busy++;
     return answer_text(conn, 503, "fetching; ask again\n", RETRY_AFTER);
 }
@@ -247,8 +363,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 }
 
 /* ---- libmicrohttpd on the loop -------------------------------------------------- */
-
-static void drive(struct mirror *m);
 
 static void on_timer(uv_timer_t *t)
 {
@@ -356,7 +470,9 @@ int mirror_start(struct controller *c, char *err, size_t errlen)
                           err, errlen);
     if (rc < 0)
         return rc;
-    unsigned flags = MHD_USE_EPOLL | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    fwcache_set_progress(m->cache, on_progress, m);
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
     m->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR,
                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
                             MHD_OPTION_END);
@@ -398,10 +514,11 @@ json_t *mirror_doc(struct controller *c)
         return json_pack("{s:s, s:o}", "url", "", "files", files);
     fwcache_foreach(m->cache, collect, files);
     const struct fwcache_stats *st = fwcache_stats(m->cache);
-    return json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I}", "url", m->url, "files", files,
+    return json_pack("{s:s, s:o, s:I, s:I, s:I, s:I, s:I, s:I}", "url", m->url, "files", files,
                      "upstream_downloads", (json_int_t)st->downloads, "upstream_bytes",
                      (json_int_t)st->bytes, "requests", (json_int_t)m->requests, "served_bytes",
-                     (json_int_t)m->served, "busy_answers", (json_int_t)m->busy);
+                     (json_int_t)m->served, "busy_answers", (json_int_t)m->busy,
+                     "streamed_answers", (json_int_t)m->streamed);
 }
 
 static void on_closed(uv_handle_t *h)
@@ -413,6 +530,7 @@ void mirror_close(struct controller *c)
     struct mirror *m = c->mirror;
     if (!m)
         return;
+    m->closing = 1;
     if (m->d) {
         uv_poll_stop(&m->poll);
         uv_close((uv_handle_t *)&m->poll, on_closed);
@@ -427,8 +545,10 @@ void mirror_destroy(struct controller *c)
     struct mirror *m = c->mirror;
     if (!m)
         return;
-    if (m->d)
+    if (m->d) {
+        wake_streams(m, NULL); /* stopping with suspended connections is not allowed */
         MHD_stop_daemon(m->d);
+    }
     fwcache_destroy(&m->cache);
     free(m);
     c->mirror = NULL;

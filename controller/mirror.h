@@ -3,7 +3,9 @@
  *
  * GET /ipsw/<sha256 or sha1>[.ipsw]:
  *   200/206  the verified file (Range: bytes=A-B, A-, -N);
- *   503      the mirror is fetching or checking it (Retry-After): wait, do not bypass;
+ *   200      while the mirror fetches it (no Range): the partial file as it grows;
+ *   503      the mirror is checking it, or fetching it and Range was asked (Retry-After):
+ *            wait, do not bypass;
  *   502      the mirror's own fetch failed recently: go to the publisher;
  *   404      no job names this hash.
  * GET /ipsw/ lists what the mirror holds (JSON).

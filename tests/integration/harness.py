@@ -218,9 +218,10 @@ class Site:
 
 class Origin:
     """The firmware publisher: a real HTTP server on 127.0.0.1 serving a directory,
-    counting GETs and body bytes; the first `fail_first` GETs are answered 500."""
+    counting GETs and body bytes; the first `fail_first` GETs are answered 500; with
+    `rate` (bytes per second) it sends slowly, like a distant server."""
 
-    def __init__(self, directory, fail_first=0):
+    def __init__(self, directory, fail_first=0, rate=0):
         import http.server
         import threading
         origin = self
@@ -240,13 +241,16 @@ class Origin:
                 super().do_GET()
 
             def copyfile(self, source, outputfile):
+                step = min(1 << 20, rate // 10) if rate else 1 << 20
                 while True:
-                    buf = source.read(1 << 20)
+                    buf = source.read(step)
                     if not buf:
                         break
                     outputfile.write(buf)
                     with lock:
                         origin.bytes += len(buf)
+                    if rate:
+                        time.sleep(len(buf) / rate)
 
             def log_message(self, *args):
                 pass

@@ -134,6 +134,28 @@ def prefetch_on_submit(bindir):
             origin.close()
 
 
+def agents_read_while_the_mirror_fetches(bindir):
+    with running_site(bindir, RACK, agents=("A", "B")) as site:
+        origin = Origin(site.dir, rate=1024 * 1024)  # about 3 s for the file
+        try:
+            ipsw = big_ipsw(site)
+            sha = sha256_of(ipsw)
+            site.cli_json("submit", "--ecid", "0x1234567", "--firmware", origin.url(ipsw),
+                          "--sha256", sha)
+            # Both agents are served from the partial file as it grows, not told to wait.
+            site.wait_for(lambda: site.cli_json("firmware", "list")["mirror"]["streamed_answers"] >= 2,
+                          10, "the agents streamed from the mirror while it fetched")
+            check(not (cached(site, "A", sha) or cached(site, "B", sha)),
+                  "and they were served before the mirror had the whole file")
+            site.wait_for(lambda: cached(site, "A", sha) and cached(site, "B", sha), 30,
+                          "both agents hold the verified file")
+            mirror = site.cli_json("firmware", "list")["mirror"]
+            check(mirror["busy_answers"] == 0, "nobody was told to wait: %s" % mirror)
+            check(len(origin.gets) == 1, "one download from the publisher: %s" % origin.gets)
+        finally:
+            origin.close()
+
+
 def agents_go_upstream_when_the_mirror_cannot(bindir):
     with running_site(bindir, RACK, agents=("A", "B")) as site:
         origin = Origin(site.dir, fail_first=1)  # the mirror's fetch gets a 500
@@ -154,4 +176,5 @@ def agents_go_upstream_when_the_mirror_cannot(bindir):
 
 
 if __name__ == "__main__":
-    main(one_upstream_download_per_site, prefetch_on_submit, agents_go_upstream_when_the_mirror_cannot)
+    main(one_upstream_download_per_site, prefetch_on_submit, agents_read_while_the_mirror_fetches,
+         agents_go_upstream_when_the_mirror_cannot)
