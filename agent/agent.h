@@ -48,6 +48,7 @@ struct outbox_entry {
     size_t len;
     uint64_t sent_at;            /* uv_now of the last send */
     Fr__AttemptRef ref;          /* JobResult entries: the attempt it reports (else ecid 0) */
+    int64_t journal_id;          /* its row in the result journal (0 = none) */
     struct outbox_entry *next;
 };
 
@@ -61,6 +62,7 @@ struct agent {
     uv_signal_t sigint, sigterm;
     struct seams *seams;
     struct fwcache *cache;
+    struct sqlite3 *journal;     /* journal.c: results not yet acknowledged */
 
     /* link state */
     int welcomed;
@@ -86,7 +88,8 @@ int link_start(struct agent *a, char *err, size_t errlen);
 void link_close(struct agent *a);
 /* Sends an unreliable message (progress, heartbeat) now; dropped when not welcomed. */
 void link_send(struct agent *a, Fr__Envelope *env);
-/* Queues a reliable message (port event, accept, result) in the outbox and sends it. */
+/* Queues a reliable message (port event, accept, result) in the outbox and sends it;
+ * a result (result_ref set) is also kept in the journal until acknowledged. */
 void link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref);
 
 /* ports.c */

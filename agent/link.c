@@ -9,7 +9,9 @@
 #include "fr_err.h"
 #include "fr_fwcache.h"
 #include "fr_log.h"
+#include "fr_types.h"
 #include "fr_wire.h"
+#include "journal.h"
 #include "unit_run.h"
 
 static int raw_send(struct agent *a, Fr__Envelope *env)
@@ -31,24 +33,69 @@ static void outbox_transmit(struct agent *a, struct outbox_entry *e)
         e->sent_at = uv_now(a->loop);
 }
 
-void link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref)
+static struct outbox_entry *enqueue(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *ref)
 {
     struct outbox_entry *e = calloc(1, sizeof *e);
     if (!e)
-        return;
+        return NULL;
     env->agent_id = a->cfg.id;
     env->session = a->session;
     env->seq = e->seq = a->next_seq++;
-    if (result_ref)
-        e->ref = *result_ref;
+    if (ref)
+        e->ref = *ref;
     if (fr_wire_pack(env, &e->data, &e->len) < 0) {
         free(e);
-        return;
+        return NULL;
     }
     *a->outbox_tail = e;
     a->outbox_tail = &e->next;
+    return e;
+}
+
+void link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref)
+{
+    struct outbox_entry *e = enqueue(a, env, result_ref);
+    if (!e)
+        return;
+    if (result_ref) {
+        /* kept without our session and seq: a later process sends it under its own */
+        Fr__Envelope copy = *env;
+        copy.session = 0;
+        copy.seq = 0;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if (fr_wire_pack(&copy, &data, &len) == 0)
+            e->journal_id = journal_add(a, data, len);
+        free(data);
+    }
     outbox_transmit(a, e);
 }
+
+static void restore_one(struct agent *a, int64_t id, const uint8_t *data, size_t len)
+{
+    Fr__Envelope *env = NULL;
+    char err[256];
+    if (fr_wire_unpack(data, len, &env, err, sizeof err) < 0 ||
+        env->body_case != FR__ENVELOPE__BODY_JOB_RESULT) {
+        fr_warn("link", "result journal: entry %lld unreadable (%s): dropped", (long long)id,
+                env ? "not a result" : err);
+        journal_remove(a, id);
+        fr_wire_free(&env);
+        return;
+    }
+    char *kept_id = env->agent_id; /* enqueue points it at our id; the unpacked one is freed below */
+    struct outbox_entry *e = enqueue(a, env, env->job_result->ref);
+    env->agent_id = kept_id;
+    if (e)
+        e->journal_id = id;
+    char ecid[FR_ECID_STRLEN];
+    fr_ecid_format(env->job_result->ref->ecid, ecid, sizeof ecid);
+    fr_info("link", "unit %s: the result of attempt %llu, kept from before a restart, goes out again",
+            ecid, (unsigned long long)env->job_result->ref->attempt_id);
+    fr_wire_free(&env);
+}
+
+
 
 static void outbox_ack(struct agent *a, uint64_t ack)
 {
@@ -57,6 +104,8 @@ static void outbox_ack(struct agent *a, uint64_t ack)
     while (a->outbox && a->outbox->seq <= a->acked) {
         struct outbox_entry *e = a->outbox;
         a->outbox = e->next;
+        if (e->journal_id)
+            journal_remove(a, e->journal_id);
         free(e->data);
         free(e);
     }
@@ -105,6 +154,7 @@ static void on_welcome(struct agent *a, const Fr__Envelope *env)
 {
     const Fr__Welcome *w = env->welcome;
     a->welcomed = 1;
+    a->last_tick = 0; /* the heartbeat interval changes: the next tick is not late */
     a->controller_epoch = w->controller_epoch;
     a->heartbeat_ms = w->heartbeat_ms;
     a->liveness = w->liveness;
@@ -163,6 +213,20 @@ static void dispatch(struct agent *a, const Fr__Envelope *env)
     }
 }
 
+/* A Welcome that answers a Hello of an earlier process of this agent, queued at a
+ * controller that was busy. Taking it would apply its ack to this process's outbox
+ * (dropping results a crash left to deliver) and leave this process unknown at the
+ * controller (its messages refused for their session) while it hears heartbeats, so
+ * it would never say Hello. */
+static int stale_welcome(struct agent *a, const Fr__Envelope *env)
+{
+    if (env->body_case != FR__ENVELOPE__BODY_WELCOME || !env->welcome->agent_session ||
+        env->welcome->agent_session == a->session)
+        return 0;
+    fr_info("link", "ignored a welcome meant for an earlier run of this agent");
+    return 1;
+}
+
 static void on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
 {
     struct agent *a = arg;
@@ -172,6 +236,10 @@ static void on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
                                       sizeof err) < 0) {
         a->dropped++;
         fr_warn("link", "dropped a message from the controller: %s", nparts != 1 ? "frames" : err);
+        return;
+    }
+    if (stale_welcome(a, env)) {
+        fr_wire_free(&env);
         return;
     }
     a->last_heard = uv_now(a->loop);
@@ -238,6 +306,8 @@ int link_start(struct agent *a, char *err, size_t errlen)
     a->liveness = 3;
     a->next_seq = 1;
     a->outbox_tail = &a->outbox;
+    /* results a previous process could not deliver go first, under this session */
+    journal_each(a, restore_one);
     uv_timer_init(a->loop, &a->link_timer);
     a->link_timer.data = a;
     uv_timer_start(&a->link_timer, on_link_timer, 200, 1000);

@@ -13,6 +13,7 @@
 #include "fr_log.h"
 #include "fr_time.h"
 #include "fr_fwcache.h"
+#include "journal.h"
 #include "unit_run.h"
 
 static const struct fr_cfg_field fields[] = {
@@ -125,6 +126,10 @@ static int start(struct agent *a)
     }
     if (strncmp(a->cfg.mirror, "http", 4) == 0) /* else: auto follows the controller's Welcome */
         fwcache_set_mirror(a->cache, a->cfg.mirror);
+    if (journal_open(a, err, sizeof err) < 0) {
+        fr_error("agent", "%s", err);
+        return 1;
+    }
     struct seam_events ev = { ports_on_topology, ports_on_attach, ports_on_detach, ports_on_mode, a };
     if (a->seams->start(a->seams, a->loop, &ev, err, sizeof err) < 0 ||
         link_start(a, err, sizeof err) < 0) {
@@ -160,6 +165,7 @@ int main(int argc, char **argv)
         zmq_ctx_term(a.zctx);
     seams_destroy(&a.seams);
     fwcache_destroy(&a.cache);
+    journal_close(&a);
     free(a.ports);
     uv_loop_close(a.loop);
     return rc;

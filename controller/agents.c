@@ -135,6 +135,7 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
     w.cancel = cl.ptrs;
     w.n_cancel = cl.n;
     w.mirror_url = (char *)mirror_url(c);
+    w.agent_session = env->session;
     Fr__Envelope out = FR__ENVELOPE__INIT;
     out.body_case = FR__ENVELOPE__BODY_WELCOME;
     out.welcome = &w;

@@ -74,6 +74,30 @@ def agent_restart_mid_restore(bindir):
             check(len(ok) == 1, "%s restored exactly once: %s" % (u["ecid"], u["attempts"]))
 
 
+def results_survive_an_agent_killed_before_delivering_them(bindir):
+    with running_site(bindir, RACK_SLOW) as site:
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) >= 6, 20, "6 units")
+        job = site.submit("--agent", "A", "--name", "undelivered")
+        site.wait_for(lambda: restoring(site, job, 6), 30, "all six restoring")
+        # The controller hears nothing while the restores finish; then the agent dies
+        # with every result still unacknowledged.
+        site.kill("flashrackd", signal.SIGSTOP)
+        site.wait_for(lambda: site.log("agent-A").count("-> done") >= 6, 60,
+                      "the agent finished the six restores")
+        site.kill("agent-A")
+        site.kill("flashrackd", signal.SIGCONT)
+        site.start_agent("A")
+        doc = site.wait_job_finished(job, 60)
+        check(all(r["state"] == "done" for r in doc["runs"]),
+              "every unit done: %s" % [(r["ecid"], r["state"]) for r in doc["runs"]])
+        rep = site.cli_json("report", str(job))
+        for u in rep["units"]:
+            outcomes = [a["outcome"] for a in u["attempts"]]
+            check(outcomes == ["success"], "%s: its one restore counted, not repeated: %s"
+                  % (u["ecid"], outcomes))
+        check("kept from before a restart" in site.log("agent-A"), "the agent said so")
+
+
 def heartbeat_loss_detected(bindir):
     with running_site(bindir, RACK_SLOW, hb_ms=200, liveness=3) as site:
         def state():
@@ -91,4 +115,5 @@ def heartbeat_loss_detected(bindir):
 
 
 if __name__ == "__main__":
-    main(controller_restart_mid_job, agent_restart_mid_restore, heartbeat_loss_detected)
+    main(controller_restart_mid_job, agent_restart_mid_restore,
+         results_survive_an_agent_killed_before_delivering_them, heartbeat_loss_detected)
