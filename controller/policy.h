@@ -97,7 +97,7 @@ struct policy_port {
 
 /* A moved unit goes only to a bus with at most this many more units to send than the
  * least loaded bus it could use; otherwise it waits for a port there to free up. */
-#define POLICY_MOVE_LOAD_SLACK 2
+#define POLICY_MOVE_LOAD_SLACK 1
 
 /* Picks the best target for a unit that failed on from (may be NULL). Of the eligible
  * ports it does not avoid, only the best separated ones count (another hub and bus,

@@ -189,7 +189,7 @@ static void target_prefers_the_bus_with_least_work(void **state)
     assert_int_equal(policy_pick_target(ports, 3, &from, NULL, 0), 1);
     ports[1].load = 16; /* both far busier than C's bus: wait for a port there */
     assert_int_equal(policy_pick_target(ports, 3, &from, NULL, 0), -1);
-    ports[2].load = 16; /* all within the slack: the shallow tier decides again */
+    ports[1].load = ports[2].load = 17; /* all within the slack: the shallow tier decides again */
     assert_int_equal(policy_pick_target(ports, 3, &from, NULL, 0), 0);
     ports[0].load = ports[1].load = 30; /* however loaded, if it is the best there is */
     ports[2].eligible = 0;
