@@ -11,6 +11,7 @@
 #include "fr_config.h"
 #include "fr_err.h"
 #include "fr_log.h"
+#include "fr_types.h"
 #include "fr_time.h"
 #include "fr_fwcache.h"
 #include "journal.h"
@@ -49,8 +50,7 @@ static int check_cfg(const void *target, char *err, size_t errlen)
         if (strcmp(seams[i], "sim") && strcmp(seams[i], "usb") && !(i == 2 && !strcmp(seams[i], "none")))
             return fr_seterr(FR_ECONFIG, err, errlen, "[seams] %s: expected sim or usb%s, got '%s'",
                              names[i], i == 2 ? " or none" : "", seams[i]);
-    if (strcmp(c->mirror, "auto") && strcmp(c->mirror, "off") && strncmp(c->mirror, "http://", 7) &&
-        strncmp(c->mirror, "https://", 8))
+    if (strcmp(c->mirror, "auto") && strcmp(c->mirror, "off") && !fr_is_url(c->mirror))
         return fr_seterr(FR_ECONFIG, err, errlen, "[agent] mirror: expected auto, off or an "
                                                   "http(s) URL, got '%s'", c->mirror);
     if (!strcmp(c->topology, "sim") && !c->sim_socket[0])
@@ -124,7 +124,7 @@ static int start(struct agent *a)
         fr_error("agent", "%s", err);
         return 1;
     }
-    if (strncmp(a->cfg.mirror, "http", 4) == 0) /* else: auto follows the controller's Welcome */
+    if (fr_is_url(a->cfg.mirror)) /* else: auto follows the controller's Welcome */
         fwcache_set_mirror(a->cache, a->cfg.mirror);
     if (journal_open(a, err, sizeof err) < 0) {
         fr_error("agent", "%s", err);

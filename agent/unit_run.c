@@ -328,9 +328,8 @@ static void on_firmware_ready(void *arg, int status, const char *path, const cha
 static void run_start(struct unit_run *r)
 {
     char err[1200];
-    int remote = !strncmp(r->firmware, "http://", 7) || !strncmp(r->firmware, "https://", 8);
-    size_t hl = strlen(r->sha256);
-    if (remote && hl != 64 && hl != 40) {
+    int remote = fr_is_url(r->firmware);
+    if (remote && !fr_is_hash_hex(r->sha256)) {
         snprintf(err, sizeof err, "Firmware file %s cannot be opened: a downloaded IPSW needs its "
                  "SHA-256 or SHA-1 (submit --sha256)", r->firmware);
         fail_firmware(r, err);

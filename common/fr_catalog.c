@@ -1,6 +1,7 @@
 /* fr_catalog — firmware catalogs and selector resolution; see fr_catalog.h. */
 #include "fr_catalog.h"
 #include "fr_err.h"
+#include "fr_types.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -210,8 +211,7 @@ int fr_catalog_resolve(const struct fr_catalog *c, const char *product_type, con
 {
     memset(out, 0, sizeof *out);
     snprintf(out->product_type, sizeof out->product_type, "%s", product_type);
-    if (!strncmp(selector, "http://", 7) || !strncmp(selector, "https://", 8) ||
-        access(selector, R_OK) == 0) {
+    if (fr_is_url(selector) || access(selector, R_OK) == 0) {
         snprintf(out->url, sizeof out->url, "%s", selector);
         for (size_t i = 0; i < c->n; i++) /* what the catalog knows about that URL */
             if (!strcmp(c->fw[i].url, selector))

@@ -16,6 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_sha.h"
+#include "fr_types.h"
 
 #define MAX_RETRIES 4
 #define MIRROR_WAIT_DEFAULT_MS (2 * 3600 * 1000ULL)
@@ -657,17 +658,6 @@ static void verify_done(uv_work_t *w, int status)
 
 /* ---- API ------------------------------------------------------------------------ */
 
-int fwcache_key_ok(const char *key)
-{
-    size_t n = key ? strlen(key) : 0;
-    if (n != 64 && n != 40)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isxdigit((unsigned char)key[i]))
-            return 0;
-    return 1;
-}
-
 static void scan(struct fwcache *c)
 {
     DIR *d = opendir(c->dir);
@@ -684,7 +674,7 @@ static void scan(struct fwcache *c)
         if (n < 6 || strcmp(de->d_name + n - 5, ".ipsw") != 0 || n - 5 >= sizeof key)
             continue;
         snprintf(key, sizeof key, "%.*s", (int)(n - 5), de->d_name);
-        if (!fwcache_key_ok(key))
+        if (!fr_is_hash_hex(key))
             continue;
         struct stat st;
         char p[700];
@@ -734,7 +724,7 @@ int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fw
 
 int fwcache_get(struct fwcache *c, const char *key, const char *url, fwcache_cb cb, void *arg)
 {
-    if (!fwcache_key_ok(key) || c->closing)
+    if (!fr_is_hash_hex(key) || c->closing)
         return FR_EINVAL;
     if (url && !*url)
         url = NULL;

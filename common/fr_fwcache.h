@@ -52,8 +52,6 @@ int fwcache_open(uv_loop_t *loop, const char *dir, uint64_t cap_bytes, struct fw
 /* key: 64 (SHA-256) or 40 (SHA-1) hex digits. url may be NULL for a file found at
  * open (checked, never fetched: a mismatch then fails with FR_ENOTFOUND). */
 int fwcache_get(struct fwcache *c, const char *key, const char *url, fwcache_cb cb, void *arg);
-/* Whether key is 64 or 40 hex digits. */
-int fwcache_key_ok(const char *key);
 /* Where key stands; READY fills path. */
 enum fwcache_state fwcache_lookup(struct fwcache *c, const char *key, char *path, size_t len);
 /* Calls cb for every file the cache holds or is fetching. */

@@ -87,6 +87,22 @@ static int all_hex(const char *s, size_t n)
     return 1;
 }
 
+int fr_is_url(const char *s)
+{
+    return s && (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8));
+}
+
+int fr_is_hex(const char *s)
+{
+    return s && all_hex(s, strlen(s));
+}
+
+int fr_is_hash_hex(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    return (n == 64 || n == 40) && all_hex(s, n);
+}
+
 int fr_ecid_parse(const char *s, uint64_t *out)
 {
     if (!s || !*s)

@@ -71,4 +71,10 @@ void fr_ecid_format(uint64_t ecid, char *buf, size_t len);
 /* Accepts "0x..." hex, bare 16-digit hex, or decimal. Returns 0 or FR_EINVAL. */
 int fr_ecid_parse(const char *s, uint64_t *out);
 
+/* Firmware references. A download is an http(s) URL; an IPSW's hash is 64 (SHA-256)
+ * or 40 (SHA-1) hex digits; fr_is_hex accepts any length, "" included. */
+int fr_is_url(const char *s);
+int fr_is_hash_hex(const char *s);
+int fr_is_hex(const char *s);
+
 #endif

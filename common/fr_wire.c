@@ -1,8 +1,8 @@
 /* fr_wire — Envelope codec: size cap, decode, version check, field validation. */
 #include "fr_wire.h"
 #include "fr_err.h"
+#include "fr_types.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,20 +101,10 @@ static int check_welcome(const Fr__Welcome *w, char *err, size_t errlen)
     return rc;
 }
 
-static int hex_len(const char *s)
-{
-    int n = 0;
-    while (s && isxdigit((unsigned char)s[n]))
-        n++;
-    return s && s[n] == '\0' ? n : -1;
-}
-
 static int check_prefetch(const Fr__FirmwarePrefetch *p, char *err, size_t errlen)
 {
-    CHECK(str_ok(p->url) && (!strncmp(p->url, "http://", 7) || !strncmp(p->url, "https://", 8)),
-          "field 'url': expected an http(s) URL");
-    int n = hex_len(p->sha256);
-    CHECK(n == 64 || n == 40, "field 'sha256': expected 64 or 40 hex digits");
+    CHECK(str_ok(p->url) && fr_is_url(p->url), "field 'url': expected an http(s) URL");
+    CHECK(fr_is_hash_hex(p->sha256), "field 'sha256': expected 64 or 40 hex digits");
     return 0;
 }
 

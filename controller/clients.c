@@ -1,7 +1,6 @@
 /* clients — operator requests (submit, query, cancel) on the clients ROUTER.
  * Every reply is a ClientReply carrying a JSON document (proto/PROTOCOL.md),
  * sent only after the store has committed what the request changed. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,14 +82,12 @@ static int validate_submit(const Fr__SubmitRequest *s, char *err, size_t errlen)
     if (!*s->firmware)
         return fr_seterr(FR_EINVAL, err, errlen, "submit: 'firmware' must name an IPSW file or URL, "
                          "or a catalog selector (latest, a version, a build)");
-    size_t hl = strlen(s->firmware_sha256);
-    if ((!strncmp(s->firmware, "http://", 7) || !strncmp(s->firmware, "https://", 8)) && hl != 64 &&
-        hl != 40)
+    if (fr_is_url(s->firmware) && !fr_is_hash_hex(s->firmware_sha256))
         return fr_seterr(FR_EINVAL, err, errlen, "submit: a downloaded IPSW needs its SHA-256 "
-                         "(or SHA-1): 'firmware_sha256' has %zu characters", hl);
-    for (size_t i = 0; i < hl; i++)
-        if (!isxdigit((unsigned char)s->firmware_sha256[i]))
-            return fr_seterr(FR_EINVAL, err, errlen, "submit: 'firmware_sha256' must be hex digits");
+                         "(or SHA-1): 'firmware_sha256' has %zu characters",
+                         strlen(s->firmware_sha256));
+    if (!fr_is_hex(s->firmware_sha256))
+        return fr_seterr(FR_EINVAL, err, errlen, "submit: 'firmware_sha256' must be hex digits");
     if (s->n_ecids + s->n_agents + s->n_ports == 0)
         return fr_seterr(FR_EINVAL, err, errlen, "submit: name units (ECIDs), agents or ports");
     for (size_t i = 0; i < s->n_ecids; i++)
@@ -100,12 +97,6 @@ static int validate_submit(const Fr__SubmitRequest *s, char *err, size_t errlen)
         if (!*s->agents[i])
             return fr_seterr(FR_EINVAL, err, errlen, "submit: agent #%zu is empty", i + 1);
     return 0;
-}
-
-static int is_download(const char *firmware, const char *sha)
-{
-    size_t n = strlen(sha);
-    return (!strncmp(firmware, "http://", 7) || !strncmp(firmware, "https://", 8)) && (n == 64 || n == 40);
 }
 
 static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__SubmitRequest *s)
@@ -139,7 +130,7 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
     if (created)
         fr_info("clients", "job %llu submitted ('%s', %zu units, %zu agents, %zu ports, firmware '%s')",
                 (unsigned long long)job, spec.name, s->n_ecids, s->n_agents, s->n_ports, s->firmware);
-    if (created && is_download(s->firmware, s->firmware_sha256)) {
+    if (created && fr_is_url(s->firmware)) { /* validated: it carries its hash */
         /* Prefetch: the mirror and the agents start before the first unit needs it. */
         mirror_want(c, s->firmware_sha256, s->firmware);
         agents_prefetch(c, s->firmware, s->firmware_sha256, s->agents, s->n_agents);

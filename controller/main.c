@@ -8,6 +8,7 @@
 #include "fr_config.h"
 #include "fr_err.h"
 #include "fr_log.h"
+#include "fr_types.h"
 #include "fr_wire.h"
 
 static const struct fr_cfg_field fields[] = {
@@ -36,7 +37,7 @@ static int check_sources(const char *sources, char *err, size_t errlen)
     int n = 0;
     for (const char *p = sources; *p;) {
         size_t len = strcspn(p, " \t");
-        if (len && strncmp(p, "http://", 7) && strncmp(p, "https://", 8))
+        if (len && !fr_is_url(p))
             return fr_seterr(FR_ECONFIG, err, errlen, "[firmware] sources: expected http(s) URLs "
                              "separated by spaces, got '%.*s'", (int)len, p);
         n += len > 0;

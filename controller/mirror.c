@@ -17,6 +17,7 @@
 #include "fr_err.h"
 #include "fr_fwcache.h"
 #include "fr_log.h"
+#include "fr_types.h"
 
 #define FAILURE_HOLD_MS (5 * 60 * 1000) /* a failed fetch is not retried for agents before this */
 #define NFAILURES 16
@@ -357,7 +358,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (n > 5 && strcmp(url + 6 + n - 5, ".ipsw") == 0)
         n -= 5;
     snprintf(key, sizeof key, "%.*s", (int)(n < sizeof key ? n : sizeof key - 1), url + 6);
-    if (n >= sizeof key || !fwcache_key_ok(key))
+    if (n >= sizeof key || !fr_is_hash_hex(key))
         return answer_text(conn, 404, "expected /ipsw/ and 64 or 40 hex digits\n", NULL);
     return on_ipsw(m, conn, key);
 }

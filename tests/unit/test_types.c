@@ -62,6 +62,27 @@ static void class_and_mode_names(void **state)
     assert_string_equal(fr_mode_name(99), "unknown");
 }
 
+static void firmware_references(void **state)
+{
+    assert_true(fr_is_url("https://updates.cdn-apple.com/x.ipsw"));
+    assert_true(fr_is_url("http://127.0.0.1:7713/x.ipsw"));
+    assert_false(fr_is_url("/srv/ipsw/x.ipsw"));
+    assert_false(fr_is_url("ftp://mirror/x.ipsw"));
+    assert_false(fr_is_url(NULL));
+    char h[65];
+    memset(h, 'a', 64);
+    h[64] = '\0';
+    assert_true(fr_is_hash_hex(h));
+    h[40] = '\0';
+    assert_true(fr_is_hash_hex(h)); /* SHA-1 */
+    h[39] = 'g';
+    assert_false(fr_is_hash_hex(h));
+    assert_false(fr_is_hash_hex("abc"));
+    assert_true(fr_is_hex(""));
+    assert_true(fr_is_hex("00fF"));
+    assert_false(fr_is_hex("0x12"));
+}
+
 static void error_table(void **state)
 {
     assert_string_equal(fr_strerror(FR_ESTALE), "stale lease");
@@ -78,6 +99,7 @@ int main(void)
         cmocka_unit_test(ecid_round_trip),       cmocka_unit_test(ecid_accepts_idevicerestore_forms),
         cmocka_unit_test(ecid_rejects_garbage),  cmocka_unit_test(state_names_round_trip),
         cmocka_unit_test(class_and_mode_names),  cmocka_unit_test(error_table),
+        cmocka_unit_test(firmware_references),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
