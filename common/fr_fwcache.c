@@ -21,6 +21,48 @@
 #define MAX_RETRIES 4
 #define MIRROR_WAIT_DEFAULT_MS (2 * 3600 * 1000ULL)
 
+/* The hash a key names (SHA-256 for 64 hex digits, SHA-1 for 40), being computed. */
+struct hasher {
+    int sha256;
+    struct fr_sha256 s256;
+    struct fr_sha1 s1;
+};
+
+static void hasher_init(struct hasher *h, const char *key)
+{
+    h->sha256 = strlen(key) == 64;
+    fr_sha256_init(&h->s256);
+    fr_sha1_init(&h->s1);
+}
+
+/* Adds bytes [from, to) of fd (off the loop: a thread-pool job). 0 or an errno. */
+static int hasher_add_file(struct hasher *h, int fd, uint64_t from, uint64_t to)
+{
+    static __thread char buf[1 << 20];
+    for (uint64_t at = from; at < to;) {
+        size_t want = to - at < sizeof buf ? (size_t)(to - at) : sizeof buf;
+        ssize_t n = pread(fd, buf, want, (off_t)at);
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        if (h->sha256)
+            fr_sha256_update(&h->s256, buf, (size_t)n);
+        else
+            fr_sha1_update(&h->s1, buf, (size_t)n);
+        at += (uint64_t)n;
+    }
+    return 0;
+}
+
+/* Whether what was hashed is key. */
+static int hasher_matches(struct hasher *h, const char *key, char got[65])
+{
+    if (h->sha256)
+        fr_sha256_hex(&h->s256, got);
+    else
+        fr_sha1_hex(&h->s1, got);
+    return strcasecmp(got, key) == 0;
+}
+
 struct waiter {
     fwcache_cb cb;
     void *arg;
@@ -53,8 +95,7 @@ struct flight {
     uint64_t wait_started;    /* uv_now of the mirror's first 503 */
     uv_timer_t wait;          /* waiting out a 503 */
     int waiting;
-    struct fr_sha256 s256;
-    struct fr_sha1 s1;
+    struct hasher hash;
     uint64_t have;            /* bytes written */
     uint64_t hashed;          /* bytes hashed (a thread-pool job follows the writes) */
     uv_work_t hash_work;
@@ -210,10 +251,7 @@ static void flight_done_ok(struct fwcache *c, struct flight *f)
 {
     struct entry *e = f->e;
     char got[65], part[700], final[700];
-    if (strlen(e->key) == 64)
-        fr_sha256_hex(&f->s256, got);
-    else
-        fr_sha1_hex(&f->s1, got);
+    int matches = hasher_matches(&f->hash, e->key, got);
     int synced = f->hash_errno == 0 && fsync(f->fd) == 0;
     path_of(c, e->key, "part", part, sizeof part);
     path_of(c, e->key, "ipsw", final, sizeof final);
@@ -224,7 +262,7 @@ static void flight_done_ok(struct fwcache *c, struct flight *f)
         flight_fail(c, f, FR_EIO, why);
         return;
     }
-    if (strcasecmp(got, e->key) != 0) {
+    if (!matches) {
         char why[256];
         snprintf(why, sizeof why, "hash mismatch: expected %s, got %s (%llu bytes)", e->key, got,
                  (unsigned long long)f->have);
@@ -412,29 +450,16 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *arg, voi
 static void hash_range(uv_work_t *w)
 {
     struct flight *f = w->data;
-    static __thread char buf[1 << 20];
-    int sha256 = strlen(f->e->key) == 64;
-    for (uint64_t at = f->work_from; at < f->work_to;) {
-        size_t want = f->work_to - at < sizeof buf ? (size_t)(f->work_to - at) : sizeof buf;
-        ssize_t n = pread(f->fd, buf, want, (off_t)at);
-        if (n <= 0) {
-            f->hash_errno = n < 0 ? errno : EIO;
-            return;
-        }
-        if (sha256)
-            fr_sha256_update(&f->s256, buf, (size_t)n);
-        else
-            fr_sha1_update(&f->s1, buf, (size_t)n);
-        at += (uint64_t)n;
-    }
+    f->hash_errno = hasher_add_file(&f->hash, f->fd, f->work_from, f->work_to);
+    if (f->hash_errno)
+        return;
     sync_file_range(f->fd, (off_t)f->work_from, (off_t)(f->work_to - f->work_from),
                     SYNC_FILE_RANGE_WRITE);
 }
 
 static void restart_hash(struct flight *f)
 {
-    fr_sha256_init(&f->s256);
-    fr_sha1_init(&f->s1);
+    hasher_init(&f->hash, f->e->key);
     f->hashed = 0;
     f->hash_errno = 0;
 }
@@ -591,8 +616,7 @@ static int start_flight(struct fwcache *c, struct entry *e, const char *url)
         snprintf(f->url, sizeof f->url, "%s", via);
     else
         snprintf(f->url, sizeof f->url, "%s", url);
-    fr_sha256_init(&f->s256);
-    fr_sha1_init(&f->s1);
+    hasher_init(&f->hash, e->key);
     e->flight = f;
     e->state = ENTRY_FETCHING;
     fr_info("fwcache", "fetching '%s' from '%s'", e->key, f->url);
@@ -607,25 +631,15 @@ static void verify_work(uv_work_t *w)
     struct entry *e = w->data;
     char path[700];
     path_of(e->c, e->key, "ipsw", path, sizeof path);
-    FILE *fp = fopen(path, "rb");
-    struct fr_sha256 s256;
-    struct fr_sha1 s1;
-    fr_sha256_init(&s256);
-    fr_sha1_init(&s1);
-    static __thread char buf[1 << 16];
-    size_t n;
-    while (fp && (n = fread(buf, 1, sizeof buf, fp)) > 0) {
-        fr_sha256_update(&s256, buf, n);
-        fr_sha1_update(&s1, buf, n);
-    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    struct hasher h;
     char got[65];
-    if (strlen(e->key) == 64)
-        fr_sha256_hex(&s256, got);
-    else
-        fr_sha1_hex(&s1, got);
-    e->work_ok = fp && strcasecmp(got, e->key) == 0;
-    if (fp)
-        fclose(fp);
+    hasher_init(&h, e->key);
+    e->work_ok = fd >= 0 && fstat(fd, &st) == 0 &&
+                 hasher_add_file(&h, fd, 0, (uint64_t)st.st_size) == 0 && hasher_matches(&h, e->key, got);
+    if (fd >= 0)
+        close(fd);
 }
 
 static void verify_done(uv_work_t *w, int status)
