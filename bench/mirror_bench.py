@@ -19,19 +19,12 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "integration"))
-from harness import Origin, Site, sha256_of  # noqa: E402
-
-
-def rack(agents, units):
-    lines = ["[sim]", "seed = 9", "time_scale = 200"]
-    for a in agents:
-        lines += ["", "[host %s]" % a, "product_types = iPhone12,1", "",
-                  "[hub %s.1]" % a, "host = %s" % a, "bus = 1", "ports = %d" % units]
-    return "\n".join(lines) + "\n"
+from harness import Origin, Site, sha256_of, simple_rack  # noqa: E402
 
 
 def run(bindir, agents, units, mb, mirror):
-    site = Site(bindir, rack(agents, units), agents=agents, slots=units)
+    site = Site(bindir, simple_rack(agents, units, seed=9, time_scale=200), agents=agents,
+                slots=units)
     pub_dir = os.path.join(site.dir, "publisher")
     os.makedirs(pub_dir)
     ipsw = os.path.join(pub_dir, "bench_Restore.ipsw")

@@ -310,6 +310,15 @@ def main(*tests):
     sys.exit(1 if failed else 0)
 
 
+def simple_rack(hosts=("A",), ports=3, seed=1, time_scale=400, product_types="iPhone12,1"):
+    """A rack file: per host, one hub of `ports` ports on root bus 1, every port filled."""
+    lines = ["[sim]", "seed = %d" % seed, "time_scale = %d" % time_scale]
+    for h in hosts:
+        lines += ["", "[host %s]" % h, "product_types = %s" % product_types,
+                  "", "[hub %s.1]" % h, "host = %s" % h, "bus = 1", "ports = %d" % ports]
+    return "\n".join(lines) + "\n"
+
+
 RACK_SMALL = """
 [sim]
 seed = 7

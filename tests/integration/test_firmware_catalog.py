@@ -7,21 +7,9 @@ good catalog."""
 import json
 import os
 
-from harness import Origin, Site, check, main, sha256_of, started
+from harness import Origin, Site, check, main, sha256_of, simple_rack, started
 
-RACK = """
-[sim]
-seed = 11
-time_scale = 400
-
-[host A]
-product_types = iPhone12,1 iPhone13,2
-
-[hub A.1]
-host = A
-bus = 1
-ports = 4
-"""
+RACK = simple_rack(ports=4, seed=11, product_types="iPhone12,1 iPhone13,2")
 
 MODEL = "iPhone12,1"
 

@@ -3,21 +3,9 @@ all its units, and a wrong hash fails the run as a firmware error without
 blaming the port."""
 import os
 
-from harness import Origin, check, main, running_site, sha256_of
+from harness import Origin, check, main, running_site, sha256_of, simple_rack
 
-RACK = """
-[sim]
-seed = 3
-time_scale = 400
-
-[host A]
-product_types = iPhone12,1
-
-[hub A.1]
-host = A
-bus = 1
-ports = 3
-"""
+RACK = simple_rack(ports=3, seed=3)
 
 
 def one_download_for_all_units(bindir):

@@ -8,29 +8,9 @@ import signal
 import urllib.error
 import urllib.request
 
-from harness import Origin, check, main, running_site, sha256_of
+from harness import Origin, check, main, running_site, sha256_of, simple_rack
 
-RACK = """
-[sim]
-seed = 5
-time_scale = 400
-
-[host A]
-product_types = iPhone12,1
-
-[hub A.1]
-host = A
-bus = 1
-ports = 3
-
-[host B]
-product_types = iPhone12,1
-
-[hub B.1]
-host = B
-bus = 1
-ports = 3
-"""
+RACK = simple_rack(hosts=("A", "B"), ports=3, seed=5)
 
 
 def http_get(url, headers=None):

@@ -240,6 +240,16 @@ static int same_as_blob(const char *path, int blob)
     return n == BLOB && memcmp(buf, blobs[blob], BLOB) == 0;
 }
 
+/* Changes one byte of a file on disk, as a failing disk would. */
+static void damage(const char *path, long at)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, at, SEEK_SET);
+    fputc('X', fp);
+    fclose(fp);
+}
+
 static int exists(const char *dir, const char *key, const char *ext)
 {
     char p[256];
@@ -377,10 +387,7 @@ static void restart_reverifies_lazily(void **state)
     close_cache(&loop, &c);
     /* corrupt it on disk while nothing runs */
     snprintf(path, sizeof path, "%s/%s.ipsw", f->dir, keys[0]);
-    FILE *fp = fopen(path, "r+b");
-    fseek(fp, 1000, SEEK_SET);
-    fputc('X', fp);
-    fclose(fp);
+    damage(path, 1000);
     c = open_cache(&loop, f, 1ull << 30);
     struct result r2 = { 0 };
     assert_int_equal(fwcache_get(c, keys[0], url, on_got, &r2), 0);
@@ -499,10 +506,7 @@ static void a_suspect_file_is_rechecked_and_refetched_only_if_damaged(void **sta
     assert_int_equal(r[1].status, 0);
     assert_int_equal(requests[GOOD], 1);
     /* damaged on disk: the check fails, the file is fetched anew */
-    FILE *fp = fopen(path, "r+b");
-    fseek(fp, 4096, SEEK_SET);
-    fputc('X', fp);
-    fclose(fp);
+    damage(path, 4096);
     fwcache_suspect(c, keys[0]);
     fwcache_get(c, keys[0], url, on_got, &r[2]);
     run(&loop, &r[2], 1);
