@@ -24,6 +24,7 @@ struct agent_cfg {
     long long cache_gb;      /* IPSW cache size cap */
     char mirror[256];        /* site mirror: auto (the controller's), off, or a base URL */
     char work_dir[512];
+    char cache_dir[512];     /* the IPSW cache; "" = see resolve_dirs() in main.c */
     char log_level[16];
     char topology[16], discovery[16], power[16];
     char sim_socket[108];

@@ -9,6 +9,7 @@
 
 #include "agent.h"
 #include "fr_config.h"
+#include "fr_dirs.h"
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_types.h"
@@ -25,6 +26,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_INT("agent", "cache_gb", struct agent_cfg, cache_gb, 1, 100000),
     FR_CFG_FIELD_STR("agent", "mirror", struct agent_cfg, mirror),
     FR_CFG_FIELD_STR("agent", "work_dir", struct agent_cfg, work_dir),
+    FR_CFG_FIELD_STR("agent", "cache_dir", struct agent_cfg, cache_dir),
     FR_CFG_FIELD_STR("agent", "log_level", struct agent_cfg, log_level),
     FR_CFG_FIELD_STR("seams", "topology", struct agent_cfg, topology),
     FR_CFG_FIELD_STR("seams", "discovery", struct agent_cfg, discovery),
@@ -87,6 +89,28 @@ static void defaults(struct agent_cfg *c)
     c->watchdog_s = 300;
 }
 
+/* Relative paths land in systemd's (or the FHS) state and cache directories (fr_dirs.h). */
+static int resolve_dirs(struct agent_cfg *c)
+{
+    char err[1200], base[512];
+    int rc = fr_dir_resolve(FR_DIR_STATE, c->work_dir, sizeof c->work_dir, "[agent] work_dir", err,
+                            sizeof err);
+    if (rc == 0 && !c->cache_dir[0]) {
+        /* The cache directory's ipsw/ when there is one, else WORK_DIR/ipsw. */
+        const char *parent = fr_dir_base(FR_DIR_CACHE, base, sizeof base) ? base : c->work_dir;
+        if ((size_t)snprintf(c->cache_dir, sizeof c->cache_dir, "%s/ipsw", parent) >= sizeof c->cache_dir)
+            rc = fr_seterr(FR_ECONFIG, err, sizeof err, "[agent] cache_dir: '%s/ipsw' is too long", parent);
+    }
+    if (rc == 0)
+        rc = fr_dir_resolve(FR_DIR_CACHE, c->cache_dir, sizeof c->cache_dir, "[agent] cache_dir", err,
+                            sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "flashrack-agent: %s\n", err);
+        return 2;
+    }
+    return 0;
+}
+
 static void on_quiet_close(uv_handle_t *h)
 {
 }
@@ -117,9 +141,7 @@ static int start(struct agent *a)
         fr_error("agent", "%s", err);
         return 1;
     }
-    char cache_dir[600];
-    snprintf(cache_dir, sizeof cache_dir, "%s/ipsw", a->cfg.work_dir);
-    if (fwcache_open(a->loop, cache_dir, (uint64_t)a->cfg.cache_gb << 30, &a->cache, err,
+    if (fwcache_open(a->loop, a->cfg.cache_dir, (uint64_t)a->cfg.cache_gb << 30, &a->cache, err,
                      sizeof err) < 0) {
         fr_error("agent", "%s", err);
         return 1;
@@ -151,6 +173,8 @@ int main(int argc, char **argv)
     int rc = configure(argc, argv, &a.cfg);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if ((rc = resolve_dirs(&a.cfg)))
+        return rc;
     fr_log_init("flashrack-agent", fr_log_level_parse(a.cfg.log_level), NULL);
     signal(SIGPIPE, SIG_IGN);
     a.session = (fr_time_wall_ms() << 16) ^ (uint64_t)getpid();

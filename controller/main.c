@@ -6,6 +6,7 @@
 
 #include "ctl.h"
 #include "fr_config.h"
+#include "fr_dirs.h"
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_types.h"
@@ -71,6 +72,22 @@ static int configure(int argc, char **argv, struct ctl_cfg *cfg)
         fields, NFIELDS, cfg, check_cfg,
     };
     return fr_cfg_cli(argc, argv, &cli);
+}
+
+/* Relative paths land in systemd's (or the FHS) state and cache directories (fr_dirs.h). */
+static int resolve_dirs(struct ctl_cfg *cfg)
+{
+    char err[512];
+    if (fr_dir_resolve(FR_DIR_STATE, cfg->store, sizeof cfg->store, "[controller] store", err,
+                       sizeof err) < 0 ||
+        fr_dir_resolve(FR_DIR_STATE, cfg->fw_catalog_dir, sizeof cfg->fw_catalog_dir,
+                       "[firmware] catalog_dir", err, sizeof err) < 0 ||
+        fr_dir_resolve(FR_DIR_CACHE, cfg->mirror_dir, sizeof cfg->mirror_dir, "[mirror] dir", err,
+                       sizeof err) < 0) {
+        fprintf(stderr, "flashrackd: %s\n", err);
+        return 2;
+    }
+    return 0;
 }
 
 static void *open_router(struct controller *c, const char *endpoint, int handover)
@@ -187,6 +204,8 @@ int main(int argc, char **argv)
     int rc = configure(argc, argv, &c.cfg);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if ((rc = resolve_dirs(&c.cfg)))
+        return rc;
     fr_log_init("flashrackd", fr_log_level_parse(c.cfg.log_level), NULL);
     policy_cfg_default(&c.policy);
     c.policy.naive = c.cfg.naive;

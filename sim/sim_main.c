@@ -364,6 +364,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: flashrack-sim RACK.ini [--socket PATH] [--seed N] [--time-scale X]\n"
                  "                     [--operator ENDPOINT] [--log-level debug|info|warn|error]\n"
+                 "                     [--help] [--version]\n"
                  "  --operator ENDPOINT  a simulated technician follows the move instructions\n"
                  "                       of the controller at ENDPOINT (its clients endpoint)\n"
                  "Serves a simulated rack of USB hubs and phones on a Unix socket for\n"
@@ -377,7 +378,8 @@ static int parse_args(int argc, char **argv, struct rack *rack, const char **pat
         { "socket", required_argument, NULL, 's' }, { "seed", required_argument, NULL, 'S' },
         { "time-scale", required_argument, NULL, 't' }, { "log-level", required_argument, NULL, 'l' },
         { "operator", required_argument, NULL, 'o' },
-        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+        { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
     };
     const char *sock = NULL, *seed = NULL, *scale = NULL;
     int c;
@@ -393,6 +395,7 @@ static int parse_args(int argc, char **argv, struct rack *rack, const char **pat
             fr_log_set_level(fr_log_level_parse(optarg));
             break;
         case 'h': usage(stdout); exit(0);
+        case 'V': printf("flashrack-sim %s\n", FR_VERSION); exit(0);
         default: usage(stderr); return 2;
         }
     }
