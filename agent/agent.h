@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "engine_output.h"
+#include "engine_probe.h"
 #include "flashrack.pb-c.h"
 #include "fr_types.h"
 #include "fr_zsock.h"
@@ -64,6 +65,9 @@ struct agent {
     struct seams *seams;
     struct fwcache *cache;
     struct sqlite3 *journal;     /* journal.c: results not yet acknowledged */
+    struct engine_info engine;   /* the engine as probed at start */
+    char engine_sim_env[160];    /* "FLASHRACK_SIM_SOCKET=..." for the simulator's engine */
+    const char *engine_env[2];   /* what the engine's children get on top of our environment */
 
     /* link state */
     int welcomed;

@@ -117,13 +117,46 @@ static void on_watchdog(uv_timer_t *t)
     engine_kill(e);
 }
 
+extern char **environ;
+
+/* The agent's environment with spec->env on top (NULL when out of memory). The
+ * array is freed by the caller; its strings are borrowed. */
+static char **child_env(const struct engine_spec *spec)
+{
+    size_t n = 0, k = 0;
+    while (environ[n])
+        n++;
+    while (spec->env[k])
+        k++;
+    char **env = calloc(n + k + 1, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int replaced = 0;
+        for (size_t j = 0; j < k && !replaced; j++) {
+            size_t name = strcspn(spec->env[j], "=");
+            replaced = strncmp(environ[i], spec->env[j], name + 1) == 0;
+        }
+        if (!replaced)
+            env[m++] = environ[i];
+    }
+    for (size_t j = 0; j < k; j++)
+        env[m++] = (char *)spec->env[j];
+    return env;
+}
+
 int engine_start(struct engine **out, uv_loop_t *loop, const struct engine_spec *spec,
                  engine_progress_cb on_progress, engine_exit_cb on_exit, void *arg, char *err,
                  size_t errlen)
 {
-    struct engine *e = calloc(1, sizeof *e);
-    if (!e)
+    int wants_env = spec->env && spec->env[0];
+    char **env = wants_env ? child_env(spec) : NULL;
+    struct engine *e = (env || !wants_env) ? calloc(1, sizeof *e) : NULL;
+    if (!e) {
+        free(env);
         return FR_ENOMEM;
+    }
     e->loop = loop;
     e->watchdog_ms = spec->watchdog_ms;
     e->on_progress = on_progress;
@@ -144,11 +177,12 @@ int engine_start(struct engine **out, uv_loop_t *loop, const struct engine_spec 
         { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&e->err },
     };
     uv_process_options_t opt = {
-        .exit_cb = on_exit_cb, .file = spec->path, .args = (char **)spec->argv,
+        .exit_cb = on_exit_cb, .file = spec->path, .args = (char **)spec->argv, .env = env,
         .stdio_count = 3, .stdio = stdio,
         .flags = UV_PROCESS_DETACHED, /* its own process group, killed as a whole */
     };
     int rc = uv_spawn(loop, &e->proc, &opt);
+    free(env);
     if (rc < 0) {
         fr_seterr(FR_ESYS, err, errlen, "cannot start engine '%s': %s", spec->path, uv_strerror(rc));
         e->destroy_requested = 1;

@@ -20,6 +20,8 @@ typedef void (*engine_exit_cb)(struct engine *e, void *arg, int exit_code, int t
 struct engine_spec {
     const char *path;             /* executable */
     const char *const *argv;      /* full argv, argv[0] included, NULL-terminated */
+    const char *const *env;       /* "NAME=value" entries set in the child's environment on top
+                                     of the agent's (replacing the same NAME); NULL-terminated or NULL */
     const char *log_path;
     uint64_t watchdog_ms;
 };

@@ -121,7 +121,9 @@ static void take_line(struct engine_output *eo, char *line)
         eo->cls = c;
         snprintf(eo->cls_text, sizeof eo->cls_text, "%s", line);
     }
-    if (strncmp(line, "ERROR: ", 7) != 0) {
+    if (strncmp(line, "ERROR: ", 7) == 0)
+        snprintf(eo->last_error, sizeof eo->last_error, "%s", line);
+    else {
         snprintf(eo->status, sizeof eo->status, "%s", line);
         eo->status_changed = 1;
     }
@@ -166,6 +168,7 @@ enum fr_class engine_output_outcome(const struct engine_output *eo, int exit_cod
     else if (exit_code == 0)
         snprintf(text, len, "engine exited 0 without finishing the restore");
     else
-        snprintf(text, len, "engine exited with code %d: %s", exit_code, eo->status);
+        snprintf(text, len, "engine exited with code %d: %s", exit_code,
+                 eo->last_error[0] ? eo->last_error : eo->status[0] ? eo->status : "no output");
     return FR_CLASS_UNKNOWN;
 }

@@ -26,6 +26,7 @@ struct engine_output {
     int status_changed;
     enum fr_class cls;      /* first failure class seen (FR_CLASS_NONE if none) */
     char cls_text[EO_TEXT_MAX]; /* the line that decided it */
+    char last_error[EO_TEXT_MAX]; /* the last "ERROR: ..." line, for an unclassified failure */
     int finished;           /* saw "Status: Restore Finished", "DONE" or "progress: 7 1.0" */
     int battery_wait;       /* the device is charging: not a failure, extend the watchdog */
     size_t lines;

@@ -130,9 +130,36 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&a->sigterm, on_quiet_close);
 }
 
+/* An engine that cannot run, or lacks -P, is this agent's configuration error: refused
+ * at start, not found out by every restore. */
+static int probe_engine(struct agent *a, char *err, size_t errlen)
+{
+    int rc = engine_probe(a->cfg.engine_path, &a->engine, err, errlen);
+    if (rc < 0)
+        return rc;
+    const struct engine_info *e = &a->engine;
+    if (e->models_known)
+        fr_info("agent", "engine '%s': %s %s, -P, %zu iPhone models up to %s (libirecovery '%s')",
+                e->path, e->name, e->version, e->nmodels, e->newest, e->irecovery);
+    else
+        fr_info("agent", "engine '%s': %s %s, -P, no model table (it loads no libirecovery)",
+                e->path, e->name, e->version);
+    /* the simulator's engine finds the simulator through this (sim/PROTOCOL.md) */
+    if (a->cfg.sim_socket[0]) {
+        snprintf(a->engine_sim_env, sizeof a->engine_sim_env, "FLASHRACK_SIM_SOCKET=%s",
+                 a->cfg.sim_socket);
+        a->engine_env[0] = a->engine_sim_env;
+    }
+    return 0;
+}
+
 static int start(struct agent *a)
 {
-    char err[512];
+    char err[1024];
+    if (probe_engine(a, err, sizeof err) < 0) {
+        fr_error("agent", "%s", err);
+        return 2;
+    }
     mkdir(a->cfg.work_dir, 0755);
     int rc = strcmp(a->cfg.topology, "sim") == 0
                  ? seams_sim_new(a->cfg.sim_socket, a->cfg.id, &a->seams)
@@ -190,6 +217,7 @@ int main(int argc, char **argv)
     seams_destroy(&a.seams);
     fwcache_destroy(&a.cache);
     journal_close(&a);
+    engine_info_release(&a.engine);
     free(a.ports);
     uv_loop_close(a.loop);
     return rc;

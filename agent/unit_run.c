@@ -204,7 +204,7 @@ static int start_engine(struct unit_run *r, char *err, size_t errlen)
         argv[n++] = a->cfg.engine_extra;
     argv[n++] = r->firmware;
     argv[n] = NULL;
-    struct engine_spec spec = { a->cfg.engine_path, argv, log_path,
+    struct engine_spec spec = { a->cfg.engine_path, argv, a->engine_env, log_path,
                                 (uint64_t)a->cfg.watchdog_s * 1000u };
     return engine_start(&r->engine, a->loop, &spec, on_engine_progress, on_engine_exit, r, err, errlen);
 }
@@ -329,6 +329,14 @@ static void run_start(struct unit_run *r)
 {
     char err[1200];
     int remote = fr_is_url(r->firmware);
+    if (r->product_type[0] && !engine_supports_model(&r->agent->engine, r->product_type)) {
+        /* nothing is sent to a unit the engine would not know: a configuration error */
+        engine_explain_unsupported(&r->agent->engine, r->product_type, err, sizeof err);
+        unit_run_set_state(r, FR_STATE_FAILED, err);
+        send_result(r, FR__OUTCOME__OUTCOME_FAILED, FR_CLASS_STACK_TOO_OLD, err, 0, "");
+        remove_run(r->agent, r);
+        return;
+    }
     if (remote && !fr_is_hash_hex(r->sha256)) {
         snprintf(err, sizeof err, "Firmware file %s cannot be opened: a downloaded IPSW needs its "
                  "SHA-256 or SHA-1 (submit --sha256)", r->firmware);
@@ -385,6 +393,7 @@ void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
     r->ref.epoch = ref->epoch;
     r->ref.ecid = ref->ecid;
     snprintf(r->port_path, sizeof r->port_path, "%s", p->desc.path);
+    snprintf(r->product_type, sizeof r->product_type, "%s", p->unit.product_type);
     r->bus = p->desc.bus;
     snprintf(r->firmware, sizeof r->firmware, "%s", as->firmware);
     snprintf(r->sha256, sizeof r->sha256, "%.64s", as->firmware_sha256);

@@ -15,6 +15,7 @@ struct unit_run {
     struct agent *agent;
     Fr__AttemptRef ref;
     char port_path[32];
+    char product_type[24];        /* as discovered ("" when not known) */
     uint32_t bus;                 /* the port's root bus (bus admission) */
     char firmware[1024];          /* a local path, or a URL until the cache has it */
     char sha256[65];

@@ -9,6 +9,7 @@ PACKAGES=(
   libcurl4-openssl-dev libusb-1.0-0-dev libimobiledevice-dev libirecovery-1.0-dev
   libplist-dev libzip-dev libinih-dev libjansson-dev libmicrohttpd-dev
   libcmocka-dev python3 python3-zmq sqlite3 procps
+  idevicerestore libimobiledevice-utils
 )
 
 missing=()

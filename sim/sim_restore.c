@@ -1,7 +1,9 @@
 /* flashrack-sim-restore — a stand-in for idevicerestore driven by flashrack-sim.
  *
- * Takes idevicerestore's options (-i ECID -e -y -P -C DIR IPSW), asks the
- * simulator at $FLASHRACK_SIM_SOCKET to restore that unit, prints every line
+ * Takes idevicerestore's options (-i ECID -e -y -P -C DIR IPSW) and answers
+ * --version and --help as idevicerestore does (the agent probes its engine at
+ * start), asks the simulator at $FLASHRACK_SIM_SOCKET (the agent sets it from
+ * its [seams] sim_socket) to restore that unit, prints every line
  * the simulator streams back on the stream it names, and exits with the code it
  * is given. The simulator decides timing and fate; this program only relays, so
  * the agent's process handling and parser see exactly what a real engine gives. */
@@ -26,8 +28,10 @@ static void usage(FILE *out)
                  "  -y, --no-input    non-interactive mode\n"
                  "  -P, --plain-progress  print progress as 'progress: <step> <fraction>'\n"
                  "  -C, --cache-path DIR  cache directory (accepted, unused)\n"
-                 "  -h, --help        this help\n\n"
-                 "The simulator is found through $FLASHRACK_SIM_SOCKET.\n");
+                 "  -h, --help        this help\n"
+                 "  -v, --version     print version information\n\n"
+                 "The simulator is found through $FLASHRACK_SIM_SOCKET (flashrack-agent sets it\n"
+                 "from its [seams] sim_socket).\n");
 }
 
 static int connect_sim(const char *path)
@@ -108,16 +112,17 @@ int main(int argc, char **argv)
         { "ecid", required_argument, NULL, 'i' }, { "erase", no_argument, NULL, 'e' },
         { "no-input", no_argument, NULL, 'y' },   { "plain-progress", no_argument, NULL, 'P' },
         { "cache-path", required_argument, NULL, 'C' }, { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        { "version", no_argument, NULL, 'v' }, { NULL, 0, NULL, 0 },
     };
     const char *ecid_s = NULL;
     int erase = 0, c;
-    while ((c = getopt_long(argc, argv, "i:eyPC:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:eyPC:hv", opts, NULL)) != -1) {
         switch (c) {
         case 'i': ecid_s = optarg; break;
         case 'e': erase = 1; break;
         case 'y': case 'P': case 'C': break;
         case 'h': usage(stdout); return 0;
+        case 'v': printf("flashrack-sim-restore %s\n", FR_VERSION); return 0;
         default: usage(stderr); return 1;
         }
     }
@@ -133,9 +138,14 @@ int main(int argc, char **argv)
     }
     const char *sock = getenv("FLASHRACK_SIM_SOCKET");
     int fd = sock ? connect_sim(sock) : -1;
+    if (!sock) {
+        fprintf(stderr, "ERROR: flashrack-sim-restore: FLASHRACK_SIM_SOCKET is not set "
+                        "(flashrack-agent sets it from its [seams] sim_socket)\n");
+        return 2;
+    }
     if (fd < 0) {
-        fprintf(stderr, "flashrack-sim-restore: cannot reach the simulator at '%s': %s\n",
-                sock ? sock : "(FLASHRACK_SIM_SOCKET is not set)", sock ? strerror(errno) : "");
+        fprintf(stderr, "ERROR: flashrack-sim-restore: cannot reach the simulator at '%s': %s\n",
+                sock, strerror(errno));
         return 2;
     }
     char ecs[FR_ECID_STRLEN];

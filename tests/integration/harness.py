@@ -34,7 +34,7 @@ def check(cond, what):
 class Site:
     def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
                  watchdog_s=20, operator=False, controller_sets=(), bus_limit=10,
-                 cli_timeout=2, slots=48):
+                 cli_timeout=2, slots=48, engine=None):
         self.bin = bindir
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
         self.rack = os.path.join(self.dir, "rack.ini")
@@ -55,6 +55,7 @@ class Site:
         self.cli_timeout = cli_timeout
         self.slots = slots
         self.controller_sets = list(controller_sets)
+        self.engine = engine or os.path.join(bindir, "flashrack-sim-restore")
         self.procs = {}
         self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
                         FLASHRACK_CONTROLLER=self.clients_ep)
@@ -98,7 +99,7 @@ class Site:
                     "discovery = sim\npower = sim\nsim_socket = %s\n\n[engine]\npath = %s\n"
                     "watchdog_s = %d\n"
                     % (aid, self.agents_ep, self.slots, self.bus_limit, work, self.sim_sock,
-                       os.path.join(self.bin, "flashrack-sim-restore"), self.watchdog_s))
+                       self.engine, self.watchdog_s))
         return path
 
     def start_agent(self, aid):

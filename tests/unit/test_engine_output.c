@@ -54,6 +54,22 @@ static void exit_zero_without_finish_is_not_success(void **state)
     assert_non_null(strstr(text, "without finishing"));
 }
 
+/* An unclassified failure keeps the engine's own last error, not an empty tail. */
+static void unknown_failure_keeps_the_last_error_line(void **state)
+{
+    struct engine_output eo;
+    char text[512];
+    const char *out = "progress: 0 0.000000\nERROR: the engine could not reach what it needs\n";
+    engine_output_init(&eo);
+    engine_output_feed(&eo, out, strlen(out));
+    engine_output_end(&eo);
+    assert_int_equal(engine_output_outcome(&eo, 2, 0, text, sizeof text), FR_CLASS_UNKNOWN);
+    assert_string_equal(text, "engine exited with code 2: ERROR: the engine could not reach what it needs");
+    engine_output_init(&eo);
+    assert_int_equal(engine_output_outcome(&eo, 3, 0, text, sizeof text), FR_CLASS_UNKNOWN);
+    assert_string_equal(text, "engine exited with code 3: no output");
+}
+
 static void both_dialects_lose_the_link(void **state)
 {
     struct engine_output eo;
@@ -166,6 +182,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(master_success),
         cmocka_unit_test(exit_zero_without_finish_is_not_success),
+        cmocka_unit_test(unknown_failure_keeps_the_last_error_line),
         cmocka_unit_test(both_dialects_lose_the_link),
         cmocka_unit_test(disk_failure_is_hardware),
         cmocka_unit_test(chunking_anywhere_gives_the_same_result),

@@ -64,17 +64,54 @@ static void on_exit_cb(struct engine *e, void *arg, int code, int sig, int watch
     engine_destroy(e);
 }
 
-static void run_script(const char *script, uint64_t watchdog_ms, struct child *c, const char *log)
+static void run_script_env(const char *script, const char *const *env, uint64_t watchdog_ms,
+                           struct child *c, const char *log)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
     const char *argv[] = { "/bin/sh", "-c", script, NULL };
-    struct engine_spec spec = { "/bin/sh", argv, log, watchdog_ms };
+    struct engine_spec spec = { .path = "/bin/sh", .argv = argv, .env = env, .log_path = log,
+                                .watchdog_ms = watchdog_ms };
     struct engine *e = NULL;
     char err[256];
     assert_int_equal(engine_start(&e, &loop, &spec, on_progress, on_exit_cb, c, err, sizeof err), 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void run_script(const char *script, uint64_t watchdog_ms, struct child *c, const char *log)
+{
+    run_script_env(script, NULL, watchdog_ms, c, log);
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+    FILE *fp = fopen(path, "r");
+    assert_non_null(fp);
+    size_t n = fread(buf, 1, len - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+}
+
+/* The agent hands its engine settings (the simulator's socket) through the child's
+ * environment: set on top of the agent's own, replacing a stale value of the same name. */
+static void engine_env_is_set_on_top_of_the_agents(void **state)
+{
+    setenv("FR_TEST_SOCKET", "/stale/from/the/user", 1);
+    setenv("FR_TEST_KEPT", "kept", 1);
+    const char *env[] = { "FR_TEST_SOCKET=/from/the/config", NULL };
+    struct child c = { 0 };
+    char log[] = "/tmp/fr-test-engine-XXXXXX", buf[256];
+    close(mkstemp(log));
+    run_script_env("echo \"socket=$FR_TEST_SOCKET kept=$FR_TEST_KEPT\"; env | grep -c ^FR_TEST_SOCKET=",
+                   env, 5000, &c, log);
+    slurp(log, buf, sizeof buf);
+    unlink(log);
+    assert_int_equal(c.code, 0);
+    assert_non_null(strstr(buf, "socket=/from/the/config kept=kept"));
+    assert_non_null(strstr(buf, "\n1\n")); /* once, not twice */
+    unsetenv("FR_TEST_SOCKET");
+    unsetenv("FR_TEST_KEPT");
 }
 
 static void engine_output_reaches_parser_and_log(void **state)
@@ -129,7 +166,7 @@ static void missing_engine_is_an_error_not_a_crash(void **state)
     uv_loop_t loop;
     uv_loop_init(&loop);
     const char *argv[] = { "/nonexistent/idevicerestore", NULL };
-    struct engine_spec spec = { argv[0], argv, "/dev/null", 1000 };
+    struct engine_spec spec = { .path = argv[0], .argv = argv, .log_path = "/dev/null", .watchdog_ms = 1000 };
     struct engine *e = NULL;
     struct child c = { 0 };
     char err[256] = "";
@@ -145,6 +182,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(happy_path_is_legal),
         cmocka_unit_test(shortcuts_and_exits_from_terminal_states_are_not),
+        cmocka_unit_test(engine_env_is_set_on_top_of_the_agents),
         cmocka_unit_test(engine_output_reaches_parser_and_log),
         cmocka_unit_test(watchdog_kills_the_process_group),
         cmocka_unit_test(missing_engine_is_an_error_not_a_crash),
