@@ -392,6 +392,8 @@ void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
     r->ref.attempt_id = ref->attempt_id;
     r->ref.epoch = ref->epoch;
     r->ref.ecid = ref->ecid;
+    r->ref.token_hi = ref->token_hi;
+    r->ref.token_lo = ref->token_lo;
     snprintf(r->port_path, sizeof r->port_path, "%s", p->desc.path);
     snprintf(r->product_type, sizeof r->product_type, "%s", p->unit.product_type);
     r->bus = p->desc.bus;

@@ -10,6 +10,7 @@
 #include "fr_time.h"
 #include "fr_types.h"
 #include "fr_wire.h"
+#include "runs.h"
 
 struct agent_state *agents_find(struct controller *c, const char *id)
 {
@@ -93,12 +94,6 @@ static void on_resend_assign(void *arg, const Fr__AttemptRef *ref, const struct 
 
 /* ---- Hello ------------------------------------------------------------------------- */
 
-struct cancel_list {
-    Fr__AttemptRef refs[256];
-    Fr__AttemptRef *ptrs[256];
-    size_t n;
-};
-
 static void on_hello(struct controller *c, struct agent_state *a, const Fr__Envelope *env)
 {
     const Fr__Hello *h = env->hello;
@@ -118,28 +113,28 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
     if (!a->online)
         store_event(c->store, now, "agent", 0, 0, a->id, NULL, "online");
     a->online = 1;
-    struct cancel_list cl = { .n = 0 };
-    for (size_t i = 0; i < h->n_attempts && cl.n < 256; i++)
-        if (store_attempt_live(c->store, h->attempts[i]) &&
-            !store_attempt_wanted(c->store, h->attempts[i])) {
-            cl.refs[cl.n] = *h->attempts[i];
-            cl.ptrs[cl.n] = &cl.refs[cl.n];
-            cl.n++;
-        }
+    /* the attempts it still runs that we no longer want (all of them: no cap) */
+    Fr__AttemptRef **cancel = calloc(h->n_attempts + 1, sizeof *cancel);
+    size_t ncancel = 0;
+    for (size_t i = 0; cancel && i < h->n_attempts; i++)
+        if (store_attempt_match(c->store, a->id, h->attempts[i]) == ATTEMPT_LIVE &&
+            !store_attempt_wanted(c->store, h->attempts[i]))
+            cancel[ncancel++] = h->attempts[i];
     fr_info("agents", "agent '%s' online: %zu ports, %zu units, %zu attempts kept, %d interrupted",
             a->id, h->n_ports, h->n_units, h->n_attempts, interrupted);
     Fr__Welcome w = FR__WELCOME__INIT;
     w.controller_epoch = store_epoch(c->store);
     w.heartbeat_ms = (uint32_t)c->cfg.heartbeat_ms;
     w.liveness = (uint32_t)c->cfg.liveness;
-    w.cancel = cl.ptrs;
-    w.n_cancel = cl.n;
+    w.cancel = cancel;
+    w.n_cancel = ncancel;
     w.mirror_url = (char *)mirror_url(c);
     w.agent_session = env->session;
     Fr__Envelope out = FR__ENVELOPE__INIT;
     out.body_case = FR__ENVELOPE__BODY_WELCOME;
     out.welcome = &w;
     agents_send(c, a, &out);
+    free(cancel);
     sched_kick(c);
 }
 
@@ -162,34 +157,22 @@ void agents_prefetch(struct controller *c, const char *url, const char *sha, cha
 
 /* ---- reliable messages ------------------------------------------------------------ */
 
-static void on_port_event(struct controller *c, struct agent_state *a, const Fr__PortEvent *ev)
+static int on_port_event(struct controller *c, struct agent_state *a, const Fr__PortEvent *ev)
 {
     char ecid[FR_ECID_STRLEN];
     fr_ecid_format(ev->unit->ecid, ecid, sizeof ecid);
     static const char *kinds[] = { "attached", "detached", "changed mode" };
     fr_debug("agents", "unit %s %s on %s:%s (%s)", ecid, kinds[ev->kind], a->id,
              ev->unit->port_path, fr_mode_name(ev->unit->mode));
-    if (store_unit_event(c->store, a->id, ev, fr_time_wall_ms()) < 0)
-        fr_error("agents", "unit %s: cannot record port event: %s", ecid, store_errmsg(c->store));
+    int rc = store_unit_event(c->store, a->id, ev, fr_time_wall_ms());
+    if (rc < 0)
+        fr_error("agents", "unit %s: cannot record port event: %s (not acknowledged)", ecid,
+                 store_errmsg(c->store));
     sched_kick(c);
+    return rc;
 }
 
-static void on_accept(struct controller *c, struct agent_state *a, const Fr__JobAccept *acc)
-{
-    char ecid[FR_ECID_STRLEN];
-    fr_ecid_format(acc->ref->ecid, ecid, sizeof ecid);
-    int rc = store_attempt_accepted(c->store, acc->ref, acc->accepted, acc->reason, fr_time_wall_ms());
-    if (rc == FR_ESTALE)
-        fr_debug("agents", "unit %s: stale accept for attempt %llu", ecid,
-                 (unsigned long long)acc->ref->attempt_id);
-    else if (!acc->accepted)
-        fr_info("agents", "unit %s: agent '%s' refused attempt %llu: %s", ecid, a->id,
-                (unsigned long long)acc->ref->attempt_id, acc->reason);
-    if (!acc->accepted)
-        sched_kick(c);
-}
-
-static void send_power_cycle(struct controller *c, struct agent_state *a, const char *port)
+void agents_send_power_cycle(struct controller *c, struct agent_state *a, const char *port)
 {
     Fr__PortCommand pc = FR__PORT_COMMAND__INIT;
     pc.action = FR__PORT_COMMAND__ACTION__POWER_CYCLE;
@@ -200,57 +183,34 @@ static void send_power_cycle(struct controller *c, struct agent_state *a, const 
     agents_send(c, a, &env);
 }
 
-void agents_apply_result(struct controller *c, struct agent_state *a, const Fr__JobResult *r)
-{
-    char ecid[FR_ECID_STRLEN];
-    fr_ecid_format(r->ref->ecid, ecid, sizeof ecid);
-    struct result_effects fx;
-    if (store_apply_result(c->store, a->id, r, fr_time_wall_ms(), &c->policy, &fx) < 0) {
-        fr_error("agents", "unit %s: cannot apply result: %s", ecid, store_errmsg(c->store));
-        return;
-    }
-    if (!fx.applied) {
-        fr_info("agents", "unit %s: stale result for attempt %llu epoch %llu recorded, not applied",
-                ecid, (unsigned long long)r->ref->attempt_id, (unsigned long long)r->ref->epoch);
-        return;
-    }
-    if (*r->error_class)
-        fr_info("agents", "unit %s: attempt %llu on %s:%s -> %s (%s: %s; %s)", ecid,
-                (unsigned long long)r->ref->attempt_id, a->id, fx.port, fx.next_state,
-                r->error_class, r->error_text, fx.why);
-    else
-        fr_info("agents", "unit %s: attempt %llu on %s:%s -> %s", ecid,
-                (unsigned long long)r->ref->attempt_id, a->id, fx.port, fx.next_state);
-    if (fx.quarantined)
-        fr_warn("agents", "port %s:%s quarantined: units keep losing the link there; swap the cable "
-                "and run 'flashrack ports clear'", a->id, fx.port);
-    if (fx.power_cycle)
-        send_power_cycle(c, a, fx.port);
-    sched_kick(c);
-}
-
-/* Applies a reliable message once, in order; duplicates and gaps are not applied. */
+/* Applies a reliable message once, in order; duplicates and gaps are not applied. The
+ * ack advances only past a message whose effect is committed: one the store could not
+ * take is not acknowledged, and the agent sends it again. */
 static void on_reliable(struct controller *c, struct agent_state *a, const Fr__Envelope *env)
 {
     if (env->seq <= a->applied_seq)
         return; /* a replay of something applied: the ack covers it */
     if (env->seq != a->applied_seq + 1)
         return; /* a gap: the agent replays from our ack */
-    a->applied_seq = env->seq;
+    int rc = 0;
     if (env->body_case == FR__ENVELOPE__BODY_PORT_EVENT)
-        on_port_event(c, a, env->port_event);
+        rc = on_port_event(c, a, env->port_event);
     else if (env->body_case == FR__ENVELOPE__BODY_JOB_ACCEPT)
-        on_accept(c, a, env->job_accept);
-    else if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT) {
-        agents_apply_result(c, a, env->job_result);
+        rc = runs_on_accept(c, a, env->job_accept);
+    else if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT)
+        rc = runs_on_result(c, a, env->job_result);
+    if (rc < 0)
+        return;
+    a->applied_seq = env->seq;
+    if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT)
         send_heartbeat(c, a->id, a->applied_seq); /* ack results at once */
-    }
 }
 
-static void queue_progress(struct controller *c, const Fr__JobProgress *p)
+static void queue_progress(struct controller *c, struct agent_state *a, const Fr__JobProgress *p)
 {
     size_t i = 0;
-    while (i < c->nprogress && c->progress[i].ref.attempt_id != p->ref->attempt_id)
+    while (i < c->nprogress && (c->progress[i].ref.attempt_id != p->ref->attempt_id ||
+                                c->progress[i].agent != a))
         i++;
     if (i == c->nprogress) {
         if (c->nprogress >= PROGRESS_MAX)
@@ -259,6 +219,7 @@ static void queue_progress(struct controller *c, const Fr__JobProgress *p)
     }
     struct pending_progress *pp = &c->progress[i];
     pp->ref = *p->ref;
+    pp->agent = a;
     snprintf(pp->state, sizeof pp->state, "%s", p->state);
     pp->step = p->step;
     pp->fraction = p->fraction;
@@ -279,7 +240,8 @@ void agents_on_progress_flush(uv_timer_t *t)
         p.step = pp->step;
         p.fraction = pp->fraction;
         p.status = pp->status;
-        store_attempt_progress(c->store, &pp->ref, &p, now);
+        if (runs_match(c, pp->agent, &pp->ref, "progress", now) == ATTEMPT_LIVE)
+            store_attempt_progress(c->store, &pp->ref, &p, now);
     }
     if (store_commit(c->store) < 0)
         store_rollback(c->store);
@@ -292,7 +254,7 @@ static void dispatch(struct controller *c, struct agent_state *a, const Fr__Enve
     case FR__ENVELOPE__BODY_HEARTBEAT:
         break;
     case FR__ENVELOPE__BODY_JOB_PROGRESS:
-        queue_progress(c, env->job_progress);
+        queue_progress(c, a, env->job_progress);
         break;
     case FR__ENVELOPE__BODY_PORT_EVENT:
     case FR__ENVELOPE__BODY_JOB_ACCEPT:

@@ -148,8 +148,22 @@ static json_t *agents_doc(struct controller *c)
         struct agent_state *a = agents_find(c, json_string_value(json_object_get(row, "id")));
         json_object_set_new(row, "state", json_string(a && a->online ? "online" : "offline"));
         json_object_set_new(row, "dropped_msgs", json_integer(a ? (json_int_t)a->dropped : 0));
+        json_object_set_new(row, "mismatched", json_integer(a ? (json_int_t)a->mismatched : 0));
     }
     json_object_set_new(doc, "dropped_unknown", json_integer((json_int_t)c->dropped_unknown));
+    return doc;
+}
+
+/* The button sequence for each move whose unit should start from DFU. */
+static json_t *with_buttons(json_t *doc)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(doc, "moves"), i, m) {
+        const char *pt = json_string_value(json_object_get(m, "product_type"));
+        int dfu = json_is_true(json_object_get(m, "dfu"));
+        json_object_set_new(m, "buttons", json_string(dfu && pt ? policy_dfu_buttons(pt) : ""));
+    }
     return doc;
 }
 
@@ -158,12 +172,12 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
     json_t *doc = NULL;
     switch (q->kind) {
     case FR__QUERY_REQUEST__KIND__STATUS: doc = store_doc_status(c->store, q->job_id, 0); break;
-    case FR__QUERY_REQUEST__KIND__WATCH: doc = store_doc_status(c->store, q->job_id, 1); break;
+    case FR__QUERY_REQUEST__KIND__WATCH: doc = with_buttons(store_doc_status(c->store, q->job_id, 1)); break;
     case FR__QUERY_REQUEST__KIND__UNITS: doc = store_doc_units(c->store); break;
     case FR__QUERY_REQUEST__KIND__PORTS: doc = store_doc_ports(c->store); break;
     case FR__QUERY_REQUEST__KIND__AGENTS: doc = agents_doc(c); break;
     case FR__QUERY_REQUEST__KIND__REPORT: doc = store_doc_report(c->store, q->job_id, q->ecid); break;
-    case FR__QUERY_REQUEST__KIND__MOVES: doc = store_doc_moves(c->store); break;
+    case FR__QUERY_REQUEST__KIND__MOVES: doc = with_buttons(store_doc_moves(c->store)); break;
     case FR__QUERY_REQUEST__KIND__REFRESH: on_refresh(c, id, seq); return;
     case FR__QUERY_REQUEST__KIND__FIRMWARE: {
         char err[512];
@@ -190,10 +204,10 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
     reply(c, id, seq, 0, NULL, doc);
 }
 
-static void on_cancel_attempt(void *arg, const Fr__AttemptRef *ref, const struct attempt_info *ai)
+static void on_cancel_attempt(void *arg, const Fr__AttemptRef *ref, const char *agent)
 {
     struct controller *c = arg;
-    struct agent_state *a = agents_find(c, ai->agent);
+    struct agent_state *a = agents_find(c, agent);
     if (!a || !a->online)
         return; /* it learns at its next Hello (Welcome.cancel) */
     Fr__AttemptRef r = *ref;

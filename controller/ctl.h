@@ -45,6 +45,7 @@ struct agent_state {
     uint64_t applied_seq;  /* highest reliable seq applied */
     uint32_t slots;
     uint64_t dropped;      /* refused messages */
+    uint64_t mismatched;   /* accepts, progress and results naming no attempt of its own */
     struct agent_state *next;
 };
 
@@ -53,6 +54,7 @@ struct agent_state {
  * second; one transaction per report would make the store the bottleneck). */
 struct pending_progress {
     Fr__AttemptRef ref;
+    struct agent_state *agent; /* who sent it (agents are never freed while running) */
     char state[32];
     uint32_t step;
     float fraction;
@@ -87,8 +89,7 @@ struct agent_state *agents_find(struct controller *c, const char *id);
 int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env);
 void agents_send_assign(struct controller *c, const Fr__AttemptRef *ref, const struct attempt_info *ai);
 void agents_free(struct controller *c);
-/* Applies an attempt's result (from the agent, or decided here) and acts on it. */
-void agents_apply_result(struct controller *c, struct agent_state *a, const Fr__JobResult *r);
+void agents_send_power_cycle(struct controller *c, struct agent_state *a, const char *port);
 void agents_on_progress_flush(uv_timer_t *t);
 
 /* Tells agents to fetch an IPSW now (the job's agents, else every online agent). */

@@ -13,6 +13,7 @@
 #include "fr_time.h"
 #include "fr_types.h"
 #include "policy.h"
+#include "runs.h"
 
 #define MAX_BATCH 4096
 
@@ -72,15 +73,9 @@ static void assign_one(struct controller *c, struct agent_state *a, const struct
             ecid, (unsigned long long)cand->job, n, cand->agent, cand->port,
             (unsigned long long)ref.epoch);
     if (unresolved) { /* never retried, never blames a port (ERRORS.md: wrong_firmware) */
-        Fr__JobResult res = FR__JOB_RESULT__INIT;
-        res.ref = &ref;
-        res.outcome = FR__OUTCOME__OUTCOME_FAILED;
-        res.error_class = (char *)fr_class_name(FR_CLASS_WRONG_FIRMWARE);
-        res.error_text = why;
-        res.started_ms = res.ended_ms = fr_time_wall_ms();
-        res.port_path = (char *)cand->port;
-        res.log_path = "";
-        agents_apply_result(c, a, &res);
+        struct run_end e = { FR__OUTCOME__OUTCOME_FAILED, fr_class_name(FR_CLASS_WRONG_FIRMWARE),
+                             why, "", cand->port, 0, 0 };
+        runs_end(c, a, &ref, &e);
         return;
     }
     struct attempt_info ai = { cand->agent, cand->port, firmware, sha, erase, n };
@@ -96,6 +91,7 @@ static int agent_online(void *arg, const char *agent)
 struct planner {
     struct controller *c;
     struct move_port *ports;
+    struct policy_port *pp;  /* the policy's view of ports[] (pointing into it) */
     size_t nports;
 };
 
@@ -115,9 +111,9 @@ static int plan_move(void *arg, const struct move_need *m)
     char from_id[160];
     snprintf(from_id, sizeof from_id, "%s:%s", m->from_agent, m->from_port);
     for (i = 0; ports && i < pl->nports; i++) {
-        ports[i] = pl->ports[i].p;
+        ports[i] = pl->pp[i];
         if (strcmp(pl->ports[i].id, from_id) == 0)
-            from = &pl->ports[i].p;
+            from = &pl->pp[i];
     }
     int pick = ports ? policy_pick_target(ports, pl->nports, from, list, navoid) : -1;
     char ecid[FR_ECID_STRLEN];
@@ -125,10 +121,10 @@ static int plan_move(void *arg, const struct move_need *m)
     if (pick >= 0) {
         struct move_port *t = &pl->ports[pick];
         if (store_move_add(pl->c->store, m, t->agent, t->path, fr_time_wall_ms()) == 0) {
-            t->p.usable = 0;
+            pl->pp[pick].usable = 0;
             for (size_t k = 0; k < pl->nports; k++) /* the next move of this pass sees it */
-                if (pl->ports[k].p.bus == t->p.bus && !strcmp(pl->ports[k].agent, t->agent))
-                    pl->ports[k].p.load++;
+                if (pl->pp[k].bus == pl->pp[pick].bus && !strcmp(pl->ports[k].agent, t->agent))
+                    pl->pp[k].load++;
             fr_info("sched", "unit %s: move from %s to %s%s", ecid, from_id, t->id,
                     m->from_dfu ? " and start it from DFU" : "");
         }
@@ -140,10 +136,18 @@ static int plan_move(void *arg, const struct move_need *m)
 
 static void plan_moves(struct controller *c)
 {
-    struct planner pl = { c, NULL, 0 };
+    struct planner pl = { c, NULL, NULL, 0 };
     if (store_move_ports(c->store, agent_online, c, &pl.ports, &pl.nports) < 0)
         return;
-    store_moves_needed(c->store, plan_move, &pl);
+    pl.pp = calloc(pl.nports + 1, sizeof *pl.pp);
+    for (size_t i = 0; pl.pp && i < pl.nports; i++) {
+        const struct move_port *m = &pl.ports[i];
+        pl.pp[i] = (struct policy_port){ m->id, m->agent, m->hub, m->bus, m->depth, m->usable,
+                                         m->strikes, m->load, m->eligible };
+    }
+    if (pl.pp)
+        store_moves_needed(c->store, plan_move, &pl);
+    free(pl.pp);
     free(pl.ports);
 }
 

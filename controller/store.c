@@ -6,14 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_time.h"
 #include "fr_types.h"
-#include "policy.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define STMT_CACHE 96
 
 struct store {
@@ -81,6 +81,14 @@ static const char *const schema_v2[] = {
     "ALTER TABLE attempts ADD COLUMN sha256 TEXT NOT NULL DEFAULT ''",
 };
 
+/* v3: each attempt's token (128 random bits, proto/PROTOCOL.md "Attempt tokens").
+ * Attempts from before keep token 0, which their agents (which never saw a token)
+ * send back; every attempt claimed from now on draws a random one. */
+static const char *const schema_v3[] = {
+    "ALTER TABLE attempts ADD COLUMN token_hi INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE attempts ADD COLUMN token_lo INTEGER NOT NULL DEFAULT 0",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -88,6 +96,7 @@ static const struct {
 } upgrades[SCHEMA_VERSION] = {
     { schema, sizeof schema / sizeof schema[0] },
     { schema_v2, sizeof schema_v2 / sizeof schema_v2[0] },
+    { schema_v3, sizeof schema_v3 / sizeof schema_v3[0] },
 };
 
 #define LIVE "('assigned','running')"
@@ -434,6 +443,8 @@ static int each_attempt(struct store *s, sqlite3_stmt *st, store_attempt_cb cb, 
         ref.attempt_id = (uint64_t)sqlite3_column_int64(st, 1);
         ref.epoch = (uint64_t)sqlite3_column_int64(st, 2);
         ref.ecid = (uint64_t)sqlite3_column_int64(st, 3);
+        ref.token_hi = (uint64_t)sqlite3_column_int64(st, 10);
+        ref.token_lo = (uint64_t)sqlite3_column_int64(st, 11);
         struct attempt_info ai = { col_text(st, 4), col_text(st, 5), col_text(st, 6), col_text(st, 9),
                                    sqlite3_column_int(st, 7), (uint32_t)sqlite3_column_int(st, 8) };
         cb(arg, &ref, &ai);
@@ -445,23 +456,59 @@ static int each_attempt(struct store *s, sqlite3_stmt *st, store_attempt_cb cb, 
 /* Attempts from before v2 carry no firmware of their own: their job's. */
 #define ATTEMPT_COLS "a.job, a.id, a.epoch, a.ecid, a.agent, a.port," \
     " CASE WHEN a.firmware != '' THEN a.firmware ELSE j.firmware END, j.erase, a.n," \
-    " CASE WHEN a.firmware != '' THEN a.sha256 ELSE j.sha256 END"
+    " CASE WHEN a.firmware != '' THEN a.sha256 ELSE j.sha256 END, a.token_hi, a.token_lo"
+
+/* Live attempts collected inside a transaction, handed out after its commit. */
+struct attempt_list {
+    struct listed_attempt {
+        Fr__AttemptRef ref;
+        char agent[64];
+    } *v;
+    size_t n, cap;
+    int failed;            /* out of memory or an agent id too long: the commit must not happen */
+};
+
+static void on_list_attempt(void *arg, const Fr__AttemptRef *ref, const struct attempt_info *ai)
+{
+    struct attempt_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        struct listed_attempt *v = realloc(l->v, cap * sizeof *v);
+        if (!v) {
+            l->failed = 1;
+            return;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    struct listed_attempt *e = &l->v[l->n++];
+    e->ref = *ref;
+    if ((size_t)snprintf(e->agent, sizeof e->agent, "%s", ai->agent) >= sizeof e->agent)
+        l->failed = 1;
+}
 
 int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t now_ms, int *nruns,
-                     store_attempt_cb cb, void *arg)
+                     store_cancel_cb cb, void *arg)
 {
-    if (scalar(s, 0, "SELECT COUNT(*) FROM jobs WHERE id = ?", "u", job_id) == 0)
-        return FR_ENOTFOUND;
+    *nruns = 0;
+    int64_t found = scalar(s, -1, "SELECT COUNT(*) FROM jobs WHERE id = ?", "u", job_id);
+    if (found <= 0)
+        return found < 0 ? FR_ESTORE : FR_ENOTFOUND;
+    struct attempt_list live = { 0 };
     int rc = store_begin(s);
     if (rc == 0)
         rc = each_attempt(s, query(s, "SELECT " ATTEMPT_COLS " FROM attempts a JOIN jobs j ON j.id = a.job"
                                       " WHERE a.job = ? AND (? = 0 OR a.ecid = ?) AND a.state IN " LIVE,
-                                   "uuu", job_id, ecid, ecid), cb, arg);
+                                   "uuu", job_id, ecid, ecid), on_list_attempt, &live);
+    if (rc == 0 && live.failed)
+        rc = FR_ENOMEM;
+    int n = 0;
     if (rc == 0)
         rc = exec(s, "UPDATE unit_runs SET state = 'cancelled', ended = ?, updated = ?"
                      " WHERE job = ? AND (? = 0 OR ecid = ?) AND state NOT IN " TERMINAL,
                   "uuuuu", now_ms, now_ms, job_id, ecid, ecid);
-    *nruns = sqlite3_changes(s->db);
+    if (rc == 0)
+        n = sqlite3_changes(s->db);
     if (rc == 0 && ecid == 0)
         rc = exec(s, "UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ?"
                      " AND state = 'running'", "uu", now_ms, job_id);
@@ -471,6 +518,12 @@ int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t n
         rc = store_commit(s);
     if (rc < 0)
         store_rollback(s);
+    /* the JobCancels leave only now, with the cancel committed */
+    for (size_t i = 0; rc == 0 && cb && i < live.n; i++)
+        cb(arg, &live.v[i].ref, live.v[i].agent);
+    free(live.v);
+    if (rc == 0)
+        *nruns = n;
     return rc;
 }
 
@@ -607,10 +660,23 @@ int store_sched_candidates(struct store *s,
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : FR_ESTORE;
 }
 
+/* 128 bits from the kernel's CSPRNG: a peer that did not receive the JobAssign cannot
+ * guess them (job, attempt and epoch are small counters). */
+static int draw_token(uint64_t token[2])
+{
+    ssize_t got = getrandom(token, 2 * sizeof token[0], 0);
+    return got == (ssize_t)(2 * sizeof token[0]) ? 0 : FR_ESYS;
+}
+
 int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64_t now_ms,
                         const char *firmware, const char *sha, Fr__AttemptRef *ref, int *erase,
                         uint32_t *n)
 {
+    uint64_t token[2];
+    if (draw_token(token) < 0) {
+        fr_error("store", "cannot draw an attempt token: getrandom failed");
+        return FR_ESYS;
+    }
     int rc = store_begin(s);
     if (rc == 0)
         rc = exec(s, "UPDATE meta SET value = value + 1 WHERE key = 'lease_epoch'", NULL);
@@ -619,9 +685,10 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
                           c->job, c->ecid) + 1;
     if (rc == 0)
         rc = exec(s, "INSERT INTO attempts (job, ecid, n, agent, port, epoch, state, started,"
-                     " firmware, sha256) VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?, ?, ?)",
-                  "uuittuutt", c->job, c->ecid, (int64_t)*n, c->agent, c->port, epoch, now_ms,
-                  firmware, sha);
+                     " firmware, sha256, token_hi, token_lo)"
+                     " VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?, ?, ?, ?, ?)",
+                  "uuittuutt" "uu", c->job, c->ecid, (int64_t)*n, c->agent, c->port, epoch, now_ms,
+                  firmware, sha, token[0], token[1]);
     uint64_t id = (uint64_t)sqlite3_last_insert_rowid(s->db);
     if (rc == 0)
         rc = exec(s, "UPDATE unit_runs SET state = 'preflight', attempts = attempts + 1,"
@@ -643,6 +710,8 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
     ref->attempt_id = id;
     ref->epoch = epoch;
     ref->ecid = c->ecid;
+    ref->token_hi = token[0];
+    ref->token_lo = token[1];
     return 0;
 }
 
@@ -696,227 +765,146 @@ int store_attempt_wanted(struct store *s, const Fr__AttemptRef *ref)
 
 /* ---- attempts ---------------------------------------------------------------------- */
 
-static const char *const match_live =
-    "SELECT COUNT(*) FROM attempts WHERE id = ? AND job = ? AND epoch = ? AND state IN " LIVE;
-
-int store_attempt_live(struct store *s, const Fr__AttemptRef *ref)
+int store_attempt_match(struct store *s, const char *agent, const Fr__AttemptRef *ref)
 {
-    return scalar(s, 0, match_live, "uuu", ref->attempt_id, ref->job_id, ref->epoch) > 0;
+    sqlite3_stmt *st = query(s, "SELECT state IN " LIVE " FROM attempts WHERE id = ? AND job = ?"
+                                " AND epoch = ? AND ecid = ? AND agent = ? AND token_hi = ?"
+                                " AND token_lo = ?", "uuuutuu", ref->attempt_id, ref->job_id,
+                             ref->epoch, ref->ecid, agent, ref->token_hi, ref->token_lo);
+    if (!st)
+        return FR_ESTORE;
+    int rc = sqlite3_step(st);
+    int match = rc == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? ATTEMPT_LIVE : ATTEMPT_ENDED)
+                                 : ATTEMPT_NONE;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? match : FR_ESTORE;
 }
 
-int store_attempt_accepted(struct store *s, const Fr__AttemptRef *ref, int accepted,
-                           const char *reason, uint64_t now_ms)
+int store_attempt_running(struct store *s, const Fr__AttemptRef *ref)
 {
-    if (!store_attempt_live(s, ref))
-        return FR_ESTALE;
-    if (accepted)
-        return exec(s, "UPDATE attempts SET state = 'running' WHERE id = ? AND state = 'assigned'",
-                    "u", ref->attempt_id);
-    int rc = store_begin(s);
-    if (rc == 0)
-        rc = exec(s, "UPDATE attempts SET state = 'ended', outcome = 'refused', error_text = ?,"
+    return exec(s, "UPDATE attempts SET state = 'running' WHERE id = ? AND state = 'assigned'", "u",
+                ref->attempt_id);
+}
+
+int store_attempt_refused(struct store *s, const Fr__AttemptRef *ref, const char *reason,
+                          uint64_t now_ms)
+{
+    int rc = exec(s, "UPDATE attempts SET state = 'ended', outcome = 'refused', error_text = ?,"
                      " ended = ? WHERE id = ?", "tuu", reason, now_ms, ref->attempt_id);
     if (rc == 0)
         rc = exec(s, "UPDATE unit_runs SET state = 'waiting_unit', status = ?, updated = ?"
                      " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
                   "tuuu", reason, now_ms, ref->job_id, ref->ecid);
-    if (rc == 0)
-        rc = store_commit(s);
-    if (rc < 0)
-        store_rollback(s);
     return rc;
 }
 
 int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr__JobProgress *p,
                            uint64_t now_ms)
 {
-    if (!store_attempt_live(s, ref))
-        return FR_ESTALE;
     int st = fr_state_parse(p->state);
     if (st < 0 || fr_state_is_terminal(st))
         return FR_EINVAL; /* terminal states come with a JobResult */
-    exec(s, "UPDATE attempts SET state = 'running' WHERE id = ? AND state = 'assigned'", "u",
-         ref->attempt_id);
-    return exec(s, "UPDATE unit_runs SET state = ?, step = ?, fraction = ?, status = ?, updated = ?"
-                   " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
-                "tidtuuu", p->state, (int64_t)p->step, (double)p->fraction, p->status, now_ms,
-                ref->job_id, ref->ecid);
+    int rc = store_attempt_running(s, ref);
+    if (rc == 0)
+        rc = exec(s, "UPDATE unit_runs SET state = ?, step = ?, fraction = ?, status = ?, updated = ?"
+                     " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                  "tidtuuu", p->state, (int64_t)p->step, (double)p->fraction, p->status, now_ms,
+                  ref->job_id, ref->ecid);
+    return rc;
 }
 
-static const char *outcome_name(int o)
+int store_attempt_end(struct store *s, const Fr__AttemptRef *ref, const struct attempt_end *e)
 {
-    switch (o) {
-    case FR__OUTCOME__OUTCOME_SUCCESS: return "success";
-    case FR__OUTCOME__OUTCOME_FAILED: return "failed";
-    case FR__OUTCOME__OUTCOME_CANCELLED: return "cancelled";
-    case FR__OUTCOME__OUTCOME_INTERRUPTED: return "interrupted";
-    case FR__OUTCOME__OUTCOME_REFUSED: return "refused";
-    default: return "unknown";
-    }
+    return exec(s, "UPDATE attempts SET state = 'ended', outcome = ?, error_class = ?,"
+                   " error_text = ?, exit_code = ?, log_path = ?, ended = ?, port = ? WHERE id = ?",
+                "tttitu" "tu", e->outcome, e->error_class, e->error_text, (int64_t)e->exit_code,
+                e->log_path, e->ended_ms, e->port, ref->attempt_id);
 }
 
-/* The failure class an outcome stands for, as the policy sees it. */
-static enum fr_class result_class(const Fr__JobResult *r)
+int store_attempt_port(struct store *s, uint64_t attempt_id, char *port, size_t len)
 {
-    switch (r->outcome) {
-    case FR__OUTCOME__OUTCOME_SUCCESS: return FR_CLASS_NONE;
-    case FR__OUTCOME__OUTCOME_INTERRUPTED:
-    case FR__OUTCOME__OUTCOME_REFUSED: return FR_CLASS_INTERRUPTED;
-    default: {
-        int c = fr_class_parse(r->error_class);
-        return c <= FR_CLASS_NONE ? FR_CLASS_UNKNOWN : (enum fr_class)c;
-    }
-    }
+    sqlite3_stmt *st = query(s, "SELECT port FROM attempts WHERE id = ?", "u", attempt_id);
+    if (!st)
+        return FR_ESTORE;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        snprintf(port, len, "%s", col_text(st, 0));
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? FR_ENOTFOUND : FR_ESTORE;
 }
 
-/* What the run went through before this attempt: classes and distinct failed ports. */
-static void run_history(struct store *s, uint64_t job, uint64_t ecid, uint64_t this_attempt,
-                        struct policy_history *h)
+int store_run_failures(struct store *s, uint64_t job, uint64_t ecid, uint64_t except_attempt,
+                       void (*cb)(void *arg, const char *error_class, const char *port_id), void *arg)
 {
-    memset(h, 0, sizeof *h);
-    sqlite3_stmt *st = query(s, "SELECT error_class, agent || ':' || port, outcome FROM attempts"
+    sqlite3_stmt *st = query(s, "SELECT error_class, agent || ':' || port FROM attempts"
                                 " WHERE job = ? AND ecid = ? AND id <> ? AND state = 'ended'"
-                                " ORDER BY id", "uuu", job, ecid, this_attempt);
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
-        const char *outcome = col_text(st, 2);
-        if (strcmp(outcome, "failed") != 0)
-            continue;
-        int c = fr_class_parse(col_text(st, 0));
-        if (c < 0)
-            c = FR_CLASS_UNKNOWN;
-        h->attempts++;
-        h->class_count[c]++;
-        if (c == FR_CLASS_LINK_LOST || c == FR_CLASS_HARDWARE)
-            policy_history_add_port(h, col_text(st, 1));
-    }
-    if (st)
-        sqlite3_reset(st);
+                                " AND outcome = 'failed' ORDER BY id", "uuu", job, ecid, except_attempt);
+    if (!st)
+        return FR_ESTORE;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(arg, col_text(st, 0), col_text(st, 1));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : FR_ESTORE;
 }
 
-/* One strike on a port; quarantines it when the policy says so. */
-static int strike_port(struct store *s, const struct policy_cfg *pc, const char *agent,
-                       const char *port, uint64_t ecid, const char *cls, uint64_t now_ms,
-                       struct result_effects *fx)
+int store_job_max_attempts(struct store *s, uint64_t job, int dflt)
+{
+    return (int)scalar(s, dflt, "SELECT max_attempts FROM jobs WHERE id = ?", "u", job);
+}
+
+int store_port_strike(struct store *s, const char *agent, const char *port, uint64_t ecid,
+                      const char *cls, uint64_t now_ms,
+                      void (*cb)(void *arg, uint64_t ecid, int64_t at_ms), void *arg)
 {
     int rc = exec(s, "INSERT INTO port_strikes (agent, path, ecid, at, class) VALUES (?, ?, ?, ?, ?)",
                   "ttuut", agent, port, ecid, now_ms, cls);
     if (rc == 0)
         rc = exec(s, "UPDATE ports SET strikes = strikes + 1 WHERE agent = ? AND path = ?", "tt",
                   agent, port);
-    fx->struck = 1;
-    struct policy_strike strikes[64];
-    size_t n = 0;
-    sqlite3_stmt *st = query(s, "SELECT ecid, at FROM port_strikes WHERE agent = ? AND path = ?"
-                                " ORDER BY at DESC LIMIT 64", "tt", agent, port);
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
-        strikes[n].ecid = (uint64_t)sqlite3_column_int64(st, 0);
-        strikes[n].at_ms = sqlite3_column_int64(st, 1);
-        n++;
-    }
-    if (st)
-        sqlite3_reset(st);
-    if (rc == 0 && !pc->naive && policy_port_quarantined(pc, strikes, n, (int64_t)now_ms) &&
-        scalar(s, 0, "SELECT quarantined FROM ports WHERE agent = ? AND path = ?", "tt", agent, port) == 0) {
-        char reason[128];
-        snprintf(reason, sizeof reason, "%d units lost the link here within %lld min",
-                 pc->quarantine_units, (long long)(pc->strike_window_ms / 60000));
-        rc = exec(s, "UPDATE ports SET quarantined = 1, quarantine_reason = ? WHERE agent = ?"
-                     " AND path = ?", "ttt", reason, agent, port);
-        if (rc == 0)
-            rc = store_event(s, now_ms, "quarantine", 0, ecid, agent, port, reason);
-        fx->quarantined = 1;
-    }
-    fx->power_cycle = (int)scalar(s, 0, "SELECT power_switch FROM ports WHERE agent = ? AND path = ?",
-                                  "tt", agent, port);
-    return rc;
+    sqlite3_stmt *st = rc == 0 ? query(s, "SELECT ecid, at FROM port_strikes WHERE agent = ?"
+                                          " AND path = ? ORDER BY at DESC LIMIT ?", "tti", agent,
+                                       port, (int64_t)STORE_STRIKES_MAX) : NULL;
+    if (rc < 0 || !st)
+        return FR_ESTORE;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(arg, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : FR_ESTORE;
 }
 
-/* The run's next state and side effects, decided by the policy. */
-static int apply_decision(struct store *s, const char *agent, const Fr__JobResult *r,
-                          const struct policy_cfg *job_pc, uint64_t now_ms, struct result_effects *fx)
+int store_port_quarantine(struct store *s, const char *agent, const char *port, uint64_t ecid,
+                          const char *reason, uint64_t now_ms)
 {
-    const Fr__AttemptRef *ref = r->ref;
-    struct policy_history h;
-    run_history(s, ref->job_id, ref->ecid, ref->attempt_id, &h);
-    char port_id[128];
-    snprintf(port_id, sizeof port_id, "%s:%s", agent, fx->port);
-    struct policy_decision d;
-    policy_after_attempt(job_pc, &h, result_class(r), port_id, &d);
-    const char *next = r->outcome == FR__OUTCOME__OUTCOME_CANCELLED ? "cancelled" : fr_state_name(d.next);
-    snprintf(fx->next_state, sizeof fx->next_state, "%s", next);
-    snprintf(fx->why, sizeof fx->why, "%s", d.why);
-    fx->from_dfu = d.from_dfu;
-    int rc = 0;
-    if (d.strike_port)
-        rc = strike_port(s, job_pc, agent, fx->port, ref->ecid, r->error_class, now_ms, fx);
-    fx->power_cycle &= d.power_cycle;
-    if (rc == 0 && d.action == POLICY_MOVE)
-        rc = exec(s, "UPDATE unit_runs SET avoid = json_insert(avoid, '$[#]', ?), from_dfu = ?"
-                     " WHERE job = ? AND ecid = ?", "tiuu", port_id, (int64_t)d.from_dfu,
-                  ref->job_id, ref->ecid);
-    int terminal = fr_state_is_terminal(fr_state_parse(next));
-    if (rc == 0)
-        rc = exec(s, "UPDATE unit_runs SET state = ?, error_class = ?, error_text = ?,"
-                     " ended = ?, updated = ?, step = CASE WHEN ? = 'done' THEN 7 ELSE step END,"
-                     " fraction = CASE WHEN ? = 'done' THEN 1 ELSE fraction END,"
-                     " status = ? WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
-                  "tttuuttt" "uu", next, r->error_class, r->error_text, terminal ? now_ms : 0,
-                  now_ms, next, next, d.why, ref->job_id, ref->ecid);
-    if (rc == 0 && *r->error_class)
-        rc = store_event(s, now_ms, "decision", ref->job_id, ref->ecid, agent, fx->port, d.why);
-    return rc;
-}
-
-static int job_policy(struct store *s, uint64_t job, const struct policy_cfg *base,
-                      struct policy_cfg *out)
-{
-    *out = *base;
-    out->max_attempts = (int)scalar(s, base->max_attempts, "SELECT max_attempts FROM jobs WHERE id = ?",
-                                    "u", job);
-    return 0;
-}
-
-int store_apply_result(struct store *s, const char *agent, const Fr__JobResult *r, uint64_t now_ms,
-                       const struct policy_cfg *pc, struct result_effects *fx)
-{
-    memset(fx, 0, sizeof *fx);
-    const Fr__AttemptRef *ref = r->ref;
-    if (!store_attempt_live(s, ref)) {
-        char text[256];
-        snprintf(text, sizeof text, "stale result for attempt %llu epoch %llu: %s",
-                 (unsigned long long)ref->attempt_id, (unsigned long long)ref->epoch,
-                 outcome_name(r->outcome));
-        return store_event(s, now_ms, "stale", ref->job_id, ref->ecid, agent, r->port_path, text);
-    }
-    snprintf(fx->port, sizeof fx->port, "%s", r->port_path);
-    if (!*r->port_path) {
-        sqlite3_stmt *st = query(s, "SELECT port FROM attempts WHERE id = ?", "u", ref->attempt_id);
-        if (st && sqlite3_step(st) == SQLITE_ROW)
-            snprintf(fx->port, sizeof fx->port, "%s", col_text(st, 0));
-        if (st)
-            sqlite3_reset(st);
-    }
-    struct policy_cfg job_pc;
-    job_policy(s, ref->job_id, pc, &job_pc);
-    int rc = store_begin(s);
-    if (rc == 0)
-        rc = exec(s, "UPDATE attempts SET state = 'ended', outcome = ?, error_class = ?,"
-                     " error_text = ?, exit_code = ?, log_path = ?, ended = ?, port = ? WHERE id = ?",
-                  "tttitu" "tu", outcome_name(r->outcome), r->error_class, r->error_text,
-                  (int64_t)r->exit_code, r->log_path, r->ended_ms ? r->ended_ms : now_ms,
-                  fx->port, ref->attempt_id);
-    if (rc == 0)
-        rc = apply_decision(s, agent, r, &job_pc, now_ms, fx);
-    if (rc == 0)
-        rc = store_jobs_settle(s, now_ms);
-    if (rc == 0)
-        rc = store_commit(s);
-    if (rc < 0) {
-        store_rollback(s);
+    int rc = exec(s, "UPDATE ports SET quarantined = 1, quarantine_reason = ? WHERE agent = ?"
+                     " AND path = ? AND quarantined = 0", "ttt", reason, agent, port);
+    if (rc < 0 || sqlite3_changes(s->db) == 0)
         return rc;
-    }
-    fx->applied = 1;
-    return 0;
+    rc = store_event(s, now_ms, "quarantine", 0, ecid, agent, port, reason);
+    return rc < 0 ? rc : 1;
+}
+
+int store_port_power_switch(struct store *s, const char *agent, const char *port)
+{
+    return (int)scalar(s, 0, "SELECT power_switch FROM ports WHERE agent = ? AND path = ?", "tt",
+                       agent, port);
+}
+
+int store_run_avoid(struct store *s, uint64_t job, uint64_t ecid, const char *port_id, int from_dfu)
+{
+    return exec(s, "UPDATE unit_runs SET avoid = json_insert(avoid, '$[#]', ?), from_dfu = ?"
+                   " WHERE job = ? AND ecid = ?", "tiuu", port_id, (int64_t)from_dfu, job, ecid);
+}
+
+int store_run_next(struct store *s, uint64_t job, uint64_t ecid, const struct run_next *n,
+                   uint64_t now_ms)
+{
+    return exec(s, "UPDATE unit_runs SET state = ?, error_class = ?, error_text = ?,"
+                   " ended = ?, updated = ?, step = CASE WHEN ? = 'done' THEN 7 ELSE step END,"
+                   " fraction = CASE WHEN ? = 'done' THEN 1 ELSE fraction END,"
+                   " status = ? WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                "tttuuttt" "uu", n->state, n->error_class, n->error_text, n->terminal ? now_ms : 0,
+                now_ms, n->state, n->state, n->why, job, ecid);
 }
 
 static int in_refs(uint64_t id, Fr__AttemptRef *const *keep, size_t n)
@@ -1253,8 +1241,8 @@ static void bus_loads(struct store *s, struct move_port *mp, size_t n)
         const char *agent = col_text(st, 0);
         uint32_t bus = (uint32_t)sqlite3_column_int(st, 1);
         for (size_t k = 0; k < n; k++)
-            if (mp[k].p.bus == bus && strcmp(mp[k].agent, agent) == 0)
-                mp[k].p.load = sqlite3_column_int(st, 2);
+            if (mp[k].bus == bus && strcmp(mp[k].agent, agent) == 0)
+                mp[k].load = sqlite3_column_int(st, 2);
     }
     if (st)
         sqlite3_reset(st);
@@ -1290,20 +1278,17 @@ int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent
         snprintf(m->path, sizeof m->path, "%s", col_text(st, 1));
         snprintf(m->hub, sizeof m->hub, "%s", col_text(st, 2));
         snprintf(m->id, sizeof m->id, "%s:%s", m->agent, m->path);
-        m->p.id = m->id;
-        m->p.agent = m->agent;
-        m->p.hub = m->hub;
-        m->p.bus = (uint32_t)sqlite3_column_int(st, 3);
-        m->p.depth = (uint32_t)sqlite3_column_int(st, 4);
-        m->p.strikes = sqlite3_column_int(st, 5);
-        m->p.usable = sqlite3_column_int(st, 6);
-        m->p.eligible = sqlite3_column_int(st, 7);
+        m->bus = (uint32_t)sqlite3_column_int(st, 3);
+        m->depth = (uint32_t)sqlite3_column_int(st, 4);
+        m->strikes = sqlite3_column_int(st, 5);
+        m->usable = sqlite3_column_int(st, 6);
+        m->eligible = sqlite3_column_int(st, 7);
     }
     if (st)
         sqlite3_reset(st);
     for (size_t k = 0; k < i; k++)
         if (!online(arg, mp[k].agent))
-            mp[k].p.usable = mp[k].p.eligible = 0;
+            mp[k].usable = mp[k].eligible = 0;
     bus_loads(s, mp, i);
     *out = mp;
     *n = i;
@@ -1337,12 +1322,11 @@ json_t *store_doc_moves(struct store *s)
     json_t *moves = json_array();
     while (st && sqlite3_step(st) == SQLITE_ROW) {
         const char *pt = col_text(st, 3);
-        json_array_append_new(moves, json_pack("{s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:i, s:o}",
+        json_array_append_new(moves, json_pack("{s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:o}",
             "id", (json_int_t)sqlite3_column_int64(st, 0), "job_id", (json_int_t)sqlite3_column_int64(st, 1),
             "ecid", col_ecid(st, 2), "product_type", pt, "from_agent", col_text(st, 4),
             "from_port", col_text(st, 5), "from_label", col_text(st, 6), "to_agent", col_text(st, 7),
             "to_port", col_text(st, 8), "to_label", col_text(st, 9), "dfu", sqlite3_column_int(st, 10),
-            "buttons", sqlite3_column_int(st, 10) ? policy_dfu_buttons(pt) : "",
             "repeats", sqlite3_column_int(st, 11), "created", col_time(st, 12)));
     }
     if (st)

@@ -15,7 +15,6 @@
 #include <stdint.h>
 
 #include "flashrack.pb-c.h"
-#include "policy.h"
 
 struct store;
 
@@ -48,8 +47,6 @@ struct job_spec {
 };
 int store_job_submit(struct store *s, const struct job_spec *spec, uint64_t now_ms,
                      uint64_t *job_id, int *created, char *err, size_t errlen);
-/* Cancels non-terminal runs of a job (or of one unit when ecid != 0). For each live
- * attempt, cb(arg, agent, ref) is called so the caller can send JobCancel. */
 /* One live attempt, as sent in a JobAssign. */
 struct attempt_info {
     const char *agent, *port, *firmware, *sha256;
@@ -57,8 +54,12 @@ struct attempt_info {
     uint32_t n;
 };
 typedef void (*store_attempt_cb)(void *arg, const Fr__AttemptRef *ref, const struct attempt_info *ai);
+/* Cancels non-terminal runs of a job (or of one unit when ecid != 0) in one
+ * transaction. After the commit (never before, never when it failed) cb is called for
+ * each attempt that was live, so the caller can send JobCancel. cb may be NULL. */
+typedef void (*store_cancel_cb)(void *arg, const Fr__AttemptRef *ref, const char *agent);
 int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t now_ms, int *nruns,
-                     store_attempt_cb cb, void *arg);
+                     store_cancel_cb cb, void *arg);
 /* Marks finished jobs done. */
 int store_jobs_settle(struct store *s, uint64_t now_ms);
 
@@ -94,28 +95,58 @@ int store_live_count(struct store *s, const char *agent);
 int store_attempt_wanted(struct store *s, const Fr__AttemptRef *ref);
 
 /* ---- attempts ------------------------------------------------------------ */
-/* Whether ref names a live attempt (job, attempt, epoch all match). */
-int store_attempt_live(struct store *s, const Fr__AttemptRef *ref);
-int store_attempt_accepted(struct store *s, const Fr__AttemptRef *ref, int accepted,
-                           const char *reason, uint64_t now_ms);
+/* The writers below work inside the caller's transaction (store_begin/commit): runs.c
+ * decides what an ended attempt means and writes it with them in one transaction. */
+
+enum attempt_match {
+    ATTEMPT_NONE = 0,   /* no attempt has this agent, job, attempt, epoch, ECID and token */
+    ATTEMPT_ENDED = 1,  /* all match, and the attempt has ended (a replay, or stale) */
+    ATTEMPT_LIVE = 2,   /* all match, and it is assigned or running */
+};
+/* How ref, sent by agent, matches the store (enum attempt_match), or FR_ESTORE. */
+int store_attempt_match(struct store *s, const char *agent, const Fr__AttemptRef *ref);
+/* An assigned attempt becomes running (accepted, or progress seen). */
+int store_attempt_running(struct store *s, const Fr__AttemptRef *ref);
+/* The agent refused the attempt: it ends, and the run waits for its unit again. */
+int store_attempt_refused(struct store *s, const Fr__AttemptRef *ref, const char *reason,
+                          uint64_t now_ms);
+/* Writes progress of a live attempt (the caller has matched ref). */
 int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr__JobProgress *p,
                            uint64_t now_ms);
-/* What applying a result did. */
-struct result_effects {
-    int applied;            /* 0: stale (recorded as an event, not applied) */
-    char next_state[32];    /* the run's new state */
-    char port[64];          /* the attempt's port */
-    char why[160];          /* the policy's reason */
-    int struck;             /* the port got a strike */
-    int quarantined;        /* ... and is quarantined from now on */
-    int power_cycle;        /* power-cycle the port (its hub can) */
-    int from_dfu;           /* the next attempt should start from DFU */
+/* How an attempt ended, as stored on it. */
+struct attempt_end {
+    const char *outcome;        /* success, failed, cancelled, interrupted, refused */
+    const char *error_class, *error_text, *log_path, *port;
+    int exit_code;
+    uint64_t ended_ms;
 };
-struct policy_cfg;
-/* Applies a result: ends the attempt and moves the run on as the remediation
- * policy (policy.h) decides, with port strikes and quarantine. */
-int store_apply_result(struct store *s, const char *agent, const Fr__JobResult *r, uint64_t now_ms,
-                       const struct policy_cfg *pc, struct result_effects *fx);
+int store_attempt_end(struct store *s, const Fr__AttemptRef *ref, const struct attempt_end *e);
+/* The port an attempt was assigned to (FR_ENOTFOUND if there is no such attempt). */
+int store_attempt_port(struct store *s, uint64_t attempt_id, char *port, size_t len);
+/* The run's earlier failed attempts, oldest first: cb(class, "agent:port"). */
+int store_run_failures(struct store *s, uint64_t job, uint64_t ecid, uint64_t except_attempt,
+                       void (*cb)(void *arg, const char *error_class, const char *port_id), void *arg);
+int store_job_max_attempts(struct store *s, uint64_t job, int dflt);
+/* The most recent strikes store_port_strike() reports (the policy's window needs a few). */
+#define STORE_STRIKES_MAX 64
+/* One strike on a port; then cb for its latest STORE_STRIKES_MAX strikes, newest first. */
+int store_port_strike(struct store *s, const char *agent, const char *port, uint64_t ecid,
+                      const char *cls, uint64_t now_ms,
+                      void (*cb)(void *arg, uint64_t ecid, int64_t at_ms), void *arg);
+/* Quarantines a port with a reason (and an event): 1 if it was not quarantined yet, else 0. */
+int store_port_quarantine(struct store *s, const char *agent, const char *port, uint64_t ecid,
+                          const char *reason, uint64_t now_ms);
+/* Whether the port's hub can switch its power (0 when unknown). */
+int store_port_power_switch(struct store *s, const char *agent, const char *port);
+/* The run avoids port_id ("agent:path") from now on; from_dfu for its next attempt. */
+int store_run_avoid(struct store *s, uint64_t job, uint64_t ecid, const char *port_id, int from_dfu);
+/* The run's state after an attempt. */
+struct run_next {
+    const char *state, *error_class, *error_text, *why;
+    int terminal;               /* the run has ended: its end time is set */
+};
+int store_run_next(struct store *s, uint64_t job, uint64_t ecid, const struct run_next *n,
+                   uint64_t now_ms);
 /* Attempts live on agent that are not in keep[]: outcome interrupted, run waits again. */
 int store_interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
                             size_t nkeep, uint64_t now_ms, int *ninterrupted);
@@ -131,15 +162,21 @@ struct move_need {
 int store_moves_needed(struct store *s, int (*cb)(void *arg, const struct move_need *m), void *arg);
 struct move_port {
     char id[128], agent[64], path[64], hub[64];
-    struct policy_port p;    /* points into the fields above */
+    uint32_t bus, depth;
+    int strikes;
+    int usable;              /* see below */
+    int eligible;            /* its agent is online and it is not quarantined */
+    int load;                /* units still to send their data on its root bus */
 };
-/* Every port, with p.usable set when a unit could be moved there now: its agent is
+/* Every port, with usable set when a unit could be moved there now: its agent is
  * online (online(arg, agent)), it is not quarantined, nothing is plugged in, no
  * attempt runs there and no open move targets it. Free *out with free(). */
 int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent), void *arg,
                      struct move_port **out, size_t *n);
 int store_move_add(struct store *s, const struct move_need *m, const char *to_agent,
                    const char *to_port, uint64_t now_ms);
+/* Open move instructions; "dfu" says the unit should start from DFU (the caller adds
+ * the model's button sequence). */
 json_t *store_doc_moves(struct store *s);
 /* Clears a port's quarantine and strikes ("agent:path" or rack label). */
 int store_port_clear(struct store *s, const char *spec, uint64_t now_ms, char *err, size_t errlen);

@@ -14,6 +14,7 @@
 
 #include "fr_err.h"
 #include "fr_types.h"
+#include "runs.h"
 #include "store.h"
 
 static char dbpath[64];
@@ -82,6 +83,15 @@ static uint64_t submit(struct store *s, const char *key, uint64_t *ecids, size_t
     return id;
 }
 
+/* Applies a JobResult as the controller does (runs.c), in one transaction. */
+static int apply(struct store *s, const char *agent, const Fr__JobResult *r, uint64_t now,
+                 const struct policy_cfg *pc, struct run_effects *fx)
+{
+    struct run_end e = { r->outcome, r->error_class, r->error_text, r->log_path, r->port_path,
+                         r->exit_code, r->ended_ms };
+    return runs_apply(s, pc, agent, r->ref, &e, now, fx);
+}
+
 struct cands {
     struct sched_candidate c[16];
     size_t n;
@@ -135,6 +145,13 @@ static void note_given(void *arg, const Fr__AttemptRef *ref, const struct attemp
     }
 }
 
+static void note_token(void *arg, const Fr__AttemptRef *ref, const struct attempt_info *ai)
+{
+    struct { uint64_t hi[4]; int n; } *t = arg;
+    if (t->n < 4)
+        t->hi[t->n++] = ref->token_hi;
+}
+
 static void claims_get_increasing_epochs_and_stale_results_are_not_applied(void **state)
 {
     struct store *s = *state;
@@ -173,16 +190,16 @@ static void claims_get_increasing_epochs_and_stale_results_are_not_applied(void 
     res.outcome = FR__OUTCOME__OUTCOME_SUCCESS;
     struct policy_cfg pc;
     policy_cfg_default(&pc);
-    struct result_effects fx;
-    assert_int_equal(store_apply_result(s, "A", &res, 4000, &pc, &fx), 0);
-    assert_false(fx.applied);
+    struct run_effects fx;
+    assert_int_equal(apply(s, "A", &res, 4000, &pc, &fx), 0);
+    assert_int_not_equal(fx.match, ATTEMPT_LIVE);
     res.ref = &r1;
-    assert_int_equal(store_apply_result(s, "A", &res, 4000, &pc, &fx), 0);
-    assert_true(fx.applied);
+    assert_int_equal(apply(s, "A", &res, 4000, &pc, &fx), 0);
+    assert_int_equal(fx.match, ATTEMPT_LIVE);
     assert_string_equal(fx.next_state, "done");
     /* the same result again (a replay) is stale now */
-    assert_int_equal(store_apply_result(s, "A", &res, 4001, &pc, &fx), 0);
-    assert_false(fx.applied);
+    assert_int_equal(apply(s, "A", &res, 4001, &pc, &fx), 0);
+    assert_int_not_equal(fx.match, ATTEMPT_LIVE);
 
     json_t *rep = store_doc_report(s, r1.job_id, 0);
     json_t *units = json_object_get(rep, "units");
@@ -193,6 +210,66 @@ static void claims_get_increasing_epochs_and_stale_results_are_not_applied(void 
     assert_string_equal(json_string_value(json_object_get(att, "outcome")), "success");
     assert_string_equal(json_string_value(json_object_get(att, "agent")), "A");
     json_decref(rep);
+}
+
+static int64_t count_sql(const char *text)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, text, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Only the agent the attempt was given to, with its job, attempt, epoch, ECID and token,
+ * can end it; a guessed one is recorded as a mismatch and changes nothing. */
+static void results_apply_only_with_the_attempts_own_agent_ecid_and_token(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 2, 0xB000);
+    uint64_t ecids[] = { 0xB000, 0xB001 };
+    int created, erase;
+    uint32_t n;
+    submit(s, "tok", ecids, 2, NULL, 0, &created);
+    struct cands cs = { .n = 0 };
+    store_sched_candidates(s, collect, &cs);
+    Fr__AttemptRef r[2] = { FR__ATTEMPT_REF__INIT, FR__ATTEMPT_REF__INIT };
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(store_claim_attempt(s, &cs.c[i], 3000, "/x.ipsw", "", &r[i], &erase, &n), 0);
+    assert_true(r[0].token_hi || r[0].token_lo);
+    assert_false(r[0].token_hi == r[1].token_hi && r[0].token_lo == r[1].token_lo);
+
+    Fr__JobResult res = FR__JOB_RESULT__INIT;
+    res.outcome = FR__OUTCOME__OUTCOME_SUCCESS;
+    struct policy_cfg pc;
+    policy_cfg_default(&pc);
+    struct run_effects fx;
+    Fr__AttemptRef forged[4] = { r[0], r[0], r[0], r[0] };
+    forged[0].token_lo ^= 1;           /* a guessed token */
+    forged[1].ecid = r[1].ecid;        /* another unit's ECID */
+    forged[2].token_hi = forged[2].token_lo = 0;
+    const char *senders[4] = { "A", "A", "A", "B" }; /* the last: the right ref, the wrong agent */
+    for (int i = 0; i < 4; i++) {
+        res.ref = &forged[i];
+        assert_int_equal(apply(s, senders[i], &res, 4000, &pc, &fx), 0);
+        assert_int_equal(fx.match, ATTEMPT_NONE);
+    }
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM events WHERE kind = 'mismatch'"), 4);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'done'"), 0);
+    assert_int_equal(store_attempt_match(s, "A", &r[0]), ATTEMPT_LIVE);
+    res.ref = &r[0];
+    assert_int_equal(apply(s, "A", &res, 4000, &pc, &fx), 0);
+    assert_int_equal(fx.match, ATTEMPT_LIVE);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'done'"), 1);
+    /* a re-sent assign carries the token */
+    struct tokens { uint64_t hi[4]; int n; } seen = { { 0 }, 0 };
+    store_live_attempts(s, "A", NULL, note_token, &seen);
+    assert_int_equal(seen.n, 1);
+    assert_true(seen.hi[0] == r[1].token_hi);
 }
 
 static void reconcile_interrupts_attempts_the_agent_lost(void **state)
@@ -214,13 +291,13 @@ static void reconcile_interrupts_attempts_the_agent_lost(void **state)
      * re-sent with the heartbeats, so it is not the agent's loss. */
     assert_int_equal(store_interrupt_missing(s, "A", keep, 1, 4000, &interrupted), 0);
     assert_int_equal(interrupted, 0);
-    assert_true(store_attempt_live(s, &r[0]));
+    assert_true(store_attempt_match(s, "A", &r[0]) == ATTEMPT_LIVE);
     for (int i = 0; i < 2; i++)
-        assert_int_equal(store_attempt_accepted(s, &r[i], 1, "", 4500), 0);
+        assert_int_equal(store_attempt_running(s, &r[i]), 0);
     assert_int_equal(store_interrupt_missing(s, "A", keep, 1, 5000, &interrupted), 0);
     assert_int_equal(interrupted, 1);
-    assert_false(store_attempt_live(s, &r[0]));
-    assert_true(store_attempt_live(s, &r[1]));
+    assert_false(store_attempt_match(s, "A", &r[0]) == ATTEMPT_LIVE);
+    assert_true(store_attempt_match(s, "A", &r[1]) == ATTEMPT_LIVE);
     /* the interrupted unit waits again and is a candidate for a new attempt */
     cs.n = 0;
     store_sched_candidates(s, collect, &cs);
@@ -254,13 +331,39 @@ static void selector_jobs_take_units_up_to_count(void **state)
     json_decref(doc);
 }
 
+struct cancels {
+    int n;
+    int64_t committed;  /* cancelled runs another connection saw when the callback ran */
+    uint64_t token_hi;
+};
+
+static void on_cancel(void *arg, const Fr__AttemptRef *ref, const char *agent)
+{
+    struct cancels *c = arg;
+    c->n++;
+    c->token_hi = ref->token_hi;
+    assert_string_equal(agent, "A");
+    c->committed = count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'cancelled'");
+}
+
 static void cancel_marks_runs_and_job(void **state)
 {
     struct store *s = *state;
+    hello_with_units(s, "A", 2, 0x6000);
     uint64_t ecids[] = { 0x6000, 0x6001 };
-    int created, nruns = 0;
+    int created, nruns = 0, erase;
+    uint32_t n;
     uint64_t id = submit(s, "c", ecids, 2, NULL, 0, &created);
-    assert_int_equal(store_job_cancel(s, id, 0, 10, &nruns, NULL, NULL), 0);
+    struct cands cs = { .n = 0 };
+    store_sched_candidates(s, collect, &cs);
+    Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, "/x.ipsw", "", &ref, &erase, &n), 0);
+    /* the JobCancel for the live attempt goes out only once the cancel is committed */
+    struct cancels seen = { 0, 0, 0 };
+    assert_int_equal(store_job_cancel(s, id, 0, 10, &nruns, on_cancel, &seen), 0);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.committed, 2);
+    assert_true(seen.token_hi == ref.token_hi);
     assert_int_equal(nruns, 2);
     json_t *doc = store_doc_status(s, id, 0);
     json_t *job = json_array_get(json_object_get(doc, "jobs"), 0);
@@ -293,7 +396,7 @@ static void documents_have_documented_keys(void **state)
 
 /* Claims the single candidate and ends the attempt with a failure class. */
 static void fail_attempt(struct store *s, const char *agent, const char *cls,
-                         struct result_effects *fx)
+                         struct run_effects *fx)
 {
     struct cands cs = { .n = 0 };
     store_sched_candidates(s, collect, &cs);
@@ -309,8 +412,8 @@ static void fail_attempt(struct store *s, const char *agent, const char *cls,
     res.error_text = "ERROR: test";
     struct policy_cfg pc;
     policy_cfg_default(&pc);
-    assert_int_equal(store_apply_result(s, agent, &res, 4000, &pc, fx), 0);
-    assert_true(fx->applied);
+    assert_int_equal(apply(s, agent, &res, 4000, &pc, fx), 0);
+    assert_int_equal(fx->match, ATTEMPT_LIVE);
 }
 
 static int ncands(struct store *s)
@@ -327,7 +430,7 @@ static void unpaired_unit_starts_once_put_in_dfu(void **state)
     uint64_t ecid = 0x8000;
     int created;
     submit(s, "op", &ecid, 1, NULL, 0, &created);
-    struct result_effects fx;
+    struct run_effects fx;
     fail_attempt(s, "A", "needs_dfu", &fx);
     assert_string_equal(fx.next_state, "needs_operator");
     Fr__UnitInfo u = FR__UNIT_INFO__INIT;
@@ -368,7 +471,7 @@ static void lost_link_avoids_the_port_unless_the_job_allows_it(void **state)
     uint64_t ecid = 0x9000;
     int created;
     submit(s, "avoid", &ecid, 1, NULL, 0, &created);
-    struct result_effects fx;
+    struct run_effects fx;
     fail_attempt(s, "A", "link_lost", &fx);
     assert_string_equal(fx.next_state, "needs_move");
     assert_true(fx.struck);
@@ -428,6 +531,7 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
     assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, "", "", &ref, &erase, &n), 0);
     store_close(&s);
     sql("ALTER TABLE attempts DROP COLUMN firmware; ALTER TABLE attempts DROP COLUMN sha256;"
+        " ALTER TABLE attempts DROP COLUMN token_hi; ALTER TABLE attempts DROP COLUMN token_lo;"
         " PRAGMA user_version = 1");
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
@@ -436,6 +540,11 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
     store_live_attempts(s, "A", NULL, note_given, &g);
     assert_int_equal(g.n, 1);
     assert_string_equal(g.fw[0], "/x.ipsw"); /* the job's */
+    /* an attempt from before tokens keeps token 0, which its agent sends back */
+    Fr__AttemptRef old = ref;
+    old.token_hi = old.token_lo = 0;
+    assert_int_equal(store_attempt_match(s, "A", &old), ATTEMPT_LIVE);
+    assert_int_equal(store_attempt_match(s, "A", &ref), ATTEMPT_NONE);
 }
 
 static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
@@ -446,7 +555,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 2"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 3"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }
@@ -461,6 +570,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(submit_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_get_increasing_epochs_and_stale_results_are_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(reconcile_interrupts_attempts_the_agent_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(results_apply_only_with_the_attempts_own_agent_ecid_and_token,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(selector_jobs_take_units_up_to_count, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_marks_runs_and_job, setup, teardown),
         cmocka_unit_test_setup_teardown(documents_have_documented_keys, setup, teardown),
