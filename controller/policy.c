@@ -235,14 +235,41 @@ int policy_pick_target(const struct policy_port *ports, size_t n, const struct p
     return best;
 }
 
-const char *policy_dfu_buttons(const char *product_type)
+/* The button sequences per model family, every step: a sequence stopped early is a
+ * force restart, not the mode (from the steps published for iTunes error 4013). */
+static const struct {
+    const char *recovery, *dfu;
+} button_families[] = {
+    { /* iPhone 8 and later, SE 2nd gen and later (iPhone10,x and up) */
+      "press and release Volume Up, press and release Volume Down, then hold Side until the "
+      "recovery screen shows",
+      "press and release Volume Up, press and release Volume Down, hold Side until the screen "
+      "goes black; keep holding Side and also hold Volume Down for 5 s; release Side and keep "
+      "holding Volume Down until the host detects DFU" },
+    { /* iPhone 7 / 7 Plus (iPhone9,x) */
+      "hold Volume Down and Side together until the recovery screen shows",
+      "hold Volume Down and Side together for 10 s; release Side and keep holding Volume Down "
+      "until the host detects DFU" },
+    { /* iPhone 6s and earlier: a Home button */
+      "hold Home and Side/Top together until the recovery screen shows",
+      "hold Home and Side/Top together for 8 s; release Side/Top and keep holding Home until the "
+      "host detects DFU" },
+};
+
+static size_t button_family(const char *product_type)
 {
     int major = 0;
-    if (product_type && sscanf(product_type, "iPhone%d,", &major) != 1)
+    if (!product_type || sscanf(product_type, "iPhone%d,", &major) != 1)
         major = 0;
-    if (major >= 10) /* iPhone 8 and later */
-        return "press Volume Up, press Volume Down, then hold Side until the screen goes black";
-    if (major == 9) /* iPhone 7 */
-        return "hold Volume Down and Side together";
-    return "hold Home and Side/Top together";
+    return major >= 10 ? 0 : major == 9 ? 1 : 2;
+}
+
+const char *policy_dfu_buttons(const char *product_type)
+{
+    return button_families[button_family(product_type)].dfu;
+}
+
+const char *policy_recovery_buttons(const char *product_type)
+{
+    return button_families[button_family(product_type)].recovery;
 }

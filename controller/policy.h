@@ -108,7 +108,9 @@ struct policy_port {
 int policy_pick_target(const struct policy_port *ports, size_t n, const struct policy_port *from,
                        const char *const *avoid, size_t navoid);
 
-/* The button sequence that puts a model into DFU mode (by ProductType). */
+/* The complete button sequence that puts a model (by ProductType) into DFU mode, or
+ * into recovery mode, with the unit connected. Static strings. */
 const char *policy_dfu_buttons(const char *product_type);
+const char *policy_recovery_buttons(const char *product_type);
 
 #endif

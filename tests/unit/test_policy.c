@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy.h"
@@ -206,6 +208,29 @@ static void target_on_another_agent_counts_as_other_hub(void **state)
     assert_int_equal(policy_pick_target(ports, 2, &from, NULL, 0), 1);
 }
 
+/* Every model family's full sequences, as in tests/fixtures/policy/buttons.txt. */
+static void button_sequences_are_complete(void **state)
+{
+    char path[1024], line[1024];
+    snprintf(path, sizeof path, "%s/policy/buttons.txt", getenv("FR_FIXTURES"));
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        char *save = NULL, *pt = strtok_r(line, "|", &save), *rec = strtok_r(NULL, "|", &save),
+             *dfu = strtok_r(NULL, "|", &save);
+        assert_non_null(dfu);
+        assert_string_equal(policy_recovery_buttons(pt), rec);
+        assert_string_equal(policy_dfu_buttons(pt), dfu);
+        n++;
+    }
+    fclose(f);
+    assert_true(n >= 7);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +246,7 @@ int main(void)
         cmocka_unit_test(quarantine_needs_two_units_in_the_window),
         cmocka_unit_test(target_prefers_other_hub_bus_and_shallow_tier),
         cmocka_unit_test(target_on_another_agent_counts_as_other_hub),
+        cmocka_unit_test(button_sequences_are_complete),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
