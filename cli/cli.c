@@ -1,8 +1,8 @@
 /* flashrack — the operator CLI. Talks to flashrackd over ZeroMQ only: one
  * request, one reply (proto/PROTOCOL.md "Clients"). Verbs parse their options,
  * build a request, and render the reply's document (render.c) or print it as is
- * with -o json. Exit codes: 0 ok, 1 failed at the controller or failures found,
- * 2 usage, 3 controller unreachable. */
+ * with -o json. Exit codes (proto/PROTOCOL.md): 0 ok, 1 failed at the controller
+ * or failures found, 2 usage, 3 controller unreachable, 4 not found. */
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
@@ -22,13 +22,12 @@
 #include "fr_wire.h"
 #include "render.h"
 
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
+enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_NOTFOUND = 4 };
 
 struct cli {
     const char *endpoint;
     int json;
     int timeout_s;
-    int color;
     void *ctx, *sock;
     uint64_t seq;
 };
@@ -99,8 +98,9 @@ static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
         }
         if (r->reply->status != 0) {
             fprintf(stderr, "flashrack: %s\n", *r->reply->error ? r->reply->error : fr_strerror(r->reply->status));
+            rc = r->reply->status == FR_ENOTFOUND ? EXIT_NOTFOUND : EXIT_FAILED;
             fr_wire_free(&r);
-            return EXIT_FAILED;
+            return rc;
         }
         json_error_t jerr;
         *doc = json_loads(r->reply->json, 0, &jerr);
@@ -136,8 +136,7 @@ static void print_json(const json_t *doc)
 
 #define GLOBAL_OPTS                                                                  \
     { "controller", required_argument, NULL, 'C' }, { "output", required_argument, NULL, 'o' }, \
-    { "timeout", required_argument, NULL, 'T' }, { "no-color", no_argument, NULL, 'N' },       \
-    { "help", no_argument, NULL, 'h' }
+    { "timeout", required_argument, NULL, 'T' }, { "help", no_argument, NULL, 'h' }
 
 /* Handles a global option; returns 1 when handled, -1 on a bad value, 0 otherwise. */
 static int global_opt(struct cli *c, int ch, const char *arg)
@@ -159,7 +158,6 @@ static int global_opt(struct cli *c, int ch, const char *arg)
         }
         c->timeout_s = (int)v;
         return 1;
-    case 'N': c->color = 0; return 1;
     }
     return 0;
 }
@@ -177,7 +175,7 @@ static int verb_usage(const char *name, FILE *out, int code)
 {
     const struct verb *v = find_verb(name);
     fprintf(out, "usage: flashrack %s\n%s\nGlobal options: -C/--controller ENDPOINT, -o/--output table|json, "
-                 "--timeout SEC, --no-color\n", v ? v->name : name, v ? v->usage : "");
+                 "--timeout SEC\n", v ? v->name : name, v ? v->usage : "");
     return code;
 }
 
@@ -187,7 +185,7 @@ static int parse_verb(struct cli *c, const char *verb, int argc, char **argv,
                       int (*on_opt)(void *arg, int ch, const char *val), void *arg)
 {
     struct option opts[32] = { GLOBAL_OPTS };
-    size_t nglobal = 5;
+    size_t nglobal = 4;
     for (size_t i = 0; i < nown && nglobal + i < 31; i++)
         opts[nglobal + i] = own[i];
     optind = 0; /* 0, not 1: GNU getopt re-initialises, dropping main's '+' ordering */
@@ -237,7 +235,22 @@ static int job_arg(const char *verb, int argc, char **argv, uint64_t *job)
 
 /* ---- list verbs ------------------------------------------------------------------ */
 
-static int show(struct cli *c, int kind, uint64_t job, uint64_t ecid, void (*render)(const json_t *, FILE *))
+/* Rows (unit runs, or a report's units) whose state is a failure. */
+static int count_failed(const json_t *rows)
+{
+    size_t i;
+    const json_t *r;
+    int n = 0;
+    json_array_foreach(rows, i, r) {
+        const char *st = json_string_value(json_object_get(r, "state"));
+        n += st && (!strcmp(st, "failed") || !strcmp(st, "hardware_suspect"));
+    }
+    return n;
+}
+
+/* failed_key: the document's list whose failed rows make the exit code 1 (NULL: none). */
+static int show(struct cli *c, int kind, uint64_t job, uint64_t ecid, void (*render)(const json_t *, FILE *),
+                const char *failed_key)
 {
     json_t *doc = NULL;
     int rc = cli_query(c, kind, job, ecid, &doc);
@@ -247,8 +260,9 @@ static int show(struct cli *c, int kind, uint64_t job, uint64_t ecid, void (*ren
         print_json(doc);
     else
         render(doc, stdout);
+    int failed = failed_key ? count_failed(json_object_get(doc, failed_key)) : 0;
     json_decref(doc);
-    return EXIT_OK;
+    return failed ? EXIT_FAILED : EXIT_OK;
 }
 
 static int no_args(struct cli *c, const char *verb, int argc, char **argv)
@@ -264,13 +278,13 @@ static int no_args(struct cli *c, const char *verb, int argc, char **argv)
 static int run_agents(struct cli *c, int argc, char **argv)
 {
     int rc = no_args(c, "agents", argc, argv);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__AGENTS, 0, 0, render_agents);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__AGENTS, 0, 0, render_agents, NULL);
 }
 
 static int run_units(struct cli *c, int argc, char **argv)
 {
     int rc = no_args(c, "units", argc, argv);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__UNITS, 0, 0, render_units);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__UNITS, 0, 0, render_units, NULL);
 }
 
 static int ports_clear(struct cli *c, const char *port)
@@ -308,13 +322,13 @@ static int run_ports(struct cli *c, int argc, char **argv)
         fprintf(stderr, "flashrack ports: unexpected argument '%s'\n", argv[optind]);
         return verb_usage("ports", stderr, EXIT_USAGE);
     }
-    return show(c, FR__QUERY_REQUEST__KIND__PORTS, 0, 0, render_ports);
+    return show(c, FR__QUERY_REQUEST__KIND__PORTS, 0, 0, render_ports, NULL);
 }
 
 static int run_moves(struct cli *c, int argc, char **argv)
 {
     int rc = no_args(c, "moves", argc, argv);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__MOVES, 0, 0, render_moves);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__MOVES, 0, 0, render_moves, NULL);
 }
 
 static int run_status(struct cli *c, int argc, char **argv)
@@ -323,7 +337,8 @@ static int run_status(struct cli *c, int argc, char **argv)
     int rc = parse_verb(c, "status", argc, argv, NULL, 0, NULL, NULL);
     if (!rc)
         rc = job_arg("status", argc, argv, &job);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__STATUS, job, 0, job ? render_job : render_jobs);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__STATUS, job, 0, job ? render_job : render_jobs,
+                       job ? "runs" : NULL);
 }
 
 static int on_ecid_opt(void *arg, int ch, const char *val)
@@ -343,7 +358,7 @@ static int run_report(struct cli *c, int argc, char **argv)
     int rc = parse_verb(c, "report", argc, argv, own, 1, on_ecid_opt, &ecid);
     if (!rc)
         rc = job_arg("report", argc, argv, &job);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, render_report);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, render_report, "units");
 }
 
 static int run_cancel(struct cli *c, int argc, char **argv)
@@ -465,6 +480,11 @@ static int run_submit(struct cli *c, int argc, char **argv)
         fprintf(stderr, "flashrack submit: --firmware FILE|URL is required\n");
         rc = verb_usage("submit", stderr, EXIT_USAGE);
     }
+    if (!rc && fr_is_url(s->req.firmware) && !fr_is_hash_hex(s->req.firmware_sha256)) {
+        fprintf(stderr, "flashrack submit: a firmware URL needs --sha256 HEX (the IPSW's SHA-256, or "
+                        "its SHA-1), so the download can be checked\n");
+        rc = verb_usage("submit", stderr, EXIT_USAGE);
+    }
     if (!rc && s->necids + s->nagents + s->nports == 0) {
         fprintf(stderr, "flashrack submit: name the units: --ecid, --agent or --port\n");
         rc = verb_usage("submit", stderr, EXIT_USAGE);
@@ -523,17 +543,13 @@ static int on_watch_opt(void *arg, int ch, const char *val)
 static int watched_finished(const json_t *doc, int *failures)
 {
     size_t i;
-    const json_t *j, *r;
+    const json_t *j;
     int finished = json_array_size(json_object_get(doc, "jobs")) > 0;
     json_array_foreach(json_object_get(doc, "jobs"), i, j) {
         const char *st = json_string_value(json_object_get(j, "state"));
         finished &= st && strcmp(st, "running") != 0;
     }
-    *failures = 0;
-    json_array_foreach(json_object_get(doc, "runs"), i, r) {
-        const char *st = json_string_value(json_object_get(r, "state"));
-        *failures += st && (!strcmp(st, "failed") || !strcmp(st, "hardware_suspect"));
-    }
+    *failures = count_failed(json_object_get(doc, "runs"));
     return finished;
 }
 
@@ -791,11 +807,12 @@ static const struct verb verbs[] = {
       "  Submits a restore job (erase-restore unless --update). --key makes a retry safe: the\n"
       "  same key returns the same job. Without --key a fresh one is generated and printed.\n"
       "  --same-port lets a unit retry on the port where it lost the link (default: another port)." },
-    { "status", run_status, "jobs, or one job unit by unit", "  status [JOB]\n  Lists jobs, or one job unit by unit." },
+    { "status", run_status, "jobs, or one job unit by unit", "  status [JOB]\n  Lists jobs, or one job unit by unit.\n"
+      "  Exit code 1 when a unit of JOB failed or is suspected faulty; 4 when there is no JOB." },
     { "watch", run_watch, "live per-port view until the job ends",
       "  watch [JOB] [--once] [--interval MS]\n"
       "  A live per-port view until the job ends (plain lines when not a terminal).\n"
-      "  Exit code 1 when any unit failed or is suspected faulty." },
+      "  Exit code 1 when any unit failed or is suspected faulty; 4 when there is no JOB." },
     { "units", run_units, "every phone seen", "  units\n  Every phone seen: ECID, model, mode, where it is." },
     { "ports", run_ports, "every port, its state and strikes",
       "  ports [clear PORT]\n  Every port: label, hub, bus, state, strikes, quarantine reason.\n"
@@ -821,7 +838,8 @@ static const struct verb verbs[] = {
     { "report", run_report, "the per-unit record of a job",
       "  report [JOB] [--ecid ECID]\n"
       "  The per-unit record: identity, firmware, start and end, every attempt with agent,\n"
-      "  port, outcome and the engine's error text. The latest job when JOB is omitted." },
+      "  port, outcome and the engine's error text. The latest job when JOB is omitted.\n"
+      "  Exit code 1 when a unit failed or is suspected faulty; 4 when there is no JOB." },
 };
 
 static const struct verb *find_verb(const char *name)
@@ -840,16 +858,14 @@ static void usage(FILE *out)
         fprintf(out, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
     fprintf(out, "\nThe controller is tcp://127.0.0.1:7711 unless -C or $FLASHRACK_CONTROLLER says otherwise.\n"
                  "'flashrack VERB --help' for a verb's options. Exit codes: 0 ok, 1 failed,\n"
-                 "2 usage error, 3 controller unreachable.\n");
+                 "2 usage error, 3 controller unreachable, 4 no such job, unit or port.\n");
 }
 
 int main(int argc, char **argv)
 {
-    struct cli c = { .endpoint = getenv("FLASHRACK_CONTROLLER"), .timeout_s = 5, .color = 1 };
+    struct cli c = { .endpoint = getenv("FLASHRACK_CONTROLLER"), .timeout_s = 5 };
     if (!c.endpoint || !*c.endpoint)
         c.endpoint = "tcp://127.0.0.1:7711";
-    if (getenv("NO_COLOR"))
-        c.color = 0;
     srand((unsigned)fr_time_wall_ms());
     static const struct option opts[] = { GLOBAL_OPTS, { "version", no_argument, NULL, 'V' },
                                           { NULL, 0, NULL, 0 } };

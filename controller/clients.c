@@ -190,7 +190,8 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
     }
     default: break;
     }
-    if (q->job_id && doc && q->kind == FR__QUERY_REQUEST__KIND__STATUS &&
+    int by_job = q->kind == FR__QUERY_REQUEST__KIND__STATUS || q->kind == FR__QUERY_REQUEST__KIND__WATCH;
+    if (q->job_id && doc && by_job &&
         json_array_size(json_object_get(doc, "jobs")) == 0) {
         json_decref(doc);
         doc = NULL;

@@ -55,10 +55,10 @@ def catalog_drives_jobs(bindir):
             older = site.cli_json("firmware", "show", MODEL, "22B83")["resolved"]
             check(older["version"] == "18.1" and older["signed"] is False, "by build: %s" % older)
             r = site.cli("firmware", "show", "iPhone13,2")
-            check(r.returncode == 1 and "no signed build for iPhone13,2" in r.stderr, "no build: %r" % r.stderr)
+            check(r.returncode == 4 and "no signed build for iPhone13,2" in r.stderr, "no build: %r" % r.stderr)
 
             r = site.cli("submit", "--agent", "A", "--firmware", "99.9")
-            check(r.returncode == 1 and "no firmware in the catalog matches '99.9'" in r.stderr,
+            check(r.returncode == 4 and "no firmware in the catalog matches '99.9'" in r.stderr,
                   "an unknown version is refused at submit: %r" % r.stderr)
 
             site.wait_for(lambda: len(site.cli_json("units")["units"]) == 4, 20, "4 units")
