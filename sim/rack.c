@@ -10,6 +10,7 @@
 
 #include "fr_config.h"
 #include "fr_err.h"
+#include "fr_sha.h"
 #include "fr_types.h"
 
 static const struct model_info models[] = {
@@ -120,6 +121,49 @@ int rack_find_unit(const struct rack *r, uint64_t ecid)
     return -1;
 }
 
+#define RACK_DEFAULT_IOS "17.5"
+
+/* ProductVersion → BuildVersion, for the versions a rack file may name. */
+static const struct { const char *ios, *build; } ios_builds[] = {
+    { "13.7", "17H35" }, { "14.4", "18D52" }, { "14.5", "18E199" }, { "15.8", "19H370" },
+    { "16.7", "20H19" }, { "17.5", "21F90" }, { "18.2", "22C152" },
+};
+
+const char *rack_ios_build(const char *ios)
+{
+    for (size_t i = 0; i < sizeof ios_builds / sizeof ios_builds[0]; i++)
+        if (strcmp(ios_builds[i].ios, ios) == 0)
+            return ios_builds[i].build;
+    return NULL;
+}
+
+void rack_unit_udid(const struct rack_unit *u, char *buf, size_t len)
+{
+    if (u->cpid >= 0x8020) {
+        snprintf(buf, len, "%08X-%016llX", u->cpid, (unsigned long long)u->ecid);
+        return;
+    }
+    char ecid[FR_ECID_STRLEN], hex[41];
+    fr_ecid_format(u->ecid, ecid, sizeof ecid);
+    struct fr_sha1 c;
+    fr_sha1_init(&c);
+    fr_sha1_update(&c, ecid, strlen(ecid));
+    fr_sha1_hex(&c, hex);
+    snprintf(buf, len, "%s", hex);
+}
+
+int rack_unit_ios_at_least(const struct rack_unit *u, int major, int minor)
+{
+    int ma = 0, mi = 0;
+    sscanf(u->ios, "%d.%d", &ma, &mi);
+    return ma > major || (ma == major && mi >= minor);
+}
+
+int rack_unit_allows_recovery(const struct rack_unit *u)
+{
+    return u->paired || !rack_unit_ios_at_least(u, 14, 5);
+}
+
 static int add_host(struct rack *r, const char *name)
 {
     GROW(r->hosts, r->nhosts);
@@ -130,6 +174,7 @@ static int add_host(struct rack *r, const char *name)
     snprintf(h->product_types, sizeof h->product_types, "iPhone12,1");
     h->fill = 1;
     h->mode = 2; /* recovery */
+    snprintf(h->ios, sizeof h->ios, "%s", RACK_DEFAULT_IOS);
     return (int)r->nhosts++;
 }
 
@@ -205,6 +250,17 @@ static int text(struct parse_ctx *c, int line, const char *key, const char *v, c
     return 0;
 }
 
+static int ios_value(struct parse_ctx *c, int line, const char *key, const char *v, char *dst, size_t n)
+{
+    if (!rack_ios_build(v)) {
+        fail(c, line, key, v, "expected an iOS version the simulator knows (13.7, 14.4, 14.5, "
+             "15.8, 16.7, 17.5 or 18.2)");
+        return -1;
+    }
+    snprintf(dst, n, "%s", v);
+    return 0;
+}
+
 static void on_sim_key(struct parse_ctx *c, int line, const char *k, const char *v)
 {
     struct rack_sim *s = &c->r->sim;
@@ -235,6 +291,9 @@ static void on_sim_key(struct parse_ctx *c, int line, const char *k, const char 
             s->seed = (uint64_t)x;
     } else if (strcmp(k, "socket") == 0) {
         text(c, line, k, v, s->socket, sizeof s->socket);
+    } else if (strcmp(k, "usbmuxd_socket") == 0) {
+        if (*v) /* empty: no usbmuxd */
+            text(c, line, k, v, s->usbmuxd_socket, sizeof s->usbmuxd_socket);
     } else if (strcmp(k, "dialect") == 0) {
         if (strcmp(v, "master") == 0)
             s->dialect = DIALECT_MASTER;
@@ -258,8 +317,13 @@ static void on_host_key(struct parse_ctx *c, int line, const char *k, const char
         text(c, line, k, v, h->product_types, sizeof h->product_types);
     else if (strcmp(k, "mode") == 0)
         mode_value(c, line, k, v, &h->mode);
+    else if (strcmp(k, "ios") == 0)
+        ios_value(c, line, k, v, h->ios, sizeof h->ios);
+    else if (strcmp(k, "paired") == 0)
+        boolean(c, line, k, v, &h->paired);
     else
-        fail(c, line, k, v, "unknown key (expected label_prefix, fill, product_types or mode)");
+        fail(c, line, k, v, "unknown key (expected label_prefix, fill, product_types, mode, ios "
+                            "or paired)");
 }
 
 static void on_hub_key(struct parse_ctx *c, int line, const char *k, const char *v)
@@ -299,6 +363,10 @@ static void on_pending_key(struct parse_ctx *c, int line, const char *k, const c
                                   sizeof p->unit.product_type) == 0;
     } else if (is_unit && strcmp(k, "mode") == 0) {
         mode_value(c, line, k, v, &p->unit.mode);
+    } else if (is_unit && strcmp(k, "ios") == 0) {
+        ios_value(c, line, k, v, p->unit.ios, sizeof p->unit.ios);
+    } else if (is_unit && strcmp(k, "paired") == 0) {
+        boolean(c, line, k, v, &p->unit.paired);
     } else if (is_unit && strcmp(k, "battery") == 0) {
         integer(c, line, k, v, 0, 100, &p->unit.battery);
     } else if (is_unit && strcmp(k, "serial") == 0) {
@@ -313,8 +381,8 @@ static void on_pending_key(struct parse_ctx *c, int line, const char *k, const c
         else
             fail(c, line, k, v, "expected good, dead or disk");
     } else {
-        fail(c, line, k, v, is_unit ? "unknown key (expected at, product_type, mode, battery, "
-                                      "serial or health)"
+        fail(c, line, k, v, is_unit ? "unknown key (expected at, product_type, mode, ios, paired, "
+                                      "battery, serial or health)"
                                     : "unknown key (expected link_fail)");
     }
 }
@@ -362,6 +430,7 @@ static int enter_section(struct parse_ctx *c, int line, const char *sec)
         p->line = line;
         p->unit.battery = 100;
         p->unit.mode = 2;
+        snprintf(p->unit.ios, sizeof p->unit.ios, "%s", RACK_DEFAULT_IOS);
         if (is_unit && fr_ecid_parse(name, &p->unit.ecid) < 0)
             return fail(c, line, NULL, NULL, "'%s' is not an ECID (expected 0x followed by hex)",
                         name), -1;
@@ -501,6 +570,8 @@ static int fill_units(struct parse_ctx *c)
                         "expected known ProductTypes such as iPhone12,1"), -1;
         }
         u->mode = h->mode;
+        snprintf(u->ios, sizeof u->ios, "%s", h->ios);
+        u->paired = h->paired;
         u->battery = 100;
         u->port = (int)i;
         set_identity(u, r->sim.seed);

@@ -38,6 +38,8 @@ struct rack_unit {
     int mode;             /* fr UnitMode numbering */
     int battery;
     enum unit_health health;
+    char ios[16];         /* ProductVersion, "17.5" */
+    int paired;           /* this rack's host is trusted (it holds a pair record) */
     int port;             /* index into ports, -1 when unplugged */
     int restores;         /* restores started so far (the k of the fate) */
 };
@@ -48,6 +50,8 @@ struct rack_host {
     int fill;
     char product_types[256];
     int mode;
+    char ios[16];         /* ProductVersion of generated phones */
+    int paired;           /* generated phones trust this host */
     int next_label;
     int line;             /* where the host was declared, for errors */
 };
@@ -67,6 +71,7 @@ struct rack_sim {
     uint64_t seed;
     double time_scale;
     char socket[108];
+    char usbmuxd_socket[108]; /* where the simulated usbmuxd listens ("" = none) */
     enum engine_dialect dialect;
     double bus_mbps;          /* bandwidth of one root bus */
     double filesystem_mb;     /* data sent in the upload-filesystem phase */
@@ -106,5 +111,16 @@ struct model_info {
     const char *name;
 };
 const struct model_info *rack_model(const char *product_type);
+
+/* The iOS build of a ProductVersion the simulator knows ("17.5" → "21F90"); NULL when unknown. */
+const char *rack_ios_build(const char *ios);
+/* A unit's UDID as usbmuxd reports it: "<CPID 8 hex>-<ECID 16 hex>" from A12 (0x8020) on,
+ * else 40 hex digits (derived from the ECID; real ones are unrelated to it). buf >= 41. */
+void rack_unit_udid(const struct rack_unit *u, char *buf, size_t len);
+/* Whether lockdown lets a host put this unit into recovery: a paired host, or iOS before
+ * 14.5 (since 14.5 it needs pairing). */
+int rack_unit_allows_recovery(const struct rack_unit *u);
+/* Whether the unit runs iOS major.minor or later. */
+int rack_unit_ios_at_least(const struct rack_unit *u, int major, int minor);
 
 #endif

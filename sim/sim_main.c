@@ -17,6 +17,7 @@
 #include "fr_linebuf.h"
 #include "fr_log.h"
 #include "fr_types.h"
+#include "muxd.h"
 #include "operator.h"
 #include "world.h"
 
@@ -48,6 +49,7 @@ struct sim {
     struct peer *peers;
     char socket[108];
     struct sim_operator *op;
+    struct sim_muxd *muxd;       /* the simulated usbmuxd ([sim] usbmuxd_socket), or NULL */
 };
 
 static void peer_close(struct peer *p);
@@ -130,6 +132,7 @@ static void on_world_unit(void *arg, const char *op, int port, int unit)
     struct peer *p = host_peer(s, s->rack->ports[port].host);
     if (p)
         peer_send(p, unit_json(s->rack, op, port, unit));
+    muxd_on_unit(s->muxd, op, port, unit);
 }
 
 static void on_world_out(void *arg, void *owner, int stream, const char *text)
@@ -348,6 +351,8 @@ static void sim_shutdown(struct sim *s)
     uv_close((uv_handle_t *)&s->sigint, on_closed_quietly);
     uv_close((uv_handle_t *)&s->sigterm, on_closed_quietly);
     operator_stop(s->op);
+    muxd_close(s->muxd);
+    s->muxd = NULL;
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -362,11 +367,13 @@ static void on_signal(uv_signal_t *h, int signum)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: flashrack-sim RACK.ini [--socket PATH] [--seed N] [--time-scale X]\n"
-                 "                     [--operator ENDPOINT] [--log-level debug|info|warn|error]\n"
-                 "                     [--help] [--version]\n"
+    fprintf(out, "usage: flashrack-sim RACK.ini [--socket PATH] [--usbmuxd PATH] [--seed N]\n"
+                 "                     [--time-scale X] [--operator ENDPOINT]\n"
+                 "                     [--log-level debug|info|warn|error] [--help] [--version]\n"
                  "  --operator ENDPOINT  a simulated technician follows the move instructions\n"
                  "                       of the controller at ENDPOINT (its clients endpoint)\n"
+                 "  --usbmuxd PATH       also serve a usbmuxd socket for the units in normal\n"
+                 "                       and restore mode (USBMUXD_SOCKET_ADDRESS=UNIX:PATH)\n"
                  "Serves a simulated rack of USB hubs and phones on a Unix socket for\n"
                  "flashrack-agent (seams 'sim') and flashrack-sim-restore.\n");
 }
@@ -377,11 +384,11 @@ static int parse_args(int argc, char **argv, struct rack *rack, const char **pat
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' }, { "seed", required_argument, NULL, 'S' },
         { "time-scale", required_argument, NULL, 't' }, { "log-level", required_argument, NULL, 'l' },
-        { "operator", required_argument, NULL, 'o' },
+        { "operator", required_argument, NULL, 'o' }, { "usbmuxd", required_argument, NULL, 'u' },
         { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    const char *sock = NULL, *seed = NULL, *scale = NULL;
+    const char *sock = NULL, *seed = NULL, *scale = NULL, *muxd = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -389,6 +396,7 @@ static int parse_args(int argc, char **argv, struct rack *rack, const char **pat
         case 'S': seed = optarg; break;
         case 't': scale = optarg; break;
         case 'o': *operator_ep = optarg; break;
+        case 'u': muxd = optarg; break;
         case 'l':
             if (fr_log_level_parse(optarg) < 0)
                 return fprintf(stderr, "flashrack-sim: --log-level: expected debug, info, warn or error\n"), 2;
@@ -421,6 +429,11 @@ static int parse_args(int argc, char **argv, struct rack *rack, const char **pat
         rack->sim.time_scale = d;
     if (sock)
         snprintf(rack->sim.socket, sizeof rack->sim.socket, "%s", sock);
+    if (muxd && strlen(muxd) >= sizeof rack->sim.usbmuxd_socket)
+        return fprintf(stderr, "flashrack-sim: --usbmuxd: path longer than %zu bytes\n",
+                       sizeof rack->sim.usbmuxd_socket - 1), 2;
+    if (muxd)
+        snprintf(rack->sim.usbmuxd_socket, sizeof rack->sim.usbmuxd_socket, "%s", muxd);
     return 0;
 }
 
@@ -455,6 +468,15 @@ int main(int argc, char **argv)
     s.world = world_new(rack, &io);
     if (listen_on(&s) < 0)
         return 1;
+    char err[256];
+    if (rack->sim.usbmuxd_socket[0] &&
+        muxd_start(&s.muxd, s.loop, s.world, rack->sim.usbmuxd_socket, err, sizeof err) < 0) {
+        fr_error("sim", "usbmuxd: %s", err);
+        return 1;
+    }
+    if (s.muxd)
+        fr_info("sim", "usbmuxd socket '%s' (USBMUXD_SOCKET_ADDRESS=UNIX:%s)",
+                rack->sim.usbmuxd_socket, rack->sim.usbmuxd_socket);
     fr_info("sim", "rack '%s': %zu hosts, %zu hubs, %zu ports, %zu units, seed %llu, time scale %g; "
             "listening on '%s'", path, rack->nhosts, rack->nhubs, rack->nports, rack->nunits,
             (unsigned long long)rack->sim.seed, rack->sim.time_scale, rack->sim.socket);

@@ -369,6 +369,19 @@ int world_move(struct world *w, uint64_t ecid, int to_port, int dfu, char *err, 
     return 0;
 }
 
+#define RECOVERY_REBOOT_S 4.0 /* normal mode to iBoot's recovery screen */
+
+int world_enter_recovery(struct world *w, int unit)
+{
+    struct rack_unit *u = &w->rack->units[unit];
+    if (u->port < 0 || u->mode != 4)
+        return -1;
+    int port = u->port;
+    detach(w, unit);
+    attach_later(w, unit, port, 2, RECOVERY_REBOOT_S);
+    return 0;
+}
+
 static void run_delayed(struct world *w)
 {
     struct delayed **pp = &w->delayed;

@@ -50,6 +50,11 @@ int world_power_cycle(struct world *w, int port, char *err, size_t errlen);
  * into DFU mode with its buttons on the way. */
 int world_move(struct world *w, uint64_t ecid, int to_port, int dfu, char *err, size_t errlen);
 
+/* Lockdown told a unit in normal mode to enter recovery: it leaves and shows up in
+ * recovery mode on the same port a few (simulated) seconds later. Returns 0, or -1 when
+ * the unit is not attached in normal mode. */
+int world_enter_recovery(struct world *w, int unit);
+
 /* Advances the clock by dt simulated seconds. */
 void world_tick(struct world *w, double dt);
 /* Number of restores in progress. */

@@ -34,13 +34,15 @@ def check(cond, what):
 class Site:
     def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
                  watchdog_s=20, operator=False, controller_sets=(), bus_limit=10,
-                 cli_timeout=2, slots=48, engine=None):
+                 cli_timeout=2, slots=48, engine=None, usbmuxd=False):
         self.bin = bindir
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
         self.rack = os.path.join(self.dir, "rack.ini")
         with open(self.rack, "w") as f:
             f.write(rack_text)
         self.sim_sock = os.path.join(self.dir, "sim.sock")
+        # the simulator's usbmuxd, for libimobiledevice clients (USBMUXD_SOCKET_ADDRESS)
+        self.muxd_sock = os.path.join(self.dir, "usbmuxd.sock") if usbmuxd else None
         self.agents_ep = "tcp://127.0.0.1:%d" % free_port()
         self.clients_ep = "tcp://127.0.0.1:%d" % free_port()
         self.store = os.path.join(self.dir, "flashrack.db")
@@ -59,6 +61,8 @@ class Site:
         self.procs = {}
         self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
                         FLASHRACK_CONTROLLER=self.clients_ep)
+        if self.muxd_sock:
+            self.env["USBMUXD_SOCKET_ADDRESS"] = "UNIX:" + self.muxd_sock
 
     # -- processes ---------------------------------------------------------
     def _spawn(self, name, argv):
@@ -72,8 +76,12 @@ class Site:
         argv = [os.path.join(self.bin, "flashrack-sim"), self.rack, "--socket", self.sim_sock]
         if self.operator:
             argv += ["--operator", self.clients_ep]
+        if self.muxd_sock:
+            argv += ["--usbmuxd", self.muxd_sock]
         self._spawn("sim", argv)
-        self.wait_for(lambda: os.path.exists(self.sim_sock), 10, "simulator socket")
+        self.wait_for(lambda: os.path.exists(self.sim_sock) and
+                      (not self.muxd_sock or os.path.exists(self.muxd_sock)), 10,
+                      "simulator socket")
 
     def start_controller(self):
         self._spawn("flashrackd", [

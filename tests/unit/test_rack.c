@@ -91,10 +91,46 @@ static void bad_racks_name_line_and_key(void **state)
     expect_error("bad_key.ini", "bad_key.ini:4: [hub A.1] speed", "unknown key");
     expect_error("bad_section.ini", "bad_section.ini:4: [rack]", "unknown section");
     expect_error("no_hubs.ini", "no_hubs.ini", "add a [hub NAME] section");
+    expect_error("bad_ios.ini", "bad_ios.ini:7: [unit 0x0000000000000042] ios",
+                 "expected an iOS version the simulator knows");
     char err[256];
     struct rack r;
     assert_int_equal(rack_load("/nonexistent/rack.ini", &r, err, sizeof err), FR_ECONFIG);
     assert_non_null(strstr(err, "cannot open '/nonexistent/rack.ini'"));
+}
+
+/* The lockdown model's keys, and UDIDs in the two real forms. */
+static void normal_mode_units_have_ios_pairing_and_udids(void **state)
+{
+    char path[1024], err[512] = "", udid[48];
+    snprintf(path, sizeof path, "%s/racks/normal_units.ini", getenv("FR_FIXTURES"));
+    struct rack r;
+    if (rack_load(path, &r, err, sizeof err))
+        fail_msg("%s", err);
+    const struct rack_unit *a1 = &r.units[r.ports[rack_find_port_label(&r, "A-01")].unit];
+    const struct rack_unit *a2 = &r.units[r.ports[rack_find_port_label(&r, "A-02")].unit];
+    const struct rack_unit *a3 = &r.units[rack_find_unit(&r, 0x000A1B2C3D4E5F60ull)];
+    assert_int_equal(a1->mode, 4);
+    assert_string_equal(a1->ios, "16.7");
+    assert_true(a1->paired);
+    assert_true(rack_unit_allows_recovery(a1)); /* paired */
+    assert_string_equal(a3->ios, "14.4");
+    assert_false(a3->paired);
+    assert_true(rack_unit_allows_recovery(a3)); /* before 14.5 */
+    struct rack_unit late = *a3;
+    snprintf(late.ios, sizeof late.ios, "14.5");
+    assert_false(rack_unit_allows_recovery(&late));
+    assert_string_equal(rack_ios_build("17.5"), "21F90");
+    assert_null(rack_ios_build("17.6"));
+    /* A12 (0x8020) and later: CPID-ECID */
+    rack_unit_udid(a3, udid, sizeof udid);
+    assert_string_equal(udid, "00008101-000A1B2C3D4E5F60");
+    /* iPhone X (A11, 0x8015): 40 hex digits */
+    assert_string_equal(a2->product_type, "iPhone10,3");
+    rack_unit_udid(a2, udid, sizeof udid);
+    assert_int_equal(strlen(udid), 40);
+    assert_int_equal(strspn(udid, "0123456789abcdef"), 40);
+    rack_free(&r);
 }
 
 int main(void)
@@ -104,6 +140,7 @@ int main(void)
         cmocka_unit_test(example_rack_loads),
         cmocka_unit_test(same_seed_same_ecids),
         cmocka_unit_test(bad_racks_name_line_and_key),
+        cmocka_unit_test(normal_mode_units_have_ios_pairing_and_udids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
