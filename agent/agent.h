@@ -29,6 +29,7 @@ struct agent_cfg {
     char log_level[16];
     char topology[16], discovery[16], power[16];
     char sim_socket[108];
+    char host_root[256];     /* usb seams: prefix of sysfs ("" = this host; tests use a recorded tree) */
     char engine_path[512];
     long long watchdog_s;
     char engine_extra[256];

@@ -32,6 +32,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("seams", "discovery", struct agent_cfg, discovery),
     FR_CFG_FIELD_STR("seams", "power", struct agent_cfg, power),
     FR_CFG_FIELD_STR("seams", "sim_socket", struct agent_cfg, sim_socket),
+    FR_CFG_FIELD_STR("seams", "host_root", struct agent_cfg, host_root),
     FR_CFG_FIELD_STR("engine", "path", struct agent_cfg, engine_path),
     FR_CFG_FIELD_INT("engine", "watchdog_s", struct agent_cfg, watchdog_s, 1, 86400),
     FR_CFG_FIELD_STR("engine", "extra_args", struct agent_cfg, engine_extra),
@@ -163,7 +164,7 @@ static int start(struct agent *a)
     mkdir(a->cfg.work_dir, 0755);
     int rc = strcmp(a->cfg.topology, "sim") == 0
                  ? seams_sim_new(a->cfg.sim_socket, a->cfg.id, &a->seams)
-                 : seams_usb_new(&a->seams, err, sizeof err);
+                 : seams_usb_new(a->cfg.host_root, &a->seams, err, sizeof err);
     if (rc < 0) {
         fr_error("agent", "%s", err);
         return 1;

@@ -1,7 +1,7 @@
 /* seams — the agent's hardware seams: topology (ports), discovery (units
  * attaching, detaching, changing mode) and port power. One backend serves all
  * three: "sim" talks to flashrack-sim over its Unix socket (sim/PROTOCOL.md);
- * "usb" will use libusb, libirecovery and libimobiledevice. The restore engine
+ * "usb" uses sysfs, libusb and libirecovery (seams_usb.c). The restore engine
  * seam is the engine path in the config (engine.c).
  *
  * Events arrive on the loop thread through struct seam_events. */
@@ -13,7 +13,7 @@
 #include <uv.h>
 
 struct port_desc {
-    char path[32], label[24], hub[32];
+    char path[32], label[32], hub[32];
     uint32_t bus, depth;
     int power_switch;
 };
@@ -22,7 +22,7 @@ struct unit_desc {
     uint64_t ecid;
     char path[32];
     int mode; /* fr UnitMode numbering */
-    char product_type[24], serial[24];
+    char product_type[24], serial[32];
     uint32_t cpid, bdid;
 };
 
@@ -42,13 +42,16 @@ struct seams {
     int (*power_cycle)(struct seams *s, const char *path, char *err, size_t errlen);
     /* Leaves the loop; cb runs when every handle is closed. */
     void (*close)(struct seams *s, void (*cb)(struct seams *s));
+    /* Frees the backend (after close, or when never started). */
+    void (*destroy)(struct seams *s);
     void *impl;
 };
 
 /* The simulated backend: socket is the simulator's, host the rack host this agent is. */
 int seams_sim_new(const char *socket, const char *host, struct seams **out);
-/* The hardware backend (not built yet): always FR_EUNAVAIL with a reason. */
-int seams_usb_new(struct seams **out, char *err, size_t errlen);
+/* The hardware backend (seams_usb.c): sysfs under host_root ("" on a real host),
+ * libusb, libirecovery. A host without USB is a logged state (no ports), not an error. */
+int seams_usb_new(const char *host_root, struct seams **out, char *err, size_t errlen);
 void seams_destroy(struct seams **s);
 
 #endif

@@ -245,6 +245,13 @@ static void sim_close(struct seams *base, void (*cb)(struct seams *))
         cb(base);
 }
 
+static void sim_destroy(struct seams *base)
+{
+    struct sim_seams *s = (struct sim_seams *)base;
+    fr_linebuf_release(&s->lines);
+    free(s);
+}
+
 int seams_sim_new(const char *socket, const char *host, struct seams **out)
 {
     struct sim_seams *s = calloc(1, sizeof *s);
@@ -254,6 +261,7 @@ int seams_sim_new(const char *socket, const char *host, struct seams **out)
     s->base.start = sim_start;
     s->base.power_cycle = sim_power_cycle;
     s->base.close = sim_close;
+    s->base.destroy = sim_destroy;
     s->base.impl = s;
     snprintf(s->socket, sizeof s->socket, "%s", socket);
     snprintf(s->host, sizeof s->host, "%s", host);
@@ -262,20 +270,3 @@ int seams_sim_new(const char *socket, const char *host, struct seams **out)
     return 0;
 }
 
-int seams_usb_new(struct seams **out, char *err, size_t errlen)
-{
-    *out = NULL;
-    return fr_seterr(FR_EUNAVAIL, err, errlen,
-                     "the usb seams (libusb topology, libirecovery and usbmuxd discovery, hub port "
-                     "power) are not built yet; use topology = sim");
-}
-
-void seams_destroy(struct seams **ps)
-{
-    if (*ps) {
-        struct sim_seams *s = (struct sim_seams *)*ps;
-        fr_linebuf_release(&s->lines);
-        free(s);
-        *ps = NULL;
-    }
-}

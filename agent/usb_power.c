@@ -49,7 +49,7 @@ static int check_half(const struct usb_topology *t, int port, const char *path, 
                          "cut every port behind it", p->path, t->hubs[p->child_hub].name);
     const char *why = hub_refusal(h);
     if (why)
-        return fr_seterr(FR_EINVAL, err, errlen, "cannot power-cycle port '%s': hub '%s' %s", path,
+        return fr_seterr(FR_EINVAL, err, errlen, "port '%s': hub '%s' %s", path,
                          h->name, why);
     return 0;
 }

@@ -12,7 +12,8 @@
 
 #define DEVICES "sys/bus/usb/devices"
 #define MAX_HUBS 256
-#define MAX_PORTS 64 /* per hub: USB 2 allows 255, real hubs stop well below */
+#define MAX_PORTS 64
+#define IRECV_SERIAL_BUF 260 /* a USB string descriptor as UTF-8, and its newline */ /* per hub: USB 2 allows 255, real hubs stop well below */
 
 const char *usb_switching_name(enum usb_switching s)
 {
@@ -373,4 +374,30 @@ int usb_topology_is_rack_port(const struct usb_topology *t, int port)
     int peer_hub = p->peer >= 0 ? t->ports[p->peer].child_hub : -1;
     return !p->internal && p->child_hub < 0 && peer_hub < 0 && strcmp(p->connect_type, "not used") &&
            usb_topology_primary(t, port) == port;
+}
+
+int usb_topology_find_serial(const char *host_root, uint16_t vid, const char *serial, char *path,
+                             size_t len)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", host_root && *host_root ? host_root : "", DEVICES);
+    DIR *d = opendir(dir);
+    if (!d)
+        return FR_ENOTFOUND;
+    int rc = FR_ENOTFOUND;
+    char want[8];
+    snprintf(want, sizeof want, "%04x", vid);
+    for (struct dirent *e; rc < 0 && (e = readdir(d)) != NULL;) {
+        char dev[PATH_MAX + 260], v[8], s[IRECV_SERIAL_BUF];
+        if (strchr(e->d_name, ':') || e->d_name[0] == '.' || strncmp(e->d_name, "usb", 3) == 0)
+            continue;
+        snprintf(dev, sizeof dev, "%s/%s", dir, e->d_name);
+        if (attr(dev, "idVendor", v, sizeof v) == 0 && strcmp(v, want) == 0 &&
+            attr(dev, "serial", s, sizeof s) == 0 && strcmp(s, serial) == 0) {
+            snprintf(path, len, "%s", e->d_name);
+            rc = 0;
+        }
+    }
+    closedir(d);
+    return rc;
 }

@@ -80,4 +80,10 @@ int usb_topology_primary(const struct usb_topology *t, int port);
  * and the primary half. */
 int usb_topology_is_rack_port(const struct usb_topology *t, int port);
 
+/* The port path of the USB device (vid, serial string) in sysfs under host_root,
+ * into path: 0, or FR_ENOTFOUND. The serial is readable there without opening
+ * the device. */
+int usb_topology_find_serial(const char *host_root, uint16_t vid, const char *serial, char *path,
+                             size_t len);
+
 #endif

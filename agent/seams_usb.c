@@ -1,0 +1,338 @@
+/* seams_usb — the hardware backend: the host's USB tree (usb_topology, re-read
+ * on the loop's libusb hotplug when a hub comes or goes), port power (usb_power,
+ * switched on the thread pool) and a list of discovery sources (discovery.h)
+ * sharing the seams' events. */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "discovery.h"
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_types.h"
+#include "irecv_serial.h"
+#include "irecv_source.h"
+#include "seams.h"
+#include "usb_dev.h"
+#include "usb_power.h"
+#include "usb_topology.h"
+
+#define MAX_SOURCES 4
+#define REREAD_DELAY_MS 300  /* a hub's ports appear one by one: read once they settle */
+#define POWER_OFF_MS 2000    /* how long a cycled port stays off */
+#define UDEV_RULE "60-flashrack.rules"
+
+struct power_job {
+    uv_work_t work;
+    uv_timer_t wait;
+    struct usb_seams *s;
+    struct usb_power_plan plan;
+    char path[32];
+    int on, rc;
+    char err[256];
+    struct power_job *next;
+};
+
+struct usb_seams {
+    struct seams base;
+    uv_loop_t *loop;
+    struct seam_events ev;
+    char host_root[PATH_MAX];
+    struct usb_dev *dev;          /* NULL: libusb could not start (reported once) */
+    struct usb_topology *topo;    /* the last tree read */
+    uv_timer_t reread;
+    uv_work_t read_work;
+    int reading, read_again;
+    struct usb_topology *fresh;   /* the worker's result */
+    int read_rc, last_read_rc;
+    char read_err[256];
+    struct discovery_source *sources[MAX_SOURCES];
+    size_t nsources;
+    struct power_job *jobs;
+    int dev_started;
+    int pending, closing;         /* pending: handles, sources and jobs still open */
+    void (*on_closed)(struct seams *s);
+};
+
+static void settle(struct usb_seams *s)
+{
+    if (--s->pending == 0 && s->closing && s->on_closed)
+        s->on_closed(&s->base);
+}
+
+/* ---- topology ------------------------------------------------------------------ */
+
+static int hubdesc(void *arg, const struct usb_hub *h, uint8_t *buf, size_t cap)
+{
+    return usb_dev_hubdesc(arg, h->bus, h->devnum, h->superspeed, buf, cap);
+}
+
+static void read_on_worker(uv_work_t *w)
+{
+    struct usb_seams *s = w->data;
+    s->read_rc = usb_topology_read(s->host_root, s->dev ? hubdesc : NULL, s->dev, &s->fresh,
+                                   s->read_err, sizeof s->read_err);
+}
+
+/* The rack's ports as the controller sees them: one per physical port, named by
+ * the USB 2 half, power_switch when usb_power would switch it. */
+static void report_topology(struct usb_seams *s)
+{
+    const struct usb_topology *t = s->topo;
+    size_t n = 0;
+    struct port_desc *pd = calloc(t && t->nports ? t->nports : 1, sizeof *pd);
+    if (!pd)
+        return;
+    for (size_t i = 0; t && i < t->nports; i++) {
+        if (!usb_topology_is_rack_port(t, (int)i))
+            continue;
+        const struct usb_port *p = &t->ports[i];
+        struct port_desc *d = &pd[n++];
+        struct usb_power_plan plan;
+        snprintf(d->path, sizeof d->path, "%s", p->path);
+        snprintf(d->label, sizeof d->label, "%s", p->path);
+        snprintf(d->hub, sizeof d->hub, "%s", t->hubs[p->hub].name);
+        d->bus = t->hubs[p->hub].bus;
+        d->depth = p->depth;
+        d->power_switch = usb_power_plan(t, p->path, &plan, NULL, 0) == 0;
+    }
+    s->ev.topology(s->ev.arg, pd, n);
+    free(pd);
+}
+
+static void start_read(struct usb_seams *s);
+
+static void after_read(uv_work_t *w, int status)
+{
+    struct usb_seams *s = w->data;
+    s->reading = 0;
+    if (!s->closing) {
+        if (s->read_rc < 0 && s->read_rc != s->last_read_rc)
+            fr_warn("usb", "%s; this host has no USB ports until it does", s->read_err);
+        if (s->read_rc == 0 || s->read_rc != s->last_read_rc) {
+            usb_topology_destroy(&s->topo);
+            s->topo = s->fresh;
+            s->fresh = NULL;
+            report_topology(s);
+        }
+        s->last_read_rc = s->read_rc;
+        if (s->read_again)
+            start_read(s);
+    }
+    usb_topology_destroy(&s->fresh);
+    settle(s);
+}
+
+static void start_read(struct usb_seams *s)
+{
+    if (s->reading) {
+        s->read_again = 1; /* the tree changed while it was being read */
+        return;
+    }
+    s->reading = 1;
+    s->read_again = 0;
+    s->read_work.data = s;
+    s->pending++;
+    uv_queue_work(s->loop, &s->read_work, read_on_worker, after_read);
+}
+
+static void on_reread(uv_timer_t *t)
+{
+    start_read(t->data);
+}
+
+/* ---- units nobody can open ----------------------------------------------------- */
+
+/* libirecovery reports only the units it can open; one the agent's user may not
+ * open is said here, naming the rule that fixes it. */
+static void check_access(struct usb_seams *s, const struct usb_dev_event *e)
+{
+    if (usb_dev_can_open(s->dev, e->bus, e->devnum) != FR_ESYS)
+        return;
+    fr_error("usb", "a %s-mode unit on port '%s' (05ac:%04x) cannot be opened: permission "
+             "denied; it needs an operator: install deploy/udev/" UDEV_RULE " in /etc/udev/rules.d "
+             "and add the agent's user to group flashrack", fr_mode_name(irecv_mode_of_pid(e->pid)),
+             e->path, e->pid);
+}
+
+static void on_usb_change(void *arg, const struct usb_dev_event *e)
+{
+    struct usb_seams *s = arg;
+    if (e->device_class == 9)
+        uv_timer_start(&s->reread, on_reread, REREAD_DELAY_MS, 0);
+    else if (e->arrived && e->vid == APPLE_VID && irecv_pid_is_irecv(e->pid))
+        check_access(s, e);
+}
+
+/* ---- power --------------------------------------------------------------------- */
+
+static void power_on_worker(uv_work_t *w)
+{
+    struct power_job *j = w->data;
+    j->rc = usb_power_apply(&j->plan, j->on, j->s->host_root, j->s->dev, j->err, sizeof j->err);
+}
+
+static void on_job_closed(uv_handle_t *h)
+{
+    struct power_job *j = h->data;
+    struct usb_seams *s = j->s;
+    for (struct power_job **pp = &s->jobs; *pp; pp = &(*pp)->next)
+        if (*pp == j) {
+            *pp = j->next;
+            break;
+        }
+    free(j);
+    settle(s);
+}
+
+static void after_power(uv_work_t *w, int status);
+
+static void power_switch_on(uv_timer_t *t)
+{
+    struct power_job *j = t->data;
+    j->on = 1;
+    uv_queue_work(j->s->loop, &j->work, power_on_worker, after_power);
+}
+
+static void after_power(uv_work_t *w, int status)
+{
+    struct power_job *j = w->data;
+    if (j->rc < 0)
+        fr_error("usb", "port '%s' power %s: %s", j->path, j->on ? "on" : "off", j->err);
+    else if (j->on)
+        fr_info("usb", "port '%s' power cycle: done", j->path);
+    if (j->rc == 0 && !j->on) { /* off: wait, then on (at once when the seams close) */
+        uv_timer_start(&j->wait, power_switch_on, j->s->closing ? 0 : POWER_OFF_MS, 0);
+        return;
+    }
+    uv_close((uv_handle_t *)&j->wait, on_job_closed);
+}
+
+static int usb_power_cycle(struct seams *base, const char *path, char *err, size_t errlen)
+{
+    struct usb_seams *s = base->impl;
+    if (!s->topo)
+        return fr_seterr(FR_EUNAVAIL, err, errlen, "no USB tree read on this host");
+    struct power_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return fr_seterr(FR_ENOMEM, err, errlen, "out of memory");
+    int rc = usb_power_plan(s->topo, path, &j->plan, err, errlen);
+    if (rc == 0 && j->plan.steps[0].method == USB_POWER_HUB_REQUEST && !s->dev)
+        rc = fr_seterr(FR_EUNAVAIL, err, errlen, "port '%s': libusb is not available", path);
+    if (rc < 0) {
+        free(j);
+        return rc;
+    }
+    j->s = s;
+    snprintf(j->path, sizeof j->path, "%s", path);
+    j->work.data = j->wait.data = j;
+    uv_timer_init(s->loop, &j->wait);
+    j->next = s->jobs;
+    s->jobs = j;
+    s->pending++;
+    uv_queue_work(s->loop, &j->work, power_on_worker, after_power);
+    fr_info("usb", "port '%s' power cycle: switching %d half%s off", path, j->plan.n,
+            j->plan.n > 1 ? "ves" : "");
+    return 0;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+static void on_source_closed(struct discovery_source *src)
+{
+    settle(src->owner);
+}
+
+static void on_dev_closed(void *arg)
+{
+    settle(arg);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    settle(h->data);
+}
+
+static int usb_start(struct seams *base, uv_loop_t *loop, const struct seam_events *ev, char *err,
+                     size_t errlen)
+{
+    struct usb_seams *s = base->impl;
+    s->loop = loop;
+    s->ev = *ev;
+    uv_timer_init(loop, &s->reread);
+    s->reread.data = s;
+    s->pending++;
+    char why[256];
+    if (usb_dev_new(&s->dev, why, sizeof why) < 0)
+        fr_warn("usb", "%s: no hotplug, no hub descriptors, no hub power requests", why);
+    else if (usb_dev_start(s->dev, loop, on_usb_change, s, why, sizeof why) < 0)
+        fr_warn("usb", "%s: the USB tree is read once, at start", why);
+    else
+        s->dev_started = ++s->pending;
+    for (size_t i = 0; i < s->nsources; i++) {
+        s->sources[i]->owner = s;
+        if (s->sources[i]->start(s->sources[i], loop, ev, why, sizeof why) < 0)
+            fr_warn("usb", "%s discovery: %s", s->sources[i]->name, why);
+        s->pending++;
+    }
+    start_read(s);
+    return 0;
+}
+
+static void usb_close(struct seams *base, void (*cb)(struct seams *))
+{
+    struct usb_seams *s = base->impl;
+    s->closing = 1;
+    s->on_closed = cb;
+    if (!s->loop) { /* never started */
+        if (cb)
+            cb(base);
+        return;
+    }
+    s->pending++; /* held while closing starts */
+    for (size_t i = 0; i < s->nsources; i++)
+        s->sources[i]->close(s->sources[i], on_source_closed);
+    if (s->dev_started)
+        usb_dev_close(s->dev, on_dev_closed, s);
+    for (struct power_job *j = s->jobs; j; j = j->next)
+        if (uv_is_active((uv_handle_t *)&j->wait))
+            uv_timer_start(&j->wait, power_switch_on, 0, 0); /* never leave a port off */
+    uv_close((uv_handle_t *)&s->reread, on_timer_closed);
+    settle(s);
+}
+
+static void usb_destroy(struct seams *base)
+{
+    struct usb_seams *s = base->impl;
+    for (size_t i = 0; i < s->nsources; i++)
+        s->sources[i]->destroy(s->sources[i]);
+    usb_dev_destroy(&s->dev);
+    usb_topology_destroy(&s->topo);
+    usb_topology_destroy(&s->fresh);
+    free(s);
+}
+
+int seams_usb_new(const char *host_root, struct seams **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct usb_seams *s = calloc(1, sizeof *s);
+    if (!s)
+        return fr_seterr(FR_ENOMEM, err, errlen, "out of memory");
+    s->base.name = "usb";
+    s->base.start = usb_start;
+    s->base.power_cycle = usb_power_cycle;
+    s->base.close = usb_close;
+    s->base.destroy = usb_destroy;
+    s->base.impl = s;
+    snprintf(s->host_root, sizeof s->host_root, "%s", host_root ? host_root : "");
+    /* The discovery sources. The usbmuxd source (normal/restore-mode units) joins here. */
+    int rc = irecv_source_new(s->host_root, &s->sources[s->nsources], err, errlen);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
+    s->nsources++;
+    *out = &s->base;
+    return 0;
+}
