@@ -27,10 +27,10 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("agent", "mirror", struct agent_cfg, mirror),
     FR_CFG_FIELD_STR("agent", "work_dir", struct agent_cfg, work_dir),
     FR_CFG_FIELD_STR("agent", "cache_dir", struct agent_cfg, cache_dir),
-    FR_CFG_FIELD_STR("agent", "log_level", struct agent_cfg, log_level),
-    FR_CFG_FIELD_STR("seams", "topology", struct agent_cfg, topology),
-    FR_CFG_FIELD_STR("seams", "discovery", struct agent_cfg, discovery),
-    FR_CFG_FIELD_STR("seams", "power", struct agent_cfg, power),
+    FR_CFG_FIELD_ENUM("agent", "log_level", struct agent_cfg, log_level, "debug|info|warn|error"),
+    FR_CFG_FIELD_ENUM("seams", "topology", struct agent_cfg, topology, "sim|usb"),
+    FR_CFG_FIELD_ENUM("seams", "discovery", struct agent_cfg, discovery, "sim|usb"),
+    FR_CFG_FIELD_ENUM("seams", "power", struct agent_cfg, power, "sim|usb|none"),
     FR_CFG_FIELD_STR("seams", "sim_socket", struct agent_cfg, sim_socket),
     FR_CFG_FIELD_STR("seams", "host_root", struct agent_cfg, host_root),
     FR_CFG_FIELD_STR("engine", "path", struct agent_cfg, engine_path),
@@ -44,15 +44,6 @@ static int check_cfg(const void *target, char *err, size_t errlen)
     const struct agent_cfg *c = target;
     if (!c->id[0])
         return fr_seterr(FR_ECONFIG, err, errlen, "[agent] id: expected a name for this agent");
-    if (fr_log_level_parse(c->log_level) < 0)
-        return fr_seterr(FR_ECONFIG, err, errlen, "[agent] log_level: expected debug, info, warn or "
-                                                  "error, got '%s'", c->log_level);
-    const char *seams[] = { c->topology, c->discovery, c->power };
-    const char *names[] = { "topology", "discovery", "power" };
-    for (int i = 0; i < 3; i++)
-        if (strcmp(seams[i], "sim") && strcmp(seams[i], "usb") && !(i == 2 && !strcmp(seams[i], "none")))
-            return fr_seterr(FR_ECONFIG, err, errlen, "[seams] %s: expected sim or usb%s, got '%s'",
-                             names[i], i == 2 ? " or none" : "", seams[i]);
     if (strcmp(c->mirror, "auto") && strcmp(c->mirror, "off") && !fr_is_url(c->mirror))
         return fr_seterr(FR_ECONFIG, err, errlen, "[agent] mirror: expected auto, off or an "
                                                   "http(s) URL, got '%s'", c->mirror);

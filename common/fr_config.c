@@ -1,52 +1,127 @@
-/* fr_config — INI files into config structs, via inih, with file:line errors. */
+/* fr_config — INI files into config structs, with file:line errors. */
 #include "fr_config.h"
 #include "fr_err.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <ini.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* Debian's inih is built without INI_HANDLER_LINENO, so line numbers are
- * counted here: the stream reader is called once per line, before the
- * handler sees that line's entry. */
-struct line_reader {
-    FILE *fp;
-    int lineno;
+/* Lines are read here, not by inih: Debian's inih cuts lines at 200 bytes (INI_MAX_LINE)
+ * and parses the rest as a new line, and it cannot say that a key or section came twice. */
+#define INI_LINE_MAX (64 * 1024)
+#define INI_MAX_SEEN 512
+
+struct ini_seen {
+    char name[160]; /* "[section]" or "section\nkey" */
+    int line;
 };
 
-static char *read_line(char *str, int num, void *stream)
+struct ini_reader {
+    const char *path;
+    struct ini_seen seen[INI_MAX_SEEN];
+    size_t nseen;
+    char section[128];
+    char *err;
+    size_t errlen;
+};
+
+static char *trim(char *s)
 {
-    struct line_reader *r = stream;
-    char *s = fgets(str, num, r->fp);
-    if (s)
-        r->lineno++;
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    size_t n = strlen(s);
+    while (n && strchr(" \t\r\n", s[n - 1]))
+        s[--n] = '\0';
     return s;
 }
 
-struct ini_lines_ctx {
-    struct line_reader reader;
-    fr_cfg_ini_handler cb;
-    void *user;
-};
-
-static int on_ini_line(void *user, const char *section, const char *name, const char *value)
+/* An inline comment: ';' or '#' after whitespace. */
+static void cut_comment(char *v)
 {
-    struct ini_lines_ctx *c = user;
-    return c->cb(c->user, section, name, value, c->reader.lineno);
+    for (char *p = v; *p; p++)
+        if ((*p == ';' || *p == '#') && p > v && (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            return;
+        }
 }
 
-int fr_cfg_ini_parse(const char *path, fr_cfg_ini_handler cb, void *user)
+/* Remembers name at line; a second time is an error naming both lines. */
+static int ini_once(struct ini_reader *r, const char *name, int line, const char *what)
+{
+    for (size_t i = 0; i < r->nseen; i++)
+        if (strcmp(r->seen[i].name, name) == 0)
+            return fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: %s given twice (first at line %d)",
+                             r->path, line, what, r->seen[i].line);
+    if (r->nseen == INI_MAX_SEEN || strlen(name) >= sizeof r->seen[0].name)
+        return fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: more than %d sections and keys, or a "
+                         "name over %zu characters", r->path, line, INI_MAX_SEEN,
+                         sizeof r->seen[0].name - 1);
+    snprintf(r->seen[r->nseen].name, sizeof r->seen[0].name, "%s", name);
+    r->seen[r->nseen++].line = line;
+    return 0;
+}
+
+/* One line: a section, a key = value (cb), a comment or blank. */
+static int ini_line(struct ini_reader *r, char *text, int line, fr_cfg_ini_handler cb, void *user)
+{
+    char *s = trim(text), what[200], name[300];
+    if (!*s || *s == ';' || *s == '#')
+        return 0;
+    if (*s == '[') {
+        char *close = strchr(s, ']');
+        if (!close || close == s + 1 || *trim(close + 1) || (size_t)(close - s - 1) >= sizeof r->section)
+            return fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: expected '[section]'", r->path, line);
+        snprintf(r->section, sizeof r->section, "%.*s", (int)(close - s - 1), s + 1);
+        snprintf(what, sizeof what, "section [%s]", r->section);
+        snprintf(name, sizeof name, "[%s]", r->section);
+        return ini_once(r, name, line, what);
+    }
+    char *eq = strchr(s, '=');
+    if (!eq || eq == s || !*r->section)
+        return fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: expected '[section]', 'key = value' "
+                         "(inside a section) or a comment", r->path, line);
+    *eq = '\0';
+    char *key = trim(s), *value = eq + 1;
+    cut_comment(value);
+    value = trim(value);
+    snprintf(what, sizeof what, "[%s] %s", r->section, key);
+    snprintf(name, sizeof name, "%s\n%s", r->section, key);
+    if (ini_once(r, name, line, what) < 0)
+        return FR_ECONFIG;
+    return cb(user, r->section, key, value, line) ? 0 : FR_ECONFIG;
+}
+
+int fr_cfg_ini_parse(const char *path, fr_cfg_ini_handler cb, void *user, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "r");
     if (!fp)
-        return -1;
-    struct ini_lines_ctx c = { { fp, 0 }, cb, user };
-    int rc = ini_parse_stream(read_line, &c.reader, on_ini_line, &c);
+        return fr_seterr(FR_ECONFIG, err, errlen, "cannot open '%s': %s", path, strerror(errno));
+    struct ini_reader *r = calloc(1, sizeof *r);
+    char *text = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int line = 0, rc = r ? 0 : fr_seterr(FR_ENOMEM, err, errlen, "out of memory");
+    if (r) {
+        r->path = path;
+        r->err = err;
+        r->errlen = errlen;
+    }
+    while (rc == 0 && (n = getline(&text, &cap, fp)) >= 0) {
+        line++;
+        if (n > INI_LINE_MAX)
+            rc = fr_seterr(FR_ECONFIG, err, errlen, "%s:%d: line longer than %d characters", path,
+                           line, INI_LINE_MAX);
+        else
+            rc = ini_line(r, text, line, cb, user);
+    }
+    if (rc == 0 && ferror(fp))
+        rc = fr_seterr(FR_ECONFIG, err, errlen, "cannot read '%s': %s", path, strerror(errno));
+    free(text);
+    free(r);
     fclose(fp);
     return rc;
 }
@@ -58,7 +133,6 @@ struct load_ctx {
     void *target;
     char *err;
     size_t errlen;
-    int failed;
 };
 
 int fr_cfg_parse_int(const char *s, long long min, long long max, long long *out)
@@ -100,6 +174,33 @@ int fr_cfg_parse_bool(const char *s, int *out)
     return FR_EINVAL;
 }
 
+int fr_cfg_choice(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *p = choices; n && *p;) {
+        size_t len = strcspn(p, "|");
+        if (len == n && strncmp(p, value, n) == 0)
+            return 1;
+        p += len + (p[len] == '|');
+    }
+    return 0;
+}
+
+void fr_cfg_choices_text(const char *choices, char *out, size_t len)
+{
+    size_t n = 0, total = 1;
+    for (const char *p = choices; *p; p++)
+        total += *p == '|';
+    out[0] = '\0';
+    for (const char *p = choices; *p;) {
+        size_t k = strcspn(p, "|");
+        n++;
+        size_t used = strlen(out);
+        snprintf(out + used, len - used, "%s%.*s", n == 1 ? "" : n == total ? " or " : ", ", (int)k, p);
+        p += k + (p[k] == '|');
+    }
+}
+
 static const struct fr_cfg_field *find_field(const struct fr_cfg_field *f, size_t n, const char *sec,
                                              const char *key, int *section_known)
 {
@@ -123,6 +224,14 @@ static int store_value(const struct fr_cfg_field *f, void *target, const char *v
     case FR_CFG_STR:
         if (strlen(value) >= f->size)
             return fr_seterr(FR_EINVAL, why, whylen, "expected at most %zu characters", f->size - 1);
+        memcpy(dst, value, strlen(value) + 1);
+        return 0;
+    case FR_CFG_ENUM:
+        if (!fr_cfg_choice(f->choices, value) || strlen(value) >= f->size) {
+            char list[256];
+            fr_cfg_choices_text(f->choices, list, sizeof list);
+            return fr_seterr(FR_EINVAL, why, whylen, "expected %s", list);
+        }
         memcpy(dst, value, strlen(value) + 1);
         return 0;
     case FR_CFG_INT: {
@@ -174,32 +283,16 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
                         int lineno)
 {
     struct load_ctx *c = user;
-    if (c->failed)
-        return 1;
     char where[512];
     snprintf(where, sizeof where, "%s:%d", c->path, lineno);
-    if (!name) /* a section line with no keys is fine */
-        return 1;
-    if (apply(c->fields, c->nfields, c->target, where, section, name, value, c->err, c->errlen) < 0)
-        c->failed = 1;
-    return 1;
+    return apply(c->fields, c->nfields, c->target, where, section, name, value, c->err, c->errlen) == 0;
 }
 
 int fr_cfg_load(const char *path, const struct fr_cfg_field *fields, size_t nfields, void *target,
                 char *err, size_t errlen)
 {
-    struct load_ctx c = { path, fields, nfields, target, err, errlen, 0 };
-    int rc = fr_cfg_ini_parse(path, on_ini_entry, &c);
-    if (rc == -1)
-        return fr_seterr(FR_ECONFIG, err, errlen, "cannot open '%s': %s", path, strerror(errno));
-    if (c.failed)
-        return FR_ECONFIG;
-    if (rc > 0)
-        return fr_seterr(FR_ECONFIG, err, errlen,
-                         "%s:%d: expected '[section]', 'key = value' or a comment", path, rc);
-    if (rc < 0)
-        return fr_seterr(FR_ECONFIG, err, errlen, "cannot read '%s'", path);
-    return 0;
+    struct load_ctx c = { path, fields, nfields, target, err, errlen };
+    return fr_cfg_ini_parse(path, on_ini_entry, &c, err, errlen) < 0 ? FR_ECONFIG : 0;
 }
 
 int fr_cfg_set(const char *assignment, const struct fr_cfg_field *fields, size_t nfields,

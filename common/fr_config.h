@@ -17,6 +17,7 @@ enum fr_cfg_type {
     FR_CFG_INT,    /* long long, in [min, max] */
     FR_CFG_BOOL,   /* int: true/false/yes/no/on/off/1/0 */
     FR_CFG_DOUBLE, /* double, in [min, max] */
+    FR_CFG_ENUM,   /* char[size]: one of choices ("sim|usb") */
 };
 
 struct fr_cfg_field {
@@ -24,18 +25,26 @@ struct fr_cfg_field {
     const char *key;
     enum fr_cfg_type type;
     size_t offset;
-    size_t size;   /* FR_CFG_STR: array size */
+    size_t size;   /* FR_CFG_STR, FR_CFG_ENUM: array size */
     double min, max;
+    const char *choices; /* FR_CFG_ENUM: the allowed values, '|'-separated */
 };
 
 #define FR_CFG_FIELD_STR(sec, key, type, member) \
-    { sec, key, FR_CFG_STR, offsetof(type, member), sizeof(((type *)0)->member), 0, 0 }
+    { sec, key, FR_CFG_STR, offsetof(type, member), sizeof(((type *)0)->member), 0, 0, NULL }
 #define FR_CFG_FIELD_INT(sec, key, type, member, lo, hi) \
-    { sec, key, FR_CFG_INT, offsetof(type, member), 0, lo, hi }
+    { sec, key, FR_CFG_INT, offsetof(type, member), 0, lo, hi, NULL }
 #define FR_CFG_FIELD_BOOL(sec, key, type, member) \
-    { sec, key, FR_CFG_BOOL, offsetof(type, member), 0, 0, 1 }
+    { sec, key, FR_CFG_BOOL, offsetof(type, member), 0, 0, 1, NULL }
+#define FR_CFG_FIELD_ENUM(sec, key, type, member, choices) \
+    { sec, key, FR_CFG_ENUM, offsetof(type, member), sizeof(((type *)0)->member), 0, 0, choices }
 #define FR_CFG_FIELD_DOUBLE(sec, key, type, member, lo, hi) \
-    { sec, key, FR_CFG_DOUBLE, offsetof(type, member), 0, lo, hi }
+    { sec, key, FR_CFG_DOUBLE, offsetof(type, member), 0, lo, hi, NULL }
+
+/* Whether value is one of choices ("debug|info|warn|error"). */
+int fr_cfg_choice(const char *choices, const char *value);
+/* choices for a message: "debug, info, warn or error". */
+void fr_cfg_choices_text(const char *choices, char *out, size_t len);
 
 /* Loads path into target. nfields entries. Returns 0, or FR_ECONFIG with the
  * first problem in err (loading stops there). */
@@ -61,12 +70,15 @@ struct fr_cfg_cli {
  * --version was answered (exit 0). */
 int fr_cfg_cli(int argc, char **argv, const struct fr_cfg_cli *spec);
 
-/* inih with line numbers (Debian's inih is built without them): like ini_parse(),
- * but cb also gets the line number of each entry. Returns 0, -1 when the file
- * cannot be opened (errno set), or the first line inih could not parse. */
+/* The INI reader under fr_cfg_load, for files that are not a field table (rack files):
+ * cb gets each "key = value" with its section and line number and returns nonzero to go
+ * on (0 stops: it has put its error in err). Lines have no length limit short of 64 KiB;
+ * ';' or '#' starts a comment at the start of a line or after whitespace. A section or a
+ * key given twice, a line that is none of these, or a key outside a section is an error
+ * "FILE:LINE: ..." in err. Returns 0 or FR_ECONFIG (FR_ENOMEM). */
 typedef int (*fr_cfg_ini_handler)(void *user, const char *section, const char *name,
                                   const char *value, int lineno);
-int fr_cfg_ini_parse(const char *path, fr_cfg_ini_handler cb, void *user);
+int fr_cfg_ini_parse(const char *path, fr_cfg_ini_handler cb, void *user, char *err, size_t errlen);
 
 /* Value parsers shared with hand-written parsers (rack files). Return 0 or FR_EINVAL. */
 int fr_cfg_parse_int(const char *s, long long min, long long max, long long *out);

@@ -18,7 +18,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("controller", "store", struct ctl_cfg, store),
     FR_CFG_FIELD_INT("controller", "heartbeat_ms", struct ctl_cfg, heartbeat_ms, 50, 60000),
     FR_CFG_FIELD_INT("controller", "liveness", struct ctl_cfg, liveness, 2, 100),
-    FR_CFG_FIELD_STR("controller", "log_level", struct ctl_cfg, log_level),
+    FR_CFG_FIELD_ENUM("controller", "log_level", struct ctl_cfg, log_level, "debug|info|warn|error"),
     FR_CFG_FIELD_INT("jobs", "max_attempts", struct ctl_cfg, max_attempts, 1, 100),
     FR_CFG_FIELD_BOOL("policy", "naive", struct ctl_cfg, naive),
     FR_CFG_FIELD_INT("policy", "quarantine_units", struct ctl_cfg, quarantine_units, 1, 100),
@@ -55,9 +55,6 @@ static int check_cfg(const void *target, char *err, size_t errlen)
     if (check_sources(cfg->fw_sources, err, errlen) < 0 ||
         mirror_check_listen(cfg->mirror_listen, err, errlen) < 0)
         return FR_ECONFIG;
-    if (fr_log_level_parse(cfg->log_level) < 0)
-        return fr_seterr(FR_ECONFIG, err, errlen, "[controller] log_level: expected debug, info, "
-                                                  "warn or error, got '%s'", cfg->log_level);
     return 0;
 }
 

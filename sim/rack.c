@@ -434,6 +434,10 @@ static int enter_section(struct parse_ctx *c, int line, const char *sec)
         if (is_unit && fr_ecid_parse(name, &p->unit.ecid) < 0)
             return fail(c, line, NULL, NULL, "'%s' is not an ECID (expected 0x followed by hex)",
                         name), -1;
+        for (size_t i = 0; is_unit && i + 1 < c->npend; i++) /* 0x1A and 0x001A are one unit */
+            if (strncmp(c->pend[i].section, "unit ", 5) == 0 && c->pend[i].unit.ecid == p->unit.ecid)
+                return fail(c, line, NULL, NULL, "unit %s is already described at line %d (as "
+                            "[%s])", name, c->pend[i].line, c->pend[i].section), -1;
         c->cur_pend = p;
         return 0;
     }
@@ -444,10 +448,8 @@ static int enter_section(struct parse_ctx *c, int line, const char *sec)
 static int on_entry(void *user, const char *sec, const char *k, const char *v, int line)
 {
     struct parse_ctx *c = user;
-    if (c->failed || !k)
-        return 1;
     if (strcmp(sec, c->cursec) != 0 && enter_section(c, line, sec) < 0)
-        return 1;
+        return 0;
     if (c->cur_host >= 0)
         on_host_key(c, line, k, v);
     else if (c->cur_hub >= 0)
@@ -456,7 +458,7 @@ static int on_entry(void *user, const char *sec, const char *k, const char *v, i
         on_pending_key(c, line, k, v);
     else if (strcmp(sec, "sim") == 0)
         on_sim_key(c, line, k, v);
-    return 1;
+    return !c->failed;
 }
 
 static void sim_defaults(struct rack_sim *s)
@@ -597,6 +599,10 @@ static int resolve_pending(struct parse_ctx *c)
         int port = p->at[0] ? rack_find_port_label(r, p->at) : -1;
         if (p->at[0] && port < 0)
             return fail(c, p->at_line, "at", p->at, "expected the label of a port"), -1;
+        for (size_t k = 0; port >= 0 && k < i; k++)
+            if (strncmp(c->pend[k].section, "unit ", 5) == 0 && strcmp(c->pend[k].at, p->at) == 0)
+                return fail(c, p->at_line, "at", p->at, "expected a free port: [%s] is there "
+                            "already (line %d)", c->pend[k].section, c->pend[k].at_line), -1;
         int idx = rack_find_unit(r, p->unit.ecid);
         if (idx < 0 && port >= 0)
             idx = r->ports[port].unit; /* replaces the generated unit there */
@@ -646,15 +652,8 @@ int rack_load(const char *path, struct rack *r, char *err, size_t errlen)
     memset(r, 0, sizeof *r);
     sim_defaults(&r->sim);
     struct parse_ctx c = { path, r, err, errlen, 0, "", -1, -1, NULL, 0, NULL };
-    int rc = fr_cfg_ini_parse(path, on_entry, &c);
-    if (rc == -1) {
-        fr_seterr(FR_ECONFIG, err, errlen, "cannot open '%s': %s", path, strerror(errno));
+    if (fr_cfg_ini_parse(path, on_entry, &c, err, errlen) < 0)
         c.failed = 1;
-    } else if (rc > 0 && !c.failed) {
-        fr_seterr(FR_ECONFIG, err, errlen, "%s:%d: expected '[section]', 'key = value' or a comment",
-                  path, rc);
-        c.failed = 1;
-    }
     if (!c.failed && validate(&c) == 0) {
         make_ports(r);
         if (fill_units(&c) == 0)

@@ -41,6 +41,17 @@ def malformed_configs_exit_before_state(bindir):
     r = run_bin(bindir, "flashrack-agent", "-c", aini)
     check(r.returncode == 2, "agent exit %d" % r.returncode)
     check("agent.ini:4" in r.stderr and "watchdog" in r.stderr, "agent error: %r" % r.stderr)
+    with open(aini, "w") as f:
+        f.write("[agent]\nid = A\n[seams]\ntopology = usbb\n")
+    r = run_bin(bindir, "flashrack-agent", "-c", aini)
+    check(r.returncode == 2 and "agent.ini:4: [seams] topology: expected sim or usb, got 'usbb'"
+          in r.stderr, "agent enum error names file and line: %r" % r.stderr)
+    with open(ini, "w") as f:
+        f.write("[controller]\nstore = %s\nheartbeat_ms = 100\nheartbeat_ms = 200\n" % store)
+    r = run_bin(bindir, "flashrackd", "-c", ini)
+    check(r.returncode == 2 and "controller.ini:4: [controller] heartbeat_ms given twice (first at "
+          "line 3)" in r.stderr, "a repeated key is an error: %r" % r.stderr)
+    check(not os.path.exists(store), "no store created (repeated key)")
 
     rack = os.path.join(d, "rack.ini")
     with open(rack, "w") as f:

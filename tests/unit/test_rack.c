@@ -93,6 +93,13 @@ static void bad_racks_name_line_and_key(void **state)
     expect_error("no_hubs.ini", "no_hubs.ini", "add a [hub NAME] section");
     expect_error("bad_ios.ini", "bad_ios.ini:7: [unit 0x0000000000000042] ios",
                  "expected an iOS version the simulator knows");
+    /* one place for each thing: a port holds one unit, a hub, key or unit is described once */
+    expect_error("bad_two_units_one_port.ini", "bad_two_units_one_port.ini:10: [unit 0x1B] at",
+                 "expected a free port: [unit 0x1A] is there already (line 7), got 'A-02'");
+    expect_error("bad_hub_twice.ini", "bad_hub_twice.ini:9:", "section [hub A.1] given twice (first at line 3)");
+    expect_error("bad_ecid_two_ways.ini", "bad_ecid_two_ways.ini:9: [unit 0x001A]",
+                 "unit 0x001A is already described at line 7 (as [unit 0x1A])");
+    expect_error("bad_key_twice.ini", "bad_key_twice.ini:4:", "[sim] time_scale given twice (first at line 3)");
     char err[256];
     struct rack r;
     assert_int_equal(rack_load("/nonexistent/rack.ini", &r, err, sizeof err), FR_ECONFIG);
