@@ -99,9 +99,7 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
     const Fr__Hello *h = env->hello;
     uint64_t now = fr_time_wall_ms();
     int interrupted = 0;
-    int rc = store_agent_hello(c->store, a->id, h, now);
-    if (rc == 0)
-        rc = store_interrupt_missing(c->store, a->id, h->attempts, h->n_attempts, now, &interrupted);
+    int rc = store_agent_hello(c->store, a->id, h, now, &interrupted);
     if (rc < 0) {
         fr_error("agents", "agent '%s': cannot record its hello: %s", a->id, store_errmsg(c->store));
         return;
@@ -118,7 +116,7 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
     size_t ncancel = 0;
     for (size_t i = 0; cancel && i < h->n_attempts; i++)
         if (store_attempt_match(c->store, a->id, h->attempts[i]) == ATTEMPT_LIVE &&
-            !store_attempt_wanted(c->store, h->attempts[i]))
+            store_attempt_wanted(c->store, h->attempts[i]) == 0) /* an error keeps it */
             cancel[ncancel++] = h->attempts[i];
     fr_info("agents", "agent '%s' online: %zu ports, %zu units, %zu attempts kept, %d interrupted",
             a->id, h->n_ports, h->n_units, h->n_attempts, interrupted);

@@ -142,6 +142,8 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
 static json_t *agents_doc(struct controller *c)
 {
     json_t *doc = store_doc_agents(c->store);
+    if (!doc)
+        return NULL;
     size_t i;
     json_t *row;
     json_array_foreach(json_object_get(doc, "agents"), i, row) {
@@ -195,6 +197,12 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
         json_array_size(json_object_get(doc, "jobs")) == 0) {
         json_decref(doc);
         doc = NULL;
+    }
+    if (!doc && store_read_failed(c->store)) {
+        char err[300];
+        snprintf(err, sizeof err, "cannot read the store: %s", store_errmsg(c->store));
+        reply(c, id, seq, FR_ESTORE, err, NULL);
+        return;
     }
     if (!doc) {
         char err[96];

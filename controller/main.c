@@ -58,6 +58,35 @@ static int check_cfg(const void *target, char *err, size_t errlen)
     return 0;
 }
 
+/* Takes "--backup FILE" out of argv (the shared command line does not know it). */
+static int take_backup_arg(int *argc, char **argv, const char **dest)
+{
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--backup") != 0)
+            continue;
+        if (i + 1 >= *argc || !*argv[i + 1]) {
+            fprintf(stderr, "flashrackd: --backup needs a FILE to write\n");
+            return 2;
+        }
+        *dest = argv[i + 1];
+        memmove(&argv[i], &argv[i + 2], (size_t)(*argc - i - 1) * sizeof *argv); /* with the NULL */
+        *argc -= 2;
+        return 0;
+    }
+    return 0;
+}
+
+static int backup(const struct ctl_cfg *cfg, const char *dest)
+{
+    char err[2400];
+    if (store_backup(cfg->store, dest, err, sizeof err) < 0) {
+        fprintf(stderr, "flashrackd: %s\n", err);
+        return 1;
+    }
+    printf("store '%s' backed up to '%s'\n", cfg->store, dest);
+    return 0;
+}
+
 static int configure(int argc, char **argv, struct ctl_cfg *cfg)
 {
     struct fr_cfg_cli cli = {
@@ -65,7 +94,8 @@ static int configure(int argc, char **argv, struct ctl_cfg *cfg)
         "usage: flashrackd [-c controller.ini] [--set section.key=value]... [--help] [--version]\n"
         "The flashrack site controller. Runs on embedded defaults; see config/controller.ini.\n"
         "  -c, --config FILE   read settings from FILE\n"
-        "  --set S.K=V         override one setting (after the file)\n",
+        "  --set S.K=V         override one setting (after the file)\n"
+        "  --backup FILE       copy the store (running or not) to FILE and exit\n",
         fields, NFIELDS, cfg, check_cfg,
     };
     return fr_cfg_cli(argc, argv, &cli);
@@ -131,12 +161,11 @@ static void on_signal(uv_signal_t *h, int signum)
 static int start(struct controller *c)
 {
     char err[1024];
-    if (store_open(c->cfg.store, &c->store, err, sizeof err) < 0) {
+    int rc = store_open(c->cfg.store, &c->store, err, sizeof err);
+    if (rc < 0) {
         fr_error("flashrackd", "%s", err);
-        return 1;
+        return rc == FR_EBUSY ? 2 : 1;
     }
-    fr_info("flashrackd", "store '%s', controller epoch %llu", c->cfg.store,
-            (unsigned long long)store_epoch(c->store));
     c->zctx = zmq_ctx_new();
     c->agents_sock = open_router(c, c->cfg.agents_endpoint, 1);
     c->clients_sock = c->agents_sock ? open_router(c, c->cfg.clients_endpoint, 0) : NULL;
@@ -146,6 +175,15 @@ static int start(struct controller *c)
         fr_error("flashrackd", "%s", err);
         return 1;
     }
+    /* Only a controller that can serve starts an epoch: one that failed to bind must not
+     * have made the agents of the running one say Hello again. */
+    if (store_bump_epoch(c->store) < 0) {
+        fr_error("flashrackd", "cannot start a controller epoch in store '%s': %s", c->cfg.store,
+                 store_errmsg(c->store));
+        return 1;
+    }
+    fr_info("flashrackd", "store '%s', controller epoch %llu", c->cfg.store,
+            (unsigned long long)store_epoch(c->store));
     fr_zsock_start(&c->agents_zs, c->loop, c->agents_sock, agents_on_msg, c);
     fr_zsock_start(&c->clients_zs, c->loop, c->clients_sock, clients_on_msg, c);
     uv_timer_init(c->loop, &c->heartbeat);
@@ -198,9 +236,14 @@ int main(int argc, char **argv)
     c.cfg.mirror_cache_gb = 64;
     snprintf(c.cfg.fw_catalog_dir, sizeof c.cfg.fw_catalog_dir, "catalog");
     c.cfg.fw_max_age_s = 86400;
-    int rc = configure(argc, argv, &c.cfg);
+    const char *backup_to = NULL;
+    int rc = take_backup_arg(&argc, argv, &backup_to);
+    if (rc == 0)
+        rc = configure(argc, argv, &c.cfg);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if (backup_to)
+        return backup(&c.cfg, backup_to);
     if ((rc = resolve_dirs(&c.cfg)))
         return rc;
     fr_log_init("flashrackd", fr_log_level_parse(c.cfg.log_level), NULL);

@@ -60,7 +60,8 @@ static void assign_one(struct controller *c, struct agent_state *a, const struct
     char firmware[1024], sha[80], why[512] = "";
     int erase = 1;
     uint32_t n = 0;
-    store_job_firmware(c->store, cand->job, firmware, sizeof firmware, sha, sizeof sha);
+    if (store_job_firmware(c->store, cand->job, firmware, sizeof firmware, sha, sizeof sha) < 0)
+        return; /* the next pass tries again */
     int unresolved = resolve_firmware(c, cand, firmware, sizeof firmware, sha, sizeof sha, why,
                                       sizeof why) < 0;
     if (store_claim_attempt(c->store, cand, fr_time_wall_ms(), firmware, sha, &ref, &erase, &n) < 0) {
@@ -162,7 +163,8 @@ static void sched_run(struct controller *c)
     store_sched_candidates(c->store, on_candidate, &b);
     for (size_t i = 0; i < b.n; i++) {
         struct agent_state *a = agents_find(c, b.c[i].agent);
-        if (!a || !a->online || store_live_count(c->store, a->id) >= (int)a->slots)
+        int live = a && a->online ? store_live_count(c->store, a->id) : -1;
+        if (live < 0 || live >= (int)a->slots)
             continue;
         assign_one(c, a, &b.c[i]);
     }

@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "fr_err.h"
 #include "fr_log.h"
@@ -14,15 +18,20 @@
 #include "fr_types.h"
 
 #define SCHEMA_VERSION 3
-#define STMT_CACHE 96
 
 struct store {
     sqlite3 *db;
+    int lock_fd;             /* flock'ed lock file beside the store, held while open */
     uint64_t epoch;
     struct {
-        const char *sql;
+        const char *sql;     /* the literal's address is the key */
         sqlite3_stmt *st;
-    } cache[STMT_CACHE];
+    } *cache;
+    size_t ncache, cache_cap;
+    int in_txn, txn_failed;  /* an error inside the open transaction: it must not commit */
+    int read_failed;         /* an error since a document began: it is not sent half-read */
+    long fault_at, fault_calls;
+    int fault_code;
 };
 
 static const char *const schema[] = {
@@ -99,32 +108,88 @@ static const struct {
     { schema_v3, sizeof schema_v3 / sizeof schema_v3[0] },
 };
 
+static int interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
+                             size_t nkeep, uint64_t now_ms, int *ninterrupted);
+static json_t *doc_moves(struct store *s);
+
 #define LIVE "('assigned','running')"
 #define TERMINAL "('done','failed','cancelled','hardware_suspect')"
 
 /* ---- statement helpers --------------------------------------------------- */
 
+/* Every prepare and step goes through these two: a test build (FR_STORE_FAULTS) can make
+ * the nth of them fail, as SQLite's own tests do, and an error inside a transaction
+ * poisons it: store_commit() refuses it, so nothing half-read is committed. */
+static int fault(struct store *s)
+{
+#ifdef FR_STORE_FAULTS
+    s->fault_calls++;
+    if (s->fault_at && s->fault_calls == s->fault_at)
+        return s->fault_code;
+#else
+    (void)s;
+#endif
+    return SQLITE_OK;
+}
+
+static int step(struct store *s, sqlite3_stmt *st)
+{
+    int rc = fault(s);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        fr_error("store", "'%.60s': %s", sqlite3_sql(st),
+                 s->fault_code && rc == s->fault_code ? sqlite3_errstr(rc) : sqlite3_errmsg(s->db));
+        s->txn_failed |= s->in_txn;
+        s->read_failed = 1;
+    }
+    return rc;
+}
+
+/* A reader loop's step: 1 = a row, 0 = no more rows, FR_ESTORE = an error (BUSY, IOERR...),
+ * which is never taken for the end of the rows. */
+static int next_row(struct store *s, sqlite3_stmt *st)
+{
+    int rc = step(s, st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : FR_ESTORE;
+}
+
+/* The statement cache grows as needed (every statement is a string literal of this file,
+ * so it is bounded by the code) and is finalized at close. */
 static sqlite3_stmt *prep(struct store *s, const char *sql)
 {
-    int free_slot = -1;
-    for (int i = 0; i < STMT_CACHE; i++) {
+    for (size_t i = 0; i < s->ncache; i++)
         if (s->cache[i].sql == sql) {
             sqlite3_reset(s->cache[i].st);
             sqlite3_clear_bindings(s->cache[i].st);
             return s->cache[i].st;
         }
-        if (!s->cache[i].sql && free_slot < 0)
-            free_slot = i;
+    if (s->ncache == s->cache_cap) {
+        size_t cap = s->cache_cap ? 2 * s->cache_cap : 32;
+        void *grown = realloc(s->cache, cap * sizeof *s->cache);
+        if (!grown) {
+            fr_error("store", "cannot prepare '%.60s': out of memory", sql);
+            s->txn_failed |= s->in_txn;
+        s->read_failed = 1;
+            return NULL;
+        }
+        s->cache = grown;
+        s->cache_cap = cap;
     }
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fr_error("store", "cannot prepare '%.60s': %s", sql, sqlite3_errmsg(s->db));
+    int rc = fault(s);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        fr_error("store", "cannot prepare '%.60s': %s", sql, st ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        sqlite3_finalize(st);
+        s->txn_failed |= s->in_txn;
+        s->read_failed = 1;
         return NULL;
     }
-    if (free_slot >= 0) {
-        s->cache[free_slot].sql = sql;
-        s->cache[free_slot].st = st;
-    }
+    s->cache[s->ncache].sql = sql;
+    s->cache[s->ncache].st = st;
+    s->ncache++;
     return st;
 }
 
@@ -146,51 +211,73 @@ static int bindv(sqlite3_stmt *st, const char *fmt, va_list ap)
     return 0;
 }
 
-static sqlite3_stmt *query(struct store *s, const char *sql, const char *fmt, ...)
+static sqlite3_stmt *queryv(struct store *s, const char *sql, const char *fmt, va_list ap)
 {
     sqlite3_stmt *st = prep(s, sql);
-    if (!st)
+    if (st && bindv(st, fmt, ap) < 0) {
+        s->txn_failed |= s->in_txn;
+        s->read_failed = 1;
         return NULL;
+    }
+    return st;
+}
+
+static sqlite3_stmt *query(struct store *s, const char *sql, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int rc = bindv(st, fmt, ap);
+    sqlite3_stmt *st = queryv(s, sql, fmt, ap);
     va_end(ap);
-    return rc < 0 ? NULL : st;
+    return st;
 }
 
 static int exec(struct store *s, const char *sql, const char *fmt, ...)
 {
-    sqlite3_stmt *st = prep(s, sql);
-    if (!st)
-        return FR_ESTORE;
     va_list ap;
     va_start(ap, fmt);
-    int rc = bindv(st, fmt, ap);
+    sqlite3_stmt *st = queryv(s, sql, fmt, ap);
     va_end(ap);
-    if (rc < 0)
-        return rc;
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        fr_error("store", "'%.60s': %s", sql, sqlite3_errmsg(s->db));
+    if (!st)
         return FR_ESTORE;
-    }
-    return 0;
+    int rc = step(s, st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : FR_ESTORE;
 }
 
-static int64_t scalar(struct store *s, int64_t dflt, const char *sql, const char *fmt, ...)
+/* The first column of the first row: 0 with *v set, FR_ENOTFOUND (no row or NULL), or
+ * FR_ESTORE. */
+static int scalarv(struct store *s, int64_t *v, const char *sql, const char *fmt, va_list ap)
 {
-    sqlite3_stmt *st = prep(s, sql);
+    sqlite3_stmt *st = queryv(s, sql, fmt, ap);
     if (!st)
-        return dflt;
+        return FR_ESTORE;
+    int rc = next_row(s, st);
+    int found = rc == 1 && sqlite3_column_type(st, 0) != SQLITE_NULL;
+    if (found)
+        *v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc < 0 ? rc : found ? 0 : FR_ENOTFOUND;
+}
+
+static int scalar_rc(struct store *s, int64_t *v, const char *sql, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int rc = bindv(st, fmt, ap);
+    int rc = scalarv(s, v, sql, fmt, ap);
     va_end(ap);
+    return rc;
+}
+
+/* scalar_rc with a default for no row; an error also gives the default, and poisons the
+ * transaction it happens in. */
+static int64_t scalar(struct store *s, int64_t dflt, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
     int64_t v = dflt;
-    if (rc == 0 && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
+    if (scalarv(s, &v, sql, fmt, ap) < 0)
+        v = dflt;
+    va_end(ap);
     return v;
 }
 
@@ -230,12 +317,15 @@ static int run_sql(sqlite3 *db, const char *sql, char *err, size_t errlen)
 static int migrate(sqlite3 *db, char *err, size_t errlen)
 {
     sqlite3_stmt *st;
-    int version = 0;
+    int version = -1;
     if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW)
             version = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
     }
+    if (version == -1) /* not "version 0": that would create a schema over a store we cannot read */
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot read its schema version: %s",
+                         sqlite3_errmsg(db));
     if (version == SCHEMA_VERSION)
         return 0;
     if (version < 0 || version > SCHEMA_VERSION)
@@ -255,12 +345,43 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
     return rc;
 }
 
+/* The exclusive lock: PATH.lock, flock'ed for as long as the store is open. SQLite's
+ * own locks are per transaction; two controllers on one store would both run, bump the
+ * epoch and assign the same units. */
+static int lock_store(const char *path, int *fd_out, char *err, size_t errlen)
+{
+    char lock[1100];
+    if ((size_t)snprintf(lock, sizeof lock, "%s.lock", path) >= sizeof lock)
+        return fr_seterr(FR_ESTORE, err, errlen, "store path '%s' is too long", path);
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot open store '%s': cannot create its lock "
+                         "file '%s': %s", path, lock, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int busy = errno == EWOULDBLOCK;
+        int rc = fr_seterr(busy ? FR_EBUSY : FR_ESTORE, err, errlen, busy
+                           ? "store '%s' is in use by another flashrackd (its lock '%s' is held); "
+                             "stop that one first"
+                           : "cannot lock store '%s' ('%s'): %s", path, lock, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct store *s = calloc(1, sizeof *s);
     if (!s)
         return FR_ENOMEM;
+    s->lock_fd = -1;
+    int rc = lock_store(path, &s->lock_fd, err, errlen);
+    if (rc < 0) {
+        store_close(&s);
+        return rc;
+    }
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
         fr_seterr(FR_ESTORE, err, errlen, "cannot open store '%s': %s", path,
                   s->db ? sqlite3_errmsg(s->db) : "out of memory");
@@ -269,44 +390,143 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(s->db, 5000);
     char why[256] = "";
-    int rc = run_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                            " PRAGMA foreign_keys=ON", why, sizeof why);
+    rc = run_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                        " PRAGMA foreign_keys=ON", why, sizeof why);
     if (rc == 0)
         rc = migrate(s->db, why, sizeof why);
+    int64_t epoch = 0;
     if (rc == 0)
-        rc = exec(s, "UPDATE meta SET value = value + 1 WHERE key = 'controller_epoch'", NULL);
+        rc = scalar_rc(s, &epoch, "SELECT value FROM meta WHERE key = 'controller_epoch'", NULL);
     if (rc < 0) {
         fr_seterr(FR_ESTORE, err, errlen, "cannot use store '%s': %s", path,
                   why[0] ? why : sqlite3_errmsg(s->db));
         store_close(&s);
         return FR_ESTORE;
     }
-    s->epoch = (uint64_t)scalar(s, 0, "SELECT value FROM meta WHERE key = 'controller_epoch'", NULL);
+    s->epoch = (uint64_t)epoch;
     *out = s;
     return 0;
 }
 
-void store_close(struct store **ps)
+int store_bump_epoch(struct store *s)
+{
+    int64_t epoch = 0;
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = exec(s, "UPDATE meta SET value = value + 1 WHERE key = 'controller_epoch'", NULL);
+    if (rc == 0)
+        rc = scalar_rc(s, &epoch, "SELECT value FROM meta WHERE key = 'controller_epoch'", NULL);
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        return rc;
+    }
+    s->epoch = (uint64_t)epoch;
+    return 0;
+}
+
+int store_close(struct store **ps)
 {
     struct store *s = *ps;
     if (!s)
-        return;
-    for (int i = 0; i < STMT_CACHE; i++)
-        if (s->cache[i].st)
-            sqlite3_finalize(s->cache[i].st);
-    sqlite3_close(s->db);
+        return 0;
+    for (size_t i = 0; i < s->ncache; i++)
+        sqlite3_finalize(s->cache[i].st);
+    free(s->cache);
+    int rc = sqlite3_close(s->db) == SQLITE_OK ? 0 : FR_EBUSY; /* BUSY: a statement leaked */
+    if (rc < 0)
+        fr_error("store", "closing the store: %s", sqlite3_errmsg(s->db));
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s);
     *ps = NULL;
+    return rc;
 }
 
 uint64_t store_epoch(const struct store *s) { return s->epoch; }
+int store_read_failed(const struct store *s) { return s->read_failed; }
 const char *store_errmsg(const struct store *s) { return sqlite3_errmsg(s->db); }
-int store_begin(struct store *s) { return exec(s, "BEGIN IMMEDIATE", NULL); }
-int store_commit(struct store *s) { return exec(s, "COMMIT", NULL); }
+int store_begin(struct store *s)
+{
+    int rc = exec(s, "BEGIN IMMEDIATE", NULL);
+    s->in_txn = rc == 0;
+    s->txn_failed = 0;
+    return rc;
+}
+
+int store_commit(struct store *s)
+{
+    if (s->txn_failed) {
+        fr_error("store", "not committing: a statement of this transaction failed");
+        return FR_ESTORE;
+    }
+    int rc = exec(s, "COMMIT", NULL);
+    s->in_txn = rc < 0 && !sqlite3_get_autocommit(s->db); /* a failed COMMIT leaves it open */
+    return rc;
+}
+
 void store_rollback(struct store *s)
 {
-    if (!sqlite3_get_autocommit(s->db))
-        exec(s, "ROLLBACK", NULL);
+    if (!sqlite3_get_autocommit(s->db) && exec(s, "ROLLBACK", NULL) < 0)
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* past any injected fault */
+    s->in_txn = s->txn_failed = 0;
+}
+
+#ifdef FR_STORE_FAULTS
+void store_fault_arm(struct store *s, long n, int code)
+{
+    s->fault_at = n;
+    s->fault_calls = 0;
+    s->fault_code = code;
+}
+
+long store_fault_calls(const struct store *s) { return s->fault_calls; }
+#endif
+
+int store_backup(const char *path, const char *dest, char *err, size_t errlen)
+{
+    char tmp[1100];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", dest) >= sizeof tmp)
+        return fr_seterr(FR_EINVAL, err, errlen, "backup path '%s' is too long", dest);
+    sqlite3 *src = NULL, *dst = NULL;
+    int rc = sqlite3_open_v2(path, &src, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(src, 5000);
+        unlink(tmp);
+        rc = sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    }
+    sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(dst, "main", src, "main") : NULL;
+    /* the online backup API reads committed pages through SQLite (the WAL included) while
+     * the controller goes on writing; a step that meets a writer waits and goes on */
+    for (int tries = 0; b && tries < 600;) {
+        rc = sqlite3_backup_step(b, 256);
+        if (rc == SQLITE_DONE)
+            break;
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+            break;
+        if (rc != SQLITE_OK) {
+            tries++;
+            sqlite3_sleep(50);
+        }
+    }
+    if (b)
+        sqlite3_backup_finish(b);
+    int failed = rc != SQLITE_DONE || (dst && sqlite3_errcode(dst) != SQLITE_OK);
+    if (failed)
+        fr_seterr(FR_ESTORE, err, errlen, "cannot back up store '%s' to '%s': %s", path, dest,
+                  dst && sqlite3_errcode(dst) != SQLITE_OK ? sqlite3_errmsg(dst)
+                  : src ? sqlite3_errmsg(src) : "out of memory");
+    sqlite3_close(dst);
+    sqlite3_close(src);
+    if (!failed && rename(tmp, dest) < 0) {
+        fr_seterr(FR_EIO, err, errlen, "cannot back up store '%s': rename '%s' to '%s': %s", path,
+                  tmp, dest, strerror(errno));
+        failed = 1;
+    }
+    if (failed)
+        unlink(tmp);
+    return failed ? (rc == SQLITE_DONE ? FR_EIO : FR_ESTORE) : 0;
 }
 
 int store_event(struct store *s, uint64_t now_ms, const char *kind, uint64_t job, uint64_t ecid,
@@ -335,7 +555,7 @@ static int unit_upsert(struct store *s, const char *agent, const Fr__UnitInfo *u
                 (int64_t)u->mode, agent, u->port_path, now_ms);
 }
 
-int store_agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms)
+static int agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms)
 {
     int rc = exec(s, "INSERT INTO agents (id, hostname, version, slots, last_seen)"
                      " VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
@@ -356,6 +576,26 @@ int store_agent_hello(struct store *s, const char *agent, const Fr__Hello *h, ui
     for (size_t i = 0; rc == 0 && i < h->n_units; i++)
         rc = unit_upsert(s, agent, h->units[i], now_ms);
     return rc;
+}
+
+int store_agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms,
+                      int *ninterrupted)
+{
+    int n = 0;
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = agent_hello(s, agent, h, now_ms);
+    if (rc == 0)
+        rc = interrupt_missing(s, agent, h->attempts, h->n_attempts, now_ms, &n);
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        return rc;
+    }
+    if (ninterrupted)
+        *ninterrupted = n;
+    return 0;
 }
 
 int store_unit_event(struct store *s, const char *agent, const Fr__PortEvent *ev, uint64_t now_ms)
@@ -437,7 +677,7 @@ static int each_attempt(struct store *s, sqlite3_stmt *st, store_attempt_cb cb, 
     if (!st)
         return FR_ESTORE;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = step(s, st)) == SQLITE_ROW) {
         Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
         ref.job_id = (uint64_t)sqlite3_column_int64(st, 0);
         ref.attempt_id = (uint64_t)sqlite3_column_int64(st, 1);
@@ -590,7 +830,7 @@ int store_sched_expand(struct store *s, uint64_t now_ms)
     struct expand_row *rows = NULL;
     size_t n = 0, cap = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = step(s, st)) == SQLITE_ROW) {
         if (n == cap) {
             struct expand_row *p = realloc(rows, (cap = cap ? 2 * cap : 256) * sizeof *p);
             if (!p)
@@ -647,7 +887,7 @@ int store_sched_candidates(struct store *s,
     if (!st)
         return FR_ESTORE;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = step(s, st)) == SQLITE_ROW) {
         struct sched_candidate c = { (uint64_t)sqlite3_column_int64(st, 0),
                                      (uint64_t)sqlite3_column_int64(st, 1), "", "", "" };
         snprintf(c.agent, sizeof c.agent, "%s", col_text(st, 2));
@@ -725,14 +965,15 @@ int store_live_attempts(struct store *s, const char *agent, const char *state_fi
                                  state_filter ? state_filter : ""), cb, arg);
 }
 
-void store_job_firmware(struct store *s, uint64_t job, char *fw, size_t fwlen, char *sha, size_t shalen)
+int store_job_firmware(struct store *s, uint64_t job, char *fw, size_t fwlen, char *sha, size_t shalen)
 {
     sqlite3_stmt *st = query(s, "SELECT firmware, sha256 FROM jobs WHERE id = ?", "u", job);
-    int found = st && sqlite3_step(st) == SQLITE_ROW;
-    snprintf(fw, fwlen, "%s", found ? col_text(st, 0) : "");
-    snprintf(sha, shalen, "%s", found ? col_text(st, 1) : "");
+    int rc = st ? next_row(s, st) : FR_ESTORE;
+    snprintf(fw, fwlen, "%s", rc == 1 ? col_text(st, 0) : "");
+    snprintf(sha, shalen, "%s", rc == 1 ? col_text(st, 1) : "");
     if (st)
         sqlite3_reset(st);
+    return rc < 0 ? rc : rc == 1 ? 0 : FR_ENOTFOUND;
 }
 
 int store_firmware_url(struct store *s, const char *sha, char *url, size_t len)
@@ -743,24 +984,28 @@ int store_firmware_url(struct store *s, const char *sha, char *url, size_t len)
                                 " WHERE lower(sha256) = lower(?) AND"
                                 " (firmware LIKE 'http://%' OR firmware LIKE 'https://%')"
                                 " ORDER BY at DESC LIMIT 1", "t", sha);
-    int found = st && sqlite3_step(st) == SQLITE_ROW;
-    snprintf(url, len, "%s", found ? col_text(st, 0) : "");
+    int rc = st ? next_row(s, st) : FR_ESTORE;
+    snprintf(url, len, "%s", rc == 1 ? col_text(st, 0) : "");
     if (st)
         sqlite3_reset(st);
-    return found ? 0 : FR_ENOTFOUND;
+    return rc < 0 ? rc : rc == 1 ? 0 : FR_ENOTFOUND;
 }
 
 int store_live_count(struct store *s, const char *agent)
 {
-    return (int)scalar(s, 0, "SELECT COUNT(*) FROM attempts WHERE agent = ? AND state IN " LIVE, "t",
-                       agent);
+    int64_t n = 0;
+    int rc = scalar_rc(s, &n, "SELECT COUNT(*) FROM attempts WHERE agent = ? AND state IN " LIVE,
+                       "t", agent);
+    return rc < 0 ? rc : (int)n;
 }
 
 int store_attempt_wanted(struct store *s, const Fr__AttemptRef *ref)
 {
-    return scalar(s, 0, "SELECT COUNT(*) FROM unit_runs r JOIN attempts a ON a.job = r.job"
-                        " AND a.ecid = r.ecid WHERE a.id = ? AND a.epoch = ?"
-                        " AND r.state NOT IN " TERMINAL, "uu", ref->attempt_id, ref->epoch) > 0;
+    int64_t n = 0;
+    int rc = scalar_rc(s, &n, "SELECT COUNT(*) FROM unit_runs r JOIN attempts a ON a.job = r.job"
+                              " AND a.ecid = r.ecid WHERE a.id = ? AND a.epoch = ?"
+                              " AND r.state NOT IN " TERMINAL, "uu", ref->attempt_id, ref->epoch);
+    return rc < 0 ? rc : n > 0;
 }
 
 /* ---- attempts ---------------------------------------------------------------------- */
@@ -773,7 +1018,7 @@ int store_attempt_match(struct store *s, const char *agent, const Fr__AttemptRef
                              ref->epoch, ref->ecid, agent, ref->token_hi, ref->token_lo);
     if (!st)
         return FR_ESTORE;
-    int rc = sqlite3_step(st);
+    int rc = step(s, st);
     int match = rc == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? ATTEMPT_LIVE : ATTEMPT_ENDED)
                                  : ATTEMPT_NONE;
     sqlite3_reset(st);
@@ -826,7 +1071,7 @@ int store_attempt_port(struct store *s, uint64_t attempt_id, char *port, size_t 
     sqlite3_stmt *st = query(s, "SELECT port FROM attempts WHERE id = ?", "u", attempt_id);
     if (!st)
         return FR_ESTORE;
-    int rc = sqlite3_step(st);
+    int rc = step(s, st);
     if (rc == SQLITE_ROW)
         snprintf(port, len, "%s", col_text(st, 0));
     sqlite3_reset(st);
@@ -842,7 +1087,7 @@ int store_run_failures(struct store *s, uint64_t job, uint64_t ecid, uint64_t ex
     if (!st)
         return FR_ESTORE;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    while ((rc = step(s, st)) == SQLITE_ROW)
         cb(arg, col_text(st, 0), col_text(st, 1));
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : FR_ESTORE;
@@ -867,7 +1112,7 @@ int store_port_strike(struct store *s, const char *agent, const char *port, uint
                                        port, (int64_t)STORE_STRIKES_MAX) : NULL;
     if (rc < 0 || !st)
         return FR_ESTORE;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    while ((rc = step(s, st)) == SQLITE_ROW)
         cb(arg, (uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1));
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : FR_ESTORE;
@@ -915,10 +1160,11 @@ static int in_refs(uint64_t id, Fr__AttemptRef *const *keep, size_t n)
     return 0;
 }
 
-int store_interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
-                            size_t nkeep, uint64_t now_ms, int *ninterrupted)
+/* Attempts running on agent that its Hello does not list: outcome interrupted, run waits
+ * again. Inside the caller's transaction. */
+static int interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
+                             size_t nkeep, uint64_t now_ms, int *ninterrupted)
 {
-    *ninterrupted = 0;
     /* Only accepted attempts: an assigned one may still be in flight to the agent (its
      * Hello crossed the assign); the heartbeat re-sends it, and the agent refuses it if
      * the unit is not there. */
@@ -926,38 +1172,38 @@ int store_interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *
                              "t", agent);
     if (!st)
         return FR_ESTORE;
-    uint64_t gone[1024][3];
-    size_t ngone = 0;
-    while (sqlite3_step(st) == SQLITE_ROW && ngone < 1024) {
+    struct gone { uint64_t id, job, ecid; } *gone = NULL;
+    size_t ngone = 0, cap = 0;
+    int rc;
+    while ((rc = next_row(s, st)) == 1) {
         uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
-        if (!in_refs(id, keep, nkeep)) {
-            gone[ngone][0] = id;
-            gone[ngone][1] = (uint64_t)sqlite3_column_int64(st, 1);
-            gone[ngone][2] = (uint64_t)sqlite3_column_int64(st, 2);
-            ngone++;
+        if (in_refs(id, keep, nkeep))
+            continue;
+        if (ngone == cap) {
+            struct gone *g = realloc(gone, (cap = cap ? 2 * cap : 64) * sizeof *g);
+            if (!g) {
+                rc = FR_ENOMEM;
+                break;
+            }
+            gone = g;
         }
+        gone[ngone++] = (struct gone){ id, (uint64_t)sqlite3_column_int64(st, 1),
+                                       (uint64_t)sqlite3_column_int64(st, 2) };
     }
     sqlite3_reset(st);
-    if (ngone == 0)
-        return 0;
-    int rc = store_begin(s);
     for (size_t i = 0; rc == 0 && i < ngone; i++) {
         rc = exec(s, "UPDATE attempts SET state = 'ended', outcome = 'interrupted',"
                      " error_class = 'interrupted', error_text = 'the agent no longer runs this attempt',"
-                     " ended = ? WHERE id = ?", "uu", now_ms, gone[i][0]);
+                     " ended = ? WHERE id = ?", "uu", now_ms, gone[i].id);
         if (rc == 0)
             rc = exec(s, "UPDATE unit_runs SET state = 'waiting_unit', updated = ?"
                          " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
-                      "uuu", now_ms, gone[i][1], gone[i][2]);
+                      "uuu", now_ms, gone[i].job, gone[i].ecid);
     }
+    free(gone);
     if (rc == 0)
-        rc = store_commit(s);
-    if (rc < 0) {
-        store_rollback(s);
-        return rc;
-    }
-    *ninterrupted = (int)ngone;
-    return 0;
+        *ninterrupted = (int)ngone;
+    return rc < 0 ? rc : 0;
 }
 
 /* ---- documents ---------------------------------------------------------------------- */
@@ -972,7 +1218,7 @@ static json_t *job_totals(struct store *s, uint64_t job)
         " FROM unit_runs WHERE job = ?", "u", job);
     json_t *t = json_object();
     static const char *keys[] = { "units", "waiting", "active", "done", "failed", "cancelled" };
-    int row = st && sqlite3_step(st) == SQLITE_ROW;
+    int row = st && step(s, st) == SQLITE_ROW;
     for (int i = 0; i < 6; i++)
         json_object_set_new(t, keys[i], json_integer(row ? sqlite3_column_int64(st, i) : 0));
     if (st)
@@ -998,7 +1244,7 @@ static json_t *job_row(struct store *s, sqlite3_stmt *st)
 static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
 {
     json_t *jobs = json_array();
-    while (st && sqlite3_step(st) == SQLITE_ROW)
+    while (st && step(s, st) == SQLITE_ROW)
         json_array_append_new(jobs, job_row(s, st));
     if (st)
         sqlite3_reset(st);
@@ -1021,7 +1267,7 @@ static json_t *runs_of(struct store *s, uint64_t job)
         " LEFT JOIN ports p ON p.agent = COALESCE(a.agent, u.agent) AND p.path = COALESCE(a.port, u.port)"
         " WHERE r.job = ? ORDER BY COALESCE(a.agent, u.agent), p.label, r.ecid", "u", job);
     json_t *runs = json_array();
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (st && step(s, st) == SQLITE_ROW) {
         json_t *r = json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:s, s:s, s:s, s:o, s:o}",
             "job_id", (json_int_t)sqlite3_column_int64(st, 0), "ecid", col_ecid(st, 1),
             "product_type", col_text(st, 2), "state", col_text(st, 3), "agent", col_text(st, 4),
@@ -1036,7 +1282,7 @@ static json_t *runs_of(struct store *s, uint64_t job)
     return runs;
 }
 
-json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
+static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs)
 {
     sqlite3_stmt *st;
     if (job_id)
@@ -1059,14 +1305,14 @@ json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
             json_decref(more);
         }
         json_object_set_new(doc, "runs", runs);
-        json_t *moves = store_doc_moves(s);
+        json_t *moves = doc_moves(s);
         json_object_set(doc, "moves", json_object_get(moves, "moves"));
         json_decref(moves);
     }
     return doc;
 }
 
-json_t *store_doc_units(struct store *s)
+static json_t *doc_units(struct store *s)
 {
     sqlite3_stmt *st = query(s,
         "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"
@@ -1075,7 +1321,7 @@ json_t *store_doc_units(struct store *s)
         " FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
         " ORDER BY u.agent, p.label, u.ecid", NULL);
     json_t *units = json_array();
-    while (st && sqlite3_step(st) == SQLITE_ROW)
+    while (st && step(s, st) == SQLITE_ROW)
         json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:s}",
             "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
             "mode", fr_mode_name(sqlite3_column_int(st, 3)), "agent", col_text(st, 4),
@@ -1086,7 +1332,7 @@ json_t *store_doc_units(struct store *s)
     return json_pack("{s:o}", "units", units);
 }
 
-json_t *store_doc_ports(struct store *s)
+static json_t *doc_ports(struct store *s)
 {
     sqlite3_stmt *st = query(s,
         "SELECT p.agent, p.path, p.label, p.hub, p.bus, p.depth, p.power_switch, p.quarantined,"
@@ -1099,7 +1345,7 @@ json_t *store_doc_ports(struct store *s)
         "  AND a.state IN " LIVE ")"
         " FROM ports p ORDER BY p.agent, p.label", NULL);
     json_t *ports = json_array();
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (st && step(s, st) == SQLITE_ROW) {
         const char *state = sqlite3_column_int(st, 7) ? "quarantined"
                           : sqlite3_column_int(st, 12) ? "busy" : "free";
         json_t *ecid = sqlite3_column_type(st, 11) == SQLITE_NULL ? json_string("") : col_ecid(st, 11);
@@ -1116,7 +1362,7 @@ json_t *store_doc_ports(struct store *s)
     return json_pack("{s:o}", "ports", ports);
 }
 
-json_t *store_doc_agents(struct store *s)
+static json_t *doc_agents(struct store *s)
 {
     sqlite3_stmt *st = query(s,
         "SELECT a.id, a.hostname, a.version, a.last_seen, a.slots,"
@@ -1125,7 +1371,7 @@ json_t *store_doc_agents(struct store *s)
         " (SELECT COUNT(*) FROM attempts t WHERE t.agent = a.id AND t.state IN " LIVE ")"
         " FROM agents a ORDER BY a.id", NULL);
     json_t *agents = json_array();
-    while (st && sqlite3_step(st) == SQLITE_ROW)
+    while (st && step(s, st) == SQLITE_ROW)
         json_array_append_new(agents, json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i}",
             "id", col_text(st, 0), "hostname", col_text(st, 1), "version", col_text(st, 2),
             "last_seen", col_time(st, 3), "slots", sqlite3_column_int(st, 4),
@@ -1144,7 +1390,7 @@ static json_t *attempts_of(struct store *s, uint64_t job, uint64_t ecid)
         " FROM attempts a LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port"
         " WHERE a.job = ? AND a.ecid = ? ORDER BY a.n", "uu", job, ecid);
     json_t *list = json_array();
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (st && step(s, st) == SQLITE_ROW) {
         const char *outcome = col_text(st, 6);
         json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:i, s:s}",
             "n", sqlite3_column_int(st, 0), "agent", col_text(st, 1), "port", col_text(st, 2),
@@ -1158,7 +1404,7 @@ static json_t *attempts_of(struct store *s, uint64_t job, uint64_t ecid)
     return list;
 }
 
-json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
+static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
 {
     if (!job_id)
         job_id = (uint64_t)scalar(s, 0, "SELECT MAX(id) FROM jobs", NULL);
@@ -1173,7 +1419,7 @@ json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
         " LEFT JOIN units u ON u.ecid = r.ecid WHERE r.job = ? AND (? = 0 OR r.ecid = ?)"
         " ORDER BY r.ecid", "uuu", job_id, ecid, ecid);
     json_t *units = json_array();
-    while (st && sqlite3_step(st) == SQLITE_ROW)
+    while (st && step(s, st) == SQLITE_ROW)
         json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:I}",
             "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
             "firmware", col_text(st, 3), "state", col_text(st, 4), "started", col_time(st, 5),
@@ -1192,6 +1438,52 @@ json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
     return json_pack("{s:o, s:o}", "job", job, "units", units);
 }
 
+/* ---- documents as the API gives them: whole, or NULL when a read failed ------------ */
+
+static json_t *checked(struct store *s, json_t *doc)
+{
+    if (!s->read_failed)
+        return doc;
+    json_decref(doc);
+    return NULL;
+}
+
+json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
+{
+    s->read_failed = 0;
+    return checked(s, doc_status(s, job_id, with_runs));
+}
+
+json_t *store_doc_units(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_units(s));
+}
+
+json_t *store_doc_ports(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_ports(s));
+}
+
+json_t *store_doc_agents(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_agents(s));
+}
+
+json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
+{
+    s->read_failed = 0;
+    return checked(s, doc_report(s, job_id, ecid));
+}
+
+json_t *store_doc_moves(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_moves(s));
+}
+
 /* ---- moves ------------------------------------------------------------------------------ */
 
 int store_moves_needed(struct store *s, int (*cb)(void *arg, const struct move_need *m), void *arg)
@@ -1205,28 +1497,43 @@ int store_moves_needed(struct store *s, int (*cb)(void *arg, const struct move_n
         " ORDER BY r.updated", NULL);
     if (!st)
         return FR_ESTORE;
-    struct move_need list[256];
-    size_t n = 0;
-    while (n < 256 && sqlite3_step(st) == SQLITE_ROW) {
+    /* all of them, read first: the callback writes move instructions */
+    struct move_need *list = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = next_row(s, st)) == 1) {
+        if (n == cap) {
+            struct move_need *grown = realloc(list, (cap = cap ? 2 * cap : 64) * sizeof *grown);
+            if (!grown) {
+                rc = FR_ENOMEM;
+                break;
+            }
+            list = grown;
+        }
         struct move_need *m = &list[n++];
         m->job = (uint64_t)sqlite3_column_int64(st, 0);
         m->ecid = (uint64_t)sqlite3_column_int64(st, 1);
         snprintf(m->from_agent, sizeof m->from_agent, "%s", col_text(st, 2));
         snprintf(m->from_port, sizeof m->from_port, "%s", col_text(st, 3));
         m->from_dfu = sqlite3_column_int(st, 4);
-        snprintf(m->avoid, sizeof m->avoid, "%s", col_text(st, 5));
+        m->avoid = strdup(col_text(st, 5));
+        if (!m->avoid)
+            rc = FR_ENOMEM;
     }
     sqlite3_reset(st);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; rc == 0 && i < n; i++)
         if (cb(arg, &list[i]))
             break;
-    return 0;
+    for (size_t i = 0; i < n; i++)
+        free((char *)list[i].avoid);
+    free(list);
+    return rc < 0 ? rc : 0;
 }
 
 /* Work on each root bus: units of running jobs on its ports that have yet to send
  * their filesystem (those past it, or leaving, do not load the bus), and units on
  * their way there (open moves). */
-static void bus_loads(struct store *s, struct move_port *mp, size_t n)
+static int bus_loads(struct store *s, struct move_port *mp, size_t n)
 {
     sqlite3_stmt *st = query(s,
         "SELECT agent, bus, COUNT(*) FROM ("
@@ -1237,7 +1544,8 @@ static void bus_loads(struct store *s, struct move_port *mp, size_t n)
         " UNION ALL SELECT p.agent, p.bus FROM moves m"
         "  JOIN ports p ON p.agent = m.to_agent AND p.path = m.to_port WHERE m.done = 0)"
         " GROUP BY agent, bus", NULL);
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    int rc = st ? 1 : FR_ESTORE;
+    while (st && (rc = next_row(s, st)) == 1) {
         const char *agent = col_text(st, 0);
         uint32_t bus = (uint32_t)sqlite3_column_int(st, 1);
         for (size_t k = 0; k < n; k++)
@@ -1246,6 +1554,7 @@ static void bus_loads(struct store *s, struct move_port *mp, size_t n)
     }
     if (st)
         sqlite3_reset(st);
+    return rc;
 }
 
 int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent), void *arg,
@@ -1253,8 +1562,10 @@ int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent
 {
     *out = NULL;
     *n = 0;
-    size_t total = (size_t)scalar(s, 0, "SELECT COUNT(*) FROM ports", NULL);
-    struct move_port *mp = calloc(total + 1, sizeof *mp);
+    int64_t total = 0;
+    if (scalar_rc(s, &total, "SELECT COUNT(*) FROM ports", NULL) < 0)
+        return FR_ESTORE;
+    struct move_port *mp = calloc((size_t)total + 1, sizeof *mp);
     if (!mp)
         return FR_ENOMEM;
     sqlite3_stmt *st = query(s,
@@ -1272,7 +1583,8 @@ int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent
         ", p.quarantined = 0"
         " FROM ports p ORDER BY p.agent, p.label", NULL);
     size_t i = 0;
-    while (st && i < total && sqlite3_step(st) == SQLITE_ROW) {
+    int rc = st ? 1 : FR_ESTORE;
+    while (st && i < (size_t)total && (rc = next_row(s, st)) == 1) {
         struct move_port *m = &mp[i++];
         snprintf(m->agent, sizeof m->agent, "%s", col_text(st, 0));
         snprintf(m->path, sizeof m->path, "%s", col_text(st, 1));
@@ -1289,7 +1601,12 @@ int store_move_ports(struct store *s, int (*online)(void *arg, const char *agent
     for (size_t k = 0; k < i; k++)
         if (!online(arg, mp[k].agent))
             mp[k].usable = mp[k].eligible = 0;
-    bus_loads(s, mp, i);
+    if (rc >= 0)
+        rc = bus_loads(s, mp, i);
+    if (rc < 0) {
+        free(mp);
+        return rc;
+    }
     *out = mp;
     *n = i;
     return 0;
@@ -1310,7 +1627,7 @@ int store_move_add(struct store *s, const struct move_need *m, const char *to_ag
     return rc;
 }
 
-json_t *store_doc_moves(struct store *s)
+static json_t *doc_moves(struct store *s)
 {
     sqlite3_stmt *st = query(s,
         "SELECT m.id, m.job, m.ecid, COALESCE(u.product_type, ''), m.from_agent, m.from_port,"
@@ -1320,7 +1637,7 @@ json_t *store_doc_moves(struct store *s)
         " LEFT JOIN ports pt ON pt.agent = m.to_agent AND pt.path = m.to_port"
         " WHERE m.done = 0 ORDER BY m.id", NULL);
     json_t *moves = json_array();
-    while (st && sqlite3_step(st) == SQLITE_ROW) {
+    while (st && step(s, st) == SQLITE_ROW) {
         const char *pt = col_text(st, 3);
         json_array_append_new(moves, json_pack("{s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:o}",
             "id", (json_int_t)sqlite3_column_int64(st, 0), "job_id", (json_int_t)sqlite3_column_int64(st, 1),
@@ -1339,13 +1656,15 @@ int store_port_clear(struct store *s, const char *spec, uint64_t now_ms, char *e
     sqlite3_stmt *st = query(s, "SELECT agent, path FROM ports WHERE label = ? OR agent || ':' || path = ?",
                              "tt", spec, spec);
     char agent[64] = "", path[64] = "";
-    int found = st && sqlite3_step(st) == SQLITE_ROW;
-    if (found) {
+    int found = st ? next_row(s, st) : FR_ESTORE;
+    if (found == 1) {
         snprintf(agent, sizeof agent, "%s", col_text(st, 0));
         snprintf(path, sizeof path, "%s", col_text(st, 1));
     }
     if (st)
         sqlite3_reset(st);
+    if (found < 0)
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot read port '%s': %s", spec, sqlite3_errmsg(s->db));
     if (!found)
         return fr_seterr(FR_ENOTFOUND, err, errlen, "no port '%s' (expected a rack label or agent:path)", spec);
     int rc = store_begin(s);

@@ -1,10 +1,15 @@
 /* store — the controller's SQLite store. Every SQL statement of flashrackd lives here.
  *
  * WAL mode, foreign keys on, schema versioned with PRAGMA user_version and created
- * on first open. Each open increments the controller epoch; attempt lease epochs
- * come from a second counter (fencing, never wall-clock). Functions return 0 or a
- * negative fr_err code (FR_ESTORE with SQLite's message in err where one is taken).
- * Documents for clients are built here as jansson objects the caller owns.
+ * on first open. An open store is held exclusively (flock on PATH.lock, taken before
+ * anything is written): a second controller on it is refused with FR_EBUSY. The
+ * controller epoch is incremented by store_bump_epoch(), which flashrackd calls once
+ * its sockets are bound; attempt lease epochs come from a second counter (fencing,
+ * never wall-clock). Functions return 0 or a negative fr_err code (FR_ESTORE with
+ * SQLite's message in err where one is taken). An error of any statement inside a
+ * transaction makes store_commit() refuse it. Reader loops stop on SQLITE_DONE only;
+ * any other code is an error, never "no more rows". Documents for clients are built
+ * here as jansson objects the caller owns; NULL when the store could not be read.
  *
  * Single-threaded: the controller's loop thread only. */
 #ifndef STORE_H
@@ -18,19 +23,41 @@
 
 struct store;
 
+/* Locks and opens (creating or upgrading) the store at path. FR_EBUSY: another
+ * process holds it. */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
-void store_close(struct store **s);
-/* This process's controller epoch (incremented at open). */
+/* Closes; FR_EBUSY if SQLite still had statements open (a leak; it is logged). */
+int store_close(struct store **s);
+/* Starts this process's controller epoch (the stored one + 1). */
+int store_bump_epoch(struct store *s);
+/* This process's controller epoch (the stored one until store_bump_epoch()). */
 uint64_t store_epoch(const struct store *s);
+/* Copies the store at path (live or not; it takes no lock) to dest with SQLite's online
+ * backup API: a consistent snapshot of what was committed, the WAL included, written
+ * to dest.tmp and renamed. (A plain cp of a live WAL store misses the WAL.) */
+int store_backup(const char *path, const char *dest, char *err, size_t errlen);
+#ifdef FR_STORE_FAULTS
+/* Test builds only: the nth SQLite call (prepare or step) from now fails with code
+ * (SQLITE_IOERR, SQLITE_FULL, SQLITE_BUSY...); n = 0 disarms. */
+void store_fault_arm(struct store *s, long n, int code);
+/* Calls counted since the last arm. */
+long store_fault_calls(const struct store *s);
+#endif
 /* The last SQLite error text, for logs. */
 const char *store_errmsg(const struct store *s);
+/* Whether the last document (store_doc_*) came back NULL because a read failed. */
+int store_read_failed(const struct store *s);
 
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 
 /* ---- agents, ports, units ---------------------------------------------- */
-int store_agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms);
+/* An agent's Hello, in one transaction: the agent, its ports, the units present, and
+ * its running attempts that the Hello does not list end as interrupted (their runs wait
+ * again; *ninterrupted says how many, may be NULL). */
+int store_agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms,
+                      int *ninterrupted);
 int store_unit_event(struct store *s, const char *agent, const Fr__PortEvent *ev, uint64_t now_ms);
 
 /* ---- jobs ---------------------------------------------------------------- */
@@ -82,16 +109,17 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
                         const char *firmware, const char *sha, Fr__AttemptRef *ref, int *erase,
                         uint32_t *n);
 /* The job's firmware as submitted (file, URL or catalog selector) and its hash ("" if none). */
-void store_job_firmware(struct store *s, uint64_t job, char *fw, size_t fwlen, char *sha, size_t shalen);
+int store_job_firmware(struct store *s, uint64_t job, char *fw, size_t fwlen, char *sha, size_t shalen);
 /* The newest job's download URL for an IPSW hash (the mirror fetches it from there). */
 int store_firmware_url(struct store *s, const char *sha, char *url, size_t len);
 /* Calls cb for every live attempt (assigned or running) on agent; state_filter NULL = both. */
 int store_live_attempts(struct store *s, const char *agent, const char *state_filter,
                         store_attempt_cb cb, void *arg);
 
-/* Live attempts (assigned or running) on agent. */
+/* Live attempts (assigned or running) on agent, or FR_ESTORE. */
 int store_live_count(struct store *s, const char *agent);
-/* Whether the run behind a live attempt still wants it (not cancelled or ended). */
+/* Whether the run behind a live attempt still wants it (not cancelled or ended): 1, 0,
+ * or FR_ESTORE. */
 int store_attempt_wanted(struct store *s, const Fr__AttemptRef *ref);
 
 /* ---- attempts ------------------------------------------------------------ */
@@ -147,16 +175,12 @@ struct run_next {
 };
 int store_run_next(struct store *s, uint64_t job, uint64_t ecid, const struct run_next *n,
                    uint64_t now_ms);
-/* Attempts live on agent that are not in keep[]: outcome interrupted, run waits again. */
-int store_interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
-                            size_t nkeep, uint64_t now_ms, int *ninterrupted);
-
 /* ---- moves (the different-port ladder) --------------------------------------------- */
 struct move_need {
     uint64_t job, ecid;
     char from_agent[64], from_port[64];
     int from_dfu;
-    char avoid[2048];        /* JSON list of "agent:path" */
+    const char *avoid;       /* JSON list of "agent:path" (valid during the callback) */
 };
 /* Runs in needs_move without an open move instruction. */
 int store_moves_needed(struct store *s, int (*cb)(void *arg, const struct move_need *m), void *arg);

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "fr_err.h"
+#include "sql_probe.h"
 #include "fr_types.h"
 #include "runs.h"
 #include "store.h"
@@ -26,6 +27,7 @@ static int setup(void **state)
     struct store *s = NULL;
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
+    assert_int_equal(store_bump_epoch(s), 0);
     *state = s;
     return 0;
 }
@@ -33,9 +35,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct store *s = *state;
-    store_close(&s);
+    assert_int_equal(store_close(&s), 0); /* no statement left unfinalized */
     char p[80];
     unlink(dbpath);
+    snprintf(p, sizeof p, "%s.lock", dbpath);
+    unlink(p);
     snprintf(p, sizeof p, "%s-wal", dbpath);
     unlink(p);
     snprintf(p, sizeof p, "%s-shm", dbpath);
@@ -43,7 +47,9 @@ static int teardown(void **state)
     return 0;
 }
 
-static void hello_with_units(struct store *s, const char *agent, int nunits, uint64_t first_ecid)
+/* An agent's Hello with nunits units from first_ecid, still running keep[]. */
+static int hello_keeping(struct store *s, const char *agent, int nunits, uint64_t first_ecid,
+                         Fr__AttemptRef **keep, size_t nkeep, uint64_t now, int *interrupted)
 {
     Fr__PortInfo ports[8], *pp[8];
     Fr__UnitInfo units[8], *up[8];
@@ -68,7 +74,14 @@ static void hello_with_units(struct store *s, const char *agent, int nunits, uin
     h.n_ports = (size_t)nunits;
     h.units = up;
     h.n_units = (size_t)nunits;
-    assert_int_equal(store_agent_hello(s, agent, &h, 1000), 0);
+    h.attempts = keep;
+    h.n_attempts = nkeep;
+    return store_agent_hello(s, agent, &h, now, interrupted);
+}
+
+static void hello_with_units(struct store *s, const char *agent, int nunits, uint64_t first_ecid)
+{
+    assert_int_equal(hello_keeping(s, agent, nunits, first_ecid, NULL, 0, 1000, NULL), 0);
 }
 
 static uint64_t submit(struct store *s, const char *key, uint64_t *ecids, size_t n, char **agents,
@@ -111,6 +124,8 @@ static void epoch_grows_at_each_open(void **state)
     store_close(&s);
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
+    assert_true(store_epoch(s) == first); /* not before the controller can serve */
+    assert_int_equal(store_bump_epoch(s), 0);
     assert_true(store_epoch(s) == first + 1);
     *state = s;
 }
@@ -214,15 +229,7 @@ static void claims_get_increasing_epochs_and_stale_results_are_not_applied(void 
 
 static int64_t count_sql(const char *text)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, text, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return sql_probe(dbpath, text);
 }
 
 /* Only the agent the attempt was given to, with its job, attempt, epoch, ECID and token,
@@ -289,12 +296,12 @@ static void reconcile_interrupts_attempts_the_agent_lost(void **state)
     Fr__AttemptRef *keep[] = { &r[1] };
     /* Not accepted yet: the assign may still be on its way (a Hello crossed it); it is
      * re-sent with the heartbeats, so it is not the agent's loss. */
-    assert_int_equal(store_interrupt_missing(s, "A", keep, 1, 4000, &interrupted), 0);
+    assert_int_equal(hello_keeping(s, "A", 2, 0x3000, keep, 1, 4000, &interrupted), 0);
     assert_int_equal(interrupted, 0);
     assert_true(store_attempt_match(s, "A", &r[0]) == ATTEMPT_LIVE);
     for (int i = 0; i < 2; i++)
         assert_int_equal(store_attempt_running(s, &r[i]), 0);
-    assert_int_equal(store_interrupt_missing(s, "A", keep, 1, 5000, &interrupted), 0);
+    assert_int_equal(hello_keeping(s, "A", 2, 0x3000, keep, 1, 5000, &interrupted), 0);
     assert_int_equal(interrupted, 1);
     assert_false(store_attempt_match(s, "A", &r[0]) == ATTEMPT_LIVE);
     assert_true(store_attempt_match(s, "A", &r[1]) == ATTEMPT_LIVE);
@@ -560,6 +567,100 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     *state = s;
 }
 
+/* A second controller on a live store is refused before it writes anything. */
+static void a_store_in_use_is_refused(void **state)
+{
+    struct store *s = *state, *second = NULL;
+    uint64_t epoch = store_epoch(s);
+    char err[512] = "";
+    assert_int_equal(store_open(dbpath, &second, err, sizeof err), FR_EBUSY);
+    assert_null(second);
+    assert_non_null(strstr(err, dbpath));
+    assert_non_null(strstr(err, "in use"));
+    assert_int_equal(count_sql("SELECT value FROM meta WHERE key = 'controller_epoch'"), (int64_t)epoch);
+    store_close(&s);
+    assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0); /* free again once closed */
+    *state = s;
+}
+
+/* More running attempts than any fixed buffer: a Hello that lists none interrupts all. */
+static void a_hello_interrupts_every_lost_attempt(void **state)
+{
+    struct store *s = *state;
+    enum { N = 1100 };
+    Fr__UnitInfo *units = calloc(N, sizeof *units), **up = calloc(N, sizeof *up);
+    uint64_t *ecids = calloc(N, sizeof *ecids);
+    char (*paths)[16] = calloc(N, sizeof *paths);
+    for (int i = 0; i < N; i++) {
+        fr__unit_info__init(&units[i]);
+        snprintf(paths[i], sizeof paths[i], "1-%d", i + 1);
+        units[i].ecid = ecids[i] = 0x100000 + (uint64_t)i;
+        units[i].port_path = paths[i];
+        up[i] = &units[i];
+    }
+    Fr__Hello h = FR__HELLO__INIT;
+    h.hostname = "A";
+    h.units = up;
+    h.n_units = N;
+    assert_int_equal(store_agent_hello(s, "A", &h, 1000, NULL), 0);
+    int created, erase, interrupted = 0;
+    uint32_t n;
+    submit(s, "many", ecids, N, NULL, 0, &created);
+    struct sched_candidate c = { .job = 1 };
+    snprintf(c.agent, sizeof c.agent, "A");
+    for (int i = 0; i < N; i++) {
+        c.ecid = ecids[i];
+        snprintf(c.port, sizeof c.port, "%s", paths[i]);
+        Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
+        assert_int_equal(store_claim_attempt(s, &c, 2000, "/x.ipsw", "", &ref, &erase, &n), 0);
+        assert_int_equal(store_attempt_running(s, &ref), 0);
+    }
+    assert_int_equal(store_agent_hello(s, "A", &h, 3000, &interrupted), 0);
+    assert_int_equal(interrupted, N);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM attempts WHERE state = 'running'"), 0);
+    free(units);
+    free(up);
+    free(ecids);
+    free(paths);
+}
+
+/* --backup: a consistent copy of a live store, its WAL included; a plain copy of the main
+ * file alone is not one (the recent commits are still in the WAL). */
+static void a_backup_of_a_live_store_has_its_latest_commits(void **state)
+{
+    struct store *s = *state;
+    uint64_t ecid = 0xC000;
+    int created;
+    submit(s, "kept", &ecid, 1, NULL, 0, &created);
+    char bak[96], cp[160], err[512];
+    snprintf(bak, sizeof bak, "%s.bak", dbpath);
+    assert_int_equal(store_backup(dbpath, bak, err, sizeof err), 0);
+    snprintf(cp, sizeof cp, "cp %s %s.cp", dbpath, dbpath);
+    assert_int_equal(system(cp), 0);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    const char *copies[] = { bak, NULL };
+    char plain[96];
+    snprintf(plain, sizeof plain, "%s.cp", dbpath);
+    copies[1] = plain;
+    int64_t jobs[2] = { -1, -1 };
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(sqlite3_open(copies[i], &db), SQLITE_OK);
+        if (sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM jobs WHERE key = 'kept'", -1, &st, NULL) == SQLITE_OK) {
+            if (sqlite3_step(st) == SQLITE_ROW)
+                jobs[i] = sqlite3_column_int64(st, 0);
+            sqlite3_finalize(st);
+        }
+        sqlite3_close(db);
+        unlink(copies[i]);
+    }
+    assert_int_equal(jobs[0], 1);
+    assert_true(jobs[1] != 1);
+    /* a destination that cannot be written is a clear error */
+    assert_int_equal(store_backup(dbpath, "/nonexistent-dir/b.db", err, sizeof err), FR_ESTORE);
+    assert_non_null(strstr(err, "/nonexistent-dir/b.db"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -578,6 +679,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(unpaired_unit_starts_once_put_in_dfu, setup, teardown),
         cmocka_unit_test_setup_teardown(lost_link_avoids_the_port_unless_the_job_allows_it, setup, teardown),
         cmocka_unit_test(unusable_path_is_a_clear_error),
+        cmocka_unit_test_setup_teardown(a_store_in_use_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_hello_interrupts_every_lost_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_backup_of_a_live_store_has_its_latest_commits, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
