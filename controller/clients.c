@@ -153,6 +153,9 @@ static json_t *agents_doc(struct controller *c)
         json_object_set_new(row, "mismatched", json_integer(a ? (json_int_t)a->mismatched : 0));
     }
     json_object_set_new(doc, "dropped_unknown", json_integer((json_int_t)c->dropped_unknown));
+    json_object_set_new(doc, "loop", json_pack("{s:I, s:I, s:i}", "stalls", (json_int_t)c->probe.stalls,
+                                               "max_lag_ms", (json_int_t)c->probe.max_lag_ms,
+                                               "stall_ms", LOOP_STALL_MS));
     return doc;
 }
 

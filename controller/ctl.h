@@ -13,6 +13,7 @@
 #include "flashrack.pb-c.h"
 #include "firmware.h"
 #include "fr_zsock.h"
+#include "loop_probe.h"
 #include "mirror.h"
 #include "policy.h"
 #include "store.h"
@@ -79,6 +80,7 @@ struct controller {
     uint64_t last_tick;       /* uv_now of the last heartbeat tick */
     struct mirror *mirror;    /* mirror.c; NULL when off */
     struct firmware *firmware; /* firmware.c: the catalog */
+    struct loop_probe probe;  /* loop stalls, shown in the agents document */
     int stopping;
 };
 

@@ -154,6 +154,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&c->progress_flush, on_quiet_close);
     mirror_close(c);
     firmware_close(c);
+    loop_probe_close(&c->probe);
     uv_close((uv_handle_t *)&c->sigint, on_quiet_close);
     uv_close((uv_handle_t *)&c->sigterm, on_quiet_close);
 }
@@ -201,6 +202,7 @@ static int start(struct controller *c)
     c->sigint.data = c->sigterm.data = c;
     uv_signal_start(&c->sigint, on_signal, SIGINT);
     uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+    loop_probe_start(&c->probe, c->loop);
     sched_kick(c);
     return 0;
 }

@@ -1,0 +1,987 @@
+/* loadgen — plays N agents x P ports against a real flashrackd, speaking the agent
+ * protocol (proto/PROTOCOL.md) at the real agent's rates, and prints what it measured.
+ *
+ * One process, one libuv loop, one DEALER per simulated agent (common/fr_zsock). Each
+ * agent says Hello with its ports (and, in burst mode, its units), heartbeats at the
+ * Welcome's interval, keeps reliable messages (port events, accepts, results) in an
+ * outbox until acknowledged and re-sends them after a heartbeat as the agent does,
+ * re-Hellos when the controller's epoch changes or it falls silent. An assigned unit
+ * is accepted, reports coalesced progress every --progress-ms while it restores, and
+ * ends with a result; durations and link losses (4013) come from the simulator's pure
+ * fate functions (sim/fate.h), so a seed gives the same site. A restored unit is
+ * unplugged (PortEvent DETACH); in steady mode new units are plugged into free ports
+ * at --rate per second across the site.
+ *
+ * Modes:
+ *   burst   every port holds a unit at Hello; one job for all agents is submitted once
+ *           every agent is welcomed; the run ends when every unit is restored.
+ *   steady  a standing job first, then units plugged in steadily for --duration s.
+ *
+ * It measures its own CPU (getrusage) and says when it was itself the bottleneck, and
+ * the controller's CPU and peak RSS from /proc (--pid). Figures go to stdout as text,
+ * and as one JSON object with --json. Exit status: 0 when every unit was restored
+ * exactly once and every result acknowledged (burst) or the run completed (steady),
+ * 1 otherwise, 2 on usage errors. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+#include <zmq.h>
+
+#include "fate.h"
+#include "fr_err.h"
+#include "fr_types.h"
+#include "fr_wire.h"
+
+enum mode { MODE_BURST, MODE_STEADY };
+
+#define PATH_LEN 24
+
+struct opts {
+    const char *agents_ep, *clients_ep;
+    int nagents, nports;
+    enum mode mode;
+    double restore_ms, link_fail, rate, duration_s, timeout_s;
+    int progress_ms;
+    uint64_t seed;
+    int pid;
+    int json;
+};
+
+struct outbox_entry {
+    uint64_t seq;
+    uint8_t *data;
+    size_t len;
+    uint64_t first_ns, sent_ns;
+    int is_result;
+    struct outbox_entry *next;
+};
+
+struct lg_agent;
+
+struct lg_unit {
+    struct lg_agent *agent;
+    int port;
+    uint64_t ecid;
+    int present;
+    uint64_t attach_ns;     /* steady: when it was plugged in */
+    int assigned;           /* a first JobAssign was seen */
+    int running;
+    Fr__AttemptRef ref;     /* the running attempt */
+    uint64_t last_attempt;
+    int k;                  /* restores started on this unit (fate's k) */
+    int restored;           /* successes acknowledged */
+    uint64_t end_ns;
+    uv_timer_t end;
+    struct fate fate;
+};
+
+struct lg_agent {
+    char id[32];
+    void *sock;
+    fr_zsock zs;
+    uint64_t session;
+    int welcomed, hellos; /* hellos: 1 once welcomed */
+    uint64_t epoch;
+    uint32_t hb_ms, liveness;
+    uint64_t last_heard_ms, last_tick_ms;
+    uint64_t next_seq, acked;
+    struct outbox_entry *outbox, **outbox_tail;
+    uv_timer_t hb;
+    struct lg_unit *units;
+};
+
+/* Latency samples in microseconds. */
+struct samples {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+struct stats {
+    uint64_t sent, received, send_fail;
+    uint64_t rehellos, replays, started_twice, restored_twice, refused, assigns;
+    uint64_t results_sent, results_acked, restored, failed_results;
+    struct samples submit_assign, attach_assign, result_ack;
+    uint64_t last_assign_ns;
+};
+
+struct lg {
+    struct opts o;
+    uv_loop_t *loop;
+    void *zctx;
+    struct lg_agent *agents;
+    struct stats st;
+    uint64_t start_ns, submit_ns, done_ns, plug_start_ns;
+    uint64_t next_ecid, plugged;
+    int submitted, job_id_known;
+    uint64_t job_id;
+    void *client_sock;
+    fr_zsock client;
+    uint64_t client_seq;
+    json_t *agents_doc;   /* the controller's AGENTS document, asked for at the end */
+    uv_timer_t progress, plug, deadline, check;
+    int finishing;
+    struct rusage ru0;
+    uint64_t ctl_ticks0;
+};
+
+static struct lg G;
+
+/* ---- small helpers ------------------------------------------------------------------ */
+
+static void sample_add(struct samples *s, uint64_t ns)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 4096;
+        uint32_t *v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return;
+        s->v = v;
+        s->cap = cap;
+    }
+    uint64_t us = ns / 1000;
+    s->v[s->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile in milliseconds (-1 when there are no samples). */
+static double quantile_ms(struct samples *s, double q)
+{
+    if (s->n == 0)
+        return -1;
+    qsort(s->v, s->n, sizeof *s->v, cmp_u32);
+    size_t i = (size_t)ceil(q * (double)s->n);
+    i = i ? i - 1 : 0;
+    return s->v[i < s->n ? i : s->n - 1] / 1000.0;
+}
+
+static uint64_t now_ms(void)
+{
+    return uv_hrtime() / 1000000;
+}
+
+static const char *port_path(int port, char *buf, size_t len)
+{
+    snprintf(buf, len, "1-%d.%d", 1 + port / 16, 1 + port % 16);
+    return buf;
+}
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+static int raw_send(struct lg_agent *a, Fr__Envelope *env)
+{
+    env->agent_id = a->id;
+    env->session = a->session;
+    int rc = fr_wire_send(&a->zs, NULL, 0, env);
+    if (rc < 0)
+        G.st.send_fail++;
+    else
+        G.st.sent++;
+    return rc;
+}
+
+static void outbox_transmit(struct lg_agent *a, struct outbox_entry *e)
+{
+    if (!a->welcomed)
+        return;
+    if (fr_zsock_send(&a->zs, NULL, 0, e->data, e->len) == 0) {
+        G.st.sent++;
+        e->sent_ns = uv_hrtime();
+    } else {
+        G.st.send_fail++;
+    }
+}
+
+static void send_reliable(struct lg_agent *a, Fr__Envelope *env, int is_result)
+{
+    struct outbox_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return;
+    env->agent_id = a->id;
+    env->session = a->session;
+    env->seq = e->seq = a->next_seq++;
+    e->is_result = is_result;
+    if (fr_wire_pack(env, &e->data, &e->len) < 0) {
+        free(e);
+        return;
+    }
+    e->first_ns = uv_hrtime();
+    *a->outbox_tail = e;
+    a->outbox_tail = &e->next;
+    outbox_transmit(a, e);
+}
+
+static void outbox_ack(struct lg_agent *a, uint64_t ack)
+{
+    if (ack > a->acked)
+        a->acked = ack;
+    uint64_t now = uv_hrtime();
+    while (a->outbox && a->outbox->seq <= a->acked) {
+        struct outbox_entry *e = a->outbox;
+        a->outbox = e->next;
+        if (e->is_result) {
+            G.st.results_acked++;
+            sample_add(&G.st.result_ack, now - e->first_ns);
+        }
+        free(e->data);
+        free(e);
+    }
+    if (!a->outbox)
+        a->outbox_tail = &a->outbox;
+}
+
+static void outbox_replay(struct lg_agent *a, int all)
+{
+    uint64_t now = uv_hrtime();
+    for (struct outbox_entry *e = a->outbox; e; e = e->next)
+        if (all || now - e->sent_ns >= (uint64_t)a->hb_ms * 1000000) {
+            G.st.replays++;
+            outbox_transmit(a, e);
+        }
+}
+
+static void fill_unit(const struct lg_unit *u, Fr__UnitInfo *ui, char *path, size_t pathlen)
+{
+    fr__unit_info__init(ui);
+    ui->ecid = u->ecid;
+    ui->product_type = "iPhone12,1";
+    ui->cpid = 0x8030;
+    ui->bdid = 4;
+    ui->serial = "";
+    ui->mode = FR__UNIT_MODE__MODE_RECOVERY;
+    ui->port_path = (char *)port_path(u->port, path, pathlen);
+}
+
+static void send_hello(struct lg_agent *a)
+{
+    int np = G.o.nports;
+    Fr__PortInfo *pi = calloc((size_t)np, sizeof *pi);
+    Fr__PortInfo **pp = calloc((size_t)np, sizeof *pp);
+    Fr__UnitInfo *ui = calloc((size_t)np, sizeof *ui);
+    Fr__UnitInfo **up = calloc((size_t)np, sizeof *up);
+    char (*paths)[PATH_LEN] = calloc((size_t)np, PATH_LEN);
+    char (*labels)[PATH_LEN] = calloc((size_t)np, PATH_LEN);
+    char (*upaths)[PATH_LEN] = calloc((size_t)np, PATH_LEN);
+    Fr__AttemptRef **refs = calloc((size_t)np + 1, sizeof *refs);
+    if (!pi || !pp || !ui || !up || !paths || !labels || !upaths || !refs)
+        goto out;
+    Fr__Hello h = FR__HELLO__INIT;
+    h.agent_version = FR_VERSION;
+    h.hostname = a->id;
+    h.slots = (uint32_t)np;
+    for (int i = 0; i < np; i++) {
+        fr__port_info__init(&pi[i]);
+        pi[i].path = (char *)port_path(i, paths[i], PATH_LEN);
+        snprintf(labels[i], PATH_LEN, "P-%03d", i + 1);
+        pi[i].label = labels[i];
+        pi[i].hub = "hub";
+        pi[i].bus = (uint32_t)(1 + i / 16);
+        pi[i].depth = 2;
+        pp[h.n_ports++] = &pi[i];
+        struct lg_unit *u = &a->units[i];
+        if (u->present) {
+            fill_unit(u, &ui[h.n_units], upaths[h.n_units], PATH_LEN);
+            up[h.n_units] = &ui[h.n_units];
+            h.n_units++;
+        }
+        if (u->running)
+            refs[h.n_attempts++] = &u->ref;
+    }
+    h.ports = pp;
+    h.units = up;
+    h.attempts = refs;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.seq = a->acked;
+    env.body_case = FR__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    if (a->hellos > 0) /* said Hello again after a Welcome */
+        G.st.rehellos++;
+    raw_send(a, &env);
+out:
+    free(pi);
+    free(pp);
+    free(ui);
+    free(up);
+    free(paths);
+    free(labels);
+    free(upaths);
+    free(refs);
+}
+
+static void send_port_event(struct lg_agent *a, struct lg_unit *u, Fr__PortEvent__Kind kind)
+{
+    char path[PATH_LEN];
+    Fr__UnitInfo ui;
+    fill_unit(u, &ui, path, sizeof path);
+    Fr__PortEvent pe = FR__PORT_EVENT__INIT;
+    pe.kind = kind;
+    pe.unit = &ui;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_PORT_EVENT;
+    env.port_event = &pe;
+    send_reliable(a, &env, 0);
+}
+
+static void send_progress(struct lg_agent *a, struct lg_unit *u, const char *state, float fraction)
+{
+    Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
+    p.ref = &u->ref;
+    p.state = (char *)state;
+    p.step = fraction < 1.0f ? (uint32_t)(fraction * 7.0f) : 7;
+    p.fraction = fraction;
+    p.status = "Sending filesystem now...";
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_JOB_PROGRESS;
+    env.job_progress = &p;
+    raw_send(a, &env);
+}
+
+/* ---- restores -------------------------------------------------------------------------- */
+
+static void check_done(void);
+
+static void on_restore_end(uv_timer_t *t)
+{
+    struct lg_unit *u = t->data;
+    struct lg_agent *a = u->agent;
+    char path[PATH_LEN];
+    int ok = u->fate.outcome == FATE_OK;
+    Fr__JobResult res = FR__JOB_RESULT__INIT;
+    res.ref = &u->ref;
+    res.outcome = ok ? FR__OUTCOME__OUTCOME_SUCCESS : FR__OUTCOME__OUTCOME_FAILED;
+    res.error_class = (char *)fr_class_name(ok ? FR_CLASS_NONE : FR_CLASS_LINK_LOST);
+    res.error_text = ok ? "" : "ERROR: Unable to restore device (4013)";
+    res.exit_code = ok ? 0 : 1;
+    res.log_path = "";
+    res.started_ms = 1;
+    res.ended_ms = 2;
+    res.port_path = (char *)port_path(u->port, path, sizeof path);
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_JOB_RESULT;
+    env.job_result = &res;
+    u->running = 0;
+    G.st.results_sent++;
+    if (ok) {
+        u->restored++;
+        G.st.restored++;
+        if (u->restored > 1)
+            G.st.restored_twice++;
+    } else {
+        G.st.failed_results++;
+    }
+    send_reliable(a, &env, 1);
+    if (ok) { /* the operator takes the restored unit away */
+        send_port_event(a, u, FR__PORT_EVENT__KIND__DETACH);
+        u->present = 0;
+    }
+    check_done();
+}
+
+static void start_restore(struct lg_agent *a, struct lg_unit *u, const Fr__JobAssign *as)
+{
+    char path[PATH_LEN];
+    u->ref = *as->ref;
+    u->ref.base.descriptor = &fr__attempt_ref__descriptor;
+    u->running = 1;
+    u->last_attempt = as->ref->attempt_id;
+    u->k++;
+    port_path(u->port, path, sizeof path);
+    fate_decide(G.o.seed, u->ecid, path, u->k, G.o.link_fail, HEALTH_GOOD, &u->fate);
+    /* durations spread +-25 % around the mean, from the same hash */
+    double ms = G.o.restore_ms * (0.75 + 0.5 * fate_u01(G.o.seed, u->ecid, path, u->k, 7));
+    if (u->fate.outcome == FATE_LINK_LOST)
+        ms *= u->fate.fail_at;
+    u->end_ns = uv_hrtime() + (uint64_t)(ms * 1e6);
+    Fr__JobAccept acc = FR__JOB_ACCEPT__INIT;
+    acc.ref = &u->ref;
+    acc.accepted = 1;
+    acc.reason = "";
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_JOB_ACCEPT;
+    env.job_accept = &acc;
+    send_reliable(a, &env, 0);
+    if (G.o.progress_ms > 0) {
+        send_progress(a, u, "preflight", 0);
+        send_progress(a, u, "restoring", 0);
+    }
+    uv_timer_start(&u->end, on_restore_end, (uint64_t)ms, 0);
+}
+
+static void on_assign(struct lg_agent *a, const Fr__JobAssign *as)
+{
+    struct lg_unit *u = NULL;
+    for (int i = 0; i < G.o.nports && !u; i++)
+        if (a->units[i].present && a->units[i].ecid == as->ref->ecid)
+            u = &a->units[i];
+    if (!u) {
+        G.st.refused++;
+        return;
+    }
+    if (u->running && u->ref.attempt_id == as->ref->attempt_id)
+        return; /* the heartbeat's re-send of an assign we run */
+    if (as->ref->attempt_id == u->last_attempt)
+        return; /* a re-send of one that already ended */
+    if (u->running) {
+        G.st.started_twice++; /* a second attempt while one runs on this unit */
+        return;
+    }
+    G.st.assigns++;
+    uint64_t now = uv_hrtime();
+    if (!u->assigned) {
+        u->assigned = 1;
+        if (G.o.mode == MODE_BURST && G.submit_ns)
+            sample_add(&G.st.submit_assign, now - G.submit_ns);
+        if (G.o.mode == MODE_STEADY && u->attach_ns)
+            sample_add(&G.st.attach_assign, now - u->attach_ns);
+        G.st.last_assign_ns = now;
+    }
+    start_restore(a, u, as);
+}
+
+/* ---- the link ---------------------------------------------------------------------------- */
+
+static void submit(void);
+
+static void on_welcome(struct lg_agent *a, const Fr__Envelope *env)
+{
+    const Fr__Welcome *w = env->welcome;
+    if (w->agent_session && w->agent_session != a->session)
+        return;
+    a->welcomed = 1;
+    a->hellos = 1;
+    a->last_tick_ms = 0;
+    a->epoch = w->controller_epoch;
+    a->hb_ms = w->heartbeat_ms;
+    a->liveness = w->liveness;
+    uv_timer_set_repeat(&a->hb, a->hb_ms);
+    for (size_t i = 0; i < w->n_cancel; i++)
+        for (int p = 0; p < G.o.nports; p++)
+            if (a->units[p].running && a->units[p].ref.attempt_id == w->cancel[i]->attempt_id)
+                uv_timer_stop(&a->units[p].end), a->units[p].running = 0;
+    if (a->outbox)
+        outbox_replay(a, 1);
+    submit();
+}
+
+static void on_agent_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
+{
+    struct lg_agent *a = arg;
+    Fr__Envelope *env = NULL;
+    char err[256];
+    G.st.received++;
+    if (nparts != 1 ||
+        fr_wire_unpack(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &env, err, sizeof err) < 0)
+        return;
+    a->last_heard_ms = now_ms();
+    if (env->body_case != FR__ENVELOPE__BODY_WELCOME && a->welcomed && env->session != a->epoch) {
+        a->welcomed = 0;
+        send_hello(a);
+    } else if (env->body_case == FR__ENVELOPE__BODY_WELCOME) {
+        outbox_ack(a, env->ack);
+        on_welcome(a, env);
+    } else if (a->welcomed) {
+        outbox_ack(a, env->ack);
+        if (env->body_case == FR__ENVELOPE__BODY_JOB_ASSIGN)
+            on_assign(a, env->job_assign);
+    }
+    fr_wire_free(&env);
+    check_done();
+}
+
+static void on_hb_timer(uv_timer_t *t)
+{
+    struct lg_agent *a = t->data;
+    uint64_t now = now_ms();
+    uint64_t gap = a->last_tick_ms ? now - a->last_tick_ms : 0;
+    a->last_tick_ms = now;
+    if (gap <= 2ull * a->hb_ms && a->welcomed &&
+        now - a->last_heard_ms > (uint64_t)a->hb_ms * a->liveness)
+        a->welcomed = 0;
+    if (!a->welcomed) {
+        send_hello(a);
+        return;
+    }
+    int running = 0;
+    for (int i = 0; i < G.o.nports; i++)
+        running += a->units[i].running;
+    Fr__Heartbeat hb = FR__HEARTBEAT__INIT;
+    hb.running = (uint32_t)running;
+    hb.free_slots = (uint32_t)(G.o.nports - running);
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    raw_send(a, &env);
+    outbox_replay(a, 0);
+}
+
+static void on_progress_tick(uv_timer_t *t)
+{
+    uint64_t now = uv_hrtime();
+    for (int i = 0; i < G.o.nagents; i++) {
+        struct lg_agent *a = &G.agents[i];
+        if (!a->welcomed)
+            continue;
+        for (int p = 0; p < G.o.nports; p++) {
+            struct lg_unit *u = &a->units[p];
+            if (!u->running)
+                continue;
+            double total = G.o.restore_ms * 1e6;
+            double left = u->end_ns > now ? (double)(u->end_ns - now) : 0;
+            float f = (float)(left < total ? 1.0 - left / total : 0.0);
+            send_progress(a, u, "restoring", f);
+        }
+    }
+}
+
+/* ---- the operator: submit, plug, query ----------------------------------------------------- */
+
+static void client_send(Fr__Envelope *env)
+{
+    env->agent_id = "loadgen";
+    env->seq = ++G.client_seq;
+    if (fr_wire_send(&G.client, NULL, 0, env) < 0)
+        fprintf(stderr, "loadgen: cannot send %s to the controller\n",
+                fr_wire_body_name(env->body_case));
+}
+
+static void submit(void)
+{
+    if (G.submitted)
+        return;
+    for (int i = 0; i < G.o.nagents; i++)
+        if (!G.agents[i].welcomed)
+            return;
+    G.submitted = 1;
+    char **ids = calloc((size_t)(unsigned)G.o.nagents, sizeof *ids);
+    char key[64];
+    if (!ids)
+        return;
+    for (int i = 0; i < G.o.nagents; i++)
+        ids[i] = G.agents[i].id;
+    snprintf(key, sizeof key, "loadgen-%" PRIx64 "-%" PRIx64, G.o.seed, uv_hrtime());
+    Fr__SubmitRequest s = FR__SUBMIT_REQUEST__INIT;
+    s.idempotency_key = key;
+    s.name = "loadgen";
+    s.agents = ids;
+    s.n_agents = (size_t)G.o.nagents;
+    s.firmware = "/srv/flashrack/loadgen.ipsw";
+    s.firmware_sha256 = "";
+    s.standing = G.o.mode == MODE_STEADY;
+    s.same_port_retry = 1; /* a 4013 retries in place: loadgen's operator moves nothing */
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_SUBMIT;
+    env.submit = &s;
+    G.submit_ns = uv_hrtime();
+    client_send(&env);
+    free(ids);
+    if (G.o.mode == MODE_STEADY)
+        G.plug_start_ns = uv_hrtime();
+}
+
+static void query_agents(void)
+{
+    Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
+    q.kind = FR__QUERY_REQUEST__KIND__AGENTS;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    client_send(&env);
+}
+
+static void on_client_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
+{
+    Fr__Envelope *env = NULL;
+    char err[256];
+    if (nparts != 1 ||
+        fr_wire_unpack(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]), &env, err, sizeof err) < 0 ||
+        env->body_case != FR__ENVELOPE__BODY_REPLY) {
+        fr_wire_free(&env);
+        return;
+    }
+    const Fr__ClientReply *r = env->reply;
+    json_t *doc = r->status == 0 ? json_loads(r->json, 0, NULL) : NULL;
+    if (r->status != 0)
+        fprintf(stderr, "loadgen: the controller refused: %s\n", r->error);
+    else if (json_object_get(doc, "job_id")) {
+        G.job_id = (uint64_t)json_integer_value(json_object_get(doc, "job_id"));
+        G.job_id_known = 1;
+    } else if (json_object_get(doc, "agents")) {
+        G.agents_doc = json_incref(doc);
+        uv_stop(G.loop);
+    }
+    json_decref(doc);
+    fr_wire_free(&env);
+}
+
+/* Steady mode: plugs units into free ports so that rate * elapsed have been plugged. */
+static void on_plug_tick(uv_timer_t *t)
+{
+    if (!G.plug_start_ns || G.finishing)
+        return;
+    double elapsed = (double)(uv_hrtime() - G.plug_start_ns) / 1e9;
+    uint64_t want = (uint64_t)(elapsed * G.o.rate);
+    int total = G.o.nagents * G.o.nports;
+    for (int scan = 0; G.plugged < want && scan < total; scan++) {
+        int slot = (int)((G.plugged + (uint64_t)scan) % (uint64_t)total);
+        struct lg_agent *a = &G.agents[slot % G.o.nagents];
+        struct lg_unit *u = &a->units[slot / G.o.nagents];
+        if (u->present || u->running || !a->welcomed)
+            continue;
+        u->ecid = G.next_ecid++;
+        u->present = 1;
+        u->assigned = 0;
+        u->restored = 0;
+        u->k = 0;
+        u->attach_ns = uv_hrtime();
+        send_port_event(a, u, FR__PORT_EVENT__KIND__ATTACH);
+        G.plugged++;
+        scan = -1; /* next slot from the new count */
+    }
+}
+
+static int all_settled(void)
+{
+    for (int i = 0; i < G.o.nagents; i++)
+        if (G.agents[i].outbox)
+            return 0;
+    return 1;
+}
+
+static void finish(void)
+{
+    if (G.finishing)
+        return;
+    G.finishing = 1;
+    G.done_ns = uv_hrtime();
+    uv_timer_stop(&G.progress);
+    uv_timer_stop(&G.plug);
+    query_agents();
+}
+
+static void check_done(void)
+{
+    if (G.o.mode != MODE_BURST || G.finishing)
+        return;
+    if (G.st.restored >= (uint64_t)G.o.nagents * (uint64_t)G.o.nports && all_settled())
+        finish();
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    if (!G.finishing)
+        finish();
+    else
+        uv_stop(G.loop); /* the controller did not answer the final query */
+}
+
+static void on_check_tick(uv_timer_t *t)
+{
+    /* steady mode ends after --duration, once the last results are acknowledged or 5 s on */
+    if (G.o.mode == MODE_STEADY && G.plug_start_ns && !G.finishing) {
+        double el = (double)(uv_hrtime() - G.plug_start_ns) / 1e9;
+        if (el >= G.o.duration_s) {
+            uv_timer_stop(&G.plug);
+            G.plug_start_ns = 0;
+            G.done_ns = uv_hrtime();
+        }
+    }
+    if (G.o.mode == MODE_STEADY && !G.plug_start_ns && G.done_ns && !G.finishing &&
+        (all_settled() || uv_hrtime() - G.done_ns > 5000000000ull))
+        finish();
+}
+
+/* ---- figures ---------------------------------------------------------------------------------- */
+
+static int read_proc(int pid, uint64_t *ticks, long *hwm_kb)
+{
+    char path[64], buf[2048];
+    *ticks = 0;
+    *hwm_kb = -1;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, stt = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2)
+        return -1;
+    *ticks = ut + stt;
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    if ((f = fopen(path, "r"))) {
+        while (fgets(buf, sizeof buf, f))
+            if (sscanf(buf, "VmHWM: %ld", hwm_kb) == 1)
+                break;
+        fclose(f);
+    }
+    return 0;
+}
+
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+static void put_i(json_t *j, const char *k, uint64_t v)
+{
+    json_object_set_new(j, k, json_integer((json_int_t)v));
+}
+
+static void put_f(json_t *j, const char *k, double v)
+{
+    json_object_set_new(j, k, json_real(v));
+}
+
+static int report(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double wall = (double)(uv_hrtime() - G.start_ns) / 1e9;
+    double run_s = (double)((G.done_ns ? G.done_ns : uv_hrtime()) - G.submit_ns) / 1e9;
+    double self_cpu = tv_s(ru.ru_utime) + tv_s(ru.ru_stime) - tv_s(G.ru0.ru_utime) - tv_s(G.ru0.ru_stime);
+    uint64_t ticks = 0;
+    long hwm = -1;
+    double ctl_cpu = -1;
+    if (G.o.pid > 0 && read_proc(G.o.pid, &ticks, &hwm) == 0)
+        ctl_cpu = (double)(ticks - G.ctl_ticks0) / (double)sysconf(_SC_CLK_TCK);
+    uint64_t units = (uint64_t)G.o.nagents * (uint64_t)G.o.nports;
+    json_t *loop = json_object_get(G.agents_doc, "loop");
+    double last = G.st.last_assign_ns && G.submit_ns ? (double)(G.st.last_assign_ns - G.submit_ns) / 1e9 : -1;
+    json_t *j = json_object();
+    json_object_set_new(j, "mode", json_string(G.o.mode == MODE_BURST ? "burst" : "steady"));
+    put_i(j, "units", units);
+    put_i(j, "agents", (uint64_t)G.o.nagents);
+    put_i(j, "ports", (uint64_t)G.o.nports);
+    put_f(j, "submit_last_assign_s", last);
+    put_f(j, "submit_assign_p50_ms", quantile_ms(&G.st.submit_assign, 0.50));
+    put_f(j, "submit_assign_p99_ms", quantile_ms(&G.st.submit_assign, 0.99));
+    put_f(j, "attach_assign_p50_ms", quantile_ms(&G.st.attach_assign, 0.50));
+    put_f(j, "attach_assign_p99_ms", quantile_ms(&G.st.attach_assign, 0.99));
+    put_f(j, "result_ack_p50_ms", quantile_ms(&G.st.result_ack, 0.50));
+    put_f(j, "result_ack_p99_ms", quantile_ms(&G.st.result_ack, 0.99));
+    put_f(j, "msgs_per_s", run_s > 0 ? (double)(G.st.sent + G.st.received) / run_s : 0);
+    put_f(j, "job_done_s", run_s);
+    put_f(j, "wall_s", wall);
+    put_f(j, "loadgen_cpu_s", self_cpu);
+    put_f(j, "controller_cpu_s", ctl_cpu);
+    put_f(j, "controller_peak_rss_mb", hwm >= 0 ? (double)hwm / 1024.0 : -1);
+    put_i(j, "restored", G.st.restored);
+    put_i(j, "restored_twice", G.st.restored_twice);
+    put_i(j, "started_twice", G.st.started_twice);
+    put_i(j, "results_sent", G.st.results_sent);
+    put_i(j, "results_acked", G.st.results_acked);
+    put_i(j, "failed_results", G.st.failed_results);
+    put_i(j, "rehellos", G.st.rehellos);
+    put_i(j, "replays", G.st.replays);
+    put_i(j, "refused_assigns", G.st.refused);
+    put_i(j, "send_fail", G.st.send_fail);
+    put_i(j, "plugged", G.plugged);
+    json_object_set(j, "loop", loop ? loop : json_null());
+    int bottleneck = run_s > 0 && self_cpu / run_s > 0.85;
+    json_object_set_new(j, "loadgen_bottleneck", json_boolean(bottleneck));
+    if (G.o.json) {
+        char *s = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", s ? s : "{}");
+        free(s);
+    } else {
+        char *s = json_dumps(j, JSON_INDENT(2));
+        printf("%s\n", s ? s : "{}");
+        free(s);
+    }
+    if (bottleneck)
+        fprintf(stderr, "loadgen: used %.2f s of CPU in %.2f s: it was itself the bottleneck\n",
+                self_cpu, run_s);
+    json_decref(j);
+    int ok = G.st.started_twice == 0 && G.st.restored_twice == 0 &&
+             G.st.results_acked == G.st.results_sent;
+    if (G.o.mode == MODE_BURST)
+        ok = ok && G.st.restored == units;
+    return ok ? 0 : 1;
+}
+
+/* ---- setup ------------------------------------------------------------------------------------ */
+
+static void *dealer(const char *id, const char *ep)
+{
+    void *s = zmq_socket(G.zctx, ZMQ_DEALER);
+    int one = 1, hwm = 100000;
+    if (!s)
+        return NULL;
+    fr_zsock_set_defaults(s, FR_WIRE_MAX_MSG);
+    if (id)
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id));
+    zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (zmq_connect(s, ep) < 0) {
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+static int setup_agents(void)
+{
+    G.agents = calloc((size_t)G.o.nagents, sizeof *G.agents);
+    if (!G.agents)
+        return -1;
+    G.next_ecid = 0x100000000ull + G.o.seed * 1000003ull;
+    for (int i = 0; i < G.o.nagents; i++) {
+        struct lg_agent *a = &G.agents[i];
+        snprintf(a->id, sizeof a->id, "lg-%04d", i + 1);
+        a->sock = dealer(a->id, G.o.agents_ep);
+        a->units = calloc((size_t)G.o.nports, sizeof *a->units);
+        if (!a->sock || !a->units)
+            return -1;
+        a->session = ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ uv_hrtime();
+        a->next_seq = 1;
+        a->hb_ms = 1000;
+        a->liveness = 3;
+        a->outbox_tail = &a->outbox;
+        for (int p = 0; p < G.o.nports; p++) {
+            struct lg_unit *u = &a->units[p];
+            u->agent = a;
+            u->port = p;
+            uv_timer_init(G.loop, &u->end);
+            u->end.data = u;
+            if (G.o.mode == MODE_BURST) {
+                u->ecid = G.next_ecid++;
+                u->present = 1;
+            }
+        }
+        fr_zsock_start(&a->zs, G.loop, a->sock, on_agent_msg, a);
+        uv_timer_init(G.loop, &a->hb);
+        a->hb.data = a;
+        /* spread the first Hellos over 200 ms, as agents start at different times */
+        uv_timer_start(&a->hb, on_hb_timer, 1 + (uint64_t)(i * 200 / G.o.nagents), 1000);
+    }
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: loadgen [options]\n"
+            "  --agents-endpoint EP   the controller's agents ROUTER (tcp://127.0.0.1:7710)\n"
+            "  --clients-endpoint EP  its clients ROUTER (tcp://127.0.0.1:7711)\n"
+            "  --agents N             simulated agents (10)\n"
+            "  --ports P              ports per agent (50)\n"
+            "  --mode burst|steady    one job for all present units, or a standing job and\n"
+            "                         units plugged in at --rate per second (burst)\n"
+            "  --rate R               steady: units plugged per second across the site (1000)\n"
+            "  --duration S           steady: seconds of plugging (10)\n"
+            "  --restore-ms MS        mean restore duration (2000)\n"
+            "  --progress-ms MS       JobProgress interval per running attempt, 0 = none (250)\n"
+            "  --link-fail P          probability that a restore loses its link (0)\n"
+            "  --seed N               fates and ECIDs (1)\n"
+            "  --timeout S            give up after S seconds (300)\n"
+            "  --pid PID              the controller, for its CPU and peak RSS\n"
+            "  --json                 one JSON line instead of indented JSON\n");
+}
+
+static int parse(int argc, char **argv, struct opts *o)
+{
+    static const struct option lo[] = {
+        { "agents-endpoint", 1, 0, 'A' }, { "clients-endpoint", 1, 0, 'C' },
+        { "agents", 1, 0, 'n' }, { "ports", 1, 0, 'p' }, { "mode", 1, 0, 'm' },
+        { "rate", 1, 0, 'r' }, { "duration", 1, 0, 'd' }, { "restore-ms", 1, 0, 'R' },
+        { "progress-ms", 1, 0, 'g' }, { "link-fail", 1, 0, 'l' }, { "seed", 1, 0, 's' },
+        { "timeout", 1, 0, 't' }, { "pid", 1, 0, 'P' }, { "json", 0, 0, 'j' },
+        { "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
+    *o = (struct opts){ "tcp://127.0.0.1:7710", "tcp://127.0.0.1:7711", 10, 50, MODE_BURST,
+                        2000, 0, 1000, 10, 300, 250, 1, 0, 0 };
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'A': o->agents_ep = optarg; break;
+        case 'C': o->clients_ep = optarg; break;
+        case 'n': o->nagents = atoi(optarg); break;
+        case 'p': o->nports = atoi(optarg); break;
+        case 'm':
+            if (strcmp(optarg, "burst") && strcmp(optarg, "steady")) {
+                fprintf(stderr, "loadgen: --mode: expected burst or steady, got '%s'\n", optarg);
+                return 2;
+            }
+            o->mode = strcmp(optarg, "burst") ? MODE_STEADY : MODE_BURST;
+            break;
+        case 'r': o->rate = atof(optarg); break;
+        case 'd': o->duration_s = atof(optarg); break;
+        case 'R': o->restore_ms = atof(optarg); break;
+        case 'g': o->progress_ms = atoi(optarg); break;
+        case 'l': o->link_fail = atof(optarg); break;
+        case 's': o->seed = strtoull(optarg, NULL, 10); break;
+        case 't': o->timeout_s = atof(optarg); break;
+        case 'P': o->pid = atoi(optarg); break;
+        case 'j': o->json = 1; break;
+        case 'h': usage(stdout); return -1;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (o->nagents < 1 || o->nagents > FR_WIRE_MAX_LIST || o->nports < 1 || o->nports > 1024) {
+        fprintf(stderr, "loadgen: --agents: 1..%d, --ports: 1..1024\n", FR_WIRE_MAX_LIST);
+        return 2;
+    }
+    if (o->restore_ms < 1 || o->rate <= 0 || o->link_fail < 0 || o->link_fail > 1 ||
+        o->progress_ms < 0 || o->timeout_s <= 0) {
+        fprintf(stderr, "loadgen: --restore-ms >= 1, --rate > 0, --link-fail 0..1, "
+                        "--progress-ms >= 0, --timeout > 0\n");
+        return 2;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = parse(argc, argv, &G.o);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    srand((unsigned)(G.o.seed * 7919 + (uint64_t)getpid()));
+    G.loop = uv_default_loop();
+    G.zctx = zmq_ctx_new();
+    G.start_ns = uv_hrtime();
+    getrusage(RUSAGE_SELF, &G.ru0);
+    long hwm0;
+    if (G.o.pid > 0 && read_proc(G.o.pid, &G.ctl_ticks0, &hwm0) < 0) {
+        fprintf(stderr, "loadgen: --pid %d: no such process\n", G.o.pid);
+        return 2;
+    }
+    G.client_sock = dealer(NULL, G.o.clients_ep);
+    if (!G.client_sock || setup_agents() < 0) {
+        fprintf(stderr, "loadgen: cannot set up the sockets\n");
+        return 2;
+    }
+    fr_zsock_start(&G.client, G.loop, G.client_sock, on_client_msg, NULL);
+    uv_timer_init(G.loop, &G.progress);
+    uv_timer_init(G.loop, &G.plug);
+    uv_timer_init(G.loop, &G.deadline);
+    uv_timer_init(G.loop, &G.check);
+    if (G.o.progress_ms > 0)
+        uv_timer_start(&G.progress, on_progress_tick, (uint64_t)G.o.progress_ms,
+                       (uint64_t)G.o.progress_ms);
+    if (G.o.mode == MODE_STEADY)
+        uv_timer_start(&G.plug, on_plug_tick, 10, 10);
+    uv_timer_start(&G.check, on_check_tick, 100, 100);
+    uv_timer_start(&G.deadline, on_deadline, (uint64_t)(G.o.timeout_s * 1000), 2000);
+    uv_run(G.loop, UV_RUN_DEFAULT);
+    rc = report();
+    /* sockets close with the context (linger 0); the loop is not run again */
+    for (int i = 0; i < G.o.nagents; i++)
+        zmq_close(G.agents[i].sock);
+    zmq_close(G.client_sock);
+    zmq_ctx_term(G.zctx);
+    json_decref(G.agents_doc);
+    return rc;
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Benchmark: one controller under N agents x 50 ports (bench/loadgen.c).
+
+For each site size, starts a fresh flashrackd on a temporary store (free loopback
+ports, mirror off) and runs loadgen twice against it:
+  burst   every unit present, one job for all agents: submit -> JobAssign, result ->
+          ack, job done, messages/s, the controller's CPU and peak RSS, loop stalls;
+  steady  a standing job, units plugged in at --rate per second across the site for
+          --duration s: attach -> JobAssign.
+Prints a table per mode, and the load average next to it (other work on the machine
+moves every figure). Use a Release build.
+
+Usage: bench/scale_bench.py BIN_DIR [--units 500,2500,5000,10000] [--ports 50]
+       [--restore-ms 2000] [--rate 1000] [--duration 10] [--timeout 300] [--json FILE]
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_controller(bindir, tmp):
+    agents_ep = "tcp://127.0.0.1:%d" % free_port()
+    clients_ep = "tcp://127.0.0.1:%d" % free_port()
+    argv = [os.path.join(bindir, "flashrackd"),
+            "--set", "controller.agents_endpoint=" + agents_ep,
+            "--set", "controller.clients_endpoint=" + clients_ep,
+            "--set", "controller.store=" + os.path.join(tmp, "flashrack.db"),
+            "--set", "controller.log_level=warn",
+            "--set", "mirror.listen=off"]
+    log = open(os.path.join(tmp, "flashrackd.log"), "ab")
+    p = subprocess.Popen(argv, cwd=tmp, stdout=log, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL)
+    time.sleep(0.3)
+    if p.poll() is not None:
+        sys.exit("scale_bench: flashrackd did not start; see %s/flashrackd.log" % tmp)
+    return p, agents_ep, clients_ep
+
+
+def run_loadgen(bindir, p, agents_ep, clients_ep, args, units, mode):
+    nagents = max(1, units // args.ports)
+    argv = [os.path.join(bindir, "loadgen"), "--agents-endpoint", agents_ep,
+            "--clients-endpoint", clients_ep, "--agents", str(nagents),
+            "--ports", str(args.ports), "--mode", mode, "--restore-ms", str(args.restore_ms),
+            "--rate", str(args.rate), "--duration", str(args.duration),
+            "--timeout", str(args.timeout), "--pid", str(p.pid), "--json",
+            "--seed", str(args.seed)]
+    out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         timeout=args.timeout + 60)
+    if out.stderr.strip():
+        sys.stderr.write(out.stderr)
+    line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "{}"
+    r = json.loads(line)
+    r["exit"] = out.returncode
+    r["load1"] = os.getloadavg()[0]
+    return r
+
+
+def one_size(bindir, args, units, mode):
+    tmp = tempfile.mkdtemp(prefix="fr-scale-")
+    p, aep, cep = start_controller(bindir, tmp)
+    try:
+        return run_loadgen(bindir, p, aep, cep, args, units, mode)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fmt(v, unit="", nd=1):
+    if v is None or (isinstance(v, (int, float)) and v < 0):
+        return "none"
+    return ("%.*f%s" % (nd, v, unit)) if isinstance(v, float) else "%s%s" % (v, unit)
+
+
+def loop_of(r):
+    lp = r.get("loop") or {}
+    return "%s (max %s ms)" % (lp.get("stalls", "?"), lp.get("max_lag_ms", "?"))
+
+
+def print_burst(rows):
+    print("| units | submit → last JobAssign | submit → JobAssign p50 / p99 | JobResult → ack "
+          "p50 / p99 | job done | msgs/s | controller CPU | peak RSS | stalls > 50 ms | "
+          "re-Hellos / replays | started twice | loadgen CPU | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s / %s | %s | %s%s | %.1f |" % (
+            r["units"], fmt(r["submit_last_assign_s"], " s", 2),
+            fmt(r["submit_assign_p50_ms"], " ms", 0), fmt(r["submit_assign_p99_ms"], " ms", 0),
+            fmt(r["result_ack_p50_ms"], " ms", 1), fmt(r["result_ack_p99_ms"], " ms", 1),
+            fmt(r["job_done_s"], " s", 1) if r["restored"] == r["units"] else
+            "not done (%d/%d)" % (r["restored"], r["units"]),
+            fmt(r["msgs_per_s"], "", 0), fmt(r["controller_cpu_s"], " s", 1),
+            fmt(r["controller_peak_rss_mb"], " MB", 0), loop_of(r), r["rehellos"], r["replays"],
+            r["started_twice"], fmt(r["loadgen_cpu_s"], " s", 1),
+            " (bottleneck)" if r.get("loadgen_bottleneck") else "", r["load1"]))
+
+
+def print_steady(rows, args):
+    print("\nsteady: %g units/s plugged for %g s into a standing job" % (args.rate, args.duration))
+    print("| units (ports) | plugged | attach → JobAssign p50 / p99 | JobResult → ack p99 | "
+          "msgs/s | controller CPU | peak RSS | stalls > 50 ms | re-Hellos / replays | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print("| %s | %s | %s / %s | %s | %s | %s | %s | %s | %s / %s | %.1f |" % (
+            r["units"], r["plugged"], fmt(r["attach_assign_p50_ms"], " ms", 1),
+            fmt(r["attach_assign_p99_ms"], " ms", 1), fmt(r["result_ack_p99_ms"], " ms", 1),
+            fmt(r["msgs_per_s"], "", 0), fmt(r["controller_cpu_s"], " s", 1),
+            fmt(r["controller_peak_rss_mb"], " MB", 0), loop_of(r), r["rehellos"], r["replays"],
+            r["load1"]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bindir")
+    ap.add_argument("--units", default="500,2500,5000,10000")
+    ap.add_argument("--ports", type=int, default=50)
+    ap.add_argument("--restore-ms", type=int, default=2000)
+    ap.add_argument("--rate", type=float, default=1000)
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--timeout", type=float, default=300)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--modes", default="burst,steady")
+    ap.add_argument("--json", help="also write every row to this file")
+    args = ap.parse_args()
+    args.bindir = os.path.abspath(args.bindir)
+    sizes = [int(u) for u in args.units.split(",")]
+    modes = args.modes.split(",")
+    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    results = {m: [] for m in modes}
+    for m in modes:
+        for u in sizes:
+            r = one_size(args.bindir, args, u, m)
+            results[m].append(r)
+            sys.stderr.write("%s %d: %s\n" % (m, u, json.dumps(r)))
+    if "burst" in results:
+        print_burst(results["burst"])
+    if "steady" in results:
+        print_steady(results["steady"], args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
