@@ -18,6 +18,7 @@
 #include "fr_fwcache.h"
 #include "fr_log.h"
 #include "fr_types.h"
+#include "metrics.h"
 
 #define FAILURE_HOLD_MS (5 * 60 * 1000) /* a failed fetch is not retried for agents before this */
 #define NFAILURES 16
@@ -335,6 +336,23 @@ static enum MHD_Result on_ipsw(struct mirror *m, struct MHD_Connection *conn, co
     return answer_text(conn, 503, "fetching; ask again\n", RETRY_AFTER);
 }
 
+/* Prometheus scrapes /metrics here: one HTTP server for the controller. */
+static enum MHD_Result answer_metrics(struct mirror *m, struct MHD_Connection *conn)
+{
+    char *text = metrics_text(m->c);
+    if (!text)
+        return answer_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the store now\n", NULL);
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *data,
                                   size_t *data_size, void **con_cls)
@@ -351,8 +369,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         free(text);
         return ret;
     }
+    if (strcmp(url, "/metrics") == 0)
+        return answer_metrics(m, conn);
     if (strncmp(url, "/ipsw/", 6) != 0)
-        return answer_text(conn, 404, "try /ipsw/<sha256>\n", NULL);
+        return answer_text(conn, 404, "try /ipsw/<sha256> or /metrics\n", NULL);
     char key[72];
     size_t n = strlen(url + 6);
     if (n > 5 && strcmp(url + 6 + n - 5, ".ipsw") == 0)

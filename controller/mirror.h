@@ -9,6 +9,7 @@
  *   502      the mirror's own fetch failed recently: go to the publisher;
  *   404      no job names this hash.
  * GET /ipsw/ lists what the mirror holds (JSON).
+ * GET /metrics is the controller's Prometheus metrics (metrics.h), on this one server.
  *
  * libmicrohttpd runs in its external-epoll mode on the controller's libuv loop (one
  * uv_poll on its epoll descriptor and a timer for its timeouts), like every other

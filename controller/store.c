@@ -1362,6 +1362,51 @@ static json_t *doc_ports(struct store *s)
     return json_pack("{s:o}", "ports", ports);
 }
 
+/* rows of sql (no parameters) into objects with the given keys (t = text, i = integer). */
+static json_t *rows_of(struct store *s, const char *sql, const char *const *keys, const char *types)
+{
+    json_t *list = json_array();
+    sqlite3_stmt *st = query(s, sql, NULL);
+    while (st && step(s, st) == SQLITE_ROW) {
+        json_t *row = json_object();
+        for (int i = 0; keys[i]; i++)
+            json_object_set_new(row, keys[i], types[i] == 't' ? json_string(col_text(st, i))
+                                              : json_integer(sqlite3_column_int64(st, i)));
+        json_array_append_new(list, row);
+    }
+    if (st)
+        sqlite3_reset(st);
+    return list;
+}
+
+static json_t *doc_metrics(struct store *s)
+{
+    static const char *const restore_keys[] = { "result", "class", "model", "n", NULL };
+    static const char *const port_keys[] = { "agent", "path", "label", "strikes", "quarantined", NULL };
+    static const char *const run_keys[] = { "state", "n", NULL };
+    json_t *durations = json_array();
+    sqlite3_stmt *st = query(s, "SELECT (ended - started) / 1000.0 FROM attempts"
+                                " WHERE outcome = 'success' AND ended >= started", NULL);
+    while (st && step(s, st) == SQLITE_ROW)
+        json_array_append_new(durations, json_real(sqlite3_column_double(st, 0)));
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o, s:I, s:o, s:o, s:I, s:o}",
+        "restores", rows_of(s, "SELECT a.outcome, a.error_class, COALESCE(u.product_type, ''), COUNT(*)"
+                               " FROM attempts a LEFT JOIN units u ON u.ecid = a.ecid"
+                               " WHERE a.state = 'ended' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                            restore_keys, "ttti"),
+        "attempts", (json_int_t)scalar(s, 0, "SELECT COUNT(*) FROM attempts", NULL),
+        "ports", rows_of(s, "SELECT agent, path, label, strikes, quarantined FROM ports"
+                            " ORDER BY agent, path", port_keys, "tttii"),
+        "runs", rows_of(s, "SELECT state, COUNT(*) FROM unit_runs GROUP BY state ORDER BY state",
+                        run_keys, "ti"),
+        "queue", (json_int_t)scalar(s, 0, "SELECT COUNT(*) FROM unit_runs r JOIN jobs j ON j.id = r.job"
+                                          " WHERE j.state = 'running'"
+                                          " AND r.state IN ('waiting_unit', 'needs_move', 'needs_operator')", NULL),
+        "durations_s", durations);
+}
+
 static json_t *doc_agents(struct store *s)
 {
     sqlite3_stmt *st = query(s,
@@ -1482,6 +1527,12 @@ json_t *store_doc_moves(struct store *s)
 {
     s->read_failed = 0;
     return checked(s, doc_moves(s));
+}
+
+json_t *store_doc_metrics(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_metrics(s));
 }
 
 /* ---- moves ------------------------------------------------------------------------------ */

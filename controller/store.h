@@ -216,5 +216,9 @@ json_t *store_doc_ports(struct store *s);
 /* Agents rows; the caller adds live fields (state, running, dropped_msgs). */
 json_t *store_doc_agents(struct store *s);
 json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid);
+/* What /metrics shows from the store (metrics.h): {"restores": [{"result", "class", "model",
+ * "n"}], "attempts", "ports": [{"agent", "path", "label", "strikes", "quarantined"}],
+ * "runs": [{"state", "n"}], "queue", "durations_s": [s...] (successful attempts)}. */
+json_t *store_doc_metrics(struct store *s);
 
 #endif
