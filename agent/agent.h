@@ -95,8 +95,12 @@ void link_close(struct agent *a);
 /* Sends an unreliable message (progress, heartbeat) now; dropped when not welcomed. */
 void link_send(struct agent *a, Fr__Envelope *env);
 /* Queues a reliable message (port event, accept, result) in the outbox and sends it;
- * a result (result_ref set) is also kept in the journal until acknowledged. */
-void link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref);
+ * a result (result_ref set) is also kept in the journal. 0, or a negative fr_err code
+ * (logged) when it could not be queued: nothing was sent and no seq was used. */
+int link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref);
+/* Sends the journaled result of an attempt that has ended again (reliable). 0, or
+ * FR_ENOTFOUND when the journal has none. */
+int link_resend_result(struct agent *a, uint64_t attempt_id);
 
 /* ports.c */
 void ports_on_topology(void *arg, const struct port_desc *ports, size_t n);

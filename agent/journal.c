@@ -1,11 +1,45 @@
-/* journal — unacknowledged results kept across agent restarts; see journal.h. */
+/* journal — the agent's results, kept across restarts; see journal.h. */
 #include "journal.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "fr_err.h"
 #include "fr_log.h"
+
+/* v1: each result names its attempt and is marked when acknowledged (kept to answer a
+ * re-sent JobAssign) instead of deleted. A v0 journal holds only unacknowledged rows. */
+static const char *const upgrade_v1 =
+    "BEGIN; ALTER TABLE results ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;"
+    " ALTER TABLE results ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;"
+    " CREATE INDEX results_attempt ON results(attempt); PRAGMA user_version = 1; COMMIT";
+
+static int journal_version(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int v = -1;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+static int journal_setup(sqlite3 *db, char **msg)
+{
+    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                         " CREATE TABLE IF NOT EXISTS results (id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
+                     NULL, NULL, msg) != SQLITE_OK)
+        return -1;
+    int v = journal_version(db);
+    if (v == 0 && sqlite3_exec(db, upgrade_v1, NULL, NULL, msg) != SQLITE_OK) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return v < 0 || v > 1 ? -1 : 0;
+}
 
 int journal_open(struct agent *a, char *err, size_t errlen)
 {
@@ -19,10 +53,9 @@ int journal_open(struct agent *a, char *err, size_t errlen)
         return rc;
     }
     char *msg = NULL;
-    if (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                         " CREATE TABLE IF NOT EXISTS results (id INTEGER PRIMARY KEY, data BLOB NOT NULL)",
-                     NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = fr_seterr(FR_EIO, err, errlen, "result journal '%s': %s", path, msg ? msg : "?");
+    if (journal_setup(db, &msg) < 0) {
+        int rc = fr_seterr(FR_EIO, err, errlen, "result journal '%s': %s", path,
+                           msg ? msg : "unknown version");
         sqlite3_free(msg);
         sqlite3_close(db);
         return rc;
@@ -31,13 +64,15 @@ int journal_open(struct agent *a, char *err, size_t errlen)
     return 0;
 }
 
-int64_t journal_add(struct agent *a, const uint8_t *data, size_t len)
+int64_t journal_add(struct agent *a, uint64_t attempt_id, const uint8_t *data, size_t len)
 {
     sqlite3_stmt *st = NULL;
     int64_t id = 0;
     if (a->journal &&
-        sqlite3_prepare_v2(a->journal, "INSERT INTO results (data) VALUES (?)", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(a->journal, "INSERT INTO results (data, attempt) VALUES (?, ?)", -1, &st,
+                           NULL) == SQLITE_OK &&
         sqlite3_bind_blob(st, 1, data, (int)len, SQLITE_TRANSIENT) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 2, (int64_t)attempt_id) == SQLITE_OK &&
         sqlite3_step(st) == SQLITE_DONE)
         id = sqlite3_last_insert_rowid(a->journal);
     else if (a->journal)
@@ -47,14 +82,47 @@ int64_t journal_add(struct agent *a, const uint8_t *data, size_t len)
     return id;
 }
 
-void journal_remove(struct agent *a, int64_t id)
+static void exec_id(struct agent *a, const char *sql, int64_t id)
 {
     sqlite3_stmt *st = NULL;
-    if (a->journal && id > 0 &&
-        sqlite3_prepare_v2(a->journal, "DELETE FROM results WHERE id = ?", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_bind_int64(st, 1, id) == SQLITE_OK)
-        sqlite3_step(st);
+    if (a->journal && sqlite3_prepare_v2(a->journal, sql, -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_bind_int64(st, 1, id) == SQLITE_OK && sqlite3_step(st) != SQLITE_DONE)
+        fr_warn("journal", "'%.40s': %s", sql, sqlite3_errmsg(a->journal));
     sqlite3_finalize(st);
+}
+
+void journal_acked(struct agent *a, int64_t id)
+{
+    if (id <= 0)
+        return;
+    exec_id(a, "UPDATE results SET acked = 1 WHERE id = ?", id);
+    /* acknowledged results are kept only to answer re-sent assigns: the newest few thousand */
+    exec_id(a, "DELETE FROM results WHERE acked = 1 AND id <= ?", id - JOURNAL_KEEP_ACKED);
+}
+
+int journal_find(struct agent *a, uint64_t attempt_id, uint8_t **data, size_t *len)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = FR_ENOTFOUND;
+    if (!a->journal ||
+        sqlite3_prepare_v2(a->journal, "SELECT data FROM results WHERE attempt = ? ORDER BY id DESC"
+                           " LIMIT 1", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_int64(st, 1, (int64_t)attempt_id) != SQLITE_OK) {
+        sqlite3_finalize(st);
+        return a->journal ? FR_EIO : FR_ENOTFOUND;
+    }
+    int step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *len = (size_t)sqlite3_column_bytes(st, 0);
+        *data = malloc(*len ? *len : 1);
+        rc = *data ? 0 : FR_ENOMEM;
+        if (*data && *len)
+            memcpy(*data, sqlite3_column_blob(st, 0), *len);
+    } else if (step != SQLITE_DONE) {
+        rc = FR_EIO;
+    }
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int journal_each(struct agent *a, void (*cb)(struct agent *a, int64_t id, const uint8_t *data,
@@ -62,16 +130,19 @@ int journal_each(struct agent *a, void (*cb)(struct agent *a, int64_t id, const 
 {
     sqlite3_stmt *st = NULL;
     if (!a->journal ||
-        sqlite3_prepare_v2(a->journal, "SELECT id, data FROM results ORDER BY id", -1, &st, NULL) != SQLITE_OK)
+        sqlite3_prepare_v2(a->journal, "SELECT id, data FROM results WHERE acked = 0 ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
         return FR_EIO;
-    int n = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         cb(a, sqlite3_column_int64(st, 0), sqlite3_column_blob(st, 1),
            (size_t)sqlite3_column_bytes(st, 1));
         n++;
     }
+    if (rc != SQLITE_DONE)
+        fr_error("journal", "reading the result journal: %s", sqlite3_errmsg(a->journal));
     sqlite3_finalize(st);
-    return n;
+    return rc == SQLITE_DONE ? n : FR_EIO;
 }
 
 void journal_close(struct agent *a)

@@ -5,9 +5,12 @@
  * after a restore finished but before the controller acknowledged the result loses
  * it: the controller can only call the attempt interrupted, and the phone is
  * restored a second time. With it, the next agent process sends those results first,
- * lists their attempts in its Hello (so they are not interrupted), and deletes each
- * row when the controller acknowledges it. Only results are journaled: port events
- * are found again by discovery, and an accept is moot once its run is gone.
+ * lists their attempts in its Hello (so they are not interrupted), and marks each
+ * row when the controller acknowledges it. An acknowledged result is kept a while
+ * (the newest JOURNAL_KEEP_ACKED) so that a JobAssign re-sent for an attempt that has
+ * ended (it crossed the result, or the controller was slow) is answered with the
+ * result, never started again. Only results are journaled: port events are found
+ * again by discovery, and an accept is moot once its run is gone.
  *
  * Loop thread only. synchronous=NORMAL in WAL mode: a crash of the process loses
  * nothing; a power cut may lose the last results, which then count as interrupted. */
@@ -20,10 +23,16 @@
 #include "agent.h"
 
 int journal_open(struct agent *a, char *err, size_t errlen);
+#define JOURNAL_KEEP_ACKED 4096
+
 /* Keeps a packed JobResult envelope; returns its row id (> 0), or 0 if it could not. */
-int64_t journal_add(struct agent *a, const uint8_t *data, size_t len);
-void journal_remove(struct agent *a, int64_t id);
-/* Calls cb for every kept result, oldest first. */
+int64_t journal_add(struct agent *a, uint64_t attempt_id, const uint8_t *data, size_t len);
+/* The controller acknowledged row id. */
+void journal_acked(struct agent *a, int64_t id);
+/* The kept result of an attempt (acknowledged or not): 0 with *data malloc'd,
+ * FR_ENOTFOUND, or FR_EIO. */
+int journal_find(struct agent *a, uint64_t attempt_id, uint8_t **data, size_t *len);
+/* Calls cb for every result not acknowledged yet, oldest first. */
 int journal_each(struct agent *a, void (*cb)(struct agent *a, int64_t id, const uint8_t *data,
                                              size_t len));
 void journal_close(struct agent *a);

@@ -33,30 +33,41 @@ static void outbox_transmit(struct agent *a, struct outbox_entry *e)
         e->sent_at = uv_now(a->loop);
 }
 
-static struct outbox_entry *enqueue(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *ref)
+/* Queues env under the next seq. The seq is taken only once the message is packed: a
+ * number burnt on a message that never left would be a gap the controller waits on
+ * forever (it applies seq n + 1 only after n). */
+static int enqueue(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *ref,
+                   struct outbox_entry **out)
 {
     struct outbox_entry *e = calloc(1, sizeof *e);
     if (!e)
-        return NULL;
+        return FR_ENOMEM;
     env->agent_id = a->cfg.id;
     env->session = a->session;
-    env->seq = e->seq = a->next_seq++;
+    env->seq = a->next_seq;
+    int rc = fr_wire_pack(env, &e->data, &e->len);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    e->seq = a->next_seq++;
     if (ref)
         e->ref = *ref;
-    if (fr_wire_pack(env, &e->data, &e->len) < 0) {
-        free(e);
-        return NULL;
-    }
     *a->outbox_tail = e;
     a->outbox_tail = &e->next;
-    return e;
+    *out = e;
+    return 0;
 }
 
-void link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref)
+int link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref)
 {
-    struct outbox_entry *e = enqueue(a, env, result_ref);
-    if (!e)
-        return;
+    struct outbox_entry *e = NULL;
+    int rc = enqueue(a, env, result_ref, &e);
+    if (rc < 0) {
+        fr_error("link", "cannot queue a %s for the controller: %s", fr_wire_body_name(env->body_case),
+                 fr_strerror(rc));
+        return rc;
+    }
     if (result_ref) {
         /* kept without our session and seq: a later process sends it under its own */
         Fr__Envelope copy = *env;
@@ -65,37 +76,63 @@ void link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef
         uint8_t *data = NULL;
         size_t len = 0;
         if (fr_wire_pack(&copy, &data, &len) == 0)
-            e->journal_id = journal_add(a, data, len);
+            e->journal_id = journal_add(a, result_ref->attempt_id, data, len);
         free(data);
     }
     outbox_transmit(a, e);
+    return 0;
+}
+
+/* Queues a result kept in the journal (row journal_id; 0 = do not tie the entry to it). */
+static int queue_stored(struct agent *a, const uint8_t *data, size_t len, int64_t journal_id,
+                        uint64_t *attempt_id)
+{
+    Fr__Envelope *env = NULL;
+    char err[256];
+    int rc = fr_wire_unpack(data, len, &env, err, sizeof err);
+    if (rc == 0 && env->body_case != FR__ENVELOPE__BODY_JOB_RESULT)
+        rc = FR_EPROTO;
+    if (rc < 0) {
+        fr_warn("link", "result journal: entry %lld unreadable (%s)", (long long)journal_id,
+                env ? "not a result" : err);
+        fr_wire_free(&env);
+        return rc;
+    }
+    *attempt_id = env->job_result->ref->attempt_id;
+    char *kept_id = env->agent_id; /* enqueue points it at our id; the unpacked one is freed below */
+    struct outbox_entry *e = NULL;
+    rc = enqueue(a, env, env->job_result->ref, &e);
+    env->agent_id = kept_id;
+    if (rc == 0) {
+        e->journal_id = journal_id;
+        outbox_transmit(a, e);
+    }
+    fr_wire_free(&env);
+    return rc;
 }
 
 static void restore_one(struct agent *a, int64_t id, const uint8_t *data, size_t len)
 {
-    Fr__Envelope *env = NULL;
-    char err[256];
-    if (fr_wire_unpack(data, len, &env, err, sizeof err) < 0 ||
-        env->body_case != FR__ENVELOPE__BODY_JOB_RESULT) {
-        fr_warn("link", "result journal: entry %lld unreadable (%s): dropped", (long long)id,
-                env ? "not a result" : err);
-        journal_remove(a, id);
-        fr_wire_free(&env);
+    uint64_t attempt = 0;
+    if (queue_stored(a, data, len, id, &attempt) < 0) {
+        journal_acked(a, id); /* never replayed again */
         return;
     }
-    char *kept_id = env->agent_id; /* enqueue points it at our id; the unpacked one is freed below */
-    struct outbox_entry *e = enqueue(a, env, env->job_result->ref);
-    env->agent_id = kept_id;
-    if (e)
-        e->journal_id = id;
-    char ecid[FR_ECID_STRLEN];
-    fr_ecid_format(env->job_result->ref->ecid, ecid, sizeof ecid);
-    fr_info("link", "unit %s: the result of attempt %llu, kept from before a restart, goes out again",
-            ecid, (unsigned long long)env->job_result->ref->attempt_id);
-    fr_wire_free(&env);
+    fr_info("link", "the result of attempt %llu, kept from before a restart, goes out again",
+            (unsigned long long)attempt);
 }
 
-
+int link_resend_result(struct agent *a, uint64_t attempt_id)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = journal_find(a, attempt_id, &data, &len);
+    uint64_t attempt = 0;
+    if (rc == 0)
+        rc = queue_stored(a, data, len, 0, &attempt);
+    free(data);
+    return rc;
+}
 
 static void outbox_ack(struct agent *a, uint64_t ack)
 {
@@ -105,7 +142,7 @@ static void outbox_ack(struct agent *a, uint64_t ack)
         struct outbox_entry *e = a->outbox;
         a->outbox = e->next;
         if (e->journal_id)
-            journal_remove(a, e->journal_id);
+            journal_acked(a, e->journal_id);
         free(e->data);
         free(e);
     }

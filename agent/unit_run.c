@@ -367,6 +367,13 @@ void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
         answer(a, ref, 1, "already running"); /* a re-sent assign: never start twice */
         return;
     }
+    if (link_resend_result(a, ref->attempt_id) == 0) { /* it ran here and ended: its result */
+        char ecid[FR_ECID_STRLEN];
+        fr_ecid_format(ref->ecid, ecid, sizeof ecid);
+        fr_info("unit", "unit %s: attempt %llu was assigned again after it ended: its result "
+                "goes out again, the restore does not", ecid, (unsigned long long)ref->attempt_id);
+        return;
+    }
     struct port *p = ports_find_unit(a, ref->ecid);
     char reason[160] = "";
     if (!p)

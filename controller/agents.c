@@ -328,6 +328,10 @@ void agents_on_heartbeat(uv_timer_t *t)
         fr_info("agents", "loop busy for %llu ms: not judging agents on this tick",
                 (unsigned long long)(now - c->last_tick));
     c->last_tick = now;
+    if (c->sched_retry_at && now >= c->sched_retry_at) { /* a refused run's backoff is over */
+        c->sched_retry_at = 0;
+        sched_kick(c);
+    }
     for (struct agent_state *a = c->agents; a; a = a->next) {
         if (!a->online)
             continue;

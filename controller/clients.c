@@ -151,6 +151,7 @@ static json_t *agents_doc(struct controller *c)
         json_object_set_new(row, "state", json_string(a && a->online ? "online" : "offline"));
         json_object_set_new(row, "dropped_msgs", json_integer(a ? (json_int_t)a->dropped : 0));
         json_object_set_new(row, "mismatched", json_integer(a ? (json_int_t)a->mismatched : 0));
+        json_object_set_new(row, "refused", json_integer(a ? (json_int_t)a->refused : 0));
     }
     json_object_set_new(doc, "dropped_unknown", json_integer((json_int_t)c->dropped_unknown));
     json_object_set_new(doc, "loop", json_pack("{s:I, s:I, s:i}", "stalls", (json_int_t)c->probe.stalls,

@@ -47,6 +47,7 @@ struct agent_state {
     uint32_t slots;
     uint64_t dropped;      /* refused messages */
     uint64_t mismatched;   /* accepts, progress and results naming no attempt of its own */
+    uint64_t refused;      /* attempts it refused */
     struct agent_state *next;
 };
 
@@ -78,6 +79,7 @@ struct controller {
     struct agent_state *agents;
     uint64_t dropped_unknown; /* refused messages from no known agent */
     uint64_t last_tick;       /* uv_now of the last heartbeat tick */
+    uint64_t sched_retry_at;  /* uv_now when a held-back run may be assigned (0 = none) */
     struct mirror *mirror;    /* mirror.c; NULL when off */
     struct firmware *firmware; /* firmware.c: the catalog */
     struct loop_probe probe;  /* loop stalls, shown in the agents document */
@@ -102,6 +104,8 @@ void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
 
 /* scheduler.c: runs a scheduling pass on the next loop turn (coalesced). */
 void sched_kick(struct controller *c);
+/* A pass once ms have passed (checked at the heartbeat ticks). */
+void sched_kick_after(struct controller *c, uint64_t ms);
 void sched_on_timer(uv_timer_t *t);
 
 #endif

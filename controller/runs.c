@@ -238,15 +238,43 @@ int runs_on_result(struct controller *c, struct agent_state *a, const Fr__JobRes
     return runs_end(c, a, r->ref, &e);
 }
 
+int runs_refused(struct store *s, const Fr__AttemptRef *ref, const char *reason, int64_t base_ms,
+                 uint64_t now_ms, int64_t *delay_ms)
+{
+    int n = 0;
+    int rc = store_attempt_refused(s, ref, reason, now_ms, &n);
+    if (rc < 0)
+        return rc;
+    char status[300];
+    if (n >= RUNS_REFUSALS_HOLD) {
+        *delay_ms = -1;
+        snprintf(status, sizeof status, "held: refused %d times in a row (last: %s); tried again "
+                 "when the unit is plugged in again", n, reason);
+        rc = store_run_hold(s, ref->job_id, ref->ecid, INT64_MAX, status);
+        if (rc == 0)
+            rc = store_event(s, now_ms, "held", ref->job_id, ref->ecid, NULL, NULL, status);
+        return rc;
+    }
+    int64_t delay = base_ms;
+    for (int i = 1; i < n && delay < RUNS_BACKOFF_MAX_MS; i++)
+        delay *= 2;
+    *delay_ms = delay < RUNS_BACKOFF_MAX_MS ? delay : RUNS_BACKOFF_MAX_MS;
+    snprintf(status, sizeof status, "refused (%s); assigned again in %lld ms", reason,
+             (long long)*delay_ms);
+    return store_run_hold(s, ref->job_id, ref->ecid, (int64_t)now_ms + *delay_ms, status);
+}
+
 int runs_on_accept(struct controller *c, struct agent_state *a, const Fr__JobAccept *acc)
 {
     uint64_t now = fr_time_wall_ms();
+    int64_t delay = 0;
     int rc = store_begin(c->store);
     int match = rc < 0 ? rc : runs_match(c, a, acc->ref, "accept", now);
     rc = match < 0 ? match : 0;
     if (match == ATTEMPT_LIVE)
-        rc = acc->accepted ? store_attempt_running(c->store, acc->ref)
-                           : store_attempt_refused(c->store, acc->ref, acc->reason, now);
+        rc = acc->accepted ? store_run_accepted(c->store, acc->ref)
+                           : runs_refused(c->store, acc->ref, acc->reason, c->cfg.heartbeat_ms, now,
+                                          &delay);
     if (rc == 0)
         rc = store_commit(c->store);
     if (rc < 0) {
@@ -258,9 +286,16 @@ int runs_on_accept(struct controller *c, struct agent_state *a, const Fr__JobAcc
     if (match == ATTEMPT_LIVE && !acc->accepted) {
         char ecid[FR_ECID_STRLEN];
         fr_ecid_format(acc->ref->ecid, ecid, sizeof ecid);
-        fr_info("runs", "unit %s: agent '%s' refused attempt %llu: %s", ecid, a->id,
-                (unsigned long long)acc->ref->attempt_id, acc->reason);
-        sched_kick(c);
+        a->refused++;
+        if (delay < 0)
+            fr_warn("runs", "unit %s: agent '%s' refused attempt %llu (%s), %d times in a row: "
+                    "held until the unit is plugged in again", ecid, a->id,
+                    (unsigned long long)acc->ref->attempt_id, acc->reason, RUNS_REFUSALS_HOLD);
+        else {
+            fr_info("runs", "unit %s: agent '%s' refused attempt %llu: %s (again in %lld ms)", ecid,
+                    a->id, (unsigned long long)acc->ref->attempt_id, acc->reason, (long long)delay);
+            sched_kick_after(c, (uint64_t)delay);
+        }
     }
     return 0;
 }

@@ -51,6 +51,18 @@ int runs_apply(struct store *s, const struct policy_cfg *pc, const char *agent,
                const Fr__AttemptRef *ref, const struct run_end *e, uint64_t now_ms,
                struct run_effects *fx);
 
+/* A refused attempt is not handed out again at once: after the nth refusal in a row
+ * the run waits base_ms * 2^(n-1) (at most RUNS_BACKOFF_MAX_MS); after
+ * RUNS_REFUSALS_HOLD in a row it is held, with the reason in its status, until its unit
+ * is plugged in again. (An agent that refuses at once would otherwise be reassigned in
+ * a loop: thousands of refusals a second.) */
+#define RUNS_REFUSALS_HOLD 5
+#define RUNS_BACKOFF_MAX_MS 30000
+/* Ends ref's attempt as refused inside the caller's transaction and holds the run back;
+ * *delay_ms is how long (-1: held until the unit is plugged in again). */
+int runs_refused(struct store *s, const Fr__AttemptRef *ref, const char *reason, int64_t base_ms,
+                 uint64_t now_ms, int64_t *delay_ms);
+
 /* runs_apply, then its effects. Returns runs_apply's code. */
 int runs_end(struct controller *c, struct agent_state *a, const Fr__AttemptRef *ref,
              const struct run_end *e);

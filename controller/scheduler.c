@@ -183,3 +183,10 @@ void sched_kick(struct controller *c)
     if (!c->stopping && !uv_is_active((uv_handle_t *)&c->sched))
         uv_timer_start(&c->sched, sched_on_timer, 0, 0);
 }
+
+void sched_kick_after(struct controller *c, uint64_t ms)
+{
+    uint64_t at = uv_now(c->loop) + ms;
+    if (!c->sched_retry_at || at < c->sched_retry_at)
+        c->sched_retry_at = at;
+}

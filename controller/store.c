@@ -17,7 +17,7 @@
 #include "fr_time.h"
 #include "fr_types.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 struct store {
     sqlite3 *db;
@@ -98,6 +98,12 @@ static const char *const schema_v3[] = {
     "ALTER TABLE attempts ADD COLUMN token_lo INTEGER NOT NULL DEFAULT 0",
 };
 
+/* v4: refusals in a row of a run's attempts, and when it may be assigned again. */
+static const char *const schema_v4[] = {
+    "ALTER TABLE unit_runs ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE unit_runs ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -106,6 +112,7 @@ static const struct {
     { schema, sizeof schema / sizeof schema[0] },
     { schema_v2, sizeof schema_v2 / sizeof schema_v2[0] },
     { schema_v3, sizeof schema_v3 / sizeof schema_v3[0] },
+    { schema_v4, sizeof schema_v4 / sizeof schema_v4[0] },
 };
 
 static int interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
@@ -605,6 +612,9 @@ int store_unit_event(struct store *s, const char *agent, const Fr__PortEvent *ev
         return exec(s, "UPDATE units SET present = 0, last_seen = ? WHERE ecid = ? AND agent = ?"
                        " AND port = ?", "uutt", now_ms, u->ecid, agent, u->port_path);
     int rc = unit_upsert(s, agent, u, now_ms);
+    if (rc == 0 && ev->kind == FR__PORT_EVENT__KIND__ATTACH) /* plugged in again: no longer held */
+        rc = exec(s, "UPDATE unit_runs SET refusals = 0, not_before = 0 WHERE ecid = ?"
+                     " AND not_before > 0 AND state NOT IN " TERMINAL, "u", u->ecid);
     if (rc == 0 && ev->kind == FR__PORT_EVENT__KIND__ATTACH) {
         /* plugged back into a port its run avoids: the move instruction repeats */
         char here[128];
@@ -879,11 +889,11 @@ int store_sched_candidates(struct store *s,
         " WHERE (r.state IN ('waiting_unit', 'needs_move')"
         /* an operator put it into DFU or recovery by hand: it starts by itself */
         "  OR (r.state = 'needs_operator' AND u.mode IN (1, 2)))"
-        " AND COALESCE(p.quarantined, 0) = 0"
+        " AND COALESCE(p.quarantined, 0) = 0 AND r.not_before <= ?"
         " AND (j.same_port = 1"
         "  OR NOT EXISTS (SELECT 1 FROM json_each(r.avoid) WHERE value = u.agent || ':' || u.port))"
         " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.ecid = r.ecid AND a.state IN " LIVE ")"
-        " ORDER BY r.job, u.agent, u.port", NULL);
+        " ORDER BY r.job, u.agent, u.port", "u", fr_time_wall_ms());
     if (!st)
         return FR_ESTORE;
     int rc;
@@ -1032,14 +1042,35 @@ int store_attempt_running(struct store *s, const Fr__AttemptRef *ref)
 }
 
 int store_attempt_refused(struct store *s, const Fr__AttemptRef *ref, const char *reason,
-                          uint64_t now_ms)
+                          uint64_t now_ms, int *refusals)
 {
     int rc = exec(s, "UPDATE attempts SET state = 'ended', outcome = 'refused', error_text = ?,"
                      " ended = ? WHERE id = ?", "tuu", reason, now_ms, ref->attempt_id);
     if (rc == 0)
-        rc = exec(s, "UPDATE unit_runs SET state = 'waiting_unit', status = ?, updated = ?"
-                     " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+        rc = exec(s, "UPDATE unit_runs SET state = 'waiting_unit', status = ?, updated = ?,"
+                     " refusals = refusals + 1 WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
                   "tuuu", reason, now_ms, ref->job_id, ref->ecid);
+    int64_t n = 0;
+    if (rc == 0)
+        rc = scalar_rc(s, &n, "SELECT refusals FROM unit_runs WHERE job = ? AND ecid = ?", "uu",
+                       ref->job_id, ref->ecid);
+    *refusals = (int)n;
+    return rc;
+}
+
+int store_run_hold(struct store *s, uint64_t job, uint64_t ecid, int64_t not_before_ms,
+                   const char *status)
+{
+    return exec(s, "UPDATE unit_runs SET not_before = ?, status = ? WHERE job = ? AND ecid = ?",
+                "ituu", not_before_ms, status, job, ecid);
+}
+
+int store_run_accepted(struct store *s, const Fr__AttemptRef *ref)
+{
+    int rc = store_attempt_running(s, ref);
+    if (rc == 0)
+        rc = exec(s, "UPDATE unit_runs SET refusals = 0, not_before = 0 WHERE job = ? AND ecid = ?",
+                  "uu", ref->job_id, ref->ecid);
     return rc;
 }
 

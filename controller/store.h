@@ -98,8 +98,8 @@ struct sched_candidate {
     char agent[64], port[64];
     char product_type[32];
 };
-/* Waiting runs whose unit is present on a port that is not quarantined and that
- * have no live attempt; cb returns nonzero to stop. */
+/* Waiting runs whose unit is present on a port that is not quarantined, that have no
+ * live attempt and are not held back (refusals); cb returns nonzero to stop. */
 int store_sched_candidates(struct store *s,
                            int (*cb)(void *arg, const struct sched_candidate *c), void *arg);
 /* Creates the attempt (fresh lease epoch) with the firmware it is given (the job's,
@@ -135,9 +135,16 @@ enum attempt_match {
 int store_attempt_match(struct store *s, const char *agent, const Fr__AttemptRef *ref);
 /* An assigned attempt becomes running (accepted, or progress seen). */
 int store_attempt_running(struct store *s, const Fr__AttemptRef *ref);
-/* The agent refused the attempt: it ends, and the run waits for its unit again. */
+/* The agent refused the attempt: it ends, and the run waits for its unit again;
+ * *refusals is how many attempts of the run were refused in a row now. */
 int store_attempt_refused(struct store *s, const Fr__AttemptRef *ref, const char *reason,
-                          uint64_t now_ms);
+                          uint64_t now_ms, int *refusals);
+/* The run is not assigned before not_before_ms (wall clock; a unit plugged in again
+ * lifts it); status says why. */
+int store_run_hold(struct store *s, uint64_t job, uint64_t ecid, int64_t not_before_ms,
+                   const char *status);
+/* The agent accepted: the attempt runs, and the run's refusals start over. */
+int store_run_accepted(struct store *s, const Fr__AttemptRef *ref);
 /* Writes progress of a live attempt (the caller has matched ref). */
 int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr__JobProgress *p,
                            uint64_t now_ms);

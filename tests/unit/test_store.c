@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "fr_err.h"
+#include "fr_time.h"
 #include "sql_probe.h"
 #include "fr_types.h"
 #include "runs.h"
@@ -539,6 +540,7 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
     store_close(&s);
     sql("ALTER TABLE attempts DROP COLUMN firmware; ALTER TABLE attempts DROP COLUMN sha256;"
         " ALTER TABLE attempts DROP COLUMN token_hi; ALTER TABLE attempts DROP COLUMN token_lo;"
+        " ALTER TABLE unit_runs DROP COLUMN refusals; ALTER TABLE unit_runs DROP COLUMN not_before;"
         " PRAGMA user_version = 1");
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
@@ -562,7 +564,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 3"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 4"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }
@@ -661,6 +663,53 @@ static void a_backup_of_a_live_store_has_its_latest_commits(void **state)
     assert_non_null(strstr(err, "/nonexistent-dir/b.db"));
 }
 
+/* A refused attempt is not handed out again at once: the run waits (doubling), and after
+ * RUNS_REFUSALS_HOLD refusals in a row it is held, saying why, until its unit is plugged
+ * in again. */
+static void refusals_back_off_then_hold_the_run(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 1, 0xD000);
+    uint64_t ecid = 0xD000;
+    int created, erase;
+    uint32_t n;
+    submit(s, "refuse", &ecid, 1, NULL, 0, &created);
+    int64_t delays[RUNS_REFUSALS_HOLD];
+    for (int i = 0; i < RUNS_REFUSALS_HOLD; i++) {
+        struct cands cs = { .n = 0 };
+        assert_int_equal(store_sched_candidates(s, collect, &cs), 0);
+        assert_int_equal(cs.n, 1);
+        Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
+        assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, "/x.ipsw", "", &ref, &erase, &n), 0);
+        uint64_t now = fr_time_wall_ms();
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(runs_refused(s, &ref, "no free slot", 1000, now, &delays[i]), 0);
+        assert_int_equal(store_commit(s), 0);
+        assert_int_equal(ncands(s), 0); /* not at once */
+        if (delays[i] >= 0) /* the backoff over: it is a candidate again */
+            sql("UPDATE unit_runs SET not_before = 0 WHERE not_before < 9000000000000000000");
+    }
+    assert_true(delays[0] == 1000 && delays[1] == 2000 && delays[2] == 4000 && delays[3] == 8000);
+    assert_true(delays[RUNS_REFUSALS_HOLD - 1] == -1);
+    assert_int_equal(ncands(s), 0);
+    json_t *doc = store_doc_status(s, 0, 1);
+    const char *status = json_string_value(json_object_get(json_array_get(json_object_get(doc, "runs"), 0),
+                                                           "status"));
+    assert_non_null(strstr(status, "held: refused 5 times"));
+    json_decref(doc);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM events WHERE kind = 'held'"), 1);
+    /* plugged in again: it is tried again */
+    Fr__UnitInfo u = FR__UNIT_INFO__INIT;
+    u.ecid = ecid;
+    u.port_path = "1-1.1";
+    u.mode = 2;
+    Fr__PortEvent ev = FR__PORT_EVENT__INIT;
+    ev.kind = FR__PORT_EVENT__KIND__ATTACH;
+    ev.unit = &u;
+    assert_int_equal(store_unit_event(s, "A", &ev, 9000), 0);
+    assert_int_equal(ncands(s), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -680,6 +729,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lost_link_avoids_the_port_unless_the_job_allows_it, setup, teardown),
         cmocka_unit_test(unusable_path_is_a_clear_error),
         cmocka_unit_test_setup_teardown(a_store_in_use_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(refusals_back_off_then_hold_the_run, setup, teardown),
         cmocka_unit_test_setup_teardown(a_hello_interrupts_every_lost_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(a_backup_of_a_live_store_has_its_latest_commits, setup,
                                         teardown),

@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine.h"
 #include "fr_err.h"
+#include "fr_wire.h"
+#include "journal.h"
 #include "unit_run.h"
 
 static void happy_path_is_legal(void **state)
@@ -177,6 +180,194 @@ static void missing_engine_is_an_error_not_a_crash(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- an agent without a controller: its outbox is what it would send ---------------- */
+
+#define TEST_ECID 0xABCDull
+
+struct rig {
+    uv_loop_t loop;
+    struct agent a;
+    char dir[64], starts[96], ipsw[96];
+};
+
+static void rig_agent(struct rig *g)
+{
+    struct agent *a = &g->a;
+    memset(a, 0, sizeof *a);
+    a->loop = &g->loop;
+    snprintf(a->cfg.id, sizeof a->cfg.id, "T");
+    snprintf(a->cfg.work_dir, sizeof a->cfg.work_dir, "%s", g->dir);
+    snprintf(a->cfg.engine_path, sizeof a->cfg.engine_path, "%s/engine.sh", g->dir);
+    a->cfg.slots = 4;
+    a->cfg.watchdog_s = 30;
+    a->next_seq = 1;
+    a->outbox_tail = &a->outbox;
+    a->ports = calloc(1, sizeof *a->ports);
+    a->nports = 1;
+    snprintf(a->ports[0].desc.path, sizeof a->ports[0].desc.path, "1-1");
+    a->ports[0].has_unit = 1;
+    a->ports[0].unit.ecid = TEST_ECID;
+    char err[256];
+    assert_int_equal(journal_open(a, err, sizeof err), 0);
+}
+
+/* An engine stand-in that counts its starts and restores at once. */
+static void rig_setup(struct rig *g)
+{
+    uv_loop_init(&g->loop);
+    snprintf(g->dir, sizeof g->dir, "/tmp/fr-test-agent-%d", (int)getpid());
+    mkdir(g->dir, 0755);
+    snprintf(g->starts, sizeof g->starts, "%s/starts", g->dir);
+    snprintf(g->ipsw, sizeof g->ipsw, "%s/x.ipsw", g->dir);
+    unlink(g->starts);
+    char path[128];
+    snprintf(path, sizeof path, "%s/engine.sh", g->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\necho start >> %s\necho 'Status: Restore Finished'\nexit 0\n", g->starts);
+    fclose(f);
+    chmod(path, 0755);
+    f = fopen(g->ipsw, "w");
+    fputs("ipsw", f);
+    fclose(f);
+    rig_agent(g);
+}
+
+static void rig_agent_free(struct rig *g)
+{
+    struct agent *a = &g->a;
+    unit_run_free_all(a);
+    while (a->outbox) {
+        struct outbox_entry *e = a->outbox;
+        a->outbox = e->next;
+        free(e->data);
+        free(e);
+    }
+    journal_close(a);
+    free(a->ports);
+}
+
+static void rig_teardown(struct rig *g)
+{
+    rig_agent_free(g);
+    uv_run(&g->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&g->loop), 0);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", g->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* Messages of kind body in the outbox for attempt (0 = any). */
+static int outbox_count(struct agent *a, Fr__Envelope__BodyCase body, uint64_t attempt)
+{
+    int n = 0;
+    for (struct outbox_entry *e = a->outbox; e; e = e->next) {
+        Fr__Envelope *env = NULL;
+        char err[128];
+        assert_int_equal(fr_wire_unpack(e->data, e->len, &env, err, sizeof err), 0);
+        const Fr__AttemptRef *ref = env->body_case == FR__ENVELOPE__BODY_JOB_RESULT ? env->job_result->ref
+                                  : env->body_case == FR__ENVELOPE__BODY_JOB_ACCEPT ? env->job_accept->ref
+                                  : NULL;
+        n += env->body_case == body && (!attempt || (ref && ref->attempt_id == attempt));
+        fr_wire_free(&env);
+    }
+    return n;
+}
+
+static int starts(const struct rig *g)
+{
+    FILE *f = fopen(g->starts, "r");
+    int n = 0, ch;
+    while (f && (ch = fgetc(f)) != EOF)
+        n += ch == '\n';
+    if (f)
+        fclose(f);
+    return n;
+}
+
+static void assign(struct rig *g, uint64_t attempt)
+{
+    Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
+    ref.job_id = 1;
+    ref.attempt_id = attempt;
+    ref.epoch = 7;
+    ref.ecid = TEST_ECID;
+    ref.token_hi = 0x1111;
+    ref.token_lo = 0x2222;
+    Fr__JobAssign as = FR__JOB_ASSIGN__INIT;
+    as.ref = &ref;
+    as.port_path = "1-1";
+    as.firmware = g->ipsw;
+    as.firmware_sha256 = "";
+    as.erase = 1;
+    unit_run_on_assign(&g->a, &as);
+    uv_run(&g->loop, UV_RUN_DEFAULT); /* until the engine child has exited */
+}
+
+/* A JobAssign re-sent for an attempt that has ended (it crossed the result, or came
+ * from a slow controller, or reaches the next agent process) is answered with the
+ * result, and the phone is not restored again. */
+static void a_reassigned_ended_attempt_gets_its_result_not_a_second_restore(void **state)
+{
+    struct rig g;
+    rig_setup(&g);
+    assign(&g, 41);
+    assert_int_equal(starts(&g), 1);
+    assert_null(g.a.runs);
+    assert_int_equal(outbox_count(&g.a, FR__ENVELOPE__BODY_JOB_ACCEPT, 41), 1);
+    assert_int_equal(outbox_count(&g.a, FR__ENVELOPE__BODY_JOB_RESULT, 41), 1);
+
+    assign(&g, 41); /* again, the result not acknowledged yet */
+    assert_int_equal(starts(&g), 1);
+    assert_int_equal(outbox_count(&g.a, FR__ENVELOPE__BODY_JOB_RESULT, 41), 2);
+    assert_int_equal(outbox_count(&g.a, FR__ENVELOPE__BODY_JOB_ACCEPT, 41), 1);
+
+    rig_agent_free(&g); /* the agent restarts: the journal answers */
+    rig_agent(&g);
+    assign(&g, 41);
+    assert_int_equal(starts(&g), 1);
+    assert_int_equal(outbox_count(&g.a, FR__ENVELOPE__BODY_JOB_RESULT, 41), 1);
+    /* the result carries the token it was given */
+    Fr__Envelope *env = NULL;
+    char err[128];
+    assert_int_equal(fr_wire_unpack(g.a.outbox->data, g.a.outbox->len, &env, err, sizeof err), 0);
+    assert_true(env->job_result->ref->token_hi == 0x1111 && env->job_result->ref->token_lo == 0x2222);
+    fr_wire_free(&env);
+
+    assign(&g, 42); /* a new attempt of the same unit does run */
+    assert_int_equal(starts(&g), 2);
+    rig_teardown(&g);
+}
+
+/* A message that cannot be packed takes no seq: the next one follows the last sent
+ * without a gap (the controller would wait for the missing number forever). */
+static void a_message_that_cannot_be_packed_takes_no_seq(void **state)
+{
+    struct rig g;
+    rig_setup(&g);
+    size_t big = FR_WIRE_MAX_MSG + 16;
+    char *serial = malloc(big + 1);
+    memset(serial, 'x', big);
+    serial[big] = '\0';
+    Fr__UnitInfo u = FR__UNIT_INFO__INIT;
+    u.ecid = TEST_ECID;
+    u.port_path = "1-1";
+    u.serial = serial;
+    Fr__PortEvent ev = FR__PORT_EVENT__INIT;
+    ev.unit = &u;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_PORT_EVENT;
+    env.port_event = &ev;
+    assert_int_equal(link_send_reliable(&g.a, &env, NULL), FR_ETOOBIG);
+    assert_null(g.a.outbox);
+    u.serial = "C39XYZ";
+    assert_int_equal(link_send_reliable(&g.a, &env, NULL), 0);
+    assert_true(g.a.outbox && g.a.outbox->seq == 1);
+    assert_true(g.a.next_seq == 2);
+    free(serial);
+    rig_teardown(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +377,8 @@ int main(void)
         cmocka_unit_test(engine_output_reaches_parser_and_log),
         cmocka_unit_test(watchdog_kills_the_process_group),
         cmocka_unit_test(missing_engine_is_an_error_not_a_crash),
+        cmocka_unit_test(a_reassigned_ended_attempt_gets_its_result_not_a_second_restore),
+        cmocka_unit_test(a_message_that_cannot_be_packed_takes_no_seq),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
