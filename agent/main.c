@@ -29,7 +29,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("agent", "cache_dir", struct agent_cfg, cache_dir),
     FR_CFG_FIELD_ENUM("agent", "log_level", struct agent_cfg, log_level, "debug|info|warn|error"),
     FR_CFG_FIELD_ENUM("seams", "topology", struct agent_cfg, topology, "sim|usb"),
-    FR_CFG_FIELD_ENUM("seams", "discovery", struct agent_cfg, discovery, "sim|usb"),
+    FR_CFG_FIELD_ENUM("seams", "discovery", struct agent_cfg, discovery, "sim|usb|sim+usbmuxd"),
     FR_CFG_FIELD_ENUM("seams", "power", struct agent_cfg, power, "sim|usb|none"),
     FR_CFG_FIELD_STR("seams", "sim_socket", struct agent_cfg, sim_socket),
     FR_CFG_FIELD_STR("seams", "host_root", struct agent_cfg, host_root),
@@ -44,6 +44,9 @@ static int check_cfg(const void *target, char *err, size_t errlen)
     const struct agent_cfg *c = target;
     if (!c->id[0])
         return fr_seterr(FR_ECONFIG, err, errlen, "[agent] id: expected a name for this agent");
+    if (!strcmp(c->discovery, "sim+usbmuxd") && strcmp(c->topology, "sim"))
+        return fr_seterr(FR_ECONFIG, err, errlen, "[seams] discovery: sim+usbmuxd needs topology = "
+                                                  "sim (the simulator's feed gives the ports)");
     if (strcmp(c->mirror, "auto") && strcmp(c->mirror, "off") && !fr_is_url(c->mirror))
         return fr_seterr(FR_ECONFIG, err, errlen, "[agent] mirror: expected auto, off or an "
                                                   "http(s) URL, got '%s'", c->mirror);
@@ -154,7 +157,8 @@ static int start(struct agent *a)
     }
     mkdir(a->cfg.work_dir, 0755);
     int rc = strcmp(a->cfg.topology, "sim") == 0
-                 ? seams_sim_new(a->cfg.sim_socket, a->cfg.id, &a->seams)
+                 ? seams_sim_new(a->cfg.sim_socket, a->cfg.id,
+                                 strcmp(a->cfg.discovery, "sim+usbmuxd") == 0, &a->seams)
                  : seams_usb_new(a->cfg.host_root, &a->seams, err, sizeof err);
     if (rc < 0) {
         fr_error("agent", "%s", err);

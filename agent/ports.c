@@ -6,6 +6,7 @@
 
 #include "agent.h"
 #include "fr_log.h"
+#include "unit_run.h"
 
 struct port *ports_find(struct agent *a, const char *path)
 {
@@ -82,6 +83,7 @@ void ports_on_attach(void *arg, const struct unit_desc *u)
     fr_info("ports", "unit %s attached on %s (%s) in %s mode", ecid, p->desc.label, u->path,
             fr_mode_name(u->mode));
     report(a, FR__PORT_EVENT__KIND__ATTACH, u);
+    unit_run_on_unit(a, u);
 }
 
 void ports_on_detach(void *arg, const char *path, uint64_t ecid)
@@ -106,6 +108,7 @@ void ports_on_mode(void *arg, const struct unit_desc *u)
     p->has_unit = 1;
     p->unit = *u;
     report(a, FR__PORT_EVENT__KIND__MODE, u);
+    unit_run_on_unit(a, u);
 }
 
 /* Fills h's ports and units from the registry (heap arrays freed by ports_free_hello). */

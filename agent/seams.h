@@ -23,6 +23,7 @@ struct unit_desc {
     char path[32];
     int mode; /* fr UnitMode numbering */
     char product_type[24], serial[32];
+    char udid[48];  /* normal/restore mode: the USB serial string usbmuxd knows it by ("" if unknown) */
     uint32_t cpid, bdid;
 };
 
@@ -40,6 +41,12 @@ struct seams {
                  size_t errlen);
     /* Power-cycles one port; the answer comes later (logged). */
     int (*power_cycle)(struct seams *s, const char *path, char *err, size_t errlen);
+    /* Asks a unit in normal mode to reboot into recovery (lockdown), or NULL when the
+     * backend cannot (the engine is then left to do it). cb runs later, exactly once,
+     * with 0 or a code as muxd_source.h describes; the unit's return in recovery mode
+     * is an attach like any other. */
+    int (*enter_recovery)(struct seams *s, const char *path, uint64_t ecid,
+                          void (*cb)(void *arg, int rc, const char *why), void *arg);
     /* Leaves the loop; cb runs when every handle is closed. */
     void (*close)(struct seams *s, void (*cb)(struct seams *s));
     /* Frees the backend (after close, or when never started). */
@@ -47,8 +54,11 @@ struct seams {
     void *impl;
 };
 
-/* The simulated backend: socket is the simulator's, host the rack host this agent is. */
-int seams_sim_new(const char *socket, const char *host, struct seams **out);
+/* The simulated backend: socket is the simulator's, host the rack host this agent is.
+ * With usbmuxd set, units in normal mode come through the real libimobiledevice path
+ * (muxd_source.h) against the simulator's usbmuxd socket ($USBMUXD_SOCKET_ADDRESS): the
+ * simulator's feed gives their port (by UDID), lockdownd their identity. */
+int seams_sim_new(const char *socket, const char *host, int usbmuxd, struct seams **out);
 /* The hardware backend (seams_usb.c): sysfs under host_root ("" on a real host),
  * libusb, libirecovery. A host without USB is a logged state (no ports), not an error. */
 int seams_usb_new(const char *host_root, struct seams **out, char *err, size_t errlen);

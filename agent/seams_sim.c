@@ -1,6 +1,11 @@
 /* seams_sim — topology, discovery and port power from flashrack-sim, over its
  * Unix socket (line-delimited JSON, sim/PROTOCOL.md). Reconnects with back-off
- * when the simulator is not up yet or goes away. */
+ * when the simulator is not up yet or goes away.
+ *
+ * With usbmuxd (discovery = sim+usbmuxd), units in normal mode are not taken from
+ * the feed: the feed says where their USB device is (path, UDID), the real
+ * libimobiledevice path (muxd_source) says who they are, and udid_join puts the two
+ * together. Entering recovery goes through lockdownd then. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +15,9 @@
 #include "fr_linebuf.h"
 #include "fr_log.h"
 #include "fr_types.h"
+#include "muxd_source.h"
 #include "seams.h"
+#include "udid_join.h"
 
 #define SIM_LINE_MAX (64 * 1024)
 
@@ -26,6 +33,9 @@ struct sim_seams {
     struct fr_linebuf lines;
     int closing, open_handles;
     void (*on_closed)(struct seams *s);
+    int use_muxd;
+    struct muxd_source *muxd;    /* NULL unless use_muxd */
+    struct udid_join join;
 };
 
 static void sim_connect(struct sim_seams *s);
@@ -78,6 +88,7 @@ static int unit_from(json_t *m, struct unit_desc *u)
     copy(u->path, sizeof u->path, m, "path");
     copy(u->product_type, sizeof u->product_type, m, "product_type");
     copy(u->serial, sizeof u->serial, m, "serial");
+    copy(u->udid, sizeof u->udid, m, "udid");
     int mode = fr_mode_parse(json_string_value(json_object_get(m, "mode")));
     u->mode = mode < 0 ? 0 : mode;
     u->cpid = (uint32_t)json_integer_value(json_object_get(m, "cpid"));
@@ -103,6 +114,36 @@ static void on_topology(struct sim_seams *s, json_t *m)
     free(pd);
 }
 
+/* Whether the unit goes through the join: in normal mode, with usbmuxd on. */
+static int joined(const struct sim_seams *s, const struct unit_desc *u)
+{
+    return s->use_muxd && u->mode == fr_mode_parse("normal") && u->udid[0];
+}
+
+/* A unit appeared or changed mode. A normal-mode unit is only a USB presence here:
+ * its identity must come from usbmuxd. Crossing between the two ways is a detach
+ * from the one and an attach through the other. */
+static void on_unit(struct sim_seams *s, const char *op, const struct unit_desc *u)
+{
+    if (joined(s, u)) {
+        if (strcmp(op, "mode") == 0)
+            s->ev.detach(s->ev.arg, u->path, u->ecid);
+        if (udid_join_presence(&s->join, u->udid, u->path) < 0)
+            fr_error("seams", "unit '%s' on '%s': too many units to join", u->udid, u->path);
+        return;
+    }
+    if (s->use_muxd && u->udid[0])
+        udid_join_presence_gone(&s->join, u->udid); /* left normal mode: a detach if joined */
+    (strcmp(op, "attach") == 0 ? s->ev.attach : s->ev.mode)(s->ev.arg, u);
+}
+
+static void on_unit_detach(struct sim_seams *s, const struct unit_desc *u)
+{
+    if (s->use_muxd && u->udid[0])
+        udid_join_presence_gone(&s->join, u->udid);
+    s->ev.detach(s->ev.arg, u->path, u->ecid); /* ports ignores what it does not hold */
+}
+
 static void handle_line(struct sim_seams *s, const char *line)
 {
     json_t *m = json_loads(line, 0, NULL);
@@ -113,9 +154,9 @@ static void handle_line(struct sim_seams *s, const char *line)
     } else if (strcmp(op, "topology") == 0) {
         on_topology(s, m);
     } else if ((strcmp(op, "attach") == 0 || strcmp(op, "mode") == 0) && unit_from(m, &u) == 0) {
-        (op[0] == 'a' ? s->ev.attach : s->ev.mode)(s->ev.arg, &u);
+        on_unit(s, op, &u);
     } else if (strcmp(op, "detach") == 0 && unit_from(m, &u) == 0) {
-        s->ev.detach(s->ev.arg, u.path, u.ecid);
+        on_unit_detach(s, &u);
     } else if (strcmp(op, "power_cycle") == 0) {
         fr_info("seams", "port '%s' power cycle: %s", json_string_value(json_object_get(m, "path")),
                 json_is_true(json_object_get(m, "ok")) ? "done"
@@ -210,16 +251,81 @@ static void sim_connect(struct sim_seams *s)
     uv_pipe_connect(&s->conn, s->pipe, s->socket, on_connected);
 }
 
+static void on_muxd_identity(void *arg, const char *udid, const struct unit_desc *u)
+{
+    struct sim_seams *s = arg;
+    struct unit_desc id = *u;
+    snprintf(id.udid, sizeof id.udid, "%s", udid);
+    if (udid_join_identity(&s->join, udid, &id) < 0)
+        fr_error("seams", "unit '%s': too many units to join", udid);
+}
+
+static void on_muxd_gone(void *arg, const char *udid)
+{
+    udid_join_identity_gone(&((struct sim_seams *)arg)->join, udid);
+}
+
+static void on_join_attach(void *arg, const struct unit_desc *u)
+{
+    struct sim_seams *s = arg;
+    s->ev.attach(s->ev.arg, u);
+}
+
+static void on_join_detach(void *arg, const char *path, uint64_t ecid)
+{
+    struct sim_seams *s = arg;
+    s->ev.detach(s->ev.arg, path, ecid);
+}
+
 static int sim_start(struct seams *base, uv_loop_t *loop, const struct seam_events *ev, char *err,
                      size_t errlen)
 {
     struct sim_seams *s = (struct sim_seams *)base;
     s->loop = loop;
     s->ev = *ev;
+    if (s->use_muxd) {
+        struct muxd_source_events mev = { on_muxd_identity, on_muxd_gone, s };
+        udid_join_init(&s->join, on_join_attach, on_join_detach, s);
+        if (muxd_source_start(&s->muxd, loop, &mev, err, errlen) < 0)
+            return FR_EUNAVAIL;
+    }
     uv_timer_init(loop, &s->retry);
     s->retry.data = s;
     sim_connect(s);
     return 0;
+}
+
+struct recovery_ask {
+    void (*cb)(void *arg, int rc, const char *why);
+    void *arg;
+};
+
+static void on_recovery_answer(void *arg, int rc, const char *why)
+{
+    struct recovery_ask *ask = arg;
+    ask->cb(ask->arg, rc, why);
+    free(ask);
+}
+
+static int sim_enter_recovery(struct seams *base, const char *path, uint64_t ecid,
+                              void (*cb)(void *arg, int rc, const char *why), void *arg)
+{
+    struct sim_seams *s = (struct sim_seams *)base;
+    const char *udid = NULL;
+    for (size_t i = 0; i < s->join.n && !udid; i++)
+        if (s->join.entries[i].attached && s->join.entries[i].identity.ecid == ecid)
+            udid = s->join.entries[i].udid;
+    if (!udid)
+        return FR_ENOTFOUND;
+    struct recovery_ask *ask = malloc(sizeof *ask);
+    if (!ask)
+        return FR_ENOMEM;
+    ask->cb = cb;
+    ask->arg = arg;
+    int rc = muxd_source_enter_recovery(s->muxd, udid, on_recovery_answer, ask);
+    if (rc < 0)
+        free(ask);
+    return rc;
 }
 
 static int sim_power_cycle(struct seams *base, const char *path, char *err, size_t errlen)
@@ -231,6 +337,14 @@ static int sim_power_cycle(struct seams *base, const char *path, char *err, size
     return 0;
 }
 
+static void on_muxd_closed(void *arg)
+{
+    struct sim_seams *s = arg;
+    s->muxd = NULL;
+    if (--s->open_handles == 0 && s->on_closed)
+        s->on_closed(&s->base);
+}
+
 static void sim_close(struct seams *base, void (*cb)(struct seams *))
 {
     struct sim_seams *s = (struct sim_seams *)base;
@@ -239,6 +353,10 @@ static void sim_close(struct seams *base, void (*cb)(struct seams *))
     if (s->pipe) {
         uv_close((uv_handle_t *)s->pipe, on_pipe_closed);
         s->pipe = NULL;
+    }
+    if (s->muxd) {
+        s->open_handles++;
+        muxd_source_close(s->muxd, on_muxd_closed, s);
     }
     uv_close((uv_handle_t *)&s->retry, NULL); /* embedded: freed with s after the loop ends */
     if (s->open_handles == 0 && cb)
@@ -249,17 +367,20 @@ static void sim_destroy(struct seams *base)
 {
     struct sim_seams *s = (struct sim_seams *)base;
     fr_linebuf_release(&s->lines);
+    udid_join_release(&s->join);
     free(s);
 }
 
-int seams_sim_new(const char *socket, const char *host, struct seams **out)
+int seams_sim_new(const char *socket, const char *host, int usbmuxd, struct seams **out)
 {
     struct sim_seams *s = calloc(1, sizeof *s);
     if (!s)
         return FR_ENOMEM;
-    s->base.name = "sim";
+    s->base.name = usbmuxd ? "sim+usbmuxd" : "sim";
     s->base.start = sim_start;
     s->base.power_cycle = sim_power_cycle;
+    s->base.enter_recovery = usbmuxd ? sim_enter_recovery : NULL;
+    s->use_muxd = usbmuxd;
     s->base.close = sim_close;
     s->base.destroy = sim_destroy;
     s->base.impl = s;

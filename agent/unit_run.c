@@ -94,6 +94,18 @@ static void answer(struct agent *a, const Fr__AttemptRef *ref, int accepted, con
 
 static void admit(struct agent *a);
 
+static void on_timer_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void close_recovery_timer(struct unit_run *r)
+{
+    if (r->recovery_timer)
+        uv_close((uv_handle_t *)r->recovery_timer, on_timer_closed);
+    r->recovery_timer = NULL;
+}
+
 static void remove_run(struct agent *a, struct unit_run *r)
 {
     if (r->pinned)
@@ -104,6 +116,7 @@ static void remove_run(struct agent *a, struct unit_run *r)
             break;
         }
     engine_destroy(r->engine);
+    close_recovery_timer(r);
     free(r);
     admit(a); /* a place on its bus may have opened */
 }
@@ -288,10 +301,23 @@ static void admit(struct agent *a)
     }
 }
 
-static void fail_firmware(struct unit_run *r, const char *why)
+/* Ends a run that never started its engine. */
+static void fail_run(struct unit_run *r, enum fr_class cls, const char *why)
 {
     unit_run_set_state(r, FR_STATE_FAILED, why);
-    send_result(r, FR__OUTCOME__OUTCOME_FAILED, FR_CLASS_FIRMWARE, why, 0, "");
+    send_result(r, FR__OUTCOME__OUTCOME_FAILED, cls, why, 0, "");
+    remove_run(r->agent, r);
+}
+
+static void fail_firmware(struct unit_run *r, const char *why)
+{
+    fail_run(r, FR_CLASS_FIRMWARE, why);
+}
+
+static void cancel_now(struct unit_run *r)
+{
+    unit_run_set_state(r, FR_STATE_CANCELLED, "cancelled by the controller");
+    send_result(r, FR__OUTCOME__OUTCOME_CANCELLED, FR_CLASS_NONE, "cancelled by the controller", 0, "");
     remove_run(r->agent, r);
 }
 
@@ -306,9 +332,7 @@ static void on_firmware_ready(void *arg, int status, const char *path, const cha
 {
     struct unit_run *r = arg;
     if (r->cancel_requested) {
-        unit_run_set_state(r, FR_STATE_CANCELLED, "cancelled by the controller");
-        send_result(r, FR__OUTCOME__OUTCOME_CANCELLED, FR_CLASS_NONE, "cancelled by the controller", 0, "");
-        remove_run(r->agent, r);
+        cancel_now(r);
         return;
     }
     if (status < 0) {
@@ -325,18 +349,10 @@ static void on_firmware_ready(void *arg, int status, const char *path, const cha
 
 /* Preflight: a local IPSW must be readable; a URL goes through the verified cache
  * (by its SHA-256) first. Then the run queues for its bus. */
-static void run_start(struct unit_run *r)
+static void run_fetch(struct unit_run *r)
 {
     char err[1200];
     int remote = fr_is_url(r->firmware);
-    if (r->product_type[0] && !engine_supports_model(&r->agent->engine, r->product_type)) {
-        /* nothing is sent to a unit the engine would not know: a configuration error */
-        engine_explain_unsupported(&r->agent->engine, r->product_type, err, sizeof err);
-        unit_run_set_state(r, FR_STATE_FAILED, err);
-        send_result(r, FR__OUTCOME__OUTCOME_FAILED, FR_CLASS_STACK_TOO_OLD, err, 0, "");
-        remove_run(r->agent, r);
-        return;
-    }
     if (remote && !fr_is_hash_hex(r->sha256)) {
         snprintf(err, sizeof err, "Firmware file %s cannot be opened: a downloaded IPSW needs its "
                  "SHA-256 or SHA-1 (submit --sha256)", r->firmware);
@@ -358,6 +374,108 @@ static void run_start(struct unit_run *r)
         return;
     }
     queue_for_bus(r, "preflight passed");
+}
+
+/* ---- a unit in normal mode goes to recovery first ------------------------ */
+
+#define RECOVERY_WAIT_MS 60000 /* reboot to the recovery screen takes seconds */
+
+struct recovery_ctx {
+    struct agent *agent;
+    uint64_t attempt_id;  /* the run may be gone when lockdown answers */
+};
+
+static void on_recovery_timeout(uv_timer_t *t)
+{
+    struct unit_run *r = t->data;
+    char why[160];
+    snprintf(why, sizeof why, "the unit did not come back in recovery mode within %d s",
+             RECOVERY_WAIT_MS / 1000);
+    fail_run(r, FR_CLASS_NO_DEVICE, why);
+}
+
+static void on_recovery_answer(void *arg, int rc, const char *why)
+{
+    struct recovery_ctx *ctx = arg;
+    struct unit_run *r = find_run(ctx->agent, ctx->attempt_id);
+    free(ctx);
+    if (!r || rc == FR_ECANCELED)
+        return;
+    char text[512];
+    if (r->cancel_requested) {
+        cancel_now(r);
+    } else if (rc < 0) {
+        /* lockdown's refusal needs an operator's buttons (needs_dfu); else the unit is gone */
+        snprintf(text, sizeof text, "cannot send the unit to recovery mode: %s", why);
+        fail_run(r, rc == FR_ESTATE ? FR_CLASS_NEEDS_DFU : FR_CLASS_NO_DEVICE, text);
+    } else if ((r->recovery_timer = malloc(sizeof *r->recovery_timer))) {
+        fr_info("unit", "unit 0x%016llX: lockdown took EnterRecovery; waiting for it in recovery "
+                "mode on '%s'", (unsigned long long)r->ref.ecid, r->port_path);
+        r->awaiting_recovery = 1;
+        uv_timer_init(r->agent->loop, r->recovery_timer);
+        r->recovery_timer->data = r;
+        uv_timer_start(r->recovery_timer, on_recovery_timeout, RECOVERY_WAIT_MS, 0);
+    } else {
+        fail_run(r, FR_CLASS_UNKNOWN, "out of memory");
+    }
+}
+
+static void ask_recovery(struct unit_run *r)
+{
+    struct agent *a = r->agent;
+    struct recovery_ctx *ctx = malloc(sizeof *ctx);
+    int rc = ctx ? 0 : FR_ENOMEM;
+    if (ctx) {
+        ctx->agent = a;
+        ctx->attempt_id = r->ref.attempt_id;
+        rc = a->seams->enter_recovery(a->seams, r->port_path, r->ref.ecid, on_recovery_answer, ctx);
+    }
+    if (rc < 0) {
+        free(ctx);
+        char why[160];
+        snprintf(why, sizeof why, "cannot ask the unit to enter recovery mode: %s",
+                 rc == FR_ENOTFOUND ? "it is not on usbmuxd" : fr_strerror(rc));
+        fail_run(r, FR_CLASS_NO_DEVICE, why);
+    }
+}
+
+void unit_run_on_unit(struct agent *a, const struct unit_desc *u)
+{
+    if (u->mode != fr_mode_parse("recovery") && u->mode != fr_mode_parse("dfu"))
+        return;
+    for (struct unit_run *r = a->runs; r; r = r->next) {
+        if (!r->awaiting_recovery || r->ref.ecid != u->ecid)
+            continue;
+        r->awaiting_recovery = 0;
+        uv_timer_stop(r->recovery_timer);
+        if (strcmp(r->port_path, u->path) != 0)
+            fr_warn("unit", "unit 0x%016llX came back on '%s', not '%s'",
+                    (unsigned long long)u->ecid, u->path, r->port_path);
+        snprintf(r->port_path, sizeof r->port_path, "%s", u->path);
+        fr_info("unit", "unit 0x%016llX is in %s mode on '%s'", (unsigned long long)u->ecid,
+                fr_mode_name(u->mode), u->path);
+        run_fetch(r);
+        return;
+    }
+}
+
+/* Preflight: the engine must know the model; a unit in normal mode is sent to recovery
+ * through lockdown where the seams can (the engine would otherwise try pairing, which
+ * puts a Trust dialog on the phone); then the firmware. */
+static void run_start(struct unit_run *r)
+{
+    char err[1200];
+    if (r->product_type[0] && !engine_supports_model(&r->agent->engine, r->product_type)) {
+        /* nothing is sent to a unit the engine would not know: a configuration error */
+        engine_explain_unsupported(&r->agent->engine, r->product_type, err, sizeof err);
+        fail_run(r, FR_CLASS_STACK_TOO_OLD, err);
+        return;
+    }
+    if (r->unit_mode == fr_mode_parse("normal") && r->agent->seams->enter_recovery) {
+        ask_recovery(r);
+        return;
+    }
+    run_fetch(r);
 }
 
 void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
@@ -403,6 +521,7 @@ void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as)
     r->ref.token_lo = ref->token_lo;
     snprintf(r->port_path, sizeof r->port_path, "%s", p->desc.path);
     snprintf(r->product_type, sizeof r->product_type, "%s", p->unit.product_type);
+    r->unit_mode = p->unit.mode;
     r->bus = p->desc.bus;
     snprintf(r->firmware, sizeof r->firmware, "%s", as->firmware);
     snprintf(r->sha256, sizeof r->sha256, "%.64s", as->firmware_sha256);
@@ -424,17 +543,17 @@ void unit_run_on_cancel(struct agent *a, const Fr__AttemptRef *ref)
     r->cancel_requested = 1;
     if (r->engine) {
         engine_kill(r->engine);
-    } else if (r->state == FR_STATE_QUEUED_FOR_BUS) {
-        unit_run_set_state(r, FR_STATE_CANCELLED, "cancelled by the controller");
-        send_result(r, FR__OUTCOME__OUTCOME_CANCELLED, FR_CLASS_NONE, "cancelled by the controller", 0, "");
-        remove_run(a, r);
-    } /* fetching: the cache's callback sees the flag */
+    } else if (r->state == FR_STATE_QUEUED_FOR_BUS || r->awaiting_recovery) {
+        cancel_now(r);
+    } /* fetching, or asking lockdown: that callback sees the flag */
 }
 
 void unit_run_kill_all(struct agent *a)
 {
     for (struct unit_run *r = a->runs; r; r = r->next) {
         r->cancel_requested = 1;
+        r->awaiting_recovery = 0;
+        close_recovery_timer(r); /* while the loop still runs its close callbacks */
         engine_kill(r->engine);
     }
 }
@@ -445,6 +564,7 @@ void unit_run_free_all(struct agent *a)
         struct unit_run *r = a->runs;
         a->runs = r->next;
         engine_destroy(r->engine);
+        close_recovery_timer(r);
         free(r);
     }
 }

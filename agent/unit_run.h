@@ -16,6 +16,9 @@ struct unit_run {
     Fr__AttemptRef ref;
     char port_path[32];
     char product_type[24];        /* as discovered ("" when not known) */
+    int unit_mode;                /* the unit's mode when assigned */
+    int awaiting_recovery;        /* lockdown took EnterRecovery; waiting for its return */
+    uv_timer_t *recovery_timer;   /* that wait's limit (closed and freed with the run) */
     uint32_t bus;                 /* the port's root bus (bus admission) */
     char firmware[1024];          /* a local path, or a URL until the cache has it */
     char sha256[65];
@@ -32,6 +35,8 @@ struct unit_run {
 
 /* Handles a JobAssign: accepts (starting the run) or refuses, answering JobAccept. */
 void unit_run_on_assign(struct agent *a, const Fr__JobAssign *as);
+/* A unit appeared or changed mode (ports.c): a run waiting for it in recovery goes on. */
+void unit_run_on_unit(struct agent *a, const struct unit_desc *u);
 /* Handles a JobCancel (or a Welcome's cancel list entry). */
 void unit_run_on_cancel(struct agent *a, const Fr__AttemptRef *ref);
 /* The transition function: the only place a run's state changes. */

@@ -37,7 +37,11 @@ python3 -m http.server "$ORIGIN_PORT" --bind 127.0.0.1 --directory "$RUN/publish
 pids+=($!)
 
 export FLASHRACK_SIM_SOCKET=$RUN/sim.sock
-"$BIN/flashrack-sim" "$RACK" --socket "$FLASHRACK_SIM_SOCKET" --operator "$CLIENTS_EP" >"$RUN/sim.log" 2>&1 &
+# The simulator's usbmuxd: phones in normal mode reach the agents through the real
+# libimobiledevice path (usbmuxd, lockdownd), as on a real host.
+export USBMUXD_SOCKET_ADDRESS=UNIX:$RUN/usbmuxd.sock
+"$BIN/flashrack-sim" "$RACK" --socket "$FLASHRACK_SIM_SOCKET" --usbmuxd "$RUN/usbmuxd.sock" \
+  --operator "$CLIENTS_EP" >"$RUN/sim.log" 2>&1 &
 pids+=($!)
 "$BIN/flashrackd" --set controller.store="$RUN/flashrack.db" \
   --set controller.agents_endpoint="$AGENTS_EP" \
@@ -59,7 +63,7 @@ work_dir = $RUN/agent-$host
 
 [seams]
 topology = sim
-discovery = sim
+discovery = sim+usbmuxd
 power = sim
 sim_socket = $FLASHRACK_SIM_SOCKET
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mux_wire.h"
+#include "fr_mux_wire.h"
 
 /* Keys lockdownd refuses without a session (GetProhibited). */
 static const char *const private_keys[] = {

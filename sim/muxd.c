@@ -10,7 +10,7 @@
 #include "fr_log.h"
 #include "fr_types.h"
 #include "lockdown.h"
-#include "mux_wire.h"
+#include "fr_mux_wire.h"
 
 #define LOCKDOWN_PORT 62078
 #define APPLE_PID_NORMAL 0x12a8  /* an iPhone in normal or restore mode (05ac:12a8) */

@@ -101,14 +101,16 @@ static json_t *port_json(const struct rack *r, int i)
 static json_t *unit_json(const struct rack *r, const char *op, int port, int unit)
 {
     const struct rack_unit *u = &r->units[unit];
-    char ecid[FR_ECID_STRLEN];
+    char ecid[FR_ECID_STRLEN], udid[48];
     fr_ecid_format(u->ecid, ecid, sizeof ecid);
+    rack_unit_udid(u, udid, sizeof udid); /* the USB serial string of normal/restore mode */
     if (strcmp(op, "detach") == 0)
-        return json_pack("{s:s, s:s, s:s}", "op", op, "path", r->ports[port].path, "ecid", ecid);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s}", "op", op, "path",
+        return json_pack("{s:s, s:s, s:s, s:s}", "op", op, "path", r->ports[port].path, "ecid",
+                         ecid, "udid", udid);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s}", "op", op, "path",
                      r->ports[port].path, "ecid", ecid, "mode", fr_mode_name(u->mode),
                      "product_type", u->product_type, "cpid", (int)u->cpid, "bdid", (int)u->bdid,
-                     "serial", u->serial);
+                     "serial", u->serial, "udid", udid);
 }
 
 static struct peer *host_peer(struct sim *s, int host)

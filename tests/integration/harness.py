@@ -34,7 +34,7 @@ def check(cond, what):
 class Site:
     def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
                  watchdog_s=20, operator=False, controller_sets=(), bus_limit=10,
-                 cli_timeout=2, slots=48, engine=None, usbmuxd=False):
+                 cli_timeout=2, slots=48, engine=None, usbmuxd=False, discovery="sim"):
         self.bin = bindir
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
         self.rack = os.path.join(self.dir, "rack.ini")
@@ -58,6 +58,7 @@ class Site:
         self.slots = slots
         self.controller_sets = list(controller_sets)
         self.engine = engine or os.path.join(bindir, "flashrack-sim-restore")
+        self.discovery = discovery
         self.procs = {}
         self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
                         FLASHRACK_CONTROLLER=self.clients_ep)
@@ -104,10 +105,10 @@ class Site:
         with open(path, "w") as f:
             f.write("[agent]\nid = %s\ncontroller = %s\nslots = %d\nbus_limit = %d\n"
                     "work_dir = %s\nlog_level = debug\n\n[seams]\ntopology = sim\n"
-                    "discovery = sim\npower = sim\nsim_socket = %s\n\n[engine]\npath = %s\n"
+                    "discovery = %s\npower = sim\nsim_socket = %s\n\n[engine]\npath = %s\n"
                     "watchdog_s = %d\n"
-                    % (aid, self.agents_ep, self.slots, self.bus_limit, work, self.sim_sock,
-                       self.engine, self.watchdog_s))
+                    % (aid, self.agents_ep, self.slots, self.bus_limit, work, self.discovery,
+                       self.sim_sock, self.engine, self.watchdog_s))
         return path
 
     def start_agent(self, aid):
@@ -284,16 +285,23 @@ def sha256_of(path):
 
 
 @contextlib.contextmanager
-def started(site):
-    """Starts a Site prepared by the caller; on any failure its logs are printed;
-    always stopped."""
+def tended(site):
+    """A Site whose processes the caller starts one by one; on any failure its logs
+    are printed; always stopped."""
     try:
-        yield site.start()
+        yield site
     except BaseException:
         site.dump_logs()
         raise
     finally:
         site.stop()
+
+
+@contextlib.contextmanager
+def started(site):
+    """Starts a Site prepared by the caller (see tended())."""
+    with tended(site):
+        yield site.start()
 
 
 def running_site(bindir, rack_text, **kw):

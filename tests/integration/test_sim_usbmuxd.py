@@ -8,7 +8,7 @@ import socket
 import struct
 import subprocess
 
-from harness import Site, check, main
+from harness import Site, check, main, tended
 
 RACK = """
 [sim]
@@ -88,7 +88,7 @@ class SimFeed:
 
 def stock_tools_read_simulated_units(bindir):
     site = Site(bindir, RACK, usbmuxd=True)
-    try:
+    with tended(site):
         site.start_sim()
         ids = listed(site)
         check(len(ids) == 3, "three units in normal mode, the recovery one not: %s" % ids)
@@ -122,11 +122,6 @@ def stock_tools_read_simulated_units(bindir):
         feed.close()
         check(OLD_IOS not in listed(site), "a recovery-mode unit is not on usbmuxd")
         check(site.procs["sim"].poll() is None, "simulator alive")
-    except BaseException:
-        site.dump_logs()
-        raise
-    finally:
-        site.stop()
 
 
 def mux_message(obj, tag=1, version=1, message=8):
@@ -164,7 +159,7 @@ def closed(s):
 
 def hostile_clients_do_not_hurt_the_simulator(bindir):
     site = Site(bindir, RACK, usbmuxd=True)
-    try:
+    with tended(site):
         site.start_sim()
         # answers with the real Result numbers
         for req, number in (({"MessageType": "Frobnicate"}, 1),
@@ -209,11 +204,6 @@ def hostile_clients_do_not_hurt_the_simulator(bindir):
         log = site.log("sim")
         check("client sent message length 4294967280" in log and "not an XML plist dictionary" in log
               and "lockdown frame of 2147483647 bytes" in log, "each cut-off is logged with its reason")
-    except BaseException:
-        site.dump_logs()
-        raise
-    finally:
-        site.stop()
 
 
 if __name__ == "__main__":

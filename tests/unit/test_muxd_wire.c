@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "lockdown.h"
-#include "mux_wire.h"
+#include "fr_mux_wire.h"
 
 static plist_t request(const char *key, const char *value)
 {

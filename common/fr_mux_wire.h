@@ -1,4 +1,4 @@
-/* mux_wire — the framing of the usbmuxd socket and of lockdownd, both directions.
+/* fr_mux_wire — the framing of the usbmuxd socket and of lockdownd, both directions.
  *
  * usbmuxd: a 16-byte little-endian header {length including the header, version,
  * message, tag}; version 1 with message 8 carries an XML plist (the protocol libusbmuxd
@@ -8,8 +8,8 @@
  * Pure: bytes in, plists out, no I/O; every input is treated as hostile (bounded
  * lengths, plists checked to be dictionaries). Decoded plists belong to the caller
  * (plist_free); encoded buffers are malloc'd and belong to the caller (free). */
-#ifndef SIM_MUX_WIRE_H
-#define SIM_MUX_WIRE_H
+#ifndef FR_MUX_WIRE_H
+#define FR_MUX_WIRE_H
 
 #include <plist/plist.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
-/* mux_wire — usbmuxd and lockdownd framing; see mux_wire.h. */
-#include "mux_wire.h"
+/* fr_mux_wire — usbmuxd and lockdownd framing; see fr_mux_wire.h. */
+#include "fr_mux_wire.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,110 @@
+"""Units in normal mode through the agent's real libimobiledevice path: the agent
+subscribes to the simulator's usbmuxd ([seams] discovery = sim+usbmuxd), reads each
+unit's identity from lockdownd, takes its port from the simulator's USB-level feed,
+sends it to recovery through lockdownd before the restore, and sees it leave."""
+import os
+import subprocess
+import time
+
+from harness import Site, check, main, started, tended
+
+RACK = """
+[sim]
+seed = 9
+time_scale = 200
+move_s = 36000
+
+[host A]
+fill = no
+
+[hub A.1]
+host = A
+bus = 1
+ports = 4
+
+; paired with this host: lockdown lets a session send it to recovery
+[unit 0x000356E221749A2B]
+at = A-01
+product_type = iPhone12,1
+mode = normal
+paired = yes
+
+; iOS 17.5, not paired: it needs an operator's buttons
+[unit 0x0000A1B2C3D4E5F6]
+at = A-02
+product_type = iPhone11,2
+mode = normal
+
+; recovery mode: the simulator's own feed, as libirecovery would see it
+[unit 0x0000000000C0FFEE]
+at = A-03
+product_type = iPhone12,8
+mode = recovery
+"""
+
+PAIRED, UNPAIRED, RECOVERY = "0x000356E221749A2B", "0x0000A1B2C3D4E5F6", "0x0000000000C0FFEE"
+
+
+def units(site):
+    return {u["ecid"]: u for u in site.cli_json("units")["units"]}
+
+
+def attach_identity_recovery_restore_detach(bindir):
+    site = Site(bindir, RACK, usbmuxd=True, discovery="sim+usbmuxd")
+    with started(site):
+        site.wait_for(lambda: all(units(site).get(e, {}).get("present") for e in
+                                  (PAIRED, UNPAIRED, RECOVERY)), 30, "three units present")
+        u = units(site)
+        check(u[PAIRED]["product_type"] == "iPhone12,1" and u[PAIRED]["mode"] == "normal",
+              "identity from lockdown: %s" % u[PAIRED])
+        check(u[UNPAIRED]["product_type"] == "iPhone11,2", "%s" % u[UNPAIRED])
+        log = site.log("agent-A")
+        check("muxd: unit '00008030-000356E221749A2B': 0x000356E221749A2B iPhone12,1, "
+              "iOS 17.5 (21F90), N104AP" in log, "the agent read lockdownd itself")
+        check("listening to usbmuxd at 'UNIX:%s'" % site.muxd_sock in log, "usbmuxd reachable")
+
+        # normal mode -> lockdown EnterRecovery -> back in recovery on its port -> restored
+        job = site.submit("--ecid", PAIRED, "--name", "paired")
+        doc = site.wait_job_finished(job, 90)
+        run = doc["runs"][0]
+        check(run["state"] == "done", "restored: %s" % run)
+        log = site.log("agent-A")
+        check("unit 0x000356E221749A2B is in recovery mode on '1-1.1'" in log,
+              "seen in recovery on the same port")
+        check("lockdown EnterRecovery" in site.log("sim"), "the simulator was asked by lockdown")
+
+        # unpaired on iOS 17.5: refused by lockdown, the operator is asked (needs_dfu)
+        job = site.submit("--ecid", UNPAIRED, "--name", "unpaired")
+        site.wait_for(lambda: site.job(job)["runs"][0]["state"] == "needs_operator", 60,
+                      "unpaired unit needs an operator")
+        att = site.cli_json("report", str(job))["units"][0]["attempts"][0]
+        check(att["error_class"] == "needs_dfu" and "EnterRecovery" in att["error_text"],
+              "lockdown's refusal in the result: %s" % att)
+        check(units(site)[UNPAIRED]["mode"] == "normal", "it stayed in normal mode")
+
+        # unplugged (the technician takes it away): detached through the join
+        site.move_unit(UNPAIRED, "A-04")
+        site.wait_for(lambda: not units(site)[UNPAIRED]["present"], 20, "unpaired unit detached")
+        check("unit 0x0000A1B2C3D4E5F6 detached from A-02" in site.log("agent-A"), "detach logged")
+        check(site.procs["agent-A"].poll() is None, "agent alive")
+
+
+def no_usbmuxd_is_a_retried_state(bindir):
+    """The agent starts before the simulator and its usbmuxd: it says so, retries with
+    back-off, and finds the units once usbmuxd is there."""
+    site = Site(bindir, RACK, usbmuxd=True, discovery="sim+usbmuxd")
+    with tended(site):
+        site.start_controller()
+        site.start_agent("A")
+        site.wait_for(lambda: "retrying in 2 s" in site.log("agent-A"), 20, "two failed probes")
+        log = site.log("agent-A")
+        check("usbmuxd at 'UNIX:%s' does not answer: no such file or directory; retrying in 1 s"
+              % site.muxd_sock in log, "a clear, retried state: %s" % log[-2000:])
+        site.start_sim()
+        site.wait_for(lambda: units(site).get(PAIRED, {}).get("present"), 60,
+                      "units seen once usbmuxd runs")
+        check(site.procs["agent-A"].poll() is None, "agent alive")
+
+
+if __name__ == "__main__":
+    main(attach_identity_recovery_restore_detach, no_usbmuxd_is_a_retried_state)
