@@ -13,6 +13,7 @@
 #include "engine_output.h"
 #include "engine_probe.h"
 #include "flashrack.pb-c.h"
+#include "fr_service.h"
 #include "fr_types.h"
 #include "fr_zsock.h"
 #include "seams.h"
@@ -63,6 +64,7 @@ struct agent {
     fr_zsock zs;
     uv_timer_t link_timer;
     uv_signal_t sigint, sigterm;
+    struct fr_service svc;       /* systemd: readiness, status, watchdog, SIGHUP reloads */
     struct seams *seams;
     struct fwcache *cache;
     struct sqlite3 *journal;     /* journal.c: results not yet acknowledged */

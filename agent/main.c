@@ -110,6 +110,14 @@ static void on_quiet_close(uv_handle_t *h)
 {
 }
 
+/* systemd's STATUS= line: "24 ports, 3 restoring, controller connected". */
+static void on_service_status(void *arg, char *buf, size_t len)
+{
+    struct agent *a = arg;
+    snprintf(buf, len, "%zu ports, %d restoring, controller %s", a->nports, unit_run_count(a),
+             a->welcomed ? "connected" : "not connected");
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct agent *a = h->data;
@@ -121,6 +129,7 @@ static void on_signal(uv_signal_t *h, int signum)
     fwcache_close(a->cache);
     link_close(a);
     a->seams->close(a->seams, NULL);
+    fr_service_close(&a->svc);
     uv_close((uv_handle_t *)&a->sigint, on_quiet_close);
     uv_close((uv_handle_t *)&a->sigterm, on_quiet_close);
 }
@@ -151,6 +160,10 @@ static int probe_engine(struct agent *a, char *err, size_t errlen)
 static int start(struct agent *a)
 {
     char err[1024];
+    if (fr_service_init(&a->svc, a->loop, "flashrack-agent", err, sizeof err) < 0) {
+        fr_error("agent", "%s", err);
+        return 1;
+    }
     if (probe_engine(a, err, sizeof err) < 0) {
         fr_error("agent", "%s", err);
         return 2;
@@ -186,6 +199,8 @@ static int start(struct agent *a)
     a->sigint.data = a->sigterm.data = a;
     uv_signal_start(&a->sigint, on_signal, SIGINT);
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
+    fr_service_on_status(&a->svc, on_service_status, a);
+    fr_service_ready(&a->svc);
     return 0;
 }
 

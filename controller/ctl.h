@@ -12,6 +12,7 @@
 
 #include "flashrack.pb-c.h"
 #include "firmware.h"
+#include "fr_service.h"
 #include "fr_zsock.h"
 #include "loop_probe.h"
 #include "mirror.h"
@@ -83,6 +84,7 @@ struct controller {
     struct mirror *mirror;    /* mirror.c; NULL when off */
     struct firmware *firmware; /* firmware.c: the catalog */
     struct loop_probe probe;  /* loop stalls, shown in the agents document */
+    struct fr_service svc;    /* systemd: readiness, status, watchdog, SIGHUP reloads */
     int stopping;
 };
 

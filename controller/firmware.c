@@ -306,6 +306,18 @@ json_t *firmware_doc(struct controller *c, const char *model, const char *select
     return doc;
 }
 
+int firmware_reload(struct controller *c, char *said, size_t len)
+{
+    struct firmware *f = c->firmware;
+    const char *dir = c->cfg.fw_catalog_dir;
+    if (access(dir, R_OK | X_OK) < 0)
+        return fr_seterr(FR_ENOTFOUND, said, len, "cannot read '%s': %s", dir, strerror(errno));
+    load(f);
+    snprintf(said, len, "'%s': %zu files, %zu firmwares, %zu files skipped", dir, f->nfiles, f->cat.n,
+             json_array_size(f->load_errors));
+    return 0;
+}
+
 static void on_closed(uv_handle_t *h)
 {
 }

@@ -31,6 +31,9 @@ json_t *firmware_doc(struct controller *c, const char *model, const char *select
 /* Fetches every source now; done(arg, status, report) runs on the loop when finished. */
 void firmware_refresh(struct controller *c, void (*done)(void *arg, int status, json_t *report),
                       void *arg);
+/* Reads the catalog directory again (SIGHUP); writes what it found into said. An
+ * unreadable directory is FR_ENOTFOUND and keeps the catalog loaded before. */
+int firmware_reload(struct controller *c, char *said, size_t len);
 void firmware_close(struct controller *c);
 void firmware_destroy(struct controller *c);
 

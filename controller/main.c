@@ -141,6 +141,27 @@ static void on_quiet_close(uv_handle_t *h)
 {
 }
 
+/* systemd's STATUS= line: "2 agents online, 48 ports, 12 restoring". */
+static void on_service_status(void *arg, char *buf, size_t len)
+{
+    struct controller *c = arg;
+    int agents = 0, ports = 0, live = 0;
+    for (struct agent_state *a = c->agents; a; a = a->next)
+        if (a->online) {
+            agents++;
+            int n = store_live_count(c->store, a->id);
+            ports += store_port_count(c->store, a->id);
+            live += n > 0 ? n : 0;
+        }
+    snprintf(buf, len, "%d agent%s online, %d ports, %d restoring", agents, agents == 1 ? "" : "s",
+             ports, live);
+}
+
+static int on_reload_catalog(void *arg, char *said, size_t len)
+{
+    return firmware_reload(arg, said, len);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct controller *c = h->data;
@@ -155,6 +176,7 @@ static void on_signal(uv_signal_t *h, int signum)
     mirror_close(c);
     firmware_close(c);
     loop_probe_close(&c->probe);
+    fr_service_close(&c->svc);
     uv_close((uv_handle_t *)&c->sigint, on_quiet_close);
     uv_close((uv_handle_t *)&c->sigterm, on_quiet_close);
 }
@@ -162,7 +184,9 @@ static void on_signal(uv_signal_t *h, int signum)
 static int start(struct controller *c)
 {
     char err[1024];
-    int rc = store_open(c->cfg.store, &c->store, err, sizeof err);
+    int rc = fr_service_init(&c->svc, c->loop, "flashrackd", err, sizeof err);
+    if (rc == 0)
+        rc = store_open(c->cfg.store, &c->store, err, sizeof err);
     if (rc < 0) {
         fr_error("flashrackd", "%s", err);
         return rc == FR_EBUSY ? 2 : 1;
@@ -204,6 +228,9 @@ static int start(struct controller *c)
     uv_signal_start(&c->sigterm, on_signal, SIGTERM);
     loop_probe_start(&c->probe, c->loop);
     sched_kick(c);
+    fr_service_on_status(&c->svc, on_service_status, c);
+    fr_service_on_reload(&c->svc, "catalog", on_reload_catalog, c);
+    fr_service_ready(&c->svc);
     return 0;
 }
 

@@ -1009,6 +1009,11 @@ int store_live_count(struct store *s, const char *agent)
     return rc < 0 ? rc : (int)n;
 }
 
+int store_port_count(struct store *s, const char *agent)
+{
+    return (int)scalar(s, 0, "SELECT COUNT(*) FROM ports WHERE agent = ?", "t", agent);
+}
+
 int store_attempt_wanted(struct store *s, const Fr__AttemptRef *ref)
 {
     int64_t n = 0;

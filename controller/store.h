@@ -118,6 +118,8 @@ int store_live_attempts(struct store *s, const char *agent, const char *state_fi
 
 /* Live attempts (assigned or running) on agent, or FR_ESTORE. */
 int store_live_count(struct store *s, const char *agent);
+/* Ports known on agent (every port its Hellos listed). */
+int store_port_count(struct store *s, const char *agent);
 /* Whether the run behind a live attempt still wants it (not cancelled or ended): 1, 0,
  * or FR_ESTORE. */
 int store_attempt_wanted(struct store *s, const Fr__AttemptRef *ref);

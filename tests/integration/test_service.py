@@ -1,9 +1,51 @@
-"""flashrack as a service: the daemons put relative paths in the directories systemd
-names ($STATE_DIRECTORY, $CACHE_DIRECTORY), and every program prints the one version."""
+"""flashrack as a service: the daemons speak systemd's notify protocol (READY=1 after
+the store and sockets, STATUS= lines, WATCHDOG=1 with $WATCHDOG_USEC, SIGHUP reloads the
+catalog), put relative paths in the directories systemd names ($STATE_DIRECTORY,
+$CACHE_DIRECTORY), and every program prints the one version."""
 import os
+import shutil
+import signal
+import socket
 import subprocess
+import time
 
 from harness import RACK_SMALL, Site, check, main, started
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures")
+
+
+class NotifySocket:
+    """The service manager's end of $NOTIFY_SOCKET: a datagram socket this test owns."""
+
+    def __init__(self, directory, name):
+        self.path = os.path.join(directory, name)
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.messages = []
+
+    def wait(self, pred, limit_s, what):
+        """Reads datagrams until one satisfies pred (bounded); returns it."""
+        deadline = time.monotonic() + limit_s
+        for m in self.messages:
+            if pred(m):
+                return m
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                m = self.sock.recv(4096).decode()
+            except socket.timeout:
+                break
+            self.messages.append(m)
+            if pred(m):
+                return m
+        raise AssertionError("no %s on the notify socket within %ss; got %r"
+                             % (what, limit_s, self.messages[-8:]))
+
+    def fields(self, m):
+        return dict(line.split("=", 1) for line in m.split("\n") if "=" in line)
+
+    def close(self):
+        self.sock.close()
 
 
 def versions_agree(bindir):
@@ -62,5 +104,100 @@ def relative_paths_land_in_the_systemd_directories(bindir):
         check(os.listdir(site.cwd) == [], "nothing in the working directory: %s" % os.listdir(site.cwd))
 
 
+class NotifiedController:
+    """Starts site with $NOTIFY_SOCKET and $WATCHDOG_USEC given to the controller only."""
+
+    def __init__(self, site, ns):
+        self.site, self.ns = site, ns
+
+    def start(self):
+        site, env = self.site, self.site.env
+        site.start_sim()
+        site.env = dict(env, NOTIFY_SOCKET=self.ns.path, WATCHDOG_USEC="200000")
+        try:
+            site.start_controller()
+        finally:
+            site.env = env
+        for a in site.agent_ids:
+            site.start_agent(a)
+        site.wait_for(lambda: site.online_agents() >= len(site.agent_ids), 20, "agents online")
+        return site
+
+    def dump_logs(self):
+        self.site.dump_logs()
+
+    def stop(self):
+        self.site.stop()
+
+
+def controller_notifies_ready_status_watchdog_and_reloads(bindir):
+    site = Site(bindir, RACK_SMALL)
+    catalog = os.path.join(site.dir, "catalog")
+    os.makedirs(catalog)
+    site.controller_sets = ["firmware.catalog_dir=" + catalog]
+    ns = NotifySocket(site.dir, "notify.sock")
+    try:
+        with started(NotifiedController(site, ns)):
+            ready = ns.wait(lambda m: "READY=1" in m, 10, "READY=1")
+            check("STATUS=" in ready, "READY=1 comes with a status: %r" % ready)
+            check(os.path.exists(site.store), "the store exists before READY=1")
+            ns.wait(lambda m: m == "WATCHDOG=1", 5, "WATCHDOG=1")
+            status = ns.wait(lambda m: "1 agent online, 4 ports" in m, 15, "a status with the agent")
+            check(ns.fields(status)["STATUS"].endswith("restoring"), "status: %r" % status)
+
+            # A catalog file dropped in, then SIGHUP: the controller reads it and says so.
+            check(site.cli_json("firmware", "list")["catalog"]["files"] == 0, "empty catalog first")
+            shutil.copy(os.path.join(FIXTURES, "firmware", "ipswme-iPhone11,2.json"), catalog)
+            n = len(ns.messages)
+            site.kill("flashrackd", signal.SIGHUP)
+            ns.wait(lambda m: m == "RELOADING=1", 10, "RELOADING=1")
+            ns.wait(lambda m: "READY=1" in m and ns.messages.index(m) > n, 10, "READY=1 after the reload")
+            doc = site.cli_json("firmware", "list")["catalog"]
+            check(doc["files"] == 1 and doc["firmwares"], "the reloaded catalog: %s" % doc)
+            check("SIGHUP: reloaded catalog" in site.log("flashrackd"), "the log says what was reloaded")
+            check(site.procs["flashrackd"].poll() is None, "still running after SIGHUP")
+
+            # A catalog that cannot be read keeps what was loaded.
+            shutil.rmtree(catalog)
+            site.kill("flashrackd", signal.SIGHUP)
+            site.wait_for(lambda: "cannot reload catalog" in site.log("flashrackd"), 10, "reload refused")
+            check(site.cli_json("firmware", "list")["catalog"]["files"] == 1, "the catalog is kept")
+            site.kill("flashrackd", signal.SIGTERM)
+            ns.wait(lambda m: m == "STOPPING=1", 10, "STOPPING=1")
+    finally:
+        ns.close()
+
+
+def agent_notifies_ready_and_status(bindir):
+    site = Site(bindir, RACK_SMALL)
+    ns = NotifySocket(site.dir, "agent-notify.sock")
+    try:
+        with started(site):
+            site.env.update(NOTIFY_SOCKET=ns.path, WATCHDOG_USEC="200000")
+            site.start_agent("B")
+            ready = ns.wait(lambda m: "READY=1" in m, 10, "the agent's READY=1")
+            check("ports" in ready, "status with READY=1: %r" % ready)
+            ns.wait(lambda m: m == "WATCHDOG=1", 5, "the agent's WATCHDOG=1")
+            ns.wait(lambda m: "controller connected" in m, 15, "the agent's status once welcomed")
+            # Nothing to reload yet: SIGHUP is logged, not fatal.
+            site.kill("agent-B", signal.SIGHUP)
+            site.wait_for(lambda: "SIGHUP: nothing to reload" in site.log("agent-B"), 10, "SIGHUP logged")
+            check(site.procs["agent-B"].poll() is None, "the agent still runs")
+    finally:
+        ns.close()
+
+
+def bad_watchdog_setting_is_refused(bindir):
+    site = Site(bindir, RACK_SMALL)
+    r = subprocess.run([os.path.join(bindir, "flashrackd"), "--set", "controller.store=" + site.store],
+                       capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL,
+                       env=dict(os.environ, WATCHDOG_USEC="soon"))
+    check(r.returncode != 0 and "WATCHDOG_USEC" in r.stderr and "soon" in r.stderr,
+          "refused, naming the variable: %d %r" % (r.returncode, r.stderr))
+    check(not os.path.exists(site.store), "no store created")
+
+
 if __name__ == "__main__":
-    main(versions_agree, relative_paths_land_in_the_systemd_directories)
+    main(versions_agree, relative_paths_land_in_the_systemd_directories,
+         controller_notifies_ready_status_watchdog_and_reloads, agent_notifies_ready_and_status,
+         bad_watchdog_setting_is_refused)
