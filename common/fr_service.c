@@ -51,7 +51,9 @@ int fr_service_notify(struct fr_service *s, const char *text)
 {
     if (s->fd < 0)
         return -1;
-    ssize_t n = sendto(s->fd, text, strlen(text), MSG_NOSIGNAL, (struct sockaddr *)&s->addr, s->addrlen);
+    /* Never wait for the manager: with its queue full the notification is lost, not the loop. */
+    ssize_t n = sendto(s->fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT,
+                       (struct sockaddr *)&s->addr, s->addrlen);
     return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
@@ -62,9 +64,9 @@ static void send_status(struct fr_service *s, const char *prefix)
         s->status_fn(s->status_arg, line, sizeof line);
     if (!prefix[0] && !strcmp(line, s->last_status))
         return;
-    snprintf(s->last_status, sizeof s->last_status, "%s", line);
     snprintf(msg, sizeof msg, "%sSTATUS=%s", prefix, line);
-    fr_service_notify(s, msg);
+    if (fr_service_notify(s, msg) == 0) /* else the next tick tries again */
+        snprintf(s->last_status, sizeof s->last_status, "%s", line);
 }
 
 static void on_watchdog_timer(uv_timer_t *t)
@@ -127,7 +129,8 @@ int fr_service_on_reload(struct fr_service *s, const char *what, fr_service_relo
 void fr_service_ready(struct fr_service *s)
 {
     send_status(s, "READY=1\n");
-    uv_timer_start(&s->status, on_status_timer, FR_SERVICE_STATUS_MS, FR_SERVICE_STATUS_MS);
+    if (s->fd >= 0) /* no one to tell, no status to compute */
+        uv_timer_start(&s->status, on_status_timer, FR_SERVICE_STATUS_MS, FR_SERVICE_STATUS_MS);
 }
 
 int fr_service_reload(struct fr_service *s)

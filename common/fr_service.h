@@ -13,7 +13,8 @@
  * systemd restarts the daemon (WatchdogSec= in the unit).
  *
  * Status: after fr_service_ready() the owner's status callback is asked for one line
- * every FR_SERVICE_STATUS_MS; it is sent as STATUS= when it changed.
+ * every FR_SERVICE_STATUS_MS; it is sent as STATUS= when it changed or its last send was
+ * lost (the manager's queue full).
  *
  * Reload: modules register hooks with fr_service_on_reload(); SIGHUP sends RELOADING=1,
  * runs every hook in registration order, logs what each reloaded (or why it could not),
@@ -76,8 +77,8 @@ int fr_service_on_reload(struct fr_service *s, const char *what, fr_service_relo
 void fr_service_ready(struct fr_service *s);
 /* Runs the reload hooks now (what SIGHUP does). Returns how many failed. */
 int fr_service_reload(struct fr_service *s);
-/* Sends one notification ("STOPPING=1"); returns 0, or -1 when not under systemd or
- * the send failed (never fatal). */
+/* Sends one notification ("STOPPING=1") without blocking; returns 0, or -1 when not
+ * under systemd or the send failed (the manager's queue full: never fatal). */
 int fr_service_notify(struct fr_service *s, const char *text);
 /* STOPPING=1 and closes the handles and the socket. Safe to call twice. */
 void fr_service_close(struct fr_service *s);

@@ -107,13 +107,13 @@ def relative_paths_land_in_the_systemd_directories(bindir):
 class NotifiedController:
     """Starts site with $NOTIFY_SOCKET and $WATCHDOG_USEC given to the controller only."""
 
-    def __init__(self, site, ns):
-        self.site, self.ns = site, ns
+    def __init__(self, site, ns, watchdog_usec="200000"):
+        self.site, self.ns, self.watchdog_usec = site, ns, watchdog_usec
 
     def start(self):
         site, env = self.site, self.site.env
         site.start_sim()
-        site.env = dict(env, NOTIFY_SOCKET=self.ns.path, WATCHDOG_USEC="200000")
+        site.env = dict(env, NOTIFY_SOCKET=self.ns.path, WATCHDOG_USEC=self.watchdog_usec)
         try:
             site.start_controller()
         finally:
@@ -168,6 +168,20 @@ def controller_notifies_ready_status_watchdog_and_reloads(bindir):
         ns.close()
 
 
+def a_notify_socket_nobody_reads_never_stalls_the_loop(bindir):
+    # A service manager that does not read (its queue is full after a few pings at 10 ms)
+    # must cost the daemon nothing but the lost notifications.
+    site = Site(bindir, RACK_SMALL)
+    ns = NotifySocket(site.dir, "deaf.sock")
+    try:
+        with started(NotifiedController(site, ns, watchdog_usec="20000")):
+            for _ in range(3):
+                r = site.cli("agents", "-o", "json")
+                check(r.returncode == 0 and '"agents"' in r.stdout, "the controller answers: %r" % r.stderr)
+    finally:
+        ns.close()
+
+
 def agent_notifies_ready_and_status(bindir):
     site = Site(bindir, RACK_SMALL)
     ns = NotifySocket(site.dir, "agent-notify.sock")
@@ -199,5 +213,6 @@ def bad_watchdog_setting_is_refused(bindir):
 
 if __name__ == "__main__":
     main(versions_agree, relative_paths_land_in_the_systemd_directories,
-         controller_notifies_ready_status_watchdog_and_reloads, agent_notifies_ready_and_status,
+         controller_notifies_ready_status_watchdog_and_reloads,
+         a_notify_socket_nobody_reads_never_stalls_the_loop, agent_notifies_ready_and_status,
          bad_watchdog_setting_is_refused)
