@@ -35,6 +35,8 @@ static const struct {
     { "cannot be opened", FR_CLASS_FIRMWARE },
     { "Firmware file", FR_CLASS_FIRMWARE }, /* "Firmware file X does not exist." */
     { "Unable to find a matching build identity", FR_CLASS_WRONG_FIRMWARE },
+    /* 1.0.0: the IPSW's BuildManifest does not list the unit's ProductType */
+    { "Could not make sure this firmware is suitable", FR_CLASS_WRONG_FIRMWARE },
     { "Unable to discover device type", FR_CLASS_STACK_TOO_OLD },
     { "Unknown data request", FR_CLASS_STACK_TOO_OLD },
     { "Status: Disk Failure", FR_CLASS_HARDWARE },

@@ -135,6 +135,7 @@ static void every_class_has_a_real_string(void **state)
         { "ERROR: Firmware file /x.ipsw does not exist.", FR_CLASS_FIRMWARE },
         { "ERROR: Unable to extract BuildManifest from /x.ipsw", FR_CLASS_FIRMWARE },
         { "ERROR: Unable to find a matching build identity", FR_CLASS_WRONG_FIRMWARE },
+        { "ERROR: Could not make sure this firmware is suitable for the current device. Refusing to continue.", FR_CLASS_WRONG_FIRMWARE },
         { "ERROR: Unable to discover device type", FR_CLASS_STACK_TOO_OLD },
         { "Status: Failed to recover FDR data.", FR_CLASS_HARDWARE },
         { "Status: X-Gold Baseband Update Failed. Defective Unit?", FR_CLASS_HARDWARE },
