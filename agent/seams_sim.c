@@ -311,10 +311,7 @@ static int sim_enter_recovery(struct seams *base, const char *path, uint64_t eci
                               void (*cb)(void *arg, int rc, const char *why), void *arg)
 {
     struct sim_seams *s = (struct sim_seams *)base;
-    const char *udid = NULL;
-    for (size_t i = 0; i < s->join.n && !udid; i++)
-        if (s->join.entries[i].attached && s->join.entries[i].identity.ecid == ecid)
-            udid = s->join.entries[i].udid;
+    const char *udid = udid_join_udid_of(&s->join, ecid);
     if (!udid)
         return FR_ENOTFOUND;
     struct recovery_ask *ask = malloc(sizeof *ask);

@@ -13,6 +13,7 @@
 #include "fr_types.h"
 #include "irecv_serial.h"
 #include "irecv_source.h"
+#include "muxd_discovery.h"
 #include "seams.h"
 #include "usb_dev.h"
 #include "usb_power.h"
@@ -237,6 +238,25 @@ static int usb_power_cycle(struct seams *base, const char *path, char *err, size
     return 0;
 }
 
+/* ---- normal mode --------------------------------------------------------------- */
+
+/* A normal-mode unit's port: its USB device in sysfs, found by its serial (the UDID). */
+static int resolve_port(void *arg, const char *udid, char *path, size_t len)
+{
+    struct usb_seams *s = arg;
+    return usb_topology_find_serial(s->host_root, APPLE_VID, udid, path, len);
+}
+
+static int usb_enter_recovery(struct seams *base, const char *path, uint64_t ecid,
+                              void (*cb)(void *arg, int rc, const char *why), void *arg)
+{
+    struct usb_seams *s = base->impl;
+    for (size_t i = 0; i < s->nsources; i++)
+        if (strcmp(s->sources[i]->name, "usbmuxd") == 0)
+            return muxd_discovery_enter_recovery(s->sources[i], ecid, cb, arg);
+    return FR_ENOTFOUND;
+}
+
 /* ---- lifecycle ----------------------------------------------------------------- */
 
 static void on_source_closed(struct discovery_source *src)
@@ -326,13 +346,20 @@ int seams_usb_new(const char *host_root, struct seams **out, char *err, size_t e
     s->base.destroy = usb_destroy;
     s->base.impl = s;
     snprintf(s->host_root, sizeof s->host_root, "%s", host_root ? host_root : "");
-    /* The discovery sources. The usbmuxd source (normal/restore-mode units) joins here. */
+    /* The discovery sources: DFU/recovery from libirecovery, normal mode from usbmuxd. */
     int rc = irecv_source_new(s->host_root, &s->sources[s->nsources], err, errlen);
+    if (rc == 0)
+        s->nsources++;
+    if (rc == 0 && (rc = muxd_discovery_new(resolve_port, s, &s->sources[s->nsources], err,
+                                            errlen)) == 0)
+        s->nsources++;
     if (rc < 0) {
+        for (size_t i = 0; i < s->nsources; i++)
+            s->sources[i]->destroy(s->sources[i]);
         free(s);
         return rc;
     }
-    s->nsources++;
+    s->base.enter_recovery = usb_enter_recovery;
     *out = &s->base;
     return 0;
 }

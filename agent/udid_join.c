@@ -116,3 +116,11 @@ void udid_join_identity_gone(struct udid_join *j, const char *udid)
     e->has_identity = 0;
     settle(j, e);
 }
+
+const char *udid_join_udid_of(const struct udid_join *j, uint64_t ecid)
+{
+    for (size_t i = 0; i < j->n; i++)
+        if (j->entries[i].attached && j->entries[i].identity.ecid == ecid)
+            return j->entries[i].udid;
+    return NULL;
+}

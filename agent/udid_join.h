@@ -44,5 +44,7 @@ void udid_join_presence_gone(struct udid_join *j, const char *udid);
 /* usbmuxd level: the identity of udid (its path is ignored) / it left usbmuxd. */
 int udid_join_identity(struct udid_join *j, const char *udid, const struct unit_desc *id);
 void udid_join_identity_gone(struct udid_join *j, const char *udid);
+/* The UDID of the attached unit with this ECID, or NULL (borrowed from j). */
+const char *udid_join_udid_of(const struct udid_join *j, uint64_t ecid);
 
 #endif

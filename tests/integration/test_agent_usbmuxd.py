@@ -106,5 +106,29 @@ def no_usbmuxd_is_a_retried_state(bindir):
         check(site.procs["agent-A"].poll() is None, "agent alive")
 
 
+
+
+def normal_mode_on_the_usb_backend(bindir):
+    """topology = usb on a recorded sysfs tree: the phone at 1-1.1 there has the USB serial
+    00008030-001A2B3C4D5E6F70; the simulator's usbmuxd knows a unit with that UDID. The
+    usb seams place it on 1-1.1 (sysfs, by serial) with lockdownd's identity."""
+    from test_usb_backend import FIXTURES, start_usb_agent
+    rack = RACK + "\n[unit 0x001A2B3C4D5E6F70]\nat = A-04\nproduct_type = iPhone12,1\nmode = normal\n"
+    site = Site(bindir, rack, agents=(), usbmuxd=True)
+    with tended(site):
+        site.start_sim()
+        site.start_controller()
+        start_usb_agent(site, "U", os.path.abspath(os.path.join(FIXTURES, "nested")))
+        ecid = "0x001A2B3C4D5E6F70"
+        site.wait_for(lambda: units(site).get(ecid, {}).get("present"), 30, "the unit on the usb agent")
+        u = units(site)[ecid]
+        check(u["mode"] == "normal" and u["product_type"] == "iPhone12,1", "identity: %s" % u)
+        check(u.get("agent") == "U" and u.get("port") == "1-1.1", "placed by sysfs: %s" % u)
+        log = site.log("agent-U")
+        check("unit '00008030-000356E221749A2B' is on usbmuxd but no USB device has that serial"
+              in log, "a unit usbmuxd knows but this host's USB does not is said, not placed")
+
+
 if __name__ == "__main__":
-    main(attach_identity_recovery_restore_detach, no_usbmuxd_is_a_retried_state)
+    main(attach_identity_recovery_restore_detach, no_usbmuxd_is_a_retried_state,
+         normal_mode_on_the_usb_backend)
