@@ -34,6 +34,8 @@ struct agent_cfg {
     char engine_path[512];
     long long watchdog_s;
     char engine_extra[256];
+    char key[512];            /* [agent] key: this agent's keypair file ("" = no CURVE) */
+    char controller_key[512]; /* [agent] controller_key: the controller's public key file */
 };
 
 /* One port and what is on it. */
@@ -82,6 +84,7 @@ struct agent {
     uint64_t acked;              /* highest seq the controller acked */
     struct outbox_entry *outbox, **outbox_tail;
     uint64_t dropped;
+    int hellos_unsent;           /* Hellos in a row with no link to send them on */
 
     /* ports and units */
     struct port *ports;

@@ -8,6 +8,7 @@
 #include "agent.h"
 #include "fr_err.h"
 #include "fr_fwcache.h"
+#include "fr_keys.h"
 #include "fr_log.h"
 #include "fr_types.h"
 #include "fr_wire.h"
@@ -159,7 +160,7 @@ static void outbox_replay(struct agent *a, int all)
             outbox_transmit(a, e);
 }
 
-static void send_hello(struct agent *a)
+static int send_hello(struct agent *a)
 {
     Fr__Hello h = FR__HELLO__INIT;
     h.agent_version = FR_VERSION;
@@ -182,9 +183,30 @@ static void send_hello(struct agent *a)
     env.seq = a->acked; /* our acknowledged point: the controller continues after it */
     env.body_case = FR__ENVELOPE__BODY_HELLO;
     env.hello = &h;
-    raw_send(a, &env);
+    int rc = raw_send(a, &env);
     free(refs);
     ports_free_hello(&h);
+    return rc;
+}
+
+/* A controller that refused our key (a handshake failure) ends that connection for
+ * good: libzmq does not try again. So when Hellos find no link for a while, the link
+ * is made again (the key may have been authorized since). */
+#define LINK_RELINK_TICKS 5
+
+static void say_hello(struct agent *a)
+{
+    if (send_hello(a) != FR_EAGAIN) {
+        a->hellos_unsent = 0;
+        return;
+    }
+    if (++a->hellos_unsent < LINK_RELINK_TICKS)
+        return;
+    a->hellos_unsent = 0;
+    fr_info("link", "no link to '%s' for %d heartbeats (down, or our key refused): connecting again",
+            a->cfg.controller, LINK_RELINK_TICKS);
+    zmq_disconnect(a->dealer, a->cfg.controller);
+    zmq_connect(a->dealer, a->cfg.controller);
 }
 
 static void on_welcome(struct agent *a, const Fr__Envelope *env)
@@ -311,7 +333,7 @@ static void on_link_timer(uv_timer_t *t)
         a->welcomed = 0;
     }
     if (!a->welcomed) {
-        send_hello(a);
+        say_hello(a);
         return;
     }
     Fr__Heartbeat hb = FR__HEARTBEAT__INIT;
@@ -325,12 +347,32 @@ static void on_link_timer(uv_timer_t *t)
     outbox_replay(a, 0);
 }
 
+/* CURVE with this agent's keypair, when [agent] key is set (else a plain link, which
+ * only a controller in insecure mode accepts). */
+static int link_keys(struct agent *a, char *err, size_t errlen)
+{
+    struct fr_key mine, controller;
+    char why[1024];
+    if (!a->cfg.key[0])
+        return 0;
+    if (fr_key_read_pair(a->cfg.key, &mine, why, sizeof why) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[agent] key: %s", why);
+    if (fr_key_read(a->cfg.controller_key, &controller, why, sizeof why) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[agent] controller_key: %s", why);
+    int rc = fr_key_curve_client(a->dealer, &mine, controller.public_key);
+    memset(&mine, 0, sizeof mine);
+    return rc < 0 ? fr_seterr(FR_ESYS, err, errlen, "cannot use CURVE: %s",
+                              zmq_strerror(zmq_errno())) : 0;
+}
+
 int link_start(struct agent *a, char *err, size_t errlen)
 {
     a->zctx = zmq_ctx_new();
     a->dealer = zmq_socket(a->zctx, ZMQ_DEALER);
     int one = 1, ivl = 100, ivl_max = 2000;
     fr_zsock_set_defaults(a->dealer, FR_WIRE_MAX_MSG);
+    if (link_keys(a, err, errlen) < 0)
+        return FR_ECONFIG;
     zmq_setsockopt(a->dealer, ZMQ_ROUTING_ID, a->cfg.id, strlen(a->cfg.id));
     zmq_setsockopt(a->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
@@ -348,7 +390,8 @@ int link_start(struct agent *a, char *err, size_t errlen)
     uv_timer_init(a->loop, &a->link_timer);
     a->link_timer.data = a;
     uv_timer_start(&a->link_timer, on_link_timer, 200, 1000);
-    fr_info("link", "agent '%s' connecting to '%s'", a->cfg.id, a->cfg.controller);
+    fr_info("link", "agent '%s' connecting to '%s' (%s)", a->cfg.id, a->cfg.controller,
+            a->cfg.key[0] ? "CURVE" : "no key: only a controller in insecure mode accepts it");
     return 0;
 }
 

@@ -36,6 +36,8 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("engine", "path", struct agent_cfg, engine_path),
     FR_CFG_FIELD_INT("engine", "watchdog_s", struct agent_cfg, watchdog_s, 1, 86400),
     FR_CFG_FIELD_STR("engine", "extra_args", struct agent_cfg, engine_extra),
+    FR_CFG_FIELD_STR("agent", "key", struct agent_cfg, key),
+    FR_CFG_FIELD_STR("agent", "controller_key", struct agent_cfg, controller_key),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -50,6 +52,10 @@ static int check_cfg(const void *target, char *err, size_t errlen)
     if (strcmp(c->mirror, "auto") && strcmp(c->mirror, "off") && !fr_is_url(c->mirror))
         return fr_seterr(FR_ECONFIG, err, errlen, "[agent] mirror: expected auto, off or an "
                                                   "http(s) URL, got '%s'", c->mirror);
+    if (!c->key[0] != !c->controller_key[0])
+        return fr_seterr(FR_ECONFIG, err, errlen, "[agent] %s: expected a file, since [agent] %s "
+                         "is set (both, for CURVE, or neither, for a controller in insecure mode)",
+                         c->key[0] ? "controller_key" : "key", c->key[0] ? "key" : "controller_key");
     if (!strcmp(c->topology, "sim") && !c->sim_socket[0])
         return fr_seterr(FR_ECONFIG, err, errlen, "[seams] sim_socket: the simulator's socket is "
                                                   "needed when topology = sim");

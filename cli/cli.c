@@ -17,9 +17,11 @@
 #include "fr_err.h"
 #include "fr_catalog.h"
 #include "fr_ipsw.h"
+#include "fr_keys.h"
 #include "fr_time.h"
 #include "fr_types.h"
 #include "fr_wire.h"
+#include "keys.h"
 #include "render.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_NOTFOUND = 4 };
@@ -41,6 +43,11 @@ static int cli_connect(struct cli *c)
     c->ctx = zmq_ctx_new();
     c->sock = zmq_socket(c->ctx, ZMQ_DEALER);
     fr_zsock_set_defaults(c->sock, FR_WIRE_MAX_MSG);
+    char err[1024];
+    if (fr_key_setup_client(c->sock, err, sizeof err) < 0) {
+        fprintf(stderr, "flashrack: %s\n", err);
+        return EXIT_USAGE;
+    }
     if (zmq_connect(c->sock, c->endpoint) < 0) {
         fprintf(stderr, "flashrack: cannot use controller endpoint '%s': %s\n", c->endpoint,
                 zmq_strerror(zmq_errno()));
@@ -797,6 +804,11 @@ static int run_firmware(struct cli *c, int argc, char **argv)
     return verb_usage("firmware", stderr, EXIT_USAGE);
 }
 
+static int run_keys(struct cli *c, int argc, char **argv)
+{
+    return keys_run(argc, argv, c->json);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static const struct verb verbs[] = {
@@ -840,6 +852,7 @@ static const struct verb verbs[] = {
       "  The per-unit record: identity, firmware, start and end, every attempt with agent,\n"
       "  port, outcome and the engine's error text. The latest job when JOB is omitted.\n"
       "  Exit code 1 when a unit failed or is suspected faulty; 4 when there is no JOB." },
+    { "keys", run_keys, "CURVE keys and who may connect", KEYS_USAGE },
 };
 
 static const struct verb *find_verb(const char *name)

@@ -29,7 +29,8 @@
     X(ECANCELED, -17, "cancelled")                                      \
     X(EUSAGE, -18, "usage error")                                       \
     X(ESTATE, -19, "operation not allowed in this state")               \
-    X(EUNAVAIL, -20, "service unavailable")
+    X(EUNAVAIL, -20, "service unavailable")                             \
+    X(EPERM, -21, "not permitted")
 
 enum fr_err {
     FR_OK = 0,

@@ -103,6 +103,32 @@ int fr_is_hash_hex(const char *s)
     return (n == 64 || n == 40) && all_hex(s, n);
 }
 
+int fr_is_loopback_endpoint(const char *ep)
+{
+    if (!strncmp(ep, "ipc://", 6))
+        return 1;
+    if (!strncmp(ep, "tcp://", 6))
+        ep += 6;
+    const char *colon = strrchr(ep, ':');
+    if (!colon || colon == ep)
+        return 0;
+    size_t n = (size_t)(colon - ep);
+    if (ep[0] == '[' && ep[n - 1] == ']') {
+        ep++;
+        n -= 2;
+    }
+    char host[64];
+    if (n >= sizeof host)
+        return 0;
+    memcpy(host, ep, n);
+    host[n] = '\0';
+    unsigned a, b, c, d;
+    char tail;
+    if (sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4)
+        return a == 127 && b < 256 && c < 256 && d < 256;
+    return !strcmp(host, "::1") || !strcmp(host, "localhost");
+}
+
 int fr_ecid_parse(const char *s, uint64_t *out)
 {
     if (!s || !*s)

@@ -77,4 +77,9 @@ int fr_is_url(const char *s);
 int fr_is_hash_hex(const char *s);
 int fr_is_hex(const char *s);
 
+/* 1 when an endpoint can be reached only from this host: "tcp://HOST:PORT" or
+ * "HOST:PORT" with HOST 127.0.0.1 (any 127/8 address), ::1 ([::1]) or localhost,
+ * or an ipc:// path. */
+int fr_is_loopback_endpoint(const char *ep);
+
 #endif

@@ -21,7 +21,7 @@
 #include <uv.h>
 #include <zmq.h>
 
-#define FR_ZSOCK_MAX_PARTS 4
+#define FR_ZSOCK_MAX_PARTS 8 /* a ZAP request has 7 */
 #define FR_ZSOCK_BUDGET 256 /* messages drained per loop turn */
 
 typedef struct fr_zsock fr_zsock;

@@ -274,6 +274,40 @@ static void refuse(struct controller *c, struct agent_state *a, const char *from
     fr_warn("agents", "dropped a message from '%s': %s", from, why);
 }
 
+/* With CURVE, a message speaks for the agent its key is bound to, and no other
+ * (ROUTER_HANDOVER gives a routing id to whoever claims it last). */
+static const struct zap_peer *authenticated(struct controller *c, const zmq_msg_t *msg,
+                                            const char *id, const Fr__Envelope *env)
+{
+    if (!c->zap)
+        return NULL;
+    const struct zap_peer *p = zap_peer_of(c->zap, msg);
+    if (!p)
+        zap_refuse(c->zap, &c->zap->refused_agent_msgs, "agents", "refused a %s claiming to be agent '%s': its key is not "
+                   "(or no longer) authorized", fr_wire_body_name(env->body_case), id);
+    else if (strcmp(p->name, env->agent_id) != 0 || strcmp(p->name, id) != 0)
+        zap_refuse(c->zap, &c->zap->refused_agent_msgs, "agents", "refused a %s from agent '%s' claiming to be agent '%s' "
+                   "(routing id '%s')", fr_wire_body_name(env->body_case), p->name,
+                   env->agent_id, id);
+    else
+        return p;
+    return NULL;
+}
+
+void agents_on_keys_changed(void *arg)
+{
+    struct controller *c = arg;
+    for (struct agent_state *a = c->agents; a; a = a->next) {
+        const struct zap_peer *p = zap_agent(c->zap, a->id);
+        if (!a->online || (p && strcmp(p->key, a->key) == 0))
+            continue;
+        a->online = 0;
+        a->session = 0; /* nothing more from that link is taken, even with a new key */
+        fr_warn("agents", "agent '%s' offline: its key was revoked", a->id);
+        store_event(c->store, fr_time_wall_ms(), "agent", 0, 0, a->id, NULL, "offline: key revoked");
+    }
+}
+
 void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
 {
     struct controller *c = arg;
@@ -292,13 +326,17 @@ void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
         refuse(c, a, id, err);
         return;
     }
-    if (strcmp(env->agent_id, id) != 0 || idlen >= sizeof id) {
+    const struct zap_peer *peer = authenticated(c, &parts[1], id, env);
+    if (c->zap && !peer) {
+        /* refused and counted */
+    } else if (strcmp(env->agent_id, id) != 0 || idlen >= sizeof id) {
         refuse(c, a, id, "agent id in the envelope differs from the routing id");
     } else if (env->body_case == FR__ENVELOPE__BODY_HELLO) {
         if (!a)
             a = agents_add(c, id);
         if (a) {
             a->last_seen = uv_now(c->loop);
+            snprintf(a->key, sizeof a->key, "%s", peer ? peer->key : "");
             on_hello(c, a, env);
         }
     } else if (!a || a->session != env->session) {

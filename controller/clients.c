@@ -139,6 +139,23 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
     sched_kick(c);
 }
 
+/* How peers are authenticated, and how many were refused. */
+static json_t *security_doc(struct controller *c)
+{
+    const struct zap *z = c->zap;
+    if (!z)
+        return json_pack("{s:s}", "mode", "insecure-loopback");
+    size_t agents = 0;
+    for (size_t i = 0; i < z->npeers; i++)
+        agents += z->peers[i].role == ZAP_AGENT;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "mode", "curve",
+                     "agent_keys", (json_int_t)agents, "operator_keys", (json_int_t)(z->npeers - agents),
+                     "handshakes_ok", (json_int_t)z->handshakes_ok,
+                     "handshakes_refused", (json_int_t)z->handshakes_refused,
+                     "agent_messages_refused", (json_int_t)z->refused_agent_msgs,
+                     "requests_refused", (json_int_t)z->refused_requests);
+}
+
 static json_t *agents_doc(struct controller *c)
 {
     json_t *doc = store_doc_agents(c->store);
@@ -157,6 +174,7 @@ static json_t *agents_doc(struct controller *c)
     json_object_set_new(doc, "loop", json_pack("{s:I, s:I, s:i}", "stalls", (json_int_t)c->probe.stalls,
                                                "max_lag_ms", (json_int_t)c->probe.max_lag_ms,
                                                "stall_ms", LOOP_STALL_MS));
+    json_object_set_new(doc, "security", security_doc(c));
     return doc;
 }
 
@@ -261,6 +279,48 @@ static void on_port_clear(struct controller *c, zmq_msg_t *id, uint64_t seq, con
     sched_kick(c);
 }
 
+/* The role a request needs: changing anything (or fetching the catalog sources)
+ * takes an operator; reading takes a viewer. */
+static enum zap_role needed_role(const Fr__Envelope *env)
+{
+    if (env->body_case == FR__ENVELOPE__BODY_QUERY &&
+        env->query->kind != FR__QUERY_REQUEST__KIND__REFRESH)
+        return ZAP_VIEWER;
+    return ZAP_OPERATOR;
+}
+
+static const char *request_name(const Fr__Envelope *env)
+{
+    switch (env->body_case) {
+    case FR__ENVELOPE__BODY_SUBMIT: return "submit";
+    case FR__ENVELOPE__BODY_CANCEL: return "cancel";
+    case FR__ENVELOPE__BODY_PORT_CLEAR: return "ports clear";
+    case FR__ENVELOPE__BODY_QUERY:
+        return env->query->kind == FR__QUERY_REQUEST__KIND__REFRESH ? "firmware refresh" : "a query";
+    default: return fr_wire_body_name(env->body_case);
+    }
+}
+
+/* Refuses (replies, counts, logs) a request its key does not allow; 1 when allowed. */
+static int permitted(struct controller *c, zmq_msg_t *parts, const Fr__Envelope *env)
+{
+    if (!c->zap)
+        return 1; /* insecure mode: everyone on this host is an operator */
+    const struct zap_peer *p = zap_peer_of(c->zap, &parts[1]);
+    enum zap_role need = needed_role(env);
+    char err[256];
+    if (p && p->role >= need)
+        return 1;
+    if (!p)
+        snprintf(err, sizeof err, "not permitted: this client's key is no longer authorized");
+    else
+        snprintf(err, sizeof err, "not permitted: %s needs role operator; '%s' has role %s",
+                 request_name(env), p->name, zap_role_name(p->role));
+    zap_refuse(c->zap, &c->zap->refused_requests, "clients", "refused %s: %s", request_name(env), err);
+    reply(c, &parts[0], env->seq, FR_EPERM, err, NULL);
+    return 0;
+}
+
 void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
 {
     struct controller *c = arg;
@@ -272,6 +332,10 @@ void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
     char err[256];
     if (fr_wire_unpack(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), &env, err, sizeof err) < 0) {
         fr_warn("clients", "dropped a request: %s", err);
+        return;
+    }
+    if (!permitted(c, parts, env)) {
+        fr_wire_free(&env);
         return;
     }
     switch (env->body_case) {

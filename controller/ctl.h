@@ -18,6 +18,7 @@
 #include "mirror.h"
 #include "policy.h"
 #include "store.h"
+#include "zap.h"
 
 struct ctl_cfg {
     char agents_endpoint[256];
@@ -37,6 +38,8 @@ struct ctl_cfg {
     char fw_catalog_dir[512];   /* [firmware] catalog_dir */
     char fw_sources[2048];      /* [firmware] sources: catalog URLs, space-separated */
     long long fw_max_age_s;
+    char keys_dir[512];         /* [security] keys_dir (zap.h) */
+    char insecure[16];          /* [security] insecure: no, or loopback (no CURVE) */
 };
 
 struct agent_state {
@@ -49,6 +52,7 @@ struct agent_state {
     uint64_t dropped;      /* refused messages */
     uint64_t mismatched;   /* accepts, progress and results naming no attempt of its own */
     uint64_t refused;      /* attempts it refused */
+    char key[48];          /* the CURVE key its Hello came with ("" in insecure mode) */
     struct agent_state *next;
 };
 
@@ -85,6 +89,7 @@ struct controller {
     struct firmware *firmware; /* firmware.c: the catalog */
     struct loop_probe probe;  /* loop stalls, shown in the agents document */
     struct fr_service svc;    /* systemd: readiness, status, watchdog, SIGHUP reloads */
+    struct zap *zap;          /* zap.c: keys and the ZAP handler; NULL in insecure mode */
     int stopping;
 };
 
@@ -97,6 +102,8 @@ void agents_send_assign(struct controller *c, const Fr__AttemptRef *ref, const s
 void agents_free(struct controller *c);
 void agents_send_power_cycle(struct controller *c, struct agent_state *a, const char *port);
 void agents_on_progress_flush(uv_timer_t *t);
+/* After the keys were reloaded: an online agent whose key was revoked goes offline. */
+void agents_on_keys_changed(void *arg);
 
 /* Tells agents to fetch an IPSW now (the job's agents, else every online agent). */
 void agents_prefetch(struct controller *c, const char *url, const char *sha, char **only, size_t nonly);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "fr_config.h"
@@ -30,6 +31,8 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("firmware", "catalog_dir", struct ctl_cfg, fw_catalog_dir),
     FR_CFG_FIELD_STR("firmware", "sources", struct ctl_cfg, fw_sources),
     FR_CFG_FIELD_INT("firmware", "max_age_s", struct ctl_cfg, fw_max_age_s, 60, 90 * 86400),
+    FR_CFG_FIELD_STR("security", "keys_dir", struct ctl_cfg, keys_dir),
+    FR_CFG_FIELD_STR("security", "insecure", struct ctl_cfg, insecure),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -49,10 +52,29 @@ static int check_sources(const char *sources, char *err, size_t errlen)
     return 0;
 }
 
+/* Insecure mode has no CURVE: it is for a site on one host, so every endpoint is loopback. */
+static int check_security(const struct ctl_cfg *cfg, char *err, size_t errlen)
+{
+    if (strcmp(cfg->insecure, "no") && strcmp(cfg->insecure, "loopback"))
+        return fr_seterr(FR_ECONFIG, err, errlen, "[security] insecure: expected no or loopback, "
+                         "got '%s'", cfg->insecure);
+    if (strcmp(cfg->insecure, "loopback"))
+        return 0;
+    const char *eps[] = { cfg->agents_endpoint, cfg->clients_endpoint, cfg->mirror_listen };
+    const char *keys[] = { "[controller] agents_endpoint", "[controller] clients_endpoint",
+                           "[mirror] listen" };
+    for (int i = 0; i < 3; i++)
+        if (!(i == 2 && !strcmp(eps[i], "off")) && !fr_is_loopback_endpoint(eps[i]))
+            return fr_seterr(FR_ECONFIG, err, errlen, "[security] insecure = loopback binds only "
+                             "loopback addresses (127.0.0.1, ::1, localhost), but %s is '%s'; use "
+                             "CURVE keys ([security] keys_dir) on a network", keys[i], eps[i]);
+    return 0;
+}
+
 static int check_cfg(const void *target, char *err, size_t errlen)
 {
     const struct ctl_cfg *cfg = target;
-    if (check_sources(cfg->fw_sources, err, errlen) < 0 ||
+    if (check_security(cfg, err, errlen) < 0 || check_sources(cfg->fw_sources, err, errlen) < 0 ||
         mirror_check_listen(cfg->mirror_listen, err, errlen) < 0)
         return FR_ECONFIG;
     return 0;
@@ -110,7 +132,9 @@ static int resolve_dirs(struct ctl_cfg *cfg)
         fr_dir_resolve(FR_DIR_STATE, cfg->fw_catalog_dir, sizeof cfg->fw_catalog_dir,
                        "[firmware] catalog_dir", err, sizeof err) < 0 ||
         fr_dir_resolve(FR_DIR_CACHE, cfg->mirror_dir, sizeof cfg->mirror_dir, "[mirror] dir", err,
-                       sizeof err) < 0) {
+                       sizeof err) < 0 ||
+        fr_dir_resolve(FR_DIR_STATE, cfg->keys_dir, sizeof cfg->keys_dir, "[security] keys_dir",
+                       err, sizeof err) < 0) {
         fprintf(stderr, "flashrackd: %s\n", err);
         return 2;
     }
@@ -119,6 +143,7 @@ static int resolve_dirs(struct ctl_cfg *cfg)
 
 static void *open_router(struct controller *c, const char *endpoint, int handover)
 {
+    const char *domain = handover ? ZAP_DOMAIN_AGENTS : ZAP_DOMAIN_CLIENTS;
     void *s = zmq_socket(c->zctx, ZMQ_ROUTER);
     int one = 1;
     if (!s)
@@ -127,13 +152,18 @@ static void *open_router(struct controller *c, const char *endpoint, int handove
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     if (handover)
         zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
-    /* No CURVE yet: this is where the ZAP handler and server keys go, bound before this bind. */
+    if (c->zap && zap_curve_server(c->zap, s, domain) < 0) {
+        fr_error("flashrackd", "cannot use CURVE on '%s': %s", endpoint, zmq_strerror(zmq_errno()));
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_bind(s, endpoint) < 0) {
         fr_error("flashrackd", "cannot listen on '%s': %s", endpoint, zmq_strerror(zmq_errno()));
         zmq_close(s);
         return NULL;
     }
-    fr_info("flashrackd", "listening on '%s' for %s", endpoint, handover ? "agents" : "clients");
+    fr_info("flashrackd", "listening on '%s' for %s (%s)", endpoint, domain,
+            c->zap ? "CURVE" : "insecure: no keys");
     return s;
 }
 
@@ -157,6 +187,12 @@ static void on_service_status(void *arg, char *buf, size_t len)
              ports, live);
 }
 
+static int on_reload_keys(void *arg, char *said, size_t len)
+{
+    struct controller *c = arg;
+    return zap_reload(c->zap, said, len);
+}
+
 static int on_reload_catalog(void *arg, char *said, size_t len)
 {
     return firmware_reload(arg, said, len);
@@ -169,6 +205,7 @@ static void on_signal(uv_signal_t *h, int signum)
     c->stopping = 1;
     fr_zsock_close(&c->agents_zs, NULL);
     fr_zsock_close(&c->clients_zs, NULL);
+    zap_stop(c->zap);
     uv_close((uv_handle_t *)&c->heartbeat, on_quiet_close);
     uv_close((uv_handle_t *)&c->sched, on_quiet_close);
     agents_on_progress_flush(&c->progress_flush);
@@ -181,9 +218,30 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&c->sigterm, on_quiet_close);
 }
 
+/* Keys first: a controller that cannot authenticate its peers does not start. */
+static int load_keys(struct controller *c, char *err, size_t errlen)
+{
+    if (!strcmp(c->cfg.insecure, "loopback")) {
+        fr_warn("flashrackd", "INSECURE MODE ([security] insecure = loopback): no CURVE, any "
+                "process on this host may act as an agent or an operator; loopback only");
+        return 0;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/controller.key", c->cfg.keys_dir);
+    if (access(path, F_OK) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "no keys: [security] keys_dir = '%s' has no "
+                         "controller.key; make it with 'flashrack keys gen %s', or set [security] "
+                         "insecure = loopback for a site on one host", c->cfg.keys_dir, path);
+    return zap_new(c->cfg.keys_dir, &c->zap, err, errlen);
+}
+
 static int start(struct controller *c)
 {
     char err[1024];
+    if (load_keys(c, err, sizeof err) < 0) {
+        fr_error("flashrackd", "%s", err);
+        return 1;
+    }
     int rc = fr_service_init(&c->svc, c->loop, "flashrackd", err, sizeof err);
     if (rc == 0)
         rc = store_open(c->cfg.store, &c->store, err, sizeof err);
@@ -192,6 +250,11 @@ static int start(struct controller *c)
         return rc == FR_EBUSY ? 2 : 1;
     }
     c->zctx = zmq_ctx_new();
+    /* The ZAP handler binds before the ROUTERs: without it CURVE accepts any client key. */
+    if (c->zap && zap_start(c->zap, c->zctx, c->loop, agents_on_keys_changed, c, err, sizeof err) < 0) {
+        fr_error("flashrackd", "%s", err);
+        return 1;
+    }
     c->agents_sock = open_router(c, c->cfg.agents_endpoint, 1);
     c->clients_sock = c->agents_sock ? open_router(c, c->cfg.clients_endpoint, 0) : NULL;
     if (!c->clients_sock)
@@ -230,6 +293,8 @@ static int start(struct controller *c)
     sched_kick(c);
     fr_service_on_status(&c->svc, on_service_status, c);
     fr_service_on_reload(&c->svc, "catalog", on_reload_catalog, c);
+    if (c->zap)
+        fr_service_on_reload(&c->svc, "keys", on_reload_keys, c);
     fr_service_ready(&c->svc);
     return 0;
 }
@@ -240,6 +305,7 @@ static void finish(struct controller *c)
         zmq_close(c->agents_sock);
     if (c->clients_sock)
         zmq_close(c->clients_sock);
+    zap_destroy(&c->zap);
     if (c->zctx)
         zmq_ctx_term(c->zctx);
     store_close(&c->store);
@@ -265,6 +331,8 @@ int main(int argc, char **argv)
     c.cfg.mirror_cache_gb = 64;
     snprintf(c.cfg.fw_catalog_dir, sizeof c.cfg.fw_catalog_dir, "catalog");
     c.cfg.fw_max_age_s = 86400;
+    snprintf(c.cfg.keys_dir, sizeof c.cfg.keys_dir, "keys");
+    snprintf(c.cfg.insecure, sizeof c.cfg.insecure, "no");
     const char *backup_to = NULL;
     int rc = take_backup_arg(&argc, argv, &backup_to);
     if (rc == 0)

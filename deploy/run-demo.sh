@@ -36,6 +36,19 @@ python3 -m http.server "$ORIGIN_PORT" --bind 127.0.0.1 --directory "$RUN/publish
   >"$RUN/publisher.log" 2>&1 &
 pids+=($!)
 
+# CURVE keys, as a site makes them: the controller's keypair and its allowlist in
+# $RUN/keys, an operator key for the CLI and the simulator's operator, one key per agent.
+export FLASHRACK_KEYS_DIR=$RUN/keys FLASHRACK_KEY=$RUN/operator.key
+export FLASHRACK_CONTROLLER_KEY=$RUN/keys/controller.key.pub
+mkdir -p "$FLASHRACK_KEYS_DIR"
+"$BIN/flashrack" keys gen "$FLASHRACK_KEYS_DIR/controller.key" >/dev/null
+"$BIN/flashrack" keys gen "$FLASHRACK_KEY" >/dev/null
+"$BIN/flashrack" keys authorize --operator demo --role operator "$FLASHRACK_KEY.pub" >/dev/null
+for host in A B; do
+  "$BIN/flashrack" keys gen "$RUN/agent-$host.key" >/dev/null
+  "$BIN/flashrack" keys authorize --agent "$host" "$RUN/agent-$host.key.pub" >/dev/null
+done
+
 export FLASHRACK_SIM_SOCKET=$RUN/sim.sock
 # The simulator's usbmuxd: phones in normal mode reach the agents through the real
 # libimobiledevice path (usbmuxd, lockdownd), as on a real host.
@@ -47,7 +60,7 @@ pids+=($!)
   --set controller.agents_endpoint="$AGENTS_EP" \
   --set controller.clients_endpoint="$CLIENTS_EP" \
   --set mirror.listen="127.0.0.1:$MIRROR_PORT" --set mirror.dir="$RUN/mirror" \
-  --set firmware.catalog_dir="$RUN/catalog" \
+  --set firmware.catalog_dir="$RUN/catalog" --set security.keys_dir="$FLASHRACK_KEYS_DIR" \
   >"$RUN/flashrackd.log" 2>&1 &
 controller_pid=$!
 pids+=($controller_pid)
@@ -60,6 +73,8 @@ id = $host
 controller = $AGENTS_EP
 slots = 24
 work_dir = $RUN/agent-$host
+key = $RUN/agent-$host.key
+controller_key = $FLASHRACK_CONTROLLER_KEY
 
 [seams]
 topology = sim
@@ -75,7 +90,7 @@ INI
   pids+=($!)
 done
 
-echo "flashrack demo: controller $CLIENTS_EP, agents A and B, logs in $RUN"
+echo "flashrack demo: controller $CLIENTS_EP (CURVE, keys in $RUN/keys), agents A and B, logs in $RUN"
 deadline=$((SECONDS + 30))
 while :; do
   if ! kill -0 "$controller_pid" 2>/dev/null; then

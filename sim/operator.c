@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "fate.h"
+#include "fr_keys.h"
 #include "fr_log.h"
 #include "fr_types.h"
 #include "fr_wire.h"
@@ -116,8 +117,9 @@ int operator_start(struct sim_operator **out, uv_loop_t *loop, struct world *w,
     fr_zsock_set_defaults(op->sock, FR_WIRE_MAX_MSG);
     int hwm = 4; /* a controller that is away must not pile up polls */
     zmq_setsockopt(op->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    if (zmq_connect(op->sock, endpoint) < 0) {
-        fr_error("operator", "cannot use controller endpoint '%s'", endpoint);
+    char err[1024] = "";
+    if (fr_key_setup_client(op->sock, err, sizeof err) < 0 || zmq_connect(op->sock, endpoint) < 0) {
+        fr_error("operator", "cannot use controller endpoint '%s'%s%s", endpoint, *err ? ": " : "", err);
         zmq_close(op->sock);
         zmq_ctx_term(op->ctx);
         free(op);

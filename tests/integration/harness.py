@@ -34,7 +34,8 @@ def check(cond, what):
 class Site:
     def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
                  watchdog_s=20, operator=False, controller_sets=(), bus_limit=10,
-                 cli_timeout=2, slots=48, engine=None, usbmuxd=False, discovery="sim"):
+                 cli_timeout=2, slots=48, engine=None, usbmuxd=False, discovery="sim",
+                 curve=True):
         self.bin = bindir
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
         self.rack = os.path.join(self.dir, "rack.ini")
@@ -60,10 +61,62 @@ class Site:
         self.engine = engine or os.path.join(bindir, "flashrack-sim-restore")
         self.discovery = discovery
         self.procs = {}
+        self.keys_dir = os.path.join(self.dir, "keys")
+        self.curve = curve
         self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
-                        FLASHRACK_CONTROLLER=self.clients_ep)
+                        FLASHRACK_CONTROLLER=self.clients_ep, FLASHRACK_KEYS_DIR=self.keys_dir)
         if self.muxd_sock:
             self.env["USBMUXD_SOCKET_ADDRESS"] = "UNIX:" + self.muxd_sock
+        for k in ("FLASHRACK_KEY", "FLASHRACK_CONTROLLER_KEY"):
+            self.env.pop(k, None)
+        if curve:
+            self.env.update(FLASHRACK_KEY=os.path.join(self.dir, "operator.key"),
+                            FLASHRACK_CONTROLLER_KEY=os.path.join(self.keys_dir, "controller.key.pub"))
+            self.make_keys()
+        else:
+            self.controller_sets.append("security.insecure=loopback")
+
+    # -- CURVE keys (made and authorized with `flashrack keys`, as a site does) --
+    def keys(self, *args):
+        r = subprocess.run([os.path.join(self.bin, "flashrack"), "keys"] + list(args),
+                           capture_output=True, text=True, env=self.env, timeout=20,
+                           stdin=subprocess.DEVNULL)
+        check(r.returncode == 0, "flashrack keys %s: %s" % (" ".join(args), r.stderr))
+        p = self.procs.get("flashrackd")
+        if args[0] in ("authorize", "revoke") and p and p.poll() is None:
+            self.wait_keys_loaded()
+        return r.stdout
+
+    def wait_keys_loaded(self):
+        """Until the running controller has reloaded the keys directory as it is now."""
+        listed = json.loads(self.keys("list", "-o", "json"))["keys"]
+        want = (sum(1 for k in listed if k["kind"] == "agent"),
+                sum(1 for k in listed if k["kind"] == "operator"))
+
+        def loaded():
+            sec = self.cli_json("agents")["security"]
+            return sec["mode"] != "curve" or (sec["agent_keys"], sec["operator_keys"]) == want
+        self.wait_for(loaded, 10, "the controller reloading its keys")
+
+    def make_keys(self):
+        os.makedirs(self.keys_dir, exist_ok=True)
+        self.keys("gen", os.path.join(self.keys_dir, "controller.key"))
+        self.add_operator("operator", "operator", self.env["FLASHRACK_KEY"])
+
+    def add_operator(self, name, role, path):
+        """A keypair at path, authorized as operator `name` with that role."""
+        self.keys("gen", path)
+        self.keys("authorize", "--operator", name, "--role", role, path + ".pub")
+        return path
+
+    def agent_key(self, aid, authorize=True):
+        """The agent's keypair file (made, and authorized for aid, at first use)."""
+        path = os.path.join(self.dir, "agent-%s.key" % aid)
+        if not os.path.exists(path):
+            self.keys("gen", path)
+            if authorize:
+                self.keys("authorize", "--agent", aid, path + ".pub")
+        return path
 
     # -- processes ---------------------------------------------------------
     def _spawn(self, name, argv):
@@ -94,7 +147,8 @@ class Site:
             "--set", "controller.liveness=%d" % self.liveness,
             "--set", "controller.log_level=debug",
             "--set", "mirror.listen=127.0.0.1:%d" % self.mirror_port,
-            "--set", "mirror.dir=" + os.path.join(self.dir, "mirror")] +
+            "--set", "mirror.dir=" + os.path.join(self.dir, "mirror"),
+            "--set", "security.keys_dir=" + self.keys_dir] +
             [a for kv in self.controller_sets for a in ("--set", kv)])
         self.wait_for(lambda: self.cli_ok("agents"), 10, "controller answering")
 
@@ -102,12 +156,15 @@ class Site:
         work = os.path.join(self.dir, "agent-" + aid)
         os.makedirs(work, exist_ok=True)
         path = os.path.join(work, "agent.ini")
+        keys = "key = %s\ncontroller_key = %s\n" % (
+            self.agent_key(aid), self.env["FLASHRACK_CONTROLLER_KEY"]) if self.curve else ""
         with open(path, "w") as f:
             f.write("[agent]\nid = %s\ncontroller = %s\nslots = %d\nbus_limit = %d\n"
-                    "work_dir = %s\nlog_level = debug\n\n[seams]\ntopology = sim\n"
+                    "work_dir = %s\nlog_level = debug\n%s\n"
+                    "[seams]\ntopology = sim\n"
                     "discovery = %s\npower = sim\nsim_socket = %s\n\n[engine]\npath = %s\n"
                     "watchdog_s = %d\n"
-                    % (aid, self.agents_ep, self.slots, self.bus_limit, work, self.discovery,
+                    % (aid, self.agents_ep, self.slots, self.bus_limit, work, keys, self.discovery,
                        self.sim_sock, self.engine, self.watchdog_s))
         return path
 
@@ -276,6 +333,26 @@ class Origin:
     def close(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+def read_key(path):
+    """A flashrack key file's fields ('public', 'secret', 'role'), values as bytes."""
+    fields = {}
+    with open(path) as f:
+        for line in f:
+            if "=" in line and not line.lstrip().startswith(("#", ";")):
+                name, value = line.split("=", 1)
+                fields[name.strip()] = value.strip().encode()
+    return fields
+
+
+def curve_client(sock, key_path, server_pub_path):
+    """Makes a pyzmq socket a CURVE client with the keypair in key_path."""
+    mine, server = read_key(key_path), read_key(server_pub_path)
+    sock.curve_secretkey = mine["secret"]
+    sock.curve_publickey = mine["public"]
+    sock.curve_serverkey = server["public"]
+    return sock
 
 
 def sha256_of(path):

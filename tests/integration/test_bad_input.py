@@ -8,7 +8,7 @@ import time
 
 import zmq
 
-from harness import RACK_SMALL, Site, check, main, running_site
+from harness import RACK_SMALL, Site, check, curve_client, main, running_site
 
 
 def run_bin(bindir, *argv, env=None):
@@ -78,8 +78,11 @@ def hostile_messages_dropped(bindir):
         site.wait_for(lambda: len(site.cli_json("units")["units"]) >= 4, 20, "units")
         job = site.submit("--ecid", site.cli_json("units")["units"][0]["ecid"])
         ctx = zmq.Context()
+        # an authorized agent key, so that the bytes reach the decoder
+        key = site.agent_key("fuzz")
         for ident in (b"A", b"intruder"):
             s = ctx.socket(zmq.DEALER)
+            curve_client(s, key, site.env["FLASHRACK_CONTROLLER_KEY"])
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.IDENTITY, ident + b"-x")
             s.connect(site.agents_ep)
@@ -90,6 +93,7 @@ def hostile_messages_dropped(bindir):
             time.sleep(0.3)
             s.close()
         c = ctx.socket(zmq.DEALER)
+        curve_client(c, site.env["FLASHRACK_KEY"], site.env["FLASHRACK_CONTROLLER_KEY"])
         c.setsockopt(zmq.LINGER, 0)
         c.connect(site.clients_ep)
         c.send(b"not a request")

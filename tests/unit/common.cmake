@@ -10,3 +10,4 @@ fr_unit_test(test_catalog SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_catalog.c 
 fr_unit_test(test_sha SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_sha.c LIBS fr_common)
 fr_unit_test(test_fwcache SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fwcache.c LIBS fr_fwcache PkgConfig::MHD TIMEOUT 120)
 fr_unit_test(test_dirs SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_dirs.c LIBS fr_common)
+fr_unit_test(test_keys SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_keys.c LIBS fr_common)

@@ -93,13 +93,26 @@ static void error_table(void **state)
     assert_string_equal(buf, "disk 3");
 }
 
+static void loopback_endpoints(void **state)
+{
+    const char *local[] = { "tcp://127.0.0.1:7710", "127.0.0.1:7712", "tcp://127.9.8.7:1",
+                            "tcp://[::1]:7710", "[::1]:7712", "tcp://localhost:7711", "ipc:///tmp/x" };
+    const char *remote[] = { "tcp://0.0.0.0:7710", "*:7712", "tcp://*:7710", "tcp://10.0.0.5:7710",
+                             "tcp://[::]:7710", "tcp://128.0.0.1:1", "tcp://127.0.0.1.evil:1",
+                             "tcp://eth0:7710", "localhost", "tcp://127.0.0.256:1" };
+    for (size_t i = 0; i < sizeof local / sizeof local[0]; i++)
+        assert_true(fr_is_loopback_endpoint(local[i]));
+    for (size_t i = 0; i < sizeof remote / sizeof remote[0]; i++)
+        assert_false(fr_is_loopback_endpoint(remote[i]));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ecid_round_trip),       cmocka_unit_test(ecid_accepts_idevicerestore_forms),
         cmocka_unit_test(ecid_rejects_garbage),  cmocka_unit_test(state_names_round_trip),
         cmocka_unit_test(class_and_mode_names),  cmocka_unit_test(error_table),
-        cmocka_unit_test(firmware_references),
+        cmocka_unit_test(firmware_references),   cmocka_unit_test(loopback_endpoints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
