@@ -1,6 +1,5 @@
 /* fr_keys — CURVE key files (read, generate, atomic write) and client sockets. */
 #include "fr_keys.h"
-#include "fr_config.h"
 #include "fr_err.h"
 
 #include <dirent.h>
@@ -33,53 +32,56 @@ int fr_key_generate(struct fr_key *k)
     return zmq_curve_keypair(k->public_key, k->secret_key) == 0 ? 0 : FR_ESYS;
 }
 
-struct read_ctx {
-    const char *path;
-    struct fr_key *k;
-    char *err;
-    size_t errlen;
-    int failed;
-};
-
-static int on_key_line(void *user, const char *section, const char *name, const char *value,
-                       int lineno)
+/* One "name = value" line of a key file into k. A Z85 key may contain '#' and ';'
+ * (even as its first character), so comments are whole lines only and the project's
+ * INI reader, which also cuts comments after whitespace, is not used here. */
+static int key_line(const char *path, int lineno, char *text, struct fr_key *k, char *err,
+                    size_t errlen)
 {
-    struct read_ctx *c = user;
-    if (c->failed || !name)
-        return 1;
-    c->failed = 1;
-    if (*section)
-        return fr_seterr(FR_ECONFIG, c->err, c->errlen, "%s:%d: expected no [sections] in a key "
-                         "file, got [%s]", c->path, lineno, section), 1;
-    int pub = strcmp(name, "public") == 0, sec = strcmp(name, "secret") == 0;
+    text[strcspn(text, "\r\n")] = '\0';
+    char *s = text + strspn(text, " \t");
+    if (!*s || *s == '#' || *s == ';')
+        return 0;
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return fr_seterr(FR_ECONFIG, err, errlen, "%s:%d: expected 'name = value' or a comment",
+                         path, lineno);
+    char *end = eq;
+    while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    *end = '\0';
+    char *value = eq + 1 + strspn(eq + 1, " \t");
+    for (char *t = value + strlen(value); t > value && (t[-1] == ' ' || t[-1] == '\t');)
+        *--t = '\0';
+    int pub = strcmp(s, "public") == 0, sec = strcmp(s, "secret") == 0;
     if ((pub || sec) && !fr_key_is_z85(value))
-        return fr_seterr(FR_ECONFIG, c->err, c->errlen, "%s:%d: %s: expected %d Z85 characters "
-                         "(a CURVE key), got '%.48s'", c->path, lineno, name, FR_KEY_Z85_LEN, value), 1;
+        return fr_seterr(FR_ECONFIG, err, errlen, "%s:%d: %s: expected %d Z85 characters (a CURVE "
+                         "key), got '%.48s'", path, lineno, s, FR_KEY_Z85_LEN, value);
     if (pub)
-        memcpy(c->k->public_key, value, FR_KEY_Z85_LEN + 1);
+        memcpy(k->public_key, value, FR_KEY_Z85_LEN + 1);
     else if (sec)
-        memcpy(c->k->secret_key, value, FR_KEY_Z85_LEN + 1);
-    else if (strcmp(name, "role") == 0 && strlen(value) < sizeof c->k->role)
-        memcpy(c->k->role, value, strlen(value) + 1);
+        memcpy(k->secret_key, value, FR_KEY_Z85_LEN + 1);
+    else if (strcmp(s, "role") == 0 && strlen(value) < sizeof k->role)
+        memcpy(k->role, value, strlen(value) + 1);
     else
-        return fr_seterr(FR_ECONFIG, c->err, c->errlen, "%s:%d: expected public, secret or role, "
-                         "got '%s'", c->path, lineno, name), 1;
-    c->failed = 0;
-    return 1;
+        return fr_seterr(FR_ECONFIG, err, errlen, "%s:%d: expected public, secret or role, got '%s'",
+                         path, lineno, s);
+    return 0;
 }
 
 int fr_key_read(const char *path, struct fr_key *k, char *err, size_t errlen)
 {
     memset(k, 0, sizeof *k);
-    struct read_ctx c = { path, k, err, errlen, 0 };
-    int rc = fr_cfg_ini_parse(path, on_key_line, &c);
-    if (rc == -1)
+    FILE *fp = fopen(path, "r");
+    if (!fp)
         return fr_seterr(FR_EIO, err, errlen, "cannot open '%s': %s", path, strerror(errno));
-    if (c.failed)
+    char text[512];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(text, sizeof text, fp))
+        rc = key_line(path, ++lineno, text, k, err, errlen);
+    fclose(fp);
+    if (rc < 0)
         return FR_ECONFIG;
-    if (rc > 0)
-        return fr_seterr(FR_ECONFIG, err, errlen, "%s:%d: expected 'name = value' or a comment",
-                         path, rc);
     if (!*k->public_key)
         return fr_seterr(FR_ECONFIG, err, errlen, "%s: expected a 'public = ...' line", path);
     char derived[FR_KEY_Z85_LEN + 1];

@@ -1,6 +1,6 @@
 /* fr_keys — CURVE key files, written atomically, and their use on client sockets.
  *
- * A key file is a few "name = value" lines (comments start with ; or #):
+ * A key file is a few "name = value" lines (whole-line comments start with ; or #):
  *   public = <40 Z85 characters>      always
  *   secret = <40 Z85 characters>      a keypair file (mode 0600)
  *   role = operator|viewer            an operator's entry in the controller's allowlist

@@ -8,7 +8,7 @@ import time
 import zmq
 
 import wire
-from harness import check, main, running_site
+from harness import check, curve_client, main, running_site
 
 RACK = """
 [sim]
@@ -38,12 +38,14 @@ def guessed_results_are_counted_not_applied(bindir):
                                   for r in site.job(job).get("runs", [])) >= 3, 30, "restores")
         ctx = zmq.Context()
         s = ctx.socket(zmq.DEALER)
+        # a key the site authorized for agent X: X is who it is, not whose results it sends
+        curve_client(s, site.agent_key("X"), site.env["FLASHRACK_CONTROLLER_KEY"])
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.IDENTITY, b"X")
         s.connect(site.agents_ep)
         session = 4242
         s.send(wire.hello("X", session))
-        check(s.poll(5000), "the intruder is welcomed (no keys yet)")
+        check(s.poll(5000), "the intruder is welcomed (its key is valid for X)")
         s.recv()
         seq, sent = 0, 0
         for attempt in range(1, 5):

@@ -19,7 +19,7 @@ def epoch_of(store):
 
 def flashrackd(site, *sets, extra=()):
     argv = [os.path.join(site.bin, "flashrackd")] + list(extra)
-    for kv in sets:
+    for kv in ("security.keys_dir=" + site.keys_dir,) + sets:
         argv += ["--set", kv]
     return subprocess.run(argv, capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
 

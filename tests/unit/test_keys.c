@@ -96,9 +96,23 @@ static void errors_name_file_and_line(void **state)
     assert_int_equal(fr_key_read(path, &k, err, sizeof err), FR_ECONFIG);
     assert_non_null(strstr(err, "does not belong"));
 
-    put(path, "[key]\n");
+    put(path, "# nothing\n");
     assert_int_equal(fr_key_read(path, &k, err, sizeof err), FR_ECONFIG);
     assert_non_null(strstr(err, "expected a 'public = ...' line"));
+
+    put(path, "# comment\n\n[key]\n");
+    assert_int_equal(fr_key_read(path, &k, err, sizeof err), FR_ECONFIG);
+    snprintf(want, sizeof want, "%s:3: expected 'name = value'", path);
+    assert_non_null(strstr(err, want));
+
+    /* Z85 has '#' and ';': inside a key they are not comments */
+    for (int tries = 0; tries < 1000 && !strpbrk(k.public_key, "#;"); tries++)
+        fr_key_generate(&k);
+    assert_non_null(strpbrk(k.public_key, "#;"));
+    snprintf(text, sizeof text, "public = %s\n", k.public_key);
+    put(path, text);
+    assert_int_equal(fr_key_read(path, &other, err, sizeof err), 0);
+    assert_string_equal(other.public_key, k.public_key);
 
     unlink(path);
     assert_int_equal(fr_key_read(path, &k, err, sizeof err), FR_EIO);
