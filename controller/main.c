@@ -238,11 +238,9 @@ static int load_keys(struct controller *c, char *err, size_t errlen)
 static int start(struct controller *c)
 {
     char err[1024];
-    if (load_keys(c, err, sizeof err) < 0) {
-        fr_error("flashrackd", "%s", err);
-        return 1;
-    }
     int rc = fr_service_init(&c->svc, c->loop, "flashrackd", err, sizeof err);
+    if (rc == 0)
+        rc = load_keys(c, err, sizeof err);
     if (rc == 0)
         rc = store_open(c->cfg.store, &c->store, err, sizeof err);
     if (rc < 0) {

@@ -131,7 +131,7 @@ int zap_reload(struct zap *z, char *said, size_t len)
     size_t agents = 0;
     for (size_t i = 0; i < l.n; i++)
         agents += l.v[i].role == ZAP_AGENT;
-    char text[256];
+    char text[640];
     snprintf(text, sizeof text, "'%s': %zu agents, %zu operators", z->dir, agents, l.n - agents);
     if (said)
         snprintf(said, len, "%s", text);
