@@ -31,8 +31,18 @@ struct hasher {
 static void hasher_init(struct hasher *h, const char *key)
 {
     h->sha256 = strlen(key) == 64;
-    fr_sha256_init(&h->s256);
-    fr_sha1_init(&h->s1);
+    h->s256.ctx = h->s1.ctx = NULL;
+    if (h->sha256)
+        fr_sha256_init(&h->s256);
+    else
+        fr_sha1_init(&h->s1);
+}
+
+/* Frees a hasher that was not (or not yet) finished; safe after hasher_matches. */
+static void hasher_release(struct hasher *h)
+{
+    fr_sha256_release(&h->s256);
+    fr_sha1_release(&h->s1);
 }
 
 /* Adds bytes [from, to) of fd (off the loop: a thread-pool job). 0 or an errno. */
@@ -232,6 +242,7 @@ static void flight_free(struct flight *f)
     if (f->fd >= 0)
         close(f->fd);
     f->fd = -1;
+    hasher_release(&f->hash);
     uv_close((uv_handle_t *)&f->wait, on_flight_closed);
 }
 
@@ -459,6 +470,7 @@ static void hash_range(uv_work_t *w)
 
 static void restart_hash(struct flight *f)
 {
+    hasher_release(&f->hash);
     hasher_init(&f->hash, f->e->key);
     f->hashed = 0;
     f->hash_errno = 0;
@@ -638,6 +650,7 @@ static void verify_work(uv_work_t *w)
     hasher_init(&h, e->key);
     e->work_ok = fd >= 0 && fstat(fd, &st) == 0 &&
                  hasher_add_file(&h, fd, 0, (uint64_t)st.st_size) == 0 && hasher_matches(&h, e->key, got);
+    hasher_release(&h);
     if (fd >= 0)
         close(fd);
 }

@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libuv1-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
-  libcurl4-openssl-dev libusb-1.0-0-dev libimobiledevice-dev libirecovery-1.0-dev
+  libcurl4-openssl-dev libssl-dev libusb-1.0-0-dev libimobiledevice-dev libirecovery-1.0-dev
   libplist-dev libzip-dev libjansson-dev libmicrohttpd-dev
   libcmocka-dev python3 python3-zmq sqlite3 procps
   idevicerestore libimobiledevice-utils

@@ -1,4 +1,4 @@
-/* test_sha — SHA-256 and SHA-1 against the FIPS 180 vectors, in any chunking. */
+/* test_sha — SHA-256 and SHA-1 (OpenSSL EVP) against the FIPS 180 vectors, in any chunking. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,23 +58,21 @@ static void a_million_a(void **state)
     free(a);
 }
 
-/* Both implementations (CPU instructions where present, plain C) agree on every length. */
-static void both_paths_agree(void **state)
+/* A context dropped unfinished is released (no leak under ASan), and a released one
+ * gives no hash rather than a wrong one. */
+static void an_unfinished_context_is_released(void **state)
 {
-    static char data[4096];
-    for (size_t i = 0; i < sizeof data; i++)
-        data[i] = (char)(i * 7 + 3);
-    for (size_t n = 0; n < sizeof data; n += 61) {
-        struct fr_sha256 a, b;
-        char ha[65], hb[65];
-        fr_sha256_init(&a);
-        fr_sha256_init_portable(&b);
-        fr_sha256_update(&a, data, n);
-        fr_sha256_update(&b, data, n);
-        fr_sha256_hex(&a, ha);
-        fr_sha256_hex(&b, hb);
-        assert_string_equal(ha, hb);
-    }
+    struct fr_sha256 a;
+    struct fr_sha1 b;
+    fr_sha256_init(&a);
+    fr_sha1_init(&b);
+    fr_sha256_update(&a, "abc", 3);
+    fr_sha256_release(&a);
+    fr_sha1_release(&b);
+    fr_sha1_release(&b); /* twice is safe */
+    char h[65];
+    fr_sha256_hex(&a, h);
+    assert_string_equal(h, "");
 }
 
 int main(void)
@@ -82,7 +80,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fips_vectors),
         cmocka_unit_test(a_million_a),
-        cmocka_unit_test(both_paths_agree),
+        cmocka_unit_test(an_unfinished_context_is_released),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
