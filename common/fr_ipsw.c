@@ -48,13 +48,18 @@ static int read_manifest(const char *path, char **data, size_t *len, char *err, 
     return rc;
 }
 
+/* The string's bytes up to a NUL, cut to fit. plist_get_string_val() asserts (aborts the
+ * process) on a string holding a NUL, which a binary plist can carry. */
 static void copy_string(plist_t node, char *dst, size_t n)
 {
-    char *v = NULL;
-    if (node && plist_get_node_type(node) == PLIST_STRING)
-        plist_get_string_val(node, &v);
-    snprintf(dst, n, "%s", v ? v : "");
-    free(v);
+    uint64_t len = 0;
+    const char *v = node && plist_get_node_type(node) == PLIST_STRING
+                  ? plist_get_string_ptr(node, &len) : NULL;
+    size_t k = 0;
+    while (v && k < len && k + 1 < n && v[k])
+        k++;
+    if (n)
+        memcpy(dst, v ? v : "", k), dst[k] = '\0';
 }
 
 static uint32_t hex_of(plist_t node)
@@ -66,7 +71,11 @@ static uint32_t hex_of(plist_t node)
 
 static void read_identity(plist_t id, struct fr_ipsw_identity *out)
 {
+    if (!id || plist_get_node_type(id) != PLIST_DICT)
+        return; /* not an identity: it stays empty and matches nothing */
     plist_t info = plist_dict_get_item(id, "Info");
+    if (info && plist_get_node_type(info) != PLIST_DICT)
+        info = NULL;
     copy_string(plist_dict_get_item(info, "DeviceClass"), out->device_class, sizeof out->device_class);
     copy_string(plist_dict_get_item(info, "Variant"), out->variant, sizeof out->variant);
     copy_string(plist_dict_get_item(info, "RestoreBehavior"), out->behavior, sizeof out->behavior);
@@ -102,10 +111,20 @@ int fr_ipsw_inspect(const char *path, struct fr_ipsw *out, char *err, size_t err
     int rc = read_manifest(path, &data, &len, err, errlen);
     if (rc < 0)
         return rc;
+    rc = fr_ipsw_parse_manifest(data, len, path, out, err, errlen);
+    free(data);
+    return rc;
+}
+
+int fr_ipsw_parse_manifest(const char *data, size_t len, const char *path, struct fr_ipsw *out,
+                           char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (len > UINT32_MAX)
+        return fr_seterr(FR_EINVAL, err, errlen, "'%s': BuildManifest.plist is too large", path);
     plist_t m = NULL;
     plist_from_memory(data, (uint32_t)len, &m);
-    free(data);
-    rc = parse_manifest(m, path, out, err, errlen);
+    int rc = parse_manifest(m, path, out, err, errlen);
     if (m)
         plist_free(m);
     return rc;

@@ -34,6 +34,10 @@ struct fr_ipsw {
 /* Reads path's BuildManifest.plist. Returns 0, or FR_EIO / FR_EINVAL with a reason. */
 int fr_ipsw_inspect(const char *path, struct fr_ipsw *out, char *err, size_t errlen);
 
+/* The same from the manifest's bytes (XML or binary plist); path names it in errors. */
+int fr_ipsw_parse_manifest(const char *data, size_t len, const char *path, struct fr_ipsw *out,
+                           char *err, size_t errlen);
+
 /* Whether the IPSW serves product_type ("iPhone11,2"). */
 int fr_ipsw_supports(const struct fr_ipsw *ipsw, const char *product_type);
 

@@ -2,8 +2,9 @@
  *
  * With clang -fsanitize=fuzzer this is a libFuzzer target (build with
  * -DFR_FUZZ=ON and CC=clang). Without it, fuzz_replay.c's main() replays the corpus
- * and past crash inputs, so the regular test suite runs them on every build. The protobuf-c runtime should
- * be compiled into a fuzzing build for coverage (PITFALLS 12). */
+ * and past crash inputs, so the regular test suite runs them on every build. The
+ * protobuf-c runtime is Debian's shared library here, not instrumented (compiling it
+ * into the target is planned, docs/DESIGN.md "Fuzzing"). */
 #include <stdint.h>
 #include <stdlib.h>
 
