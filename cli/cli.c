@@ -288,10 +288,71 @@ static int run_agents(struct cli *c, int argc, char **argv)
     return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__AGENTS, 0, 0, render_agents, NULL);
 }
 
+static int units_release(struct cli *c, const char *text)
+{
+    Fr__UnitReleaseRequest r = FR__UNIT_RELEASE_REQUEST__INIT;
+    if (fr_ecid_parse(text, &r.ecid) < 0 || r.ecid == 0) {
+        fprintf(stderr, "flashrack units release: '%s' is not an ECID (0x followed by hex, or decimal)\n", text);
+        return EXIT_USAGE;
+    }
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_UNIT_RELEASE;
+    env.unit_release = &r;
+    json_t *doc = NULL;
+    int rc = cli_call(c, &env, &doc);
+    if (rc)
+        return rc;
+    if (c->json)
+        print_json(doc);
+    else
+        printf("unit %s released: it may be restored again\n", json_string_value(json_object_get(doc, "ecid")));
+    json_decref(doc);
+    return EXIT_OK;
+}
+
+/* A list verb with one action sub-verb ("ports clear PORT", "units release ECID"). */
+struct list_verb {
+    const char *verb, *sub, *what;
+    int (*act)(struct cli *c, const char *arg);
+    int kind;
+    void (*render)(const json_t *, FILE *);
+};
+
+static int run_list_verb(struct cli *c, const struct list_verb *lv, int argc, char **argv)
+{
+    int rc = parse_verb(c, lv->verb, argc, argv, NULL, 0, NULL, NULL);
+    if (rc)
+        return rc;
+    if (optind < argc && strcmp(argv[optind], lv->sub) == 0) {
+        if (optind + 2 != argc) {
+            fprintf(stderr, "flashrack %s %s: name one %s\n", lv->verb, lv->sub, lv->what);
+            return verb_usage(lv->verb, stderr, EXIT_USAGE);
+        }
+        return lv->act(c, argv[optind + 1]);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "flashrack %s: unexpected argument '%s'\n", lv->verb, argv[optind]);
+        return verb_usage(lv->verb, stderr, EXIT_USAGE);
+    }
+    return show(c, lv->kind, 0, 0, lv->render, NULL);
+}
+
 static int run_units(struct cli *c, int argc, char **argv)
 {
-    int rc = no_args(c, "units", argc, argv);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__UNITS, 0, 0, render_units, NULL);
+    static const struct list_verb lv = { "units", "release", "unit (ECID)", units_release,
+                                         FR__QUERY_REQUEST__KIND__UNITS, render_units };
+    return run_list_verb(c, &lv, argc, argv);
+}
+
+static int run_unit(struct cli *c, int argc, char **argv)
+{
+    uint64_t ecid = 0;
+    int rc = parse_verb(c, "unit", argc, argv, NULL, 0, NULL, NULL);
+    if (!rc && (optind + 1 != argc || fr_ecid_parse(argv[optind], &ecid) < 0 || ecid == 0)) {
+        fprintf(stderr, "flashrack unit: name one unit by its ECID (0x followed by hex, or decimal)\n");
+        rc = verb_usage("unit", stderr, EXIT_USAGE);
+    }
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__UNIT, 0, ecid, render_unit, NULL);
 }
 
 static int ports_clear(struct cli *c, const char *port)
@@ -315,21 +376,9 @@ static int ports_clear(struct cli *c, const char *port)
 
 static int run_ports(struct cli *c, int argc, char **argv)
 {
-    int rc = parse_verb(c, "ports", argc, argv, NULL, 0, NULL, NULL);
-    if (rc)
-        return rc;
-    if (optind < argc && strcmp(argv[optind], "clear") == 0) {
-        if (optind + 2 != argc) {
-            fprintf(stderr, "flashrack ports clear: name one port (rack label or agent:path)\n");
-            return verb_usage("ports", stderr, EXIT_USAGE);
-        }
-        return ports_clear(c, argv[optind + 1]);
-    }
-    if (optind < argc) {
-        fprintf(stderr, "flashrack ports: unexpected argument '%s'\n", argv[optind]);
-        return verb_usage("ports", stderr, EXIT_USAGE);
-    }
-    return show(c, FR__QUERY_REQUEST__KIND__PORTS, 0, 0, render_ports, NULL);
+    static const struct list_verb lv = { "ports", "clear", "port (rack label or agent:path)", ports_clear,
+                                         FR__QUERY_REQUEST__KIND__PORTS, render_ports };
+    return run_list_verb(c, &lv, argc, argv);
 }
 
 static int run_moves(struct cli *c, int argc, char **argv)
@@ -461,8 +510,24 @@ static int on_submit_opt(void *arg, int ch, const char *val)
     case 'S': s->req.standing = 1; return 0;
     case 'k': s->req.idempotency_key = (char *)val; return 0;
     case 'P': s->req.same_port_retry = 1; return 0;
+    case 'Q': s->req.queue = 1; return 0;
+    case 'W': s->req.wait = 1; return 0;
     }
     return -1;
+}
+
+/* "job 3 submitted (key K): 12 units on A, B; 2 skipped: in job 2, held" */
+static void print_submitted(const json_t *doc, const char *key)
+{
+    printf("job %lld %s (key %s)", (long long)json_integer_value(json_object_get(doc, "job_id")),
+           json_is_true(json_object_get(doc, "created")) ? "submitted" : "already submitted", key);
+    if (!json_object_get(doc, "matched")) {
+        putchar('\n');
+        return;
+    }
+    char line[1024];
+    render_submit_summary(doc, line, sizeof line);
+    printf(": %s\n", line);
 }
 
 static int run_submit(struct cli *c, int argc, char **argv)
@@ -474,6 +539,7 @@ static int run_submit(struct cli *c, int argc, char **argv)
         { "update", no_argument, NULL, 'u' },         { "max-attempts", required_argument, NULL, 'm' },
         { "name", required_argument, NULL, 'N' },     { "standing", no_argument, NULL, 'S' },
         { "key", required_argument, NULL, 'k' },      { "same-port", no_argument, NULL, 'P' },
+        { "queue", no_argument, NULL, 'Q' },          { "wait", no_argument, NULL, 'W' },
     };
     struct submit_args *s = calloc(1, sizeof *s);
     Fr__SubmitRequest init = FR__SUBMIT_REQUEST__INIT;
@@ -517,9 +583,7 @@ static int run_submit(struct cli *c, int argc, char **argv)
         if (!rc && c->json)
             print_json(doc);
         else if (!rc)
-            printf("job %lld %s (key %s)\n", (long long)json_integer_value(json_object_get(doc, "job_id")),
-                   json_is_true(json_object_get(doc, "created")) ? "submitted" : "already submitted",
-                   s->req.idempotency_key);
+            print_submitted(doc, s->req.idempotency_key);
         json_decref(doc);
     }
     free(s);
@@ -815,17 +879,28 @@ static const struct verb verbs[] = {
     { "submit", run_submit, "submit a restore job",
       "  submit --firmware IPSW|URL|latest|VERSION|BUILD (--ecid ECID[,ECID]... | --agent ID... | --port AGENT:PATH|LABEL...)\n"
       "         [--count N] [--sha256 HEX] [--update] [--max-attempts N] [--name NAME]\n"
-      "         [--standing] [--same-port] [--key KEY]\n"
+      "         [--standing] [--same-port] [--key KEY] [--queue] [--wait]\n"
       "  Submits a restore job (erase-restore unless --update). --key makes a retry safe: the\n"
       "  same key returns the same job. Without --key a fresh one is generated and printed.\n"
-      "  --same-port lets a unit retry on the port where it lost the link (default: another port)." },
+      "  --same-port lets a unit retry on the port where it lost the link (default: another port).\n"
+      "  Refused at once: an agent or port the controller does not know, 0 units matched (unless\n"
+      "  --wait or --standing, which wait for units), a named unit not connected (unless --wait),\n"
+      "  a named unit held as hardware_suspect, a named unit in another running job (unless\n"
+      "  --queue: it is restored after that job), a --key reused for a different request.\n"
+      "  Prints what it matched: \"12 units on A, B; 2 skipped: in job 2\"." },
     { "status", run_status, "jobs, or one job unit by unit", "  status [JOB]\n  Lists jobs, or one job unit by unit.\n"
       "  Exit code 1 when a unit of JOB failed or is suspected faulty; 4 when there is no JOB." },
     { "watch", run_watch, "live per-port view until the job ends",
       "  watch [JOB] [--once] [--interval MS]\n"
       "  A live per-port view until the job ends (plain lines when not a terminal).\n"
       "  Exit code 1 when any unit failed or is suspected faulty; 4 when there is no JOB." },
-    { "units", run_units, "every phone seen", "  units\n  Every phone seen: ECID, model, mode, where it is." },
+    { "units", run_units, "every phone seen; release a held unit",
+      "  units\n  Every phone seen: ECID, model, mode, where it is.\n"
+      "  units release ECID\n  A unit held as hardware_suspect (it failed on several ports) may be restored\n"
+      "  again: after a technician checked it." },
+    { "unit", run_unit, "one phone: held or not, every job it was in",
+      "  unit ECID\n  One phone: where it is, whether it is held, and its history across jobs with\n"
+      "  every attempt. Exit code 4 when the controller never saw it." },
     { "ports", run_ports, "every port, its state and strikes",
       "  ports [clear PORT]\n  Every port: label, hub, bus, state, strikes, quarantine reason.\n"
       "  'ports clear A-05' puts a quarantined port back in service (after swapping its cable)." },

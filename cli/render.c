@@ -187,6 +187,72 @@ void render_run_line(const json_t *run, char *buf, size_t len)
              (int)(render_run_percent(run) + 0.5), strcmp(err, "-") ? ": " : "", strcmp(err, "-") ? err : "");
 }
 
+static void attempt_lines(const json_t *attempts, FILE *out)
+{
+    size_t k;
+    const json_t *a;
+    json_array_foreach(attempts, k, a) {
+        fprintf(out, "  attempt %lld  %s:%s (%s)  %s → %s  %s", num(a, "n"), str(a, "agent"),
+                str(a, "port"), str(a, "label"), str(a, "started"), str(a, "ended"), str(a, "outcome"));
+        if (strcmp(str(a, "error_class"), "-") != 0)
+            fprintf(out, "  [%s] %s", str(a, "error_class"), str(a, "error_text"));
+        fprintf(out, "\n    log: %s\n", str(a, "log_path"));
+    }
+}
+
+void render_unit(const json_t *doc, FILE *out)
+{
+    const json_t *u = json_object_get(doc, "unit");
+    fprintf(out, "Unit %s  %s  serial %s\n  at %s %s (%s), %s\n", str(u, "ecid"), str(u, "product_type"),
+            str(u, "serial"), str(u, "agent"), str(u, "port"), str(u, "label"),
+            json_is_true(json_object_get(u, "present")) ? "connected" : "not connected");
+    if (json_is_true(json_object_get(u, "held")))
+        fprintf(out, "  HELD: found hardware_suspect in job %lld; not restored again until "
+                     "'flashrack units release %s'\n", num(u, "held_by_job"), str(u, "ecid"));
+    size_t i;
+    const json_t *r;
+    json_array_foreach(list(doc, "history"), i, r) {
+        fprintf(out, "\nJob %lld '%s': %s   started %s   ended %s", num(r, "job_id"), str(r, "job_name"),
+                str(r, "state"), str(r, "started"), str(r, "ended"));
+        if (strcmp(str(r, "error_class"), "-") != 0)
+            fprintf(out, "  [%s] %s", str(r, "error_class"), str(r, "error"));
+        fputc('\n', out);
+        attempt_lines(list(r, "attempts"), out);
+    }
+    if (json_array_size(list(doc, "history")) == 0)
+        fprintf(out, "\nin no job yet\n");
+}
+
+void render_submit_summary(const json_t *doc, char *buf, size_t len)
+{
+    const json_t *m = list(doc, "matched"), *sk = list(doc, "skipped"), *v;
+    size_t i, n = 0;
+    char agents[256] = "";
+    json_array_foreach(m, i, v) {
+        const char *a = str(v, "agent");
+        char pat[70];
+        snprintf(pat, sizeof pat, "%s, ", a);
+        if (strcmp(a, "-") && !strstr(agents, pat) && strlen(agents) + strlen(pat) < sizeof agents)
+            strcat(agents, pat);
+    }
+    if ((n = strlen(agents)) >= 2)
+        agents[n - 2] = '\0';
+    n = (size_t)snprintf(buf, len, "%zu unit%s%s%s", json_array_size(m), json_array_size(m) == 1 ? "" : "s",
+                         *agents ? " on " : "", agents);
+    if (json_array_size(sk) == 0 || n >= len)
+        return;
+    n += (size_t)snprintf(buf + n, len - n, "; %zu skipped:", json_array_size(sk));
+    json_array_foreach(sk, i, v) {
+        if (n >= len)
+            return;
+        if (!strcmp(str(v, "why"), "held"))
+            n += (size_t)snprintf(buf + n, len - n, "%s %s held", i ? "," : "", str(v, "ecid"));
+        else
+            n += (size_t)snprintf(buf + n, len - n, "%s %s in job %lld", i ? "," : "", str(v, "ecid"),
+                                  num(v, "job_id"));
+    }
+}
+
 void render_report(const json_t *doc, FILE *out)
 {
     const json_t *job = json_object_get(doc, "job");
@@ -194,19 +260,13 @@ void render_report(const json_t *doc, FILE *out)
             num(job, "id"), str(job, "name"), str(job, "state"), str(job, "firmware"),
             json_is_false(json_object_get(job, "erase")) ? "update" : "erase and restore",
             str(job, "created"), str(job, "finished"));
-    size_t i, k;
-    const json_t *u, *a;
+    size_t i;
+    const json_t *u;
     json_array_foreach(list(doc, "units"), i, u) {
         fprintf(out, "\nUnit %s  %s  serial %s\n  result: %s   started %s   ended %s\n", str(u, "ecid"),
                 str(u, "product_type"), str(u, "serial"), str(u, "state"), str(u, "started"),
                 str(u, "ended"));
-        json_array_foreach(list(u, "attempts"), k, a) {
-            fprintf(out, "  attempt %lld  %s:%s (%s)  %s → %s  %s", num(a, "n"), str(a, "agent"),
-                    str(a, "port"), str(a, "label"), str(a, "started"), str(a, "ended"), str(a, "outcome"));
-            if (strcmp(str(a, "error_class"), "-") != 0)
-                fprintf(out, "  [%s] %s", str(a, "error_class"), str(a, "error_text"));
-            fprintf(out, "\n    log: %s\n", str(a, "log_path"));
-        }
+        attempt_lines(list(u, "attempts"), out);
     }
     fprintf(out, "\n%zu units\n", json_array_size(list(doc, "units")));
 }

@@ -26,6 +26,10 @@ void render_moves(const json_t *doc, FILE *out);
 void render_move_line(const json_t *move, char *buf, size_t len);
 /* One line per run for non-terminal watch output: "A-03 0x... restoring step 2 45%". */
 void render_run_line(const json_t *run, char *buf, size_t len);
+/* One unit: where it is, held or not, and every job it was in with its attempts. */
+void render_unit(const json_t *doc, FILE *out);
+/* What a submit matched: "12 units on A, B; 2 skipped: in job 2, held". */
+void render_submit_summary(const json_t *doc, char *buf, size_t len);
 /* The firmware catalog, what a selector resolves to, and the site mirror. */
 void render_firmware(const json_t *doc, FILE *out);
 

@@ -193,8 +193,10 @@ int fr_wire_validate(const Fr__Envelope *env, char *err, size_t errlen)
     case FR__ENVELOPE__BODY_SUBMIT:
         return check_submit(env->submit, err, errlen);
     case FR__ENVELOPE__BODY_QUERY:
-        CHECK(env->query->kind <= FR__QUERY_REQUEST__KIND__REFRESH, "field 'kind': unknown %d",
+        CHECK(env->query->kind <= FR__QUERY_REQUEST__KIND__UNIT, "field 'kind': unknown %d",
               env->query->kind);
+        CHECK(env->query->kind != FR__QUERY_REQUEST__KIND__UNIT || env->query->ecid != 0,
+              "field 'ecid': expected the unit's ECID");
         if (check_str(env->query->model, "model", err, errlen))
             return FR_EPROTO;
         return check_str(env->query->selector, "selector", err, errlen);
@@ -204,6 +206,9 @@ int fr_wire_validate(const Fr__Envelope *env, char *err, size_t errlen)
     case FR__ENVELOPE__BODY_PORT_CLEAR:
         CHECK(str_ok(env->port_clear->port) && env->port_clear->port[0],
               "field 'port': expected a port (agent:path or label)");
+        return 0;
+    case FR__ENVELOPE__BODY_UNIT_RELEASE:
+        CHECK(env->unit_release->ecid != 0, "field 'ecid': expected the unit's ECID");
         return 0;
     case FR__ENVELOPE__BODY_REPLY:
         if (check_str(env->reply->error, "error", err, errlen))
@@ -287,6 +292,7 @@ const char *fr_wire_body_name(int body_case)
     case FR__ENVELOPE__BODY_CANCEL: return "cancel";
     case FR__ENVELOPE__BODY_REPLY: return "reply";
     case FR__ENVELOPE__BODY_PORT_CLEAR: return "port_clear";
+    case FR__ENVELOPE__BODY_UNIT_RELEASE: return "unit_release";
     default: return "unknown";
     }
 }

@@ -99,9 +99,40 @@ static int validate_submit(const Fr__SubmitRequest *s, char *err, size_t errlen)
     return 0;
 }
 
+/* Refuses what cannot work now (proto/PROTOCOL.md "submit"): a named unit that is held or
+ * in another live job (unless queued), a named unit not connected, or nothing to restore,
+ * unless the job waits for units (--wait, --standing). */
+static int submit_refusal(const Fr__SubmitRequest *s, const json_t *plan, char *err, size_t errlen)
+{
+    size_t i;
+    const json_t *u;
+    int waits = s->wait || s->standing;
+    json_array_foreach(json_object_get(plan, "skipped"), i, u) {
+        const char *why = json_string_value(json_object_get(u, "why"));
+        long long job = (long long)json_integer_value(json_object_get(u, "job_id"));
+        const char *e = json_string_value(json_object_get(u, "ecid"));
+        if (s->n_ecids && !strcmp(why, "held"))
+            return fr_seterr(FR_ESTATE, err, errlen, "submit: unit %s is held: it was found "
+                             "hardware_suspect in job %lld ('flashrack units release %s' after a "
+                             "technician checked it)", e, job, e);
+        if (s->n_ecids && !s->queue)
+            return fr_seterr(FR_EBUSY, err, errlen, "submit: unit %s is in job %lld, which is still "
+                             "running (--queue restores it after that job)", e, job);
+    }
+    json_array_foreach(json_object_get(plan, "units"), i, u)
+        if (!waits && !*json_string_value(json_object_get(u, "agent")))
+            return fr_seterr(FR_ENOTFOUND, err, errlen, "submit: unit %s is not connected to any agent "
+                             "(--wait waits for it)", json_string_value(json_object_get(u, "ecid")));
+    if (!waits && json_array_size(json_object_get(plan, "units")) == 0)
+        return fr_seterr(FR_ENOTFOUND, err, errlen, "submit: 0 units matched (%zu skipped: held or in "
+                         "another job); --wait or --standing waits for units",
+                         json_array_size(json_object_get(plan, "skipped")));
+    return 0;
+}
+
 static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__SubmitRequest *s)
 {
-    char err[512];
+    char err[512] = "";
     if (validate_submit(s, err, sizeof err) < 0) {
         reply(c, id, seq, FR_EINVAL, err, NULL);
         return;
@@ -122,9 +153,17 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
     };
     uint64_t job = 0;
     int created = 0;
-    int rc = store_job_submit(c->store, &spec, fr_time_wall_ms(), &job, &created, err, sizeof err);
+    json_t *plan = NULL;
+    int rc = store_job_by_key(c->store, spec.key, &job);
+    if (rc == 0) /* a new request: is there anything it can do? */
+        rc = store_job_plan(c->store, &spec, &plan, err, sizeof err);
+    if (rc == 0)
+        rc = submit_refusal(s, plan, err, sizeof err);
+    if (rc >= 0)
+        rc = store_job_submit(c->store, &spec, fr_time_wall_ms(), &job, &created, err, sizeof err);
     if (rc < 0) {
-        reply(c, id, seq, rc, err, NULL);
+        json_decref(plan);
+        reply(c, id, seq, rc, *err ? err : "cannot read the store", NULL);
         return;
     }
     if (created)
@@ -135,7 +174,13 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
         mirror_want(c, s->firmware_sha256, s->firmware);
         agents_prefetch(c, s->firmware, s->firmware_sha256, s->agents, s->n_agents);
     }
-    reply(c, id, seq, 0, NULL, json_pack("{s:I, s:b}", "job_id", (json_int_t)job, "created", created));
+    json_t *doc = json_pack("{s:I, s:b}", "job_id", (json_int_t)job, "created", created);
+    if (plan) {
+        json_object_set(doc, "matched", json_object_get(plan, "units"));
+        json_object_set(doc, "skipped", json_object_get(plan, "skipped"));
+        json_decref(plan);
+    }
+    reply(c, id, seq, 0, NULL, doc);
     sched_kick(c);
 }
 
@@ -202,6 +247,17 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
     case FR__QUERY_REQUEST__KIND__AGENTS: doc = agents_doc(c); break;
     case FR__QUERY_REQUEST__KIND__REPORT: doc = store_doc_report(c->store, q->job_id, q->ecid); break;
     case FR__QUERY_REQUEST__KIND__MOVES: doc = with_buttons(store_doc_moves(c->store)); break;
+    case FR__QUERY_REQUEST__KIND__UNIT: {
+        doc = store_doc_unit(c->store, q->ecid);
+        if (!doc) {
+            char err[96], e[FR_ECID_STRLEN];
+            fr_ecid_format(q->ecid, e, sizeof e);
+            snprintf(err, sizeof err, "no unit %s: never seen, never in a job", e);
+            reply(c, id, seq, FR_ENOTFOUND, err, NULL);
+            return;
+        }
+        break;
+    }
     case FR__QUERY_REQUEST__KIND__REFRESH: on_refresh(c, id, seq); return;
     case FR__QUERY_REQUEST__KIND__FIRMWARE: {
         char err[512];
@@ -295,6 +351,7 @@ static const char *request_name(const Fr__Envelope *env)
     case FR__ENVELOPE__BODY_SUBMIT: return "submit";
     case FR__ENVELOPE__BODY_CANCEL: return "cancel";
     case FR__ENVELOPE__BODY_PORT_CLEAR: return "ports clear";
+    case FR__ENVELOPE__BODY_UNIT_RELEASE: return "units release";
     case FR__ENVELOPE__BODY_QUERY:
         return env->query->kind == FR__QUERY_REQUEST__KIND__REFRESH ? "firmware refresh" : "a query";
     default: return fr_wire_body_name(env->body_case);
@@ -321,6 +378,21 @@ static int permitted(struct controller *c, zmq_msg_t *parts, const Fr__Envelope 
     return 0;
 }
 
+static void on_unit_release(struct controller *c, zmq_msg_t *id, uint64_t seq,
+                            const Fr__UnitReleaseRequest *r)
+{
+    char err[256], e[FR_ECID_STRLEN];
+    int rc = store_unit_release(c->store, r->ecid, fr_time_wall_ms(), err, sizeof err);
+    if (rc < 0) {
+        reply(c, id, seq, rc, err, NULL);
+        return;
+    }
+    fr_ecid_format(r->ecid, e, sizeof e);
+    fr_info("clients", "unit %s released by an operator", e);
+    reply(c, id, seq, 0, NULL, json_pack("{s:s, s:b}", "ecid", e, "released", 1));
+    sched_kick(c);
+}
+
 void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
 {
     struct controller *c = arg;
@@ -343,6 +415,7 @@ void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
     case FR__ENVELOPE__BODY_QUERY: on_query(c, &parts[0], env->seq, env->query); break;
     case FR__ENVELOPE__BODY_CANCEL: on_cancel(c, &parts[0], env->seq, env->cancel); break;
     case FR__ENVELOPE__BODY_PORT_CLEAR: on_port_clear(c, &parts[0], env->seq, env->port_clear); break;
+    case FR__ENVELOPE__BODY_UNIT_RELEASE: on_unit_release(c, &parts[0], env->seq, env->unit_release); break;
     default:
         reply(c, &parts[0], env->seq, FR_EPROTO, "expected submit, query or cancel", NULL);
     }

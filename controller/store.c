@@ -120,6 +120,11 @@ static int interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef 
 static json_t *doc_moves(struct store *s);
 
 #define LIVE "('assigned','running')"
+/* A unit found hardware_suspect stays held, in every job, until an operator releases it
+ * (an event 'unit_released' newer than the suspect verdict). */
+#define HELD(e) "EXISTS (SELECT 1 FROM unit_runs h WHERE h.ecid = " e " AND h.state = 'hardware_suspect'" \
+    " AND h.updated > COALESCE((SELECT MAX(v.at) FROM events v WHERE v.kind = 'unit_released'" \
+    " AND v.ecid = " e "), -1))"
 #define TERMINAL "('done','failed','cancelled','hardware_suspect')"
 
 /* ---- statement helpers --------------------------------------------------- */
@@ -658,11 +663,53 @@ static int job_insert(struct store *s, const struct job_spec *sp, uint64_t now_m
     return rc;
 }
 
+int store_job_by_key(struct store *s, const char *key, uint64_t *job)
+{
+    s->read_failed = 0;
+    *job = (uint64_t)scalar(s, 0, "SELECT id FROM jobs WHERE key = ?", "t", key);
+    return s->read_failed ? FR_ESTORE : *job > 0;
+}
+
+/* The first field in which spec differs from the stored job, or NULL when it is the same
+ * request (the explicit units of a job that names no agents or ports are its runs). */
+static const char *job_differs(struct store *s, uint64_t job, const struct job_spec *sp)
+{
+    char *agents = json_list(sp->agents, sp->nagents), *ports = json_list(sp->ports, sp->nports);
+    sqlite3_stmt *st = query(s, "SELECT name = ?, firmware = ?, sha256 = ?, erase = ?, agents = ?,"
+                                " ports = ?, count = ?, standing = ?, max_attempts = ?, same_port = ?"
+                                " FROM jobs WHERE id = ?", "tttittiiiiu", sp->name, sp->firmware,
+                             sp->sha256, (int64_t)sp->erase, agents ? agents : "[]", ports ? ports : "[]",
+                             (int64_t)sp->count, (int64_t)sp->standing,
+                             (int64_t)(sp->max_attempts ? sp->max_attempts : 3), (int64_t)sp->same_port, job);
+    static const char *const names[] = { "name", "firmware", "sha256", "erase/update", "agents",
+                                         "ports", "count", "standing", "max_attempts", "same_port" };
+    const char *diff = st && next_row(s, st) == 1 ? NULL : "the stored job";
+    for (int i = 0; !diff && i < 10; i++)
+        if (!sqlite3_column_int(st, i))
+            diff = names[i];
+    if (st)
+        sqlite3_reset(st);
+    free(agents);
+    free(ports);
+    int64_t same = 0, stored = scalar(s, 0, "SELECT COUNT(*) FROM unit_runs WHERE job = ?", "u", job);
+    for (size_t i = 0; !diff && sp->nagents + sp->nports == 0 && i < sp->necids; i++)
+        same += scalar(s, 0, "SELECT COUNT(*) FROM unit_runs WHERE job = ? AND ecid = ?", "uu", job,
+                       sp->ecids[i]);
+    if (!diff && sp->nagents + sp->nports == 0 && (same != (int64_t)sp->necids || stored != same))
+        diff = "ecids";
+    return diff;
+}
+
 int store_job_submit(struct store *s, const struct job_spec *spec, uint64_t now_ms,
                      uint64_t *job_id, int *created, char *err, size_t errlen)
 {
     int64_t existing = scalar(s, 0, "SELECT id FROM jobs WHERE key = ?", "t", spec->key);
     if (existing > 0) {
+        const char *diff = job_differs(s, (uint64_t)existing, spec);
+        if (diff)
+            return fr_seterr(FR_EEXIST, err, errlen, "key '%s' was used for job %lld with a different "
+                             "request (%s differs): choose a new key, or send the same request",
+                             spec->key, (long long)existing, diff);
         *job_id = (uint64_t)existing;
         *created = 0;
         return 0;
@@ -833,6 +880,7 @@ int store_sched_expand(struct store *s, uint64_t now_ms)
         " AND NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = j.id AND r.ecid = u.ecid)"
         " AND NOT EXISTS (SELECT 1 FROM unit_runs r JOIN jobs j2 ON j2.id = r.job"
         "  WHERE r.ecid = u.ecid AND j2.state = 'running' AND r.state NOT IN " TERMINAL ")"
+        " AND NOT " HELD("u.ecid")
         " ORDER BY j.id, u.agent, u.port";
     sqlite3_stmt *st = query(s, pick, NULL);
     if (!st)
@@ -893,6 +941,10 @@ int store_sched_candidates(struct store *s,
         " AND (j.same_port = 1"
         "  OR NOT EXISTS (SELECT 1 FROM json_each(r.avoid) WHERE value = u.agent || ':' || u.port))"
         " AND NOT EXISTS (SELECT 1 FROM attempts a WHERE a.ecid = r.ecid AND a.state IN " LIVE ")"
+        " AND NOT " HELD("r.ecid")
+        /* a unit named by two live jobs is restored for the earlier one first, never at once */
+        " AND NOT EXISTS (SELECT 1 FROM unit_runs o JOIN jobs oj ON oj.id = o.job AND oj.state = 'running'"
+        "  WHERE o.ecid = r.ecid AND o.job < r.job AND o.state NOT IN " TERMINAL ")"
         " ORDER BY r.job, u.agent, u.port", "u", fr_time_wall_ms());
     if (!st)
         return FR_ESTORE;
@@ -1768,5 +1820,191 @@ int store_port_clear(struct store *s, const char *spec, uint64_t now_ms, char *e
         store_rollback(s);
         return fr_seterr(FR_ESTORE, err, errlen, "cannot clear port '%s': %s", spec, sqlite3_errmsg(s->db));
     }
+    return 0;
+}
+
+/* ---- held units, one unit's history, what a submit would match ------------------------ */
+
+static int unit_held(struct store *s, uint64_t ecid, int64_t *job)
+{
+    *job = scalar(s, 0, "SELECT MAX(x.job) FROM unit_runs x WHERE x.ecid = ? AND x.state = 'hardware_suspect'"
+                        " AND " HELD("x.ecid"), "u", ecid);
+    return *job > 0;
+}
+
+int store_unit_release(struct store *s, uint64_t ecid, uint64_t now_ms, char *err, size_t errlen)
+{
+    char e[FR_ECID_STRLEN];
+    fr_ecid_format(ecid, e, sizeof e);
+    int64_t job;
+    s->read_failed = 0;
+    int held = unit_held(s, ecid, &job);
+    if (s->read_failed)
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot read unit %s: %s", e, sqlite3_errmsg(s->db));
+    if (!held)
+        return fr_seterr(FR_ENOTFOUND, err, errlen, "unit %s is not held (only a hardware_suspect "
+                         "unit is)", e);
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = store_event(s, now_ms, "unit_released", (uint64_t)job, ecid, NULL, NULL,
+                         "released by an operator: it may be restored again");
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot release unit %s: %s", e, sqlite3_errmsg(s->db));
+    }
+    return 0;
+}
+
+static json_t *unit_history(struct store *s, uint64_t ecid)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT r.job, j.name, r.state, r.started, r.ended, r.error_class, r.error_text"
+        " FROM unit_runs r JOIN jobs j ON j.id = r.job WHERE r.ecid = ? ORDER BY r.job", "u", ecid);
+    json_t *list = json_array();
+    while (st && step(s, st) == SQLITE_ROW)
+        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:o, s:o, s:s, s:s}",
+            "job_id", (json_int_t)sqlite3_column_int64(st, 0), "job_name", col_text(st, 1),
+            "state", col_text(st, 2), "started", col_time(st, 3), "ended", col_time(st, 4),
+            "error_class", col_text(st, 5), "error", col_text(st, 6)));
+    if (st)
+        sqlite3_reset(st);
+    size_t i;
+    json_t *run;
+    json_array_foreach(list, i, run)
+        json_object_set_new(run, "attempts",
+                            attempts_of(s, (uint64_t)json_integer_value(json_object_get(run, "job_id")), ecid));
+    return list;
+}
+
+static json_t *doc_unit(struct store *s, uint64_t ecid)
+{
+    sqlite3_stmt *st = query(s,
+        "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"
+        " u.present, u.last_seen FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
+        " WHERE u.ecid = ?", "u", ecid);
+    json_t *unit = NULL;
+    if (st && step(s, st) == SQLITE_ROW)
+        unit = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", "ecid", col_ecid(st, 0),
+            "product_type", col_text(st, 1), "serial", col_text(st, 2),
+            "mode", fr_mode_name(sqlite3_column_int(st, 3)), "agent", col_text(st, 4),
+            "port", col_text(st, 5), "label", col_text(st, 6), "present", sqlite3_column_int(st, 7),
+            "last_seen", col_time(st, 8));
+    if (st)
+        sqlite3_reset(st);
+    json_t *history = unit_history(s, ecid);
+    if (!unit && json_array_size(history) == 0) {
+        json_decref(history);
+        return NULL;
+    }
+    if (!unit) { /* named by a job, never seen */
+        char e[FR_ECID_STRLEN];
+        fr_ecid_format(ecid, e, sizeof e);
+        unit = json_pack("{s:s, s:s, s:b}", "ecid", e, "product_type", "", "present", 0);
+    }
+    int64_t job;
+    int held = unit_held(s, ecid, &job);
+    json_object_set_new(unit, "held", json_boolean(held));
+    json_object_set_new(unit, "held_by_job", json_integer(held ? job : 0));
+    return json_pack("{s:o, s:o}", "unit", unit, "history", history);
+}
+
+json_t *store_doc_unit(struct store *s, uint64_t ecid)
+{
+    s->read_failed = 0;
+    return checked(s, doc_unit(s, ecid));
+}
+
+/* Why a unit would not be restored by a new job now: held, or in a live job (its id). */
+static const char *unit_blocked(struct store *s, uint64_t ecid, int64_t *job)
+{
+    if (unit_held(s, ecid, job))
+        return "held";
+    *job = scalar(s, 0, "SELECT MIN(r.job) FROM unit_runs r JOIN jobs j ON j.id = r.job"
+                        " WHERE r.ecid = ? AND j.state = 'running' AND r.state NOT IN " TERMINAL, "u", ecid);
+    return *job > 0 ? "in_job" : NULL;
+}
+
+static void plan_skip(json_t *plan, uint64_t ecid, const char *why, int64_t job)
+{
+    char e[FR_ECID_STRLEN];
+    fr_ecid_format(ecid, e, sizeof e);
+    json_array_append_new(json_object_get(plan, "skipped"),
+                          json_pack("{s:s, s:s, s:I}", "ecid", e, "why", why, "job_id", (json_int_t)job));
+}
+
+/* The selector's present units (agents, ports or labels), each once. */
+static int plan_selector(struct store *s, const struct job_spec *sp, json_t *plan, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sp->nagents; i++)
+        if (!scalar(s, 0, "SELECT COUNT(*) FROM agents WHERE id = ?", "t", sp->agents[i]))
+            return fr_seterr(FR_ENOTFOUND, err, errlen, "submit: no agent '%s' has ever connected "
+                             "(see 'flashrack agents')", sp->agents[i]);
+    for (size_t i = 0; i < sp->nports; i++)
+        if (!scalar(s, 0, "SELECT COUNT(*) FROM ports WHERE label = ? OR agent || ':' || path = ?", "tt",
+                    sp->ports[i], sp->ports[i]))
+            return fr_seterr(FR_ENOTFOUND, err, errlen, "submit: no port '%s' (expected a rack label "
+                             "or agent:path, see 'flashrack ports')", sp->ports[i]);
+    char *agents = json_list(sp->agents, sp->nagents), *ports = json_list(sp->ports, sp->nports);
+    sqlite3_stmt *st = query(s,
+        "SELECT u.ecid, u.agent FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
+        " WHERE u.present = 1 AND (EXISTS (SELECT 1 FROM json_each(?) WHERE value = u.agent)"
+        "  OR EXISTS (SELECT 1 FROM json_each(?) e WHERE e.value = u.agent || ':' || u.port"
+        "   OR e.value = p.label)) ORDER BY u.agent, p.label", "tt", agents ? agents : "[]",
+        ports ? ports : "[]");
+    free(agents);
+    free(ports);
+    json_t *units = json_object_get(plan, "units");
+    while (st && step(s, st) == SQLITE_ROW) {
+        char e[FR_ECID_STRLEN];
+        fr_ecid_format((uint64_t)sqlite3_column_int64(st, 0), e, sizeof e);
+        json_array_append_new(units, json_pack("{s:s, s:s}", "ecid", e, "agent", col_text(st, 1)));
+    }
+    if (st)
+        sqlite3_reset(st);
+    return 0;
+}
+
+int store_job_plan(struct store *s, const struct job_spec *sp, json_t **out, char *err, size_t errlen)
+{
+    s->read_failed = 0;
+    json_t *plan = json_pack("{s:[], s:[]}", "units", "skipped");
+    int rc = plan_selector(s, sp, plan, err, errlen);
+    json_t *units = json_object_get(plan, "units");
+    for (size_t i = 0; rc == 0 && i < sp->necids; i++) {
+        char e[FR_ECID_STRLEN];
+        fr_ecid_format(sp->ecids[i], e, sizeof e);
+        char *agent = NULL;
+        sqlite3_stmt *st = query(s, "SELECT agent FROM units WHERE ecid = ? AND present = 1", "u", sp->ecids[i]);
+        if (st && step(s, st) == SQLITE_ROW)
+            agent = strdup(col_text(st, 0));
+        if (st)
+            sqlite3_reset(st);
+        json_array_append_new(units, json_pack("{s:s, s:s}", "ecid", e, "agent", agent ? agent : ""));
+        free(agent);
+    }
+    /* what a new job could not restore now: held units, units another live job has */
+    json_t *keep = json_array();
+    size_t i;
+    json_t *u;
+    json_array_foreach(units, i, u) {
+        uint64_t ecid = 0;
+        int64_t job = 0;
+        fr_ecid_parse(json_string_value(json_object_get(u, "ecid")), &ecid);
+        const char *why = rc == 0 ? unit_blocked(s, ecid, &job) : NULL;
+        if (why)
+            plan_skip(plan, ecid, why, job);
+        else
+            json_array_append(keep, u);
+    }
+    json_object_set_new(plan, "units", keep);
+    if (rc == 0 && s->read_failed)
+        rc = fr_seterr(FR_ESTORE, err, errlen, "cannot read the units: %s", sqlite3_errmsg(s->db));
+    if (rc < 0) {
+        json_decref(plan);
+        return rc;
+    }
+    *out = plan;
     return 0;
 }

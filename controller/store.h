@@ -72,8 +72,13 @@ struct job_spec {
     uint32_t count, max_attempts;
     int erase, standing, same_port;
 };
+/* Stores a job, or finds the one submitted with the same key: the same request gives
+ * the same job (*created 0); the same key with a different request is FR_EEXIST naming
+ * the first field that differs (as the IETF Idempotency-Key draft says). */
 int store_job_submit(struct store *s, const struct job_spec *spec, uint64_t now_ms,
                      uint64_t *job_id, int *created, char *err, size_t errlen);
+/* 1 and *job when a job was submitted with key, 0 when none, FR_ESTORE. */
+int store_job_by_key(struct store *s, const char *key, uint64_t *job);
 /* One live attempt, as sent in a JobAssign. */
 struct attempt_info {
     const char *agent, *port, *firmware, *sha256;
@@ -211,6 +216,18 @@ int store_move_add(struct store *s, const struct move_need *m, const char *to_ag
 /* Open move instructions; "dfu" says the unit should start from DFU (the caller adds
  * the model's button sequence). */
 json_t *store_doc_moves(struct store *s);
+/* ---- held units, one unit, what a submit would match ------------------------------- */
+/* A hardware_suspect unit is held in every job until released (FR_ENOTFOUND when it
+ * is not held). */
+int store_unit_release(struct store *s, uint64_t ecid, uint64_t now_ms, char *err, size_t errlen);
+/* {"unit": {..., "held", "held_by_job"}, "history": [{"job_id", "job_name", "state", "started",
+ * "ended", "error_class", "error", "attempts": [...]}]}; NULL when no such unit. */
+json_t *store_doc_unit(struct store *s, uint64_t ecid);
+/* What spec names now: {"units": [{"ecid", "agent"}] (restorable now, or waited for),
+ * "skipped": [{"ecid", "why": "held"|"in_job", "job_id"}]}. An agent that never
+ * connected or a port no agent reported is FR_ENOTFOUND naming it. */
+int store_job_plan(struct store *s, const struct job_spec *spec, json_t **plan, char *err, size_t errlen);
+
 /* Clears a port's quarantine and strikes ("agent:path" or rack label). */
 int store_port_clear(struct store *s, const char *spec, uint64_t now_ms, char *err, size_t errlen);
 

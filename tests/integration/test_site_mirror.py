@@ -102,7 +102,7 @@ def prefetch_on_submit(bindir):
             sha = sha256_of(ipsw)
             # A unit that is not on any port yet: nothing can start, but the file comes.
             job = site.cli_json("submit", "--ecid", "0x1234567", "--firmware", origin.url(ipsw),
-                                "--sha256", sha)["job_id"]
+                                "--sha256", sha, "--wait")["job_id"]
             site.wait_for(lambda: cached(site, "A", sha) and cached(site, "B", sha), 30,
                           "both agents prefetched the IPSW")
             check(len(origin.gets) == 1, "one upstream download for the site: %s" % origin.gets)
@@ -121,7 +121,7 @@ def agents_read_while_the_mirror_fetches(bindir):
             ipsw = big_ipsw(site)
             sha = sha256_of(ipsw)
             site.cli_json("submit", "--ecid", "0x1234567", "--firmware", origin.url(ipsw),
-                          "--sha256", sha)
+                          "--sha256", sha, "--wait")
             # Both agents are served from the partial file as it grows, not told to wait.
             site.wait_for(lambda: site.cli_json("firmware", "list")["mirror"]["streamed_answers"] >= 2,
                           10, "the agents streamed from the mirror while it fetched")

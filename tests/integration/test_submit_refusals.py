@@ -1,0 +1,114 @@
+"""Submit refuses what cannot work and says what it matched; a hardware_suspect unit
+is held across jobs until an operator releases it, and `flashrack unit` shows its
+history across jobs."""
+from harness import check, main, running_site
+
+# A dead phone (loses the link on every port), a good one, empty ports for moves; the
+# simulated technician follows the move instructions.
+RACK = """
+[sim]
+seed = 9
+time_scale = 200
+reattach_s = 100
+move_s = 100
+operator_misplug = 0
+
+[host A]
+fill = no
+
+[hub A.1]
+host = A
+bus = 1
+ports = 2
+
+[host B]
+fill = no
+
+[hub B.1]
+host = B
+bus = 1
+ports = 3
+
+[unit 0x0000000000DEAD01]
+at = A-02
+product_type = iPhone12,1
+health = dead
+
+[unit 0x0000000000BB0001]
+at = B-01
+product_type = iPhone14,7
+"""
+DEAD, GOOD = "0x0000000000DEAD01", "0x0000000000BB0001"
+
+
+def refused(site, code, text, *args):
+    r = site.cli("submit", "--firmware", site.ipsw(), *args)
+    check(r.returncode == code and text in r.stderr,
+          "submit %s: expected exit %d and %r, got %d %r" % (" ".join(args), code, text, r.returncode, r.stderr))
+
+
+def nothing_that_cannot_work(bindir):
+    with running_site(bindir, RACK, agents=("A", "B")) as site:
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) == 2, 20, "two units")
+        refused(site, 4, "no agent 'NOPE'", "--agent", "NOPE")
+        refused(site, 4, "no port 'Z-99'", "--port", "Z-99")
+        refused(site, 4, "0 units matched", "--port", "A-01")
+        refused(site, 4, "unit 0x0000000000000001 is not connected", "--ecid", "0x1")
+        check(site.cli_json("status")["jobs"] == [], "nothing refused was stored")
+
+        waiting = site.cli_json("submit", "--firmware", site.ipsw(), "--ecid", "0x1", "--wait")
+        check(waiting["created"] and [u["agent"] for u in waiting["matched"]] == [""], "--wait: %s" % waiting)
+        refused(site, 1, "unit 0x0000000000000001 is in job %d" % waiting["job_id"], "--ecid", "0x1", "--wait")
+        queued = site.cli_json("submit", "--firmware", site.ipsw(), "--ecid", "0x1", "--wait", "--queue")
+        check(queued["created"] and queued["job_id"] != waiting["job_id"], "--queue: %s" % queued)
+        for j in (waiting, queued):
+            check(site.cli("cancel", str(j["job_id"])).returncode == 0, "cancel")
+
+        a = site.cli_json("submit", "--firmware", site.ipsw(), "--ecid", GOOD, "--key", "k-1")
+        b = site.cli_json("submit", "--firmware", site.ipsw(), "--ecid", GOOD, "--key", "k-1")
+        check(a["job_id"] == b["job_id"] and b["created"] is False, "same key, same request: %s %s" % (a, b))
+        refused(site, 1, "key 'k-1' was used for job %d with a different request (ecids differs)" % a["job_id"],
+                "--ecid", DEAD, "--key", "k-1")
+        refused(site, 1, "(erase/update differs)", "--ecid", GOOD, "--key", "k-1", "--update")
+        site.wait_job_finished(a["job_id"], 60)
+
+
+def suspect_unit_is_held_across_jobs(bindir):
+    with running_site(bindir, RACK, agents=("A", "B"), operator=True) as site:
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) == 2, 20, "two units")
+        first = site.submit("--ecid", DEAD, "--max-attempts", "6")
+        doc = site.wait_job_finished(first, 90)
+        check(doc["runs"][0]["state"] == "hardware_suspect", "suspect: %s" % doc["runs"])
+        unit = site.cli_json("unit", DEAD)
+        check(unit["unit"]["held"] is True and unit["unit"]["held_by_job"] == first, "held: %s" % unit["unit"])
+        tried = len(unit["history"][0]["attempts"])
+
+        refused(site, 1, "unit %s is held" % DEAD, "--ecid", DEAD)
+        site.wait_for(lambda: site.cli_json("unit", DEAD)["unit"]["present"], 30, "the dead unit back")
+        r = site.cli("submit", "--firmware", site.ipsw(), "--agent", "A", "--agent", "B", "--wait")
+        check(r.returncode == 0 and "skipped: %s held" % DEAD in r.stdout,
+              "submit says what it matched: %r %r" % (r.stdout, r.stderr))
+        second = int(r.stdout.split()[1])
+        check(DEAD not in [x["ecid"] for x in site.job(second)["runs"]], "not in job 2")
+        check(site.cli("cancel", str(second)).returncode == 0, "cancel job 2")
+        unit = site.cli_json("unit", DEAD)
+        check(len(unit["history"]) == 1 and len(unit["history"][0]["attempts"]) == tried,
+              "not restored again: %s" % unit["history"])
+
+        r = site.cli("units", "release", DEAD)
+        check(r.returncode == 0 and "released" in r.stdout, "release: %r %r" % (r.stdout, r.stderr))
+        check(site.cli_json("unit", DEAD)["unit"]["held"] is False, "no longer held")
+        r = site.cli("units", "release", DEAD)
+        check(r.returncode == 4 and "is not held" in r.stderr, "release twice: %d %r" % (r.returncode, r.stderr))
+        third = site.submit("--ecid", DEAD, "--max-attempts", "1")
+        site.wait_job_finished(third, 60)
+        hist = site.cli_json("unit", DEAD)["history"]
+        check([h["job_id"] for h in hist] == [first, third] and hist[1]["attempts"],
+              "history across jobs: %s" % hist)
+        r = site.cli("unit", DEAD)
+        check(r.returncode in (0, 1) and "Job %d" % first in r.stdout, "unit, as a table: %r" % r.stdout)
+        check(site.cli("unit", "0x77").returncode == 4, "an unknown unit is not found")
+
+
+if __name__ == "__main__":
+    main(nothing_that_cannot_work, suspect_unit_is_held_across_jobs)
