@@ -104,10 +104,13 @@ def heartbeat_loss_detected(bindir):
             return [a["state"] for a in site.cli_json("agents")["agents"] if a["id"] == "A"]
         check(state() == ["online"], "agent online at start: %s" % state())
         site.kill("agent-A", signal.SIGSTOP)
-        t0 = time.monotonic()
         site.wait_for(lambda: state() == ["offline"], 10, "agent marked offline")
-        took = time.monotonic() - t0
-        check(took >= 0.4, "not declared dead before liveness ran out (%.2f s)" % took)
+        # The controller's own account of the silence, not the test's clock (which a
+        # loaded machine stretches and shrinks): it waited out liveness x heartbeat.
+        silent = [int(m) for m in re.findall(r"agent 'A' offline: no message for (\d+) ms",
+                                              site.log("flashrackd"))]
+        check(silent and silent[0] >= 200 * 3,
+              "not declared dead before liveness ran out: %s ms" % silent)
         site.kill("agent-A", signal.SIGCONT)
         site.wait_for(lambda: state() == ["online"], 10, "agent online again")
         check(re.search(r"offline", site.log("flashrackd")) is not None,
