@@ -30,7 +30,8 @@ struct agent_cfg {
     char log_level[16];
     char topology[16], discovery[16], power[16];
     char sim_socket[108];
-    char host_root[256];     /* usb seams: prefix of sysfs ("" = this host; tests use a recorded tree) */
+    char host_root[256];
+    char rack_map[512];      /* usb seams: the rack map (rackmap.h); "" = ports labelled by path */     /* usb seams: prefix of sysfs ("" = this host; tests use a recorded tree) */
     char engine_path[512];
     long long watchdog_s;
     char engine_extra[256];

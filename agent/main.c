@@ -16,6 +16,7 @@
 #include "fr_time.h"
 #include "fr_fwcache.h"
 #include "journal.h"
+#include "rack_learn.h"
 #include "unit_run.h"
 
 static const struct fr_cfg_field fields[] = {
@@ -33,6 +34,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_ENUM("seams", "power", struct agent_cfg, power, "sim|usb|none"),
     FR_CFG_FIELD_STR("seams", "sim_socket", struct agent_cfg, sim_socket),
     FR_CFG_FIELD_STR("seams", "host_root", struct agent_cfg, host_root),
+    FR_CFG_FIELD_STR("seams", "rack_map", struct agent_cfg, rack_map),
     FR_CFG_FIELD_STR("engine", "path", struct agent_cfg, engine_path),
     FR_CFG_FIELD_INT("engine", "watchdog_s", struct agent_cfg, watchdog_s, 1, 86400),
     FR_CFG_FIELD_STR("engine", "extra_args", struct agent_cfg, engine_extra),
@@ -67,6 +69,7 @@ static int configure(int argc, char **argv, struct agent_cfg *cfg)
     struct fr_cfg_cli cli = {
         "flashrack-agent",
         "usage: flashrack-agent [-c agent.ini] [--set section.key=value]... [--help] [--version]\n"
+        "       flashrack-agent rack learn [--prefix P] [-c agent.ini] [--set ...]\n"
         "The flashrack agent for one USB host. See config/agent.ini for every setting.\n",
         fields, NFIELDS, cfg, check_cfg,
     };
@@ -163,6 +166,56 @@ static int probe_engine(struct agent *a, char *err, size_t errlen)
     return 0;
 }
 
+/* The configured seams into a->seams; 0, or an exit code (logged). */
+static int make_seams(struct agent *a)
+{
+    char err[1024];
+    int rc = strcmp(a->cfg.topology, "sim") == 0
+                 ? seams_sim_new(a->cfg.sim_socket, a->cfg.id,
+                                 strcmp(a->cfg.discovery, "sim+usbmuxd") == 0, &a->seams)
+                 : seams_usb_new(a->cfg.host_root, a->cfg.rack_map, &a->seams, err, sizeof err);
+    if (rc < 0) {
+        fr_error("agent", "%s", err);
+        return rc == FR_ECONFIG ? 2 : 1;
+    }
+    return 0;
+}
+
+/* `flashrack-agent rack learn [--prefix P] [-c agent.ini] ...`: argv without the two
+ * words and --prefix goes to the configuration. Returns the exit code. */
+static int rack_learn(int argc, char **argv)
+{
+    struct agent a = { 0 };
+    const char *prefix = "P-";
+    int n = 1;
+    for (int i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc)
+            prefix = argv[++i];
+        else
+            argv[n++] = argv[i];
+    }
+    defaults(&a.cfg);
+    int rc = configure(n, argv, &a.cfg);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (!a.cfg.rack_map[0]) {
+        fprintf(stderr, "flashrack-agent: rack learn: [seams] rack_map: expected the file to write\n");
+        return 2;
+    }
+    fr_log_init("flashrack-agent", fr_log_level_parse(a.cfg.log_level), NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char keep[sizeof a.cfg.rack_map];
+    snprintf(keep, sizeof keep, "%s", a.cfg.rack_map);
+    a.cfg.rack_map[0] = '\0'; /* learning writes the map: the seams label by path */
+    a.loop = uv_default_loop();
+    rc = make_seams(&a);
+    if (rc == 0)
+        rc = rack_learn_run(a.loop, a.seams, keep, prefix);
+    seams_destroy(&a.seams);
+    uv_loop_close(a.loop);
+    return rc;
+}
+
 static int start(struct agent *a)
 {
     char err[1024];
@@ -175,14 +228,9 @@ static int start(struct agent *a)
         return 2;
     }
     mkdir(a->cfg.work_dir, 0755);
-    int rc = strcmp(a->cfg.topology, "sim") == 0
-                 ? seams_sim_new(a->cfg.sim_socket, a->cfg.id,
-                                 strcmp(a->cfg.discovery, "sim+usbmuxd") == 0, &a->seams)
-                 : seams_usb_new(a->cfg.host_root, &a->seams, err, sizeof err);
-    if (rc < 0) {
-        fr_error("agent", "%s", err);
-        return 1;
-    }
+    int rc = make_seams(a);
+    if (rc)
+        return rc;
     if (fwcache_open(a->loop, a->cfg.cache_dir, (uint64_t)a->cfg.cache_gb << 30, &a->cache, err,
                      sizeof err) < 0) {
         fr_error("agent", "%s", err);
@@ -212,6 +260,8 @@ static int start(struct agent *a)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[1], "rack") == 0 && strcmp(argv[2], "learn") == 0)
+        return rack_learn(argc, argv);
     struct agent a = { 0 };
     defaults(&a.cfg);
     int rc = configure(argc, argv, &a.cfg);

@@ -14,6 +14,7 @@
 
 struct port_desc {
     char path[32], label[32], hub[32];
+    char peer_path[32]; /* usb: the USB 3 half of this physical port ("" if none) */
     uint32_t bus, depth;
     int power_switch;
 };
@@ -60,8 +61,11 @@ struct seams {
  * simulator's feed gives their port (by UDID), lockdownd their identity. */
 int seams_sim_new(const char *socket, const char *host, int usbmuxd, struct seams **out);
 /* The hardware backend (seams_usb.c): sysfs under host_root ("" on a real host),
- * libusb, libirecovery. A host without USB is a logged state (no ports), not an error. */
-int seams_usb_new(const char *host_root, struct seams **out, char *err, size_t errlen);
+ * libusb, libirecovery; ports labelled by the rack map at rack_map ("" = none, every
+ * port labelled by its path). A rack map with a mistake is FR_ECONFIG naming its
+ * file and line. A host without USB is a logged state (no ports), not an error. */
+int seams_usb_new(const char *host_root, const char *rack_map, struct seams **out, char *err,
+                  size_t errlen);
 void seams_destroy(struct seams **s);
 
 #endif

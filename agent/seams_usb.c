@@ -14,6 +14,7 @@
 #include "irecv_serial.h"
 #include "irecv_source.h"
 #include "muxd_discovery.h"
+#include "rackmap.h"
 #include "seams.h"
 #include "usb_dev.h"
 #include "usb_power.h"
@@ -38,8 +39,10 @@ struct power_job {
 struct usb_seams {
     struct seams base;
     uv_loop_t *loop;
-    struct seam_events ev;
+    struct seam_events ev;        /* the agent's */
+    struct seam_events src_ev;    /* what the sources call: paths made canonical first */
     char host_root[PATH_MAX];
+    struct rackmap *map;          /* NULL: no rack map */
     struct usb_dev *dev;          /* NULL: libusb could not start (reported once) */
     struct usb_topology *topo;    /* the last tree read */
     uv_timer_t reread;
@@ -91,9 +94,17 @@ static void report_topology(struct usb_seams *s)
         const struct usb_port *p = &t->ports[i];
         struct port_desc *d = &pd[n++];
         struct usb_power_plan plan;
+        const struct usb_hub *h = &t->hubs[p->hub];
+        const char *label = rackmap_label(s->map, p->path), *hub = rackmap_hub(s->map, h->name);
+        if (!label && p->peer >= 0) /* the map may name a port by its USB 3 half only */
+            label = rackmap_label(s->map, t->ports[p->peer].path);
+        if (!hub && h->peer >= 0)
+            hub = rackmap_hub(s->map, t->hubs[h->peer].name);
         snprintf(d->path, sizeof d->path, "%s", p->path);
-        snprintf(d->label, sizeof d->label, "%s", p->path);
-        snprintf(d->hub, sizeof d->hub, "%s", t->hubs[p->hub].name);
+        snprintf(d->label, sizeof d->label, "%s", label ? label : p->path);
+        snprintf(d->hub, sizeof d->hub, "%s", hub ? hub : t->hubs[p->hub].name);
+        if (p->peer >= 0)
+            snprintf(d->peer_path, sizeof d->peer_path, "%s", t->ports[p->peer].path);
         d->bus = t->hubs[p->hub].bus;
         d->depth = p->depth;
         d->power_switch = usb_power_plan(t, p->path, &plan, NULL, 0) == 0;
@@ -141,6 +152,40 @@ static void start_read(struct usb_seams *s)
 static void on_reread(uv_timer_t *t)
 {
     start_read(t->data);
+}
+
+/* ---- unit events from the sources ---------------------------------------------- */
+
+/* A unit on the USB 3 half of a port is named by the port's USB 2 half, as the
+ * port list names it. */
+static void canonical(const struct usb_seams *s, const char *path, char *out, size_t len)
+{
+    int i = s->topo ? usb_topology_port(s->topo, path) : -1;
+    snprintf(out, len, "%s", i >= 0 ? s->topo->ports[usb_topology_primary(s->topo, i)].path : path);
+}
+
+static void on_src_attach(void *arg, const struct unit_desc *u)
+{
+    struct usb_seams *s = arg;
+    struct unit_desc c = *u;
+    canonical(s, u->path, c.path, sizeof c.path);
+    s->ev.attach(s->ev.arg, &c);
+}
+
+static void on_src_mode(void *arg, const struct unit_desc *u)
+{
+    struct usb_seams *s = arg;
+    struct unit_desc c = *u;
+    canonical(s, u->path, c.path, sizeof c.path);
+    s->ev.mode(s->ev.arg, &c);
+}
+
+static void on_src_detach(void *arg, const char *path, uint64_t ecid)
+{
+    struct usb_seams *s = arg;
+    char c[32];
+    canonical(s, path, c, sizeof c);
+    s->ev.detach(s->ev.arg, c, ecid);
 }
 
 /* ---- units nobody can open ----------------------------------------------------- */
@@ -280,6 +325,7 @@ static int usb_start(struct seams *base, uv_loop_t *loop, const struct seam_even
     struct usb_seams *s = base->impl;
     s->loop = loop;
     s->ev = *ev;
+    s->src_ev = (struct seam_events){ NULL, on_src_attach, on_src_detach, on_src_mode, s };
     uv_timer_init(loop, &s->reread);
     s->reread.data = s;
     s->pending++;
@@ -292,7 +338,7 @@ static int usb_start(struct seams *base, uv_loop_t *loop, const struct seam_even
         s->dev_started = ++s->pending;
     for (size_t i = 0; i < s->nsources; i++) {
         s->sources[i]->owner = s;
-        if (s->sources[i]->start(s->sources[i], loop, ev, why, sizeof why) < 0)
+        if (s->sources[i]->start(s->sources[i], loop, &s->src_ev, why, sizeof why) < 0)
             fr_warn("usb", "%s discovery: %s", s->sources[i]->name, why);
         s->pending++;
     }
@@ -330,15 +376,24 @@ static void usb_destroy(struct seams *base)
     usb_dev_destroy(&s->dev);
     usb_topology_destroy(&s->topo);
     usb_topology_destroy(&s->fresh);
+    rackmap_destroy(&s->map);
     free(s);
 }
 
-int seams_usb_new(const char *host_root, struct seams **out, char *err, size_t errlen)
+int seams_usb_new(const char *host_root, const char *rack_map, struct seams **out, char *err,
+                  size_t errlen)
 {
     *out = NULL;
     struct usb_seams *s = calloc(1, sizeof *s);
     if (!s)
         return fr_seterr(FR_ENOMEM, err, errlen, "out of memory");
+    if (rack_map && *rack_map) {
+        int rc = rackmap_load(rack_map, &s->map, err, errlen);
+        if (rc < 0) {
+            free(s);
+            return rc == FR_ENOTFOUND ? FR_ECONFIG : rc;
+        }
+    }
     s->base.name = "usb";
     s->base.start = usb_start;
     s->base.power_cycle = usb_power_cycle;
@@ -356,6 +411,7 @@ int seams_usb_new(const char *host_root, struct seams **out, char *err, size_t e
     if (rc < 0) {
         for (size_t i = 0; i < s->nsources; i++)
             s->sources[i]->destroy(s->sources[i]);
+        rackmap_destroy(&s->map);
         free(s);
         return rc;
     }

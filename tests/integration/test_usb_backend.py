@@ -11,20 +11,21 @@ from harness import Site, check, main, simple_rack
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "sysfs")
 
 
-def usb_agent_ini(site, aid, host_root):
+def usb_agent_ini(site, aid, host_root, rack_map=""):
     path = site.agent_ini(aid)
     with open(path) as f:
         text = f.read()
     text = text.replace("topology = sim\ndiscovery = sim\npower = sim\n",
-                        "topology = usb\ndiscovery = usb\npower = usb\nhost_root = %s\n" % host_root)
+                        "topology = usb\ndiscovery = usb\npower = usb\nhost_root = %s\n"
+                        "rack_map = %s\n" % (host_root, rack_map))
     with open(path, "w") as f:
         f.write(text)
     return path
 
 
-def start_usb_agent(site, aid, host_root):
+def start_usb_agent(site, aid, host_root, rack_map=""):
     site._spawn("agent-" + aid, [os.path.join(site.bin, "flashrack-agent"), "-c",
-                                 usb_agent_ini(site, aid, host_root)])
+                                 usb_agent_ini(site, aid, host_root, rack_map)])
 
 
 def agent_ports(site, aid):
@@ -36,7 +37,11 @@ def ports_from_a_recorded_tree(bindir):
     try:
         site.start_sim()
         site.start_controller()
-        start_usb_agent(site, "U", os.path.abspath(os.path.join(FIXTURES, "usb3pair")))
+        rack_map = os.path.join(site.dir, "rack-map.ini")
+        with open(rack_map, "w") as f:
+            f.write("[ports]\nA-07 = 1-1.4.3 2-1.4.3\nA-01 = 2-1.1\n"
+                    "[hubs]\nfront = 1-1 2-1\nfront-chain = 1-1.4 2-1.4\n")
+        start_usb_agent(site, "U", os.path.abspath(os.path.join(FIXTURES, "usb3pair")), rack_map)
         site.wait_for(lambda: len(agent_ports(site, "U")) == 8, 20, "the usb agent's 8 ports")
         ports = agent_ports(site, "U")
         # the 7-port USB 3 hub (two chips, chained on port 4) and the free root port; each
@@ -44,8 +49,12 @@ def ports_from_a_recorded_tree(bindir):
         check(sorted(ports) == ["1-1.1", "1-1.2", "1-1.3", "1-1.4.1", "1-1.4.2", "1-1.4.3",
                                 "1-1.4.4", "1-2"], "ports: %s" % sorted(ports))
         p = ports["1-1.4.3"]
-        check(p["hub"] == "1-1.4" and p["bus"] == 1 and p["depth"] == 3 and p["label"] == "1-1.4.3",
+        check(p["hub"] == "front-chain" and p["bus"] == 1 and p["depth"] == 3 and p["label"] == "A-07",
               "port 1-1.4.3: %s" % p)
+        # labelled through its USB 3 half; a port the map does not name keeps its path
+        check(ports["1-1.1"]["label"] == "A-01" and ports["1-1.1"]["hub"] == "front",
+              "port 1-1.1: %s" % ports["1-1.1"])
+        check(ports["1-1.2"]["label"] == "1-1.2", "port 1-1.2: %s" % ports["1-1.2"])
         check(ports["1-2"]["depth"] == 1, "root port depth: %s" % ports["1-2"])
         # there is no hub to ask for its descriptor here: switching is unknown, so no port
         # claims it can be power-cycled

@@ -8,3 +8,4 @@ fr_unit_test(test_usb_topology SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_usb_t
 fr_unit_test(test_irecv_source SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_irecv_source.c LIBS fr_agent_core)
 fr_unit_test(test_seams_usb SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_seams_usb.c LIBS fr_agent_core)
 fr_unit_test(test_udid_join SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_udid_join.c LIBS fr_agent_core)
+fr_unit_test(test_rackmap SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_rackmap.c LIBS fr_agent_core)

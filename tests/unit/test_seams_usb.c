@@ -54,7 +54,7 @@ static void composes_topology_power_and_discovery(void **state)
     struct seen seen = { .loop = &loop };
     struct seam_events ev = { on_topology, on_attach, on_detach, NULL, &seen };
     struct seams *s = NULL;
-    assert_int_equal(seams_usb_new(root, &s, err, sizeof err), 0);
+    assert_int_equal(seams_usb_new(root, "", &s, err, sizeof err), 0);
     assert_string_equal(s->name, "usb");
     assert_int_equal(s->start(s, &loop, &ev, err, sizeof err), 0);
     uv_timer_t bound;
