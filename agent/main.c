@@ -1,5 +1,7 @@
 /* flashrack-agent — one per USB host: configuration, seams, controller link,
  * loop, shutdown (every engine's process group is killed on the way out). */
+#include <curl/curl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,8 @@
 #include "fr_types.h"
 #include "fr_time.h"
 #include "fr_fwcache.h"
+#include "doctor.h"
+#include "fr_tss.h"
 #include "journal.h"
 #include "rack_learn.h"
 #include "unit_run.h"
@@ -70,6 +74,7 @@ static int configure(int argc, char **argv, struct agent_cfg *cfg)
         "flashrack-agent",
         "usage: flashrack-agent [-c agent.ini] [--set section.key=value]... [--help] [--version]\n"
         "       flashrack-agent rack learn [--prefix P] [-c agent.ini] [--set ...]\n"
+        "       flashrack-agent doctor [-o text|json] [--signing-url URL] [-c agent.ini] [--set ...]\n"
         "The flashrack agent for one USB host. See config/agent.ini for every setting.\n",
         fields, NFIELDS, cfg, check_cfg,
     };
@@ -181,19 +186,30 @@ static int make_seams(struct agent *a)
     return 0;
 }
 
-/* `flashrack-agent rack learn [--prefix P] [-c agent.ini] ...`: argv without the two
- * words and --prefix goes to the configuration. Returns the exit code. */
+/* Takes "--name VALUE" pairs for the names listed out of argv[from..] (values into
+ * vals, in the order of names); the rest are moved to argv[1..]. Returns the new argc. */
+static int take_options(int argc, char **argv, int from, const char *const *names, const char **vals,
+                        size_t n)
+{
+    int out = 1;
+    for (int i = from; i < argc; i++) {
+        size_t k = 0;
+        while (k < n && !(strcmp(argv[i], names[k]) == 0 && i + 1 < argc))
+            k++;
+        if (k < n)
+            vals[k] = argv[++i];
+        else
+            argv[out++] = argv[i];
+    }
+    return out;
+}
+
+/* `flashrack-agent rack learn [--prefix P] [-c agent.ini] ...`. Returns the exit code. */
 static int rack_learn(int argc, char **argv)
 {
     struct agent a = { 0 };
-    const char *prefix = "P-";
-    int n = 1;
-    for (int i = 3; i < argc; i++) {
-        if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc)
-            prefix = argv[++i];
-        else
-            argv[n++] = argv[i];
-    }
+    const char *names[] = { "--prefix" }, *prefix[] = { "P-" };
+    int n = take_options(argc, argv, 3, names, prefix, 1);
     defaults(&a.cfg);
     int rc = configure(n, argv, &a.cfg);
     if (rc)
@@ -210,10 +226,44 @@ static int rack_learn(int argc, char **argv)
     a.loop = uv_default_loop();
     rc = make_seams(&a);
     if (rc == 0)
-        rc = rack_learn_run(a.loop, a.seams, keep, prefix);
+        rc = rack_learn_run(a.loop, a.seams, keep, prefix[0]);
     seams_destroy(&a.seams);
     uv_loop_close(a.loop);
     return rc;
+}
+
+/* `flashrack-agent doctor [-o json] [--signing-url URL] [-c agent.ini] ...`: 0 when no
+ * check failed, 1 otherwise, 2 for a usage or configuration error. usbmuxd is looked
+ * for where libusbmuxd looks: $USBMUXD_SOCKET_ADDRESS (UNIX:PATH), else /var/run/usbmuxd. */
+static int doctor(int argc, char **argv)
+{
+    struct agent_cfg cfg;
+    const char *names[] = { "-o", "--signing-url" }, *vals[] = { "text", FR_TSS_APPLE_URL };
+    int n = take_options(argc, argv, 2, names, vals, 2);
+    if (strcmp(vals[0], "text") && strcmp(vals[0], "json")) {
+        fprintf(stderr, "flashrack-agent doctor: -o: expected text or json, got '%s'\n", vals[0]);
+        return 2;
+    }
+    defaults(&cfg);
+    int rc = configure(n, argv, &cfg);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if ((rc = resolve_dirs(&cfg)))
+        return rc;
+    char mux[PATH_MAX];
+    const char *env = getenv("USBMUXD_SOCKET_ADDRESS");
+    if (env && strncmp(env, "UNIX:", 5) == 0)
+        snprintf(mux, sizeof mux, "%s", env + 5);
+    else
+        snprintf(mux, sizeof mux, "%s/var/run/usbmuxd", cfg.host_root);
+    struct doctor_opts o = { cfg.host_root, mux, cfg.engine_path, cfg.bus_limit, cfg.cache_dir,
+                             cfg.cache_gb, cfg.mirror, vals[1], 3000 };
+    struct doctor_report r;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    doctor_run(&o, &r);
+    curl_global_cleanup();
+    (strcmp(vals[0], "json") == 0 ? doctor_print_json : doctor_print_text)(&r, stdout);
+    return doctor_exit_code(&r);
 }
 
 static int start(struct agent *a)
@@ -262,6 +312,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && strcmp(argv[1], "rack") == 0 && strcmp(argv[2], "learn") == 0)
         return rack_learn(argc, argv);
+    if (argc >= 2 && strcmp(argv[1], "doctor") == 0)
+        return doctor(argc, argv);
     struct agent a = { 0 };
     defaults(&a.cfg);
     int rc = configure(argc, argv, &a.cfg);

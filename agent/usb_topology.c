@@ -376,28 +376,67 @@ int usb_topology_is_rack_port(const struct usb_topology *t, int port)
            usb_topology_primary(t, port) == port;
 }
 
-int usb_topology_find_serial(const char *host_root, uint16_t vid, const char *serial, char *path,
-                             size_t len)
+/* Reads one device directory into e; 0, or -1 when it is not vid's or lacks a number. */
+static int device_entry(const char *dir, const char *name, uint16_t vid, struct usb_device_entry *e)
+{
+    char dev[PATH_MAX + 260], buf[16], want[8];
+    snprintf(dev, sizeof dev, "%s/%s", dir, name);
+    snprintf(want, sizeof want, "%04x", vid);
+    if (attr(dev, "idVendor", buf, sizeof buf) < 0 || strcmp(buf, want) != 0)
+        return -1;
+    memset(e, 0, sizeof *e);
+    snprintf(e->path, sizeof e->path, "%s", name);
+    e->vid = vid;
+    if (attr(dev, "idProduct", buf, sizeof buf) < 0)
+        return -1;
+    e->pid = (uint16_t)strtoul(buf, NULL, 16);
+    if (attr(dev, "busnum", buf, sizeof buf) < 0)
+        return -1;
+    e->bus = (uint32_t)strtoul(buf, NULL, 10);
+    if (attr(dev, "devnum", buf, sizeof buf) < 0)
+        return -1;
+    e->devnum = (uint32_t)strtoul(buf, NULL, 10);
+    if (attr(dev, "serial", e->serial, sizeof e->serial) < 0)
+        e->serial[0] = '\0';
+    return 0;
+}
+
+int usb_topology_devices(const char *host_root, uint16_t vid, struct usb_device_entry **out,
+                         size_t *n)
 {
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s/%s", host_root && *host_root ? host_root : "", DEVICES);
+    *out = NULL;
+    *n = 0;
     DIR *d = opendir(dir);
     if (!d)
         return FR_ENOTFOUND;
-    int rc = FR_ENOTFOUND;
-    char want[8];
-    snprintf(want, sizeof want, "%04x", vid);
-    for (struct dirent *e; rc < 0 && (e = readdir(d)) != NULL;) {
-        char dev[PATH_MAX + 260], v[8], s[IRECV_SERIAL_BUF];
+    size_t cap = 0;
+    int rc = 0;
+    for (struct dirent *e; rc == 0 && (e = readdir(d)) != NULL;) {
         if (strchr(e->d_name, ':') || e->d_name[0] == '.' || strncmp(e->d_name, "usb", 3) == 0)
             continue;
-        snprintf(dev, sizeof dev, "%s/%s", dir, e->d_name);
-        if (attr(dev, "idVendor", v, sizeof v) == 0 && strcmp(v, want) == 0 &&
-            attr(dev, "serial", s, sizeof s) == 0 && strcmp(s, serial) == 0) {
-            snprintf(path, len, "%s", e->d_name);
-            rc = 0;
-        }
+        if (*n == cap)
+            rc = grow((void **)out, &cap, *n, sizeof **out, MAX_HUBS * MAX_PORTS);
+        if (rc == 0 && device_entry(dir, e->d_name, vid, &(*out)[*n]) == 0)
+            (*n)++;
     }
     closedir(d);
     return rc;
+}
+
+int usb_topology_find_serial(const char *host_root, uint16_t vid, const char *serial, char *path,
+                             size_t len)
+{
+    struct usb_device_entry *devs;
+    size_t n;
+    int rc = usb_topology_devices(host_root, vid, &devs, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (strcmp(devs[i].serial, serial) == 0) {
+            snprintf(path, len, "%s", devs[i].path);
+            free(devs);
+            return 0;
+        }
+    free(devs);
+    return FR_ENOTFOUND;
 }

@@ -80,6 +80,19 @@ int usb_topology_primary(const struct usb_topology *t, int port);
  * and the primary half. */
 int usb_topology_is_rack_port(const struct usb_topology *t, int port);
 
+/* One non-hub device in sysfs. */
+struct usb_device_entry {
+    char path[32];       /* its port path, "1-1.4.2" */
+    uint16_t vid, pid;
+    uint32_t bus, devnum;
+    char serial[260];    /* "" when it has none */
+};
+
+/* The devices of vendor vid under host_root (heap array, free() it). 0, or
+ * FR_ENOTFOUND when there is no USB subsystem there. */
+int usb_topology_devices(const char *host_root, uint16_t vid, struct usb_device_entry **out,
+                         size_t *n);
+
 /* The port path of the USB device (vid, serial string) in sysfs under host_root,
  * into path: 0, or FR_ENOTFOUND. The serial is readable there without opening
  * the device. */
