@@ -109,6 +109,14 @@ class Site:
         self.keys("authorize", "--operator", name, "--role", role, path + ".pub")
         return path
 
+    def read_keypair(self, path):
+        """(secret, public) of a keypair file, as pyzmq's curve options take them."""
+        k = read_key(path)
+        return k["secret"], k["public"]
+
+    def controller_public(self):
+        return read_key(self.env["FLASHRACK_CONTROLLER_KEY"])["public"]
+
     def agent_key(self, aid, authorize=True):
         """The agent's keypair file (made, and authorized for aid, at first use)."""
         path = os.path.join(self.dir, "agent-%s.key" % aid)
