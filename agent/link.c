@@ -209,6 +209,8 @@ static void say_hello(struct agent *a)
     zmq_connect(a->dealer, a->cfg.controller);
 }
 
+static void on_link_timer(uv_timer_t *t);
+
 static void on_welcome(struct agent *a, const Fr__Envelope *env)
 {
     const Fr__Welcome *w = env->welcome;
@@ -217,7 +219,10 @@ static void on_welcome(struct agent *a, const Fr__Envelope *env)
     a->controller_epoch = w->controller_epoch;
     a->heartbeat_ms = w->heartbeat_ms;
     a->liveness = w->liveness;
-    uv_timer_set_repeat(&a->link_timer, a->heartbeat_ms);
+    /* Restarted, not only given a new repeat: the tick already due comes at the old
+     * period (1 s at start), a silence longer than the controller's liveness
+     * (3 x 200 ms in the tests) that made it take a new agent for dead at once. */
+    uv_timer_start(&a->link_timer, on_link_timer, a->heartbeat_ms, a->heartbeat_ms);
     fr_info("link", "welcomed by controller epoch %llu (heartbeat %u ms)",
             (unsigned long long)w->controller_epoch, w->heartbeat_ms);
     if (!strcmp(a->cfg.mirror, "auto"))
