@@ -296,9 +296,11 @@ json_t *firmware_doc(struct controller *c, const char *model, const char *select
             json_array_append_new(entries, fw_json(&f->cat.fw[i]));
     for (size_t i = 0; i < f->nsources; i++)
         json_array_append_new(sources, json_string(f->sources[i]));
-    json_t *doc = json_pack("{s:{s:s, s:o, s:I, s:O, s:I, s:b, s:o}, s:o}", "catalog", "dir",
+    char loaded[32];
+    fr_time_iso8601(f->loaded_ms, loaded, sizeof loaded);
+    json_t *doc = json_pack("{s:{s:s, s:o, s:I, s:O, s:s, s:b, s:o}, s:o}", "catalog", "dir",
                             c->cfg.fw_catalog_dir, "sources", sources, "files", (json_int_t)f->nfiles,
-                            "errors", f->load_errors, "loaded", (json_int_t)f->loaded_ms,
+                            "errors", f->load_errors, "loaded", loaded,
                             "refreshing", f->refreshing, "firmwares", entries, "mirror",
                             mirror_doc(c));
     if (resolved)

@@ -1425,7 +1425,8 @@ static json_t *doc_ports(struct store *s)
     sqlite3_stmt *st = query(s,
         "SELECT p.agent, p.path, p.label, p.hub, p.bus, p.depth, p.power_switch, p.quarantined,"
         " p.strikes, p.quarantine_reason,"
-        " (SELECT json_group_array(json_object('ecid', printf('0x%016X', ecid), 'at', at,"
+        " (SELECT json_group_array(json_object('ecid', printf('0x%016X', ecid),"
+        "  'at', strftime('%Y-%m-%dT%H:%M:%fZ', at / 1000.0, 'unixepoch'),"
         "  'class', class)) FROM (SELECT * FROM port_strikes ps WHERE ps.agent = p.agent"
         "  AND ps.path = p.path ORDER BY at DESC LIMIT 5)),"
         " (SELECT u.ecid FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1),"

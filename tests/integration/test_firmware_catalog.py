@@ -6,6 +6,7 @@ for fails as wrong_firmware without blaming a port; a bad refresh keeps the
 good catalog."""
 import json
 import os
+import re
 
 from harness import Origin, Site, check, main, sha256_of, simple_rack, started
 
@@ -49,6 +50,8 @@ def catalog_drives_jobs(bindir):
                           20, "the catalog fetched from its source")
             doc = site.cli_json("firmware", "list", "--model", MODEL)
             check(doc["catalog"]["files"] == 1, "one catalog file: %s" % doc["catalog"])
+            check(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", doc["catalog"]["loaded"]),
+                  "loaded is an ISO-8601 UTC string: %r" % doc["catalog"]["loaded"])
 
             shown = site.cli_json("firmware", "show", MODEL)["resolved"]
             check(shown["build"] == "22C152" and shown["url"] == origin.url(ipsw), "latest: %s" % shown)

@@ -1,6 +1,7 @@
 """The different-port ladder on the simulator (fixed seeds): a bad cable is told
 from a bad phone; units move, resume anywhere, and only a unit that fails on three
 ports is called faulty."""
+import re
 import time
 
 from harness import check, main, running_site
@@ -92,6 +93,9 @@ def bad_cable_is_quarantined_and_good_units_finish_elsewhere(bindir):
         site.wait_for(lambda: port_state(site, "A-01")["state"] == "quarantined", 30,
                       "A-01 quarantined")
         check(port_state(site, "A-01")["strikes"] >= 2, "strikes counted")
+        hist = port_state(site, "A-01")["history"]
+        check(hist and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", h["at"]) for h in hist),
+              "strike times are ISO-8601 UTC strings: %s" % hist)
         site.wait_for(lambda: open_move(site, U2) is not None, 10, "a move for U2")
         site.move_unit(U2, open_move(site, U2)["to_label"])
         doc = site.wait_job_finished(job2, 60)
