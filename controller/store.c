@@ -17,7 +17,8 @@
 #include "fr_time.h"
 #include "fr_types.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
+#define STORE_MAX_DEPTH 8
 
 struct store {
     sqlite3 *db;
@@ -29,6 +30,8 @@ struct store {
     } *cache;
     size_t ncache, cache_cap;
     int in_txn, txn_failed;  /* an error inside the open transaction: it must not commit */
+    int depth;               /* store_begin nesting: 1 = the transaction, more = savepoints */
+    int failed_at[STORE_MAX_DEPTH]; /* txn_failed when each savepoint began */
     int read_failed;         /* an error since a document began: it is not sent half-read */
     long fault_at, fault_calls;
     int fault_code;
@@ -104,6 +107,18 @@ static const char *const schema_v4[] = {
     "ALTER TABLE unit_runs ADD COLUMN not_before INTEGER NOT NULL DEFAULT 0",
 };
 
+/* v5: the indexes the scheduler's queries need (each checked with EXPLAIN QUERY PLAN):
+ * a site of thousands of units scanned whole tables per unit without them. */
+static const char *const schema_v5[] = {
+    "CREATE INDEX IF NOT EXISTS units_port ON units(agent, port)",
+    "CREATE INDEX IF NOT EXISTS unit_runs_ecid ON unit_runs(ecid)",
+    "CREATE INDEX IF NOT EXISTS unit_runs_state ON unit_runs(state, job)",
+    "CREATE INDEX IF NOT EXISTS attempts_ecid ON attempts(ecid, state)",
+    "CREATE INDEX IF NOT EXISTS attempts_port ON attempts(agent, port, state)",
+    "CREATE INDEX IF NOT EXISTS moves_open ON moves(job, ecid, done)",
+    "CREATE INDEX IF NOT EXISTS moves_to ON moves(to_agent, to_port, done)",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -113,6 +128,7 @@ static const struct {
     { schema_v2, sizeof schema_v2 / sizeof schema_v2[0] },
     { schema_v3, sizeof schema_v3 / sizeof schema_v3[0] },
     { schema_v4, sizeof schema_v4 / sizeof schema_v4[0] },
+    { schema_v5, sizeof schema_v5 / sizeof schema_v5[0] },
 };
 
 static int interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef *const *keep,
@@ -126,6 +142,9 @@ static json_t *doc_moves(struct store *s);
     " AND h.updated > COALESCE((SELECT MAX(v.at) FROM events v WHERE v.kind = 'unit_released'" \
     " AND v.ecid = " e "), -1))"
 #define TERMINAL "('done','failed','cancelled','hardware_suspect')"
+/* the other states (fr_types.h): listed, so that a lookup can use unit_runs_state */
+#define OPEN "('waiting_unit','preflight','fetching_firmware','queued_for_bus','restoring'," \
+             "'verifying','needs_move','needs_operator')"
 
 /* ---- statement helpers --------------------------------------------------- */
 
@@ -459,11 +478,23 @@ int store_close(struct store **ps)
 uint64_t store_epoch(const struct store *s) { return s->epoch; }
 int store_read_failed(const struct store *s) { return s->read_failed; }
 const char *store_errmsg(const struct store *s) { return sqlite3_errmsg(s->db); }
+/* Nested begins are savepoints: the controller commits a loop turn's messages in one
+ * transaction, and the writers it calls (runs.c, claims) keep their own begin/commit,
+ * which then only release or undo their part. */
 int store_begin(struct store *s)
 {
+    if (s->depth >= STORE_MAX_DEPTH)
+        return FR_ESTORE;
+    if (s->depth > 0) {
+        int rc = exec(s, "SAVEPOINT nested", NULL);
+        if (rc == 0)
+            s->failed_at[s->depth++] = s->txn_failed;
+        return rc;
+    }
     int rc = exec(s, "BEGIN IMMEDIATE", NULL);
     s->in_txn = rc == 0;
     s->txn_failed = 0;
+    s->depth = rc == 0;
     return rc;
 }
 
@@ -473,16 +504,37 @@ int store_commit(struct store *s)
         fr_error("store", "not committing: a statement of this transaction failed");
         return FR_ESTORE;
     }
+    if (s->depth > 1) {
+        int rc = exec(s, "RELEASE nested", NULL);
+        s->depth -= rc == 0;
+        return rc;
+    }
     int rc = exec(s, "COMMIT", NULL);
     s->in_txn = rc < 0 && !sqlite3_get_autocommit(s->db); /* a failed COMMIT leaves it open */
+    s->depth = s->in_txn;
     return rc;
 }
 
 void store_rollback(struct store *s)
 {
+    if (s->depth > 1) { /* undo this savepoint's part only; its failures go with it */
+        s->depth--;
+        if (exec(s, "ROLLBACK TO nested", NULL) == 0 && exec(s, "RELEASE nested", NULL) == 0) {
+            s->txn_failed = s->failed_at[s->depth];
+            return;
+        }
+        s->txn_failed = 1; /* the savepoint could not be undone: nor can the transaction commit */
+        return;
+    }
     if (!sqlite3_get_autocommit(s->db) && exec(s, "ROLLBACK", NULL) < 0)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* past any injected fault */
     s->in_txn = s->txn_failed = 0;
+    s->depth = 0;
+}
+
+int store_in_txn(const struct store *s)
+{
+    return s->depth > 0;
 }
 
 #ifdef FR_STORE_FAULTS
@@ -829,8 +881,8 @@ int store_jobs_settle(struct store *s, uint64_t now_ms)
     return exec(s, "UPDATE jobs SET state = 'done', finished = ? WHERE state = 'running'"
                    " AND standing = 0"
                    " AND EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = jobs.id)"
-                   " AND NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = jobs.id"
-                   "  AND r.state NOT IN " TERMINAL ")"
+                   " AND NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.state IN " OPEN
+                   "  AND r.job = jobs.id)"
                    " AND (count = 0 OR (SELECT COUNT(*) FROM unit_runs r WHERE r.job = jobs.id) >= count"
                    "  OR (agents = '[]' AND ports = '[]'))", "u", now_ms);
 }
@@ -870,18 +922,25 @@ static void set_add(uint64_t *set, size_t *n, uint64_t v)
  * a query per unit made that quadratic (seconds with the loop blocked). */
 int store_sched_expand(struct store *s, uint64_t now_ms)
 {
+    /* Units are found through the job's agents (units_port index), not by testing
+     * every unit against every agent list; port lists are short and tested per unit. */
     static const char *pick =
-        "SELECT j.id, u.ecid, j.count, (SELECT COUNT(*) FROM unit_runs r WHERE r.job = j.id)"
-        " FROM jobs j JOIN units u ON u.present = 1"
-        " WHERE j.state = 'running' AND (j.agents <> '[]' OR j.ports <> '[]')"
-        " AND (EXISTS (SELECT 1 FROM json_each(j.agents) WHERE value = u.agent)"
-        "  OR EXISTS (SELECT 1 FROM json_each(j.ports) e WHERE e.value = u.agent || ':' || u.port"
+        "WITH m(job, ecid, agent, port) AS ("
+        " SELECT j.id, u.ecid, u.agent, u.port FROM jobs j"
+        "  JOIN units u ON u.agent IN (SELECT value FROM json_each(j.agents)) AND u.present = 1"
+        "  WHERE j.state = 'running' AND j.agents <> '[]'"
+        " UNION"
+        " SELECT j.id, u.ecid, u.agent, u.port FROM jobs j JOIN units u ON u.present = 1"
+        "  WHERE j.state = 'running' AND j.ports <> '[]'"
+        "  AND EXISTS (SELECT 1 FROM json_each(j.ports) e WHERE e.value = u.agent || ':' || u.port"
         "   OR e.value = (SELECT label FROM ports p WHERE p.agent = u.agent AND p.path = u.port)))"
-        " AND NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = j.id AND r.ecid = u.ecid)"
+        " SELECT m.job, m.ecid, j.count, (SELECT COUNT(*) FROM unit_runs r WHERE r.job = m.job)"
+        " FROM m JOIN jobs j ON j.id = m.job"
+        " WHERE NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = m.job AND r.ecid = m.ecid)"
         " AND NOT EXISTS (SELECT 1 FROM unit_runs r JOIN jobs j2 ON j2.id = r.job"
-        "  WHERE r.ecid = u.ecid AND j2.state = 'running' AND r.state NOT IN " TERMINAL ")"
-        " AND NOT " HELD("u.ecid")
-        " ORDER BY j.id, u.agent, u.port";
+        "  WHERE r.ecid = m.ecid AND j2.state = 'running' AND r.state NOT IN " TERMINAL ")"
+        " AND NOT " HELD("m.ecid")
+        " ORDER BY m.job, m.agent, m.port";
     sqlite3_stmt *st = query(s, pick, NULL);
     if (!st)
         return FR_ESTORE;
@@ -1626,15 +1685,23 @@ json_t *store_doc_metrics(struct store *s)
 
 /* ---- moves ------------------------------------------------------------------------------ */
 
+#define MOVE_NEEDED_WHERE                                                                 \
+    " WHERE r.state = 'needs_move'"                                                        \
+    " AND NOT EXISTS (SELECT 1 FROM moves m WHERE m.job = r.job AND m.ecid = r.ecid AND m.done = 0)"
+
+int store_moves_pending(struct store *s)
+{
+    return scalar(s, 0, "SELECT EXISTS (SELECT 1 FROM unit_runs r JOIN jobs j ON j.id = r.job"
+                        " AND j.state = 'running'" MOVE_NEEDED_WHERE ")", NULL) > 0;
+}
+
 int store_moves_needed(struct store *s, int (*cb)(void *arg, const struct move_need *m), void *arg)
 {
     sqlite3_stmt *st = query(s,
         "SELECT r.job, r.ecid, COALESCE(a.agent, ''), COALESCE(a.port, ''), r.from_dfu, r.avoid"
         " FROM unit_runs r JOIN jobs j ON j.id = r.job AND j.state = 'running'"
         " LEFT JOIN attempts a ON a.id = (SELECT MAX(id) FROM attempts WHERE job = r.job AND ecid = r.ecid)"
-        " WHERE r.state = 'needs_move'"
-        " AND NOT EXISTS (SELECT 1 FROM moves m WHERE m.job = r.job AND m.ecid = r.ecid AND m.done = 0)"
-        " ORDER BY r.updated", NULL);
+        MOVE_NEEDED_WHERE " ORDER BY r.updated", NULL);
     if (!st)
         return FR_ESTORE;
     /* all of them, read first: the callback writes move instructions */

@@ -48,9 +48,13 @@ const char *store_errmsg(const struct store *s);
 /* Whether the last document (store_doc_*) came back NULL because a read failed. */
 int store_read_failed(const struct store *s);
 
+/* A begin inside an open transaction is a savepoint: its commit releases it, its
+ * rollback undoes only what followed it (and forgets failures that came after it). */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
+/* Whether a transaction is open. */
+int store_in_txn(const struct store *s);
 
 /* ---- agents, ports, units ---------------------------------------------- */
 /* An agent's Hello, in one transaction: the agent, its ports, the units present, and
@@ -198,6 +202,9 @@ struct move_need {
 };
 /* Runs in needs_move without an open move instruction. */
 int store_moves_needed(struct store *s, int (*cb)(void *arg, const struct move_need *m), void *arg);
+/* Whether any run of a running job needs a move that is not planned yet (cheap: the
+ * scheduler plans moves, which reads every port, only then). */
+int store_moves_pending(struct store *s);
 struct move_port {
     char id[128], agent[64], path[64], hub[64];
     uint32_t bus, depth;

@@ -564,9 +564,32 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 4"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 5"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
+}
+
+/* A begin inside a transaction is a savepoint: its rollback undoes only its own part
+ * (and its failure does not stop the outer commit); nothing is visible before the
+ * outer commit. */
+static void a_nested_rollback_undoes_only_its_part(void **state)
+{
+    struct store *s = *state;
+    int64_t before = count_sql("SELECT COUNT(*) FROM events");
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_event(s, 1, "test", 0, 0, "A", NULL, "outer"), 0);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_event(s, 2, "test", 0, 0, "A", NULL, "inner, undone"), 0);
+    store_rollback(s);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_event(s, 3, "test", 0, 0, "A", NULL, "inner, kept"), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_true(store_in_txn(s));
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM events"), before); /* not committed yet */
+    assert_int_equal(store_commit(s), 0);
+    assert_false(store_in_txn(s));
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM events WHERE kind = 'test'"), 2);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM events WHERE text = 'inner, undone'"), 0);
 }
 
 /* A second controller on a live store is refused before it writes anything. */
@@ -729,6 +752,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(lost_link_avoids_the_port_unless_the_job_allows_it, setup, teardown),
         cmocka_unit_test(unusable_path_is_a_clear_error),
         cmocka_unit_test_setup_teardown(a_store_in_use_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_nested_rollback_undoes_only_its_part, setup, teardown),
         cmocka_unit_test_setup_teardown(refusals_back_off_then_hold_the_run, setup, teardown),
         cmocka_unit_test_setup_teardown(a_hello_interrupts_every_lost_attempt, setup, teardown),
         cmocka_unit_test_setup_teardown(a_backup_of_a_live_store_has_its_latest_commits, setup,
