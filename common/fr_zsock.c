@@ -53,6 +53,7 @@ static int zs_recv_one(fr_zsock *zs, zmq_msg_t *parts, size_t *nparts)
 
 static void zs_drain(fr_zsock *zs)
 {
+    uint64_t before = zs->received;
     for (int budget = FR_ZSOCK_BUDGET; budget > 0 && !zs->closing; budget--) {
         zmq_msg_t parts[FR_ZSOCK_MAX_PARTS];
         size_t nparts = 0;
@@ -66,6 +67,8 @@ static void zs_drain(fr_zsock *zs)
         for (size_t i = 0; i < nparts; i++)
             zmq_msg_close(&parts[i]);
     }
+    if (zs->on_drained && zs->received != before)
+        zs->on_drained(zs, zs->arg);
 }
 
 static void on_poll_readable(uv_poll_t *h, int status, int events)

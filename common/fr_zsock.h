@@ -12,7 +12,9 @@
  * Messages: a multipart message of up to FR_ZSOCK_MAX_PARTS frames is handed
  * to on_msg as an array; the frames are closed after on_msg returns. A message
  * with more frames, or a frame over max_frame bytes (when set), is dropped and
- * counted in `dropped`. */
+ * counted in `dropped`. on_drained (set it after fr_zsock_start) runs once after each
+ * turn's drain that handed over at least one message: a caller commits a turn's work
+ * there. */
 #ifndef FR_ZSOCK_H
 #define FR_ZSOCK_H
 
@@ -27,6 +29,7 @@
 typedef struct fr_zsock fr_zsock;
 typedef void (*fr_zsock_msg_cb)(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
 typedef void (*fr_zsock_close_cb)(fr_zsock *zs);
+typedef void (*fr_zsock_drained_cb)(fr_zsock *zs, void *arg);
 
 struct fr_zsock {
     void *sock;           /* the zmq socket (not owned) */
@@ -36,6 +39,7 @@ struct fr_zsock {
     uv_idle_t idle;
     fr_zsock_msg_cb on_msg;
     fr_zsock_close_cb on_close;
+    fr_zsock_drained_cb on_drained; /* optional: after each turn's drain that had messages */
     void *arg;
     size_t max_frame;     /* 0 = no limit beyond ZMQ_MAXMSGSIZE */
     uint64_t received;

@@ -35,6 +35,8 @@ void agents_free(struct controller *c)
 {
     free(c->progress);
     c->progress = NULL;
+    free(c->progress_slot);
+    c->progress_slot = NULL;
     while (c->agents) {
         struct agent_state *a = c->agents;
         c->agents = a->next;
@@ -47,7 +49,7 @@ static int send_to(struct controller *c, const char *id, uint64_t ack, Fr__Envel
     env->agent_id = "controller";
     env->session = store_epoch(c->store);
     env->ack = ack;
-    int rc = fr_wire_send(&c->agents_zs, id, strlen(id), env);
+    int rc = turn_send(c, id, env);
     if (rc < 0)
         fr_debug("agents", "cannot send %s to '%s': %s", fr_wire_body_name(env->body_case), id,
                  fr_strerror(rc));
@@ -105,7 +107,9 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
         return;
     }
     /* Hello's seq is the agent's acknowledged point: replays continue after it. */
+    turn_touch(c, a);
     a->applied_seq = env->seq;
+    c->expand_due = 1;
     a->session = env->session;
     a->slots = h->slots;
     if (!a->online)
@@ -162,7 +166,14 @@ static int on_port_event(struct controller *c, struct agent_state *a, const Fr__
     static const char *kinds[] = { "attached", "detached", "changed mode" };
     fr_debug("agents", "unit %s %s on %s:%s (%s)", ecid, kinds[ev->kind], a->id,
              ev->unit->port_path, fr_mode_name(ev->unit->mode));
-    int rc = store_unit_event(c->store, a->id, ev, fr_time_wall_ms());
+    int rc = store_begin(c->store); /* a savepoint in the turn: all of the event or none */
+    if (rc == 0)
+        rc = store_unit_event(c->store, a->id, ev, fr_time_wall_ms());
+    if (rc == 0)
+        rc = store_commit(c->store);
+    if (rc < 0)
+        store_rollback(c->store);
+    c->expand_due = 1;
     if (rc < 0)
         fr_error("agents", "unit %s: cannot record port event: %s (not acknowledged)", ecid,
                  store_errmsg(c->store));
@@ -199,23 +210,34 @@ static void on_reliable(struct controller *c, struct agent_state *a, const Fr__E
         rc = runs_on_result(c, a, env->job_result);
     if (rc < 0)
         return;
+    turn_touch(c, a);
     a->applied_seq = env->seq;
     if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT)
-        send_heartbeat(c, a->id, a->applied_seq); /* ack results at once */
+        send_heartbeat(c, a->id, a->applied_seq); /* ack results at once (after the turn's commit) */
+}
+
+/* The slot of (agent, attempt) in progress_slot: its entry's, or the free one where it
+ * goes. Ten thousand running attempts report four times a second: a linear search of
+ * the pending ones cost more than everything else the loop did. */
+static uint32_t *progress_slot(struct controller *c, const struct agent_state *a, uint64_t attempt)
+{
+    size_t h = (size_t)((attempt * 0x9E3779B97F4A7C15ull) >> 40) % PROGRESS_SLOTS;
+    for (;; h = (h + 1) % PROGRESS_SLOTS) { /* never full: twice the entries */
+        uint32_t *s = &c->progress_slot[h];
+        if (*s == 0 || (c->progress[*s - 1].ref.attempt_id == attempt && c->progress[*s - 1].agent == a))
+            return s;
+    }
 }
 
 static void queue_progress(struct controller *c, struct agent_state *a, const Fr__JobProgress *p)
 {
-    size_t i = 0;
-    while (i < c->nprogress && (c->progress[i].ref.attempt_id != p->ref->attempt_id ||
-                                c->progress[i].agent != a))
-        i++;
-    if (i == c->nprogress) {
+    uint32_t *slot = progress_slot(c, a, p->ref->attempt_id);
+    if (*slot == 0) {
         if (c->nprogress >= PROGRESS_MAX)
             return; /* the next report of that attempt will get through */
-        c->nprogress++;
+        *slot = (uint32_t)++c->nprogress;
     }
-    struct pending_progress *pp = &c->progress[i];
+    struct pending_progress *pp = &c->progress[*slot - 1];
     pp->ref = *p->ref;
     pp->agent = a;
     snprintf(pp->state, sizeof pp->state, "%s", p->state);
@@ -243,6 +265,7 @@ void agents_on_progress_flush(uv_timer_t *t)
     }
     if (store_commit(c->store) < 0)
         store_rollback(c->store);
+    memset(c->progress_slot, 0, PROGRESS_SLOTS * sizeof *c->progress_slot);
     c->nprogress = 0;
 }
 
@@ -315,6 +338,8 @@ void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
     size_t idlen = zmq_msg_size(&parts[0]);
     snprintf(id, sizeof id, "%.*s", (int)(idlen < 63 ? idlen : 63), (const char *)zmq_msg_data(&parts[0]));
     struct agent_state *a = agents_find(c, id);
+    if (turn_begin(c) < 0) /* the drain's messages commit together in agents_on_drained */
+        fr_error("agents", "cannot open this turn's transaction: %s", store_errmsg(c->store));
     if (nparts != 2) {
         refuse(c, a, id, "expected one frame after the routing id");
         return;
@@ -352,6 +377,11 @@ void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
         dispatch(c, a, env);
     }
     fr_wire_free(&env);
+}
+
+void agents_on_drained(fr_zsock *zs, void *arg)
+{
+    turn_end(arg);
 }
 
 void agents_on_heartbeat(uv_timer_t *t)

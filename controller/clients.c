@@ -181,6 +181,7 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
         json_decref(plan);
     }
     reply(c, id, seq, 0, NULL, doc);
+    c->expand_due = 1;
     sched_kick(c);
 }
 
@@ -332,6 +333,7 @@ static void on_port_clear(struct controller *c, zmq_msg_t *id, uint64_t seq, con
     }
     fr_info("clients", "port '%s' cleared by an operator", r->port);
     reply(c, id, seq, 0, NULL, json_pack("{s:s, s:b}", "port", r->port, "cleared", 1));
+    c->expand_due = 1;
     sched_kick(c);
 }
 

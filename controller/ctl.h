@@ -15,6 +15,7 @@
 #include "fr_service.h"
 #include "fr_zsock.h"
 #include "loop_probe.h"
+#include "turn.h"
 #include "mirror.h"
 #include "policy.h"
 #include "store.h"
@@ -68,7 +69,8 @@ struct pending_progress {
     char status[256];
 };
 #define PROGRESS_FLUSH_MS 500
-#define PROGRESS_MAX 4096
+#define PROGRESS_MAX 16384
+#define PROGRESS_SLOTS (2 * PROGRESS_MAX) /* open addressing by attempt id: index + 1, 0 = free */
 
 struct controller {
     uv_loop_t *loop;
@@ -79,6 +81,7 @@ struct controller {
     fr_zsock agents_zs, clients_zs;
     uv_timer_t heartbeat, sched, progress_flush;
     struct pending_progress *progress;
+    uint32_t *progress_slot;  /* PROGRESS_SLOTS: finds an attempt's entry in progress[] */
     size_t nprogress;
     uv_signal_t sigint, sigterm;
     struct agent_state *agents;
@@ -90,11 +93,15 @@ struct controller {
     struct loop_probe probe;  /* loop stalls, shown in the agents document */
     struct fr_service svc;    /* systemd: readiness, status, watchdog, SIGHUP reloads */
     struct zap *zap;          /* zap.c: keys and the ZAP handler; NULL in insecure mode */
+    struct turn turn;         /* turn.c: the open group commit */
+    int expand_due;           /* units, jobs or runs changed: selector jobs may take units */
     int stopping;
 };
 
 /* agents.c */
 void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
+/* After a drain of agent messages: commits their turn, then sends what it held. */
+void agents_on_drained(fr_zsock *zs, void *arg);
 void agents_on_heartbeat(uv_timer_t *t);
 struct agent_state *agents_find(struct controller *c, const char *id);
 int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env);

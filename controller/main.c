@@ -271,13 +271,16 @@ static int start(struct controller *c)
     fr_info("flashrackd", "store '%s', controller epoch %llu", c->cfg.store,
             (unsigned long long)store_epoch(c->store));
     fr_zsock_start(&c->agents_zs, c->loop, c->agents_sock, agents_on_msg, c);
+    c->agents_zs.on_drained = agents_on_drained;
+    c->expand_due = 1;
     fr_zsock_start(&c->clients_zs, c->loop, c->clients_sock, clients_on_msg, c);
     uv_timer_init(c->loop, &c->heartbeat);
     uv_timer_init(c->loop, &c->sched);
     uv_timer_init(c->loop, &c->progress_flush);
     c->heartbeat.data = c->sched.data = c->progress_flush.data = c;
     c->progress = calloc(PROGRESS_MAX, sizeof *c->progress);
-    if (!c->progress)
+    c->progress_slot = calloc(PROGRESS_SLOTS, sizeof *c->progress_slot);
+    if (!c->progress || !c->progress_slot)
         return 1;
     uv_timer_start(&c->progress_flush, agents_on_progress_flush, PROGRESS_FLUSH_MS, PROGRESS_FLUSH_MS);
     uv_timer_start(&c->heartbeat, agents_on_heartbeat, (uint64_t)c->cfg.heartbeat_ms,
@@ -306,6 +309,7 @@ static void finish(struct controller *c)
     zap_destroy(&c->zap);
     if (c->zctx)
         zmq_ctx_term(c->zctx);
+    turn_free(c);
     store_close(&c->store);
     agents_free(c);
     mirror_destroy(c);

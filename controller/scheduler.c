@@ -1,7 +1,11 @@
 /* scheduler — matches units to jobs as they appear: creates unit runs for
  * selector jobs, then claims attempts for waiting runs whose unit is present on
  * an online agent with a free slot, and sends the assignments. A pass runs on the
- * next loop turn after anything that could change the answer (coalesced). */
+ * next loop turn after anything that could change the answer (coalesced), in one
+ * transaction (turn.h: the assignments go out after its commit), and claims at most
+ * MAX_CLAIMS attempts: a larger backlog continues on the next turn, after the loop
+ * has read its sockets, so heartbeats and results never wait behind a 10,000-unit
+ * submit. Selector jobs look for new units only after units, jobs or runs changed. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +19,9 @@
 #include "policy.h"
 #include "runs.h"
 
-#define MAX_BATCH 4096
+#define MAX_BATCH 1024
+#define MAX_CLAIMS 256
+#define CONTINUE_MS 1 /* > 0: a continued pass runs after the loop polled its sockets */
 
 struct batch {
     struct sched_candidate *c;
@@ -138,6 +144,8 @@ static int plan_move(void *arg, const struct move_need *m)
 static void plan_moves(struct controller *c)
 {
     struct planner pl = { c, NULL, NULL, 0 };
+    if (!store_moves_pending(c->store))
+        return;
     if (store_move_ports(c->store, agent_online, c, &pl.ports, &pl.nports) < 0)
         return;
     pl.pp = calloc(pl.nports + 1, sizeof *pl.pp);
@@ -152,25 +160,44 @@ static void plan_moves(struct controller *c)
     free(pl.ports);
 }
 
-static void sched_run(struct controller *c)
+/* Claims for up to MAX_CLAIMS candidates; returns whether it stopped at that limit. */
+static int claim_batch(struct controller *c)
 {
-    uint64_t now = fr_time_wall_ms();
-    if (store_sched_expand(c->store, now) < 0)
-        fr_error("sched", "cannot expand selector jobs: %s", store_errmsg(c->store));
     struct batch b = { calloc(MAX_BATCH, sizeof *b.c), 0 };
     if (!b.c)
-        return;
+        return 0;
     store_sched_candidates(c->store, on_candidate, &b);
-    for (size_t i = 0; i < b.n; i++) {
+    size_t claims = 0;
+    for (size_t i = 0; i < b.n && claims < MAX_CLAIMS; i++) {
         struct agent_state *a = agents_find(c, b.c[i].agent);
         int live = a && a->online ? store_live_count(c->store, a->id) : -1;
         if (live < 0 || live >= (int)a->slots)
             continue;
         assign_one(c, a, &b.c[i]);
+        claims++;
     }
     free(b.c);
+    return claims == MAX_CLAIMS;
+}
+
+static void sched_run(struct controller *c)
+{
+    uint64_t now = fr_time_wall_ms();
+    if (turn_begin(c) < 0) {
+        fr_error("sched", "cannot open a transaction: %s", store_errmsg(c->store));
+        return;
+    }
+    if (c->expand_due) {
+        c->expand_due = 0;
+        if (store_sched_expand(c->store, now) < 0)
+            fr_error("sched", "cannot expand selector jobs: %s", store_errmsg(c->store));
+    }
+    int more = claim_batch(c);
     plan_moves(c);
     store_jobs_settle(c->store, now);
+    turn_end(c);
+    if (more && !c->stopping)
+        uv_timer_start(&c->sched, sched_on_timer, CONTINUE_MS, 0);
 }
 
 void sched_on_timer(uv_timer_t *t)
