@@ -125,6 +125,7 @@ struct lg {
     fr_zsock client;
     uint64_t client_seq;
     json_t *agents_doc;   /* the controller's AGENTS document, asked for at the end */
+    json_t *job_doc;      /* and its STATUS document of the job */
     uv_timer_t progress, plug, deadline, check;
     int finishing;
     struct rusage ru0;
@@ -422,16 +423,14 @@ static void on_assign(struct lg_agent *a, const Fr__JobAssign *as)
 {
     struct lg_unit *u = NULL;
     for (int i = 0; i < G.o.nports && !u; i++)
-        if (a->units[i].present && a->units[i].ecid == as->ref->ecid)
+        if (a->units[i].ecid == as->ref->ecid)
             u = &a->units[i];
-    if (!u) {
+    if (u && as->ref->attempt_id == u->last_attempt)
+        return; /* the heartbeat's re-send of one we run or ran (it crossed our accept) */
+    if (!u || !u->present) {
         G.st.refused++;
         return;
     }
-    if (u->running && u->ref.attempt_id == as->ref->attempt_id)
-        return; /* the heartbeat's re-send of an assign we run */
-    if (as->ref->attempt_id == u->last_attempt)
-        return; /* a re-send of one that already ended */
     if (u->running) {
         G.st.started_twice++; /* a second attempt while one runs on this unit */
         return;
@@ -589,10 +588,11 @@ static void submit(void)
         G.plug_start_ns = uv_hrtime();
 }
 
-static void query_agents(void)
+static void query(Fr__QueryRequest__Kind kind)
 {
     Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
-    q.kind = FR__QUERY_REQUEST__KIND__AGENTS;
+    q.kind = kind;
+    q.job_id = G.job_id;
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_QUERY;
     env.query = &q;
@@ -616,6 +616,8 @@ static void on_client_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *a
     else if (json_object_get(doc, "job_id")) {
         G.job_id = (uint64_t)json_integer_value(json_object_get(doc, "job_id"));
         G.job_id_known = 1;
+    } else if (json_object_get(doc, "jobs")) {
+        G.job_doc = json_incref(json_array_get(json_object_get(doc, "jobs"), 0));
     } else if (json_object_get(doc, "agents")) {
         G.agents_doc = json_incref(doc);
         uv_stop(G.loop);
@@ -666,7 +668,9 @@ static void finish(void)
     G.done_ns = uv_hrtime();
     uv_timer_stop(&G.progress);
     uv_timer_stop(&G.plug);
-    query_agents();
+    if (G.job_id_known) /* the controller's own account of the job, for the tests */
+        query(FR__QUERY_REQUEST__KIND__STATUS);
+    query(FR__QUERY_REQUEST__KIND__AGENTS);
 }
 
 static void check_done(void)
@@ -790,6 +794,8 @@ static int report(void)
     put_i(j, "send_fail", G.st.send_fail);
     put_i(j, "plugged", G.plugged);
     json_object_set(j, "loop", loop ? loop : json_null());
+    put_i(j, "job_id", G.job_id);
+    json_object_set(j, "job", G.job_doc ? G.job_doc : json_null());
     int bottleneck = run_s > 0 && self_cpu / run_s > 0.85;
     json_object_set_new(j, "loadgen_bottleneck", json_boolean(bottleneck));
     if (G.o.json) {
@@ -983,5 +989,6 @@ int main(int argc, char **argv)
     zmq_close(G.client_sock);
     zmq_ctx_term(G.zctx);
     json_decref(G.agents_doc);
+    json_decref(G.job_doc);
     return rc;
 }
