@@ -63,6 +63,7 @@ class Site:
         self.procs = {}
         self.keys_dir = os.path.join(self.dir, "keys")
         self.curve = curve
+        self.cwd = None  # the processes' working directory (None: the test's)
         self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
                         FLASHRACK_CONTROLLER=self.clients_ep, FLASHRACK_KEYS_DIR=self.keys_dir)
         if self.muxd_sock:
@@ -130,7 +131,7 @@ class Site:
     def _spawn(self, name, argv):
         log = open(os.path.join(self.dir, name + ".log"), "ab")
         p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.DEVNULL, cwd=self.cwd)
         self.procs[name] = p
         return p
 

@@ -82,14 +82,6 @@ class SystemdSite(Site):
             f.write(text.replace("work_dir = %s\n" % os.path.dirname(path), "work_dir = agent-%s\n" % aid))
         return path
 
-    def _spawn(self, name, argv):
-        here = os.getcwd()
-        os.chdir(self.cwd)
-        try:
-            return super()._spawn(name, argv)
-        finally:
-            os.chdir(here)
-
 
 def relative_paths_land_in_the_systemd_directories(bindir):
     with started(SystemdSite(bindir)) as site:

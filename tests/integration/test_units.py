@@ -23,6 +23,12 @@ def install_into_scratch_root(bindir):
     root = tempfile.mkdtemp(prefix="fr-units-")
     r = run(["cmake", "--install", build], env=dict(os.environ, DESTDIR=root))
     check(r.returncode == 0, "cmake --install: %s" % r.stderr)
+    add_systemd_library(root)
+    return root
+
+
+def add_systemd_library(root):
+    """Makes root verifiable by systemd-analyze --root."""
     # systemd-analyze --root resolves everything inside the root: the units the
     # flashrack units depend on, and /bin/kill of ExecReload=.
     os.makedirs(os.path.join(root, "usr", "lib", "systemd"), exist_ok=True)
@@ -34,7 +40,6 @@ def install_into_scratch_root(bindir):
     for link in ("bin", "lib", "sbin"):
         if not os.path.lexists(os.path.join(root, link)):
             os.symlink("usr/" + link, os.path.join(root, link))
-    return root
 
 
 def find(root, name):
