@@ -15,29 +15,37 @@ FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtu
 
 
 class NotifySocket:
-    """The service manager's end of $NOTIFY_SOCKET: a datagram socket this test owns."""
+    """The service manager's end of $NOTIFY_SOCKET: a datagram socket this test owns,
+    drained by a thread as systemd drains it (a full queue would drop notifications)."""
 
-    def __init__(self, directory, name):
+    def __init__(self, directory, name, drain=True):
+        import threading
         self.path = os.path.join(directory, name)
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
+        self.sock.settimeout(0.1)
         self.messages = []
+        self.closed = False
+        if drain:
+            threading.Thread(target=self._drain, daemon=True).start()
 
-    def wait(self, pred, limit_s, what):
-        """Reads datagrams until one satisfies pred (bounded); returns it."""
-        deadline = time.monotonic() + limit_s
-        for m in self.messages:
-            if pred(m):
-                return m
-        while time.monotonic() < deadline:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+    def _drain(self):
+        while not self.closed:
             try:
-                m = self.sock.recv(4096).decode()
+                self.messages.append(self.sock.recv(4096).decode())
             except socket.timeout:
-                break
-            self.messages.append(m)
-            if pred(m):
-                return m
+                continue
+            except OSError:
+                return
+
+    def wait(self, pred, limit_s, what, after=0):
+        """Until a message (from index `after` on) satisfies pred (bounded); returns it."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            for m in self.messages[after:]:
+                if pred(m):
+                    return m
+            time.sleep(0.05)
         raise AssertionError("no %s on the notify socket within %ss; got %r"
                              % (what, limit_s, self.messages[-8:]))
 
@@ -45,6 +53,8 @@ class NotifySocket:
         return dict(line.split("=", 1) for line in m.split("\n") if "=" in line)
 
     def close(self):
+        self.closed = True
+        time.sleep(0.2)
         self.sock.close()
 
 
@@ -142,8 +152,8 @@ def controller_notifies_ready_status_watchdog_and_reloads(bindir):
             shutil.copy(os.path.join(FIXTURES, "firmware", "ipswme-iPhone11,2.json"), catalog)
             n = len(ns.messages)
             site.kill("flashrackd", signal.SIGHUP)
-            ns.wait(lambda m: m == "RELOADING=1", 10, "RELOADING=1")
-            ns.wait(lambda m: "READY=1" in m and ns.messages.index(m) > n, 10, "READY=1 after the reload")
+            ns.wait(lambda m: m == "RELOADING=1", 10, "RELOADING=1", after=n)
+            ns.wait(lambda m: "READY=1" in m, 10, "READY=1 after the reload", after=n)
             doc = site.cli_json("firmware", "list")["catalog"]
             check(doc["files"] == 1 and doc["firmwares"], "the reloaded catalog: %s" % doc)
             check("SIGHUP: reloaded catalog" in site.log("flashrackd"), "the log says what was reloaded")
@@ -164,7 +174,7 @@ def a_notify_socket_nobody_reads_never_stalls_the_loop(bindir):
     # A service manager that does not read (its queue is full after a few pings at 10 ms)
     # must cost the daemon nothing but the lost notifications.
     site = Site(bindir, RACK_SMALL)
-    ns = NotifySocket(site.dir, "deaf.sock")
+    ns = NotifySocket(site.dir, "deaf.sock", drain=False)
     try:
         with started(NotifiedController(site, ns, watchdog_usec="20000")):
             for _ in range(3):
