@@ -1,0 +1,36 @@
+# bash completion for flashrack, the operator CLI: its verbs, their options and the
+# global options, as 'flashrack --help' and 'flashrack VERB --help' list them
+# (tests/integration/test_docs.py checks that they agree).
+_flashrack()
+{
+    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
+    local global="--controller --output --timeout --help"
+    case $prev in
+        -o|--output) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
+        -C|--controller|--timeout|--ecid|--agent|--port|--count|--sha256|--max-attempts|--name|--key|--interval|--model|--role)
+            return ;;
+        --firmware|--catalog) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    esac
+    local verb= i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case ${COMP_WORDS[i]} in
+            -C|-o|--controller|--output|--timeout) ((i++)) ;;
+            -*) ;;
+            *) verb=${COMP_WORDS[i]}; break ;;
+        esac
+    done
+    local words
+    case $verb in
+        "") words="submit status watch unit units ports firmware moves agents cancel report keys $global --version" ;;
+        submit) words="--firmware --ecid --agent --port --count --sha256 --update --max-attempts --name --standing --same-port --key --queue --wait" ;;
+        watch) words="--once --interval" ;;
+        report|cancel) words="--ecid" ;;
+        ports) words="clear" ;;
+        firmware) words="list show refresh inspect resolve --model --catalog --firmware" ;;
+        keys) words="gen authorize revoke list --agent --operator --role --force" ;;
+        *) words="" ;;
+    esac
+    [ -n "$verb" ] && words="$words $global"
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+complete -F _flashrack flashrack
