@@ -2,6 +2,9 @@
  *
  * Line format: "2026-11-24T10:00:00.123Z flashrack-agent INFO  unit: 0x00...: restoring -> done (ok)".
  * Each line names the component; callers name the unit (ECID) or port in the text.
+ * Under systemd, when $JOURNAL_STREAM names the stream stderr is connected to, lines
+ * are "<6>unit: ..." instead: a syslog priority journald reads, and no timestamp or
+ * program name (the journal records both).
  * The logger is process-global (set once at start, read everywhere). Thread-safe
  * for whole lines (one fprintf per line). */
 #ifndef FR_LOG_H
