@@ -1,13 +1,13 @@
 /* fr_zsock — a ZeroMQ socket driven by a libuv loop.
  *
  * ZMQ_FD is edge-triggered and a zmq_send can consume the readable edge
- * (PITFALLS 1). So the uv_poll on ZMQ_FD only wakes the loop; a uv_prepare
+ * (a reader that reads once per wake-up stalls). So the uv_poll on ZMQ_FD only wakes the loop; a uv_prepare
  * checks ZMQ_EVENTS before every block and starts a uv_idle when input is
  * pending (so the loop does not block); a uv_check drains up to a budget of
  * messages per turn with ZMQ_DONTWAIT. Every receive and send is non-blocking.
  *
  * Ownership: the caller owns the zmq socket and the struct (embed it); the
- * socket must outlive fr_zsock_close()'s callback. Loop thread only (PITFALLS 2).
+ * socket must outlive fr_zsock_close()'s callback. Loop thread only: a libzmq socket belongs to one thread.
  *
  * Messages: a multipart message of up to FR_ZSOCK_MAX_PARTS frames is handed
  * to on_msg as an array; the frames are closed after on_msg returns. A message

@@ -1,4 +1,4 @@
-/* test_zsock — ZeroMQ on libuv: no lost wake-ups under load (PITFALLS 1),
+/* test_zsock — ZeroMQ on libuv: no lost wake-ups under load (ZMQ_FD is edge-triggered),
  * malformed multipart shapes dropped and counted, clean close. */
 #include <setjmp.h>
 #include <stdarg.h>
