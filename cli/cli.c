@@ -139,6 +139,23 @@ static void print_json(const json_t *doc)
     free(text);
 }
 
+/* Sends an operator's action and shows its reply: the document with -o json, else the
+ * one line say() makes of it for people. */
+static int act(struct cli *c, Fr__Envelope *env, void (*say)(const json_t *doc, const void *arg),
+               const void *arg)
+{
+    json_t *doc = NULL;
+    int rc = cli_call(c, env, &doc);
+    if (rc)
+        return rc;
+    if (c->json)
+        print_json(doc);
+    else
+        say(doc, arg);
+    json_decref(doc);
+    return EXIT_OK;
+}
+
 /* ---- options shared by every verb ---------------------------------------------- */
 
 #define GLOBAL_OPTS                                                                  \
@@ -288,6 +305,11 @@ static int run_agents(struct cli *c, int argc, char **argv)
     return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__AGENTS, 0, 0, render_agents, NULL);
 }
 
+static void say_released(const json_t *doc, const void *arg)
+{
+    printf("unit %s released: it may be restored again\n", json_string_value(json_object_get(doc, "ecid")));
+}
+
 static int units_release(struct cli *c, const char *text)
 {
     Fr__UnitReleaseRequest r = FR__UNIT_RELEASE_REQUEST__INIT;
@@ -298,16 +320,7 @@ static int units_release(struct cli *c, const char *text)
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_UNIT_RELEASE;
     env.unit_release = &r;
-    json_t *doc = NULL;
-    int rc = cli_call(c, &env, &doc);
-    if (rc)
-        return rc;
-    if (c->json)
-        print_json(doc);
-    else
-        printf("unit %s released: it may be restored again\n", json_string_value(json_object_get(doc, "ecid")));
-    json_decref(doc);
-    return EXIT_OK;
+    return act(c, &env, say_released, NULL);
 }
 
 /* A list verb with one action sub-verb ("ports clear PORT", "units release ECID"). */
@@ -355,6 +368,11 @@ static int run_unit(struct cli *c, int argc, char **argv)
     return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__UNIT, 0, ecid, render_unit, NULL);
 }
 
+static void say_cleared(const json_t *doc, const void *port)
+{
+    printf("port %s cleared: back in service, strikes reset\n", (const char *)port);
+}
+
 static int ports_clear(struct cli *c, const char *port)
 {
     Fr__PortClearRequest r = FR__PORT_CLEAR_REQUEST__INIT;
@@ -362,16 +380,7 @@ static int ports_clear(struct cli *c, const char *port)
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_PORT_CLEAR;
     env.port_clear = &r;
-    json_t *doc = NULL;
-    int rc = cli_call(c, &env, &doc);
-    if (rc)
-        return rc;
-    if (c->json)
-        print_json(doc);
-    else
-        printf("port %s cleared: back in service, strikes reset\n", port);
-    json_decref(doc);
-    return EXIT_OK;
+    return act(c, &env, say_cleared, port);
 }
 
 static int run_ports(struct cli *c, int argc, char **argv)
@@ -417,6 +426,12 @@ static int run_report(struct cli *c, int argc, char **argv)
     return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, render_report, "units");
 }
 
+static void say_cancelled(const json_t *doc, const void *job)
+{
+    printf("job %llu: %lld unit runs cancelled\n", (unsigned long long)*(const uint64_t *)job,
+           (long long)json_integer_value(json_object_get(doc, "cancelled_runs")));
+}
+
 static int run_cancel(struct cli *c, int argc, char **argv)
 {
     static const struct option own[] = { { "ecid", required_argument, NULL, 'e' } };
@@ -436,17 +451,7 @@ static int run_cancel(struct cli *c, int argc, char **argv)
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_CANCEL;
     env.cancel = &r;
-    json_t *doc = NULL;
-    rc = cli_call(c, &env, &doc);
-    if (rc)
-        return rc;
-    if (c->json)
-        print_json(doc);
-    else
-        printf("job %llu: %lld unit runs cancelled\n", (unsigned long long)job,
-               (long long)json_integer_value(json_object_get(doc, "cancelled_runs")));
-    json_decref(doc);
-    return EXIT_OK;
+    return act(c, &env, say_cancelled, &job);
 }
 
 /* ---- submit ------------------------------------------------------------------------ */
