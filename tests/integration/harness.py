@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import signal
+import random
 import socket
 import subprocess
 import sys
@@ -16,10 +17,26 @@ import tempfile
 import time
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port for a server of the site. Taken below Linux's ephemeral range
+    (32768-60999): a port the kernel handed out as free there can be the source port of
+    someone's outgoing connection by the time the server binds it ("Address already in
+    use"). Never the same port twice in one test process."""
+    for _ in range(1000):
+        port = random.randrange(20000, 32000)
+        if port in _ports_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise Failure("no free loopback port in 20000-31999")
 
 
 class Failure(Exception):
