@@ -1,4 +1,5 @@
-/* store — the controller's SQLite store. Every SQL statement of flashrackd lives here.
+/* store — the controller's SQLite store. Every SQL statement of flashrackd lives in store*.c
+ * (store_int.h says which file holds what); this header is their interface.
  *
  * WAL mode, foreign keys on, schema versioned with PRAGMA user_version and created
  * on first open. An open store is held exclusively (flock on PATH.lock, taken before

@@ -1,0 +1,554 @@
+/* store_docs — the documents clients read (status, units, ports, agents, metrics, report,
+ * moves, one unit), held units and their release, and what a submit would match; see
+ * store.h. */
+#include "store.h"
+#include "store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_err.h"
+#include "fr_types.h"
+
+static json_t *doc_moves(struct store *s);
+
+/* ---- documents ---------------------------------------------------------------------- */
+
+static json_t *job_totals(struct store *s, uint64_t job)
+{
+    sqlite3_stmt *st = st_query(s,
+        "SELECT COUNT(*),"
+        " SUM(state IN ('waiting_unit','needs_move','needs_operator')),"
+        " SUM(state IN ('preflight','fetching_firmware','queued_for_bus','restoring','verifying')),"
+        " SUM(state = 'done'), SUM(state IN ('failed','hardware_suspect')), SUM(state = 'cancelled')"
+        " FROM unit_runs WHERE job = ?", "u", job);
+    json_t *t = json_object();
+    static const char *keys[] = { "units", "waiting", "active", "done", "failed", "cancelled" };
+    int row = st && st_step(s, st) == SQLITE_ROW;
+    for (int i = 0; i < 6; i++)
+        json_object_set_new(t, keys[i], json_integer(row ? sqlite3_column_int64(st, i) : 0));
+    if (st)
+        sqlite3_reset(st);
+    return t;
+}
+
+#define JOB_COLS "id, name, state, firmware, erase, created, finished, count, standing"
+
+static json_t *job_row(struct store *s, sqlite3_stmt *st)
+{
+    uint64_t id = (uint64_t)sqlite3_column_int64(st, 0);
+    json_t *j = json_pack("{s:I, s:s, s:s, s:s, s:b, s:o, s:o, s:I, s:b}", "id", (json_int_t)id,
+                          "name", col_text(st, 1), "state", col_text(st, 2), "firmware",
+                          col_text(st, 3), "erase", sqlite3_column_int(st, 4), "created",
+                          col_time(st, 5), "finished", col_time(st, 6), "count",
+                          (json_int_t)sqlite3_column_int64(st, 7), "standing",
+                          sqlite3_column_int(st, 8));
+    return j;
+}
+
+/* Rows of a jobs query, with totals (a second statement per job, after the first is done). */
+static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
+{
+    json_t *jobs = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW)
+        json_array_append_new(jobs, job_row(s, st));
+    if (st)
+        sqlite3_reset(st);
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j)
+        json_object_set_new(j, "totals", job_totals(s, (uint64_t)json_integer_value(json_object_get(j, "id"))));
+    return jobs;
+}
+
+static json_t *runs_of(struct store *s, uint64_t job)
+{
+    sqlite3_stmt *st = st_query(s,
+        "SELECT r.job, r.ecid, COALESCE(u.product_type, ''), r.state,"
+        " COALESCE(a.agent, u.agent, ''), COALESCE(a.port, u.port, ''),"
+        " COALESCE(p.label, ''), COALESCE(a.n, 0), r.step, r.fraction, r.status,"
+        " r.error_class, r.error_text, r.started, r.updated"
+        " FROM unit_runs r LEFT JOIN units u ON u.ecid = r.ecid"
+        " LEFT JOIN attempts a ON a.id = (SELECT MAX(id) FROM attempts WHERE job = r.job AND ecid = r.ecid)"
+        " LEFT JOIN ports p ON p.agent = COALESCE(a.agent, u.agent) AND p.path = COALESCE(a.port, u.port)"
+        " WHERE r.job = ? ORDER BY COALESCE(a.agent, u.agent), p.label, r.ecid", "u", job);
+    json_t *runs = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW) {
+        json_t *r = json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:s, s:s, s:s, s:o, s:o}",
+            "job_id", (json_int_t)sqlite3_column_int64(st, 0), "ecid", col_ecid(st, 1),
+            "product_type", col_text(st, 2), "state", col_text(st, 3), "agent", col_text(st, 4),
+            "port", col_text(st, 5), "label", col_text(st, 6), "attempt", sqlite3_column_int(st, 7),
+            "step", sqlite3_column_int(st, 8), "fraction", sqlite3_column_double(st, 9),
+            "status", col_text(st, 10), "error_class", col_text(st, 11), "error", col_text(st, 12),
+            "started", col_time(st, 13), "updated", col_time(st, 14));
+        json_array_append_new(runs, r);
+    }
+    if (st)
+        sqlite3_reset(st);
+    return runs;
+}
+
+static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs)
+{
+    sqlite3_stmt *st;
+    if (job_id)
+        st = st_query(s, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", "u", job_id);
+    else if (with_runs)
+        st = st_query(s, "SELECT " JOB_COLS " FROM jobs WHERE state = 'running'"
+                      " OR id = (SELECT MAX(id) FROM jobs) ORDER BY id", NULL);
+    else
+        st = st_query(s, "SELECT " JOB_COLS " FROM jobs ORDER BY id DESC LIMIT 200", NULL);
+    json_t *jobs = jobs_from(s, st);
+    json_t *doc = json_pack("{s:o}", "jobs", jobs);
+    if (job_id || with_runs) {
+        json_t *runs = json_array();
+        size_t i;
+        json_t *j;
+        json_array_foreach(jobs, i, j)
+        {
+            json_t *more = runs_of(s, (uint64_t)json_integer_value(json_object_get(j, "id")));
+            json_array_extend(runs, more);
+            json_decref(more);
+        }
+        json_object_set_new(doc, "runs", runs);
+        json_t *moves = doc_moves(s);
+        json_object_set(doc, "moves", json_object_get(moves, "moves"));
+        json_decref(moves);
+    }
+    return doc;
+}
+
+static json_t *doc_units(struct store *s)
+{
+    sqlite3_stmt *st = st_query(s,
+        "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"
+        " u.present, u.last_seen, COALESCE((SELECT r.state FROM unit_runs r WHERE r.ecid = u.ecid"
+        "  ORDER BY r.job DESC LIMIT 1), '')"
+        " FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
+        " ORDER BY u.agent, p.label, u.ecid", NULL);
+    json_t *units = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW)
+        json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:s}",
+            "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
+            "mode", fr_mode_name(sqlite3_column_int(st, 3)), "agent", col_text(st, 4),
+            "port", col_text(st, 5), "label", col_text(st, 6), "present", sqlite3_column_int(st, 7),
+            "last_seen", col_time(st, 8), "run_state", col_text(st, 9)));
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o}", "units", units);
+}
+
+static json_t *doc_ports(struct store *s)
+{
+    sqlite3_stmt *st = st_query(s,
+        "SELECT p.agent, p.path, p.label, p.hub, p.bus, p.depth, p.power_switch, p.quarantined,"
+        " p.strikes, p.quarantine_reason,"
+        " (SELECT json_group_array(json_object('ecid', printf('0x%016X', ecid),"
+        "  'at', strftime('%Y-%m-%dT%H:%M:%fZ', at / 1000.0, 'unixepoch'),"
+        "  'class', class)) FROM (SELECT * FROM port_strikes ps WHERE ps.agent = p.agent"
+        "  AND ps.path = p.path ORDER BY at DESC LIMIT 5)),"
+        " (SELECT u.ecid FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1),"
+        " EXISTS (SELECT 1 FROM attempts a WHERE a.agent = p.agent AND a.port = p.path"
+        "  AND a.state IN " LIVE ")"
+        " FROM ports p ORDER BY p.agent, p.label", NULL);
+    json_t *ports = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW) {
+        const char *state = sqlite3_column_int(st, 7) ? "quarantined"
+                          : sqlite3_column_int(st, 12) ? "busy" : "free";
+        json_t *ecid = sqlite3_column_type(st, 11) == SQLITE_NULL ? json_string("") : col_ecid(st, 11);
+        json_t *history = json_loads(col_text(st, 10), 0, NULL);
+        json_array_append_new(ports, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:o, s:i, s:s, s:o}",
+            "agent", col_text(st, 0), "path", col_text(st, 1), "label", col_text(st, 2),
+            "hub", col_text(st, 3), "bus", sqlite3_column_int(st, 4), "depth", sqlite3_column_int(st, 5),
+            "power_switch", sqlite3_column_int(st, 6), "state", state, "ecid", ecid,
+            "strikes", sqlite3_column_int(st, 8), "reason", col_text(st, 9),
+            "history", history ? history : json_array()));
+    }
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o}", "ports", ports);
+}
+
+/* rows of sql (no parameters) into objects with the given keys (t = text, i = integer). */
+static json_t *rows_of(struct store *s, const char *sql, const char *const *keys, const char *types)
+{
+    json_t *list = json_array();
+    sqlite3_stmt *st = st_query(s, sql, NULL);
+    while (st && st_step(s, st) == SQLITE_ROW) {
+        json_t *row = json_object();
+        for (int i = 0; keys[i]; i++)
+            json_object_set_new(row, keys[i], types[i] == 't' ? json_string(col_text(st, i))
+                                              : json_integer(sqlite3_column_int64(st, i)));
+        json_array_append_new(list, row);
+    }
+    if (st)
+        sqlite3_reset(st);
+    return list;
+}
+
+static json_t *doc_metrics(struct store *s)
+{
+    static const char *const restore_keys[] = { "result", "class", "model", "n", NULL };
+    static const char *const port_keys[] = { "agent", "path", "label", "strikes", "quarantined", NULL };
+    static const char *const run_keys[] = { "state", "n", NULL };
+    json_t *durations = json_array();
+    sqlite3_stmt *st = st_query(s, "SELECT (ended - started) / 1000.0 FROM attempts"
+                                " WHERE outcome = 'success' AND ended >= started", NULL);
+    while (st && st_step(s, st) == SQLITE_ROW)
+        json_array_append_new(durations, json_real(sqlite3_column_double(st, 0)));
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o, s:I, s:o, s:o, s:I, s:o}",
+        "restores", rows_of(s, "SELECT a.outcome, a.error_class, COALESCE(u.product_type, ''), COUNT(*)"
+                               " FROM attempts a LEFT JOIN units u ON u.ecid = a.ecid"
+                               " WHERE a.state = 'ended' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+                            restore_keys, "ttti"),
+        "attempts", (json_int_t)st_scalar(s, 0, "SELECT COUNT(*) FROM attempts", NULL),
+        "ports", rows_of(s, "SELECT agent, path, label, strikes, quarantined FROM ports"
+                            " ORDER BY agent, path", port_keys, "tttii"),
+        "runs", rows_of(s, "SELECT state, COUNT(*) FROM unit_runs GROUP BY state ORDER BY state",
+                        run_keys, "ti"),
+        "queue", (json_int_t)st_scalar(s, 0, "SELECT COUNT(*) FROM unit_runs r JOIN jobs j ON j.id = r.job"
+                                          " WHERE j.state = 'running'"
+                                          " AND r.state IN ('waiting_unit', 'needs_move', 'needs_operator')", NULL),
+        "durations_s", durations);
+}
+
+static json_t *doc_agents(struct store *s)
+{
+    sqlite3_stmt *st = st_query(s,
+        "SELECT a.id, a.hostname, a.version, a.last_seen, a.slots,"
+        " (SELECT COUNT(*) FROM ports p WHERE p.agent = a.id),"
+        " (SELECT COUNT(*) FROM units u WHERE u.agent = a.id AND u.present = 1),"
+        " (SELECT COUNT(*) FROM attempts t WHERE t.agent = a.id AND t.state IN " LIVE ")"
+        " FROM agents a ORDER BY a.id", NULL);
+    json_t *agents = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW)
+        json_array_append_new(agents, json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:i, s:i}",
+            "id", col_text(st, 0), "hostname", col_text(st, 1), "version", col_text(st, 2),
+            "last_seen", col_time(st, 3), "slots", sqlite3_column_int(st, 4),
+            "ports", sqlite3_column_int(st, 5), "units", sqlite3_column_int(st, 6),
+            "running", sqlite3_column_int(st, 7)));
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o}", "agents", agents);
+}
+
+static json_t *attempts_of(struct store *s, uint64_t job, uint64_t ecid)
+{
+    sqlite3_stmt *st = st_query(s,
+        "SELECT a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"
+        " a.error_class, a.error_text, a.exit_code, a.log_path, a.state"
+        " FROM attempts a LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port"
+        " WHERE a.job = ? AND a.ecid = ? ORDER BY a.n", "uu", job, ecid);
+    json_t *list = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW) {
+        const char *outcome = col_text(st, 6);
+        json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:i, s:s}",
+            "n", sqlite3_column_int(st, 0), "agent", col_text(st, 1), "port", col_text(st, 2),
+            "label", col_text(st, 3), "started", col_time(st, 4), "ended", col_time(st, 5),
+            "outcome", *outcome ? outcome : col_text(st, 11), "error_class", col_text(st, 7),
+            "error_text", col_text(st, 8), "exit_code", sqlite3_column_int(st, 9),
+            "log_path", col_text(st, 10)));
+    }
+    if (st)
+        sqlite3_reset(st);
+    return list;
+}
+
+static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
+{
+    if (!job_id)
+        job_id = (uint64_t)st_scalar(s, 0, "SELECT MAX(id) FROM jobs", NULL);
+    json_t *jobs = jobs_from(s, st_query(s, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", "u", job_id));
+    if (json_array_size(jobs) == 0) {
+        json_decref(jobs);
+        return NULL;
+    }
+    sqlite3_stmt *st = st_query(s,
+        "SELECT r.ecid, COALESCE(u.product_type, ''), COALESCE(u.serial, ''), j.firmware, r.state,"
+        " r.started, r.ended FROM unit_runs r JOIN jobs j ON j.id = r.job"
+        " LEFT JOIN units u ON u.ecid = r.ecid WHERE r.job = ? AND (? = 0 OR r.ecid = ?)"
+        " ORDER BY r.ecid", "uuu", job_id, ecid, ecid);
+    json_t *units = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW)
+        json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:I}",
+            "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
+            "firmware", col_text(st, 3), "state", col_text(st, 4), "started", col_time(st, 5),
+            "ended", col_time(st, 6), "_ecid", (json_int_t)sqlite3_column_int64(st, 0)));
+    if (st)
+        sqlite3_reset(st);
+    size_t i;
+    json_t *u;
+    json_array_foreach(units, i, u) {
+        uint64_t e = (uint64_t)json_integer_value(json_object_get(u, "_ecid"));
+        json_object_set_new(u, "attempts", attempts_of(s, job_id, e));
+        json_object_del(u, "_ecid");
+    }
+    json_t *job = json_incref(json_array_get(jobs, 0));
+    json_decref(jobs);
+    return json_pack("{s:o, s:o}", "job", job, "units", units);
+}
+
+static json_t *doc_moves(struct store *s)
+{
+    sqlite3_stmt *st = st_query(s,
+        "SELECT m.id, m.job, m.ecid, COALESCE(u.product_type, ''), m.from_agent, m.from_port,"
+        " COALESCE(pf.label, ''), m.to_agent, m.to_port, COALESCE(pt.label, ''), m.dfu, m.repeats,"
+        " m.created FROM moves m LEFT JOIN units u ON u.ecid = m.ecid"
+        " LEFT JOIN ports pf ON pf.agent = m.from_agent AND pf.path = m.from_port"
+        " LEFT JOIN ports pt ON pt.agent = m.to_agent AND pt.path = m.to_port"
+        " WHERE m.done = 0 ORDER BY m.id", NULL);
+    json_t *moves = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW) {
+        const char *pt = col_text(st, 3);
+        json_array_append_new(moves, json_pack("{s:I, s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:i, s:o}",
+            "id", (json_int_t)sqlite3_column_int64(st, 0), "job_id", (json_int_t)sqlite3_column_int64(st, 1),
+            "ecid", col_ecid(st, 2), "product_type", pt, "from_agent", col_text(st, 4),
+            "from_port", col_text(st, 5), "from_label", col_text(st, 6), "to_agent", col_text(st, 7),
+            "to_port", col_text(st, 8), "to_label", col_text(st, 9), "dfu", sqlite3_column_int(st, 10),
+            "repeats", sqlite3_column_int(st, 11), "created", col_time(st, 12)));
+    }
+    if (st)
+        sqlite3_reset(st);
+    return json_pack("{s:o}", "moves", moves);
+}
+
+/* ---- documents as the API gives them: whole, or NULL when a read failed ------------ */
+
+static json_t *checked(struct store *s, json_t *doc)
+{
+    if (!s->read_failed)
+        return doc;
+    json_decref(doc);
+    return NULL;
+}
+
+json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
+{
+    s->read_failed = 0;
+    return checked(s, doc_status(s, job_id, with_runs));
+}
+
+json_t *store_doc_units(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_units(s));
+}
+
+json_t *store_doc_ports(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_ports(s));
+}
+
+json_t *store_doc_agents(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_agents(s));
+}
+
+json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
+{
+    s->read_failed = 0;
+    return checked(s, doc_report(s, job_id, ecid));
+}
+
+json_t *store_doc_moves(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_moves(s));
+}
+
+json_t *store_doc_metrics(struct store *s)
+{
+    s->read_failed = 0;
+    return checked(s, doc_metrics(s));
+}
+
+/* ---- held units, one unit's history, what a submit would match ------------------------ */
+
+static int unit_held(struct store *s, uint64_t ecid, int64_t *job)
+{
+    *job = st_scalar(s, 0, "SELECT MAX(x.job) FROM unit_runs x WHERE x.ecid = ? AND x.state = 'hardware_suspect'"
+                        " AND " HELD("x.ecid"), "u", ecid);
+    return *job > 0;
+}
+
+int store_unit_release(struct store *s, uint64_t ecid, uint64_t now_ms, char *err, size_t errlen)
+{
+    char e[FR_ECID_STRLEN];
+    fr_ecid_format(ecid, e, sizeof e);
+    int64_t job;
+    s->read_failed = 0;
+    int held = unit_held(s, ecid, &job);
+    if (s->read_failed)
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot read unit %s: %s", e, sqlite3_errmsg(s->db));
+    if (!held)
+        return fr_seterr(FR_ENOTFOUND, err, errlen, "unit %s is not held (only a hardware_suspect "
+                         "unit is)", e);
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = store_event(s, now_ms, "unit_released", (uint64_t)job, ecid, NULL, NULL,
+                         "released by an operator: it may be restored again");
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot release unit %s: %s", e, sqlite3_errmsg(s->db));
+    }
+    return 0;
+}
+
+static json_t *unit_history(struct store *s, uint64_t ecid)
+{
+    sqlite3_stmt *st = st_query(s,
+        "SELECT r.job, j.name, r.state, r.started, r.ended, r.error_class, r.error_text"
+        " FROM unit_runs r JOIN jobs j ON j.id = r.job WHERE r.ecid = ? ORDER BY r.job", "u", ecid);
+    json_t *list = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW)
+        json_array_append_new(list, json_pack("{s:I, s:s, s:s, s:o, s:o, s:s, s:s}",
+            "job_id", (json_int_t)sqlite3_column_int64(st, 0), "job_name", col_text(st, 1),
+            "state", col_text(st, 2), "started", col_time(st, 3), "ended", col_time(st, 4),
+            "error_class", col_text(st, 5), "error", col_text(st, 6)));
+    if (st)
+        sqlite3_reset(st);
+    size_t i;
+    json_t *run;
+    json_array_foreach(list, i, run)
+        json_object_set_new(run, "attempts",
+                            attempts_of(s, (uint64_t)json_integer_value(json_object_get(run, "job_id")), ecid));
+    return list;
+}
+
+static json_t *doc_unit(struct store *s, uint64_t ecid)
+{
+    sqlite3_stmt *st = st_query(s,
+        "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"
+        " u.present, u.last_seen FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
+        " WHERE u.ecid = ?", "u", ecid);
+    json_t *unit = NULL;
+    if (st && st_step(s, st) == SQLITE_ROW)
+        unit = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", "ecid", col_ecid(st, 0),
+            "product_type", col_text(st, 1), "serial", col_text(st, 2),
+            "mode", fr_mode_name(sqlite3_column_int(st, 3)), "agent", col_text(st, 4),
+            "port", col_text(st, 5), "label", col_text(st, 6), "present", sqlite3_column_int(st, 7),
+            "last_seen", col_time(st, 8));
+    if (st)
+        sqlite3_reset(st);
+    json_t *history = unit_history(s, ecid);
+    if (!unit && json_array_size(history) == 0) {
+        json_decref(history);
+        return NULL;
+    }
+    if (!unit) { /* named by a job, never seen */
+        char e[FR_ECID_STRLEN];
+        fr_ecid_format(ecid, e, sizeof e);
+        unit = json_pack("{s:s, s:s, s:b}", "ecid", e, "product_type", "", "present", 0);
+    }
+    int64_t job;
+    int held = unit_held(s, ecid, &job);
+    json_object_set_new(unit, "held", json_boolean(held));
+    json_object_set_new(unit, "held_by_job", json_integer(held ? job : 0));
+    return json_pack("{s:o, s:o}", "unit", unit, "history", history);
+}
+
+json_t *store_doc_unit(struct store *s, uint64_t ecid)
+{
+    s->read_failed = 0;
+    return checked(s, doc_unit(s, ecid));
+}
+
+/* Why a unit would not be restored by a new job now: held, or in a live job (its id). */
+static const char *unit_blocked(struct store *s, uint64_t ecid, int64_t *job)
+{
+    if (unit_held(s, ecid, job))
+        return "held";
+    *job = st_scalar(s, 0, "SELECT MIN(r.job) FROM unit_runs r JOIN jobs j ON j.id = r.job"
+                        " WHERE r.ecid = ? AND j.state = 'running' AND r.state NOT IN " TERMINAL, "u", ecid);
+    return *job > 0 ? "in_job" : NULL;
+}
+
+static void plan_skip(json_t *plan, uint64_t ecid, const char *why, int64_t job)
+{
+    char e[FR_ECID_STRLEN];
+    fr_ecid_format(ecid, e, sizeof e);
+    json_array_append_new(json_object_get(plan, "skipped"),
+                          json_pack("{s:s, s:s, s:I}", "ecid", e, "why", why, "job_id", (json_int_t)job));
+}
+
+/* The selector's present units (agents, ports or labels), each once. */
+static int plan_selector(struct store *s, const struct job_spec *sp, json_t *plan, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sp->nagents; i++)
+        if (!st_scalar(s, 0, "SELECT COUNT(*) FROM agents WHERE id = ?", "t", sp->agents[i]))
+            return fr_seterr(FR_ENOTFOUND, err, errlen, "submit: no agent '%s' has ever connected "
+                             "(see 'flashrack agents')", sp->agents[i]);
+    for (size_t i = 0; i < sp->nports; i++)
+        if (!st_scalar(s, 0, "SELECT COUNT(*) FROM ports WHERE label = ? OR agent || ':' || path = ?", "tt",
+                    sp->ports[i], sp->ports[i]))
+            return fr_seterr(FR_ENOTFOUND, err, errlen, "submit: no port '%s' (expected a rack label "
+                             "or agent:path, see 'flashrack ports')", sp->ports[i]);
+    char *agents = st_json_list(sp->agents, sp->nagents), *ports = st_json_list(sp->ports, sp->nports);
+    sqlite3_stmt *st = st_query(s,
+        "SELECT u.ecid, u.agent FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
+        " WHERE u.present = 1 AND (EXISTS (SELECT 1 FROM json_each(?) WHERE value = u.agent)"
+        "  OR EXISTS (SELECT 1 FROM json_each(?) e WHERE e.value = u.agent || ':' || u.port"
+        "   OR e.value = p.label)) ORDER BY u.agent, p.label", "tt", agents ? agents : "[]",
+        ports ? ports : "[]");
+    free(agents);
+    free(ports);
+    json_t *units = json_object_get(plan, "units");
+    while (st && st_step(s, st) == SQLITE_ROW) {
+        char e[FR_ECID_STRLEN];
+        fr_ecid_format((uint64_t)sqlite3_column_int64(st, 0), e, sizeof e);
+        json_array_append_new(units, json_pack("{s:s, s:s}", "ecid", e, "agent", col_text(st, 1)));
+    }
+    if (st)
+        sqlite3_reset(st);
+    return 0;
+}
+
+int store_job_plan(struct store *s, const struct job_spec *sp, json_t **out, char *err, size_t errlen)
+{
+    s->read_failed = 0;
+    json_t *plan = json_pack("{s:[], s:[]}", "units", "skipped");
+    int rc = plan_selector(s, sp, plan, err, errlen);
+    json_t *units = json_object_get(plan, "units");
+    for (size_t i = 0; rc == 0 && i < sp->necids; i++) {
+        char e[FR_ECID_STRLEN];
+        fr_ecid_format(sp->ecids[i], e, sizeof e);
+        char *agent = NULL;
+        sqlite3_stmt *st = st_query(s, "SELECT agent FROM units WHERE ecid = ? AND present = 1", "u", sp->ecids[i]);
+        if (st && st_step(s, st) == SQLITE_ROW)
+            agent = strdup(col_text(st, 0));
+        if (st)
+            sqlite3_reset(st);
+        json_array_append_new(units, json_pack("{s:s, s:s}", "ecid", e, "agent", agent ? agent : ""));
+        free(agent);
+    }
+    /* what a new job could not restore now: held units, units another live job has */
+    json_t *keep = json_array();
+    size_t i;
+    json_t *u;
+    json_array_foreach(units, i, u) {
+        uint64_t ecid = 0;
+        int64_t job = 0;
+        fr_ecid_parse(json_string_value(json_object_get(u, "ecid")), &ecid);
+        const char *why = rc == 0 ? unit_blocked(s, ecid, &job) : NULL;
+        if (why)
+            plan_skip(plan, ecid, why, job);
+        else
+            json_array_append(keep, u);
+    }
+    json_object_set_new(plan, "units", keep);
+    if (rc == 0 && s->read_failed)
+        rc = fr_seterr(FR_ESTORE, err, errlen, "cannot read the units: %s", sqlite3_errmsg(s->db));
+    if (rc < 0) {
+        json_decref(plan);
+        return rc;
+    }
+    *out = plan;
+    return 0;
+}
