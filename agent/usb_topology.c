@@ -29,11 +29,13 @@ struct reader {
     size_t errlen;
 };
 
-/* Reads one attribute line into buf (newline stripped). Returns 0, or -1 if absent. */
+/* Reads one attribute line into buf (newline stripped). Returns 0, or -1 if absent
+ * (a path longer than the kernel allows is absent too, never a truncated other path). */
 static int attr(const char *dir, const char *name, char *buf, size_t len)
 {
     char path[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return -1;
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -76,7 +78,8 @@ static int is_hub_entry(struct reader *r, const char *name)
     if (strchr(name, ':') || name[0] == '.')
         return 0; /* an interface, or . and .. */
     char dir[PATH_MAX + 40], cls[8];
-    snprintf(dir, sizeof dir, "%s/%s", r->dir, name);
+    if ((size_t)snprintf(dir, sizeof dir, "%s/%s", r->dir, name) >= sizeof dir)
+        return 0;
     return attr(dir, "bDeviceClass", cls, sizeof cls) == 0 && strcmp(cls, "09") == 0;
 }
 
@@ -134,12 +137,11 @@ static int add_hub(struct reader *r, const char *name, usb_hubdesc_fn desc, void
 
 /* The path of what plugs into port num of hub h: "1-3" on root hub usb1, "1-1.4.2"
  * on port 2 of hub 1-1.4. */
-static void port_path(const struct usb_hub *h, int num, char *buf, size_t len)
+static int port_path(const struct usb_hub *h, int num, char *buf, size_t len)
 {
-    if (h->tier == 0)
-        snprintf(buf, len, "%u-%d", h->bus, num);
-    else
-        snprintf(buf, len, "%s.%d", h->name, num);
+    int n = h->tier == 0 ? snprintf(buf, len, "%u-%d", h->bus, num)
+                         : snprintf(buf, len, "%s.%d", h->name, num);
+    return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
 /* The sysfs directory of port num of hub h. */
@@ -161,7 +163,9 @@ static int add_ports(struct reader *r, int hi)
         struct usb_port *p = &t->ports[t->nports++];
         memset(p, 0, sizeof *p);
         const struct usb_hub *h = &t->hubs[hi];
-        port_path(h, num, p->path, sizeof p->path);
+        if (port_path(h, num, p->path, sizeof p->path) < 0) /* past USB's 7 tiers */
+            return fr_seterr(FR_ETOOBIG, r->err, r->errlen, "%s: port %d: its path is too long",
+                             h->name, num);
         p->hub = hi;
         p->num = num;
         p->depth = h->tier + 1;
@@ -380,7 +384,8 @@ int usb_topology_is_rack_port(const struct usb_topology *t, int port)
 static int device_entry(const char *dir, const char *name, uint16_t vid, struct usb_device_entry *e)
 {
     char dev[PATH_MAX + 260], buf[16], want[8];
-    snprintf(dev, sizeof dev, "%s/%s", dir, name);
+    if (strlen(name) >= sizeof e->path || (size_t)snprintf(dev, sizeof dev, "%s/%s", dir, name) >= sizeof dev)
+        return -1; /* no USB device's name is that long */
     snprintf(want, sizeof want, "%04x", vid);
     if (attr(dev, "idVendor", buf, sizeof buf) < 0 || strcmp(buf, want) != 0)
         return -1;

@@ -58,7 +58,7 @@ static int load_file(struct peer_list *l, const char *sub, const char *name, con
         return fr_seterr(FR_ECONFIG, err, errlen, "%s: expected the file name to be NAME.pub with "
                          "NAME of 1-63 letters, digits, '.', '_' or '-'", path);
     struct fr_key k;
-    enum zap_role role;
+    enum zap_role role = ZAP_NONE;
     if (fr_key_read(path, &k, err, errlen) < 0 || peer_role(sub, &k, path, err, errlen, &role) < 0)
         return FR_ECONFIG;
     const struct zap_peer *dup = find_key(l, k.public_key);
