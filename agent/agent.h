@@ -28,6 +28,7 @@ struct agent_cfg {
     char work_dir[512];
     char cache_dir[512];     /* the IPSW cache; "" = see resolve_dirs() in main.c */
     char log_level[16];
+    char log_format[8];
     char topology[16], discovery[16], power[16];
     char sim_socket[108];
     char host_root[256];
@@ -61,6 +62,8 @@ struct outbox_entry {
 
 struct agent {
     uv_loop_t *loop;
+    int argc;                    /* the command line, read again by reloads */
+    char **argv;
     struct agent_cfg cfg;
     uint64_t session;            /* random per process start */
     void *zctx, *dealer;

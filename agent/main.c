@@ -33,6 +33,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("agent", "work_dir", struct agent_cfg, work_dir),
     FR_CFG_FIELD_STR("agent", "cache_dir", struct agent_cfg, cache_dir),
     FR_CFG_FIELD_ENUM("agent", "log_level", struct agent_cfg, log_level, "debug|info|warn|error"),
+    FR_CFG_FIELD_ENUM("agent", "log_format", struct agent_cfg, log_format, "auto|text|json"),
     FR_CFG_FIELD_ENUM("seams", "topology", struct agent_cfg, topology, "sim|usb"),
     FR_CFG_FIELD_ENUM("seams", "discovery", struct agent_cfg, discovery, "sim|usb|sim+usbmuxd"),
     FR_CFG_FIELD_ENUM("seams", "power", struct agent_cfg, power, "sim|usb|none"),
@@ -68,7 +69,8 @@ static int check_cfg(const void *target, char *err, size_t errlen)
     return 0;
 }
 
-static int configure(int argc, char **argv, struct agent_cfg *cfg)
+/* err == NULL: the start (usage and errors printed); else a reload (errors in err). */
+static int configure(int argc, char **argv, struct agent_cfg *cfg, char *err, size_t errlen)
 {
     struct fr_cfg_cli cli = {
         "flashrack-agent",
@@ -78,7 +80,7 @@ static int configure(int argc, char **argv, struct agent_cfg *cfg)
         "The flashrack agent for one USB host. See config/agent.ini for every setting.\n",
         fields, NFIELDS, cfg, check_cfg,
     };
-    return fr_cfg_cli(argc, argv, &cli);
+    return err ? fr_cfg_reread(argc, argv, &cli, err, errlen) : fr_cfg_cli(argc, argv, &cli);
 }
 
 static void defaults(struct agent_cfg *c)
@@ -91,6 +93,7 @@ static void defaults(struct agent_cfg *c)
     snprintf(c->mirror, sizeof c->mirror, "auto");
     snprintf(c->work_dir, sizeof c->work_dir, "agent-work");
     snprintf(c->log_level, sizeof c->log_level, "info");
+    snprintf(c->log_format, sizeof c->log_format, "auto");
     snprintf(c->topology, sizeof c->topology, "usb");
     snprintf(c->discovery, sizeof c->discovery, "usb");
     snprintf(c->power, sizeof c->power, "usb");
@@ -118,6 +121,22 @@ static int resolve_dirs(struct agent_cfg *c)
         return 2;
     }
     return 0;
+}
+
+/* SIGHUP: the log settings, read again from the same file and overrides. */
+static int on_reload_logging(void *arg, char *said, size_t len)
+{
+    struct agent *a = arg;
+    struct agent_cfg *fresh = malloc(sizeof *fresh);
+    if (!fresh)
+        return -1;
+    memset(fresh, 0, sizeof *fresh);
+    defaults(fresh);
+    int rc = configure(a->argc, a->argv, fresh, said, len);
+    if (rc == 0)
+        rc = fr_log_configure(fresh->log_level, fresh->log_format, said, len);
+    free(fresh);
+    return rc < 0 ? -1 : 0;
 }
 
 static void on_quiet_close(uv_handle_t *h)
@@ -211,14 +230,16 @@ static int rack_learn(int argc, char **argv)
     const char *names[] = { "--prefix" }, *prefix[] = { "P-" };
     int n = take_options(argc, argv, 3, names, prefix, 1);
     defaults(&a.cfg);
-    int rc = configure(n, argv, &a.cfg);
+    int rc = configure(n, argv, &a.cfg, NULL, 0);
     if (rc)
         return rc < 0 ? 0 : rc;
     if (!a.cfg.rack_map[0]) {
         fprintf(stderr, "flashrack-agent: rack learn: [seams] rack_map: expected the file to write\n");
         return 2;
     }
-    fr_log_init("flashrack-agent", fr_log_level_parse(a.cfg.log_level), NULL);
+    char said[160];
+    fr_log_init("flashrack-agent", FR_LOG_INFO, NULL);
+    fr_log_configure(a.cfg.log_level, a.cfg.log_format, said, sizeof said);
     signal(SIGPIPE, SIG_IGN);
     char keep[sizeof a.cfg.rack_map];
     snprintf(keep, sizeof keep, "%s", a.cfg.rack_map);
@@ -245,7 +266,7 @@ static int doctor(int argc, char **argv)
         return 2;
     }
     defaults(&cfg);
-    int rc = configure(n, argv, &cfg);
+    int rc = configure(n, argv, &cfg, NULL, 0);
     if (rc)
         return rc < 0 ? 0 : rc;
     if ((rc = resolve_dirs(&cfg)))
@@ -304,6 +325,7 @@ static int start(struct agent *a)
     uv_signal_start(&a->sigint, on_signal, SIGINT);
     uv_signal_start(&a->sigterm, on_signal, SIGTERM);
     fr_service_on_status(&a->svc, on_service_status, a);
+    fr_service_on_reload(&a->svc, "logging", on_reload_logging, a);
     fr_service_ready(&a->svc);
     return 0;
 }
@@ -316,12 +338,16 @@ int main(int argc, char **argv)
         return doctor(argc, argv);
     struct agent a = { 0 };
     defaults(&a.cfg);
-    int rc = configure(argc, argv, &a.cfg);
+    int rc = configure(argc, argv, &a.cfg, NULL, 0);
     if (rc)
         return rc < 0 ? 0 : rc;
     if ((rc = resolve_dirs(&a.cfg)))
         return rc;
-    fr_log_init("flashrack-agent", fr_log_level_parse(a.cfg.log_level), NULL);
+    a.argc = argc;
+    a.argv = argv;
+    char said[160];
+    fr_log_init("flashrack-agent", FR_LOG_INFO, NULL);
+    fr_log_configure(a.cfg.log_level, a.cfg.log_format, said, sizeof said); /* checked by configure */
     signal(SIGPIPE, SIG_IGN);
     a.session = (fr_time_wall_ms() << 16) ^ (uint64_t)getpid();
     a.loop = uv_default_loop();

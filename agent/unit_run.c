@@ -48,16 +48,24 @@ static void send_progress(struct unit_run *r)
     r->last_progress = uv_now(a->loop);
 }
 
+/* The journal's JOB/ECID/AGENT/PORT fields for a line about this run. */
+static struct fr_log_ctx run_log_ctx(const struct unit_run *r)
+{
+    return (struct fr_log_ctx){ r->ref.job_id, r->ref.ecid, r->agent->cfg.id, r->port_path };
+}
+
 void unit_run_set_state(struct unit_run *r, enum fr_state to, const char *why)
 {
     char ecid[FR_ECID_STRLEN];
+    struct fr_log_ctx lc = run_log_ctx(r);
     fr_ecid_format(r->ref.ecid, ecid, sizeof ecid);
     if (!unit_run_can_move(r->state, to)) {
-        fr_error("unit", "unit %s: refused transition %s -> %s (%s)", ecid, fr_state_name(r->state),
-                 fr_state_name(to), why);
+        fr_errorx("unit", &lc, "unit %s: refused transition %s -> %s (%s)", ecid,
+                  fr_state_name(r->state), fr_state_name(to), why);
         return;
     }
-    fr_info("unit", "unit %s: %s -> %s (%s)", ecid, fr_state_name(r->state), fr_state_name(to), why);
+    fr_infox("unit", &lc, "unit %s: %s -> %s (%s)", ecid, fr_state_name(r->state),
+             fr_state_name(to), why);
     r->state = to;
     if (!fr_state_is_terminal(to))
         send_progress(r);
@@ -409,8 +417,9 @@ static void on_recovery_answer(void *arg, int rc, const char *why)
         snprintf(text, sizeof text, "cannot send the unit to recovery mode: %s", why);
         fail_run(r, rc == FR_ESTATE ? FR_CLASS_NEEDS_DFU : FR_CLASS_NO_DEVICE, text);
     } else if ((r->recovery_timer = malloc(sizeof *r->recovery_timer))) {
-        fr_info("unit", "unit 0x%016llX: lockdown took EnterRecovery; waiting for it in recovery "
-                "mode on '%s'", (unsigned long long)r->ref.ecid, r->port_path);
+        struct fr_log_ctx lc = run_log_ctx(r);
+        fr_infox("unit", &lc, "unit 0x%016llX: lockdown took EnterRecovery; waiting for it in "
+                 "recovery mode on '%s'", (unsigned long long)r->ref.ecid, r->port_path);
         r->awaiting_recovery = 1;
         uv_timer_init(r->agent->loop, r->recovery_timer);
         r->recovery_timer->data = r;
@@ -452,8 +461,9 @@ void unit_run_on_unit(struct agent *a, const struct unit_desc *u)
             fr_warn("unit", "unit 0x%016llX came back on '%s', not '%s'",
                     (unsigned long long)u->ecid, u->path, r->port_path);
         snprintf(r->port_path, sizeof r->port_path, "%s", u->path);
-        fr_info("unit", "unit 0x%016llX is in %s mode on '%s'", (unsigned long long)u->ecid,
-                fr_mode_name(u->mode), u->path);
+        struct fr_log_ctx lc = run_log_ctx(r);
+        fr_infox("unit", &lc, "unit 0x%016llX is in %s mode on '%s'", (unsigned long long)u->ecid,
+                 fr_mode_name(u->mode), u->path);
         run_fetch(r);
         return;
     }

@@ -314,41 +314,75 @@ int fr_cfg_set(const char *assignment, const struct fr_cfg_field *fields, size_t
     return apply(fields, nfields, target, "--set", sec, key, eq + 1, err, errlen);
 }
 
-int fr_cfg_cli(int argc, char **argv, const struct fr_cfg_cli *spec)
+/* The file and the overrides named on the command line, in that order, then the check. */
+static int apply_args(const char *file, const char *const *sets, int nsets,
+                      const struct fr_cfg_cli *spec, char *err, size_t errlen)
+{
+    int rc = file ? fr_cfg_load(file, spec->fields, spec->nfields, spec->target, err, errlen) : 0;
+    for (int i = 0; rc == 0 && i < nsets; i++)
+        rc = fr_cfg_set(sets[i], spec->fields, spec->nfields, spec->target, err, errlen);
+    if (rc == 0 && spec->check)
+        rc = spec->check(spec->target, err, errlen);
+    return rc;
+}
+
+/* getopt over -c/--set/--help/--version: 0 with the file and the overrides, 'h', 'V',
+ * or '?' (a usage error, with the offending argument's index in *bad, 0 for getopt's own). */
+static int parse_args(int argc, char **argv, const char **file, const char **sets, int *nsets, int *bad)
 {
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' }, { "set", required_argument, NULL, 's' },
         { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    const char *file = NULL, *sets[64];
-    int nsets = 0, ch;
+    int ch;
+    *file = NULL;
+    *nsets = *bad = 0;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (ch) {
-        case 'c': file = optarg; break;
+        case 'c': *file = optarg; break;
         case 's':
-            if (nsets < 64)
-                sets[nsets++] = optarg;
+            if (*nsets < 64)
+                sets[(*nsets)++] = optarg;
             break;
-        case 'h': fputs(spec->usage, stdout); return -1;
-        case 'V': printf("%s %s\n", spec->prog, FR_VERSION); return -1;
-        default: fputs(spec->usage, stderr); return 2;
+        case 'h': case 'V': return ch;
+        default: return '?';
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\n%s", spec->prog, argv[optind], spec->usage);
+        *bad = optind;
+        return '?';
+    }
+    return 0;
+}
+
+int fr_cfg_cli(int argc, char **argv, const struct fr_cfg_cli *spec)
+{
+    const char *file, *sets[64];
+    int nsets, bad;
+    switch (parse_args(argc, argv, &file, sets, &nsets, &bad)) {
+    case 'h': fputs(spec->usage, stdout); return -1;
+    case 'V': printf("%s %s\n", spec->prog, FR_VERSION); return -1;
+    case '?':
+        if (bad)
+            fprintf(stderr, "%s: unexpected argument '%s'\n", spec->prog, argv[bad]);
+        fputs(spec->usage, stderr);
         return 2;
     }
     char err[1024];
-    int rc = file ? fr_cfg_load(file, spec->fields, spec->nfields, spec->target, err, sizeof err) : 0;
-    for (int i = 0; rc == 0 && i < nsets; i++)
-        rc = fr_cfg_set(sets[i], spec->fields, spec->nfields, spec->target, err, sizeof err);
-    if (rc == 0 && spec->check)
-        rc = spec->check(spec->target, err, sizeof err);
-    if (rc < 0) {
+    if (apply_args(file, sets, nsets, spec, err, sizeof err) < 0) {
         fprintf(stderr, "%s: %s\n", spec->prog, err);
         return 2;
     }
     return 0;
+}
+
+int fr_cfg_reread(int argc, char **argv, const struct fr_cfg_cli *spec, char *err, size_t errlen)
+{
+    const char *file, *sets[64];
+    int nsets, bad;
+    if (parse_args(argc, argv, &file, sets, &nsets, &bad) != 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "the command line no longer parses");
+    return apply_args(file, sets, nsets, spec, err, errlen);
 }

@@ -69,6 +69,10 @@ struct fr_cfg_cli {
 /* Returns 0 to go on, 2 on a usage or configuration error, -1 when --help or
  * --version was answered (exit 0). */
 int fr_cfg_cli(int argc, char **argv, const struct fr_cfg_cli *spec);
+/* Reads the same command line's file and overrides again into spec->target (a reload:
+ * the caller starts it from its defaults). Prints nothing; returns 0, or FR_ECONFIG with
+ * "FILE:LINE: ..." in err. */
+int fr_cfg_reread(int argc, char **argv, const struct fr_cfg_cli *spec, char *err, size_t errlen);
 
 /* The INI reader under fr_cfg_load, for files that are not a field table (rack files):
  * cb gets each "key = value" with its section and line number and returns nonzero to go

@@ -28,6 +28,7 @@ struct ctl_cfg {
     long long heartbeat_ms;
     long long liveness;
     char log_level[16];
+    char log_format[8];
     long long max_attempts;
     int naive;                  /* [policy] naive: retry in place, no moves (for comparison) */
     long long quarantine_units;
@@ -74,6 +75,8 @@ struct pending_progress {
 
 struct controller {
     uv_loop_t *loop;
+    int argc;                 /* the command line, read again by reloads */
+    char **argv;
     struct ctl_cfg cfg;
     struct store *store;
     struct policy_cfg policy;

@@ -20,6 +20,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_INT("controller", "heartbeat_ms", struct ctl_cfg, heartbeat_ms, 50, 60000),
     FR_CFG_FIELD_INT("controller", "liveness", struct ctl_cfg, liveness, 2, 100),
     FR_CFG_FIELD_ENUM("controller", "log_level", struct ctl_cfg, log_level, "debug|info|warn|error"),
+    FR_CFG_FIELD_ENUM("controller", "log_format", struct ctl_cfg, log_format, "auto|text|json"),
     FR_CFG_FIELD_INT("jobs", "max_attempts", struct ctl_cfg, max_attempts, 1, 100),
     FR_CFG_FIELD_BOOL("policy", "naive", struct ctl_cfg, naive),
     FR_CFG_FIELD_INT("policy", "quarantine_units", struct ctl_cfg, quarantine_units, 1, 100),
@@ -109,7 +110,29 @@ static int backup(const struct ctl_cfg *cfg, const char *dest)
     return 0;
 }
 
-static int configure(int argc, char **argv, struct ctl_cfg *cfg)
+static void defaults(struct ctl_cfg *cfg)
+{
+    snprintf(cfg->agents_endpoint, sizeof cfg->agents_endpoint, "tcp://127.0.0.1:7710");
+    snprintf(cfg->clients_endpoint, sizeof cfg->clients_endpoint, "tcp://127.0.0.1:7711");
+    snprintf(cfg->store, sizeof cfg->store, "flashrack.db");
+    snprintf(cfg->log_level, sizeof cfg->log_level, "info");
+    snprintf(cfg->log_format, sizeof cfg->log_format, "auto");
+    cfg->heartbeat_ms = 1000;
+    cfg->liveness = 3;
+    cfg->max_attempts = 3;
+    cfg->quarantine_units = 2;
+    cfg->strike_window_s = 3600;
+    snprintf(cfg->mirror_listen, sizeof cfg->mirror_listen, "127.0.0.1:7712");
+    snprintf(cfg->mirror_dir, sizeof cfg->mirror_dir, "mirror");
+    cfg->mirror_cache_gb = 64;
+    snprintf(cfg->fw_catalog_dir, sizeof cfg->fw_catalog_dir, "catalog");
+    cfg->fw_max_age_s = 86400;
+    snprintf(cfg->keys_dir, sizeof cfg->keys_dir, "keys");
+    snprintf(cfg->insecure, sizeof cfg->insecure, "no");
+}
+
+/* err == NULL: the start (usage and errors printed); else a reload (errors in err). */
+static int configure(int argc, char **argv, struct ctl_cfg *cfg, char *err, size_t errlen)
 {
     struct fr_cfg_cli cli = {
         "flashrackd",
@@ -120,7 +143,7 @@ static int configure(int argc, char **argv, struct ctl_cfg *cfg)
         "  --backup FILE       copy the store (running or not) to FILE and exit\n",
         fields, NFIELDS, cfg, check_cfg,
     };
-    return fr_cfg_cli(argc, argv, &cli);
+    return err ? fr_cfg_reread(argc, argv, &cli, err, errlen) : fr_cfg_cli(argc, argv, &cli);
 }
 
 /* Relative paths land in systemd's (or the FHS) state and cache directories (fr_dirs.h). */
@@ -191,6 +214,21 @@ static int on_reload_keys(void *arg, char *said, size_t len)
 {
     struct controller *c = arg;
     return zap_reload(c->zap, said, len);
+}
+
+/* SIGHUP: the log settings, read again from the same file and overrides. */
+static int on_reload_logging(void *arg, char *said, size_t len)
+{
+    struct controller *c = arg;
+    struct ctl_cfg *fresh = malloc(sizeof *fresh);
+    if (!fresh)
+        return -1;
+    defaults(fresh);
+    int rc = configure(c->argc, c->argv, fresh, said, len);
+    if (rc == 0)
+        rc = fr_log_configure(fresh->log_level, fresh->log_format, said, len);
+    free(fresh);
+    return rc < 0 ? -1 : 0;
 }
 
 static int on_reload_catalog(void *arg, char *said, size_t len)
@@ -293,6 +331,7 @@ static int start(struct controller *c)
     loop_probe_start(&c->probe, c->loop);
     sched_kick(c);
     fr_service_on_status(&c->svc, on_service_status, c);
+    fr_service_on_reload(&c->svc, "logging", on_reload_logging, c);
     fr_service_on_reload(&c->svc, "catalog", on_reload_catalog, c);
     if (c->zap)
         fr_service_on_reload(&c->svc, "keys", on_reload_keys, c);
@@ -319,33 +358,22 @@ static void finish(struct controller *c)
 int main(int argc, char **argv)
 {
     struct controller c = { 0 };
-    snprintf(c.cfg.agents_endpoint, sizeof c.cfg.agents_endpoint, "tcp://127.0.0.1:7710");
-    snprintf(c.cfg.clients_endpoint, sizeof c.cfg.clients_endpoint, "tcp://127.0.0.1:7711");
-    snprintf(c.cfg.store, sizeof c.cfg.store, "flashrack.db");
-    snprintf(c.cfg.log_level, sizeof c.cfg.log_level, "info");
-    c.cfg.heartbeat_ms = 1000;
-    c.cfg.liveness = 3;
-    c.cfg.max_attempts = 3;
-    c.cfg.quarantine_units = 2;
-    c.cfg.strike_window_s = 3600;
-    snprintf(c.cfg.mirror_listen, sizeof c.cfg.mirror_listen, "127.0.0.1:7712");
-    snprintf(c.cfg.mirror_dir, sizeof c.cfg.mirror_dir, "mirror");
-    c.cfg.mirror_cache_gb = 64;
-    snprintf(c.cfg.fw_catalog_dir, sizeof c.cfg.fw_catalog_dir, "catalog");
-    c.cfg.fw_max_age_s = 86400;
-    snprintf(c.cfg.keys_dir, sizeof c.cfg.keys_dir, "keys");
-    snprintf(c.cfg.insecure, sizeof c.cfg.insecure, "no");
+    defaults(&c.cfg);
     const char *backup_to = NULL;
     int rc = take_backup_arg(&argc, argv, &backup_to);
     if (rc == 0)
-        rc = configure(argc, argv, &c.cfg);
+        rc = configure(argc, argv, &c.cfg, NULL, 0);
+    c.argc = argc;
+    c.argv = argv;
     if (rc)
         return rc < 0 ? 0 : rc;
     if (backup_to)
         return backup(&c.cfg, backup_to);
     if ((rc = resolve_dirs(&c.cfg)))
         return rc;
-    fr_log_init("flashrackd", fr_log_level_parse(c.cfg.log_level), NULL);
+    char said[160];
+    fr_log_init("flashrackd", FR_LOG_INFO, NULL);
+    fr_log_configure(c.cfg.log_level, c.cfg.log_format, said, sizeof said); /* checked by configure */
     policy_cfg_default(&c.policy);
     c.policy.naive = c.cfg.naive;
     c.policy.quarantine_units = (int)c.cfg.quarantine_units;

@@ -168,9 +168,10 @@ static void count_mismatch(struct agent_state *a, const Fr__AttemptRef *ref, con
     a->mismatched++;
     char ecid[FR_ECID_STRLEN];
     fr_ecid_format(ref->ecid, ecid, sizeof ecid);
-    fr_warn("runs", "unit %s: agent '%s' sent a %s for attempt %llu that is not its own "
-            "(agent, epoch, ECID or token differ): recorded, not applied", ecid, a->id, what,
-            (unsigned long long)ref->attempt_id);
+    struct fr_log_ctx lc = { 0, ref->ecid, a->id, NULL };
+    fr_warnx("runs", &lc, "unit %s: agent '%s' sent a %s for attempt %llu that is not its own "
+             "(agent, epoch, ECID or token differ): recorded, not applied", ecid, a->id, what,
+             (unsigned long long)ref->attempt_id);
 }
 
 int runs_match(struct controller *c, struct agent_state *a, const Fr__AttemptRef *ref,
@@ -190,17 +191,19 @@ static void log_applied(struct agent_state *a, const Fr__AttemptRef *ref, const 
                         const struct run_effects *fx)
 {
     char ecid[FR_ECID_STRLEN];
+    struct fr_log_ctx lc = { ref->job_id, ref->ecid, a->id, fx->port };
     fr_ecid_format(ref->ecid, ecid, sizeof ecid);
     if (e->error_class && *e->error_class)
-        fr_info("runs", "unit %s: attempt %llu on %s:%s -> %s (%s: %s; %s)", ecid,
-                (unsigned long long)ref->attempt_id, a->id, fx->port, fx->next_state,
-                e->error_class, e->error_text, fx->why);
+        fr_infox("runs", &lc, "unit %s: attempt %llu on %s:%s -> %s (%s: %s; %s)", ecid,
+                 (unsigned long long)ref->attempt_id, a->id, fx->port, fx->next_state,
+                 e->error_class, e->error_text, fx->why);
     else
-        fr_info("runs", "unit %s: attempt %llu on %s:%s -> %s", ecid,
-                (unsigned long long)ref->attempt_id, a->id, fx->port, fx->next_state);
+        fr_infox("runs", &lc, "unit %s: attempt %llu on %s:%s -> %s", ecid,
+                 (unsigned long long)ref->attempt_id, a->id, fx->port, fx->next_state);
+    struct fr_log_ctx port_lc = { 0, 0, a->id, fx->port };
     if (fx->quarantined)
-        fr_warn("runs", "port %s:%s quarantined: units keep losing the link there; swap the cable "
-                "and run 'flashrack ports clear'", a->id, fx->port);
+        fr_warnx("runs", &port_lc, "port %s:%s quarantined: units keep losing the link there; "
+                 "swap the cable and run 'flashrack ports clear'", a->id, fx->port);
 }
 
 int runs_end(struct controller *c, struct agent_state *a, const Fr__AttemptRef *ref,

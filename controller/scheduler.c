@@ -76,9 +76,10 @@ static void assign_one(struct controller *c, struct agent_state *a, const struct
     }
     char ecid[FR_ECID_STRLEN];
     fr_ecid_format(cand->ecid, ecid, sizeof ecid);
-    fr_info("sched", "unit %s: waiting_unit -> preflight (job %llu, attempt %u on %s:%s, epoch %llu)",
-            ecid, (unsigned long long)cand->job, n, cand->agent, cand->port,
-            (unsigned long long)ref.epoch);
+    struct fr_log_ctx lc = { cand->job, cand->ecid, cand->agent, cand->port };
+    fr_infox("sched", &lc, "unit %s: waiting_unit -> preflight (job %llu, attempt %u on %s:%s, "
+             "epoch %llu)", ecid, (unsigned long long)cand->job, n, cand->agent, cand->port,
+             (unsigned long long)ref.epoch);
     if (unresolved) { /* never retried, never blames a port (ERRORS.md: wrong_firmware) */
         struct run_end e = { FR__OUTCOME__OUTCOME_FAILED, fr_class_name(FR_CLASS_WRONG_FIRMWARE),
                              why, "", cand->port, 0, 0 };

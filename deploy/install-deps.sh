@@ -10,7 +10,7 @@ PACKAGES=(
   libplist-dev libzip-dev libjansson-dev libmicrohttpd-dev
   libcmocka-dev python3 python3-zmq sqlite3 procps
   idevicerestore libimobiledevice-utils
-  systemd dpkg-dev file groff-base man-db
+  libsystemd-dev systemd dpkg-dev file groff-base man-db
 )
 
 missing=()
