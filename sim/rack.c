@@ -276,6 +276,12 @@ static void on_sim_key(struct parse_ctx *c, int line, const char *k, const char 
         { "baseband_s", &s->t_baseband, 0, 36000 }, { "finish_s", &s->t_finish, 0, 36000 },
         { "reattach_s", &s->reattach_s, 0, 36000 }, { "move_s", &s->move_s, 0, 36000 },
         { "operator_misplug", &s->misplug, 0, 1 },
+        { "hub_bandwidth_mbps", &s->hub_mbps, 0, 100000 },
+        { "unit_max_mbps", &s->unit_mbps, 0, 100000 },
+        { "depth_fail", &s->depth_fail, 0, 1 },
+        { "intermittent_fail", &s->intermittent_fail, 0, 1 },
+        { "walk_s", &s->walk_s, 0, 36000 }, { "plug_s", &s->plug_s, 0, 36000 },
+        { "buttons_s", &s->buttons_s, 0, 36000 },
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         if (strcmp(k, nums[i].key) == 0) {
@@ -289,6 +295,14 @@ static void on_sim_key(struct parse_ctx *c, int line, const char *k, const char 
             fail(c, line, k, v, "expected a non-negative integer");
         else
             s->seed = (uint64_t)x;
+    } else if (strcmp(k, "technicians") == 0) {
+        integer(c, line, k, v, 0, 1000, &s->technicians);
+    } else if (strcmp(k, "oversubscribe_counts") == 0) {
+        if (strcmp(v, "data") == 0 || strcmp(v, "all") == 0)
+            s->oversubscribe_all = strcmp(v, "all") == 0;
+        else
+            fail(c, line, k, v, "expected data (units sending the filesystem) or all (every "
+                                "restore on the bus)");
     } else if (strcmp(k, "socket") == 0) {
         text(c, line, k, v, s->socket, sizeof s->socket);
     } else if (strcmp(k, "usbmuxd_socket") == 0) {
@@ -372,14 +386,15 @@ static void on_pending_key(struct parse_ctx *c, int line, const char *k, const c
     } else if (is_unit && strcmp(k, "serial") == 0) {
         text(c, line, k, v, p->unit.serial, sizeof p->unit.serial);
     } else if (is_unit && strcmp(k, "health") == 0) {
-        if (strcmp(v, "good") == 0)
-            p->unit.health = HEALTH_GOOD;
-        else if (strcmp(v, "dead") == 0)
-            p->unit.health = HEALTH_DEAD;
-        else if (strcmp(v, "disk") == 0)
-            p->unit.health = HEALTH_DISK;
+        static const char *names[] = { "good", "dead", "disk", "intermittent", "prepare",
+                                       "verify", "flash" };
+        size_t i = 0;
+        while (i < sizeof names / sizeof names[0] && strcmp(v, names[i]) != 0)
+            i++;
+        if (i < sizeof names / sizeof names[0])
+            p->unit.health = (enum unit_health)i;
         else
-            fail(c, line, k, v, "expected good, dead or disk");
+            fail(c, line, k, v, "expected good, dead, disk, intermittent, prepare, verify or flash");
     } else {
         fail(c, line, k, v, is_unit ? "unknown key (expected at, product_type, mode, ios, paired, "
                                       "battery, serial or health)"
@@ -479,6 +494,10 @@ static void sim_defaults(struct rack_sim *s)
     s->t_finish = 30;
     s->reattach_s = 20;
     s->move_s = 30;
+    s->intermittent_fail = 0.5;
+    s->walk_s = 20;
+    s->plug_s = 10;
+    s->buttons_s = 15;
 }
 
 static void make_ports(struct rack *r)

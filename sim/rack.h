@@ -14,7 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum unit_health { HEALTH_GOOD = 0, HEALTH_DEAD, HEALTH_DISK };
+/* A phone's fault: dead loses the link on every port; intermittent loses it on a share of
+ * restores anywhere; disk, prepare, verify and flash fail in that phase on every port. */
+enum unit_health {
+    HEALTH_GOOD = 0, HEALTH_DEAD, HEALTH_DISK, HEALTH_INTERMITTENT, HEALTH_PREPARE, HEALTH_VERIFY,
+    HEALTH_FLASH
+};
 enum engine_dialect { DIALECT_MASTER = 0, DIALECT_1_0_0 };
 
 struct rack_port {
@@ -74,13 +79,20 @@ struct rack_sim {
     char usbmuxd_socket[108]; /* where the simulated usbmuxd listens ("" = none) */
     enum engine_dialect dialect;
     double bus_mbps;          /* bandwidth of one root bus */
+    double hub_mbps;          /* bandwidth of one hub's uplink (0: only the bus limits) */
+    double unit_mbps;         /* most one phone takes in (0: no ceiling) */
     double filesystem_mb;     /* data sent in the upload-filesystem phase */
     double oversubscribe_at;  /* units in the data phase on one bus before failures climb */
     double oversubscribe_fail;/* added link-loss probability per unit over that */
+    int oversubscribe_all;    /* count every restore on the bus, not only the data phase */
+    double depth_fail;        /* added link-loss probability per hub tier below the first */
+    double intermittent_fail; /* chance an intermittent phone loses the link on a restore */
     double t_detect, t_prepare, t_verify, t_flash, t_baseband, t_finish;
     double reattach_s;        /* a dropped unit comes back after this */
     double move_s;            /* the operator takes this long to move a unit */
     double misplug;           /* chance the operator plugs a unit back into the port it left */
+    int technicians;          /* people who move units, one move at a time each (0: move_s, unlimited) */
+    double walk_s, plug_s, buttons_s; /* a technician's move: walk, unplug + plug, DFU buttons */
 };
 
 struct rack {

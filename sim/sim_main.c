@@ -225,12 +225,18 @@ static void op_move(struct peer *p, json_t *req)
 static void op_stats(struct peer *p, json_t *req)
 {
     const struct world_stats *st = world_stats(p->sim->world);
-    peer_send(p, json_pack("{s:s, s:f, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "op", "stats",
-                           "sim_time", world_now(p->sim->world), "active",
-                           world_active(p->sim->world), "started", st->restores_started,
-                           "restored", st->restored, "link_lost", st->link_lost, "disk_failures",
-                           st->disk_failures, "aborted", st->aborted, "moves", st->moves,
-                           "power_cycles", st->power_cycles));
+    json_t *doc = json_pack("{s:s, s:f, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i}", "op", "stats",
+                            "sim_time", world_now(p->sim->world), "active",
+                            world_active(p->sim->world), "started", st->restores_started,
+                            "restored", st->restored, "link_lost", st->link_lost, "disk_failures",
+                            st->disk_failures, "aborted", st->aborted, "moves", st->moves,
+                            "power_cycles", st->power_cycles);
+    json_object_update_new(doc, json_pack("{s:i, s:i, s:i, s:i, s:f, s:f}", "phase_failures",
+                                      st->phase_failures, "peak_data_on_bus", st->peak_data_on_bus,
+                                      "peak_on_bus", st->peak_on_bus, "touches", st->touches,
+                                      "tech_busy_s", st->tech_busy_s, "tech_wait_s",
+                                      st->tech_wait_s));
+    peer_send(p, doc);
 }
 
 static void handle_line(struct peer *p, const char *line)

@@ -1,4 +1,9 @@
-/* world — restores, units and the operator on a simulated clock; see world.h. */
+/* world — restores, units and the operator on a simulated clock; see world.h.
+ *
+ * Bandwidth: each tick, the units sending their filesystem share their root bus (and
+ * their hub's uplink, and each its own ceiling) max-min fairly (fate_bus_rates).
+ * Technicians: move instructions wait in one queue; a free technician takes the
+ * oldest, walks to the rack, pulls the unit and plugs it into its new port. */
 #include "world.h"
 
 #include <stdarg.h>
@@ -23,12 +28,22 @@ struct restore {
     struct restore *next;
 };
 
-enum delayed_kind { DELAYED_ATTACH };
+/* ATTACH: a unit appears on a port (mode); PULL: a technician who has walked to the
+ * rack moves a unit to port (mode = 1 when into DFU). */
+enum delayed_kind { DELAYED_ATTACH, DELAYED_PULL };
 
 struct delayed {
     double at;
+    enum delayed_kind kind;
     int unit, port, mode;
     struct delayed *next;
+};
+
+/* A move instruction waiting for a technician. */
+struct task {
+    int unit, port, dfu;
+    double queued_at;
+    struct task *next;
 };
 
 struct world {
@@ -39,6 +54,12 @@ struct world {
     struct delayed *delayed;
     struct world_stats stats;
     int *data_on_bus; /* per (host, bus), recomputed each tick: see bus_key() */
+    int *on_bus;      /* restores in any phase, per (host, bus) */
+    int *data_on_hub; /* per hub index */
+    int *hub_seen;
+    double *hub_rate; /* MB/s of each unit in the data phase behind a hub, this tick */
+    struct task *tasks, **tasks_tail;
+    double *tech_free_at; /* per technician */
 };
 
 /* Root buses belong to a host: bus 1 of host A and bus 1 of host B share nothing. */
@@ -55,6 +76,17 @@ struct world *world_new(struct rack *rack, const struct world_io *io)
     w->rack = rack;
     w->io = *io;
     w->data_on_bus = calloc((rack->nhosts + 1) * 128, sizeof *w->data_on_bus);
+    w->on_bus = calloc((rack->nhosts + 1) * 128, sizeof *w->on_bus);
+    w->data_on_hub = calloc(rack->nhubs + 1, sizeof *w->data_on_hub);
+    w->hub_seen = calloc(rack->nhubs + 1, sizeof *w->hub_seen);
+    w->hub_rate = calloc(rack->nhubs + 1, sizeof *w->hub_rate);
+    w->tech_free_at = calloc((size_t)rack->sim.technicians + 1, sizeof *w->tech_free_at);
+    w->tasks_tail = &w->tasks;
+    if (!w->data_on_bus || !w->on_bus || !w->data_on_hub || !w->hub_seen || !w->hub_rate ||
+        !w->tech_free_at) {
+        world_destroy(&w);
+        return NULL;
+    }
     return w;
 }
 
@@ -73,7 +105,17 @@ void world_destroy(struct world **pw)
         w->delayed = d->next;
         free(d);
     }
+    while (w->tasks) {
+        struct task *t = w->tasks;
+        w->tasks = t->next;
+        free(t);
+    }
     rack_free(w->rack);
+    free(w->on_bus);
+    free(w->data_on_hub);
+    free(w->hub_seen);
+    free(w->hub_rate);
+    free(w->tech_free_at);
     free(w->data_on_bus);
     free(w);
     *pw = NULL;
@@ -123,17 +165,24 @@ static void detach(struct world *w, int unit)
     u->port = -1;
 }
 
-static void attach_later(struct world *w, int unit, int port, int mode, double after)
+static void later(struct world *w, enum delayed_kind kind, int unit, int port, int mode,
+                  double after)
 {
     struct delayed *d = calloc(1, sizeof *d);
     if (!d)
         return;
+    d->kind = kind;
     d->at = w->now + after;
     d->unit = unit;
     d->port = port;
     d->mode = mode;
     d->next = w->delayed;
     w->delayed = d;
+}
+
+static void attach_later(struct world *w, int unit, int port, int mode, double after)
+{
+    later(w, DELAYED_ATTACH, unit, port, mode, after);
 }
 
 static void remove_restore(struct world *w, struct restore *r)
@@ -172,6 +221,30 @@ static void lose_link(struct world *w, struct restore *r)
     /* a phone on a bad cable comes back by itself, in recovery mode */
     attach_later(w, unit, port, 2, w->rack->sim.reattach_s);
     finish(w, r, fail_code(w));
+}
+
+/* A phone fault that shows in prepare, verify or flash: the engine's error, the unit
+ * left in recovery mode on its port. */
+static void fail_in_phase(struct world *w, struct restore *r)
+{
+    if (r->fate.outcome == FATE_PREPARE)
+        out(w, r, 2, "ERROR: Device failed to enter restore mode");
+    else if (r->fate.outcome == FATE_VERIFY)
+        out(w, r, 1, "Status: Verification Error");
+    else
+        out(w, r, 2, "ERROR: Failed to mount filesystems");
+    out(w, r, 2, "ERROR: Unable to restore device");
+    w->stats.phase_failures++;
+    set_mode(w, r->unit, 2);
+    finish(w, r, fail_code(w));
+}
+
+/* Whether the restore's fate is to fail in the phase it is in. */
+static int fails_here(const struct restore *r)
+{
+    return (r->phase == PH_PREPARE && r->fate.outcome == FATE_PREPARE) ||
+           (r->phase == PH_VERIFY && r->fate.outcome == FATE_VERIFY) ||
+           (r->phase == PH_FLASH && r->fate.outcome == FATE_FLASH);
 }
 
 static void phase_start_lines(struct world *w, struct restore *r)
@@ -258,6 +331,10 @@ static int enter_phase(struct world *w, struct restore *r, enum phase p)
         set_mode(w, r->unit, 3);
         const struct rack_port *port = &w->rack->ports[r->port];
         int n = ++w->data_on_bus[bus_key(w, r->port)];
+        if (n > w->stats.peak_data_on_bus)
+            w->stats.peak_data_on_bus = n;
+        if (w->rack->sim.oversubscribe_all)
+            n = w->on_bus[bus_key(w, r->port)];
         struct rack_unit *u = &w->rack->units[r->unit];
         if (r->fate.outcome == FATE_OK && fate_oversub_drop(&w->rack->sim, u->ecid, port->path, r->k, n))
             r->fate.outcome = FATE_LINK_LOST;
@@ -298,9 +375,12 @@ void world_restore_start(struct world *w, void *owner, uint64_t ecid, int erase)
     r->erase = erase;
     r->k = u->restores++;
     const struct rack_port *port = &w->rack->ports[r->port];
-    fate_decide(w->rack->sim.seed, u->ecid, port->path, r->k, port->link_fail, u->health, &r->fate);
+    fate_decide_at(&w->rack->sim, u->ecid, port, r->k, u->health, &r->fate);
     r->next = w->restores;
     w->restores = r;
+    int on_bus = ++w->on_bus[bus_key(w, r->port)];
+    if (on_bus > w->stats.peak_on_bus)
+        w->stats.peak_on_bus = on_bus;
     w->stats.restores_started++;
     enter_phase(w, r, PH_DETECT);
 }
@@ -338,6 +418,63 @@ int world_power_cycle(struct world *w, int port, char *err, size_t errlen)
     return 0;
 }
 
+static int restoring(const struct world *w, int unit)
+{
+    for (const struct restore *r = w->restores; r; r = r->next)
+        if (r->unit == unit)
+            return 1;
+    return 0;
+}
+
+/* Whether to_port holds another unit that is restoring (a move there is refused). */
+static int port_busy(const struct world *w, int unit, int to_port)
+{
+    int occupant = w->rack->ports[to_port].unit;
+    return occupant >= 0 && occupant != unit && restoring(w, occupant);
+}
+
+/* The hands-on part of a move: the unit leaves its port and arrives on to_port after. */
+static void carry_out_move(struct world *w, int unit, int to_port, int dfu, double after)
+{
+    if (port_busy(w, unit, to_port))
+        return; /* another restore started there meanwhile: the technician leaves it */
+    int occupant = w->rack->ports[to_port].unit;
+    if (occupant >= 0 && occupant != unit)
+        detach(w, occupant); /* the technician takes the finished phone out */
+    for (struct restore *r = w->restores; r; r = r->next)
+        if (r->unit == unit) {
+            lose_link(w, r); /* pulled out mid-restore */
+            break;
+        }
+    for (struct delayed *d = w->delayed; d; d = d->next)
+        if (d->unit == unit && d->kind == DELAYED_ATTACH)
+            d->at = -1; /* cancelled: it is going elsewhere */
+    detach(w, unit);
+    w->stats.moves++;
+    attach_later(w, unit, to_port, dfu || w->rack->units[unit].mode == 1 ? 1 : 2, after);
+}
+
+/* Free technicians take the oldest waiting moves. */
+static void dispatch(struct world *w)
+{
+    const struct rack_sim *s = &w->rack->sim;
+    for (int i = 0; i < s->technicians && w->tasks; i++) {
+        if (w->tech_free_at[i] > w->now)
+            continue;
+        struct task *t = w->tasks;
+        w->tasks = t->next;
+        if (!w->tasks)
+            w->tasks_tail = &w->tasks;
+        double hands = s->plug_s + (t->dfu ? s->buttons_s : 0);
+        w->tech_free_at[i] = w->now + s->walk_s + hands;
+        w->stats.touches++;
+        w->stats.tech_busy_s += s->walk_s + hands;
+        w->stats.tech_wait_s += w->now - t->queued_at;
+        later(w, DELAYED_PULL, t->unit, t->port, t->dfu, s->walk_s);
+        free(t);
+    }
+}
+
 int world_move(struct world *w, uint64_t ecid, int to_port, int dfu, char *err, size_t errlen)
 {
     int unit = rack_find_unit(w->rack, ecid);
@@ -345,27 +482,26 @@ int world_move(struct world *w, uint64_t ecid, int to_port, int dfu, char *err, 
         snprintf(err, errlen, "no unit with that ECID in the rack");
         return -1;
     }
-    int occupant = w->rack->ports[to_port].unit;
-    if (occupant >= 0 && occupant != unit) {
-        for (struct restore *r = w->restores; r; r = r->next)
-            if (r->unit == occupant) {
-                snprintf(err, errlen, "port '%s' is busy restoring another unit",
-                         w->rack->ports[to_port].label);
-                return -1;
-            }
-        detach(w, occupant); /* the technician takes the finished phone out */
+    if (port_busy(w, unit, to_port)) {
+        snprintf(err, errlen, "port '%s' is busy restoring another unit",
+                 w->rack->ports[to_port].label);
+        return -1;
     }
-    for (struct restore *r = w->restores; r; r = r->next)
-        if (r->unit == unit) {
-            lose_link(w, r); /* pulled out mid-restore */
-            break;
-        }
-    for (struct delayed *d = w->delayed; d; d = d->next)
-        if (d->unit == unit)
-            d->at = -1; /* cancelled: it is going elsewhere */
-    detach(w, unit);
-    w->stats.moves++;
-    attach_later(w, unit, to_port, dfu || w->rack->units[unit].mode == 1 ? 1 : 2, w->rack->sim.move_s);
+    if (w->rack->sim.technicians == 0) {
+        w->stats.touches++;
+        w->stats.tech_busy_s += w->rack->sim.move_s;
+        carry_out_move(w, unit, to_port, dfu, w->rack->sim.move_s);
+        return 0;
+    }
+    struct task *t = calloc(1, sizeof *t);
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *t = (struct task){ unit, to_port, dfu, w->now, NULL };
+    *w->tasks_tail = t;
+    w->tasks_tail = &t->next;
+    dispatch(w);
     return 0;
 }
 
@@ -394,7 +530,10 @@ static void run_delayed(struct world *w)
         *pp = d->next;
         struct rack_port *p = &w->rack->ports[d->port];
         struct rack_unit *u = &w->rack->units[d->unit];
-        if (d->at >= 0 && p->unit < 0 && u->port < 0) {
+        if (d->kind == DELAYED_PULL) {
+            const struct rack_sim *s = &w->rack->sim;
+            carry_out_move(w, d->unit, d->port, d->mode, s->plug_s + (d->mode ? s->buttons_s : 0));
+        } else if (d->at >= 0 && p->unit < 0 && u->port < 0) {
             p->unit = d->unit;
             u->port = d->port;
             u->mode = d->mode;
@@ -404,12 +543,44 @@ static void run_delayed(struct world *w)
     }
 }
 
+/* Shares each root bus among its hubs' units in the data phase. */
+static void share_bandwidth(struct world *w)
+{
+    const struct rack *rk = w->rack;
+    const struct rack_sim *s = &rk->sim;
+    memset(w->hub_seen, 0, rk->nhubs * sizeof *w->hub_seen);
+    for (size_t h = 0; h < rk->nhubs; h++) {
+        if (w->hub_seen[h] || w->data_on_hub[h] == 0)
+            continue;
+        int idx[128], n[128], nh = 0;
+        double rate[128];
+        for (size_t g = h; g < rk->nhubs && nh < 128; g++)
+            if (!w->hub_seen[g] && w->data_on_hub[g] > 0 && rk->hubs[g].host == rk->hubs[h].host &&
+                rk->hubs[g].bus == rk->hubs[h].bus) {
+                idx[nh] = (int)g;
+                n[nh++] = w->data_on_hub[g];
+                w->hub_seen[g] = 1;
+            }
+        fate_bus_rates(s->bus_mbps, s->hub_mbps, s->unit_mbps, n, nh, rate);
+        for (int k = 0; k < nh; k++)
+            w->hub_rate[idx[k]] = rate[k];
+    }
+}
+
 static void count_data_phase(struct world *w)
 {
-    memset(w->data_on_bus, 0, (w->rack->nhosts + 1) * 128 * sizeof *w->data_on_bus);
-    for (struct restore *r = w->restores; r; r = r->next)
-        if (r->phase == PH_DATA)
+    size_t nkeys = (w->rack->nhosts + 1) * 128;
+    memset(w->data_on_bus, 0, nkeys * sizeof *w->data_on_bus);
+    memset(w->on_bus, 0, nkeys * sizeof *w->on_bus);
+    memset(w->data_on_hub, 0, w->rack->nhubs * sizeof *w->data_on_hub);
+    for (struct restore *r = w->restores; r; r = r->next) {
+        w->on_bus[bus_key(w, r->port)]++;
+        if (r->phase == PH_DATA) {
             w->data_on_bus[bus_key(w, r->port)]++;
+            w->data_on_hub[w->rack->ports[r->port].hub]++;
+        }
+    }
+    share_bandwidth(w);
 }
 
 /* Advances one restore; returns 0 when it ended (and was freed). */
@@ -417,7 +588,7 @@ static int advance(struct world *w, struct restore *r, double dt)
 {
     const struct rack_sim *s = &w->rack->sim;
     if (r->phase == PH_DATA) {
-        double share = fate_share(s->bus_mbps, w->data_on_bus[bus_key(w, r->port)]);
+        double share = w->hub_rate[w->rack->ports[r->port].hub];
         r->frac += share * dt / s->filesystem_mb;
         if (r->fate.outcome == FATE_LINK_LOST && r->frac >= r->fate.fail_at) {
             r->frac = r->fate.fail_at;
@@ -428,6 +599,12 @@ static int advance(struct world *w, struct restore *r, double dt)
     } else {
         double len = phase_seconds(w, r->phase);
         r->frac = len > 0 ? r->frac + dt / len : 1.0;
+        if (fails_here(r) && r->frac >= r->fate.fail_at) {
+            r->frac = r->fate.fail_at;
+            emit_progress(w, r);
+            fail_in_phase(w, r);
+            return 0;
+        }
     }
     if (r->frac > 1.0)
         r->frac = 1.0;
@@ -441,6 +618,7 @@ void world_tick(struct world *w, double dt)
 {
     w->now += dt;
     run_delayed(w);
+    dispatch(w);
     count_data_phase(w);
     struct restore *r = w->restores;
     while (r) {

@@ -28,6 +28,12 @@ struct world_io {
 
 struct world_stats {
     int restores_started, restored, link_lost, disk_failures, aborted, moves, power_cycles;
+    int phase_failures;      /* prepare, verify and flash faults */
+    int peak_data_on_bus;    /* most units in the data phase on one root bus at once */
+    int peak_on_bus;         /* most restores in progress on one root bus at once */
+    int touches;             /* moves a technician carried out */
+    double tech_busy_s;      /* technician time spent on them, summed over technicians */
+    double tech_wait_s;      /* time move instructions waited for a free technician */
 };
 
 /* Takes ownership of the rack. */
@@ -46,8 +52,12 @@ void world_restore_abort(struct world *w, void *owner);
 /* Power-cycles a port: its unit detaches and comes back in recovery mode.
  * Returns 0, or -1 with a reason in err when the hub cannot switch power. */
 int world_power_cycle(struct world *w, int port, char *err, size_t errlen);
-/* The operator moves a unit to another port (any host) after move_s; dfu puts it
- * into DFU mode with its buttons on the way. */
+/* The operator moves a unit to another port (any host); dfu puts it into DFU mode
+ * with its buttons on the way. With [sim] technicians = 0 the unit arrives move_s
+ * later, however many moves are under way; with K technicians the move waits for one
+ * of them, who walks (walk_s), unplugs and plugs (plug_s), and presses the buttons
+ * (buttons_s) before taking the next. Checked now: a port busy restoring another unit
+ * is refused. */
 int world_move(struct world *w, uint64_t ecid, int to_port, int dfu, char *err, size_t errlen);
 
 /* Lockdown told a unit in normal mode to enter recovery: it leaves and shows up in

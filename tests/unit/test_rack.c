@@ -87,7 +87,7 @@ static void bad_racks_name_line_and_key(void **state)
     expect_error("bad_ports.ini", "bad_ports.ini:7: [hub A.1] ports", "expected an integer from 1 to 64");
     expect_error("bad_port_label.ini", "bad_port_label.ini:7: [port Z-09]", "no port labelled 'Z-09'");
     expect_error("bad_health.ini", "bad_health.ini:6: [unit 0x0000000000000042] health",
-                 "expected good, dead or disk, got 'poorly'");
+                 "expected good, dead, disk, intermittent, prepare, verify or flash, got 'poorly'");
     expect_error("bad_key.ini", "bad_key.ini:4: [hub A.1] speed", "unknown key");
     expect_error("bad_section.ini", "bad_section.ini:4: [rack]", "unknown section");
     expect_error("no_hubs.ini", "no_hubs.ini", "add a [hub NAME] section");

@@ -71,6 +71,65 @@ static void bus_share_and_oversubscription(void **state)
     assert_true(fate_oversubscribed(&s, 100) == 1);
 }
 
+static void bus_rates_are_max_min_fair(void **state)
+{
+    double rate[3];
+    int two_hubs[] = { 3, 4 };
+    /* no hub or unit limit: an even split of the bus, exactly fate_share */
+    fate_bus_rates(35, 0, 0, two_hubs, 2, rate);
+    assert_true(rate[0] == 5 && rate[1] == 5);
+    /* 12 MB/s uplinks: 12 / 3 = 4 and 12 / 4 = 3 each, below the bus's even 5 */
+    fate_bus_rates(35, 12, 0, two_hubs, 2, rate);
+    assert_true(rate[0] == 4);
+    assert_true(rate[1] == 3);
+    /* a per-phone ceiling below the fair share leaves bandwidth unused */
+    int one[] = { 1 };
+    fate_bus_rates(35, 0, 20, one, 1, rate);
+    assert_true(rate[0] == 20);
+    /* one hub capped, the others take what it leaves: 1 + 2 units, uplink 6 */
+    int mixed[] = { 1, 2, 0 };
+    fate_bus_rates(10, 6, 0, mixed, 3, rate);
+    assert_true(rate[1] == 3);                    /* 6 / 2 */
+    assert_true(rate[0] > 3.999 && rate[0] < 4.001); /* the bus's 10 - 6 left, under its cap of 6 */
+    assert_true(rate[2] == 0);
+}
+
+static void depth_and_intermittent_faults(void **state)
+{
+    struct rack_sim s;
+    memset(&s, 0, sizeof s);
+    s.seed = 5;
+    s.depth_fail = 0.1;
+    s.intermittent_fail = 0.5;
+    struct rack_port shallow = { .path = "1-1.1", .depth = 2 }, deep = { .path = "1-1.1.1.1", .depth = 4 };
+    int lost_shallow = 0, lost_deep = 0, lost_intermittent = 0;
+    for (int i = 0; i < 4000; i++) {
+        struct fate f;
+        fate_decide_at(&s, (uint64_t)i + 1, &shallow, 0, HEALTH_GOOD, &f);
+        lost_shallow += f.outcome == FATE_LINK_LOST;
+        fate_decide_at(&s, (uint64_t)i + 1, &deep, 0, HEALTH_GOOD, &f);
+        lost_deep += f.outcome == FATE_LINK_LOST;
+        fate_decide_at(&s, (uint64_t)i + 1, &shallow, i, HEALTH_INTERMITTENT, &f);
+        lost_intermittent += f.outcome == FATE_LINK_LOST;
+    }
+    assert_int_equal(lost_shallow, 0);                    /* the first tier adds nothing */
+    assert_true(lost_deep > 700 && lost_deep < 900);      /* two tiers below: 0.2 */
+    assert_true(lost_intermittent > 1850 && lost_intermittent < 2150);
+}
+
+static void phase_faults_fail_in_their_phase(void **state)
+{
+    struct fate f;
+    fate_decide(3, 0x77, "1-1.2", 0, 0.0, HEALTH_PREPARE, &f);
+    assert_int_equal(f.outcome, FATE_PREPARE);
+    fate_decide(3, 0x77, "1-1.2", 1, 0.0, HEALTH_VERIFY, &f);
+    assert_int_equal(f.outcome, FATE_VERIFY);
+    fate_decide(3, 0x77, "2-1.2", 2, 0.0, HEALTH_FLASH, &f);
+    assert_int_equal(f.outcome, FATE_FLASH);
+    fate_decide(3, 0x77, "2-1.2", 2, 0.0, HEALTH_INTERMITTENT, &f);
+    assert_int_equal(f.outcome, FATE_OK); /* only fate_decide_at knows intermittent_fail */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -79,6 +138,9 @@ int main(void)
         cmocka_unit_test(link_fail_rate_is_honoured),
         cmocka_unit_test(dead_units_fail_everywhere_disk_units_fail_disk),
         cmocka_unit_test(bus_share_and_oversubscription),
+        cmocka_unit_test(bus_rates_are_max_min_fair),
+        cmocka_unit_test(depth_and_intermittent_faults),
+        cmocka_unit_test(phase_faults_fail_in_their_phase),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

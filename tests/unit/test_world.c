@@ -16,6 +16,7 @@ struct sink {
     int exits, codes[8];
     void *owners[8];
     int attaches, detaches;
+    char last_err[128];
 };
 
 static void on_unit(void *arg, const char *op, int port, int unit)
@@ -27,6 +28,9 @@ static void on_unit(void *arg, const char *op, int port, int unit)
 
 static void on_out(void *arg, void *owner, int stream, const char *text)
 {
+    struct sink *s = arg;
+    if ((stream == 2 || strncmp(text, "Status: ", 8) == 0) && !strstr(text, "Unable to restore"))
+        snprintf(s->last_err, sizeof s->last_err, "%s", text);
 }
 
 static void on_exit_cb(void *arg, void *owner, int code)
@@ -47,11 +51,11 @@ static const char *rack_text =
     "[host A]\nfill = no\n[host B]\nfill = no\n"
     "[unit 0x0000000000000A01]\nat = A-01\n[unit 0x0000000000000B01]\nat = B-01\n";
 
-static struct world *make_world(struct sink *s)
+static struct world *make_world_from(struct sink *s, const char *text)
 {
     char path[] = "/tmp/fr-test-world-XXXXXX";
     int fd = mkstemp(path);
-    assert_int_equal(write(fd, rack_text, strlen(rack_text)), (ssize_t)strlen(rack_text));
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
     close(fd);
     struct rack *r = calloc(1, sizeof *r);
     char err[256];
@@ -61,6 +65,18 @@ static struct world *make_world(struct sink *s)
         fail_msg("%s", err);
     struct world_io io = { on_unit, on_out, on_exit_cb, s };
     return world_new(r, &io);
+}
+
+static struct world *make_world(struct sink *s)
+{
+    return make_world_from(s, rack_text);
+}
+
+static void drop_world(struct world *w)
+{
+    struct rack *r = world_rack(w);
+    world_destroy(&w); /* releases the rack's contents; the struct is ours */
+    free(r);
 }
 
 static double run_until_exits(struct world *w, struct sink *s, int n)
@@ -126,12 +142,125 @@ static void a_busy_unit_cannot_be_restored_twice(void **state)
     free(r);
 }
 
+/* One host, one bus: hub A.1 with two ports, hub A.2 with one. */
+#define ONE_BUS_TWO_HUBS                                                                           \
+    "detect_s = 0\nprepare_s = 0\nverify_s = 0\nflash_s = 0\nbaseband_s = 0\nfinish_s = 0\n"       \
+    "[hub A.1]\nhost = A\nbus = 1\nports = 2\n[hub A.2]\nhost = A\nbus = 1\nports = 1\n"          \
+    "[host A]\nfill = yes\n"
+
+static void hub_uplinks_and_phone_ceilings_limit_bandwidth(void **state)
+{
+    struct sink s = { 0 };
+    struct world *w = make_world_from(&s, "[sim]\nfilesystem_mb = 100\nbus_bandwidth_mbps = 35\n"
+                                          "hub_bandwidth_mbps = 10\nunit_max_mbps = 8\n"
+                                          ONE_BUS_TWO_HUBS);
+    struct rack *r = world_rack(w);
+    int o[3];
+    for (int i = 0; i < 3; i++)
+        world_restore_start(w, &o[i], r->units[i].ecid, 1);
+    /* A.2's one phone: its own ceiling of 8 MB/s, 12.5 s; A.1's two: 10 / 2 = 5 each, 20 s */
+    double first = run_until_exits(w, &s, 1);
+    assert_true(first > 12 && first < 13.5);
+    assert_ptr_equal(s.owners[0], &o[2]);
+    double last = run_until_exits(w, &s, 3);
+    assert_true(last > 19.5 && last < 21);
+    drop_world(w);
+}
+
+static void one_technician_takes_moves_in_turn(void **state)
+{
+    struct sink s = { 0 };
+    struct world *w = make_world_from(&s, "[sim]\nfilesystem_mb = 100\ntechnicians = 1\n"
+                                          "walk_s = 10\nplug_s = 5\nbuttons_s = 20\n"
+                                          "[hub A.1]\nhost = A\nbus = 1\nports = 4\n"
+                                          "[host A]\nfill = no\n[unit 0x0A01]\nat = A-01\n"
+                                          "[unit 0x0A02]\nat = A-02\n");
+    char err[128];
+    assert_int_equal(world_move(w, 0xA01, 2, 0, err, sizeof err), 0);
+    assert_int_equal(world_move(w, 0xA02, 3, 1, err, sizeof err), 0);
+    int detaches_at_9 = 0, attaches_at_16 = 0, attaches_at_49 = 0;
+    for (int i = 1; i <= 600; i++) {
+        world_tick(w, 0.1);
+        if (i == 90)
+            detaches_at_9 = s.detaches; /* still walking */
+        if (i == 160)
+            attaches_at_16 = s.attaches; /* the first move is done, the second under way */
+        if (i == 490)
+            attaches_at_49 = s.attaches; /* 15 + 10 + 5 + 20 = 50 s: not yet */
+    }
+    assert_int_equal(detaches_at_9, 0);
+    assert_int_equal(attaches_at_16, 1);
+    assert_int_equal(attaches_at_49, 1);
+    assert_int_equal(s.attaches, 2);
+    const struct world_stats *st = world_stats(w);
+    assert_int_equal(st->touches, 2);
+    assert_true(st->tech_busy_s == 15 + 35);
+    assert_true(st->tech_wait_s > 14.9 && st->tech_wait_s < 15.2);
+    assert_int_equal(world_rack(w)->units[1].mode, 1); /* into DFU with its buttons */
+    drop_world(w);
+}
+
+static void phone_faults_fail_in_their_phase(void **state)
+{
+    static const char *healths[] = { "prepare", "verify", "flash" };
+    static const char *lines[] = { "ERROR: Device failed to enter restore mode",
+                                   "Status: Verification Error", "ERROR: Failed to mount filesystems" };
+    static const double after[][2] = { { 5, 15 }, { 25, 45 }, { 45, 65 } };
+    for (int i = 0; i < 3; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "[sim]\nfilesystem_mb = 100\nbus_bandwidth_mbps = 10\n"
+                 "detect_s = 5\nprepare_s = 10\nverify_s = 20\nflash_s = 20\n[hub A.1]\nhost = A\n"
+                 "ports = 1\n[host A]\nfill = no\n[unit 0x0A01]\nat = A-01\nhealth = %s\n",
+                 healths[i]);
+        struct sink s = { 0 };
+        struct world *w = make_world_from(&s, text);
+        int o;
+        world_restore_start(w, &o, 0xA01, 1);
+        double t = run_until_exits(w, &s, 1);
+        assert_int_not_equal(s.codes[0], 0);
+        assert_string_equal(s.last_err, lines[i]);
+        /* prepare runs 5-15 s, data 15-25 s, verify 25-45 s, flash 45-65 s */
+        assert_true(t > after[i][0] && t < after[i][1]);
+        assert_int_equal(world_stats(w)->phase_failures, 1);
+        assert_int_equal(world_rack(w)->units[0].port, 0); /* still on its port */
+        drop_world(w);
+    }
+}
+
+static void oversubscription_can_count_every_restore_on_the_bus(void **state)
+{
+    static const char *counts[] = { "data", "all" };
+    int lost[2];
+    for (int i = 0; i < 2; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "[sim]\nfilesystem_mb = 100\noversubscribe_at = 1\n"
+                 "oversubscribe_fail = 1\noversubscribe_counts = %s\n" ONE_BUS_TWO_HUBS,
+                 counts[i]);
+        struct sink s = { 0 };
+        struct world *w = make_world_from(&s, text);
+        struct rack *r = world_rack(w);
+        int o[2];
+        for (int k = 0; k < 2; k++)
+            world_restore_start(w, &o[k], r->units[k].ecid, 1);
+        run_until_exits(w, &s, 2);
+        lost[i] = world_stats(w)->link_lost;
+        assert_int_equal(world_stats(w)->peak_on_bus, 2);
+        drop_world(w);
+    }
+    assert_int_equal(lost[0], 1); /* the second to enter the data phase makes two */
+    assert_int_equal(lost[1], 2); /* both see two restores on the bus */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buses_of_different_hosts_do_not_share_bandwidth),
         cmocka_unit_test(units_on_one_bus_share_it),
         cmocka_unit_test(a_busy_unit_cannot_be_restored_twice),
+        cmocka_unit_test(hub_uplinks_and_phone_ceilings_limit_bandwidth),
+        cmocka_unit_test(one_technician_takes_moves_in_turn),
+        cmocka_unit_test(phone_faults_fail_in_their_phase),
+        cmocka_unit_test(oversubscription_can_count_every_restore_on_the_bus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
