@@ -37,11 +37,20 @@ def controller_restart_mid_job(bindir):
         site.wait_for(lambda: len(site.cli_json("units")["units"]) >= 6, 20, "6 units")
         job = site.submit("--agent", "A", "--name", "restart-me")
         site.wait_for(lambda: restoring(site, job, 3), 30, "restores under way")
+        before = site.job(job)["jobs"][0]
         site.kill("flashrackd")
         time.sleep(1.0)
         site.start_controller()
         doc = site.wait_job_finished(job, 120)
-        check(doc["jobs"][0]["id"] == job, "the job survived the restart")
+        # the new controller lists the job from its store, as it was submitted
+        listed = [j for j in site.cli_json("status")["jobs"] if j["id"] == job]
+        check(len(listed) == 1 and listed[0]["name"] == "restart-me" and
+              listed[0]["created"] == before["created"],
+              "the job survived the restart: %s, before: %s" % (listed, before))
+        # and no restore ran twice: the engine started once per unit, restart or not
+        stats = site.sim_request({"op": "stats"})
+        check(stats["started"] == 6 and stats["restored"] == 6,
+              "six engine runs across the restart: %s" % stats)
         check(all(r["state"] == "done" for r in doc["runs"]),
               "every unit done: %s" % [(r["ecid"], r["state"]) for r in doc["runs"]])
         check(len(doc["runs"]) == 6, "six runs: %d" % len(doc["runs"]))
