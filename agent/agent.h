@@ -93,6 +93,7 @@ struct agent {
     /* ports and units */
     struct port *ports;
     size_t nports;
+    uint64_t topology_gen;       /* +1 at each topology report; a Hello carries it */
 
     struct unit_run *runs;
     int stopping;

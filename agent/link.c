@@ -166,6 +166,7 @@ static int send_hello(struct agent *a)
     h.agent_version = FR_VERSION;
     h.hostname = a->cfg.id;
     h.slots = (uint32_t)a->cfg.slots;
+    h.generation = a->topology_gen;
     ports_fill_hello(a, &h);
     size_t n = 0;
     for (struct unit_run *r = a->runs; r; r = r->next)
@@ -229,6 +230,15 @@ static void on_welcome(struct agent *a, const Fr__Envelope *env)
         fwcache_set_mirror(a->cache, w->mirror_url);
     for (size_t i = 0; i < w->n_cancel; i++)
         unit_run_on_cancel(a, w->cancel[i]);
+    if (w->hello_generation != a->topology_gen) {
+        /* it answers a Hello sent before the ports changed: only a Hello carries them */
+        fr_info("link", "the ports changed since the hello this welcome answers (generation "
+                "%llu, now %llu): saying hello again", (unsigned long long)w->hello_generation,
+                (unsigned long long)a->topology_gen);
+        a->welcomed = 0;
+        send_hello(a);
+        return;
+    }
     outbox_replay(a, 1);
 }
 

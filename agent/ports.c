@@ -61,8 +61,10 @@ void ports_on_topology(void *arg, const struct port_desc *ports, size_t n)
     a->ports = np;
     a->nports = n;
     fr_info("ports", "%zu ports on this host", n);
-    /* the controller learns ports through Hello: say it again with the new topology */
+    /* the controller learns ports through Hello: say it again with the new topology (a
+     * Welcome already on its way answers an older Hello: on_welcome sees it) */
     a->welcomed = 0;
+    a->topology_gen++;
 }
 
 void ports_on_attach(void *arg, const struct unit_desc *u)

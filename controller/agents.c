@@ -132,6 +132,7 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
     w.n_cancel = ncancel;
     w.mirror_url = (char *)mirror_url(c);
     w.agent_session = env->session;
+    w.hello_generation = h->generation;
     Fr__Envelope out = FR__ENVELOPE__INIT;
     out.body_case = FR__ENVELOPE__BODY_WELCOME;
     out.welcome = &w;

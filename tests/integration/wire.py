@@ -53,3 +53,32 @@ def job_result(agent_id, session, seq, ref, outcome=OUTCOME_SUCCESS):
 
 def job_refusal(agent_id, session, seq, ref, reason="no"):
     return envelope(agent_id, session, seq, JOB_ACCEPT, field_bytes(1, ref) + field_bytes(3, reason))
+
+
+def fields(buf):
+    """{field number: [values]} of one encoded message: varints as ints, length-delimited
+    fields as bytes, fixed64 as ints (what a test needs to read a Hello)."""
+    def read_varint(i):
+        v, shift = 0, 0
+        while True:
+            b = buf[i]
+            v |= (b & 0x7F) << shift
+            shift += 7
+            i += 1
+            if not b & 0x80:
+                return v, i
+    out, i = {}, 0
+    while i < len(buf):
+        key, i = read_varint(i)
+        num, wire = key >> 3, key & 7
+        if wire == 0:
+            v, i = read_varint(i)
+        elif wire == 2:
+            n, i = read_varint(i)
+            v, i = bytes(buf[i:i + n]), i + n
+        elif wire == 1:
+            v, i = struct.unpack_from("<Q", buf, i)[0], i + 8
+        else:
+            raise ValueError("wire type %d at byte %d" % (wire, i))
+        out.setdefault(num, []).append(v)
+    return out

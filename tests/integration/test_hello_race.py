@@ -1,0 +1,89 @@
+"""Ports the agent learns between sending a Hello and getting its Welcome reach the
+controller: a Welcome that answers a Hello of an older port list (Welcome's
+hello_generation) makes the agent say Hello again with its ports. A fake controller
+(a ROUTER on 127.0.0.1) takes the Hello the agent sends before the simulator is up
+(no ports), starts the simulator, and once a Hello with the ports has come answers
+that first Hello, as a busy controller would, so the Welcome is stale every time."""
+import time
+
+import zmq
+
+from harness import check, free_port, main, Site, simple_rack
+from wire import field_bytes, field_varint, fields
+
+HELLO, WELCOME, HEARTBEAT = 10, 11, 12
+
+
+def next_message(router, limit_s=10):
+    """(routing id, envelope fields) of the agent's next message."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if router.poll(100):
+            ident, data = router.recv_multipart()
+            return ident, fields(data)
+    raise AssertionError("the agent sent nothing within %ss" % limit_s)
+
+
+def next_hello(router, limit_s=10):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        ident, env = next_message(router, deadline - time.monotonic())
+        if HELLO in env:
+            return ident, env, fields(env[HELLO][0])
+    raise AssertionError("no Hello within %ss" % limit_s)
+
+
+def welcome(session, generation, epoch=7):
+    body = (field_varint(1, epoch) + field_varint(2, 200) + field_varint(3, 100) +
+            field_varint(6, session) + field_varint(7, generation))
+    return field_varint(1, 1) + field_varint(3, epoch) + field_bytes(WELCOME, body)
+
+
+def welcome_for_an_older_port_list(bindir):
+    site = Site(bindir, simple_rack(hosts=("U",), ports=3), agents=(), curve=False)
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind("tcp://127.0.0.1:%d" % free_port())
+    site.agents_ep = router.getsockopt_string(zmq.LAST_ENDPOINT)
+    try:
+        site.start_agent("U")  # the simulator is not up: no ports yet
+        ident, env, first = next_hello(router)
+        check(first.get(4, []) == [] and first.get(7, [0]) == [0],
+              "the first Hello: no ports, generation 0: %s" % first)
+        site.start_sim()
+        # its next Hello has the ports; this controller is busy and answers the first one
+        # only now, at once (the agent says Hello once a second until welcomed)
+        _, _, later = next_hello(router, 20)
+        while len(later.get(4, [])) != 3:
+            _, _, later = next_hello(router)
+        gen = later.get(7, [0])[0]
+        check(gen >= 1, "the Hello with the ports has a new generation: %s" % later)
+        router.send_multipart([ident, welcome(env[3][0], 0)])
+        # taking that Welcome would leave the controller with no ports: the agent's link is
+        # up (heartbeats) with the controller none the wiser. It must say Hello again first.
+        _, msg = next_message(router)
+        check(HEARTBEAT not in msg, "the agent took a Welcome for its portless Hello")
+        check(HELLO in msg and len(fields(msg[HELLO][0]).get(4, [])) == 3,
+              "a Hello with the ports after the stale Welcome: %s" % msg)
+        check("the ports changed since the hello this welcome answers (generation 0, now %d)" % gen
+              in site.log("agent-U"), "the agent says why")
+        # the Welcome for that one is current: taken, the link is up
+        router.send_multipart([ident, welcome(env[3][0], gen)])
+        msg = {}
+        while HEARTBEAT not in msg:  # the port events it kept come first
+            _, msg = next_message(router)
+            check(HELLO not in msg, "a Hello after a current Welcome")
+        log = site.log("agent-U")
+        check(log.count("the ports changed since the hello") == 1, "one stale Welcome: %s" % log)
+    except BaseException:
+        site.dump_logs()
+        raise
+    finally:
+        site.stop()
+        router.close()
+        ctx.term()
+
+
+if __name__ == "__main__":
+    main(welcome_for_an_older_port_list)
