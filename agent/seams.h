@@ -26,6 +26,7 @@ struct unit_desc {
     char product_type[24], serial[32];
     char udid[48];  /* normal/restore mode: the USB serial string usbmuxd knows it by ("" if unknown) */
     uint32_t cpid, bdid;
+    char reason[256]; /* why the agent cannot use it, with the fix ("" = it can) */
 };
 
 struct seam_events {
@@ -66,6 +67,12 @@ int seams_sim_new(const char *socket, const char *host, int usbmuxd, struct seam
  * file and line. A host without USB is a logged state (no ports), not an error. */
 int seams_usb_new(const char *host_root, const char *rack_map, struct seams **out, char *err,
                   size_t errlen);
+/* Whether the agent may open the USB device at bus/devnum: 0, FR_ESYS when permission
+ * is denied (libusb's LIBUSB_ERROR_ACCESS), another fr_err code when it cannot tell. */
+typedef int (*seams_usb_open_fn)(void *arg, uint32_t bus, uint32_t devnum);
+/* How the usb seams try a device (libusb's open by default); tests give recorded
+ * answers for the devices of a recorded tree. Before start. */
+void seams_usb_set_open(struct seams *s, seams_usb_open_fn fn, void *arg);
 void seams_destroy(struct seams **s);
 
 #endif

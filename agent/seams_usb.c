@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "discovery.h"
 #include "fr_err.h"
@@ -21,6 +23,7 @@
 #include "usb_topology.h"
 
 #define MAX_SOURCES 4
+#define MAX_DENIED 64        /* units on this host the agent may not open, reported by path */
 #define REREAD_DELAY_MS 300  /* a hub's ports appear one by one: read once they settle */
 #define POWER_OFF_MS 2000    /* how long a cycled port stays off */
 #define UDEV_RULE "60-flashrack.rules"
@@ -34,6 +37,13 @@ struct power_job {
     int on, rc;
     char err[256];
     struct power_job *next;
+};
+
+/* A DFU/recovery unit the agent may not open, reported with a reason (libirecovery,
+ * which opens every unit it reports, never sees it). */
+struct denied {
+    char path[32];
+    uint64_t ecid;
 };
 
 struct usb_seams {
@@ -54,6 +64,10 @@ struct usb_seams {
     struct discovery_source *sources[MAX_SOURCES];
     size_t nsources;
     struct power_job *jobs;
+    seams_usb_open_fn can_open;   /* whether a device may be opened (libusb; tests inject) */
+    void *can_open_arg;
+    struct denied denied[MAX_DENIED];
+    size_t ndenied;
     int dev_started;
     int pending, closing;         /* pending: handles, sources and jobs still open */
     void (*on_closed)(struct seams *s);
@@ -114,6 +128,7 @@ static void report_topology(struct usb_seams *s)
 }
 
 static void start_read(struct usb_seams *s);
+static void scan_denied(struct usb_seams *s);
 
 static void after_read(uv_work_t *w, int status)
 {
@@ -127,6 +142,7 @@ static void after_read(uv_work_t *w, int status)
             s->topo = s->fresh;
             s->fresh = NULL;
             report_topology(s);
+            scan_denied(s);
         }
         s->last_read_rc = s->read_rc;
         if (s->read_again)
@@ -190,16 +206,120 @@ static void on_src_detach(void *arg, const char *path, uint64_t ecid)
 
 /* ---- units nobody can open ----------------------------------------------------- */
 
-/* libirecovery reports only the units it can open; one the agent's user may not
- * open is said here, naming the rule that fixes it. */
-static void check_access(struct usb_seams *s, const struct usb_dev_event *e)
+static int libusb_can_open(void *arg, uint32_t bus, uint32_t devnum)
 {
-    if (usb_dev_can_open(s->dev, e->bus, e->devnum) != FR_ESYS)
-        return;
-    fr_error("usb", "a %s-mode unit on port '%s' (05ac:%04x) cannot be opened: permission "
-             "denied; it needs an operator: install deploy/udev/" UDEV_RULE " in /etc/udev/rules.d "
-             "and add the agent's user to group flashrack", fr_mode_name(irecv_mode_of_pid(e->pid)),
-             e->path, e->pid);
+    struct usb_seams *s = arg;
+    return s->dev ? usb_dev_can_open(s->dev, bus, devnum) : FR_EUNAVAIL;
+}
+
+static int in_group(gid_t gid)
+{
+    gid_t groups[256];
+    int n = getgroups(256, groups);
+    for (int i = 0; i < n; i++)
+        if (groups[i] == gid)
+            return 1;
+    return gid == getegid();
+}
+
+/* With a recorded tree (host_root set) its device nodes answer, not this host's
+ * libusb. libusb opens /dev/bus/usb/BBB/DDD read-write, which the kernel grants a
+ * process without privileges when the node's owner, group or other bits allow it;
+ * the agent runs as its own user, so root's override is not counted. */
+static int node_can_open(void *arg, uint32_t bus, uint32_t devnum)
+{
+    struct usb_seams *s = arg;
+    char node[PATH_MAX + 32];
+    struct stat st;
+    snprintf(node, sizeof node, "%s/dev/bus/usb/%03u/%03u", s->host_root, bus, devnum);
+    if (stat(node, &st) != 0)
+        return FR_ENOTFOUND;
+    int shift = st.st_uid == geteuid() ? 6 : in_group(st.st_gid) ? 3 : 0;
+    return ((st.st_mode >> shift) & 06) == 06 ? 0 : FR_ESYS;
+}
+
+/* A unit whose device the agent's user may not open: named by its serial string in
+ * sysfs (readable by anyone) and reported with the reason and the fix. 0, or -1 when
+ * its serial string says nothing usable. */
+static int denied_unit(const struct usb_device_entry *d, struct unit_desc *u)
+{
+    struct irecv_serial id;
+    char err[160];
+    if (irecv_serial_parse(d->serial, &id, err, sizeof err) < 0) {
+        fr_warn("usb", "a unit on port '%s' (05ac:%04x) may not be opened and its serial string "
+                "says no ECID (%s): install deploy/udev/" UDEV_RULE, d->path, d->pid, err);
+        return -1;
+    }
+    *u = (struct unit_desc){ .ecid = id.ecid, .mode = irecv_mode_of_pid(d->pid), .cpid = id.cpid,
+                             .bdid = id.bdid };
+    snprintf(u->path, sizeof u->path, "%s", d->path);
+    snprintf(u->serial, sizeof u->serial, "%s", id.srnm);
+    snprintf(u->reason, sizeof u->reason, "permission denied opening its USB device (05ac:%04x, "
+             "%s mode): install deploy/udev/" UDEV_RULE " in /etc/udev/rules.d, add the agent's "
+             "user to group flashrack, then plug the unit in again", d->pid, fr_mode_name(u->mode));
+    fr_error("usb", "unit 0x%016llX on port '%s' needs an operator: %s", (unsigned long long)id.ecid,
+             d->path, u->reason);
+    return 0;
+}
+
+static const struct usb_device_entry *device_at(const struct usb_device_entry *devs, size_t n,
+                                                const char *path)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(devs[i].path, path) == 0 && irecv_pid_is_irecv(devs[i].pid))
+            return &devs[i];
+    return NULL;
+}
+
+/* Units reported denied that left (detached) or may be opened now (reported again
+ * without a reason). */
+static void recheck_denied(struct usb_seams *s, const struct usb_device_entry *devs, size_t n)
+{
+    for (size_t i = 0; i < s->ndenied;) {
+        struct denied *d = &s->denied[i];
+        const struct usb_device_entry *e = device_at(devs, n, d->path);
+        struct unit_desc u;
+        if (e && s->can_open(s->can_open_arg, e->bus, e->devnum) == FR_ESYS) {
+            i++;
+            continue;
+        }
+        if (!e)
+            on_src_detach(s, d->path, d->ecid);
+        else if (denied_unit(e, &u) == 0) {
+            u.reason[0] = '\0';
+            fr_info("usb", "unit 0x%016llX on port '%s' may be opened now", (unsigned long long)u.ecid,
+                    u.path);
+            on_src_attach(s, &u);
+        }
+        *d = s->denied[--s->ndenied];
+    }
+}
+
+/* libirecovery reports only the units it can open; the DFU/recovery units on this host
+ * that the agent's user may not open are reported here, needing an operator. Run after
+ * each tree read and when a DFU/recovery device comes or goes. */
+static void scan_denied(struct usb_seams *s)
+{
+    struct usb_device_entry *devs = NULL;
+    size_t n = 0;
+    if (usb_topology_devices(s->host_root, APPLE_VID, &devs, &n) < 0)
+        n = 0;
+    recheck_denied(s, devs, n);
+    for (size_t i = 0; i < n; i++) {
+        int known = 0;
+        for (size_t j = 0; j < s->ndenied && !known; j++)
+            known = strcmp(s->denied[j].path, devs[i].path) == 0;
+        struct unit_desc u;
+        if (known || !irecv_pid_is_irecv(devs[i].pid) || s->ndenied == MAX_DENIED ||
+            s->can_open(s->can_open_arg, devs[i].bus, devs[i].devnum) != FR_ESYS ||
+            denied_unit(&devs[i], &u) < 0)
+            continue;
+        struct denied *d = &s->denied[s->ndenied++];
+        snprintf(d->path, sizeof d->path, "%s", u.path);
+        d->ecid = u.ecid;
+        on_src_attach(s, &u);
+    }
+    free(devs);
 }
 
 static void on_usb_change(void *arg, const struct usb_dev_event *e)
@@ -207,8 +327,8 @@ static void on_usb_change(void *arg, const struct usb_dev_event *e)
     struct usb_seams *s = arg;
     if (e->device_class == 9)
         uv_timer_start(&s->reread, on_reread, REREAD_DELAY_MS, 0);
-    else if (e->arrived && e->vid == APPLE_VID && irecv_pid_is_irecv(e->pid))
-        check_access(s, e);
+    else if (e->vid == APPLE_VID && irecv_pid_is_irecv(e->pid))
+        scan_denied(s);
 }
 
 /* ---- power --------------------------------------------------------------------- */
@@ -416,6 +536,15 @@ int seams_usb_new(const char *host_root, const char *rack_map, struct seams **ou
         return rc;
     }
     s->base.enter_recovery = usb_enter_recovery;
+    s->can_open = s->host_root[0] ? node_can_open : libusb_can_open;
+    s->can_open_arg = s;
     *out = &s->base;
     return 0;
+}
+
+void seams_usb_set_open(struct seams *base, seams_usb_open_fn fn, void *arg)
+{
+    struct usb_seams *s = base->impl;
+    s->can_open = fn;
+    s->can_open_arg = arg;
 }

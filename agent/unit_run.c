@@ -450,8 +450,8 @@ static void ask_recovery(struct unit_run *r)
 
 void unit_run_on_unit(struct agent *a, const struct unit_desc *u)
 {
-    if (u->mode != fr_mode_parse("recovery") && u->mode != fr_mode_parse("dfu"))
-        return;
+    if ((u->mode != fr_mode_parse("recovery") && u->mode != fr_mode_parse("dfu")) || u->reason[0])
+        return; /* a unit the agent may not open waits for an operator (u->reason) */
     for (struct unit_run *r = a->runs; r; r = r->next) {
         if (!r->awaiting_recovery || r->ref.ecid != u->ecid)
             continue;

@@ -91,14 +91,15 @@ void render_agents(const json_t *doc, FILE *out)
 
 void render_units(const json_t *doc, FILE *out)
 {
-    fprintf(out, "%-18s %-11s %-9s %-8s %-8s %-8s %-7s %s\n", "ECID", "MODEL", "MODE", "AGENT", "PORT",
-            "LABEL", "PRESENT", "LAST RUN");
+    fprintf(out, "%-18s %-11s %-9s %-8s %-8s %-8s %-7s %-14s %-16s %s\n", "ECID", "MODEL", "MODE",
+            "AGENT", "PORT", "LABEL", "PRESENT", "STATE", "LAST RUN", "REASON");
     size_t i;
     const json_t *u;
     json_array_foreach(list(doc, "units"), i, u)
-        fprintf(out, "%-18s %-11s %-9s %-8s %-8s %-8s %-7s %s\n", str(u, "ecid"), str(u, "product_type"),
-                str(u, "mode"), str(u, "agent"), str(u, "port"), str(u, "label"), yes(u, "present"),
-                str(u, "run_state"));
+        fprintf(out, "%-18s %-11s %-9s %-8s %-8s %-8s %-7s %-14s %-16s %s\n", str(u, "ecid"),
+                str(u, "product_type"), str(u, "mode"), str(u, "agent"), str(u, "port"),
+                str(u, "label"), yes(u, "present"), str(u, "state"), str(u, "run_state"),
+                json_is_string(json_object_get(u, "reason")) ? json_string_value(json_object_get(u, "reason")) : "");
 }
 
 void render_ports(const json_t *doc, FILE *out)

@@ -60,7 +60,8 @@ static int check_unit(const Fr__UnitInfo *u, char *err, size_t errlen)
     CHECK(u->ecid != 0, "field 'unit.ecid': expected a non-zero ECID");
     if (check_str(u->product_type, "unit.product_type", err, errlen) ||
         check_str(u->serial, "unit.serial", err, errlen) ||
-        check_str(u->port_path, "unit.port_path", err, errlen))
+        check_str(u->port_path, "unit.port_path", err, errlen) ||
+        check_str(u->reason, "unit.reason", err, errlen))
         return FR_EPROTO;
     return check_mode(u->mode, err, errlen);
 }

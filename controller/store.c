@@ -16,7 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 static const char *const schema[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -100,6 +100,11 @@ static const char *const schema_v5[] = {
     "CREATE INDEX IF NOT EXISTS moves_to ON moves(to_agent, to_port, done)",
 };
 
+/* v6: why a unit's agent cannot use it, with the fix ("" = it can: UnitInfo.reason). */
+static const char *const schema_v6[] = {
+    "ALTER TABLE units ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -110,6 +115,7 @@ static const struct {
     { schema_v3, sizeof schema_v3 / sizeof schema_v3[0] },
     { schema_v4, sizeof schema_v4 / sizeof schema_v4[0] },
     { schema_v5, sizeof schema_v5 / sizeof schema_v5[0] },
+    { schema_v6, sizeof schema_v6 / sizeof schema_v6[0] },
 };
 
 

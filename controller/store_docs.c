@@ -124,16 +124,20 @@ static json_t *doc_units(struct store *s)
     sqlite3_stmt *st = st_query(s,
         "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"
         " u.present, u.last_seen, COALESCE((SELECT r.state FROM unit_runs r WHERE r.ecid = u.ecid"
-        "  ORDER BY r.job DESC LIMIT 1), '')"
+        "  ORDER BY r.job DESC LIMIT 1), ''), u.reason"
         " FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
         " ORDER BY u.agent, p.label, u.ecid", NULL);
     json_t *units = json_array();
-    while (st && st_step(s, st) == SQLITE_ROW)
-        json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:s}",
+    while (st && st_step(s, st) == SQLITE_ROW) {
+        int present = sqlite3_column_int(st, 7);
+        const char *reason = present ? col_text(st, 10) : "";
+        json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:s, s:s, s:s}",
             "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
             "mode", fr_mode_name(sqlite3_column_int(st, 3)), "agent", col_text(st, 4),
-            "port", col_text(st, 5), "label", col_text(st, 6), "present", sqlite3_column_int(st, 7),
-            "last_seen", col_time(st, 8), "run_state", col_text(st, 9)));
+            "port", col_text(st, 5), "label", col_text(st, 6), "present", present,
+            "last_seen", col_time(st, 8), "run_state", col_text(st, 9),
+            "state", !present ? "gone" : reason[0] ? "needs_operator" : "ready", "reason", reason));
+    }
     if (st)
         sqlite3_reset(st);
     return json_pack("{s:o}", "units", units);
@@ -150,19 +154,23 @@ static json_t *doc_ports(struct store *s)
         "  AND ps.path = p.path ORDER BY at DESC LIMIT 5)),"
         " (SELECT u.ecid FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1),"
         " EXISTS (SELECT 1 FROM attempts a WHERE a.agent = p.agent AND a.port = p.path"
-        "  AND a.state IN " LIVE ")"
+        "  AND a.state IN " LIVE "),"
+        " (SELECT u.reason FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1)"
         " FROM ports p ORDER BY p.agent, p.label", NULL);
     json_t *ports = json_array();
     while (st && st_step(s, st) == SQLITE_ROW) {
+        const char *unit_reason = col_text(st, 13);
         const char *state = sqlite3_column_int(st, 7) ? "quarantined"
-                          : sqlite3_column_int(st, 12) ? "busy" : "free";
+                          : sqlite3_column_int(st, 12) ? "busy"
+                          : unit_reason[0] ? "needs_operator" : "free";
+        const char *reason = col_text(st, 9)[0] ? col_text(st, 9) : unit_reason;
         json_t *ecid = sqlite3_column_type(st, 11) == SQLITE_NULL ? json_string("") : col_ecid(st, 11);
         json_t *history = json_loads(col_text(st, 10), 0, NULL);
         json_array_append_new(ports, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:o, s:i, s:s, s:o}",
             "agent", col_text(st, 0), "path", col_text(st, 1), "label", col_text(st, 2),
             "hub", col_text(st, 3), "bus", sqlite3_column_int(st, 4), "depth", sqlite3_column_int(st, 5),
             "power_switch", sqlite3_column_int(st, 6), "state", state, "ecid", ecid,
-            "strikes", sqlite3_column_int(st, 8), "reason", col_text(st, 9),
+            "strikes", sqlite3_column_int(st, 8), "reason", reason,
             "history", history ? history : json_array()));
     }
     if (st)

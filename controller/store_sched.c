@@ -310,7 +310,8 @@ int store_sched_candidates(struct store *s,
     sqlite3_stmt *st = st_query(s,
         "SELECT r.job, r.ecid, u.agent, u.port, u.product_type FROM unit_runs r"
         " JOIN jobs j ON j.id = r.job AND j.state = 'running'"
-        " JOIN units u ON u.ecid = r.ecid AND u.present = 1"
+        /* a unit its agent cannot use (it said why: UnitInfo.reason) waits for an operator */
+        " JOIN units u ON u.ecid = r.ecid AND u.present = 1 AND u.reason = ''"
         " LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
         " WHERE (r.state IN ('waiting_unit', 'needs_move')"
         /* an operator put it into DFU or recovery by hand: it starts by itself */

@@ -1,7 +1,8 @@
 /* test_seams_usb — the usb backend composed on this machine: libusb and
  * libirecovery start for real (and see no devices), the tree comes from a sysfs
- * fixture, power-cycle requests that cannot work are refused at once, and closing
- * ends every handle. */
+ * fixture, power-cycle requests that cannot work are refused at once, a DFU unit
+ * whose device may not be opened (the recorded answer LIBUSB_ERROR_ACCESS) is
+ * reported needing an operator with the fix, and closing ends every handle. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,12 +13,16 @@
 #include <string.h>
 
 #include "fr_err.h"
+#include "fr_types.h"
 #include "seams.h"
 
 struct seen {
     int topologies;
     size_t nports;
     struct port_desc ports[16];
+    int attaches, detaches;
+    struct unit_desc unit;
+    int stop_on_attach;
     uv_loop_t *loop;
 };
 
@@ -30,8 +35,20 @@ static void on_topology(void *arg, const struct port_desc *p, size_t n)
     uv_stop(s->loop);
 }
 
-static void on_attach(void *arg, const struct unit_desc *u) {}
-static void on_detach(void *arg, const char *path, uint64_t ecid) {}
+static void on_attach(void *arg, const struct unit_desc *u)
+{
+    struct seen *s = arg;
+    s->attaches++;
+    s->unit = *u;
+    if (s->stop_on_attach)
+        uv_stop(s->loop);
+}
+
+static void on_detach(void *arg, const char *path, uint64_t ecid)
+{
+    struct seen *s = arg;
+    s->detaches++;
+}
 
 static void on_bound(uv_timer_t *t)
 {
@@ -85,10 +102,64 @@ static void composes_topology_power_and_discovery(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The recorded tree's answers to opening a device: the DFU unit (bus 1, device 6)
+ * is root's only, as it is on a host without the udev rule. */
+static int denied_opens;
+
+static int open_denied(void *arg, uint32_t bus, uint32_t devnum)
+{
+    if (bus == 1 && devnum == 6) {
+        denied_opens++;
+        return FR_ESYS;
+    }
+    return 0;
+}
+
+static void unit_that_cannot_be_opened_needs_an_operator(void **state)
+{
+    char root[512], err[256] = "";
+    snprintf(root, sizeof root, "%s/sysfs/nested", getenv("FR_FIXTURES"));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen seen = { .loop = &loop, .stop_on_attach = 1 };
+    struct seam_events ev = { on_topology, on_attach, on_detach, NULL, &seen };
+    struct seams *s = NULL;
+    assert_int_equal(seams_usb_new(root, "", &s, err, sizeof err), 0);
+    seams_usb_set_open(s, open_denied, NULL);
+    assert_int_equal(s->start(s, &loop, &ev, err, sizeof err), 0);
+    uv_timer_t bound;
+    uv_timer_init(&loop, &bound);
+    uv_timer_start(&bound, on_bound, 10000, 0);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the topology */
+    if (!seen.attaches)
+        uv_run(&loop, UV_RUN_DEFAULT); /* the unit */
+    assert_int_equal(seen.topologies, 1);
+    assert_int_equal(seen.attaches, 1);
+    assert_true(denied_opens >= 1);
+    /* identified from its serial string in sysfs, which needs no open */
+    assert_true(seen.unit.ecid == 0x001A2B3C4D5E6F71ull);
+    assert_int_equal(seen.unit.cpid, 0x8030);
+    assert_int_equal(seen.unit.bdid, 4);
+    assert_string_equal(seen.unit.path, "1-1.4.2.3");
+    assert_string_equal(fr_mode_name(seen.unit.mode), "dfu");
+    assert_string_equal(seen.unit.reason,
+                        "permission denied opening its USB device (05ac:1227, dfu mode): install "
+                        "deploy/udev/60-flashrack.rules in /etc/udev/rules.d, add the agent's user "
+                        "to group flashrack, then plug the unit in again");
+
+    s->close(s, on_closed);
+    uv_close((uv_handle_t *)&bound, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    seams_destroy(&s);
+    assert_int_equal(seen.detaches, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(composes_topology_power_and_discovery),
+        cmocka_unit_test(unit_that_cannot_be_opened_needs_an_operator),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

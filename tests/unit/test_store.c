@@ -541,7 +541,7 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
     sql("ALTER TABLE attempts DROP COLUMN firmware; ALTER TABLE attempts DROP COLUMN sha256;"
         " ALTER TABLE attempts DROP COLUMN token_hi; ALTER TABLE attempts DROP COLUMN token_lo;"
         " ALTER TABLE unit_runs DROP COLUMN refusals; ALTER TABLE unit_runs DROP COLUMN not_before;"
-        " PRAGMA user_version = 1");
+        " ALTER TABLE units DROP COLUMN reason; PRAGMA user_version = 1");
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
@@ -564,7 +564,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 5"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 6"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }
@@ -733,9 +733,48 @@ static void refusals_back_off_then_hold_the_run(void **state)
     assert_int_equal(ncands(s), 1);
 }
 
+/* A unit its agent cannot use (UnitInfo.reason) is listed needing an operator and
+ * never a candidate; reported again without a reason, it is one. */
+static void a_unit_with_a_reason_waits_for_an_operator(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 1, 0x5000);
+    uint64_t ecid = 0x5000;
+    int created;
+    submit(s, "denied", &ecid, 1, NULL, 0, &created);
+    Fr__UnitInfo u = FR__UNIT_INFO__INIT;
+    u.ecid = ecid;
+    u.port_path = "1-1.1";
+    u.mode = 1;
+    u.reason = "permission denied: install deploy/udev/60-flashrack.rules";
+    Fr__PortEvent ev = FR__PORT_EVENT__INIT;
+    ev.kind = FR__PORT_EVENT__KIND__ATTACH;
+    ev.unit = &u;
+    assert_int_equal(store_unit_event(s, "A", &ev, 5000), 0);
+    assert_int_equal(ncands(s), 0);
+    json_t *doc = store_doc_units(s);
+    json_t *row = json_array_get(json_object_get(doc, "units"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "state")), "needs_operator");
+    assert_string_equal(json_string_value(json_object_get(row, "reason")), u.reason);
+    json_decref(doc);
+    doc = store_doc_ports(s);
+    row = json_array_get(json_object_get(doc, "ports"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "state")), "needs_operator");
+    assert_string_equal(json_string_value(json_object_get(row, "reason")), u.reason);
+    json_decref(doc);
+    u.reason = ""; /* the rule installed, plugged in again */
+    assert_int_equal(store_unit_event(s, "A", &ev, 6000), 0);
+    assert_int_equal(ncands(s), 1);
+    doc = store_doc_units(s);
+    row = json_array_get(json_object_get(doc, "units"), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "state")), "ready");
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_unit_with_a_reason_waits_for_an_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(epoch_grows_at_each_open, setup, teardown),
         cmocka_unit_test_setup_teardown(a_version_1_store_is_upgraded_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(a_store_from_a_newer_flashrackd_is_refused_untouched, setup,
