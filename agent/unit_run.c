@@ -424,6 +424,11 @@ static void on_recovery_answer(void *arg, int rc, const char *why)
         uv_timer_init(r->agent->loop, r->recovery_timer);
         r->recovery_timer->data = r;
         uv_timer_start(r->recovery_timer, on_recovery_timeout, RECOVERY_WAIT_MS, 0);
+        /* the unit's return in recovery can come before lockdown's answer (two sources:
+         * the simulator's feed or libirecovery, and usbmuxd): it may be here already */
+        struct port *p = ports_find_unit(r->agent, r->ref.ecid);
+        if (p)
+            unit_run_on_unit(r->agent, &p->unit);
     } else {
         fail_run(r, FR_CLASS_UNKNOWN, "out of memory");
     }

@@ -12,8 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "engine.h"
 #include "fr_err.h"
+#include "fr_types.h"
 #include "fr_wire.h"
 #include "journal.h"
 #include "unit_run.h"
@@ -368,6 +370,60 @@ static void a_message_that_cannot_be_packed_takes_no_seq(void **state)
     rig_teardown(&g);
 }
 
+/* Seams whose unit comes back in recovery mode (an attach from the DFU/recovery
+ * source) before lockdown's answer to EnterRecovery arrives: two sources, no order. */
+struct early_seams {
+    struct seams base;
+    uv_timer_t later;
+    struct agent *a;
+    void (*cb)(void *arg, int rc, const char *why);
+    void *arg;
+};
+
+static void back_then_answer(uv_timer_t *t)
+{
+    struct early_seams *e = t->data;
+    struct unit_desc u = { .ecid = TEST_ECID, .mode = fr_mode_parse("recovery") };
+    snprintf(u.path, sizeof u.path, "1-1");
+    ports_on_attach(e->a, &u);
+    e->cb(e->arg, 0, NULL);
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+static int early_enter_recovery(struct seams *s, const char *path, uint64_t ecid,
+                                void (*cb)(void *arg, int rc, const char *why), void *arg)
+{
+    struct early_seams *e = (struct early_seams *)s;
+    e->cb = cb;
+    e->arg = arg;
+    uv_timer_start(&e->later, back_then_answer, 0, 0);
+    return 0;
+}
+
+static void a_unit_back_in_recovery_before_lockdown_answers_is_restored(void **state)
+{
+    struct rig g;
+    rig_setup(&g);
+    struct early_seams e = { .base = { .name = "early", .enter_recovery = early_enter_recovery },
+                             .a = &g.a };
+    uv_timer_init(&g.loop, &e.later);
+    e.later.data = &e;
+    g.a.seams = &e.base;
+    g.a.ports[0].unit.mode = fr_mode_parse("normal");
+    assign(&g, 51); /* before the fix: 60 s waiting for a return that had happened, no_device */
+    assert_int_equal(starts(&g), 1);
+    assert_int_equal(outbox_count(&g.a, FR__ENVELOPE__BODY_JOB_RESULT, 51), 1);
+    Fr__Envelope *env = NULL;
+    char err[128];
+    for (struct outbox_entry *o = g.a.outbox; o; o = o->next) {
+        assert_int_equal(fr_wire_unpack(o->data, o->len, &env, err, sizeof err), 0);
+        if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT)
+            assert_int_equal(env->job_result->outcome, FR__OUTCOME__OUTCOME_SUCCESS);
+        fr_wire_free(&env);
+    }
+    rig_teardown(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +435,7 @@ int main(void)
         cmocka_unit_test(missing_engine_is_an_error_not_a_crash),
         cmocka_unit_test(a_reassigned_ended_attempt_gets_its_result_not_a_second_restore),
         cmocka_unit_test(a_message_that_cannot_be_packed_takes_no_seq),
+        cmocka_unit_test(a_unit_back_in_recovery_before_lockdown_answers_is_restored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
