@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fr_models.h"
 #include "fr_mux_wire.h"
 
 /* Keys lockdownd refuses without a session (GetProhibited). */
@@ -37,7 +38,7 @@ static plist_t identity(const struct rack_unit *u)
     for (; u->board[i] && i + 1 < sizeof hw; i++)
         hw[i] = (char)(u->board[i] >= 'a' && u->board[i] <= 'z' ? u->board[i] - 32 : u->board[i]);
     hw[i] = '\0';
-    const struct model_info *m = rack_model(u->product_type);
+    const struct fr_model *m = fr_model_find(u->product_type);
     const char *build = rack_ios_build(u->ios);
     plist_t d = plist_new_dict();
     plist_dict_set_item(d, "UniqueChipID", plist_new_uint(u->ecid));

@@ -10,31 +10,9 @@
 
 #include "fr_config.h"
 #include "fr_err.h"
+#include "fr_models.h"
 #include "fr_sha.h"
 #include "fr_types.h"
-
-static const struct model_info models[] = {
-    { "iPhone10,1", "d20ap", 0x02, 0x8015, "iPhone 8" },
-    { "iPhone10,3", "d22ap", 0x06, 0x8015, "iPhone X" },
-    { "iPhone11,2", "d321ap", 0x0e, 0x8020, "iPhone XS" },
-    { "iPhone11,8", "n841ap", 0x0c, 0x8020, "iPhone XR" },
-    { "iPhone12,1", "n104ap", 0x04, 0x8030, "iPhone 11" },
-    { "iPhone12,8", "d79ap", 0x10, 0x8030, "iPhone SE (2nd gen)" },
-    { "iPhone13,2", "d53gap", 0x0c, 0x8101, "iPhone 12" },
-    { "iPhone14,5", "d17ap", 0x0a, 0x8110, "iPhone 13" },
-    { "iPhone14,7", "d27ap", 0x18, 0x8110, "iPhone 14" },
-    { "iPhone15,4", "d37ap", 0x08, 0x8120, "iPhone 15" },
-    { "iPhone16,1", "d83ap", 0x04, 0x8130, "iPhone 15 Pro" },
-    { "iPhone17,3", "d47ap", 0x08, 0x8140, "iPhone 16" },
-};
-
-const struct model_info *rack_model(const char *product_type)
-{
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
-        if (strcmp(models[i].product_type, product_type) == 0)
-            return &models[i];
-    return NULL;
-}
 
 /* A [port] or [unit] section, resolved once every hub is known. */
 struct pending {
@@ -370,7 +348,7 @@ static void on_pending_key(struct parse_ctx *c, int line, const char *k, const c
         text(c, line, k, v, p->at, sizeof p->at);
         p->at_line = line;
     } else if (is_unit && strcmp(k, "product_type") == 0) {
-        if (!rack_model(v))
+        if (!fr_model_find(v))
             fail(c, line, k, v, "expected a known ProductType such as iPhone12,1");
         else
             p->has_product = text(c, line, k, v, p->unit.product_type,
@@ -526,7 +504,7 @@ static void make_ports(struct rack *r)
 
 static void set_identity(struct rack_unit *u, uint64_t seed)
 {
-    const struct model_info *m = rack_model(u->product_type);
+    const struct fr_model *m = fr_model_find(u->product_type);
     snprintf(u->board, sizeof u->board, "%s", m->board);
     u->cpid = m->cpid;
     u->bdid = m->bdid;
@@ -584,7 +562,7 @@ static int fill_units(struct parse_ctx *c)
         memset(u, 0, sizeof *u);
         u->ecid = (hash_str(r->sim.seed, p->label) & 0x000FFFFFFFFFFFFFull) | 0x0001000000000000ull;
         list_item(h->product_types, (int)i, u->product_type, sizeof u->product_type);
-        if (!rack_model(u->product_type))
+        if (!fr_model_find(u->product_type))
         {
             snprintf(c->cursec, sizeof c->cursec, "host %s", h->name);
             return fail(c, h->line, "product_types", u->product_type,

@@ -116,13 +116,7 @@ int rack_find_port_label(const struct rack *r, const char *label);
 int rack_find_port_path(const struct rack *r, int host, const char *path);
 int rack_find_unit(const struct rack *r, uint64_t ecid);
 
-/* Model facts (ProductType → board, CPID, BDID, marketing name); NULL when unknown. */
-struct model_info {
-    const char *product_type, *board;
-    uint32_t bdid, cpid;
-    const char *name;
-};
-const struct model_info *rack_model(const char *product_type);
+/* Model facts: fr_models.h. */
 
 /* The iOS build of a ProductVersion the simulator knows ("17.5" → "21F90"); NULL when unknown. */
 const char *rack_ios_build(const char *ios);
