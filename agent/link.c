@@ -164,6 +164,10 @@ static int send_hello(struct agent *a)
 {
     Fr__Hello h = FR__HELLO__INIT;
     h.agent_version = FR_VERSION;
+    char engine[160];
+    snprintf(engine, sizeof engine, "%s %s", a->engine.name, a->engine.version);
+    h.engine = engine[0] != ' ' ? engine : "";
+    h.libimobiledevice = FR_LIBIMOBILEDEVICE_VERSION;
     h.hostname = a->cfg.id;
     h.slots = (uint32_t)a->cfg.slots;
     h.generation = a->topology_gen;

@@ -22,6 +22,7 @@
 #include "fr_types.h"
 #include "fr_wire.h"
 #include "keys.h"
+#include "record.h"
 #include "render.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_NOTFOUND = 4 };
@@ -29,6 +30,7 @@ enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_
 struct cli {
     const char *endpoint;
     int json;
+    const char *format;     /* -o: table, json, csv or pdf (each verb says which it offers) */
     int timeout_s;
     void *ctx, *sock;
     uint64_t seq;
@@ -169,11 +171,12 @@ static int global_opt(struct cli *c, int ch, const char *arg)
     switch (ch) {
     case 'C': c->endpoint = arg; return 1;
     case 'o':
-        if (strcmp(arg, "json") && strcmp(arg, "table")) {
-            fprintf(stderr, "flashrack: -o: expected 'table' or 'json', got '%s'\n", arg);
+        if (strcmp(arg, "json") && strcmp(arg, "table") && strcmp(arg, "csv") && strcmp(arg, "pdf")) {
+            fprintf(stderr, "flashrack: -o: expected 'table', 'json', 'csv' or 'pdf', got '%s'\n", arg);
             return -1;
         }
         c->json = strcmp(arg, "json") == 0;
+        c->format = arg;
         return 1;
     case 'T':
         if (fr_cfg_parse_int(arg, 1, 3600, &v) < 0) {
@@ -192,6 +195,19 @@ struct verb {
     const char *summary;
     const char *usage;
 };
+
+/* Whether verb offers the output format -o asked for: every verb has table and json;
+ * these have more. */
+static int format_offered(const char *verb, const char *format)
+{
+    static const char *const more[][2] = { { "record", "csv pdf" } };
+    if (!strcmp(format, "table") || !strcmp(format, "json"))
+        return 1;
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        if (!strcmp(more[i][0], verb))
+            return strstr(more[i][1], format) != NULL;
+    return 0;
+}
 
 static const struct verb *find_verb(const char *name);
 
@@ -229,6 +245,10 @@ static int parse_verb(struct cli *c, const char *verb, int argc, char **argv,
                 fprintf(stderr, "flashrack %s: unknown or incomplete option '%s'\n", verb, argv[optind - 1]);
             return verb_usage(verb, stderr, EXIT_USAGE);
         }
+    }
+    if (!format_offered(verb, c->format)) {
+        fprintf(stderr, "flashrack %s: -o %s is not offered here (table or json)\n", verb, c->format);
+        return EXIT_USAGE;
     }
     return 0;
 }
@@ -878,6 +898,61 @@ static int run_keys(struct cli *c, int argc, char **argv)
     return keys_run(argc, argv, c->json);
 }
 
+/* ---- record ---------------------------------------------------------------------------- */
+
+struct record_args {
+    const char *out, *pubkey, *dir;
+};
+
+static int on_record_opt(void *arg, int ch, const char *val)
+{
+    struct record_args *r = arg;
+    switch (ch) {
+    case 'O': r->out = val; return 0;
+    case 'K': r->pubkey = val; return 0;
+    case 'd': r->dir = val; return 0;
+    }
+    return -1;
+}
+
+/* "record JOB|ECID": a decimal number is a job, 0x... a unit. */
+static int record_fetch(struct cli *c, const char *what, const struct record_args *ra)
+{
+    uint64_t job = 0, ecid = 0;
+    int is_ecid = strncmp(what, "0x", 2) == 0 || strncmp(what, "0X", 2) == 0;
+    if (is_ecid ? fr_ecid_parse(what, &ecid) < 0 || ecid == 0 : parse_id("record", what, &job) < 0) {
+        fprintf(stderr, "flashrack record: expected a job number or an ECID (0x...), got '%s'\n", what);
+        return EXIT_USAGE;
+    }
+    json_t *doc = NULL;
+    int rc = cli_query(c, FR__QUERY_REQUEST__KIND__RECORDS, job, ecid, &doc);
+    if (rc == 0)
+        rc = record_export(doc, c->format, ra->out);
+    json_decref(doc);
+    return rc;
+}
+
+static int run_record(struct cli *c, int argc, char **argv)
+{
+    static const struct option own[] = { { "out", required_argument, NULL, 'O' },
+                                         { "pubkey", required_argument, NULL, 'K' },
+                                         { "dir", required_argument, NULL, 'd' } };
+    struct record_args ra = { 0 };
+    int rc = parse_verb(c, "record", argc, argv, own, 3, on_record_opt, &ra);
+    if (rc)
+        return rc;
+    int left = argc - optind;
+    const char *sub = left > 0 ? argv[optind] : "";
+    if (!strcmp(sub, "verify") && left == 2)
+        return record_verify(argv[optind + 1], ra.pubkey);
+    if (!strcmp(sub, "pubkey") && left == 1)
+        return record_pubkey(ra.dir);
+    if (left == 1 && strcmp(sub, "verify") && strcmp(sub, "pubkey"))
+        return record_fetch(c, sub, &ra);
+    fprintf(stderr, "flashrack record: expected JOB, ECID, verify FILE or pubkey\n");
+    return verb_usage("record", stderr, EXIT_USAGE);
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static const struct verb verbs[] = {
@@ -933,6 +1008,7 @@ static const struct verb verbs[] = {
       "  port, outcome and the engine's error text. The latest job when JOB is omitted.\n"
       "  Exit code 1 when a unit failed or is suspected faulty; 4 when there is no JOB." },
     { "keys", run_keys, "CURVE keys and who may connect", KEYS_USAGE },
+    { "record", run_record, "signed sanitization records: export, verify", RECORD_USAGE },
 };
 
 static const struct verb *find_verb(const char *name)
@@ -956,7 +1032,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    struct cli c = { .endpoint = getenv("FLASHRACK_CONTROLLER"), .timeout_s = 5 };
+    struct cli c = { .endpoint = getenv("FLASHRACK_CONTROLLER"), .timeout_s = 5, .format = "table" };
     if (!c.endpoint || !*c.endpoint)
         c.endpoint = "tcp://127.0.0.1:7711";
     srand((unsigned)fr_time_wall_ms());

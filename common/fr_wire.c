@@ -77,6 +77,8 @@ static int check_hello(const Fr__Hello *h, char *err, size_t errlen)
 {
     int rc = check_str(h->agent_version, "agent_version", err, errlen);
     rc = rc ? rc : check_str(h->hostname, "hostname", err, errlen);
+    rc = rc ? rc : check_str(h->engine, "engine", err, errlen);
+    rc = rc ? rc : check_str(h->libimobiledevice, "libimobiledevice", err, errlen);
     rc = rc ? rc : check_list(h->n_ports, "ports", err, errlen);
     rc = rc ? rc : check_list(h->n_units, "units", err, errlen);
     rc = rc ? rc : check_list(h->n_attempts, "attempts", err, errlen);
@@ -194,7 +196,7 @@ int fr_wire_validate(const Fr__Envelope *env, char *err, size_t errlen)
     case FR__ENVELOPE__BODY_SUBMIT:
         return check_submit(env->submit, err, errlen);
     case FR__ENVELOPE__BODY_QUERY:
-        CHECK(env->query->kind <= FR__QUERY_REQUEST__KIND__UNIT, "field 'kind': unknown %d",
+        CHECK(env->query->kind <= FR__QUERY_REQUEST__KIND__RECORDS, "field 'kind': unknown %d",
               env->query->kind);
         CHECK(env->query->kind != FR__QUERY_REQUEST__KIND__UNIT || env->query->ecid != 0,
               "field 'ecid': expected the unit's ECID");

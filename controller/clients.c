@@ -130,7 +130,17 @@ static int submit_refusal(const Fr__SubmitRequest *s, const json_t *plan, char *
     return 0;
 }
 
-static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__SubmitRequest *s)
+/* The operator a sanitization record names: the key's name in the allowlist. */
+static const char *operator_of(struct controller *c, const zmq_msg_t *request)
+{
+    if (!c->zap)
+        return "unauthenticated (insecure mode)";
+    const struct zap_peer *p = zap_peer_of(c->zap, request);
+    return p ? p->name : "";
+}
+
+static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__SubmitRequest *s,
+                      const char *operator)
 {
     char err[512] = "";
     if (validate_submit(s, err, sizeof err) < 0) {
@@ -150,6 +160,7 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
         .count = s->count,
         .max_attempts = s->max_attempts ? s->max_attempts : (uint32_t)c->cfg.max_attempts,
         .erase = !s->update, .standing = s->standing, .same_port = s->same_port_retry,
+        .operator = operator,
     };
     uint64_t job = 0;
     int created = 0;
@@ -237,6 +248,31 @@ static json_t *with_buttons(json_t *doc)
     return doc;
 }
 
+/* The signed records of a job, or of a unit across jobs; FR_ENOTFOUND when there are none
+ * (replied here: NULL). */
+static json_t *records_doc(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__QueryRequest *q)
+{
+    json_t *doc = store_doc_records(c->store, q->job_id, q->ecid);
+    char err[300], e[FR_ECID_STRLEN];
+    if (!doc) {
+        snprintf(err, sizeof err, "cannot read the store: %s", store_errmsg(c->store));
+        reply(c, id, seq, FR_ESTORE, err, NULL);
+        return NULL;
+    }
+    if (json_array_size(json_object_get(doc, "records")) > 0)
+        return doc;
+    fr_ecid_format(q->ecid, e, sizeof e);
+    if (q->job_id)
+        snprintf(err, sizeof err, "no sanitization records for job %llu%s%s (a record is written when "
+                 "a unit's run ends)", (unsigned long long)q->job_id, q->ecid ? " unit " : "",
+                 q->ecid ? e : "");
+    else
+        snprintf(err, sizeof err, "no sanitization records for unit %s", e);
+    json_decref(doc);
+    reply(c, id, seq, FR_ENOTFOUND, err, NULL);
+    return NULL;
+}
+
 static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__QueryRequest *q)
 {
     json_t *doc = NULL;
@@ -259,6 +295,10 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
         }
         break;
     }
+    case FR__QUERY_REQUEST__KIND__RECORDS:
+        if (!(doc = records_doc(c, id, seq, q)))
+            return;
+        break;
     case FR__QUERY_REQUEST__KIND__REFRESH: on_refresh(c, id, seq); return;
     case FR__QUERY_REQUEST__KIND__FIRMWARE: {
         char err[512];
@@ -413,7 +453,7 @@ void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
         return;
     }
     switch (env->body_case) {
-    case FR__ENVELOPE__BODY_SUBMIT: on_submit(c, &parts[0], env->seq, env->submit); break;
+    case FR__ENVELOPE__BODY_SUBMIT: on_submit(c, &parts[0], env->seq, env->submit, operator_of(c, &parts[1])); break;
     case FR__ENVELOPE__BODY_QUERY: on_query(c, &parts[0], env->seq, env->query); break;
     case FR__ENVELOPE__BODY_CANCEL: on_cancel(c, &parts[0], env->seq, env->cancel); break;
     case FR__ENVELOPE__BODY_PORT_CLEAR: on_port_clear(c, &parts[0], env->seq, env->port_clear); break;

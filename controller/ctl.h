@@ -18,6 +18,7 @@
 #include "turn.h"
 #include "mirror.h"
 #include "policy.h"
+#include "records.h"
 #include "store.h"
 #include "zap.h"
 
@@ -42,6 +43,9 @@ struct ctl_cfg {
     long long fw_max_age_s;
     char keys_dir[512];         /* [security] keys_dir (zap.h) */
     char insecure[16];          /* [security] insecure: no, or loopback (no CURVE) */
+    char record_key[1024];      /* [records] key ("" = KEYS_DIR/record.key) */
+    char site[128];             /* [records] site: where the units are sanitized */
+    char destination[256];      /* [records] destination: where they go afterwards */
 };
 
 struct agent_state {
@@ -97,6 +101,7 @@ struct controller {
     struct fr_service svc;    /* systemd: readiness, status, watchdog, SIGHUP reloads */
     struct zap *zap;          /* zap.c: keys and the ZAP handler; NULL in insecure mode */
     struct turn turn;         /* turn.c: the open group commit */
+    struct records records;   /* records.c: the signed record of every ended unit run */
     int expand_due;           /* units, jobs or runs changed: selector jobs may take units */
     int stopping;
 };

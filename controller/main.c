@@ -1,8 +1,10 @@
 /* flashrackd — the site controller: configuration, sockets, loop, shutdown. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -34,6 +36,9 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_INT("firmware", "max_age_s", struct ctl_cfg, fw_max_age_s, 60, 90 * 86400),
     FR_CFG_FIELD_STR("security", "keys_dir", struct ctl_cfg, keys_dir),
     FR_CFG_FIELD_STR("security", "insecure", struct ctl_cfg, insecure),
+    FR_CFG_FIELD_STR("records", "key", struct ctl_cfg, record_key),
+    FR_CFG_FIELD_STR("records", "site", struct ctl_cfg, site),
+    FR_CFG_FIELD_STR("records", "destination", struct ctl_cfg, destination),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -157,7 +162,9 @@ static int resolve_dirs(struct ctl_cfg *cfg)
         fr_dir_resolve(FR_DIR_CACHE, cfg->mirror_dir, sizeof cfg->mirror_dir, "[mirror] dir", err,
                        sizeof err) < 0 ||
         fr_dir_resolve(FR_DIR_STATE, cfg->keys_dir, sizeof cfg->keys_dir, "[security] keys_dir",
-                       err, sizeof err) < 0) {
+                       err, sizeof err) < 0 ||
+        (*cfg->record_key && fr_dir_resolve(FR_DIR_STATE, cfg->record_key, sizeof cfg->record_key,
+                                            "[records] key", err, sizeof err) < 0)) {
         fprintf(stderr, "flashrackd: %s\n", err);
         return 2;
     }
@@ -273,6 +280,27 @@ static int load_keys(struct controller *c, char *err, size_t errlen)
     return zap_new(c->cfg.keys_dir, &c->zap, err, errlen);
 }
 
+/* The record-signing key, made at first start; every run that ends from now on gets
+ * its signed record in the transaction that ends it. */
+static int open_records(struct controller *c, char *err, size_t errlen)
+{
+    char path[1100];
+    if (*c->cfg.record_key)
+        snprintf(path, sizeof path, "%s", c->cfg.record_key);
+    else
+        snprintf(path, sizeof path, "%s/record.key", c->cfg.keys_dir);
+    if (!*c->cfg.record_key && mkdir(c->cfg.keys_dir, 0700) < 0 && errno != EEXIST)
+        return fr_seterr(FR_EIO, err, errlen, "cannot make [security] keys_dir '%s': %s",
+                         c->cfg.keys_dir, strerror(errno));
+    int rc = records_open(&c->records, path, c->cfg.site, c->cfg.destination, err, errlen);
+    if (rc == 0) {
+        records_attach(&c->records, c->store);
+        fr_info("flashrackd", "sanitization records signed with '%s' (key id %s)", path,
+                c->records.key_id);
+    }
+    return rc;
+}
+
 static int start(struct controller *c)
 {
     char err[1024];
@@ -281,6 +309,8 @@ static int start(struct controller *c)
         rc = load_keys(c, err, sizeof err);
     if (rc == 0)
         rc = store_open(c->cfg.store, &c->store, err, sizeof err);
+    if (rc == 0)
+        rc = open_records(c, err, sizeof err);
     if (rc < 0) {
         fr_error("flashrackd", "%s", err);
         return rc == FR_EBUSY ? 2 : 1;
@@ -350,6 +380,7 @@ static void finish(struct controller *c)
         zmq_ctx_term(c->zctx);
     turn_free(c);
     store_close(&c->store);
+    records_release(&c->records);
     agents_free(c);
     mirror_destroy(c);
     firmware_destroy(c);

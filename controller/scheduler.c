@@ -38,8 +38,10 @@ static int on_candidate(void *arg, const struct sched_candidate *c)
 /* A job naming firmware by selector gets, per unit, the build the catalog says
  * for the unit's model: its URL and hash (SHA-256, else SHA-1). */
 static int resolve_firmware(struct controller *c, const struct sched_candidate *cand, char *fw,
-                            size_t fwlen, char *sha, size_t shalen, char *err, size_t errlen)
+                            size_t fwlen, char *sha, size_t shalen, struct fr_fw *w_out, char *err,
+                            size_t errlen)
 {
+    memset(w_out, 0, sizeof *w_out);
     if (!fr_catalog_is_selector(fw))
         return 0;
     struct fr_fw w;
@@ -57,6 +59,7 @@ static int resolve_firmware(struct controller *c, const struct sched_candidate *
     }
     snprintf(fw, fwlen, "%s", w.url);
     snprintf(sha, shalen, "%s", w.sha256[0] ? w.sha256 : w.sha1);
+    *w_out = w;
     return 0;
 }
 
@@ -68,9 +71,11 @@ static void assign_one(struct controller *c, struct agent_state *a, const struct
     uint32_t n = 0;
     if (store_job_firmware(c->store, cand->job, firmware, sizeof firmware, sha, sizeof sha) < 0)
         return; /* the next pass tries again */
-    int unresolved = resolve_firmware(c, cand, firmware, sizeof firmware, sha, sizeof sha, why,
+    struct fr_fw w;
+    int unresolved = resolve_firmware(c, cand, firmware, sizeof firmware, sha, sizeof sha, &w, why,
                                       sizeof why) < 0;
-    if (store_claim_attempt(c->store, cand, fr_time_wall_ms(), firmware, sha, &ref, &erase, &n) < 0) {
+    if (store_claim_attempt(c->store, cand, fr_time_wall_ms(), firmware, sha, &ref, &erase, &n) < 0 ||
+        (*w.build && store_attempt_set_build(c->store, ref.attempt_id, w.version, w.build) < 0)) {
         fr_error("sched", "cannot claim an attempt: %s", store_errmsg(c->store));
         return;
     }

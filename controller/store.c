@@ -16,7 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 static const char *const schema[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -105,6 +105,25 @@ static const char *const schema_v6[] = {
     "ALTER TABLE units ADD COLUMN reason TEXT NOT NULL DEFAULT ''",
 };
 
+/* v7: the signed sanitization record of each ended unit run (records.h), immutable: no
+ * statement here updates or deletes one, and triggers refuse it to anyone else; the
+ * operator who submitted a job; the iOS version and build of an attempt's firmware; the
+ * engine and libimobiledevice an agent runs. */
+static const char *const schema_v7[] = {
+    "ALTER TABLE jobs ADD COLUMN operator TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE attempts ADD COLUMN fw_version TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE attempts ADD COLUMN fw_build TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE agents ADD COLUMN engine TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE agents ADD COLUMN libimobiledevice TEXT NOT NULL DEFAULT ''",
+    "CREATE TABLE records (job INTEGER NOT NULL REFERENCES jobs(id), ecid INTEGER NOT NULL,"
+    " written INTEGER NOT NULL, key_id TEXT NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job, ecid))",
+    "CREATE INDEX records_ecid ON records(ecid)",
+    "CREATE TRIGGER records_no_update BEFORE UPDATE ON records"
+    " BEGIN SELECT RAISE(ABORT, 'sanitization records are immutable'); END",
+    "CREATE TRIGGER records_no_delete BEFORE DELETE ON records"
+    " BEGIN SELECT RAISE(ABORT, 'sanitization records are immutable'); END",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -116,6 +135,7 @@ static const struct {
     { schema_v4, sizeof schema_v4 / sizeof schema_v4[0] },
     { schema_v5, sizeof schema_v5 / sizeof schema_v5[0] },
     { schema_v6, sizeof schema_v6 / sizeof schema_v6[0] },
+    { schema_v7, sizeof schema_v7 / sizeof schema_v7[0] },
 };
 
 

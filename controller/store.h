@@ -76,6 +76,7 @@ struct job_spec {
     size_t nports;
     uint32_t count, max_attempts;
     int erase, standing, same_port;
+    const char *operator;       /* the authenticated key's name that submitted it (may be NULL) */
 };
 /* Stores a job, or finds the one submitted with the same key: the same request gives
  * the same job (*created 0); the same key with a different request is FR_EEXIST naming
@@ -254,5 +255,28 @@ json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid);
  * "n"}], "attempts", "ports": [{"agent", "path", "label", "strikes", "quarantined"}],
  * "runs": [{"state", "n"}], "queue", "durations_s": [s...] (successful attempts)}. */
 json_t *store_doc_metrics(struct store *s);
+
+/* ---- sanitization records (records.h) -------------------------------------------- */
+/* hook is called inside the open transaction each time unit runs reach a terminal state
+ * (ecid 0: some runs of job, a cancel); a non-zero return fails that transaction. */
+typedef int (*store_run_end_hook)(void *arg, struct store *s, uint64_t job, uint64_t ecid,
+                                  uint64_t now_ms);
+void store_on_run_ended(struct store *s, store_run_end_hook hook, void *arg);
+/* The iOS version and build an attempt's firmware is (the catalog's word for it). */
+int store_attempt_set_build(struct store *s, uint64_t attempt_id, const char *version, const char *build);
+/* cb for each ended run of job (of ecid, unless 0) that has no record yet. */
+int store_records_missing(struct store *s, uint64_t job, uint64_t ecid,
+                          int (*cb)(void *arg, uint64_t job, uint64_t ecid), void *arg);
+/* What the store knows of an ended run: {"job_id", "job_name", "job_firmware", "erase",
+ * "operator", "state", "started_ms", "ended_ms", "error_class", "error_text",
+ * "product_type", "serial", "cpid", "bdid", "ecid", "attempts": [{..., "firmware", "sha256",
+ * "version", "build", "agent_version", "engine", "libimobiledevice", "started_ms",
+ * "ended_ms"}]}; NULL when none (or when a read failed). */
+json_t *store_record_facts(struct store *s, uint64_t job, uint64_t ecid);
+/* Stores a signed record line once (a second one for the run fails: FR_ESTORE). */
+int store_record_insert(struct store *s, uint64_t job, uint64_t ecid, const char *key_id,
+                        const char *line, uint64_t now_ms);
+/* {"records": [LINE...]}: the signed lines of job (0: any) and ecid (0: any). */
+json_t *store_doc_records(struct store *s, uint64_t job, uint64_t ecid);
 
 #endif

@@ -243,22 +243,41 @@ static json_t *doc_agents(struct store *s)
     return json_pack("{s:o}", "agents", agents);
 }
 
-static json_t *attempts_of(struct store *s, uint64_t job, uint64_t ecid)
+/* duration in whole seconds (rounded) of an attempt that has ended, else 0 */
+static json_int_t duration_s(int64_t started, int64_t ended)
+{
+    return started > 0 && ended >= started ? (ended - started + 500) / 1000 : 0;
+}
+
+json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
 {
     sqlite3_stmt *st = st_query(s,
         "SELECT a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"
-        " a.error_class, a.error_text, a.exit_code, a.log_path, a.state"
+        " a.error_class, a.error_text, a.exit_code, a.log_path, a.state, a.firmware, a.sha256,"
+        " a.fw_version, a.fw_build, COALESCE(g.version, ''), COALESCE(g.engine, ''),"
+        " COALESCE(g.libimobiledevice, '')"
         " FROM attempts a LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port"
+        " LEFT JOIN agents g ON g.id = a.agent"
         " WHERE a.job = ? AND a.ecid = ? ORDER BY a.n", "uu", job, ecid);
     json_t *list = json_array();
     while (st && st_step(s, st) == SQLITE_ROW) {
         const char *outcome = col_text(st, 6);
-        json_array_append_new(list, json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:i, s:s}",
+        int64_t started = sqlite3_column_int64(st, 4), ended = sqlite3_column_int64(st, 5);
+        json_t *a = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:I, s:s, s:s, s:s, s:i, s:s,"
+                              " s:s, s:s, s:s, s:s}",
             "n", sqlite3_column_int(st, 0), "agent", col_text(st, 1), "port", col_text(st, 2),
             "label", col_text(st, 3), "started", col_time(st, 4), "ended", col_time(st, 5),
+            "duration_s", duration_s(started, ended),
             "outcome", *outcome ? outcome : col_text(st, 11), "error_class", col_text(st, 7),
             "error_text", col_text(st, 8), "exit_code", sqlite3_column_int(st, 9),
-            "log_path", col_text(st, 10)));
+            "log_path", col_text(st, 10), "firmware", col_text(st, 12), "sha256", col_text(st, 13),
+            "version", col_text(st, 14), "build", col_text(st, 15));
+        if (full && a)
+            json_object_update_missing_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}",
+                "agent_version", col_text(st, 16), "engine", col_text(st, 17),
+                "libimobiledevice", col_text(st, 18), "started_ms", (json_int_t)started,
+                "ended_ms", (json_int_t)ended));
+        json_array_append_new(list, a);
     }
     if (st)
         sqlite3_reset(st);
@@ -291,7 +310,7 @@ static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
     json_t *u;
     json_array_foreach(units, i, u) {
         uint64_t e = (uint64_t)json_integer_value(json_object_get(u, "_ecid"));
-        json_object_set_new(u, "attempts", attempts_of(s, job_id, e));
+        json_object_set_new(u, "attempts", st_attempts(s, job_id, e, 0));
         json_object_del(u, "_ecid");
     }
     json_t *job = json_incref(json_array_get(jobs, 0));
@@ -325,7 +344,7 @@ static json_t *doc_moves(struct store *s)
 
 /* ---- documents as the API gives them: whole, or NULL when a read failed ------------ */
 
-static json_t *checked(struct store *s, json_t *doc)
+json_t *st_checked(struct store *s, json_t *doc)
 {
     if (!s->read_failed)
         return doc;
@@ -336,43 +355,43 @@ static json_t *checked(struct store *s, json_t *doc)
 json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
 {
     s->read_failed = 0;
-    return checked(s, doc_status(s, job_id, with_runs));
+    return st_checked(s, doc_status(s, job_id, with_runs));
 }
 
 json_t *store_doc_units(struct store *s)
 {
     s->read_failed = 0;
-    return checked(s, doc_units(s));
+    return st_checked(s, doc_units(s));
 }
 
 json_t *store_doc_ports(struct store *s)
 {
     s->read_failed = 0;
-    return checked(s, doc_ports(s));
+    return st_checked(s, doc_ports(s));
 }
 
 json_t *store_doc_agents(struct store *s)
 {
     s->read_failed = 0;
-    return checked(s, doc_agents(s));
+    return st_checked(s, doc_agents(s));
 }
 
 json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
 {
     s->read_failed = 0;
-    return checked(s, doc_report(s, job_id, ecid));
+    return st_checked(s, doc_report(s, job_id, ecid));
 }
 
 json_t *store_doc_moves(struct store *s)
 {
     s->read_failed = 0;
-    return checked(s, doc_moves(s));
+    return st_checked(s, doc_moves(s));
 }
 
 json_t *store_doc_metrics(struct store *s)
 {
     s->read_failed = 0;
-    return checked(s, doc_metrics(s));
+    return st_checked(s, doc_metrics(s));
 }
 
 /* ---- held units, one unit's history, what a submit would match ------------------------ */
@@ -426,7 +445,7 @@ static json_t *unit_history(struct store *s, uint64_t ecid)
     json_t *run;
     json_array_foreach(list, i, run)
         json_object_set_new(run, "attempts",
-                            attempts_of(s, (uint64_t)json_integer_value(json_object_get(run, "job_id")), ecid));
+                            st_attempts(s, (uint64_t)json_integer_value(json_object_get(run, "job_id")), ecid, 0));
     return list;
 }
 
@@ -465,7 +484,7 @@ static json_t *doc_unit(struct store *s, uint64_t ecid)
 json_t *store_doc_unit(struct store *s, uint64_t ecid)
 {
     s->read_failed = 0;
-    return checked(s, doc_unit(s, ecid));
+    return st_checked(s, doc_unit(s, ecid));
 }
 
 /* Why a unit would not be restored by a new job now: held, or in a live job (its id). */
@@ -559,4 +578,47 @@ int store_job_plan(struct store *s, const struct job_spec *sp, json_t **out, cha
     }
     *out = plan;
     return 0;
+}
+
+/* ---- sanitization records (records.h) ------------------------------------------------ */
+
+json_t *store_record_facts(struct store *s, uint64_t job, uint64_t ecid)
+{
+    s->read_failed = 0;
+    sqlite3_stmt *st = st_query(s,
+        "SELECT j.id, j.name, j.firmware, j.erase, j.operator, r.state, r.started, r.ended,"
+        " r.error_class, r.error_text, COALESCE(u.product_type, ''), COALESCE(u.serial, ''),"
+        " COALESCE(u.cpid, 0), COALESCE(u.bdid, 0), r.ecid"
+        " FROM unit_runs r JOIN jobs j ON j.id = r.job LEFT JOIN units u ON u.ecid = r.ecid"
+        " WHERE r.job = ? AND r.ecid = ?", "uu", job, ecid);
+    json_t *f = NULL;
+    if (st && st_step(s, st) == SQLITE_ROW)
+        f = json_pack("{s:I, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o}",
+            "job_id", (json_int_t)sqlite3_column_int64(st, 0), "job_name", col_text(st, 1),
+            "job_firmware", col_text(st, 2), "erase", sqlite3_column_int(st, 3),
+            "operator", col_text(st, 4), "state", col_text(st, 5),
+            "started_ms", (json_int_t)sqlite3_column_int64(st, 6),
+            "ended_ms", (json_int_t)sqlite3_column_int64(st, 7), "error_class", col_text(st, 8),
+            "error_text", col_text(st, 9), "product_type", col_text(st, 10), "serial", col_text(st, 11),
+            "cpid", (json_int_t)sqlite3_column_int64(st, 12),
+            "bdid", (json_int_t)sqlite3_column_int64(st, 13), "ecid", col_ecid(st, 14));
+    if (st)
+        sqlite3_reset(st);
+    if (f)
+        json_object_set_new(f, "attempts", st_attempts(s, job, ecid, 1));
+    return st_checked(s, f); /* a record is never signed from half a read */
+}
+
+json_t *store_doc_records(struct store *s, uint64_t job, uint64_t ecid)
+{
+    s->read_failed = 0;
+    sqlite3_stmt *st = st_query(s, "SELECT line FROM records WHERE (? = 0 OR job = ?)"
+                                   " AND (? = 0 OR ecid = ?) ORDER BY job, ecid",
+                                "uuuu", job, job, ecid, ecid);
+    json_t *lines = json_array();
+    while (st && st_step(s, st) == SQLITE_ROW)
+        json_array_append_new(lines, json_string(col_text(st, 0)));
+    if (st)
+        sqlite3_reset(st);
+    return st_checked(s, json_pack("{s:o}", "records", lines));
 }

@@ -5,7 +5,8 @@
  * The store is split by what its statements are about: store.c (schema, helpers, open,
  * transactions, backup, events), store_runs.c (agents, ports, units, attempts),
  * store_sched.c (jobs, scheduling, moves), store_docs.c (documents and queries for
- * clients). The helpers keep store.h's rules: every prepare and step goes through
+ * clients, the records' facts and lines), store_records.c (the end-of-run hook, writing
+ * records). The helpers keep store.h's rules: every prepare and step goes through
  * them, an error inside a transaction poisons it, and one since a document began
  * makes the document NULL. */
 #ifndef STORE_INT_H
@@ -37,6 +38,8 @@ struct store {
     int read_failed;         /* an error since a document began: it is not sent half-read */
     long fault_at, fault_calls;
     int fault_code;
+    store_run_end_hook run_ended; /* records.h: unit runs reached a terminal state */
+    void *run_ended_arg;
 };
 
 #define LIVE "('assigned','running')"
@@ -67,6 +70,14 @@ int st_scalar_rc(struct store *s, int64_t *v, const char *sql, const char *fmt, 
 /* st_scalar_rc with a default for no row; an error also gives the default, and poisons
  * the transaction it happens in. */
 int64_t st_scalar(struct store *s, int64_t dflt, const char *sql, const char *fmt, ...);
+/* Unit runs of job (ecid 0: any of them) reached a terminal state inside the open
+ * transaction: calls the records hook (store_on_run_ended), if any. */
+int st_run_ended(struct store *s, uint64_t job, uint64_t ecid, uint64_t now_ms);
+/* The attempts of a unit run, as the report shows them; full adds what a record needs
+ * (agent_version, engine, libimobiledevice, started_ms, ended_ms). */
+json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full);
+/* doc, or NULL (and doc freed) when a read failed since s->read_failed was cleared. */
+json_t *st_checked(struct store *s, json_t *doc);
 /* v[0..n) as a compact JSON array of strings (malloc'ed; NULL when out of memory). */
 char *st_json_list(char *const *v, size_t n);
 

@@ -33,11 +33,13 @@ static int unit_upsert(struct store *s, const char *agent, const Fr__UnitInfo *u
 
 static int agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms)
 {
-    int rc = st_exec(s, "INSERT INTO agents (id, hostname, version, slots, last_seen)"
-                     " VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
+    int rc = st_exec(s, "INSERT INTO agents (id, hostname, version, slots, last_seen, engine,"
+                     " libimobiledevice) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET"
                      " hostname = excluded.hostname, version = excluded.version,"
-                     " slots = excluded.slots, last_seen = excluded.last_seen",
-                  "tttiu", agent, h->hostname, h->agent_version, (int64_t)h->slots, now_ms);
+                     " slots = excluded.slots, last_seen = excluded.last_seen,"
+                     " engine = excluded.engine, libimobiledevice = excluded.libimobiledevice",
+                  "tttiutt", agent, h->hostname, h->agent_version, (int64_t)h->slots, now_ms,
+                  h->engine, h->libimobiledevice);
     for (size_t i = 0; rc == 0 && i < h->n_ports; i++) {
         const Fr__PortInfo *p = h->ports[i];
         rc = st_exec(s, "INSERT INTO ports (agent, path, label, hub, bus, depth, power_switch)"
@@ -252,12 +254,21 @@ int store_run_avoid(struct store *s, uint64_t job, uint64_t ecid, const char *po
 int store_run_next(struct store *s, uint64_t job, uint64_t ecid, const struct run_next *n,
                    uint64_t now_ms)
 {
-    return st_exec(s, "UPDATE unit_runs SET state = ?, error_class = ?, error_text = ?,"
-                   " ended = ?, updated = ?, step = CASE WHEN ? = 'done' THEN 7 ELSE step END,"
-                   " fraction = CASE WHEN ? = 'done' THEN 1 ELSE fraction END,"
-                   " status = ? WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
-                "tttuuttt" "uu", n->state, n->error_class, n->error_text, n->terminal ? now_ms : 0,
-                now_ms, n->state, n->state, n->why, job, ecid);
+    int rc = st_exec(s, "UPDATE unit_runs SET state = ?, error_class = ?, error_text = ?,"
+                     " ended = ?, updated = ?, step = CASE WHEN ? = 'done' THEN 7 ELSE step END,"
+                     " fraction = CASE WHEN ? = 'done' THEN 1 ELSE fraction END,"
+                     " status = ? WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                  "tttuuttt" "uu", n->state, n->error_class, n->error_text, n->terminal ? now_ms : 0,
+                  now_ms, n->state, n->state, n->why, job, ecid);
+    if (rc == 0 && n->terminal && sqlite3_changes(s->db) > 0)
+        rc = st_run_ended(s, job, ecid, now_ms);
+    return rc;
+}
+
+int store_attempt_set_build(struct store *s, uint64_t attempt_id, const char *version, const char *build)
+{
+    return st_exec(s, "UPDATE attempts SET fw_version = ?, fw_build = ? WHERE id = ?", "ttu", version,
+                   build, attempt_id);
 }
 
 static int in_refs(uint64_t id, Fr__AttemptRef *const *keep, size_t n)

@@ -19,12 +19,12 @@ static int job_insert(struct store *s, const struct job_spec *sp, uint64_t now_m
     char *agents = st_json_list(sp->agents, sp->nagents);
     char *ports = st_json_list(sp->ports, sp->nports);
     int rc = st_exec(s, "INSERT INTO jobs (key, name, firmware, sha256, erase, agents, ports, count,"
-                     " standing, max_attempts, same_port, created)"
-                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                  "ttttittiiiiu", sp->key, sp->name, sp->firmware, sp->sha256, (int64_t)sp->erase,
+                     " standing, max_attempts, same_port, created, operator)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  "ttttittiiiiut", sp->key, sp->name, sp->firmware, sp->sha256, (int64_t)sp->erase,
                   agents ? agents : "[]", ports ? ports : "[]", (int64_t)sp->count,
                   (int64_t)sp->standing, (int64_t)(sp->max_attempts ? sp->max_attempts : 3),
-                  (int64_t)sp->same_port, now_ms);
+                  (int64_t)sp->same_port, now_ms, sp->operator ? sp->operator : "");
     free(agents);
     free(ports);
     *id = (uint64_t)sqlite3_last_insert_rowid(s->db);
@@ -177,6 +177,8 @@ int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t n
                   "uuuuu", now_ms, now_ms, job_id, ecid, ecid);
     if (rc == 0)
         n = sqlite3_changes(s->db);
+    if (rc == 0 && n > 0)
+        rc = st_run_ended(s, job_id, ecid, now_ms);
     if (rc == 0 && ecid == 0)
         rc = st_exec(s, "UPDATE jobs SET state = 'cancelled', finished = ? WHERE id = ?"
                      " AND state = 'running'", "uu", now_ms, job_id);

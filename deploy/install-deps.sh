@@ -7,10 +7,10 @@ PACKAGES=(
   build-essential cmake pkg-config
   libuv1-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev
   libcurl4-openssl-dev libssl-dev libusb-1.0-0-dev libimobiledevice-dev libirecovery-1.0-dev
-  libplist-dev libzip-dev libjansson-dev libmicrohttpd-dev
+  libplist-dev libzip-dev libjansson-dev libmicrohttpd-dev libcairo2-dev
   libcmocka-dev python3 python3-zmq sqlite3 procps
   idevicerestore libimobiledevice-utils
-  libsystemd-dev systemd dpkg-dev file groff-base man-db
+  libsystemd-dev systemd dpkg-dev file groff-base man-db poppler-utils
 )
 
 missing=()

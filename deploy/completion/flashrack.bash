@@ -6,10 +6,10 @@ _flashrack()
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local global="--controller --output --timeout --help"
     case $prev in
-        -o|--output) COMPREPLY=($(compgen -W "table json" -- "$cur")); return ;;
-        -C|--controller|--timeout|--ecid|--agent|--port|--count|--sha256|--max-attempts|--name|--key|--interval|--model|--role)
+        -o|--output) COMPREPLY=($(compgen -W "table json csv pdf" -- "$cur")); return ;;
+        -C|--controller|--timeout|--ecid|--agent|--port|--count|--sha256|--max-attempts|--name|--key|--interval|--model|--role|--dir)
             return ;;
-        --firmware|--catalog) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --firmware|--catalog|--pubkey|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
     local verb= i
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -21,12 +21,13 @@ _flashrack()
     done
     local words
     case $verb in
-        "") words="submit status watch unit units ports firmware moves agents cancel report keys $global --version" ;;
+        "") words="submit status watch unit units ports firmware moves agents cancel report keys record $global --version" ;;
         submit) words="--firmware --ecid --agent --port --count --sha256 --update --max-attempts --name --standing --same-port --key --queue --wait" ;;
         watch) words="--once --interval" ;;
         report|cancel) words="--ecid" ;;
         ports) words="clear" ;;
         firmware) words="list show refresh inspect resolve --model --catalog --firmware" ;;
+        record) words="verify pubkey --out --pubkey --dir" ;;
         keys) words="gen authorize revoke list --agent --operator --role --force" ;;
         *) words="" ;;
     esac

@@ -58,7 +58,7 @@ def completion_offers_every_verb_and_option(bindir):
     check(set(verbs) <= offered, "verbs offered: %s, missing %s" % (offered, set(verbs) - offered))
     check(not {w for w in offered if not w.startswith("-")} - set(verbs),
           "no verb the CLI lacks: %s" % (offered - set(verbs)))
-    check(complete(bindir, "re") == {"report"}, "a prefix completes")
+    check(complete(bindir, "rep") == {"report"}, "a prefix completes")
     for verb in verbs:
         helptext = run([os.path.join(bindir, "flashrack"), verb, "--help"]).stdout
         options = set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", helptext))

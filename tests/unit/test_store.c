@@ -541,7 +541,11 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
     sql("ALTER TABLE attempts DROP COLUMN firmware; ALTER TABLE attempts DROP COLUMN sha256;"
         " ALTER TABLE attempts DROP COLUMN token_hi; ALTER TABLE attempts DROP COLUMN token_lo;"
         " ALTER TABLE unit_runs DROP COLUMN refusals; ALTER TABLE unit_runs DROP COLUMN not_before;"
-        " ALTER TABLE units DROP COLUMN reason; PRAGMA user_version = 1");
+        " ALTER TABLE units DROP COLUMN reason;"
+        " DROP TABLE records; ALTER TABLE jobs DROP COLUMN operator;"
+        " ALTER TABLE attempts DROP COLUMN fw_version; ALTER TABLE attempts DROP COLUMN fw_build;"
+        " ALTER TABLE agents DROP COLUMN engine; ALTER TABLE agents DROP COLUMN libimobiledevice;"
+        " PRAGMA user_version = 1");
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
@@ -564,7 +568,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 6"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 7"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }

@@ -3,7 +3,8 @@
  * result, submit, cancel and Hello paths. After each: no crash; an operation that
  * reported success is committed (read back through another connection); one that
  * failed left the store exactly as it was and sent no effect; and the same operation
- * tried again succeeds once (nothing lost). Built against the store compiled with
+ * tried again succeeds once (nothing lost). The sanitization records (records.h) are
+ * attached: a run that ends has its record in the same commit, or neither is there. Built against the store compiled with
  * FR_STORE_FAULTS (tests/unit/controller.cmake). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,10 +20,12 @@
 
 #include "fr_err.h"
 #include "sql_probe.h"
+#include "records.h"
 #include "runs.h"
 #include "store.h"
 
-static char dbpath[64];
+static char dbpath[64], keypath[64];
+static struct records recs;
 
 /* Every row of every table, as one string, read through a connection of its own. */
 static char *digest(void)
@@ -35,7 +38,8 @@ static char *digest(void)
         " (SELECT COALESCE(group_concat(id || state), '') FROM jobs) || '|' ||"
         " (SELECT COALESCE(group_concat(job || ecid || state || attempts || avoid), '') FROM unit_runs) || '|' ||"
         " (SELECT COALESCE(group_concat(id || state || outcome || port), '') FROM attempts) || '|' ||"
-        " (SELECT COUNT(*) FROM port_strikes) || '|' || (SELECT COUNT(*) FROM events)";
+        " (SELECT COUNT(*) FROM port_strikes) || '|' || (SELECT COUNT(*) FROM events) || '|' ||"
+        " (SELECT COUNT(*) FROM records)";
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -129,6 +133,7 @@ static struct store *site(Fr__AttemptRef refs[NUNITS])
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     assert_int_equal(store_bump_epoch(s), 0);
+    records_attach(&recs, s);
     assert_int_equal(store_agent_hello(s, "A", make_hello(NULL, 0), 1000, NULL), 0);
     assert_true(submit(s, "site") > 0);
     struct sched_candidate c[NUNITS];
@@ -167,6 +172,22 @@ static int result_applied(void)
            count_sql("SELECT COUNT(*) FROM port_strikes") == 1;
 }
 
+static int op_success(struct store *s, struct op_ctx *x)
+{
+    struct policy_cfg pc;
+    policy_cfg_default(&pc);
+    struct run_end e = { FR__OUTCOME__OUTCOME_SUCCESS, "", "", "/l.log", "", 0, 0 };
+    struct run_effects fx;
+    return runs_apply(s, &pc, "A", &x->refs[0], &e, 5000, &fx);
+}
+
+static int success_applied(void)
+{
+    return count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'done'") == 1 &&
+           count_sql("SELECT COUNT(*) FROM records WHERE ecid = 57344") == 1 &&
+           count_sql("SELECT COUNT(*) FROM records") == 1;
+}
+
 static int op_submit(struct store *s, struct op_ctx *x)
 {
     (void)x;
@@ -199,7 +220,8 @@ static int op_cancel(struct store *s, struct op_ctx *x)
 static int cancel_applied(void)
 {
     return count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'cancelled'") == NUNITS &&
-           count_sql("SELECT COUNT(*) FROM jobs WHERE state = 'cancelled'") == 1;
+           count_sql("SELECT COUNT(*) FROM jobs WHERE state = 'cancelled'") == 1 &&
+           count_sql("SELECT COUNT(*) FROM records") == NUNITS;
 }
 
 /* The agent comes back running only the second attempt: the first is interrupted. */
@@ -281,6 +303,12 @@ static void result_path(void **state)
     sweep_all(&(struct path){ "result", op_result, result_applied, 0 });
 }
 
+static void success_path(void **state)
+{
+    (void)state;
+    sweep_all(&(struct path){ "success", op_success, success_applied, 0 });
+}
+
 static void submit_path(void **state)
 {
     (void)state;
@@ -302,11 +330,23 @@ static void hello_path(void **state)
 int main(void)
 {
     snprintf(dbpath, sizeof dbpath, "/tmp/fr-test-faults-%d.db", (int)getpid());
+    snprintf(keypath, sizeof keypath, "/tmp/fr-test-faults-%d.key", (int)getpid());
+    char err[512];
+    if (records_open(&recs, keypath, "", "", err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(result_path),
+        cmocka_unit_test(success_path),
         cmocka_unit_test(submit_path),
         cmocka_unit_test(cancel_path),
         cmocka_unit_test(hello_path),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    records_release(&recs);
+    unlink(keypath);
+    strcat(keypath, ".pub");
+    unlink(keypath);
+    return rc;
 }

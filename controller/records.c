@@ -1,0 +1,202 @@
+/* records — building, signing and storing a unit run's sanitization record; see records.h. */
+#include "records.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_err.h"
+#include "fr_log.h"
+#include "fr_models.h"
+#include "fr_time.h"
+#include "fr_types.h"
+
+int records_open(struct records *r, const char *key_path, const char *site, const char *destination,
+                 char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    snprintf(r->site, sizeof r->site, "%s", site);
+    snprintf(r->destination, sizeof r->destination, "%s", destination);
+    if (access(key_path, F_OK) < 0) {
+        char pub[1100];
+        snprintf(pub, sizeof pub, "%s.pub", key_path);
+        int rc = fr_sign_key_generate(key_path, pub, 0, err, errlen);
+        if (rc < 0)
+            return rc;
+        fr_info("records", "made the record-signing key '%s' (public key '%s')", key_path, pub);
+    }
+    int rc = fr_sign_key_load(key_path, &r->key, err, errlen);
+    if (rc == 0)
+        rc = fr_sign_key_id(r->key, r->key_id);
+    return rc;
+}
+
+void records_release(struct records *r)
+{
+    EVP_PKEY_free(r->key);
+    r->key = NULL;
+}
+
+static json_t *iso(json_int_t ms)
+{
+    char buf[32] = "";
+    if (ms > 0)
+        fr_time_iso8601((uint64_t)ms, buf, sizeof buf);
+    return json_string(buf);
+}
+
+static json_int_t duration_s(json_int_t started, json_int_t ended)
+{
+    return started > 0 && ended >= started ? (ended - started + 500) / 1000 : 0;
+}
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *v = json_string_value(json_object_get(o, key));
+    return v ? v : "";
+}
+
+static json_int_t num(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+static json_t *hex_id(json_int_t v, int digits)
+{
+    char buf[24];
+    snprintf(buf, sizeof buf, "0x%0*llX", digits, (unsigned long long)v);
+    return json_string(buf);
+}
+
+static json_t *device_of(const json_t *f)
+{
+    const struct fr_model *m = fr_model_find(str(f, "product_type"));
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "manufacturer", RECORDS_MANUFACTURER,
+                     "model", str(f, "product_type"), "marketing_name", m ? m->name : "",
+                     "serial", str(f, "serial"), "imei", "", "ecid", str(f, "ecid"),
+                     "chip_id", hex_id(num(f, "cpid"), 4), "board_id", hex_id(num(f, "bdid"), 2));
+}
+
+/* The firmware an attempt was given: the file or URL, its hash and, when the catalog
+ * named it, the iOS version and build. */
+static json_t *firmware_of(const json_t *a)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "file", a ? str(a, "firmware") : "", "sha256",
+                     a ? str(a, "sha256") : "", "version", a ? str(a, "version") : "", "build",
+                     a ? str(a, "build") : "");
+}
+
+static json_t *attempt_of(const json_t *a)
+{
+    return json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:s, s:o}",
+                     "n", num(a, "n"), "station", str(a, "agent"), "port", str(a, "label"),
+                     "port_path", str(a, "port"), "started", str(a, "started"), "ended", str(a, "ended"),
+                     "duration_s", num(a, "duration_s"), "outcome", str(a, "outcome"),
+                     "error_class", str(a, "error_class"), "error_text", str(a, "error_text"),
+                     "exit_code", num(a, "exit_code"), "log", str(a, "log_path"),
+                     "firmware", firmware_of(a));
+}
+
+/* The attempt the run's result rests on: the successful one, else the last. */
+static const json_t *deciding_attempt(const json_t *attempts)
+{
+    size_t i;
+    const json_t *a, *last = NULL;
+    json_array_foreach(attempts, i, a) {
+        if (!strcmp(str(a, "outcome"), "success"))
+            return a;
+        last = a;
+    }
+    return last;
+}
+
+static const char *result_of(const char *state, int erase)
+{
+    if (strcmp(state, "done") != 0)
+        return "not sanitized";
+    return erase ? "sanitized" : "restored, not sanitized (update restore)";
+}
+
+json_t *records_build(const json_t *f, const struct records_info *info)
+{
+    const json_t *attempts = json_object_get(f, "attempts"), *last = deciding_attempt(attempts);
+    int erase = json_is_true(json_object_get(f, "erase"));
+    json_t *list = json_array();
+    size_t i;
+    const json_t *a;
+    json_array_foreach(attempts, i, a)
+        json_array_append_new(list, attempt_of(a));
+    json_int_t st = num(f, "started_ms"), en = num(f, "ended_ms");
+    char agent_version[96] = "";
+    if (last && *str(last, "agent_version"))
+        snprintf(agent_version, sizeof agent_version, "flashrack-agent %s", str(last, "agent_version"));
+    return json_pack(
+        "{s:s, s:{s:I, s:s}, s:o, s:s, s:{s:s, s:s}, s:o, s:{s:s, s:s, s:s, s:s}, s:{s:s, s:s},"
+        " s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
+        "format", "flashrack-sanitization-record/1",
+        "job", "id", num(f, "job_id"), "name", str(f, "job_name"),
+        "device", device_of(f),
+        "media_type", RECORDS_MEDIA,
+        "sanitization", "method", erase ? RECORDS_METHOD : "none: an update restore keeps the user's data",
+        "category", erase ? "purge" : "none",
+        "firmware", firmware_of(last),
+        "tools", "flashrack", "flashrackd " FR_VERSION, "agent", agent_version,
+        "engine", last ? str(last, "engine") : "", "libimobiledevice", last ? str(last, "libimobiledevice") : "",
+        "verification", "method", "none", "result",
+        "not verified: the unit's iOS version was not read back after the restore",
+        "operator", str(f, "operator"), "site", info->site,
+        "station", last ? str(last, "agent") : "", "port", last ? str(last, "label") : "",
+        "port_path", last ? str(last, "port") : "",
+        "started", iso(st), "ended", iso(en), "duration_s", duration_s(st, en),
+        "attempts", list,
+        "result", result_of(str(f, "state"), erase), "state", str(f, "state"),
+        "error_class", str(f, "error_class"), "error_text", str(f, "error_text"),
+        "destination", info->destination, "signed_at", info->signed_at);
+}
+
+struct write_ctx {
+    struct records *r;
+    struct store *s;
+    uint64_t now_ms;
+};
+
+static int write_one(void *arg, uint64_t job, uint64_t ecid)
+{
+    struct write_ctx *w = arg;
+    char err[256] = "", at[32], e[FR_ECID_STRLEN];
+    fr_ecid_format(ecid, e, sizeof e);
+    json_t *facts = store_record_facts(w->s, job, ecid);
+    if (!facts) {
+        fr_error("records", "job %llu unit %s: cannot read the run for its record",
+                 (unsigned long long)job, e);
+        return FR_ESTORE;
+    }
+    fr_time_iso8601(w->now_ms, at, sizeof at);
+    struct records_info info = { w->r->site, w->r->destination, at };
+    json_t *rec = records_build(facts, &info);
+    json_decref(facts);
+    char *line = NULL;
+    int rc = rec ? fr_sign_record(w->r->key, rec, &line, err, sizeof err) : FR_ENOMEM;
+    json_decref(rec);
+    if (rc == 0)
+        rc = store_record_insert(w->s, job, ecid, w->r->key_id, line, w->now_ms);
+    free(line);
+    if (rc < 0)
+        fr_error("records", "job %llu unit %s: cannot write its record: %s", (unsigned long long)job, e,
+                 *err ? err : store_errmsg(w->s));
+    else
+        w->r->written++;
+    return rc;
+}
+
+static int on_runs_ended(void *arg, struct store *s, uint64_t job, uint64_t ecid, uint64_t now_ms)
+{
+    struct write_ctx w = { arg, s, now_ms };
+    return store_records_missing(s, job, ecid, write_one, &w);
+}
+
+void records_attach(struct records *r, struct store *s)
+{
+    store_on_run_ended(s, on_runs_ended, r);
+}

@@ -1,0 +1,186 @@
+"""The signed sanitization record of each unit run: written once when the run ends (a
+restore, a cancel), with the fields an auditor needs; exported as JSON Lines, CSV and a
+one-page PDF; checked offline by `flashrack record verify` (and by openssl itself), which
+fails on a changed byte or another key; immutable in the store."""
+import csv
+import io
+import json
+import re
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+
+from harness import RACK_SMALL, check, main, running_site
+
+
+def present(site, n):
+    site.wait_for(lambda: sum(1 for u in site.cli_json("units")["units"] if u["present"]) >= n,
+                  20, "%d units present" % n)
+    return [u for u in site.cli_json("units")["units"] if u["present"]]
+
+
+def run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, **kw)
+
+
+def verify(site, path, *extra):
+    return run([os.path.join(site.bin, "flashrack"), "record", "verify", path] + list(extra), env=site.env)
+
+
+def records_of(site, what):
+    r = site.cli("record", what, "-o", "json")
+    check(r.returncode == 0, "record %s: exit %d: %s" % (what, r.returncode, r.stderr))
+    lines = [l for l in r.stdout.split("\n") if l]
+    return lines, [json.loads(l)["record"] for l in lines]
+
+
+def check_fields(rec, ecid, model):
+    dev = rec["device"]
+    check(dev["manufacturer"] == "Apple" and dev["model"] == model and dev["ecid"] == ecid,
+          "device: %s" % dev)
+    check(dev["marketing_name"] == {"iPhone12,1": "iPhone 11", "iPhone13,2": "iPhone 12"}[model],
+          "marketing name: %s" % dev)
+    check(dev["chip_id"].startswith("0x") and dev["board_id"].startswith("0x"), "hex ids: %s" % dev)
+    check(rec["media_type"] == "flash memory", "media type")
+    check(rec["sanitization"]["method"] == "Purge \u2014 cryptographic erase by erase-restore",
+          "method: %s" % rec["sanitization"])
+    check(rec["operator"] == "operator", "operator is the submitting key's name: %r" % rec["operator"])
+    check(rec["site"] == "Depot 7" and rec["destination"] == "resale", "site, destination")
+    check(rec["station"] == "A" and rec["port"].startswith("A-"), "station and port: %s %s"
+          % (rec["station"], rec["port"]))
+    check(rec["result"] == "sanitized" and rec["state"] == "done", "result: %s" % rec["result"])
+    check(rec["started"] and rec["ended"] and rec["duration_s"] >= 0, "times")
+    check(len(rec["attempts"]) >= 1 and rec["attempts"][-1]["outcome"] == "success",
+          "attempts: %s" % rec["attempts"])
+    tools = rec["tools"]
+    check(tools["flashrack"].startswith("flashrackd ") and tools["agent"].startswith("flashrack-agent "),
+          "tools: %s" % tools)
+    check(tools["engine"] and tools["libimobiledevice"], "engine and libimobiledevice versions: %s" % tools)
+    check(rec["verification"]["result"].startswith("not verified"), "says plainly it is not verified")
+
+
+def openssl_agrees(site, line, tmp):
+    """openssl, which knows nothing of flashrack, checks the signature over the record's
+    canonical JSON (sorted keys, no whitespace) with the exported public key."""
+    whole = json.loads(line)
+    canon = json.dumps(whole["record"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    check(json.dumps(whole, sort_keys=True, separators=(",", ":"), ensure_ascii=False) == line,
+          "the stored line is canonical JSON")
+    msg, sig = os.path.join(tmp, "msg"), os.path.join(tmp, "sig")
+    with open(msg, "wb") as f:
+        f.write(canon.encode())
+    import base64
+    with open(sig, "wb") as f:
+        f.write(base64.b64decode(whole["signature"]["value"]))
+    pub = os.path.join(tmp, "exported.pub")
+    r = site.cli("record", "pubkey")
+    check(r.returncode == 0 and "BEGIN PUBLIC KEY" in r.stdout, "record pubkey: %s" % r.stderr)
+    with open(pub, "w") as f:
+        f.write(r.stdout)
+    r = run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", pub, "-rawin", "-in", msg,
+             "-sigfile", sig])
+    check(r.returncode == 0 and "Verified Successfully" in r.stdout, "openssl: %s %s" % (r.stdout, r.stderr))
+    return pub
+
+
+def restored_units_have_signed_records(bindir):
+    sets = ("records.site=Depot 7", "records.destination=resale")
+    tmp = tempfile.mkdtemp(prefix="fr-rec-")
+    try:
+        with running_site(bindir, RACK_SMALL, controller_sets=sets) as site:
+            units = present(site, 4)[:2]
+            job = site.submit("--ecid", ",".join(u["ecid"] for u in units))
+            site.wait_job_finished(job, 60)
+            lines, recs = records_of(site, str(job))
+            check(len(recs) == 2, "one record per unit: %d" % len(recs))
+            for u in units:
+                rec = [r for r in recs if r["device"]["ecid"] == u["ecid"]][0]
+                check_fields(rec, u["ecid"], u["product_type"])
+            # by unit, across jobs
+            _, by_unit = records_of(site, units[0]["ecid"])
+            check(len(by_unit) == 1 and by_unit[0]["device"]["ecid"] == units[0]["ecid"], "record ECID")
+
+            # exported files verify offline; a changed byte or another key does not
+            out = os.path.join(tmp, "out")
+            r = site.cli("record", str(job), "-o", "json", "--out", out)
+            check(r.returncode == 0, "record --out: %s" % r.stderr)
+            files = sorted(os.listdir(out))
+            check(files == sorted("%d-%s.json" % (job, u["ecid"]) for u in units), "files: %s" % files)
+            one = os.path.join(out, files[0])
+            r = verify(site, one)
+            check(r.returncode == 0 and "valid" in r.stdout, "verify: %d %s %s" % (r.returncode, r.stdout, r.stderr))
+            text = open(one, encoding="utf-8").read()
+            tampered = os.path.join(tmp, "tampered.json")
+            with open(tampered, "w", encoding="utf-8") as f:
+                f.write(text.replace('"manufacturer":"Apple"', '"manufacturer":"Apqle"'))
+            r = verify(site, tampered)
+            check(r.returncode == 1 and "NOT VALID" in r.stdout and "altered" in r.stdout,
+                  "tampered: %d %s" % (r.returncode, r.stdout))
+            other = os.path.join(tmp, "other.pem")
+            run(["openssl", "genpkey", "-algorithm", "ED25519", "-out", other])
+            r = verify(site, one, "--pubkey", other)
+            check(r.returncode == 1 and "signed by key" in r.stdout, "another key: %s" % r.stdout)
+            r = verify(site, os.path.join(tmp, "missing.json"))
+            check(r.returncode == 2 and "missing.json" in r.stderr, "unreadable: %s" % r.stderr)
+
+            openssl_agrees(site, lines[0], tmp)
+
+            # CSV (RFC 4180) and PDF
+            r = subprocess.run([os.path.join(site.bin, "flashrack"), "-C", site.clients_ep, "record",
+                                str(job), "-o", "csv"], capture_output=True, env=site.env, timeout=30,
+                               stdin=subprocess.DEVNULL)
+            check(r.returncode == 0 and r.stdout.count(b"\r\n") == 3, "csv, CRLF: %s" % r.stderr)
+            rows = list(csv.DictReader(io.StringIO(r.stdout.decode(), newline="")))
+            check(len(rows) == 2 and {x["ecid"] for x in rows} == {u["ecid"] for u in units},
+                  "csv rows: %s" % rows)
+            check(all(x["result"] == "sanitized" and x["method"].startswith("Purge") for x in rows),
+                  "csv values")
+            pdfs = os.path.join(tmp, "pdf")
+            r = site.cli("record", str(job), "-o", "pdf", "--out", pdfs)
+            check(r.returncode == 0, "pdf: %s" % r.stderr)
+            for name in os.listdir(pdfs):
+                info = run(["pdfinfo", os.path.join(pdfs, name)])
+                check(info.returncode == 0 and re.search(r"^Pages:\s+1$", info.stdout, re.M),
+                      "%s is a 1-page PDF: %s" % (name, info.stdout))
+            check(len(os.listdir(pdfs)) == 2, "one PDF per unit")
+            r = site.cli("record", str(job), "-o", "pdf")
+            check(r.returncode == 2 and "--out" in r.stderr, "pdf needs --out")
+            r = site.cli("record", "999")
+            check(r.returncode == 4, "no records for job 999: exit %d" % r.returncode)
+            r = site.cli("agents", "-o", "pdf")
+            check(r.returncode == 2, "-o pdf is refused where it is not offered")
+        # immutable: the store refuses to change or drop a record
+        db = sqlite3.connect(site.store)
+        for sql in ("UPDATE records SET line = 'x'", "DELETE FROM records"):
+            try:
+                db.execute(sql)
+                db.commit()
+                raise AssertionError("the store allowed: " + sql)
+            except sqlite3.DatabaseError as e:
+                check("immutable" in str(e), "%s: %s" % (sql, e))
+        check(db.execute("SELECT COUNT(*) FROM records").fetchone()[0] == 2, "records intact")
+        db.close()
+    finally:
+        shutil.rmtree(tmp)
+
+
+def cancelled_run_has_its_record(bindir):
+    with running_site(bindir, RACK_SMALL) as site:
+        job = site.submit("--ecid", "0x1", "--wait")
+        r = site.cli("record", str(job))
+        check(r.returncode == 4, "no record while the run is open: %d" % r.returncode)
+        check(site.cli("cancel", str(job)).returncode == 0, "cancel")
+        _, recs = records_of(site, str(job))
+        check(len(recs) == 1, "one record: %s" % recs)
+        rec = recs[0]
+        check(rec["state"] == "cancelled" and rec["result"] == "not sanitized" and rec["attempts"] == [],
+              "cancelled record: %s" % rec)
+        # the key was made at first start, private
+        key = os.path.join(site.keys_dir, "record.key")
+        check(os.stat(key).st_mode & 0o777 == 0o600, "record.key is 0600")
+
+
+if __name__ == "__main__":
+    main(restored_units_have_signed_records, cancelled_run_has_its_record)

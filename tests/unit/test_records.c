@@ -1,0 +1,314 @@
+/* test_records — the sanitization record of a unit run: built with the fields an audit
+ * needs (pure), written once and signed in the transaction that ends the run (a result,
+ * a cancel), never for a replay, refused an UPDATE or DELETE by the store itself, and
+ * verifiable with the public key the controller wrote. Real SQLite files. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "fr_err.h"
+#include "records.h"
+#include "runs.h"
+#include "sql_probe.h"
+#include "store.h"
+
+static char dir[64], dbpath[96], keypath[96], pubpath[112];
+
+static const char *str_at(const json_t *o, const char *a, const char *b)
+{
+    const json_t *v = json_object_get(b ? json_object_get(o, a) : o, b ? b : a);
+    return json_string_value(v) ? json_string_value(v) : "(missing)";
+}
+
+static json_t *facts(int erase, const char *state)
+{
+    return json_pack("{s:I, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:[o,o]}",
+        "job_id", (json_int_t)7, "job_name", "batch", "job_firmware", "latest", "erase", erase,
+        "operator", "dana", "state", state, "started_ms", (json_int_t)1700000000000,
+        "ended_ms", (json_int_t)1700000312400, "error_class", "", "error_text", "",
+        "product_type", "iPhone12,1", "serial", "F2LX", "cpid", (json_int_t)0x8030, "bdid", (json_int_t)4,
+        "ecid", "0x000012345678ABCD", "attempts",
+        json_pack("{s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+                  "started", "2023-11-14T22:13:20.000Z", "ended", "2023-11-14T22:15:00.000Z", "duration_s", (json_int_t)100,
+                  "n", 1, "agent", "A", "port", "1-1.1", "label", "A-01", "outcome", "failed",
+                  "error_class", "link_lost", "error_text", "lost", "exit_code", -1, "log_path", "l1",
+                  "firmware", "https://h/x.ipsw", "sha256", "aa", "version", "18.2", "build", "22C152",
+                  "agent_version", "0.1.0", "engine", "idevicerestore 1.0.0", "libimobiledevice", "1.3.0",
+                  "started_ms", (json_int_t)1700000000000, "ended_ms", (json_int_t)1700000100000),
+        json_pack("{s:s, s:s, s:I, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+                  "started", "2023-11-14T22:16:40.000Z", "ended", "2023-11-14T22:18:32.400Z", "duration_s", (json_int_t)112,
+                  "n", 2, "agent", "B", "port", "1-2.3", "label", "B-07", "outcome", "success",
+                  "error_class", "", "error_text", "", "exit_code", 0, "log_path", "l2",
+                  "firmware", "https://h/x.ipsw", "sha256", "bb", "version", "18.2", "build", "22C152",
+                  "agent_version", "0.1.0", "engine", "idevicerestore 1.0.0", "libimobiledevice", "1.3.0",
+                  "started_ms", (json_int_t)1700000200000, "ended_ms", (json_int_t)1700000312400));
+}
+
+static void a_record_has_the_audit_fields(void **state)
+{
+    struct records_info info = { "Depot 7", "resale", "2023-11-14T22:18:32.400Z" };
+    json_t *f = facts(1, "done"), *r = records_build(f, &info);
+    assert_non_null(r);
+    assert_string_equal(str_at(r, "device", "manufacturer"), "Apple");
+    assert_string_equal(str_at(r, "device", "marketing_name"), "iPhone 11");
+    assert_string_equal(str_at(r, "device", "chip_id"), "0x8030");
+    assert_string_equal(str_at(r, "device", "board_id"), "0x04");
+    assert_string_equal(str_at(r, "device", "ecid"), "0x000012345678ABCD");
+    assert_string_equal(str_at(r, "media_type", NULL), "flash memory");
+    assert_string_equal(str_at(r, "sanitization", "method"), RECORDS_METHOD);
+    /* the firmware, station and port are the successful attempt's, not the first one's */
+    assert_string_equal(str_at(r, "firmware", "sha256"), "bb");
+    assert_string_equal(str_at(r, "firmware", "build"), "22C152");
+    assert_string_equal(str_at(r, "station", NULL), "B");
+    assert_string_equal(str_at(r, "port", NULL), "B-07");
+    assert_string_equal(str_at(r, "tools", "engine"), "idevicerestore 1.0.0");
+    assert_string_equal(str_at(r, "tools", "agent"), "flashrack-agent 0.1.0");
+    assert_string_equal(str_at(r, "operator", NULL), "dana");
+    assert_string_equal(str_at(r, "site", NULL), "Depot 7");
+    assert_string_equal(str_at(r, "destination", NULL), "resale");
+    assert_string_equal(str_at(r, "result", NULL), "sanitized");
+    assert_int_equal(json_integer_value(json_object_get(r, "duration_s")), 312);
+    json_t *att = json_object_get(r, "attempts");
+    assert_int_equal(json_array_size(att), 2);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(att, 0), "duration_s")), 100);
+    assert_string_equal(str_at(json_array_get(att, 0), "error_class", NULL), "link_lost");
+    assert_true(strncmp(str_at(r, "verification", "result"), "not verified", 12) == 0);
+    /* it has a canonical form: no real numbers in it */
+    char *canon = NULL;
+    assert_int_equal(fr_canon_json(r, &canon, NULL, NULL, 0), 0);
+    free(canon);
+    json_decref(r);
+    json_decref(f);
+    /* an update restore is no sanitization; a failed run says so */
+    f = facts(0, "done");
+    r = records_build(f, &info);
+    assert_string_equal(str_at(r, "sanitization", "category"), "none");
+    assert_string_equal(str_at(r, "result", NULL), "restored, not sanitized (update restore)");
+    json_decref(r);
+    json_decref(f);
+    f = facts(1, "hardware_suspect");
+    r = records_build(f, &info);
+    assert_string_equal(str_at(r, "result", NULL), "not sanitized");
+    json_decref(r);
+    json_decref(f);
+}
+
+/* ---- in the store ----------------------------------------------------------------- */
+
+static Fr__Hello *hello(void)
+{
+    static Fr__PortInfo port, *pp[1];
+    static Fr__UnitInfo unit, *up[1];
+    static Fr__Hello h;
+    fr__port_info__init(&port);
+    port.path = "1-1.1";
+    port.label = "A-01";
+    pp[0] = &port;
+    fr__unit_info__init(&unit);
+    unit.ecid = 0xE000;
+    unit.product_type = "iPhone13,2";
+    unit.serial = "SER1";
+    unit.mode = 2;
+    unit.port_path = "1-1.1";
+    up[0] = &unit;
+    fr__hello__init(&h);
+    h.hostname = "A";
+    h.agent_version = "0.1.0";
+    h.engine = "flashrack-sim-restore 0.1.0";
+    h.libimobiledevice = "1.3.0";
+    h.slots = 4;
+    h.ports = pp;
+    h.n_ports = 1;
+    h.units = up;
+    h.n_units = 1;
+    return &h;
+}
+
+static int on_cand(void *arg, const struct sched_candidate *c)
+{
+    *(struct sched_candidate *)arg = *c;
+    return 1;
+}
+
+struct fixture {
+    struct store *s;
+    struct records r;
+    Fr__AttemptRef ref;
+    uint64_t job;
+};
+
+static int setup(void **state)
+{
+    snprintf(dir, sizeof dir, "/tmp/fr-test-records-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    snprintf(dbpath, sizeof dbpath, "%s/s.db", dir);
+    snprintf(keypath, sizeof keypath, "%s/record.key", dir);
+    snprintf(pubpath, sizeof pubpath, "%s.pub", keypath);
+    struct fixture *f = calloc(1, sizeof *f);
+    char err[512] = "";
+    assert_int_equal(store_open(dbpath, &f->s, err, sizeof err), 0);
+    assert_int_equal(store_bump_epoch(f->s), 0);
+    assert_int_equal(records_open(&f->r, keypath, "Depot 7", "resale", err, sizeof err), 0);
+    records_attach(&f->r, f->s);
+    assert_int_equal(store_agent_hello(f->s, "A", hello(), 1000, NULL), 0);
+    uint64_t ecid = 0xE000;
+    struct job_spec spec = { .key = "k", .name = "t", .firmware = "/x.ipsw", .sha256 = "",
+                             .ecids = &ecid, .necids = 1, .erase = 1, .operator = "dana" };
+    int created;
+    assert_int_equal(store_job_submit(f->s, &spec, 2000, &f->job, &created, err, sizeof err), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(store_close(&f->s), 0);
+    records_release(&f->r);
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static void claim(struct fixture *f)
+{
+    struct sched_candidate c;
+    memset(&c, 0, sizeof c);
+    assert_int_equal(store_sched_candidates(f->s, on_cand, &c), 0);
+    assert_true(c.ecid == 0xE000);
+    int erase;
+    uint32_t n;
+    fr__attempt_ref__init(&f->ref);
+    assert_int_equal(store_claim_attempt(f->s, &c, 3000, "/x.ipsw", "", &f->ref, &erase, &n), 0);
+    assert_int_equal(store_attempt_set_build(f->s, f->ref.attempt_id, "18.2", "22C152"), 0);
+    assert_int_equal(store_attempt_running(f->s, &f->ref), 0);
+}
+
+static int apply_success(struct fixture *f, uint64_t now)
+{
+    struct policy_cfg pc;
+    policy_cfg_default(&pc);
+    struct run_end e = { FR__OUTCOME__OUTCOME_SUCCESS, "", "", "/logs/x.log", "", 0, now };
+    struct run_effects fx;
+    return runs_apply(f->s, &pc, "A", &f->ref, &e, now, &fx);
+}
+
+/* The only stored line, checked with the public key the controller wrote. */
+static json_t *the_record(struct fixture *f)
+{
+    json_t *doc = store_doc_records(f->s, f->job, 0);
+    assert_non_null(doc);
+    json_t *lines = json_object_get(doc, "records");
+    assert_int_equal(json_array_size(lines), 1);
+    EVP_PKEY *pub = NULL;
+    char err[512] = "";
+    assert_int_equal(fr_sign_pub_load(pubpath, &pub, err, sizeof err), 0);
+    const char *line = json_string_value(json_array_get(lines, 0));
+    json_t *rec = NULL;
+    assert_int_equal(fr_verify_record(pub, line, strlen(line), &rec, err, sizeof err), 0);
+    EVP_PKEY_free(pub);
+    json_decref(doc);
+    return rec;
+}
+
+static void a_run_that_ends_gets_one_signed_record(void **state)
+{
+    struct fixture *f = *state;
+    claim(f);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 0); /* open: none yet */
+    assert_int_equal(apply_success(f, 9000), 0);
+    /* committed with the run's end: another connection sees both */
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records r JOIN unit_runs u ON u.job = r.job"
+                                       " AND u.ecid = r.ecid WHERE u.state = 'done'"), 1);
+    json_t *rec = the_record(f);
+    assert_string_equal(str_at(rec, "device", "model"), "iPhone13,2");
+    assert_string_equal(str_at(rec, "device", "marketing_name"), "iPhone 12");
+    assert_string_equal(str_at(rec, "device", "serial"), "SER1");
+    assert_string_equal(str_at(rec, "firmware", "version"), "18.2");
+    assert_string_equal(str_at(rec, "tools", "engine"), "flashrack-sim-restore 0.1.0");
+    assert_string_equal(str_at(rec, "tools", "libimobiledevice"), "1.3.0");
+    assert_string_equal(str_at(rec, "operator", NULL), "dana");
+    assert_string_equal(str_at(rec, "port", NULL), "A-01");
+    assert_string_equal(str_at(rec, "result", NULL), "sanitized");
+    assert_string_equal(str_at(json_array_get(json_object_get(rec, "attempts"), 0), "log", NULL),
+                        "/logs/x.log");
+    /* claimed at 3000 ms, ended at 9000 ms */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(rec, "attempts"), 0),
+                                                        "duration_s")), 6);
+    json_decref(rec);
+    /* the agent's replay of the same result changes nothing: still one record */
+    assert_int_equal(apply_success(f, 9500), 0);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 1);
+    assert_int_equal(f->r.written, 1);
+}
+
+static void a_cancelled_run_gets_its_record(void **state)
+{
+    struct fixture *f = *state;
+    int n = 0;
+    assert_int_equal(store_job_cancel(f->s, f->job, 0, 4000, &n, NULL, NULL), 0);
+    assert_int_equal(n, 1);
+    json_t *rec = the_record(f);
+    assert_string_equal(str_at(rec, "state", NULL), "cancelled");
+    assert_string_equal(str_at(rec, "result", NULL), "not sanitized");
+    assert_int_equal(json_array_size(json_object_get(rec, "attempts")), 0);
+    json_decref(rec);
+}
+
+static void records_cannot_be_changed_or_dropped(void **state)
+{
+    struct fixture *f = *state;
+    claim(f);
+    assert_int_equal(apply_success(f, 9000), 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 2000);
+    char *msg = NULL;
+    assert_int_not_equal(sqlite3_exec(db, "UPDATE records SET line = 'forged'", NULL, NULL, &msg), SQLITE_OK);
+    assert_non_null(strstr(msg, "immutable"));
+    sqlite3_free(msg);
+    msg = NULL;
+    assert_int_not_equal(sqlite3_exec(db, "DELETE FROM records", NULL, NULL, &msg), SQLITE_OK);
+    assert_non_null(strstr(msg, "immutable"));
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    /* and a second record for the same run is refused by its key */
+    assert_int_not_equal(store_record_insert(f->s, f->job, 0xE000, "x", "{}", 1), 0);
+    json_decref(the_record(f));
+}
+
+static void the_key_is_made_once_and_kept(void **state)
+{
+    struct fixture *f = *state;
+    struct stat st;
+    assert_int_equal(stat(keypath, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    struct records again;
+    char err[512] = "";
+    assert_int_equal(records_open(&again, keypath, "", "", err, sizeof err), 0);
+    assert_string_equal(again.key_id, f->r.key_id); /* the same key, not a new one */
+    records_release(&again);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_record_has_the_audit_fields),
+        cmocka_unit_test_setup_teardown(a_run_that_ends_gets_one_signed_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_cancelled_run_gets_its_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(records_cannot_be_changed_or_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_key_is_made_once_and_kept, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
