@@ -152,8 +152,9 @@ static void log_path_of(const struct unit_run *r, char *buf, size_t len)
 {
     char ecid[FR_ECID_STRLEN];
     fr_ecid_format(r->ref.ecid, ecid, sizeof ecid);
-    snprintf(buf, len, "%s/logs/%s-attempt%llu.log", r->agent->cfg.work_dir, ecid,
-             (unsigned long long)r->ref.attempt_id);
+    /* named as the report names the attempt: job, unit, try within the unit's run */
+    snprintf(buf, len, "%s/logs/job%llu-%s-try%u.log", r->agent->cfg.work_dir,
+             (unsigned long long)r->ref.job_id, ecid, r->attempt_number);
 }
 
 static void on_engine_progress(struct engine *e, void *arg)

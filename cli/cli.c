@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "record.h"
 #include "render.h"
+#include "render_csv.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_NOTFOUND = 4 };
 
@@ -200,7 +201,9 @@ struct verb {
  * these have more. */
 static int format_offered(const char *verb, const char *format)
 {
-    static const char *const more[][2] = { { "record", "csv pdf" } };
+    static const char *const more[][2] = { { "record", "csv pdf" }, { "report", "csv" },
+                                           { "status", "csv" }, { "units", "csv" },
+                                           { "ports", "csv" } };
     if (!strcmp(format, "table") || !strcmp(format, "json"))
         return 1;
     for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
@@ -214,7 +217,7 @@ static const struct verb *find_verb(const char *name);
 static int verb_usage(const char *name, FILE *out, int code)
 {
     const struct verb *v = find_verb(name);
-    fprintf(out, "usage: flashrack %s\n%s\nGlobal options: -C/--controller ENDPOINT, -o/--output table|json, "
+    fprintf(out, "usage: flashrack %s\n%s\nGlobal options: -C/--controller ENDPOINT, -o/--output table|json|csv|pdf (as the verb offers), "
                  "--timeout SEC\n", v ? v->name : name, v ? v->usage : "");
     return code;
 }
@@ -292,21 +295,57 @@ static int count_failed(const json_t *rows)
     return n;
 }
 
-/* failed_key: the document's list whose failed rows make the exit code 1 (NULL: none). */
-static int show(struct cli *c, int kind, uint64_t job, uint64_t ecid, void (*render)(const json_t *, FILE *),
-                const char *failed_key)
+/* Rows a list verb keeps (--state, --model, --quarantined): NULL or 0 keeps all. */
+struct filters {
+    const char *list;            /* the document's list they apply to */
+    const char *state_key, *state, *model;
+    int quarantined;
+};
+
+static int keep_row(const json_t *row, const struct filters *f)
+{
+    const char *state = json_string_value(json_object_get(row, f->state_key));
+    const char *model = json_string_value(json_object_get(row, "product_type"));
+    return (!f->state || (state && !strcmp(state, f->state))) &&
+           (!f->model || (model && !strcmp(model, f->model))) &&
+           (!f->quarantined || (state && !strcmp(state, "quarantined")));
+}
+
+/* Drops the rows of f->list that f does not keep (the JSON output is filtered too). */
+static void filter_doc(json_t *doc, const struct filters *f)
+{
+    json_t *rows = json_object_get(doc, f ? f->list : NULL);
+    for (size_t i = json_array_size(rows); f && i-- > 0;)
+        if (!keep_row(json_array_get(rows, i), f))
+            json_array_remove(rows, i);
+}
+
+/* failed_key: the document's list whose failed rows make the exit code 1 (NULL: none).
+ * csv renders -o csv (NULL where the verb has no CSV form); filt may be NULL. */
+static int show_filtered(struct cli *c, int kind, uint64_t job, uint64_t ecid,
+                         void (*render)(const json_t *, FILE *), void (*csv)(const json_t *, FILE *),
+                         const char *failed_key, const struct filters *filt)
 {
     json_t *doc = NULL;
     int rc = cli_query(c, kind, job, ecid, &doc);
     if (rc)
         return rc;
+    filter_doc(doc, filt);
     if (c->json)
         print_json(doc);
+    else if (csv && !strcmp(c->format, "csv"))
+        csv(doc, stdout);
     else
         render(doc, stdout);
     int failed = failed_key ? count_failed(json_object_get(doc, failed_key)) : 0;
     json_decref(doc);
     return failed ? EXIT_FAILED : EXIT_OK;
+}
+
+static int show(struct cli *c, int kind, uint64_t job, uint64_t ecid, void (*render)(const json_t *, FILE *),
+                const char *failed_key)
+{
+    return show_filtered(c, kind, job, ecid, render, NULL, failed_key, NULL);
 }
 
 static int no_args(struct cli *c, const char *verb, int argc, char **argv)
@@ -343,17 +382,47 @@ static int units_release(struct cli *c, const char *text)
     return act(c, &env, say_released, NULL);
 }
 
-/* A list verb with one action sub-verb ("ports clear PORT", "units release ECID"). */
+/* A list verb with one action sub-verb ("ports clear PORT", "units release ECID"), its
+ * CSV form and its filters. */
 struct list_verb {
     const char *verb, *sub, *what;
     int (*act)(struct cli *c, const char *arg);
     int kind;
     void (*render)(const json_t *, FILE *);
+    void (*csv)(const json_t *, FILE *);
+    const char *list, *state_key; /* the rows --state filters, and the field it compares */
+    int has_model, has_quarantined;
 };
+
+struct filter_args {
+    const struct list_verb *lv;
+    struct filters f;
+};
+
+static int on_filter_opt(void *arg, int ch, const char *val)
+{
+    struct filter_args *fa = arg;
+    const char *bad = ch == 'M' && !fa->lv->has_model ? "--model" :
+                      ch == 'Q' && !fa->lv->has_quarantined ? "--quarantined" : NULL;
+    if (bad) {
+        fprintf(stderr, "flashrack %s: %s does not apply to %s\n", fa->lv->verb, bad, fa->lv->list);
+        return -1;
+    }
+    switch (ch) {
+    case 'S': fa->f.state = val; return 0;
+    case 'M': fa->f.model = val; return 0;
+    case 'Q': fa->f.quarantined = 1; return 0;
+    }
+    return -1;
+}
 
 static int run_list_verb(struct cli *c, const struct list_verb *lv, int argc, char **argv)
 {
-    int rc = parse_verb(c, lv->verb, argc, argv, NULL, 0, NULL, NULL);
+    static const struct option own[] = { { "state", required_argument, NULL, 'S' },
+                                         { "model", required_argument, NULL, 'M' },
+                                         { "quarantined", no_argument, NULL, 'Q' } };
+    struct filter_args fa = { lv, { lv->list, lv->state_key, NULL, NULL, 0 } };
+    int rc = parse_verb(c, lv->verb, argc, argv, own, 3, on_filter_opt, &fa);
     if (rc)
         return rc;
     if (optind < argc && strcmp(argv[optind], lv->sub) == 0) {
@@ -367,13 +436,14 @@ static int run_list_verb(struct cli *c, const struct list_verb *lv, int argc, ch
         fprintf(stderr, "flashrack %s: unexpected argument '%s'\n", lv->verb, argv[optind]);
         return verb_usage(lv->verb, stderr, EXIT_USAGE);
     }
-    return show(c, lv->kind, 0, 0, lv->render, NULL);
+    return show_filtered(c, lv->kind, 0, 0, lv->render, lv->csv, NULL, &fa.f);
 }
 
 static int run_units(struct cli *c, int argc, char **argv)
 {
     static const struct list_verb lv = { "units", "release", "unit (ECID)", units_release,
-                                         FR__QUERY_REQUEST__KIND__UNITS, render_units };
+                                         FR__QUERY_REQUEST__KIND__UNITS, render_units, render_csv_units,
+                                         "units", "run_state", 1, 0 };
     return run_list_verb(c, &lv, argc, argv);
 }
 
@@ -406,7 +476,8 @@ static int ports_clear(struct cli *c, const char *port)
 static int run_ports(struct cli *c, int argc, char **argv)
 {
     static const struct list_verb lv = { "ports", "clear", "port (rack label or agent:path)", ports_clear,
-                                         FR__QUERY_REQUEST__KIND__PORTS, render_ports };
+                                         FR__QUERY_REQUEST__KIND__PORTS, render_ports, render_csv_ports,
+                                         "ports", "state", 0, 1 };
     return run_list_verb(c, &lv, argc, argv);
 }
 
@@ -422,8 +493,9 @@ static int run_status(struct cli *c, int argc, char **argv)
     int rc = parse_verb(c, "status", argc, argv, NULL, 0, NULL, NULL);
     if (!rc)
         rc = job_arg("status", argc, argv, &job);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__STATUS, job, 0, job ? render_job : render_jobs,
-                       job ? "runs" : NULL);
+    return rc ? rc : show_filtered(c, FR__QUERY_REQUEST__KIND__STATUS, job, 0,
+                                   job ? render_job : render_jobs, job ? render_csv_runs : render_csv_jobs,
+                                   job ? "runs" : NULL, NULL);
 }
 
 static int on_ecid_opt(void *arg, int ch, const char *val)
@@ -443,7 +515,8 @@ static int run_report(struct cli *c, int argc, char **argv)
     int rc = parse_verb(c, "report", argc, argv, own, 1, on_ecid_opt, &ecid);
     if (!rc)
         rc = job_arg("report", argc, argv, &job);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, render_report, "units");
+    return rc ? rc : show_filtered(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, render_report,
+                                   render_csv_report, "units", NULL);
 }
 
 static void say_cancelled(const json_t *doc, const void *job)
@@ -744,6 +817,14 @@ static int run_watch(struct cli *c, int argc, char **argv)
 
 /* ---- firmware ---------------------------------------------------------------------- */
 
+/* Chip and board ids as PROTOCOL.md writes them: hex strings ("0x8020", "0x0E"). */
+static json_t *hex_id(unsigned v, int digits)
+{
+    char buf[16];
+    snprintf(buf, sizeof buf, "0x%0*X", digits, v);
+    return json_string(buf);
+}
+
 static json_t *ipsw_doc(const char *path, const struct fr_ipsw *ipsw)
 {
     json_t *types = json_array(), *ids = json_array();
@@ -751,10 +832,10 @@ static json_t *ipsw_doc(const char *path, const struct fr_ipsw *ipsw)
         json_array_append_new(types, json_string(ipsw->product_types[i]));
     for (size_t i = 0; i < ipsw->nidentities; i++) {
         const struct fr_ipsw_identity *id = &ipsw->identities[i];
-        json_array_append_new(ids, json_pack("{s:s, s:s, s:s, s:I, s:I}", "device_class",
+        json_array_append_new(ids, json_pack("{s:s, s:s, s:s, s:o, s:o}", "device_class",
                                              id->device_class, "variant", id->variant, "behavior",
-                                             id->behavior, "chip_id", (json_int_t)id->chip_id,
-                                             "board_id", (json_int_t)id->board_id));
+                                             id->behavior, "chip_id", hex_id(id->chip_id, 4),
+                                             "board_id", hex_id(id->board_id, 2)));
     }
     return json_pack("{s:s, s:s, s:s, s:o, s:o}", "file", path, "version", ipsw->version, "build",
                      ipsw->build, "product_types", types, "identities", ids);
@@ -822,15 +903,16 @@ static int firmware_resolve(struct cli *c, const struct catalogs *cs, const char
         fprintf(stderr, "flashrack firmware resolve: %s\n", err);
         return EXIT_FAILED;
     }
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "product_type", model,
+    /* "signed" as in the controller's FW documents: true, false, or null when unknown */
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o}", "product_type", model,
                             "version", fw.version, "build", fw.build, "url", fw.url, "sha1", fw.sha1,
                             "sha256", fw.sha256, "size", (json_int_t)fw.size, "signed",
-                            !fw.signed_known ? "unknown" : fw.is_signed ? "yes" : "no");
+                            !fw.signed_known ? json_null() : json_boolean(fw.is_signed));
     if (c->json)
         print_json(doc);
     else
         printf("%s: iOS %s (%s), signed: %s\n%s\nsha256 %s  sha1 %s  %llu bytes\n", model,
-               fw.version, fw.build, json_string_value(json_object_get(doc, "signed")), fw.url,
+               fw.version, fw.build, !fw.signed_known ? "unknown" : fw.is_signed ? "yes" : "no", fw.url,
                *fw.sha256 ? fw.sha256 : "-", *fw.sha1 ? fw.sha1 : "-", (unsigned long long)fw.size);
     json_decref(doc);
     return EXIT_OK;
@@ -968,21 +1050,23 @@ static const struct verb verbs[] = {
       "  a named unit held as hardware_suspect, a named unit in another running job (unless\n"
       "  --queue: it is restored after that job), a --key reused for a different request.\n"
       "  Prints what it matched: \"12 units on A, B; 2 skipped: in job 2\"." },
-    { "status", run_status, "jobs, or one job unit by unit", "  status [JOB]\n  Lists jobs, or one job unit by unit.\n"
+    { "status", run_status, "jobs, or one job unit by unit", "  status [JOB]\n  Lists jobs, or one job unit by unit (-o csv: a row per job, or per unit).\n"
       "  Exit code 1 when a unit of JOB failed or is suspected faulty; 4 when there is no JOB." },
     { "watch", run_watch, "live per-port view until the job ends",
       "  watch [JOB] [--once] [--interval MS]\n"
       "  A live per-port view until the job ends (plain lines when not a terminal).\n"
       "  Exit code 1 when any unit failed or is suspected faulty; 4 when there is no JOB." },
     { "units", run_units, "every phone seen; release a held unit",
-      "  units\n  Every phone seen: ECID, model, mode, where it is.\n"
+      "  units [--state RUN_STATE] [--model PRODUCT_TYPE]\n  Every phone seen: ECID, model, mode, where it is"
+      " (-o csv: one row each).\n  --state keeps units whose current run is in that state, --model one model.\n"
       "  units release ECID\n  A unit held as hardware_suspect (it failed on several ports) may be restored\n"
       "  again: after a technician checked it." },
     { "unit", run_unit, "one phone: held or not, every job it was in",
       "  unit ECID\n  One phone: where it is, whether it is held, and its history across jobs with\n"
       "  every attempt. Exit code 4 when the controller never saw it." },
     { "ports", run_ports, "every port, its state and strikes",
-      "  ports [clear PORT]\n  Every port: label, hub, bus, state, strikes, quarantine reason.\n"
+      "  ports [clear PORT] [--state free|busy|quarantined|offline] [--quarantined]\n"
+      "  Every port: label, hub, bus, state, strikes, quarantine reason (-o csv: one row each).\n"
       "  'ports clear A-05' puts a quarantined port back in service (after swapping its cable)." },
     { "firmware", run_firmware, "the firmware catalog, the site mirror, IPSWs",
       "  firmware list [--model MODEL]\n"
@@ -1005,7 +1089,9 @@ static const struct verb verbs[] = {
     { "report", run_report, "the per-unit record of a job",
       "  report [JOB] [--ecid ECID]\n"
       "  The per-unit record: identity, firmware, start and end, every attempt with agent,\n"
-      "  port, outcome and the engine's error text. The latest job when JOB is omitted.\n"
+      "  port, outcome, the firmware installed (iOS version, build, SHA-256), its duration and\n"
+      "  log, and the engine's error text. The latest job when JOB is omitted. -o csv: one row\n"
+      "  per attempt.\n"
       "  Exit code 1 when a unit failed or is suspected faulty; 4 when there is no JOB." },
     { "keys", run_keys, "CURVE keys and who may connect", KEYS_USAGE },
     { "record", run_record, "signed sanitization records: export, verify", RECORD_USAGE },

@@ -197,7 +197,13 @@ static void attempt_lines(const json_t *attempts, FILE *out)
                 str(a, "port"), str(a, "label"), str(a, "started"), str(a, "ended"), str(a, "outcome"));
         if (strcmp(str(a, "error_class"), "-") != 0)
             fprintf(out, "  [%s] %s", str(a, "error_class"), str(a, "error_text"));
-        fprintf(out, "\n    log: %s\n", str(a, "log_path"));
+        const char *version = json_string_value(json_object_get(a, "version"));
+        if (version && *version)
+            fprintf(out, "\n    installed: iOS %s (%s)", version, str(a, "build"));
+        else
+            fprintf(out, "\n    installed: %s (its iOS version is not in the catalog)", str(a, "firmware"));
+        fprintf(out, "  sha256 %s  %lld s\n    log: %s\n", str(a, "sha256"), num(a, "duration_s"),
+                str(a, "log_path"));
     }
 }
 

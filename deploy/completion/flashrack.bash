@@ -7,7 +7,7 @@ _flashrack()
     local global="--controller --output --timeout --help"
     case $prev in
         -o|--output) COMPREPLY=($(compgen -W "table json csv pdf" -- "$cur")); return ;;
-        -C|--controller|--timeout|--ecid|--agent|--port|--count|--sha256|--max-attempts|--name|--key|--interval|--model|--role|--dir)
+        -C|--controller|--timeout|--ecid|--agent|--port|--count|--sha256|--max-attempts|--name|--key|--interval|--model|--role|--dir|--state)
             return ;;
         --firmware|--catalog|--pubkey|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
@@ -25,7 +25,8 @@ _flashrack()
         submit) words="--firmware --ecid --agent --port --count --sha256 --update --max-attempts --name --standing --same-port --key --queue --wait" ;;
         watch) words="--once --interval" ;;
         report|cancel) words="--ecid" ;;
-        ports) words="clear" ;;
+        ports) words="clear --state --quarantined" ;;
+        units) words="release --state --model" ;;
         firmware) words="list show refresh inspect resolve --model --catalog --firmware" ;;
         record) words="verify pubkey --out --pubkey --dir" ;;
         keys) words="gen authorize revoke list --agent --operator --role --force" ;;

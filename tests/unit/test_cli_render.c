@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "csv.h"
 #include "render.h"
+#include "render_csv.h"
 
 static json_t *load(const char *name)
 {
@@ -88,7 +90,47 @@ static void report_is_a_record_per_unit(void **state)
     assert_non_null(strstr(out, "attempt 1  A:2-1.8 (A-20)"));
     assert_non_null(strstr(out, "[link_lost] ERROR: Unable to send filesystem payload chunk"));
     assert_non_null(strstr(out, "log: /var/log/x.log"));
+    assert_non_null(strstr(out, "installed: iOS 18.2 (22C152)  sha256 c2ab81582fa89ce12d68309458e6d3d5"));
+    assert_non_null(strstr(out, "d4c242  299 s\n"));
     assert_non_null(strstr(out, "1 units"));
+    free(out);
+    json_decref(doc);
+}
+
+/* RFC 4180: quoted only when needed, quotes doubled, CRLF. */
+static void csv_fields_are_quoted_as_rfc_4180_says(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    csv_field(f, "plain", 1);
+    csv_field(f, "a,b", 0);
+    csv_field(f, "say \"hi\"", 0);
+    csv_field(f, "two\nlines", 0);
+    csv_field(f, "", 0);
+    csv_end(f);
+    fclose(f);
+    assert_string_equal(buf, "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n");
+    free(buf);
+}
+
+static void report_csv_is_a_row_per_attempt(void **state)
+{
+    json_t *doc = load("report.json");
+    /* a second unit with no attempt yet: one row, its attempt fields empty */
+    json_array_append_new(json_object_get(doc, "units"),
+                          json_pack("{s:s, s:s, s:s, s:[]}", "ecid", "0x2", "product_type", "iPhone13,2",
+                                    "state", "waiting_unit", "attempts"));
+    char *out = render_to_string(render_csv_report, doc);
+    char *second = strstr(out, "\r\n") + 2, *third = strstr(second, "\r\n") + 2;
+    static const char head[] = "job_id,ecid,product_type,serial,unit_state,unit_started,unit_ended,attempt,";
+    static const char row1[] = "3,0x000D3ADBEEF00001,\"iPhone12,1\",F2L9JMURUM6M,failed,"; /* a comma: quoted */
+    static const char row2[] = "3,0x2,\"iPhone13,2\",,waiting_unit,,,,,,,,,,,,,,,,,,\r\n";
+    assert_memory_equal(out, head, strlen(head));
+    assert_memory_equal(second, row1, strlen(row1));
+    assert_non_null(strstr(second, ",299,failed,link_lost,ERROR: Unable to send filesystem payload chunk,1,"
+                                   "https://h/iPhone_18.2_22C152_Restore.ipsw,18.2,22C152,c2ab8158"));
+    assert_string_equal(third, row2);
     free(out);
     json_decref(doc);
 }
@@ -96,7 +138,9 @@ static void report_is_a_record_per_unit(void **state)
 static void odd_documents_render_without_crashing(void **state)
 {
     void (*fns[])(const json_t *, FILE *) = { render_agents, render_units, render_ports,
-                                              render_jobs, render_job, render_report };
+                                              render_jobs, render_job, render_report,
+                                              render_csv_units, render_csv_ports, render_csv_jobs,
+                                              render_csv_runs, render_csv_report };
     json_t *docs[] = {
         json_object(),
         json_pack("{s:s}", "runs", "not a list"),
@@ -120,6 +164,8 @@ int main(void)
         cmocka_unit_test(run_percent),
         cmocka_unit_test(job_view_shows_every_port),
         cmocka_unit_test(report_is_a_record_per_unit),
+        cmocka_unit_test(csv_fields_are_quoted_as_rfc_4180_says),
+        cmocka_unit_test(report_csv_is_a_row_per_attempt),
         cmocka_unit_test(odd_documents_render_without_crashing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
