@@ -1018,7 +1018,7 @@ static int run_record(struct cli *c, int argc, char **argv)
 {
     static const struct option own[] = { { "out", required_argument, NULL, 'O' },
                                          { "pubkey", required_argument, NULL, 'K' },
-                                         { "dir", required_argument, NULL, 'd' } };
+                                         { "keys-dir", required_argument, NULL, 'd' } };
     struct record_args ra = { 0 };
     int rc = parse_verb(c, "record", argc, argv, own, 3, on_record_opt, &ra);
     if (rc)

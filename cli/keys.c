@@ -12,12 +12,13 @@
 
 #include "fr_err.h"
 #include "fr_keys.h"
+#include "fr_sign.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
 struct keys_args {
     const char *dir, *agent, *operator_name, *role, *file;
-    int force, json;
+    int force, json, record;
 };
 
 static int usage_error(const char *fmt, const char *arg)
@@ -34,6 +35,7 @@ static int parse(int argc, char **argv, struct keys_args *k)
         { "keys-dir", required_argument, NULL, 'd' }, { "agent", required_argument, NULL, 'a' },
         { "operator", required_argument, NULL, 'p' }, { "role", required_argument, NULL, 'r' },
         { "force", no_argument, NULL, 'f' },          { "output", required_argument, NULL, 'o' },
+        { "record", no_argument, NULL, 'R' },
         { "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
     };
     int ch;
@@ -46,6 +48,7 @@ static int parse(int argc, char **argv, struct keys_args *k)
         case 'p': k->operator_name = optarg; break;
         case 'r': k->role = optarg; break;
         case 'f': k->force = 1; break;
+        case 'R': k->record = 1; break;
         case 'o':
             if (strcmp(optarg, "json") && strcmp(optarg, "table"))
                 return usage_error("-o: expected 'table' or 'json', got '%s'", optarg);
@@ -60,10 +63,28 @@ static int parse(int argc, char **argv, struct keys_args *k)
 
 /* ---- gen ----------------------------------------------------------------------------- */
 
+/* The controller's record-signing key (Ed25519, records.h), instead of its first start. */
+static int keys_gen_record(const struct keys_args *k, const char *pub)
+{
+    char err[1024];
+    if (!k->force && access(pub, F_OK) == 0) {
+        fprintf(stderr, "flashrack keys gen: '%s' exists: not replaced (--force replaces it)\n", pub);
+        return EXIT_FAILED;
+    }
+    if (fr_sign_key_generate(k->file, pub, k->force, err, sizeof err) < 0) {
+        fprintf(stderr, "flashrack keys gen: %s\n", err);
+        return EXIT_FAILED;
+    }
+    printf("%s (record-signing key, 0600) and %s (its public key) written\n", k->file, pub);
+    return EXIT_OK;
+}
+
 static int keys_gen(const struct keys_args *k)
 {
     char pub[4096], err[1024];
     snprintf(pub, sizeof pub, "%s.pub", k->file);
+    if (k->record)
+        return keys_gen_record(k, pub);
     if (!k->force && (access(k->file, F_OK) == 0 || access(pub, F_OK) == 0)) {
         fprintf(stderr, "flashrack keys gen: '%s' or '%s' exists: not replaced (--force replaces "
                         "it; the peers that trust the old key will refuse the new one)\n",

@@ -10,8 +10,10 @@
 int keys_run(int argc, char **argv, int json);
 
 #define KEYS_USAGE                                                                             \
-    "  keys gen FILE [--force]\n"                                                              \
-    "  Writes a new CURVE keypair to FILE (mode 0600) and its public key to FILE.pub.\n"      \
+    "  keys gen FILE [--force] [--record]\n"                                                   \
+    "  Writes a new CURVE keypair to FILE (mode 0600) and its public key to FILE.pub; with\n" \
+    "  --record the controller's Ed25519 record-signing key (KEYS_DIR/record.key, PEM; the\n" \
+    "  controller makes one at its first start when there is none).\n"                       \
     "  keys authorize (--agent ID | --operator NAME --role operator|viewer) FILE.pub [-d DIR]\n" \
     "  Lets that key in as agent ID (only that id) or as an operator with that role\n"        \
     "  (viewer: read only; operator: also submit, cancel, ports clear, firmware refresh).\n"  \

@@ -3,7 +3,7 @@
  *
  *   record JOB|ECID [-o table|json|csv|pdf] [--out DIR]   export (asks the controller)
  *   record verify FILE [--pubkey FILE]                     offline check, no controller
- *   record pubkey [-d KEYS_DIR]                            the public key, PEM
+ *   record pubkey [--keys-dir KEYS_DIR]                    the public key, PEM
  *
  * cli.c parses the options and fetches the document; this module writes what the
  * records say (JSON Lines exactly as signed, CSV, a one-page PDF certificate per unit
@@ -23,7 +23,7 @@ int record_verify(const char *path, const char *pubkey);
 /* The public key file `record verify` uses without --pubkey: $FLASHRACK_RECORD_PUBKEY, else
  * KEYS_DIR/record.key.pub with KEYS_DIR = $FLASHRACK_KEYS_DIR or ./keys. */
 void record_pubkey_path(char *buf, size_t len);
-/* Prints the public half of KEYS_DIR/record.key (--dir; NULL: $FLASHRACK_KEYS_DIR or ./keys). */
+/* Prints the public half of KEYS_DIR/record.key (--keys-dir; NULL: $FLASHRACK_KEYS_DIR or ./keys). */
 int record_pubkey(const char *dir);
 /* Writes doc ({"records": [LINE...]}) as format ("table", "json", "csv", "pdf") to stdout,
  * or to files in out_dir (required for pdf). */
@@ -44,7 +44,7 @@ void record_csv_row(const json_t *rec, FILE *out);
     "  $FLASHRACK_RECORD_PUBKEY, else $FLASHRACK_KEYS_DIR/record.key.pub, else\n"              \
     "  keys/record.key.pub). Exit code 0 all valid, 1 a record is altered or signed by\n"     \
     "  another key, 2 FILE or the key cannot be read.\n"                                      \
-    "  record pubkey [--dir KEYS_DIR]\n"                                                         \
+    "  record pubkey [--keys-dir KEYS_DIR]\n"                                                         \
     "  Prints the record key's public half (PEM), for whoever checks the records.\n"
 
 #endif

@@ -7,7 +7,7 @@ _flashrack()
     local global="--controller --output --timeout --help"
     case $prev in
         -o|--output) COMPREPLY=($(compgen -W "table json csv pdf" -- "$cur")); return ;;
-        -C|--controller|--timeout|--ecid|--agent|--port|--count|--sha256|--max-attempts|--name|--key|--interval|--model|--role|--dir|--state)
+        -C|--controller|--timeout|--ecid|--agent|--port|--count|--sha256|--max-attempts|--name|--key|--interval|--model|--role|--keys-dir|--state)
             return ;;
         --firmware|--catalog|--pubkey|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
@@ -28,8 +28,8 @@ _flashrack()
         ports) words="clear --state --quarantined" ;;
         units) words="release --state --model" ;;
         firmware) words="list show refresh inspect resolve --model --catalog --firmware" ;;
-        record) words="verify pubkey --out --pubkey --dir" ;;
-        keys) words="gen authorize revoke list --agent --operator --role --force" ;;
+        record) words="verify pubkey --out --pubkey --keys-dir" ;;
+        keys) words="gen authorize revoke list --agent --operator --role --force --record" ;;
         *) words="" ;;
     esac
     [ -n "$verb" ] && words="$words $global"

@@ -182,5 +182,22 @@ def cancelled_run_has_its_record(bindir):
         check(os.stat(key).st_mode & 0o777 == 0o600, "record.key is 0600")
 
 
+def keys_gen_makes_the_record_key(bindir):
+    tmp = tempfile.mkdtemp(prefix="fr-rec-")
+    try:
+        flashrack = os.path.join(bindir, "flashrack")
+        key = os.path.join(tmp, "record.key")
+        r = run([flashrack, "keys", "gen", "--record", key])
+        check(r.returncode == 0 and os.stat(key).st_mode & 0o777 == 0o600, "keys gen --record: %s" % r.stderr)
+        r = run([flashrack, "keys", "gen", "--record", key])
+        check(r.returncode == 1 and "not replaced" in r.stderr, "no silent replacement: %s" % r.stderr)
+        r = run([flashrack, "record", "pubkey", "--keys-dir", tmp])
+        check(r.returncode == 0 and r.stdout == open(key + ".pub").read(), "record pubkey: %s" % r.stderr)
+        r = run(["openssl", "pkey", "-in", key, "-noout", "-text"])
+        check(r.returncode == 0 and "ED25519" in r.stdout, "an Ed25519 PEM key openssl reads")
+    finally:
+        shutil.rmtree(tmp)
+
+
 if __name__ == "__main__":
-    main(restored_units_have_signed_records, cancelled_run_has_its_record)
+    main(restored_units_have_signed_records, cancelled_run_has_its_record, keys_gen_makes_the_record_key)
