@@ -3,7 +3,9 @@
  * build a request, and render the reply's document (render.c) or print it as is
  * with -o json. Exit codes (proto/PROTOCOL.md): 0 ok, 1 failed at the controller
  * or failures found, 2 usage, 3 controller unreachable, 4 not found. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -558,6 +560,7 @@ struct submit_args {
     size_t nagents, nports;
     Fr__SubmitRequest req;
     char key[64];
+    char firmware[PATH_MAX]; /* a local IPSW's absolute path */
 };
 
 /* "--ecid A,B" or repeated --ecid. */
@@ -614,6 +617,27 @@ static int on_submit_opt(void *arg, int ch, const char *val)
     return -1;
 }
 
+/* A local --firmware is checked here, before anything is sent: it must be a readable zip
+ * with a BuildManifest.plist. The job carries its absolute path (the agents read it). */
+static int check_local_firmware(struct submit_args *s)
+{
+    const char *path = s->req.firmware;
+    if (fr_is_url(path) || fr_catalog_is_selector(path))
+        return 0;
+    struct fr_ipsw *ipsw = calloc(1, sizeof *ipsw);
+    char err[PATH_MAX + 256];
+    int rc = ipsw ? fr_ipsw_inspect(path, ipsw, err, sizeof err) : FR_ENOMEM;
+    free(ipsw);
+    if (rc == 0 && !realpath(path, s->firmware))
+        rc = fr_seterr(FR_EIO, err, sizeof err, "cannot resolve '%s': %s", path, strerror(errno));
+    if (rc < 0) {
+        fprintf(stderr, "flashrack submit: --firmware: %s\n", rc == FR_ENOMEM ? "out of memory" : err);
+        return -1;
+    }
+    s->req.firmware = s->firmware;
+    return 0;
+}
+
 /* "job 3 submitted (key K): 12 units on A, B; 2 skipped: in job 2, held" */
 static void print_submitted(const json_t *doc, const char *key)
 {
@@ -656,6 +680,8 @@ static int run_submit(struct cli *c, int argc, char **argv)
                         "its SHA-1), so the download can be checked\n");
         rc = verb_usage("submit", stderr, EXIT_USAGE);
     }
+    if (!rc && check_local_firmware(s) < 0)
+        rc = EXIT_USAGE;
     if (!rc && s->necids + s->nagents + s->nports == 0) {
         fprintf(stderr, "flashrack submit: name the units: --ecid, --agent or --port\n");
         rc = verb_usage("submit", stderr, EXIT_USAGE);

@@ -88,6 +88,11 @@ static int validate_submit(const Fr__SubmitRequest *s, char *err, size_t errlen)
                          strlen(s->firmware_sha256));
     if (!fr_is_hex(s->firmware_sha256))
         return fr_seterr(FR_EINVAL, err, errlen, "submit: 'firmware_sha256' must be hex digits");
+    /* A relative path would mean something else on each agent's host. */
+    if (!fr_is_url(s->firmware) && !fr_catalog_is_selector(s->firmware) && s->firmware[0] != '/')
+        return fr_seterr(FR_EINVAL, err, errlen, "submit: 'firmware' must be an http(s) URL, a "
+                         "catalog selector (latest, a version, a build) or an absolute path to an "
+                         "IPSW on the agents' hosts, got '%s'", s->firmware);
     if (s->n_ecids + s->n_agents + s->n_ports == 0)
         return fr_seterr(FR_EINVAL, err, errlen, "submit: name units (ECIDs), agents or ports");
     for (size_t i = 0; i < s->n_ecids; i++)

@@ -8,6 +8,7 @@ at the end, whatever happened.
 import contextlib
 import json
 import os
+import plistlib
 import signal
 import random
 import socket
@@ -15,9 +16,24 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 
 
 _ports_given = set()
+
+
+def write_ipsw(path, manifest=True, models=("iPhone12,1",)):
+    """A zip shaped like an IPSW (BuildManifest.plist unless manifest is False)."""
+    doc = {"ProductVersion": "18.2", "ProductBuildVersion": "22C152",
+           "SupportedProductTypes": list(models),
+           "BuildIdentities": [{"ApChipID": "0x8020", "ApBoardID": "0x04",
+                                "Info": {"DeviceClass": "d10ap", "RestoreBehavior": "Erase",
+                                         "Variant": "Customer Erase Install (IPSW)"}}]}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
+        if manifest:
+            z.writestr("BuildManifest.plist", plistlib.dumps(doc))
+        z.writestr("filler.dmg", os.urandom(4096))
+    return path
 
 
 def free_port():
@@ -278,10 +294,11 @@ class Site:
         return doc["job_id"]
 
     def ipsw(self):
+        """A stand-in IPSW (the CLI refuses a file that is not one): a zip with a
+        BuildManifest.plist and 4 KiB of random filler, so each site's hash differs."""
         path = os.path.join(self.dir, "test_Restore.ipsw")
         if not os.path.exists(path):
-            with open(path, "wb") as f:
-                f.write(os.urandom(4096))
+            write_ipsw(path)
         return path
 
     def job(self, job_id):

@@ -1,7 +1,12 @@
 """Submit refuses what cannot work and says what it matched; a hardware_suspect unit
 is held across jobs until an operator releases it, and `flashrack unit` shows its
 history across jobs."""
-from harness import check, main, running_site
+import os
+
+import zmq
+
+import wire
+from harness import check, curve_client, main, running_site, write_ipsw
 
 # A dead phone (loses the link on every port), a good one, empty ports for moves; the
 # simulated technician follows the move instructions.
@@ -110,5 +115,53 @@ def suspect_unit_is_held_across_jobs(bindir):
         check(site.cli("unit", "0x77").returncode == 4, "an unknown unit is not found")
 
 
+def raw_submit(site, firmware):
+    """The controller's answer to a submit sent without the CLI (its own checks)."""
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.setsockopt(zmq.RCVTIMEO, 10000)
+    curve_client(s, site.env["FLASHRACK_KEY"], site.env["FLASHRACK_CONTROLLER_KEY"])
+    try:
+        s.connect(site.clients_ep)
+        s.send(wire.submit("raw", 1, "raw-1", firmware, int(GOOD, 16)))
+        return s.recv()
+    finally:
+        s.close()
+        ctx.term()
+
+
+def firmware_that_cannot_work(bindir):
+    with running_site(bindir, RACK, agents=("A", "B")) as site:
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) == 2, 20, "two units")
+        missing = os.path.join(site.dir, "nonexistent.ipsw")
+        junk = os.path.join(site.dir, "junk.ipsw")
+        with open(junk, "wb") as f:
+            f.write(os.urandom(4096))
+        bare = write_ipsw(os.path.join(site.dir, "bare.ipsw"), manifest=False)
+        for path, why in ((missing, "No such file"), (junk, "as an IPSW (zip)"),
+                          (bare, "has no BuildManifest.plist")):
+            r = site.cli("submit", "--firmware", path, "--ecid", GOOD)
+            check(r.returncode == 2 and path in r.stderr and why in r.stderr,
+                  "submit --firmware %s: expected exit 2 naming it and %r, got %d %r"
+                  % (path, why, r.returncode, r.stderr))
+        # a relative path is sent as the absolute path it names here
+        cwd = os.getcwd()
+        os.chdir(site.dir)
+        try:
+            job = site.cli_json("submit", "--firmware", os.path.basename(site.ipsw()), "--ecid", GOOD)
+        finally:
+            os.chdir(cwd)
+        check(site.job(job["job_id"])["jobs"][0]["firmware"] == site.ipsw(), "absolute path stored")
+        check(site.cli("cancel", str(job["job_id"])).returncode == 0, "cancel")
+        # the controller refuses a reference it cannot resolve, whoever sends it
+        for ref in ("relative/x.ipsw", "ftp://host/x.ipsw"):
+            reply = wire.fields(wire.fields(raw_submit(site, ref))[wire.REPLY][0])
+            error = reply.get(2, [b""])[0].decode()
+            check(reply.get(1) and "'firmware' must be an http(s) URL" in error and ref in error,
+                  "controller on %r: %r" % (ref, reply))
+        check(len(site.cli_json("status")["jobs"]) == 1, "nothing refused was stored")
+
+
 if __name__ == "__main__":
-    main(nothing_that_cannot_work, suspect_unit_is_held_across_jobs)
+    main(nothing_that_cannot_work, suspect_unit_is_held_across_jobs, firmware_that_cannot_work)

@@ -82,3 +82,12 @@ def fields(buf):
             raise ValueError("wire type %d at byte %d" % (wire, i))
         out.setdefault(num, []).append(v)
     return out
+
+
+SUBMIT, REPLY = 30, 33
+
+
+def submit(client_id, seq, key, firmware, ecid):
+    """A SubmitRequest as any client could send it (no CLI checks in front)."""
+    body = field_bytes(1, key) + field_varint(3, ecid) + field_bytes(7, firmware)
+    return envelope(client_id, 0, seq, SUBMIT, body)
