@@ -18,6 +18,7 @@
 #include "fr_fwcache.h"
 #include "fr_log.h"
 #include "fr_types.h"
+#include "httpd.h"
 #include "metrics.h"
 
 #define FAILURE_HOLD_MS (5 * 60 * 1000) /* a failed fetch is not retried for agents before this */
@@ -35,9 +36,7 @@ struct stream;
 struct mirror {
     struct controller *c;
     struct fwcache *cache;
-    struct MHD_Daemon *d;
-    uv_poll_t poll;
-    uv_timer_t timer;
+    struct httpd http;
     char url[300];
     struct failure failures[NFAILURES];
     struct stream *streams;      /* answers still reading a file being fetched */
@@ -150,8 +149,6 @@ static enum MHD_Result serve_file(struct mirror *m, struct MHD_Connection *conn,
     return ret;
 }
 
-static void drive(struct mirror *m);
-
 /* ---- answering from a file still being fetched ---------------------------------- */
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
@@ -205,8 +202,8 @@ static void on_progress(void *arg, const char *key)
 {
     struct mirror *m = arg;
     wake_streams(m, key);
-    if (m->d && !m->closing)
-        drive(m); /* resumed connections are picked up by the next MHD_run */
+    if (!m->closing)
+        httpd_drive(&m->http); /* resumed connections are picked up by the next MHD_run */
 }
 
 /* A plain GET for a file being fetched is answered at once from the partial file
@@ -383,62 +380,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return on_ipsw(m, conn, key);
 }
 
-/* ---- libmicrohttpd on the loop -------------------------------------------------- */
-
-static void on_timer(uv_timer_t *t)
-{
-    drive(t->data);
-}
-
-static void on_poll(uv_poll_t *p, int status, int events)
-{
-    drive(p->data);
-}
-
-static void drive(struct mirror *m)
-{
-    MHD_run(m->d);
-    MHD_UNSIGNED_LONG_LONG ms;
-    if (MHD_get_timeout(m->d, &ms) == MHD_YES)
-        uv_timer_start(&m->timer, on_timer, (uint64_t)ms, 0);
-    else
-        uv_timer_stop(&m->timer);
-}
-
-static int parse_listen(const char *s, struct sockaddr_storage *ss, char *host, size_t hostlen,
-                        int *port)
-{
-    const char *colon = strrchr(s, ':');
-    char *end;
-    long p = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (!colon || colon[1] == '\0' || *end || p < 0 || p > 65535)
-        return -1;
-    snprintf(host, hostlen, "%.*s", (int)(colon - s), s);
-    if (host[0] == '[') { /* [v6]:port */
-        size_t n = strlen(host);
-        if (n < 2 || host[n - 1] != ']')
-            return -1;
-        memmove(host, host + 1, n - 2);
-        host[n - 2] = '\0';
-    }
-    memset(ss, 0, sizeof *ss);
-    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
-    if (!host[0] || !strcmp(host, "*")) {
-        snprintf(host, hostlen, "0.0.0.0");
-    }
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)p);
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)p);
-    } else {
-        return -1;
-    }
-    *port = (int)p;
-    return 0;
-}
+/* ---- the server -------------------------------------------------------------- */
 
 static void public_url(struct mirror *m, const char *host, int port)
 {
@@ -465,7 +407,7 @@ int mirror_check_listen(const char *listen, char *err, size_t errlen)
     struct sockaddr_storage ss;
     char host[128];
     int port;
-    if (!strcmp(listen, "off") || !listen[0] || parse_listen(listen, &ss, host, sizeof host, &port) == 0)
+    if (!strcmp(listen, "off") || !listen[0] || httpd_parse_listen(listen, &ss, host, sizeof host, &port) == 0)
         return 0;
     return fr_seterr(FR_ECONFIG, err, errlen, "[mirror] listen: expected HOST:PORT, [V6]:PORT or off, "
                      "got '%s'", listen);
@@ -479,7 +421,7 @@ int mirror_start(struct controller *c, char *err, size_t errlen)
     struct sockaddr_storage ss;
     char host[128];
     int port;
-    if (parse_listen(cfg->mirror_listen, &ss, host, sizeof host, &port) < 0)
+    if (httpd_parse_listen(cfg->mirror_listen, &ss, host, sizeof host, &port) < 0)
         return fr_seterr(FR_ECONFIG, err, errlen, "[mirror] listen: expected HOST:PORT, [V6]:PORT "
                          "or off, got '%s'", cfg->mirror_listen);
     struct mirror *m = calloc(1, sizeof *m);
@@ -492,20 +434,10 @@ int mirror_start(struct controller *c, char *err, size_t errlen)
     if (rc < 0)
         return rc;
     fwcache_set_progress(m->cache, on_progress, m);
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-    m->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR,
-                            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-                            MHD_OPTION_END);
-    if (!m->d)
+    port = httpd_start(&m->http, c->loop, &ss, 0, on_request, m);
+    if (port < 0)
         return fr_seterr(FR_EIO, err, errlen, "[mirror] listen: cannot serve on '%s': %s",
                          cfg->mirror_listen, strerror(errno));
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
-    uv_poll_init(c->loop, &m->poll, info->epoll_fd);
-    uv_timer_init(c->loop, &m->timer);
-    m->poll.data = m->timer.data = m;
-    uv_poll_start(&m->poll, UV_READABLE, on_poll);
-    port = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_BIND_PORT)->port;
     public_url(m, host, port);
     fr_info("mirror", "serving the IPSW cache '%s' on '%s' as %s", cfg->mirror_dir,
             cfg->mirror_listen, m->url);
@@ -542,21 +474,13 @@ json_t *mirror_doc(struct controller *c)
                      "streamed_answers", (json_int_t)m->streamed);
 }
 
-static void on_closed(uv_handle_t *h)
-{
-}
-
 void mirror_close(struct controller *c)
 {
     struct mirror *m = c->mirror;
     if (!m)
         return;
     m->closing = 1;
-    if (m->d) {
-        uv_poll_stop(&m->poll);
-        uv_close((uv_handle_t *)&m->poll, on_closed);
-        uv_close((uv_handle_t *)&m->timer, on_closed);
-    }
+    httpd_close(&m->http);
     if (m->cache)
         fwcache_close(m->cache);
 }
@@ -566,10 +490,8 @@ void mirror_destroy(struct controller *c)
     struct mirror *m = c->mirror;
     if (!m)
         return;
-    if (m->d) {
-        wake_streams(m, NULL); /* stopping with suspended connections is not allowed */
-        MHD_stop_daemon(m->d);
-    }
+    wake_streams(m, NULL); /* stopping with suspended connections is not allowed */
+    httpd_stop(&m->http);
     fwcache_destroy(&m->cache);
     free(m);
     c->mirror = NULL;

@@ -11,10 +11,8 @@
  * GET /ipsw/ lists what the mirror holds (JSON).
  * GET /metrics is the controller's Prometheus metrics (metrics.h), on this one server.
  *
- * libmicrohttpd runs in its external-epoll mode on the controller's libuv loop (one
- * uv_poll on its epoll descriptor and a timer for its timeouts), like every other
- * socket of the controller, so the cache and the store are only ever touched from
- * the loop thread. */
+ * The server runs on the controller's libuv loop (httpd.h), so the cache and the store
+ * are only ever touched from the loop thread. */
 #ifndef MIRROR_H
 #define MIRROR_H
 
