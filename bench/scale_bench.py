@@ -39,7 +39,7 @@ def start_controller(bindir, tmp):
             "--set", "controller.clients_endpoint=" + clients_ep,
             "--set", "controller.store=" + os.path.join(tmp, "flashrack.db"),
             "--set", "controller.log_level=warn",
-            "--set", "mirror.listen=off",
+            "--set", "mirror.listen=off", "--set", "page.listen=off",
             # loadgen speaks no CURVE yet: the explicit loopback-only insecure mode
             "--set", "security.insecure=loopback"]
     log = open(os.path.join(tmp, "flashrackd.log"), "ab")

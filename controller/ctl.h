@@ -17,6 +17,7 @@
 #include "loop_probe.h"
 #include "turn.h"
 #include "mirror.h"
+#include "page.h"
 #include "policy.h"
 #include "records.h"
 #include "store.h"
@@ -46,6 +47,11 @@ struct ctl_cfg {
     char record_key[1024];      /* [records] key ("" = KEYS_DIR/record.key) */
     char site[128];             /* [records] site: where the units are sanitized */
     char destination[256];      /* [records] destination: where they go afterwards */
+    char page_listen[128];      /* [page] listen: HOST:PORT or off (page.h) */
+    char page_token_file[512];  /* [page] token_file: the operator token ("" = none) */
+    long long page_max_clients;
+    long long page_heartbeat_s;
+    long long page_buffer_kb;   /* [page] client_buffer_kb */
 };
 
 struct agent_state {
@@ -96,6 +102,7 @@ struct controller {
     uint64_t last_tick;       /* uv_now of the last heartbeat tick */
     uint64_t sched_retry_at;  /* uv_now when a held-back run may be assigned (0 = none) */
     struct mirror *mirror;    /* mirror.c; NULL when off */
+    struct page *page;        /* page.c, the rack page; NULL when off */
     struct firmware *firmware; /* firmware.c: the catalog */
     struct loop_probe probe;  /* loop stalls, shown in the agents document */
     struct fr_service svc;    /* systemd: readiness, status, watchdog, SIGHUP reloads */

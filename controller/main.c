@@ -39,6 +39,11 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("records", "key", struct ctl_cfg, record_key),
     FR_CFG_FIELD_STR("records", "site", struct ctl_cfg, site),
     FR_CFG_FIELD_STR("records", "destination", struct ctl_cfg, destination),
+    FR_CFG_FIELD_STR("page", "listen", struct ctl_cfg, page_listen),
+    FR_CFG_FIELD_STR("page", "token_file", struct ctl_cfg, page_token_file),
+    FR_CFG_FIELD_INT("page", "max_clients", struct ctl_cfg, page_max_clients, 1, 1024),
+    FR_CFG_FIELD_INT("page", "heartbeat_s", struct ctl_cfg, page_heartbeat_s, 1, 300),
+    FR_CFG_FIELD_INT("page", "client_buffer_kb", struct ctl_cfg, page_buffer_kb, 16, 65536),
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -81,7 +86,8 @@ static int check_cfg(const void *target, char *err, size_t errlen)
 {
     const struct ctl_cfg *cfg = target;
     if (check_security(cfg, err, errlen) < 0 || check_sources(cfg->fw_sources, err, errlen) < 0 ||
-        mirror_check_listen(cfg->mirror_listen, err, errlen) < 0)
+        mirror_check_listen(cfg->mirror_listen, err, errlen) < 0 ||
+        page_check_cfg(cfg->page_listen, cfg->page_token_file, err, errlen) < 0)
         return FR_ECONFIG;
     return 0;
 }
@@ -134,6 +140,10 @@ static void defaults(struct ctl_cfg *cfg)
     cfg->fw_max_age_s = 86400;
     snprintf(cfg->keys_dir, sizeof cfg->keys_dir, "keys");
     snprintf(cfg->insecure, sizeof cfg->insecure, "no");
+    snprintf(cfg->page_listen, sizeof cfg->page_listen, "127.0.0.1:7714");
+    cfg->page_max_clients = 32;
+    cfg->page_heartbeat_s = 15;
+    cfg->page_buffer_kb = 1024;
 }
 
 /* err == NULL: the start (usage and errors printed); else a reload (errors in err). */
@@ -164,7 +174,10 @@ static int resolve_dirs(struct ctl_cfg *cfg)
         fr_dir_resolve(FR_DIR_STATE, cfg->keys_dir, sizeof cfg->keys_dir, "[security] keys_dir",
                        err, sizeof err) < 0 ||
         (*cfg->record_key && fr_dir_resolve(FR_DIR_STATE, cfg->record_key, sizeof cfg->record_key,
-                                            "[records] key", err, sizeof err) < 0)) {
+                                            "[records] key", err, sizeof err) < 0) ||
+        (cfg->page_token_file[0] &&
+         fr_dir_resolve(FR_DIR_STATE, cfg->page_token_file, sizeof cfg->page_token_file,
+                        "[page] token_file", err, sizeof err) < 0)) {
         fprintf(stderr, "flashrackd: %s\n", err);
         return 2;
     }
@@ -256,6 +269,7 @@ static void on_signal(uv_signal_t *h, int signum)
     agents_on_progress_flush(&c->progress_flush);
     uv_close((uv_handle_t *)&c->progress_flush, on_quiet_close);
     mirror_close(c);
+    page_close(c);
     firmware_close(c);
     loop_probe_close(&c->probe);
     fr_service_close(&c->svc);
@@ -325,7 +339,8 @@ static int start(struct controller *c)
     c->clients_sock = c->agents_sock ? open_router(c, c->cfg.clients_endpoint, 0) : NULL;
     if (!c->clients_sock)
         return 1;
-    if (firmware_start(c, err, sizeof err) < 0 || mirror_start(c, err, sizeof err) < 0) {
+    if (firmware_start(c, err, sizeof err) < 0 || mirror_start(c, err, sizeof err) < 0 ||
+        page_start(c, err, sizeof err) < 0) {
         fr_error("flashrackd", "%s", err);
         return 1;
     }
@@ -383,6 +398,7 @@ static void finish(struct controller *c)
     records_release(&c->records);
     agents_free(c);
     mirror_destroy(c);
+    page_destroy(c);
     firmware_destroy(c);
 }
 

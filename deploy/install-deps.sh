@@ -11,6 +11,7 @@ PACKAGES=(
   libcmocka-dev python3 python3-zmq sqlite3 procps
   idevicerestore libimobiledevice-utils
   libsystemd-dev systemd dpkg-dev file groff-base man-db poppler-utils
+  chromium python3-websocket  # the rack page in a real browser (tests/integration/test_rack_page_browser.py)
 )
 
 missing=()

@@ -11,6 +11,7 @@ AGENTS_EP=${FR_DEMO_AGENTS_EP:-tcp://127.0.0.1:7710}
 CLIENTS_EP=${FR_DEMO_CLIENTS_EP:-tcp://127.0.0.1:7711}
 MIRROR_PORT=${FR_DEMO_MIRROR_PORT:-7712}
 ORIGIN_PORT=${FR_DEMO_ORIGIN_PORT:-7713}
+PAGE_PORT=${FR_DEMO_PAGE_PORT:-7714}
 export FLASHRACK_CONTROLLER=$CLIENTS_EP
 
 rm -rf "$RUN"
@@ -60,6 +61,7 @@ pids+=($!)
   --set controller.agents_endpoint="$AGENTS_EP" \
   --set controller.clients_endpoint="$CLIENTS_EP" \
   --set mirror.listen="127.0.0.1:$MIRROR_PORT" --set mirror.dir="$RUN/mirror" \
+  --set page.listen="127.0.0.1:$PAGE_PORT" \
   --set firmware.catalog_dir="$RUN/catalog" --set security.keys_dir="$FLASHRACK_KEYS_DIR" \
   >"$RUN/flashrackd.log" 2>&1 &
 controller_pid=$!
@@ -91,6 +93,7 @@ INI
 done
 
 echo "flashrack demo: controller $CLIENTS_EP (CURVE, keys in $RUN/keys), agents A and B, logs in $RUN"
+echo "flashrack demo: the live rack page is on http://127.0.0.1:$PAGE_PORT/ (open it in a browser)"
 deadline=$((SECONDS + 30))
 while :; do
   if ! kill -0 "$controller_pid" 2>/dev/null; then

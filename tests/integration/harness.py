@@ -82,6 +82,8 @@ class Site:
         self.store = os.path.join(self.dir, "flashrack.db")
         self.mirror_port = free_port()
         self.mirror = "http://127.0.0.1:%d" % self.mirror_port
+        self.page_port = free_port()
+        self.page = "http://127.0.0.1:%d" % self.page_port  # the rack page
         self.hb_ms = hb_ms
         self.liveness = liveness
         self.watchdog_s = watchdog_s
@@ -190,6 +192,7 @@ class Site:
             "--set", "controller.log_level=debug",
             "--set", "mirror.listen=127.0.0.1:%d" % self.mirror_port,
             "--set", "mirror.dir=" + os.path.join(self.dir, "mirror"),
+            "--set", "page.listen=127.0.0.1:%d" % self.page_port,
             "--set", "security.keys_dir=" + self.keys_dir] +
             [a for kv in self.controller_sets for a in ("--set", kv)])
         self.wait_for(lambda: self.cli_ok("agents"), 10, "controller answering")

@@ -22,7 +22,7 @@ def every_unit_restored_once_and_every_result_acked(bindir):
             "--set", "controller.agents_endpoint=" + site.agents_ep,
             "--set", "controller.clients_endpoint=" + site.clients_ep,
             "--set", "controller.log_level=warn",
-            "--set", "mirror.listen=off"] +
+            "--set", "mirror.listen=off", "--set", "page.listen=off"] +
             [a for kv in site.controller_sets for a in ("--set", kv)])
         site.wait_for(lambda: site.cli_ok("agents"), 10, "controller answering")
         r = subprocess.run([os.path.join(bindir, "loadgen"),

@@ -114,7 +114,7 @@ class InstalledSite(Site):
             os.path.join(ROOT, "usr/sbin/flashrackd"), "-c", os.path.join(ROOT, "etc/flashrack/controller.ini"),
             "--set", "controller.agents_endpoint=" + self.agents_ep,
             "--set", "controller.clients_endpoint=" + self.clients_ep,
-            "--set", "mirror.listen=127.0.0.1:%d" % self.mirror_port])
+            "--set", "mirror.listen=127.0.0.1:%d" % self.mirror_port, "--set", "page.listen=off"])
         self.wait_for(lambda: self.cli_ok("agents"), 10, "controller answering")
 
     def start_agent(self, aid):

@@ -1,0 +1,459 @@
+/* page — the live rack page and its event stream; see page.h. */
+#include "page.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "fr_err.h"
+#include "fr_log.h"
+#include "httpd.h"
+#include "page_tiles.h"
+#include "sse.h"
+
+/* controller/page/rack.html, embedded at build time (controller/page/embed.cmake). */
+extern const unsigned char page_html[];
+extern const size_t page_html_len;
+
+#define TOKEN_MAX 256
+
+struct page_client {
+    struct page *p;
+    struct MHD_Connection *conn;
+    struct sse_queue q;
+    uint64_t last_write;     /* uv_now of the last bytes queued */
+    int suspended, dropped;
+    struct page_client *next;
+};
+
+struct page {
+    struct controller *c;
+    struct httpd http;
+    uv_timer_t tick;
+    char token[TOKEN_MAX];   /* "" when none is needed */
+    char url[300];
+    struct page_client *clients;
+    int nclients;
+    json_t *tiles;           /* what the clients were last sent: id -> tile */
+    char *layout;            /* the hubs and tile ids in order, to notice ports that came or went */
+    char *jobs;              /* the job summary last sent */
+    uint64_t dropped;
+    int closing;
+};
+
+/* ---- what the page shows -------------------------------------------------------- */
+
+static json_t *job_summary(const json_t *watch)
+{
+    json_t *jobs = json_array();
+    const json_t *j;
+    size_t i;
+    json_array_foreach(json_object_get(watch, "jobs"), i, j)
+        json_array_append_new(jobs, json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(j, "id"),
+                                              "name", json_object_get(j, "name"), "state",
+                                              json_object_get(j, "state"), "totals",
+                                              json_object_get(j, "totals")));
+    return jobs;
+}
+
+/* The rack now ({"hubs", "jobs"}), or NULL when the store could not be read. */
+static json_t *rack_now(struct page *p)
+{
+    json_t *ports = store_doc_ports(p->c->store);
+    json_t *watch = ports ? store_doc_status(p->c->store, 0, 1) : NULL;
+    json_t *doc = watch ? page_tiles(ports, watch) : NULL;
+    if (doc)
+        json_object_set_new(doc, "jobs", job_summary(watch));
+    json_decref(ports);
+    json_decref(watch);
+    return doc;
+}
+
+static char *layout_of(const json_t *doc)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    const json_t *h, *t;
+    size_t i, j;
+    if (!f)
+        return NULL;
+    json_array_foreach(json_object_get(doc, "hubs"), i, h) {
+        fprintf(f, "|%s %s:", json_string_value(json_object_get(h, "agent")),
+                json_string_value(json_object_get(h, "hub")));
+        json_array_foreach(json_object_get(h, "tiles"), j, t)
+            fprintf(f, " %s", json_string_value(json_object_get(t, "id")));
+    }
+    fclose(f);
+    return text;
+}
+
+/* ---- clients -------------------------------------------------------------------- */
+
+static void wake(struct page_client *cl)
+{
+    if (cl->suspended) {
+        cl->suspended = 0;
+        MHD_resume_connection(cl->conn);
+    }
+}
+
+static void drop(struct page_client *cl, const char *why)
+{
+    if (cl->dropped)
+        return;
+    cl->dropped = 1;
+    cl->p->dropped++;
+    sse_queue_free(&cl->q);
+    fr_warn("page", "dropped a client of the rack page: %s", why);
+    wake(cl); /* its reader ends the stream */
+}
+
+static void queued(struct page_client *cl, int rc)
+{
+    if (rc < 0) {
+        drop(cl, "it fell too far behind ([page] client_buffer_kb)");
+        return;
+    }
+    cl->last_write = uv_now(cl->p->c->loop);
+    wake(cl);
+}
+
+static void broadcast(struct page *p, const char *event, const json_t *data)
+{
+    char *text = json_dumps(data, JSON_COMPACT);
+    if (!text)
+        return;
+    for (struct page_client *cl = p->clients; cl; cl = cl->next)
+        if (!cl->dropped)
+            queued(cl, sse_event(&cl->q, event, text));
+    free(text);
+}
+
+static void remember(struct page *p, json_t *doc)
+{
+    json_t *by_id = json_object();
+    const json_t *h, *t;
+    size_t i, j;
+    json_array_foreach(json_object_get(doc, "hubs"), i, h)
+        json_array_foreach(json_object_get(h, "tiles"), j, t)
+            json_object_set(by_id, json_string_value(json_object_get(t, "id")), (json_t *)t);
+    json_decref(p->tiles);
+    p->tiles = by_id;
+    free(p->jobs);
+    p->jobs = json_dumps(json_object_get(doc, "jobs"), JSON_COMPACT | JSON_SORT_KEYS);
+}
+
+/* Reads the rack and tells the clients what changed since they were last told; returns
+ * the rack (the caller's), or NULL when the store could not be read (the clients keep what
+ * they have). */
+static json_t *refresh(struct page *p)
+{
+    json_t *doc = rack_now(p);
+    char *layout = doc ? layout_of(doc) : NULL;
+    if (!layout) {
+        json_decref(doc);
+        return NULL;
+    }
+    if (!p->layout || strcmp(layout, p->layout)) {
+        broadcast(p, "snapshot", doc);
+    } else {
+        const json_t *h, *t;
+        size_t i, j;
+        json_array_foreach(json_object_get(doc, "hubs"), i, h)
+            json_array_foreach(json_object_get(h, "tiles"), j, t) {
+                const json_t *was = json_object_get(p->tiles, json_string_value(json_object_get(t, "id")));
+                if (!json_equal(was, t))
+                    broadcast(p, "tile", t);
+            }
+        char *jobs = json_dumps(json_object_get(doc, "jobs"), JSON_COMPACT | JSON_SORT_KEYS);
+        if (jobs && (!p->jobs || strcmp(jobs, p->jobs)))
+            broadcast(p, "jobs", json_object_get(doc, "jobs"));
+        free(jobs);
+    }
+    free(p->layout);
+    p->layout = layout;
+    remember(p, doc);
+    return doc;
+}
+
+static void heartbeats(struct page *p)
+{
+    uint64_t now = uv_now(p->c->loop), every = (uint64_t)p->c->cfg.page_heartbeat_s * 1000;
+    for (struct page_client *cl = p->clients; cl; cl = cl->next)
+        if (!cl->dropped && now - cl->last_write >= every)
+            queued(cl, sse_comment(&cl->q, "keepalive"));
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct page *p = t->data;
+    if (!p->nclients)
+        return;
+    json_decref(refresh(p));
+    heartbeats(p);
+    httpd_drive(&p->http);
+}
+
+static ssize_t client_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct page_client *cl = cls;
+    if (cl->dropped || cl->p->closing)
+        return MHD_CONTENT_READER_END_WITH_ERROR;
+    size_t n = sse_queue_take(&cl->q, buf, max);
+    if (n)
+        return (ssize_t)n;
+    MHD_suspend_connection(cl->conn); /* woken when something is queued */
+    cl->suspended = 1;
+    return 0;
+}
+
+static void client_free(void *cls)
+{
+    struct page_client *cl = cls;
+    struct page *p = cl->p;
+    for (struct page_client **pp = &p->clients; *pp; pp = &(*pp)->next)
+        if (*pp == cl) {
+            *pp = cl->next;
+            break;
+        }
+    p->nclients--;
+    sse_queue_free(&cl->q);
+    free(cl);
+}
+
+/* ---- answers -------------------------------------------------------------------- */
+
+static enum MHD_Result answer(struct MHD_Connection *conn, unsigned code, const char *type,
+                              const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, mode);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    enum MHD_Result ret = MHD_queue_response(conn, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result answer_text(struct MHD_Connection *conn, unsigned code, const char *text)
+{
+    return answer(conn, code, "text/plain; charset=utf-8", text, strlen(text), MHD_RESPMEM_MUST_COPY);
+}
+
+static enum MHD_Result answer_page(struct MHD_Connection *conn)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(page_html_len, (void *)page_html,
+                                                             MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/html; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    /* Everything is in the one document; it talks only to this server. */
+    MHD_add_response_header(r, "Content-Security-Policy", "default-src 'none'; script-src "
+                            "'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result answer_json(struct page *p, struct MHD_Connection *conn)
+{
+    json_t *doc = rack_now(p);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (!text)
+        return answer_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the store now\n");
+    return answer(conn, MHD_HTTP_OK, "application/json", text, strlen(text), MHD_RESPMEM_MUST_FREE);
+}
+
+static enum MHD_Result answer_events(struct page *p, struct MHD_Connection *conn)
+{
+    if (p->nclients >= (int)p->c->cfg.page_max_clients)
+        return answer_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too many clients of the rack page "
+                           "([page] max_clients)\n");
+    /* the others hear what changed first, so they and the newcomer agree from here on */
+    json_t *doc = refresh(p);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    struct page_client *cl = text ? calloc(1, sizeof *cl) : NULL;
+    if (!cl) {
+        free(text);
+        return answer_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the store now\n");
+    }
+    cl->p = p;
+    cl->conn = conn;
+    cl->last_write = uv_now(p->c->loop);
+    sse_queue_init(&cl->q, (size_t)p->c->cfg.page_buffer_kb * 1024);
+    int rc = sse_event(&cl->q, "snapshot", text);
+    free(text);
+    struct MHD_Response *r = rc == 0 ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
+                                                                         client_read, cl, client_free)
+                                     : NULL;
+    if (!r) {
+        sse_queue_free(&cl->q);
+        free(cl);
+        return answer_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the rack is larger than a client's "
+                           "queue ([page] client_buffer_kb)\n");
+    }
+    cl->next = p->clients;
+    p->clients = cl;
+    p->nclients++;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+int page_token_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = la != lb;
+    for (size_t i = 0; i < lb; i++)
+        diff |= (unsigned char)(b[i] ^ (i < la ? a[i] : 0));
+    return diff == 0;
+}
+
+static int authorized(struct page *p, struct MHD_Connection *conn)
+{
+    if (!p->token[0])
+        return 1;
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *query = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "token");
+    const char *given = auth && !strncmp(auth, "Bearer ", 7) ? auth + 7 : query;
+    return given && page_token_equal(given, p->token);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *data,
+                                  size_t *data_size, void **con_cls)
+{
+    struct page *p = cls;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+        return answer_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "the rack page is read-only: GET\n");
+    if (!authorized(p, conn))
+        return answer_text(conn, MHD_HTTP_UNAUTHORIZED, "the rack page needs the operator token "
+                           "([page] token_file): ?token=TOKEN or Authorization: Bearer TOKEN\n");
+    if (!strcmp(url, "/"))
+        return answer_page(conn);
+    if (!strcmp(url, "/events"))
+        return answer_events(p, conn);
+    if (!strcmp(url, "/rack.json"))
+        return answer_json(p, conn);
+    return answer_text(conn, MHD_HTTP_NOT_FOUND, "try /, /events or /rack.json\n");
+}
+
+/* ---- start and stop ------------------------------------------------------------- */
+
+int page_check_cfg(const char *listen, const char *token_file, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    char host[128];
+    int port;
+    if (!strcmp(listen, "off"))
+        return 0;
+    if (httpd_parse_listen(listen, &ss, host, sizeof host, &port) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[page] listen: expected HOST:PORT, [V6]:PORT or "
+                         "off, got '%s'", listen);
+    if (!httpd_is_loopback(&ss) && !token_file[0])
+        return fr_seterr(FR_ECONFIG, err, errlen, "[page] listen = '%s' is not a loopback address: "
+                         "set [page] token_file to a file holding the operator token, or listen "
+                         "on 127.0.0.1", listen);
+    return 0;
+}
+
+static int read_token(const char *path, char *token, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[page] token_file: cannot read '%s': %s", path,
+                         strerror(errno));
+    ssize_t n = read(fd, token, TOKEN_MAX);
+    close(fd);
+    if (n < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[page] token_file: cannot read '%s': %s", path,
+                         strerror(errno));
+    if (n >= TOKEN_MAX)
+        return fr_seterr(FR_ECONFIG, err, errlen, "[page] token_file: '%s' is longer than %d bytes",
+                         path, TOKEN_MAX - 1);
+    token[n] = '\0';
+    token[strcspn(token, "\r\n")] = '\0';
+    if (strlen(token) < 16 || strpbrk(token, " \t&#?%+"))
+        return fr_seterr(FR_ECONFIG, err, errlen, "[page] token_file: '%s' must hold one token of at "
+                         "least 16 characters, without spaces or any of &#?%%+", path);
+    return 0;
+}
+
+int page_start(struct controller *c, char *err, size_t errlen)
+{
+    const struct ctl_cfg *cfg = &c->cfg;
+    struct sockaddr_storage ss;
+    char host[128];
+    int port;
+    if (!strcmp(cfg->page_listen, "off"))
+        return 0;
+    if (page_check_cfg(cfg->page_listen, cfg->page_token_file, err, errlen) < 0 ||
+        httpd_parse_listen(cfg->page_listen, &ss, host, sizeof host, &port) < 0)
+        return FR_ECONFIG;
+    struct page *p = calloc(1, sizeof *p);
+    if (!p)
+        return FR_ENOMEM;
+    p->c = c;
+    c->page = p;
+    if (cfg->page_token_file[0] && read_token(cfg->page_token_file, p->token, err, errlen) < 0)
+        return FR_ECONFIG;
+    port = httpd_start(&p->http, c->loop, &ss, (unsigned)cfg->page_max_clients + 16, on_request, p);
+    if (port < 0)
+        return fr_seterr(FR_EIO, err, errlen, "[page] listen: cannot serve on '%s': %s",
+                         cfg->page_listen, strerror(errno));
+    uv_timer_init(c->loop, &p->tick);
+    p->tick.data = p;
+    uv_timer_start(&p->tick, on_tick, PAGE_TICK_MS, PAGE_TICK_MS);
+    snprintf(p->url, sizeof p->url, strchr(host, ':') ? "http://[%s]:%d/" : "http://%s:%d/", host, port);
+    fr_info("page", "the rack page is on %s%s", p->url, p->token[0] ? " (operator token required)" : "");
+    return 0;
+}
+
+const char *page_url(const struct controller *c)
+{
+    return c->page ? c->page->url : "";
+}
+
+static void on_closed(uv_handle_t *h)
+{
+}
+
+void page_close(struct controller *c)
+{
+    struct page *p = c->page;
+    if (!p || p->closing)
+        return;
+    p->closing = 1;
+    if (p->http.d)
+        uv_close((uv_handle_t *)&p->tick, on_closed);
+    httpd_close(&p->http);
+}
+
+void page_destroy(struct controller *c)
+{
+    struct page *p = c->page;
+    if (!p)
+        return;
+    p->closing = 1;
+    for (struct page_client *cl = p->clients; cl; cl = cl->next)
+        wake(cl); /* stopping with suspended connections is not allowed */
+    httpd_stop(&p->http); /* frees the clients */
+    json_decref(p->tiles);
+    free(p->layout);
+    free(p->jobs);
+    free(p);
+    c->page = NULL;
+}
