@@ -109,7 +109,8 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
     /* Hello's seq is the agent's acknowledged point: replays continue after it. */
     turn_touch(c, a);
     a->applied_seq = env->seq;
-    c->expand_due = 1;
+    for (size_t i = 0; i < h->n_units; i++)
+        sched_expand_unit(c, h->units[i]->ecid);
     a->session = env->session;
     a->slots = h->slots;
     if (!a->online)
@@ -174,7 +175,7 @@ static int on_port_event(struct controller *c, struct agent_state *a, const Fr__
         rc = store_commit(c->store);
     if (rc < 0)
         store_rollback(c->store);
-    c->expand_due = 1;
+    sched_expand_unit(c, ev->unit->ecid);
     if (rc < 0)
         fr_error("agents", "unit %s: cannot record port event: %s (not acknowledged)", ecid,
                  store_errmsg(c->store));

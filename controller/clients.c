@@ -197,7 +197,7 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
         json_decref(plan);
     }
     reply(c, id, seq, 0, NULL, doc);
-    c->expand_due = 1;
+    sched_expand_all(c);
     sched_kick(c);
 }
 
@@ -366,6 +366,8 @@ static void on_cancel(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
     fr_info("clients", "job %llu: %d unit runs cancelled", (unsigned long long)r->job_id, n);
     reply(c, id, seq, 0, NULL, json_pack("{s:I, s:i}", "job_id", (json_int_t)r->job_id,
                                          "cancelled_runs", n));
+    sched_expand_all(c); /* its units are free for another selector job */
+    sched_kick(c);
 }
 
 static void on_port_clear(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__PortClearRequest *r)
@@ -378,7 +380,7 @@ static void on_port_clear(struct controller *c, zmq_msg_t *id, uint64_t seq, con
     }
     fr_info("clients", "port '%s' cleared by an operator", r->port);
     reply(c, id, seq, 0, NULL, json_pack("{s:s, s:b}", "port", r->port, "cleared", 1));
-    c->expand_due = 1;
+    sched_expand_all(c);
     sched_kick(c);
 }
 
@@ -437,6 +439,7 @@ static void on_unit_release(struct controller *c, zmq_msg_t *id, uint64_t seq,
     fr_ecid_format(r->ecid, e, sizeof e);
     fr_info("clients", "unit %s released by an operator", e);
     reply(c, id, seq, 0, NULL, json_pack("{s:s, s:b}", "ecid", e, "released", 1));
+    sched_expand_unit(c, r->ecid); /* a selector job may take it now */
     sched_kick(c);
 }
 

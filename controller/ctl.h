@@ -109,7 +109,12 @@ struct controller {
     struct zap *zap;          /* zap.c: keys and the ZAP handler; NULL in insecure mode */
     struct turn turn;         /* turn.c: the open group commit */
     struct records records;   /* records.c: the signed record of every ended unit run */
-    int expand_due;           /* units, jobs or runs changed: selector jobs may take units */
+    /* What changed since the last pass, for selector jobs to look at: every unit (a job
+     * was submitted, or at start), else only the units listed (plugged in, Helloed,
+     * finished a run, released). */
+    int expand_all;
+    uint64_t *expand_units;
+    size_t nexpand, expand_cap;
     int stopping;
 };
 
@@ -135,6 +140,11 @@ void clients_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
 
 /* scheduler.c: runs a scheduling pass on the next loop turn (coalesced). */
 void sched_kick(struct controller *c);
+/* Selector jobs look at every present unit on the next pass. */
+void sched_expand_all(struct controller *c);
+/* Selector jobs look at this unit on the next pass (it changed). */
+void sched_expand_unit(struct controller *c, uint64_t ecid);
+void sched_free(struct controller *c);
 /* A pass once ms have passed (checked at the heartbeat ticks). */
 void sched_kick_after(struct controller *c, uint64_t ms);
 void sched_on_timer(uv_timer_t *t);

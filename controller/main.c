@@ -355,7 +355,7 @@ static int start(struct controller *c)
             (unsigned long long)store_epoch(c->store));
     fr_zsock_start(&c->agents_zs, c->loop, c->agents_sock, agents_on_msg, c);
     c->agents_zs.on_drained = agents_on_drained;
-    c->expand_due = 1;
+    sched_expand_all(c);
     fr_zsock_start(&c->clients_zs, c->loop, c->clients_sock, clients_on_msg, c);
     uv_timer_init(c->loop, &c->heartbeat);
     uv_timer_init(c->loop, &c->sched);
@@ -394,6 +394,7 @@ static void finish(struct controller *c)
     if (c->zctx)
         zmq_ctx_term(c->zctx);
     turn_free(c);
+    sched_free(c);
     store_close(&c->store);
     records_release(&c->records);
     agents_free(c);

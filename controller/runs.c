@@ -230,7 +230,7 @@ int runs_end(struct controller *c, struct agent_state *a, const Fr__AttemptRef *
     log_applied(a, ref, e, &fx);
     if (fx.power_cycle)
         agents_send_power_cycle(c, a, fx.port);
-    c->expand_due = 1; /* the unit may be free for another job */
+    sched_expand_unit(c, ref->ecid); /* the unit may be free for another job */
     sched_kick(c);
     return 0;
 }

@@ -5,7 +5,8 @@
  * transaction (turn.h: the assignments go out after its commit), and claims at most
  * MAX_CLAIMS attempts: a larger backlog continues on the next turn, after the loop
  * has read its sockets, so heartbeats and results never wait behind a 10,000-unit
- * submit. Selector jobs look for new units only after units, jobs or runs changed. */
+ * submit. Selector jobs look for new units only after units, jobs or runs changed, and
+ * then only at the units that changed (all of them after a submit). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #define MAX_BATCH 1024
 #define MAX_CLAIMS 256
 #define CONTINUE_MS 1 /* > 0: a continued pass runs after the loop polled its sockets */
+#define EXPAND_UNITS_MAX 4096 /* more changed units than this: look at them all */
 
 struct batch {
     struct sched_candidate *c;
@@ -193,10 +195,11 @@ static void sched_run(struct controller *c)
         fr_error("sched", "cannot open a transaction: %s", store_errmsg(c->store));
         return;
     }
-    if (c->expand_due) {
-        c->expand_due = 0;
-        if (store_sched_expand(c->store, now) < 0)
+    if (c->expand_all || c->nexpand) {
+        if (store_sched_expand(c->store, now, c->expand_all ? NULL : c->expand_units, c->nexpand) < 0)
             fr_error("sched", "cannot expand selector jobs: %s", store_errmsg(c->store));
+        c->expand_all = 0;
+        c->nexpand = 0;
     }
     int more = claim_batch(c);
     plan_moves(c);
@@ -222,4 +225,34 @@ void sched_kick_after(struct controller *c, uint64_t ms)
     uint64_t at = uv_now(c->loop) + ms;
     if (!c->sched_retry_at || at < c->sched_retry_at)
         c->sched_retry_at = at;
+}
+
+void sched_expand_all(struct controller *c)
+{
+    c->expand_all = 1;
+    c->nexpand = 0;
+}
+
+void sched_expand_unit(struct controller *c, uint64_t ecid)
+{
+    if (c->expand_all)
+        return;
+    if (c->nexpand == c->expand_cap) {
+        size_t cap = c->expand_cap ? 2 * c->expand_cap : 256;
+        uint64_t *p = cap <= EXPAND_UNITS_MAX ? realloc(c->expand_units, cap * sizeof *p) : NULL;
+        if (!p) { /* too many, or no memory: the whole site, which is always right */
+            sched_expand_all(c);
+            return;
+        }
+        c->expand_units = p;
+        c->expand_cap = cap;
+    }
+    c->expand_units[c->nexpand++] = ecid;
+}
+
+void sched_free(struct controller *c)
+{
+    free(c->expand_units);
+    c->expand_units = NULL;
+    c->nexpand = c->expand_cap = 0;
 }

@@ -102,8 +102,9 @@ int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t n
 int store_jobs_settle(struct store *s, uint64_t now_ms);
 
 /* ---- scheduling ------------------------------------------------------------ */
-/* Creates unit runs for selector jobs (agents/ports) from the units present now. */
-int store_sched_expand(struct store *s, uint64_t now_ms);
+/* Creates unit runs for selector jobs (agents/ports) from the units present now: every
+ * unit when ecids is NULL, else only ecids[0..n) (the units that changed). */
+int store_sched_expand(struct store *s, uint64_t now_ms, const uint64_t *ecids, size_t n);
 struct sched_candidate {
     uint64_t job, ecid;
     char agent[64], port[64];

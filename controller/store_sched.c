@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <inttypes.h>
 
 #include "fr_err.h"
 #include "fr_log.h"
@@ -221,48 +222,78 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Adds v to the sorted set v[0..*n) (room for it is there). */
-static void set_add(uint64_t *set, size_t *n, uint64_t v)
+/* The (job, unit) pairs m(job, ecid, agent, port) the expansion filters: those of runs that
+ * do not exist yet, units in no other live job and not held, in job order; a job's count
+ * is read only when it has one (a standing job's runs grow without end). */
+#define EXPAND_PICK                                                                          \
+    " SELECT m.job, m.ecid, j.count,"                                                        \
+    "  CASE WHEN j.count > 0 THEN (SELECT COUNT(*) FROM unit_runs r WHERE r.job = m.job) END" \
+    " FROM m JOIN jobs j ON j.id = m.job"                                                    \
+    " WHERE NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = m.job AND r.ecid = m.ecid)"  \
+    " AND NOT EXISTS (SELECT 1 FROM unit_runs r JOIN jobs j2 ON j2.id = r.job"               \
+    "  WHERE r.ecid = m.ecid AND j2.state = 'running' AND r.state NOT IN " TERMINAL ")"     \
+    " AND NOT " HELD("m.ecid")                                                               \
+    " ORDER BY m.job, m.agent, m.port"
+
+/* Whether a job's port list names the port of unit u (agent:path or its rack label). */
+#define PORT_LISTED                                                                          \
+    "EXISTS (SELECT 1 FROM json_each(j.ports) e WHERE e.value = u.agent || ':' || u.port"     \
+    " OR e.value = (SELECT label FROM ports p WHERE p.agent = u.agent AND p.path = u.port))"
+
+/* Every present unit against every running selector job. Units are found through the
+ * job's agents (json_each first, then units_port: CROSS JOIN keeps that order, which the
+ * planner otherwise turned into a scan of every unit per agent); port lists are short
+ * and tested per unit. */
+static const char expand_all_sql[] =
+    "WITH m(job, ecid, agent, port) AS ("
+    " SELECT j.id, u.ecid, u.agent, u.port FROM jobs j CROSS JOIN json_each(j.agents) ja"
+    "  CROSS JOIN units u ON u.agent = ja.value AND u.present = 1"
+    "  WHERE j.state = 'running' AND j.agents <> '[]'"
+    " UNION"
+    " SELECT j.id, u.ecid, u.agent, u.port FROM jobs j JOIN units u ON u.present = 1"
+    "  WHERE j.state = 'running' AND j.ports <> '[]' AND " PORT_LISTED ")"
+    EXPAND_PICK;
+
+/* The units named (a JSON array of ECIDs) against every running selector job. */
+static const char expand_units_sql[] =
+    "WITH x(ecid) AS (SELECT DISTINCT value FROM json_each(?)),"
+    " m(job, ecid, agent, port) AS ("
+    " SELECT j.id, u.ecid, u.agent, u.port FROM x CROSS JOIN units u ON u.ecid = x.ecid"
+    "  AND u.present = 1 CROSS JOIN jobs j"
+    "  WHERE j.state = 'running' AND (EXISTS (SELECT 1 FROM json_each(j.agents) WHERE value = u.agent)"
+    "  OR (j.ports <> '[]' AND " PORT_LISTED ")))"
+    EXPAND_PICK;
+
+/* ecids[0..n) as a JSON array (malloc'ed; NULL when out of memory). */
+static char *ecid_list(const uint64_t *ecids, size_t n)
 {
-    size_t lo = 0, hi = *n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (set[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    memmove(set + lo + 1, set + lo, (*n - lo) * sizeof *set);
-    set[lo] = v;
-    (*n)++;
+    char *text = malloc(n * 21 + 3), *p = text;
+    if (!text)
+        return NULL;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%" PRId64, i ? "," : "", (int64_t)ecids[i]);
+    strcpy(p, "]");
+    return text;
 }
 
 /* Runs to create: every (job, unit) pair that matches, in job order, each unit once
  * (for the earliest job that wants it) and no job past its count. One query and one
  * transaction for the whole pass: a site of hundreds of units joins a job at once, and
- * a query per unit made that quadratic (seconds with the loop blocked). */
-int store_sched_expand(struct store *s, uint64_t now_ms)
+ * a query per unit made that quadratic (seconds with the loop blocked). Only the units
+ * that changed are looked at when the caller names them: a pass after one result or
+ * one plug-in costs that unit, not the site. */
+int store_sched_expand(struct store *s, uint64_t now_ms, const uint64_t *ecids, size_t necids)
 {
-    /* Units are found through the job's agents (units_port index), not by testing
-     * every unit against every agent list; port lists are short and tested per unit. */
-    static const char *pick =
-        "WITH m(job, ecid, agent, port) AS ("
-        " SELECT j.id, u.ecid, u.agent, u.port FROM jobs j"
-        "  JOIN units u ON u.agent IN (SELECT value FROM json_each(j.agents)) AND u.present = 1"
-        "  WHERE j.state = 'running' AND j.agents <> '[]'"
-        " UNION"
-        " SELECT j.id, u.ecid, u.agent, u.port FROM jobs j JOIN units u ON u.present = 1"
-        "  WHERE j.state = 'running' AND j.ports <> '[]'"
-        "  AND EXISTS (SELECT 1 FROM json_each(j.ports) e WHERE e.value = u.agent || ':' || u.port"
-        "   OR e.value = (SELECT label FROM ports p WHERE p.agent = u.agent AND p.path = u.port)))"
-        " SELECT m.job, m.ecid, j.count, (SELECT COUNT(*) FROM unit_runs r WHERE r.job = m.job)"
-        " FROM m JOIN jobs j ON j.id = m.job"
-        " WHERE NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = m.job AND r.ecid = m.ecid)"
-        " AND NOT EXISTS (SELECT 1 FROM unit_runs r JOIN jobs j2 ON j2.id = r.job"
-        "  WHERE r.ecid = m.ecid AND j2.state = 'running' AND r.state NOT IN " TERMINAL ")"
-        " AND NOT " HELD("m.ecid")
-        " ORDER BY m.job, m.agent, m.port";
-    sqlite3_stmt *st = st_query(s, pick, NULL);
+    char *list = NULL;
+    if (ecids) {
+        if (necids == 0)
+            return 0;
+        if (!(list = ecid_list(ecids, necids)))
+            return FR_ENOMEM;
+    }
+    sqlite3_stmt *st = list ? st_query(s, expand_units_sql, "t", list) : st_query(s, expand_all_sql, NULL);
+    free(list);
     if (!st)
         return FR_ESTORE;
     struct expand_row *rows = NULL;
@@ -286,16 +317,21 @@ int store_sched_expand(struct store *s, uint64_t now_ms)
     if (ret == 0 && n > 0)
         ret = store_begin(s);
     int64_t added = 0;
+    size_t nsorted = 0; /* taken[0..nsorted): the units earlier jobs took, sorted */
     for (size_t i = 0; ret == 0 && i < n; i++) {
         const struct expand_row *r = &rows[i];
-        added = i > 0 && rows[i - 1].job == r->job ? added : 0;
+        if (i > 0 && rows[i - 1].job != r->job) { /* a unit comes once per job: sort per job */
+            qsort(taken, ntaken, sizeof *taken, cmp_u64);
+            nsorted = ntaken;
+            added = 0;
+        }
         if ((r->count > 0 && r->have + added >= r->count) ||
-            bsearch(&r->ecid, taken, ntaken, sizeof *taken, cmp_u64))
+            bsearch(&r->ecid, taken, nsorted, sizeof *taken, cmp_u64))
             continue;
         ret = st_exec(s, "INSERT INTO unit_runs (job, ecid, updated) VALUES (?, ?, ?)", "uuu", r->job,
                    r->ecid, now_ms);
         added++;
-        set_add(taken, &ntaken, r->ecid);
+        taken[ntaken++] = r->ecid;
     }
     if (ret == 0 && n > 0)
         ret = store_commit(s);

@@ -316,6 +316,47 @@ static void reconcile_interrupts_attempts_the_agent_lost(void **state)
     assert_int_equal(n, 2);
 }
 
+static size_t runs_of_job(struct store *s, uint64_t job)
+{
+    json_t *doc = store_doc_status(s, job, 1);
+    size_t n = json_array_size(json_object_get(doc, "runs"));
+    json_decref(doc);
+    return n;
+}
+
+/* A pass after one unit changed looks at that unit only; NULL looks at the site. */
+static void selector_expansion_takes_only_the_units_named(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 5, 0x4000);
+    char *agents[] = { "A" };
+    int created;
+    uint64_t id = submit(s, "sel", NULL, 0, agents, 1, &created);
+    uint64_t changed[] = { 0x4001, 0x4003, 0x4003, 0x9999 /* not present anywhere */ };
+    assert_int_equal(store_sched_expand(s, 2, changed, 4), 0);
+    assert_int_equal(runs_of_job(s, id), 2);
+    assert_int_equal(store_sched_expand(s, 3, changed, 0), 0);
+    assert_int_equal(runs_of_job(s, id), 2);
+    assert_int_equal(store_sched_expand(s, 4, NULL, 0), 0);
+    assert_int_equal(runs_of_job(s, id), 5);
+}
+
+/* A unit named by two selector jobs joins the earlier one only, by list or by site. */
+static void a_unit_joins_the_earliest_selector_job_only(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 3, 0x4100);
+    char *agents[] = { "A" };
+    int created;
+    uint64_t first = submit(s, "one", NULL, 0, agents, 1, &created);
+    uint64_t second = submit(s, "two", NULL, 0, agents, 1, &created);
+    uint64_t changed[] = { 0x4100 };
+    assert_int_equal(store_sched_expand(s, 2, changed, 1), 0);
+    assert_int_equal(store_sched_expand(s, 3, NULL, 0), 0);
+    assert_int_equal(runs_of_job(s, first), 3);
+    assert_int_equal(runs_of_job(s, second), 0);
+}
+
 static void selector_jobs_take_units_up_to_count(void **state)
 {
     struct store *s = *state;
@@ -328,7 +369,7 @@ static void selector_jobs_take_units_up_to_count(void **state)
     uint64_t id;
     char err[128];
     assert_int_equal(store_job_submit(s, &spec, 1, &id, &created, err, sizeof err), 0);
-    assert_int_equal(store_sched_expand(s, 2), 0);
+    assert_int_equal(store_sched_expand(s, 2, NULL, 0), 0);
     json_t *doc = store_doc_status(s, id, 1);
     json_t *runs = json_object_get(doc, "runs");
     assert_int_equal(json_array_size(runs), 3);
@@ -784,6 +825,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_store_from_a_newer_flashrackd_is_refused_untouched, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(submit_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(selector_expansion_takes_only_the_units_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_unit_joins_the_earliest_selector_job_only, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_get_increasing_epochs_and_stale_results_are_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(reconcile_interrupts_attempts_the_agent_lost, setup, teardown),
         cmocka_unit_test_setup_teardown(results_apply_only_with_the_attempts_own_agent_ecid_and_token,
