@@ -213,9 +213,12 @@ static void on_reliable(struct controller *c, struct agent_state *a, const Fr__E
     if (rc < 0)
         return;
     turn_touch(c, a);
-    a->applied_seq = env->seq;
-    if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT)
-        send_heartbeat(c, a->id, a->applied_seq); /* ack results at once (after the turn's commit) */
+    a->applied_seq = env->seq; /* acknowledged when the turn commits (turn.c) */
+}
+
+void agents_ack(struct controller *c, struct agent_state *a)
+{
+    send_heartbeat(c, a->id, a->applied_seq);
 }
 
 /* The slot of (agent, attempt) in progress_slot: its entry's, or the free one where it

@@ -125,6 +125,8 @@ void agents_on_drained(fr_zsock *zs, void *arg);
 void agents_on_heartbeat(uv_timer_t *t);
 struct agent_state *agents_find(struct controller *c, const char *id);
 int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env);
+/* A heartbeat acknowledging what a's messages applied so far (turn.c, after a commit). */
+void agents_ack(struct controller *c, struct agent_state *a);
 void agents_send_assign(struct controller *c, const Fr__AttemptRef *ref, const struct attempt_info *ai);
 void agents_free(struct controller *c);
 void agents_send_power_cycle(struct controller *c, struct agent_state *a, const char *port);

@@ -94,6 +94,12 @@ void turn_end(struct controller *c)
     if (store_commit(c->store) == 0) {
         t->commits++;
         release_held(c, 1);
+        /* every reliable message applied in the turn is acknowledged now, one ack per
+         * agent: an agent re-sends what is unacknowledged after a heartbeat, and the
+         * periodic heartbeat alone acked accepts and port events too late for that */
+        for (size_t i = 0; i < t->nseqs; i++)
+            if (t->seqs[i].agent->applied_seq != t->seqs[i].applied_seq)
+                agents_ack(c, t->seqs[i].agent);
         return;
     }
     fr_error("turn", "cannot commit this turn's messages: %s (none acknowledged; the agents "

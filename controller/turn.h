@@ -4,7 +4,8 @@
  * While a turn is open, every write joins one transaction (the writers' own begins
  * become savepoints, store.h) and every message to an agent is held. turn_end()
  * commits, and only then sends what was held: acks, Welcomes, assigns, cancels and
- * port commands go out after the state they announce is committed. When the commit
+ * port commands go out after the state they announce is committed; then each agent whose
+ * reliable messages the turn applied gets one ack for all of them. When the commit
  * fails, the held messages are dropped and each agent's applied sequence number goes
  * back to where the turn found it: nothing was acknowledged, so the agents replay. */
 #ifndef TURN_H

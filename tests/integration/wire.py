@@ -91,3 +91,12 @@ def submit(client_id, seq, key, firmware, ecid):
     """A SubmitRequest as any client could send it (no CLI checks in front)."""
     body = field_bytes(1, key) + field_varint(3, ecid) + field_bytes(7, firmware)
     return envelope(client_id, 0, seq, SUBMIT, body)
+
+
+PORT_EVENT, ATTACH = 13, 0
+
+
+def port_attach(agent_id, session, seq, ecid, port_path):
+    unit = field_varint(1, ecid) + field_bytes(2, "iPhone12,1") + field_varint(6, 1) + \
+        field_bytes(7, port_path)
+    return envelope(agent_id, session, seq, PORT_EVENT, field_varint(1, ATTACH) + field_bytes(2, unit))
