@@ -125,16 +125,74 @@ static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
     }
 }
 
-static int cli_query(struct cli *c, int kind, uint64_t job, uint64_t ecid, json_t **doc)
+/* A query; limit > 0 asks for a page of the document from cursor. */
+static int query_page(struct cli *c, int kind, uint64_t job, uint64_t ecid, const char *cursor,
+                      uint32_t limit, json_t **doc)
 {
     Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
     q.kind = kind;
     q.job_id = job;
     q.ecid = ecid;
+    q.cursor = (char *)cursor;
+    q.limit = limit;
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_QUERY;
     env.query = &q;
     return cli_call(c, &env, doc);
+}
+
+static int cli_query(struct cli *c, int kind, uint64_t job, uint64_t ecid, json_t **doc)
+{
+    return query_page(c, kind, job, ecid, "", 0, doc);
+}
+
+/* ---- documents in pages (proto/PROTOCOL.md "Pages") ---------------------------------- */
+
+#define PAGES_MAX 100000 /* 100 million rows: a cursor that never ends is a broken controller */
+
+/* The list a kind of document comes in pages of, and the rows asked for per page. */
+static const char *paged_list(int kind, uint64_t job, uint32_t *limit)
+{
+    *limit = 1000;
+    switch (kind) {
+    case FR__QUERY_REQUEST__KIND__UNITS: return "units";
+    case FR__QUERY_REQUEST__KIND__PORTS: return "ports";
+    case FR__QUERY_REQUEST__KIND__STATUS: return job ? "runs" : NULL;
+    case FR__QUERY_REQUEST__KIND__REPORT: *limit = 200; return "units"; /* rows with attempts */
+    default: return NULL;
+    }
+}
+
+/* The whole document, fetched a page at a time where it comes in pages: the first page's
+ * document with every later page's rows appended to its list (and no "next"). */
+static int query_all(struct cli *c, int kind, uint64_t job, uint64_t ecid, json_t **doc)
+{
+    uint32_t limit;
+    const char *list = paged_list(kind, job, &limit);
+    if (!list)
+        return cli_query(c, kind, job, ecid, doc);
+    int rc = query_page(c, kind, job, ecid, "", limit, doc);
+    for (int pages = 1; rc == EXIT_OK; pages++) {
+        const char *next = json_string_value(json_object_get(*doc, "next"));
+        if (!next || !*next)
+            break;
+        json_t *page = NULL;
+        if (pages >= PAGES_MAX) {
+            fprintf(stderr, "flashrack: the controller sent more than %d pages of %s\n", PAGES_MAX, list);
+            rc = EXIT_FAILED;
+        } else if ((rc = query_page(c, kind, job, ecid, next, limit, &page)) == EXIT_OK) {
+            json_array_extend(json_object_get(*doc, list), json_object_get(page, list));
+            json_object_set(*doc, "next", json_object_get(page, "next"));
+        }
+        json_decref(page);
+    }
+    if (rc != EXIT_OK) {
+        json_decref(*doc);
+        *doc = NULL;
+        return rc;
+    }
+    json_object_del(*doc, "next");
+    return EXIT_OK;
 }
 
 static void print_json(const json_t *doc)
@@ -329,7 +387,7 @@ static int show_filtered(struct cli *c, int kind, uint64_t job, uint64_t ecid,
                          const char *failed_key, const struct filters *filt)
 {
     json_t *doc = NULL;
-    int rc = cli_query(c, kind, job, ecid, &doc);
+    int rc = query_all(c, kind, job, ecid, &doc);
     if (rc)
         return rc;
     filter_doc(doc, filt);

@@ -12,6 +12,10 @@
 #include "fr_types.h"
 #include "fr_wire.h"
 
+/* The most rows a page of a document holds (a client asks for fewer where rows are large:
+ * the CLI takes a report's units, each with its attempts, 200 at a time). */
+#define PAGE_MAX 1000
+
 static void reply_to(struct controller *c, const void *id, size_t idlen, uint64_t seq, int status,
                      const char *error, json_t *doc)
 {
@@ -281,13 +285,15 @@ static json_t *records_doc(struct controller *c, zmq_msg_t *id, uint64_t seq, co
 static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__QueryRequest *q)
 {
     json_t *doc = NULL;
+    /* a page's rows fit in a message: larger pages are cut to this */
+    struct store_page pg = { q->cursor ? q->cursor : "", q->limit < PAGE_MAX ? (int)q->limit : PAGE_MAX };
     switch (q->kind) {
-    case FR__QUERY_REQUEST__KIND__STATUS: doc = store_doc_status(c->store, q->job_id, 0); break;
+    case FR__QUERY_REQUEST__KIND__STATUS: doc = store_doc_status_page(c->store, q->job_id, 0, &pg); break;
     case FR__QUERY_REQUEST__KIND__WATCH: doc = with_buttons(store_doc_status(c->store, q->job_id, 1)); break;
-    case FR__QUERY_REQUEST__KIND__UNITS: doc = store_doc_units(c->store); break;
-    case FR__QUERY_REQUEST__KIND__PORTS: doc = store_doc_ports(c->store); break;
+    case FR__QUERY_REQUEST__KIND__UNITS: doc = store_doc_units(c->store, &pg); break;
+    case FR__QUERY_REQUEST__KIND__PORTS: doc = store_doc_ports(c->store, &pg); break;
     case FR__QUERY_REQUEST__KIND__AGENTS: doc = agents_doc(c); break;
-    case FR__QUERY_REQUEST__KIND__REPORT: doc = store_doc_report(c->store, q->job_id, q->ecid); break;
+    case FR__QUERY_REQUEST__KIND__REPORT: doc = store_doc_report(c->store, q->job_id, q->ecid, &pg); break;
     case FR__QUERY_REQUEST__KIND__MOVES: doc = with_buttons(store_doc_moves(c->store)); break;
     case FR__QUERY_REQUEST__KIND__UNIT: {
         doc = store_doc_unit(c->store, q->ecid);

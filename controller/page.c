@@ -63,7 +63,7 @@ static json_t *job_summary(const json_t *watch)
 /* The rack now ({"hubs", "jobs"}), or NULL when the store could not be read. */
 static json_t *rack_now(struct page *p)
 {
-    json_t *ports = store_doc_ports(p->c->store);
+    json_t *ports = store_doc_ports(p->c->store, NULL);
     json_t *watch = ports ? store_doc_status(p->c->store, 0, 1) : NULL;
     json_t *doc = watch ? page_tiles(ports, watch) : NULL;
     if (doc)

@@ -246,12 +246,24 @@ int store_event(struct store *s, uint64_t now_ms, const char *kind, uint64_t job
                 const char *agent, const char *port, const char *text);
 
 /* ---- documents (proto/PROTOCOL.md "Documents") -------------------------------- */
+/* A page of a document's list (proto/PROTOCOL.md "Pages"): at most limit rows after
+ * cursor ("" = from the first; else the "next" of the page before). A paged document
+ * carries "next": the cursor of the following page, "" after the last. NULL, or limit
+ * <= 0: the whole document, without "next". Pages follow a key of each row (keyset,
+ * not offsets): a row added or removed between two pages moves no other row. */
+struct store_page {
+    const char *cursor;
+    int limit;
+};
 json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs);
-json_t *store_doc_units(struct store *s);
-json_t *store_doc_ports(struct store *s);
+/* Pages of one job's runs (job_id > 0); the jobs and moves come whole on every page. */
+json_t *store_doc_status_page(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg);
+json_t *store_doc_units(struct store *s, const struct store_page *pg);
+json_t *store_doc_ports(struct store *s, const struct store_page *pg);
 /* Agents rows; the caller adds live fields (state, running, dropped_msgs). */
 json_t *store_doc_agents(struct store *s);
-json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid);
+/* Pages of its units. */
+json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg);
 /* What /metrics shows from the store (metrics.h): {"restores": [{"result", "class", "model",
  * "n"}], "attempts", "ports": [{"agent", "path", "label", "strikes", "quarantined"}],
  * "runs": [{"state", "n"}], "queue", "durations_s": [s...] (successful attempts)}. */

@@ -13,6 +13,42 @@
 
 static json_t *doc_moves(struct store *s);
 
+/* A page's keyset condition: the rows after the cursor (a JSON array of the last row's
+ * sort key, from store_page_next) in the document's order. ?1 is the cursor ('' = from
+ * the first row), ?2 the limit (-1 = every row). */
+#define AFTER(k1, k2, k3)                                                                  \
+    " (?1 = '' OR (" k1 ", " k2 ", " k3 ") > (json_extract(?1, '$[0]'),"                    \
+    " json_extract(?1, '$[1]'), json_extract(?1, '$[2]')))"
+
+static const struct store_page whole = { "", -1 };
+
+static const struct store_page *page_or_whole(const struct store_page *pg)
+{
+    return pg && pg->limit > 0 ? pg : &whole;
+}
+
+/* After a page's rows: the cursor of the next page in doc's "next" ('' after the last;
+ * nothing for a whole document). key holds the last row's sort key, or NULL. */
+static void page_next(json_t *doc, const struct store_page *pg, size_t rows, json_t *key)
+{
+    if (pg->limit > 0) {
+        char *next = key && rows == (size_t)pg->limit ? json_dumps(key, JSON_COMPACT) : NULL;
+        json_object_set_new(doc, "next", json_string(next ? next : ""));
+        free(next);
+    }
+    json_decref(key);
+}
+
+static json_t *sort_key(sqlite3_stmt *st, int first)
+{
+    json_t *k = json_array();
+    for (int i = first; i < first + 3; i++)
+        json_array_append_new(k, sqlite3_column_type(st, i) == SQLITE_INTEGER
+                                 ? json_integer(sqlite3_column_int64(st, i))
+                                 : json_string(col_text(st, i)));
+    return k;
+}
+
 /* ---- documents ---------------------------------------------------------------------- */
 
 static json_t *job_totals(struct store *s, uint64_t job)
@@ -62,17 +98,23 @@ static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
     return jobs;
 }
 
-static json_t *runs_of(struct store *s, uint64_t job)
+#define RUN_AGENT "COALESCE(a.agent, u.agent, '')"
+#define RUN_LABEL "COALESCE(p.label, '')"
+
+/* One job's runs, a page of them (RUN_AGENT, RUN_LABEL, r.ecid order); *key gets the last
+ * row's sort key. */
+static json_t *runs_of(struct store *s, uint64_t job, const struct store_page *pg, json_t **key)
 {
     sqlite3_stmt *st = st_query(s,
         "SELECT r.job, r.ecid, COALESCE(u.product_type, ''), r.state,"
-        " COALESCE(a.agent, u.agent, ''), COALESCE(a.port, u.port, ''),"
-        " COALESCE(p.label, ''), COALESCE(a.n, 0), r.step, r.fraction, r.status,"
-        " r.error_class, r.error_text, r.started, r.updated"
+        " " RUN_AGENT ", COALESCE(a.port, u.port, ''),"
+        " " RUN_LABEL ", COALESCE(a.n, 0), r.step, r.fraction, r.status,"
+        " r.error_class, r.error_text, r.started, r.updated, " RUN_AGENT ", " RUN_LABEL ", r.ecid"
         " FROM unit_runs r LEFT JOIN units u ON u.ecid = r.ecid"
         " LEFT JOIN attempts a ON a.id = (SELECT MAX(id) FROM attempts WHERE job = r.job AND ecid = r.ecid)"
         " LEFT JOIN ports p ON p.agent = COALESCE(a.agent, u.agent) AND p.path = COALESCE(a.port, u.port)"
-        " WHERE r.job = ? ORDER BY COALESCE(a.agent, u.agent), p.label, r.ecid", "u", job);
+        " WHERE r.job = ?3 AND" AFTER(RUN_AGENT, RUN_LABEL, "r.ecid")
+        " ORDER BY " RUN_AGENT ", " RUN_LABEL ", r.ecid LIMIT ?2", "tiu", pg->cursor, (int64_t)pg->limit, job);
     json_t *runs = json_array();
     while (st && st_step(s, st) == SQLITE_ROW) {
         json_t *r = json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:s, s:s, s:s, s:o, s:o}",
@@ -83,13 +125,15 @@ static json_t *runs_of(struct store *s, uint64_t job)
             "status", col_text(st, 10), "error_class", col_text(st, 11), "error", col_text(st, 12),
             "started", col_time(st, 13), "updated", col_time(st, 14));
         json_array_append_new(runs, r);
+        json_decref(*key);
+        *key = sort_key(st, 15);
     }
     if (st)
         sqlite3_reset(st);
     return runs;
 }
 
-static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs)
+static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg)
 {
     sqlite3_stmt *st;
     if (job_id)
@@ -102,15 +146,18 @@ static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs)
     json_t *jobs = jobs_from(s, st);
     json_t *doc = json_pack("{s:o}", "jobs", jobs);
     if (job_id || with_runs) {
-        json_t *runs = json_array();
+        /* pages are of one job's runs; the jobs and moves come with every page */
+        const struct store_page *p = job_id ? page_or_whole(pg) : &whole;
+        json_t *runs = json_array(), *key = NULL;
         size_t i;
         json_t *j;
         json_array_foreach(jobs, i, j)
         {
-            json_t *more = runs_of(s, (uint64_t)json_integer_value(json_object_get(j, "id")));
+            json_t *more = runs_of(s, (uint64_t)json_integer_value(json_object_get(j, "id")), p, &key);
             json_array_extend(runs, more);
             json_decref(more);
         }
+        page_next(doc, p, json_array_size(runs), key);
         json_object_set_new(doc, "runs", runs);
         json_t *moves = doc_moves(s);
         json_object_set(doc, "moves", json_object_get(moves, "moves"));
@@ -119,15 +166,18 @@ static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs)
     return doc;
 }
 
-static json_t *doc_units(struct store *s)
+#define UNIT_LABEL "COALESCE(p.label, '')"
+
+static json_t *doc_units(struct store *s, const struct store_page *pg)
 {
     sqlite3_stmt *st = st_query(s,
-        "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"
+        "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, " UNIT_LABEL ","
         " u.present, u.last_seen, COALESCE((SELECT r.state FROM unit_runs r WHERE r.ecid = u.ecid"
-        "  ORDER BY r.job DESC LIMIT 1), ''), u.reason"
+        "  ORDER BY r.job DESC LIMIT 1), ''), u.reason, u.agent, " UNIT_LABEL ", u.ecid"
         " FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
-        " ORDER BY u.agent, p.label, u.ecid", NULL);
-    json_t *units = json_array();
+        " WHERE" AFTER("u.agent", UNIT_LABEL, "u.ecid")
+        " ORDER BY u.agent, " UNIT_LABEL ", u.ecid LIMIT ?2", "ti", pg->cursor, (int64_t)pg->limit);
+    json_t *units = json_array(), *key = NULL;
     while (st && st_step(s, st) == SQLITE_ROW) {
         int present = sqlite3_column_int(st, 7);
         const char *reason = present ? col_text(st, 10) : "";
@@ -137,13 +187,17 @@ static json_t *doc_units(struct store *s)
             "port", col_text(st, 5), "label", col_text(st, 6), "present", present,
             "last_seen", col_time(st, 8), "run_state", col_text(st, 9),
             "state", !present ? "gone" : reason[0] ? "needs_operator" : "ready", "reason", reason));
+        json_decref(key);
+        key = sort_key(st, 11);
     }
     if (st)
         sqlite3_reset(st);
-    return json_pack("{s:o}", "units", units);
+    json_t *doc = json_pack("{s:o}", "units", units);
+    page_next(doc, pg, json_array_size(units), key);
+    return doc;
 }
 
-static json_t *doc_ports(struct store *s)
+static json_t *doc_ports(struct store *s, const struct store_page *pg)
 {
     sqlite3_stmt *st = st_query(s,
         "SELECT p.agent, p.path, p.label, p.hub, p.bus, p.depth, p.power_switch, p.quarantined,"
@@ -156,8 +210,9 @@ static json_t *doc_ports(struct store *s)
         " EXISTS (SELECT 1 FROM attempts a WHERE a.agent = p.agent AND a.port = p.path"
         "  AND a.state IN " LIVE "),"
         " (SELECT u.reason FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1)"
-        " FROM ports p ORDER BY p.agent, p.label", NULL);
-    json_t *ports = json_array();
+        ", p.agent, p.label, p.path FROM ports p WHERE" AFTER("p.agent", "p.label", "p.path")
+        " ORDER BY p.agent, p.label, p.path LIMIT ?2", "ti", pg->cursor, (int64_t)pg->limit);
+    json_t *ports = json_array(), *key = NULL;
     while (st && st_step(s, st) == SQLITE_ROW) {
         const char *unit_reason = col_text(st, 13);
         const char *state = sqlite3_column_int(st, 7) ? "quarantined"
@@ -172,10 +227,14 @@ static json_t *doc_ports(struct store *s)
             "power_switch", sqlite3_column_int(st, 6), "state", state, "ecid", ecid,
             "strikes", sqlite3_column_int(st, 8), "reason", reason,
             "history", history ? history : json_array()));
+        json_decref(key);
+        key = sort_key(st, 14);
     }
     if (st)
         sqlite3_reset(st);
-    return json_pack("{s:o}", "ports", ports);
+    json_t *doc = json_pack("{s:o}", "ports", ports);
+    page_next(doc, pg, json_array_size(ports), key);
+    return doc;
 }
 
 /* rows of sql (no parameters) into objects with the given keys (t = text, i = integer). */
@@ -284,7 +343,7 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
     return list;
 }
 
-static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
+static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg)
 {
     if (!job_id)
         job_id = (uint64_t)st_scalar(s, 0, "SELECT MAX(id) FROM jobs", NULL);
@@ -296,14 +355,18 @@ static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
     sqlite3_stmt *st = st_query(s,
         "SELECT r.ecid, COALESCE(u.product_type, ''), COALESCE(u.serial, ''), j.firmware, r.state,"
         " r.started, r.ended FROM unit_runs r JOIN jobs j ON j.id = r.job"
-        " LEFT JOIN units u ON u.ecid = r.ecid WHERE r.job = ? AND (? = 0 OR r.ecid = ?)"
-        " ORDER BY r.ecid", "uuu", job_id, ecid, ecid);
-    json_t *units = json_array();
-    while (st && st_step(s, st) == SQLITE_ROW)
+        " LEFT JOIN units u ON u.ecid = r.ecid WHERE r.job = ?3 AND (?4 = 0 OR r.ecid = ?4) AND"
+        AFTER("r.ecid", "''", "''") " ORDER BY r.ecid LIMIT ?2", "tiuu", pg->cursor,
+        (int64_t)pg->limit, job_id, ecid);
+    json_t *units = json_array(), *key = NULL;
+    while (st && st_step(s, st) == SQLITE_ROW) {
         json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:I}",
             "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
             "firmware", col_text(st, 3), "state", col_text(st, 4), "started", col_time(st, 5),
             "ended", col_time(st, 6), "_ecid", (json_int_t)sqlite3_column_int64(st, 0)));
+        json_decref(key);
+        key = json_pack("[I, s, s]", (json_int_t)sqlite3_column_int64(st, 0), "", "");
+    }
     if (st)
         sqlite3_reset(st);
     size_t i;
@@ -315,7 +378,9 @@ static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
     }
     json_t *job = json_incref(json_array_get(jobs, 0));
     json_decref(jobs);
-    return json_pack("{s:o, s:o}", "job", job, "units", units);
+    json_t *doc = json_pack("{s:o, s:o}", "job", job, "units", units);
+    page_next(doc, pg, json_array_size(units), key);
+    return doc;
 }
 
 static json_t *doc_moves(struct store *s)
@@ -354,20 +419,25 @@ json_t *st_checked(struct store *s, json_t *doc)
 
 json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
 {
-    s->read_failed = 0;
-    return st_checked(s, doc_status(s, job_id, with_runs));
+    return store_doc_status_page(s, job_id, with_runs, NULL);
 }
 
-json_t *store_doc_units(struct store *s)
+json_t *store_doc_status_page(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg)
 {
     s->read_failed = 0;
-    return st_checked(s, doc_units(s));
+    return st_checked(s, doc_status(s, job_id, with_runs, page_or_whole(pg)));
 }
 
-json_t *store_doc_ports(struct store *s)
+json_t *store_doc_units(struct store *s, const struct store_page *pg)
 {
     s->read_failed = 0;
-    return st_checked(s, doc_ports(s));
+    return st_checked(s, doc_units(s, page_or_whole(pg)));
+}
+
+json_t *store_doc_ports(struct store *s, const struct store_page *pg)
+{
+    s->read_failed = 0;
+    return st_checked(s, doc_ports(s, page_or_whole(pg)));
 }
 
 json_t *store_doc_agents(struct store *s)
@@ -376,10 +446,10 @@ json_t *store_doc_agents(struct store *s)
     return st_checked(s, doc_agents(s));
 }
 
-json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid)
+json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg)
 {
     s->read_failed = 0;
-    return st_checked(s, doc_report(s, job_id, ecid));
+    return st_checked(s, doc_report(s, job_id, ecid, page_or_whole(pg)));
 }
 
 json_t *store_doc_moves(struct store *s)

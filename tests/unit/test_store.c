@@ -217,7 +217,7 @@ static void claims_get_increasing_epochs_and_stale_results_are_not_applied(void 
     assert_int_equal(apply(s, "A", &res, 4001, &pc, &fx), 0);
     assert_int_not_equal(fx.match, ATTEMPT_LIVE);
 
-    json_t *rep = store_doc_report(s, r1.job_id, 0);
+    json_t *rep = store_doc_report(s, r1.job_id, 0, NULL);
     json_t *units = json_object_get(rep, "units");
     assert_int_equal(json_array_size(units), 2);
     json_t *u0 = json_array_get(units, 0);
@@ -357,6 +357,31 @@ static void a_unit_joins_the_earliest_selector_job_only(void **state)
     assert_int_equal(runs_of_job(s, second), 0);
 }
 
+/* Pages of 2 rows list every unit once, in the whole document's order, and end with "". */
+static void documents_come_in_pages_that_cover_them_once(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "B", 3, 0x4200);
+    hello_with_units(s, "A", 2, 0x4300);
+    json_t *whole = store_doc_units(s, NULL);
+    assert_null(json_object_get(whole, "next"));
+    json_t *paged = json_array();
+    char cursor[256] = "";
+    int pages = 0;
+    do {
+        struct store_page pg = { cursor, 2 };
+        json_t *doc = store_doc_units(s, &pg);
+        assert_true(json_array_size(json_object_get(doc, "units")) <= 2);
+        json_array_extend(paged, json_object_get(doc, "units"));
+        snprintf(cursor, sizeof cursor, "%s", json_string_value(json_object_get(doc, "next")));
+        json_decref(doc);
+    } while (cursor[0] && ++pages < 10);
+    assert_int_equal(pages, 2); /* 2 + 2 + 1 rows */
+    assert_true(json_equal(paged, json_object_get(whole, "units")));
+    json_decref(paged);
+    json_decref(whole);
+}
+
 static void selector_jobs_take_units_up_to_count(void **state)
 {
     struct store *s = *state;
@@ -425,7 +450,7 @@ static void documents_have_documented_keys(void **state)
 {
     struct store *s = *state;
     hello_with_units(s, "A", 1, 0x7000);
-    json_t *u = store_doc_units(s);
+    json_t *u = store_doc_units(s, NULL);
     json_t *row = json_array_get(json_object_get(u, "units"), 0);
     const char *ukeys[] = { "ecid", "product_type", "serial", "mode", "agent", "port", "label",
                             "present", "last_seen", "run_state" };
@@ -433,7 +458,7 @@ static void documents_have_documented_keys(void **state)
         assert_non_null(json_object_get(row, ukeys[i]));
     assert_string_equal(json_string_value(json_object_get(row, "ecid")), "0x0000000000007000");
     json_decref(u);
-    json_t *p = store_doc_ports(s);
+    json_t *p = store_doc_ports(s, NULL);
     row = json_array_get(json_object_get(p, "ports"), 0);
     const char *pkeys[] = { "agent", "path", "label", "hub", "bus", "depth", "power_switch",
                             "state", "ecid", "strikes" };
@@ -506,7 +531,7 @@ static void unpaired_unit_starts_once_put_in_dfu(void **state)
     assert_string_equal(json_string_value(json_object_get(run, "error")), "");
     assert_int_equal(json_integer_value(json_object_get(run, "attempt")), 2);
     json_decref(doc);
-    doc = store_doc_report(s, ref.job_id, 0);
+    doc = store_doc_report(s, ref.job_id, 0, NULL);
     json_t *att = json_array_get(json_object_get(json_array_get(json_object_get(doc, "units"), 0),
                                                  "attempts"), 0);
     assert_string_equal(json_string_value(json_object_get(att, "error_class")), "needs_dfu");
@@ -797,12 +822,12 @@ static void a_unit_with_a_reason_waits_for_an_operator(void **state)
     ev.unit = &u;
     assert_int_equal(store_unit_event(s, "A", &ev, 5000), 0);
     assert_int_equal(ncands(s), 0);
-    json_t *doc = store_doc_units(s);
+    json_t *doc = store_doc_units(s, NULL);
     json_t *row = json_array_get(json_object_get(doc, "units"), 0);
     assert_string_equal(json_string_value(json_object_get(row, "state")), "needs_operator");
     assert_string_equal(json_string_value(json_object_get(row, "reason")), u.reason);
     json_decref(doc);
-    doc = store_doc_ports(s);
+    doc = store_doc_ports(s, NULL);
     row = json_array_get(json_object_get(doc, "ports"), 0);
     assert_string_equal(json_string_value(json_object_get(row, "state")), "needs_operator");
     assert_string_equal(json_string_value(json_object_get(row, "reason")), u.reason);
@@ -810,7 +835,7 @@ static void a_unit_with_a_reason_waits_for_an_operator(void **state)
     u.reason = ""; /* the rule installed, plugged in again */
     assert_int_equal(store_unit_event(s, "A", &ev, 6000), 0);
     assert_int_equal(ncands(s), 1);
-    doc = store_doc_units(s);
+    doc = store_doc_units(s, NULL);
     row = json_array_get(json_object_get(doc, "units"), 0);
     assert_string_equal(json_string_value(json_object_get(row, "state")), "ready");
     json_decref(doc);
@@ -826,6 +851,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(submit_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(selector_expansion_takes_only_the_units_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(documents_come_in_pages_that_cover_them_once, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_joins_the_earliest_selector_job_only, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_get_increasing_epochs_and_stale_results_are_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(reconcile_interrupts_attempts_the_agent_lost, setup, teardown),
