@@ -14,7 +14,8 @@
  *
  * Modes:
  *   burst   every port holds a unit at Hello; one job for all agents is submitted once
- *           every agent is welcomed; the run ends when every unit is restored.
+ *           every agent is welcomed; the run ends when every unit is restored, or when
+ *           nothing runs and the controller says the job is over (units failed for good).
  *   steady  a standing job first, then units plugged in steadily for --duration s.
  *
  * It measures its own CPU (getrusage) and says when it was itself the bottleneck, and
@@ -120,6 +121,7 @@ struct lg {
     uint64_t start_ns, submit_ns, done_ns, plug_start_ns;
     uint64_t next_ecid, plugged;
     int submitted, job_id_known;
+    unsigned probe_ticks;
     uint64_t job_id;
     void *client_sock;
     fr_zsock client;
@@ -593,11 +595,14 @@ static void query(Fr__QueryRequest__Kind kind)
     Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
     q.kind = kind;
     q.job_id = G.job_id;
+    q.limit = 1; /* a job's status is read for its totals: one page of one run */
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_QUERY;
     env.query = &q;
     client_send(&env);
 }
+
+static void finish(void);
 
 static void on_client_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
 {
@@ -617,7 +622,14 @@ static void on_client_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *a
         G.job_id = (uint64_t)json_integer_value(json_object_get(doc, "job_id"));
         G.job_id_known = 1;
     } else if (json_object_get(doc, "jobs")) {
-        G.job_doc = json_incref(json_array_get(json_object_get(doc, "jobs"), 0));
+        json_t *job = json_array_get(json_object_get(doc, "jobs"), 0);
+        const char *state = json_string_value(json_object_get(job, "state"));
+        if (G.finishing || (state && strcmp(state, "running") != 0)) {
+            json_decref(G.job_doc);
+            G.job_doc = json_incref(job);
+            if (!G.finishing) /* a probe found the job over: some units failed for good */
+                finish();
+        }
     } else if (json_object_get(doc, "agents")) {
         G.agents_doc = json_incref(doc);
         uv_stop(G.loop);
@@ -689,8 +701,23 @@ static void on_deadline(uv_timer_t *t)
         uv_stop(G.loop); /* the controller did not answer the final query */
 }
 
+static int any_running(void)
+{
+    for (int i = 0; i < G.o.nagents; i++)
+        for (int p = 0; p < G.o.nports; p++)
+            if (G.agents[i].units[p].running)
+                return 1;
+    return 0;
+}
+
 static void on_check_tick(uv_timer_t *t)
 {
+    /* burst mode: a unit that failed for good (its attempts used up) is never restored; once
+     * nothing runs and nothing waits for an ack, ask the controller each second whether the
+     * job is over */
+    if (G.o.mode == MODE_BURST && G.job_id_known && !G.finishing && ++G.probe_ticks % 10 == 0 &&
+        all_settled() && !any_running())
+        query(FR__QUERY_REQUEST__KIND__STATUS);
     /* steady mode ends after --duration, once the last results are acknowledged or 5 s on */
     if (G.o.mode == MODE_STEADY && G.plug_start_ns && !G.finishing) {
         double el = (double)(uv_hrtime() - G.plug_start_ns) / 1e9;

@@ -70,18 +70,22 @@ def run_loadgen(bindir, p, agents_ep, clients_ep, args, units, mode):
     return r
 
 
+def stop_controller(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 def one_size(bindir, args, units, mode):
     tmp = tempfile.mkdtemp(prefix="fr-scale-")
     p, aep, cep = start_controller(bindir, tmp)
     try:
         return run_loadgen(bindir, p, aep, cep, args, units, mode)
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop_controller(p)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

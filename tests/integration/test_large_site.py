@@ -1,20 +1,42 @@
-"""A large site through one real controller: 2,000 units on 40 agents of 50 ports,
+"""A large site through one real controller: 5,500 units on 110 agents of 50 ports,
 played by the load generator (bench/loadgen.c) over the real protocol, with 5 % of
 restores losing their link (4013) and retried in place. Checks counts, never times:
 every unit restored exactly once, no attempt started twice on a unit, every result
-acknowledged, and the controller's own account of the job agrees."""
+acknowledged, and the controller's own account of the job agrees. Then the CLI lists
+the site whole: every unit, port, run and report row, each once (their documents are
+several MiB, sent in pages; one reply is at most 1 MiB)."""
 import json
 import os
 import subprocess
 
 from harness import Site, check, main
 
-AGENTS, PORTS = 40, 50
+AGENTS, PORTS = 110, 50
+
+
+def once_each(rows, key, n, what):
+    keys = [r[key] for r in rows]
+    check(len(keys) == n, "%s: %d rows, expected %d" % (what, len(keys), n))
+    check(len(set(keys)) == n, "%s: %d distinct, expected %d" % (what, len(set(keys)), n))
+
+
+def the_cli_lists_every_row(site, job, units, restored):
+    doc = site.cli_json("units")
+    check("next" not in doc, "the CLI hands on a page cursor: %s" % doc.get("next"))
+    once_each(doc["units"], "ecid", units, "units")
+    ports = site.cli_json("ports")["ports"]
+    once_each([dict(p, id=p["agent"] + ":" + p["path"]) for p in ports], "id", units, "ports")
+    runs = site.cli_json("status", str(job))["runs"]
+    once_each(runs, "ecid", units, "status runs")
+    check(sum(r["state"] == "done" for r in runs) == restored, "done runs in status")
+    report = site.cli_json("report", str(job))["units"]
+    once_each(report, "ecid", units, "report units")
+    check(all(r["attempts"] for r in report), "a report row without its attempts")
 
 
 def every_unit_restored_once_and_every_result_acked(bindir):
     # loadgen speaks no CURVE (yet): the controller's explicit loopback-only insecure mode
-    site = Site(bindir, "", agents=(), curve=False)
+    site = Site(bindir, "", agents=(), curve=False, cli_timeout=20)
     try:
         site._spawn("flashrackd", [
             os.path.join(bindir, "flashrackd"),
@@ -30,27 +52,33 @@ def every_unit_restored_once_and_every_result_acked(bindir):
                             "--clients-endpoint", site.clients_ep,
                             "--agents", str(AGENTS), "--ports", str(PORTS),
                             "--restore-ms", "300", "--link-fail", "0.05", "--seed", "7",
-                            "--timeout", "150", "--json"],
-                           capture_output=True, text=True, timeout=200, stdin=subprocess.DEVNULL)
+                            "--timeout", "180", "--json"],
+                           capture_output=True, text=True, timeout=220, stdin=subprocess.DEVNULL)
         check(r.stdout.strip(), "loadgen printed nothing (exit %d): %s" % (r.returncode, r.stderr))
         d = json.loads(r.stdout.strip().splitlines()[-1])
         units = AGENTS * PORTS
-        check(d["restored"] == units, "restored %d of %d units" % (d["restored"], units))
-        check(d["restored_twice"] == 0, "%d units restored twice" % d["restored_twice"])
-        check(d["started_twice"] == 0, "%d attempts started on a busy unit" % d["started_twice"])
-        check(d["failed_results"] > 0, "the run had no 4013 to retry: the test lost its edge")
-        check(d["results_sent"] == units + d["failed_results"],
-              "results %d, expected %d" % (d["results_sent"], units + d["failed_results"]))
-        check(d["results_acked"] == d["results_sent"],
-              "%d of %d results acknowledged" % (d["results_acked"], d["results_sent"]))
-        check(d["refused_assigns"] == 0, "%d assigns for units not there" % d["refused_assigns"])
-        check(r.returncode == 0, "loadgen exit %d" % r.returncode)
         job = d["job"]
         check(job is not None, "no status document of job %d" % d["job_id"])
         totals = job["totals"]
+        # a unit that loses its link three times (max_attempts) fails: at 5 % a site this
+        # size has one or two; every other unit is restored exactly once
+        failed = totals["failed"]
+        check(failed <= 5, "%d units failed" % failed)
+        check(d["restored"] + failed == units, "restored %d + failed %d of %d units"
+              % (d["restored"], failed, units))
+        check(d["restored_twice"] == 0, "%d units restored twice" % d["restored_twice"])
+        check(d["started_twice"] == 0, "%d attempts started on a busy unit" % d["started_twice"])
+        check(d["failed_results"] >= 3 * failed, "the run had fewer 4013s than failed units need")
+        check(d["failed_results"] > 0, "the run had no 4013 to retry: the test lost its edge")
+        check(d["results_sent"] == d["restored"] + d["failed_results"],
+              "results %d, expected %d" % (d["results_sent"], d["restored"] + d["failed_results"]))
+        check(d["results_acked"] == d["results_sent"],
+              "%d of %d results acknowledged" % (d["results_acked"], d["results_sent"]))
+        check(d["refused_assigns"] == 0, "%d assigns for units not there" % d["refused_assigns"])
         check(job["state"] == "done", "job state %s" % job["state"])
-        check(totals["units"] == units and totals["done"] == units,
+        check(totals["units"] == units and totals["done"] == d["restored"],
               "controller's totals: %s" % totals)
+        the_cli_lists_every_row(site, d["job_id"], units, d["restored"])
     except Exception:
         site.dump_logs()
         raise
