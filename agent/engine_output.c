@@ -116,6 +116,9 @@ static void take_line(struct engine_output *eo, char *line)
     }
     if (strcmp(line, "DONE") == 0 || strstr(line, "Status: Restore Finished"))
         eo->finished = 1;
+    if (sscanf(line, "Product Version: %31s", eo->version) == 1 ||
+        sscanf(line, "Product Build: %31s", eo->build) == 1)
+        return;
     enum fr_class c = engine_output_classify(line);
     if (c == FR_CLASS_BATTERY)
         eo->battery_wait = 1;

@@ -4,8 +4,9 @@
  * Pure: bytes in, state out; no I/O. Lines end at '\n' or '\r' (progress bars
  * redraw with '\r'), chunks may split anywhere. It understands -P's
  * "progress: <step> <fraction>", both bar styles ("[===   ]  45.0%" of 1.0.0 and
- * "Uploading [===   ]  45.0%" of master), "Status: ..." lines, and error text of
- * both dialects. Failure classes come from one data table (ERRORS.md). */
+ * "Uploading [===   ]  45.0%" of master), "Status: ..." lines, error text of both
+ * dialects, and the firmware it restores ("Product Version: 18.2", "Product Build: 22C152
+ * Major: 22", printed once it has read the IPSW's BuildManifest). Failure classes come from one data table (ERRORS.md). */
 #ifndef ENGINE_OUTPUT_H
 #define ENGINE_OUTPUT_H
 
@@ -29,6 +30,7 @@ struct engine_output {
     char last_error[EO_TEXT_MAX]; /* the last "ERROR: ..." line, for an unclassified failure */
     int finished;           /* saw "Status: Restore Finished", "DONE" or "progress: 7 1.0" */
     int battery_wait;       /* the device is charging: not a failure, extend the watchdog */
+    char version[32], build[32]; /* the IPSW's ProductVersion and build ("" until printed) */
     size_t lines;
 };
 

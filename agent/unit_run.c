@@ -142,6 +142,10 @@ static void send_result(struct unit_run *r, Fr__Outcome outcome, enum fr_class c
     res.started_ms = r->started_ms;
     res.ended_ms = fr_time_wall_ms();
     res.port_path = r->port_path;
+    if (r->engine) { /* the firmware as the engine read it from the IPSW */
+        res.firmware_version = (char *)engine_parser(r->engine)->version;
+        res.firmware_build = (char *)engine_parser(r->engine)->build;
+    }
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_JOB_RESULT;
     env.job_result = &res;

@@ -201,7 +201,7 @@ static void attempt_lines(const json_t *attempts, FILE *out)
         if (version && *version)
             fprintf(out, "\n    installed: iOS %s (%s)", version, str(a, "build"));
         else
-            fprintf(out, "\n    installed: %s (its iOS version is not in the catalog)", str(a, "firmware"));
+            fprintf(out, "\n    installed: %s (its iOS version not known)", str(a, "firmware"));
         fprintf(out, "  sha256 %s  %lld s\n    log: %s\n", str(a, "sha256"), num(a, "duration_s"),
                 str(a, "log_path"));
     }

@@ -131,6 +131,8 @@ static int check_result(const Fr__JobResult *r, char *err, size_t errlen)
     int rc = check_str(r->error_class, "error_class", err, errlen);
     rc = rc ? rc : check_str(r->error_text, "error_text", err, errlen);
     rc = rc ? rc : check_str(r->log_path, "log_path", err, errlen);
+    rc = rc ? rc : check_str(r->firmware_version, "firmware_version", err, errlen);
+    rc = rc ? rc : check_str(r->firmware_build, "firmware_build", err, errlen);
     return rc ? rc : check_str(r->port_path, "port_path", err, errlen);
 }
 

@@ -106,7 +106,7 @@ static int apply_live(struct store *s, const struct policy_cfg *base, const char
     const char *cls = e->error_class ? e->error_class : "";
     struct attempt_end ae = { outcome_name(e->outcome), cls, e->error_text ? e->error_text : "",
                               e->log_path ? e->log_path : "", fx->port, e->exit_code,
-                              e->ended_ms ? e->ended_ms : now_ms };
+                              e->ended_ms ? e->ended_ms : now_ms, e->fw_version, e->fw_build };
     if (rc == 0)
         rc = store_attempt_end(s, ref, &ae);
     struct policy_cfg pc = *base;
@@ -238,7 +238,7 @@ int runs_end(struct controller *c, struct agent_state *a, const Fr__AttemptRef *
 int runs_on_result(struct controller *c, struct agent_state *a, const Fr__JobResult *r)
 {
     struct run_end e = { r->outcome, r->error_class, r->error_text, r->log_path, r->port_path,
-                         r->exit_code, r->ended_ms };
+                         r->exit_code, r->ended_ms, r->firmware_version, r->firmware_build };
     return runs_end(c, a, r->ref, &e);
 }
 

@@ -30,6 +30,7 @@ struct run_end {
     const char *port;           /* "" = the port it was assigned to */
     int exit_code;
     uint64_t ended_ms;          /* 0 = now */
+    const char *fw_version, *fw_build; /* what the engine read from the IPSW (NULL or "": not said) */
 };
 
 /* What applying it did. */

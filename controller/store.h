@@ -168,6 +168,9 @@ struct attempt_end {
     const char *error_class, *error_text, *log_path, *port;
     int exit_code;
     uint64_t ended_ms;
+    /* the firmware's iOS version and build as the engine read them from the IPSW: they
+     * replace the catalog's (store_attempt_set_build) when given; NULL or "" keeps them */
+    const char *fw_version, *fw_build;
 };
 int store_attempt_end(struct store *s, const Fr__AttemptRef *ref, const struct attempt_end *e);
 /* The port an attempt was assigned to (FR_ENOTFOUND if there is no such attempt). */

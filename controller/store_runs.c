@@ -170,10 +170,14 @@ int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr_
 
 int store_attempt_end(struct store *s, const Fr__AttemptRef *ref, const struct attempt_end *e)
 {
-    return st_exec(s, "UPDATE attempts SET state = 'ended', outcome = ?, error_class = ?,"
-                   " error_text = ?, exit_code = ?, log_path = ?, ended = ?, port = ? WHERE id = ?",
-                "tttitu" "tu", e->outcome, e->error_class, e->error_text, (int64_t)e->exit_code,
-                e->log_path, e->ended_ms, e->port, ref->attempt_id);
+    int read = e->fw_version && *e->fw_version; /* the engine said what it installed */
+    int rc = st_exec(s, "UPDATE attempts SET state = 'ended', outcome = ?, error_class = ?,"
+                     " error_text = ?, exit_code = ?, log_path = ?, ended = ?, port = ? WHERE id = ?",
+                  "tttitu" "tu", e->outcome, e->error_class, e->error_text, (int64_t)e->exit_code,
+                  e->log_path, e->ended_ms, e->port, ref->attempt_id);
+    if (rc == 0 && read)
+        rc = store_attempt_set_build(s, ref->attempt_id, e->fw_version, e->fw_build ? e->fw_build : "");
+    return rc;
 }
 
 int store_attempt_port(struct store *s, uint64_t attempt_id, char *port, size_t len)

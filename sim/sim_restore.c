@@ -5,7 +5,9 @@
  * start), asks the simulator at $FLASHRACK_SIM_SOCKET (the agent sets it from
  * its [seams] sim_socket) to restore that unit, prints every line
  * the simulator streams back on the stream it names, and exits with the code it
- * is given. The simulator decides timing and fate; this program only relays, so
+ * is given. Before that it reads the IPSW's BuildManifest and prints the firmware's
+ * version and build as idevicerestore does (a file that is no IPSW prints nothing:
+ * the simulator's tests restore any file). The simulator decides timing and fate; this program only relays, so
  * the agent's process handling and parser see exactly what a real engine gives. */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fr_ipsw.h"
 #include "fr_types.h"
 
 static void usage(FILE *out)
@@ -32,6 +35,19 @@ static void usage(FILE *out)
                  "  -v, --version     print version information\n\n"
                  "The simulator is found through $FLASHRACK_SIM_SOCKET (flashrack-agent sets it\n"
                  "from its [seams] sim_socket).\n");
+}
+
+/* idevicerestore's lines after it has read the manifest (the agent's parser takes them). */
+static void say_manifest(const char *ipsw)
+{
+    struct fr_ipsw *info = calloc(1, sizeof *info); /* large: not on the stack */
+    char err[256];
+    if (info && fr_ipsw_inspect(ipsw, info, err, sizeof err) == 0) {
+        printf("Extracting BuildManifest from IPSW\nProduct Version: %s\nProduct Build: %s\n",
+               info->version, info->build);
+        fflush(stdout);
+    }
+    free(info);
 }
 
 static int connect_sim(const char *path)
@@ -136,6 +152,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ERROR: Firmware file %s does not exist.\n", ipsw);
         return 1;
     }
+    say_manifest(ipsw);
     const char *sock = getenv("FLASHRACK_SIM_SOCKET");
     int fd = sock ? connect_sim(sock) : -1;
     if (!sock) {

@@ -256,9 +256,8 @@ static void phase_start_lines(struct world *w, struct restore *r)
     case PH_DETECT:
         out(w, r, 1, "Found device in %s mode", u->mode == 1 ? "DFU" : "Recovery");
         out(w, r, 1, "Identified device as %s, %s", u->board, u->product_type);
-        out(w, r, 1, "Extracting BuildManifest from IPSW");
-        out(w, r, 1, "Product Version: 18.2");
-        out(w, r, 1, "Product Build: 22C152 Major: 22");
+        /* "Extracting BuildManifest", "Product Version/Build": flashrack-sim-restore prints
+         * them from the IPSW it was given, before this stream */
         out(w, r, 1, "Variant: Customer %s Install (IPSW)", r->erase ? "Erase" : "Upgrade");
         if (r->erase)
             out(w, r, 1, "This restore will erase all device data.");

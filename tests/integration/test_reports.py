@@ -118,6 +118,26 @@ def catalog_job_reports_ios_version_build_and_hash(bindir):
         shutil.rmtree(tmp)
 
 
+def file_job_reports_what_the_engine_read_from_the_ipsw(bindir):
+    """A job given an IPSW file (no catalog): the iOS version and build come from the
+    engine, which read the file's BuildManifest, into the report and the signed record."""
+    with running_site(bindir, RACK_CATALOG) as site:
+        ipsw = os.path.join(site.dir, "iPhone11,2_18.2_22C152_Restore.ipsw")
+        with zipfile.ZipFile(ipsw, "w") as z:
+            z.write(os.path.join(FIXTURES, "BuildManifest-18.2-22C152.plist"), "BuildManifest.plist")
+        site.wait_for(lambda: any(u["present"] for u in site.cli_json("units")["units"]), 20, "units")
+        unit = [u for u in site.cli_json("units")["units"] if u["present"]][0]
+        job = site.cli_json("submit", "--firmware", ipsw, "--ecid", unit["ecid"])["job_id"]
+        site.wait_job_finished(job, 60)
+        a = site.cli_json("report", str(job))["units"][0]["attempts"][-1]
+        check(a["outcome"] == "success" and a["version"] == "18.2" and a["build"] == "22C152",
+              "the engine's word on the firmware: %s" % a)
+        r = site.cli("record", str(job), "-o", "json")
+        rec = json.loads(r.stdout.split("\n")[0])["record"]
+        check(rec["firmware"]["version"] == "18.2" and rec["firmware"]["build"] == "22C152",
+              "the record's firmware: %s" % rec["firmware"])
+
+
 def offline_firmware_verbs_follow_the_json_convention(bindir):
     tmp = tempfile.mkdtemp(prefix="fr-fw-")
     try:
@@ -145,4 +165,5 @@ def offline_firmware_verbs_follow_the_json_convention(bindir):
 if __name__ == "__main__":
     main(report_shows_installed_firmware_durations_and_log_names,
          catalog_job_reports_ios_version_build_and_hash,
+         file_job_reports_what_the_engine_read_from_the_ipsw,
          offline_firmware_verbs_follow_the_json_convention)

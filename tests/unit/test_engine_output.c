@@ -42,6 +42,9 @@ static void master_success(void **state)
     assert_true(eo.finished);
     assert_int_equal(eo.step, 7);
     assert_string_equal(eo.status, "DONE");
+    /* the firmware it restored, as it read it from the IPSW's BuildManifest */
+    assert_string_equal(eo.version, "18.2");
+    assert_string_equal(eo.build, "22C152");
 }
 
 static void exit_zero_without_finish_is_not_success(void **state)

@@ -195,13 +195,19 @@ static void claim(struct fixture *f)
     assert_int_equal(store_attempt_running(f->s, &f->ref), 0);
 }
 
-static int apply_success(struct fixture *f, uint64_t now)
+/* version NULL: the engine did not say which firmware it restored */
+static int apply_success_of(struct fixture *f, uint64_t now, const char *version, const char *build)
 {
     struct policy_cfg pc;
     policy_cfg_default(&pc);
-    struct run_end e = { FR__OUTCOME__OUTCOME_SUCCESS, "", "", "/logs/x.log", "", 0, now };
+    struct run_end e = { FR__OUTCOME__OUTCOME_SUCCESS, "", "", "/logs/x.log", "", 0, now, version, build };
     struct run_effects fx;
     return runs_apply(f->s, &pc, "A", &f->ref, &e, now, &fx);
+}
+
+static int apply_success(struct fixture *f, uint64_t now)
+{
+    return apply_success_of(f, now, NULL, NULL);
 }
 
 /* The only stored line, checked with the public key the controller wrote. */
@@ -288,6 +294,18 @@ static void records_cannot_be_changed_or_dropped(void **state)
     json_decref(the_record(f));
 }
 
+/* What the engine read from the IPSW's BuildManifest wins over the catalog's word. */
+static void the_engines_firmware_version_is_recorded(void **state)
+{
+    struct fixture *f = *state;
+    claim(f); /* the catalog said 18.2 (22C152) */
+    assert_int_equal(apply_success_of(f, 9000, "18.3", "22D63"), 0);
+    json_t *rec = the_record(f);
+    assert_string_equal(str_at(rec, "firmware", "version"), "18.3");
+    assert_string_equal(str_at(rec, "firmware", "build"), "22D63");
+    json_decref(rec);
+}
+
 static void the_key_is_made_once_and_kept(void **state)
 {
     struct fixture *f = *state;
@@ -308,6 +326,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_run_that_ends_gets_one_signed_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_cancelled_run_gets_its_record, setup, teardown),
         cmocka_unit_test_setup_teardown(records_cannot_be_changed_or_dropped, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_engines_firmware_version_is_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(the_key_is_made_once_and_kept, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -102,7 +102,7 @@ static int apply(struct store *s, const char *agent, const Fr__JobResult *r, uin
                  const struct policy_cfg *pc, struct run_effects *fx)
 {
     struct run_end e = { r->outcome, r->error_class, r->error_text, r->log_path, r->port_path,
-                         r->exit_code, r->ended_ms };
+                         r->exit_code, r->ended_ms, r->firmware_version, r->firmware_build };
     return runs_apply(s, pc, agent, r->ref, &e, now, fx);
 }
 

@@ -160,7 +160,7 @@ static int op_result(struct store *s, struct op_ctx *x)
 {
     struct policy_cfg pc;
     policy_cfg_default(&pc);
-    struct run_end e = { FR__OUTCOME__OUTCOME_FAILED, "link_lost", "ERROR: lost", "", "", -1, 0 };
+    struct run_end e = { FR__OUTCOME__OUTCOME_FAILED, "link_lost", "ERROR: lost", "", "", -1, 0, NULL, NULL };
     struct run_effects fx;
     return runs_apply(s, &pc, "A", &x->refs[0], &e, 5000, &fx);
 }
@@ -176,7 +176,7 @@ static int op_success(struct store *s, struct op_ctx *x)
 {
     struct policy_cfg pc;
     policy_cfg_default(&pc);
-    struct run_end e = { FR__OUTCOME__OUTCOME_SUCCESS, "", "", "/l.log", "", 0, 0 };
+    struct run_end e = { FR__OUTCOME__OUTCOME_SUCCESS, "", "", "/l.log", "", 0, 0, "18.2", "22C152" };
     struct run_effects fx;
     return runs_apply(s, &pc, "A", &x->refs[0], &e, 5000, &fx);
 }
@@ -185,6 +185,7 @@ static int success_applied(void)
 {
     return count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'done'") == 1 &&
            count_sql("SELECT COUNT(*) FROM records WHERE ecid = 57344") == 1 &&
+           count_sql("SELECT COUNT(*) FROM attempts WHERE fw_build = '22C152'") == 1 &&
            count_sql("SELECT COUNT(*) FROM records") == 1;
 }
 
