@@ -296,6 +296,12 @@ static int sig_decode(const char *b64, unsigned char sig[SIG_LEN])
         return -1;
     if (EVP_DecodeBlock(raw, (const unsigned char *)b64, SIG_B64_LEN) != SIG_LEN + 2)
         return -1; /* 66: EVP_DecodeBlock counts the two padding bytes */
+    /* only the canonical text: the last character before "==" carries 4 unused bits,
+     * which decoding ignores, so another text could give the same signature */
+    unsigned char again[SIG_B64_LEN + 1];
+    EVP_EncodeBlock(again, raw, SIG_LEN);
+    if (memcmp(again, b64, SIG_B64_LEN) != 0)
+        return -1;
     memcpy(sig, raw, SIG_LEN);
     return 0;
 }

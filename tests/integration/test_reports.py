@@ -60,13 +60,14 @@ def report_shows_installed_firmware_durations_and_log_names(bindir):
             rep = site.cli_json("report", str(job))
             for u in rep["units"]:
                 a = u["attempts"][-1]
-                check(a["duration_s"] >= 0 and "duration_s" in a and a["firmware"] == site.ipsw(),
-                      "attempt firmware and duration: %s" % a)
+                check(a["duration_s"] >= 0 and "duration_s" in a and a["firmware"] == site.ipsw() and
+                      a["version"] and a["build"], "attempt firmware and duration: %s" % a)
                 want = "job%d-%s-try%d.log" % (job, u["ecid"], a["n"])
                 check(os.path.basename(a["log_path"]) == want and os.path.exists(a["log_path"]),
                       "the log is named as the report names the attempt: %s, want %s" % (a["log_path"], want))
             text = site.cli("report", str(job)).stdout
-            check("installed: %s" % site.ipsw() in text and " s\n" in text, "report text: %s" % text)
+            check("installed: iOS %s (%s)" % (a["version"], a["build"]) in text and " s\n" in text,
+                  "report text: %s" % text)
 
             rows = csv_of(site, "report", str(job))
             check(len(rows) == 2 and all(r["outcome"] == "success" and r["log"].endswith("-try1.log")
