@@ -17,6 +17,7 @@
 #include "fr_linebuf.h"
 #include "fr_log.h"
 #include "fr_types.h"
+#include "engine_runs.h"
 #include "muxd.h"
 #include "operator.h"
 #include "world.h"
@@ -50,6 +51,7 @@ struct sim {
     char socket[108];
     struct sim_operator *op;
     struct sim_muxd *muxd;       /* the simulated usbmuxd ([sim] usbmuxd_socket), or NULL */
+    struct engine_runs *runs;    /* engine runs per unit ({"op":"runs"}) */
 };
 
 static void peer_close(struct peer *p);
@@ -147,6 +149,7 @@ static void on_world_exit(void *arg, void *owner, int code)
 {
     struct peer *p = owner;
     p->in_restore = 0;
+    engine_runs_ended(p->sim->runs, p->ecid, code);
     fr_info("sim", "restore of %s ended: exit %d", p->ecid, code);
     peer_send(p, json_pack("{s:s, s:i}", "op", "exit", "code", code));
 }
@@ -203,6 +206,7 @@ static void op_restore(struct peer *p, json_t *req)
     p->in_restore = 1;
     fr_ecid_format(ecid, p->ecid, sizeof p->ecid);
     fr_info("sim", "restore started for %s", p->ecid);
+    engine_runs_started(p->sim->runs, p->ecid);
     world_restore_start(p->sim->world, p, ecid, json_is_true(json_object_get(req, "erase")));
 }
 
@@ -239,6 +243,11 @@ static void op_stats(struct peer *p, json_t *req)
     peer_send(p, doc);
 }
 
+static void op_runs(struct peer *p, json_t *req)
+{
+    peer_send(p, json_pack("{s:s, s:o}", "op", "runs", "units", engine_runs_json(p->sim->runs)));
+}
+
 static void handle_line(struct peer *p, const char *line)
 {
     json_error_t jerr;
@@ -247,6 +256,7 @@ static void handle_line(struct peer *p, const char *line)
     static const struct { const char *op; void (*fn)(struct peer *, json_t *); } ops[] = {
         { "hello", op_hello }, { "power_cycle", op_power_cycle }, { "restore", op_restore },
         { "move", op_move },   { "stats", op_stats },
+        { "runs", op_runs },
     };
     size_t i = 0;
     for (; op && i < sizeof ops / sizeof ops[0]; i++)
@@ -283,8 +293,10 @@ static void peer_close(struct peer *p)
     if (p->closing)
         return;
     p->closing = 1;
-    if (p->in_restore)
+    if (p->in_restore) {
         world_restore_abort(p->sim->world, p);
+        engine_runs_ended(p->sim->runs, p->ecid, -1);
+    }
     for (struct peer **pp = &p->sim->peers; *pp; pp = &(*pp)->next)
         if (*pp == p) {
             *pp = p->next;
@@ -474,7 +486,8 @@ int main(int argc, char **argv)
     struct sim s = { .loop = uv_default_loop(), .rack = rack };
     struct world_io io = { on_world_unit, on_world_out, on_world_exit, &s };
     s.world = world_new(rack, &io);
-    if (listen_on(&s) < 0)
+    s.runs = engine_runs_new();
+    if (!s.runs || listen_on(&s) < 0)
         return 1;
     char err[256];
     if (rack->sim.usbmuxd_socket[0] &&
@@ -504,6 +517,7 @@ int main(int argc, char **argv)
     uv_loop_close(s.loop);
     unlink(rack->sim.socket);
     world_destroy(&s.world);
+    engine_runs_free(s.runs);
     free(rack);
     return 0;
 }
