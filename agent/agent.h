@@ -1,8 +1,8 @@
 /* agent — the flashrack-agent process: configuration, loop, controller link,
  * ports and units present, and the unit runs it is driving.
  *
- * struct agent is shared by the agent's modules: link.c (controller protocol,
- * outbox), ports.c (port registry), unit_run.c (state machine), engine.c
+ * struct agent is shared by the agent's modules: link.c (controller transport,
+ * outbox), dispatch.c (the controller's messages), ports.c (port registry), unit_run.c (state machine), engine.c
  * (engine children), main.c. Everything runs on the loop thread. */
 #ifndef AGENT_H
 #define AGENT_H

@@ -1,13 +1,14 @@
-/* link — the agent's side of the controller protocol (proto/PROTOCOL.md):
- * Hello until Welcome, heartbeats and liveness, re-Hello when the controller
- * restarts, the outbox of reliable messages replayed until acknowledged, and
- * dispatch of the controller's messages. */
+/* link — the agent's transport to the controller (proto/PROTOCOL.md): the socket and
+ * its keys, Hello until Welcome, session and seq, heartbeats and liveness, re-Hello
+ * when the controller restarts, and the outbox of reliable messages (with the result
+ * journal) replayed until acknowledged. What the controller's messages mean is
+ * dispatch.c's: every message this side accepts is handed there. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "agent.h"
+#include "dispatch.h"
 #include "fr_err.h"
-#include "fr_fwcache.h"
 #include "fr_keys.h"
 #include "fr_log.h"
 #include "fr_types.h"
@@ -230,10 +231,6 @@ static void on_welcome(struct agent *a, const Fr__Envelope *env)
     uv_timer_start(&a->link_timer, on_link_timer, a->heartbeat_ms, a->heartbeat_ms);
     fr_info("link", "welcomed by controller epoch %llu (heartbeat %u ms)",
             (unsigned long long)w->controller_epoch, w->heartbeat_ms);
-    if (!strcmp(a->cfg.mirror, "auto"))
-        fwcache_set_mirror(a->cache, w->mirror_url);
-    for (size_t i = 0; i < w->n_cancel; i++)
-        unit_run_on_cancel(a, w->cancel[i]);
     if (w->hello_generation != a->topology_gen) {
         /* it answers a Hello sent before the ports changed: only a Hello carries them */
         fr_info("link", "the ports changed since the hello this welcome answers (generation "
@@ -244,51 +241,6 @@ static void on_welcome(struct agent *a, const Fr__Envelope *env)
         return;
     }
     outbox_replay(a, 1);
-}
-
-static void on_prefetched(void *arg, int status, const char *path, const char *err)
-{
-    if (status == 0)
-        fr_info("link", "prefetched '%s'", path);
-    else if (status != FR_ECANCELED)
-        fr_warn("link", "prefetch failed: %s", err ? err : fr_strerror(status));
-}
-
-/* A job will need this IPSW: the cache starts now; the runs find it there (or join
- * the download). */
-static void prefetch(struct agent *a, const Fr__FirmwarePrefetch *p)
-{
-    char path[700];
-    if (fwcache_lookup(a->cache, p->sha256, path, sizeof path) == FWCACHE_READY)
-        return;
-    fr_info("link", "prefetching '%s'", p->url);
-    if (fwcache_get(a->cache, p->sha256, p->url, on_prefetched, NULL) < 0)
-        fr_warn("link", "cannot prefetch '%s'", p->url);
-}
-
-static void dispatch(struct agent *a, const Fr__Envelope *env)
-{
-    switch (env->body_case) {
-    case FR__ENVELOPE__BODY_WELCOME: on_welcome(a, env); break;
-    case FR__ENVELOPE__BODY_HEARTBEAT: break;
-    case FR__ENVELOPE__BODY_JOB_ASSIGN:
-        if (a->welcomed)
-            unit_run_on_assign(a, env->job_assign);
-        break;
-    case FR__ENVELOPE__BODY_JOB_CANCEL: unit_run_on_cancel(a, env->job_cancel->ref); break;
-    case FR__ENVELOPE__BODY_PREFETCH: prefetch(a, env->prefetch); break;
-    case FR__ENVELOPE__BODY_PORT_COMMAND: {
-        char err[256];
-        const Fr__PortCommand *pc = env->port_command;
-        if (pc->action == FR__PORT_COMMAND__ACTION__POWER_CYCLE &&
-            a->seams->power_cycle(a->seams, pc->port_path, err, sizeof err) < 0)
-            fr_warn("link", "cannot power-cycle '%s': %s", pc->port_path, err);
-        break;
-    }
-    default:
-        a->dropped++;
-        fr_warn("link", "dropped unexpected %s from the controller", fr_wire_body_name(env->body_case));
-    }
 }
 
 /* A Welcome that answers a Hello of an earlier process of this agent, queued at a
@@ -329,7 +281,9 @@ static void on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
         send_hello(a);
     } else if (env->body_case == FR__ENVELOPE__BODY_WELCOME || a->welcomed) {
         outbox_ack(a, env->ack);
-        dispatch(a, env);
+        if (env->body_case == FR__ENVELOPE__BODY_WELCOME)
+            on_welcome(a, env);
+        dispatch_message(a, env);
     }
     fr_wire_free(&env);
 }
