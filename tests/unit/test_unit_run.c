@@ -1,4 +1,6 @@
-/* test_unit_run — the agent's state machine and its engine children (real processes). */
+/* test_unit_run — the agent's state machine, its flows (admission, fetch -> queue ->
+ * restore, cancel in each phase, firmware failures) and its engine children (real
+ * processes; the firmware publisher is a real HTTP server on 127.0.0.1). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,11 +13,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include "agent.h"
 #include "engine.h"
 #include "fr_err.h"
 #include "fr_types.h"
+#include "fr_fwcache.h"
+#include "fr_sha.h"
 #include "fr_wire.h"
 #include "journal.h"
 #include "unit_run.h"
@@ -235,6 +240,32 @@ static void rig_setup(struct rig *g)
     rig_agent(g);
 }
 
+/* The rig's engine replaced: a shell script body ($2 is the ECID, STARTS the file the
+ * rig counts starts in). */
+static void rig_engine(struct rig *g, const char *body)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/engine.sh", g->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\nSTARTS=%s\n%s\n", g->starts, body);
+    fclose(f);
+    chmod(path, 0755);
+}
+
+/* Another port (on root bus bus) with a unit on it. */
+static void rig_port(struct rig *g, const char *path, uint32_t bus, uint64_t ecid)
+{
+    struct agent *a = &g->a;
+    a->ports = realloc(a->ports, (a->nports + 1) * sizeof *a->ports);
+    struct port *p = &a->ports[a->nports++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->desc.path, sizeof p->desc.path, "%s", path);
+    p->desc.bus = bus;
+    p->has_unit = 1;
+    p->unit.ecid = ecid;
+}
+
 static void rig_agent_free(struct rig *g)
 {
     struct agent *a = &g->a;
@@ -247,6 +278,11 @@ static void rig_agent_free(struct rig *g)
     }
     journal_close(a);
     free(a->ports);
+    if (a->cache) {
+        fwcache_close(a->cache);
+        uv_run(&g->loop, UV_RUN_DEFAULT);
+        fwcache_destroy(&a->cache);
+    }
 }
 
 static void rig_teardown(struct rig *g)
@@ -287,22 +323,30 @@ static int starts(const struct rig *g)
     return n;
 }
 
-static void assign(struct rig *g, uint64_t attempt)
+/* A JobAssign of attempt for the unit ecid on port, with that firmware (NULL: the
+ * rig's local IPSW) and hash; the loop does not run. */
+static void assign_to(struct rig *g, uint64_t attempt, uint64_t ecid, const char *port,
+                      const char *firmware, const char *sha256)
 {
     Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
     ref.job_id = 1;
     ref.attempt_id = attempt;
     ref.epoch = 7;
-    ref.ecid = TEST_ECID;
+    ref.ecid = ecid;
     ref.token_hi = 0x1111;
     ref.token_lo = 0x2222;
     Fr__JobAssign as = FR__JOB_ASSIGN__INIT;
     as.ref = &ref;
-    as.port_path = "1-1";
-    as.firmware = g->ipsw;
-    as.firmware_sha256 = "";
+    as.port_path = (char *)port;
+    as.firmware = (char *)(firmware ? firmware : g->ipsw);
+    as.firmware_sha256 = (char *)sha256;
     as.erase = 1;
     unit_run_on_assign(&g->a, &as);
+}
+
+static void assign(struct rig *g, uint64_t attempt)
+{
+    assign_to(g, attempt, TEST_ECID, "1-1", NULL, "");
     uv_run(&g->loop, UV_RUN_DEFAULT); /* until the engine child has exited */
 }
 
@@ -424,6 +468,328 @@ static void a_unit_back_in_recovery_before_lockdown_answers_is_restored(void **s
     rig_teardown(&g);
 }
 
+/* ---- unit_run's flows: admission, fetch -> queue -> restore, cancel, firmware ------ */
+
+static struct unit_run *run_of(struct agent *a, uint64_t attempt)
+{
+    for (struct unit_run *r = a->runs; r; r = r->next)
+        if (r->ref.attempt_id == attempt)
+            return r;
+    return NULL;
+}
+
+/* The outcome of attempt's result in the outbox (-1: none), its class in cls. */
+static int result_of(struct agent *a, uint64_t attempt, char *cls, size_t len)
+{
+    int outcome = -1;
+    for (struct outbox_entry *e = a->outbox; e; e = e->next) {
+        Fr__Envelope *env = NULL;
+        char err[128];
+        assert_int_equal(fr_wire_unpack(e->data, e->len, &env, err, sizeof err), 0);
+        if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT &&
+            env->job_result->ref->attempt_id == attempt) {
+            outcome = env->job_result->outcome;
+            snprintf(cls, len, "%s", env->job_result->error_class);
+        }
+        fr_wire_free(&env);
+    }
+    return outcome;
+}
+
+static int lines_starting(const char *path, const char *prefix, char *order, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    char line[128];
+    int n = 0;
+    if (order)
+        order[0] = '\0';
+    while (f && fgets(line, sizeof line, f)) {
+        n += strncmp(line, prefix, strlen(prefix)) == 0;
+        if (order && strlen(order) + 2 < len)
+            strncat(order, line, 1); /* s(tart) or e(nd), in order */
+    }
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Bus admission: with bus_limit 1, the second unit on the bus waits in queued_for_bus
+ * until the first has left the data phase (here: its engine ended); a unit on another
+ * bus does not wait. */
+static void runs_on_one_bus_restore_one_at_a_time(void **state)
+{
+    struct rig g;
+    rig_setup(&g);
+    rig_engine(&g, "echo \"start $2\" >> $STARTS; sleep 0.3; echo \"end $2\" >> $STARTS\n"
+                   "echo 'Status: Restore Finished'; exit 0");
+    g.a.cfg.bus_limit = 1;
+    g.a.ports[0].desc.bus = 1;
+    rig_port(&g, "1-2", 1, 0xB0B);
+    rig_port(&g, "2-1", 2, 0xC0C);
+    assign_to(&g, 1, TEST_ECID, "1-1", NULL, "");
+    assign_to(&g, 2, 0xB0B, "1-2", NULL, "");
+    assign_to(&g, 3, 0xC0C, "2-1", NULL, "");
+    assert_int_equal(run_of(&g.a, 1)->state, FR_STATE_RESTORING);
+    assert_int_equal(run_of(&g.a, 2)->state, FR_STATE_QUEUED_FOR_BUS);
+    assert_int_equal(run_of(&g.a, 3)->state, FR_STATE_RESTORING); /* its own bus */
+    uv_run(&g.loop, UV_RUN_DEFAULT);
+    char cls[64];
+    for (uint64_t at = 1; at <= 3; at++)
+        assert_int_equal(result_of(&g.a, at, cls, sizeof cls), FR__OUTCOME__OUTCOME_SUCCESS);
+    /* units 1 and 2 (bus 1) never overlapped: no "start" between 1's start and its end */
+    FILE *f = fopen(g.starts, "r");
+    char line[128];
+    int open1 = 0, overlap = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        int is_bus1 = strstr(line, "0x000000000000ABCD") || strstr(line, "0x0000000000000B0B");
+        if (is_bus1 && !strncmp(line, "start", 5))
+            overlap |= open1++ > 0;
+        else if (is_bus1)
+            open1--;
+    }
+    fclose(f);
+    assert_false(overlap);
+    assert_int_equal(lines_starting(g.starts, "start", NULL, 0), 3);
+    rig_teardown(&g);
+}
+
+/* Cancel while queued for the bus: ended at once as cancelled, its engine never run. */
+static void a_run_cancelled_while_queued_never_starts(void **state)
+{
+    struct rig g;
+    rig_setup(&g);
+    g.a.cfg.bus_limit = 1;
+    rig_port(&g, "1-2", 0, 0xB0B);
+    assign_to(&g, 1, TEST_ECID, "1-1", NULL, "");
+    assign_to(&g, 2, 0xB0B, "1-2", NULL, "");
+    struct unit_run *r = run_of(&g.a, 2);
+    assert_int_equal(r->state, FR_STATE_QUEUED_FOR_BUS);
+    unit_run_on_cancel(&g.a, &r->ref);
+    assert_null(run_of(&g.a, 2));
+    char cls[64];
+    assert_int_equal(result_of(&g.a, 2, cls, sizeof cls), FR__OUTCOME__OUTCOME_CANCELLED);
+    uv_run(&g.loop, UV_RUN_DEFAULT);
+    assert_int_equal(starts(&g), 1); /* only attempt 1's engine ran */
+    assert_int_equal(result_of(&g.a, 1, cls, sizeof cls), FR__OUTCOME__OUTCOME_SUCCESS);
+    rig_teardown(&g);
+}
+
+/* Cancel while restoring: the engine is killed and the result says cancelled, not a
+ * failure (which would strike the port). A cancel for another epoch is ignored. */
+static void a_run_cancelled_while_restoring_kills_its_engine(void **state)
+{
+    struct rig g;
+    rig_setup(&g);
+    rig_engine(&g, "echo start >> $STARTS; echo 'progress: 1 0.1'; exec sleep 30");
+    assign_to(&g, 5, TEST_ECID, "1-1", NULL, "");
+    struct unit_run *r = run_of(&g.a, 5);
+    assert_int_equal(r->state, FR_STATE_RESTORING);
+    Fr__AttemptRef stale = r->ref;
+    stale.epoch = 6;
+    unit_run_on_cancel(&g.a, &stale);
+    assert_false(r->cancel_requested);
+    unit_run_on_cancel(&g.a, &r->ref);
+    uv_run(&g.loop, UV_RUN_DEFAULT); /* ends: the engine was killed, not waited for */
+    assert_null(run_of(&g.a, 5));
+    char cls[64];
+    assert_int_equal(result_of(&g.a, 5, cls, sizeof cls), FR__OUTCOME__OUTCOME_CANCELLED);
+    assert_string_equal(cls, ""); /* no failure class: nothing to strike */
+    rig_teardown(&g);
+}
+
+/* Firmware that is not there fails the run as firmware before any engine starts: a
+ * local IPSW that cannot be read, a URL without the hash the cache needs. */
+static void missing_firmware_fails_before_the_engine(void **state)
+{
+    struct rig g;
+    rig_setup(&g);
+    char cls[64];
+    assign_to(&g, 7, TEST_ECID, "1-1", "/nonexistent/x.ipsw", "");
+    assert_int_equal(result_of(&g.a, 7, cls, sizeof cls), FR__OUTCOME__OUTCOME_FAILED);
+    assert_string_equal(cls, "firmware");
+    assign_to(&g, 8, TEST_ECID, "1-1", "http://127.0.0.1:9/x.ipsw", "");
+    assert_int_equal(result_of(&g.a, 8, cls, sizeof cls), FR__OUTCOME__OUTCOME_FAILED);
+    assert_string_equal(cls, "firmware");
+    uv_run(&g.loop, UV_RUN_DEFAULT);
+    assert_null(g.a.runs);
+    assert_int_equal(starts(&g), 0);
+    rig_teardown(&g);
+}
+
+/* ---- a publisher on 127.0.0.1: one fixed answer to every GET ---------------------- */
+
+struct publisher {
+    uv_tcp_t srv;
+    const char *answer;  /* the whole HTTP response */
+    int gets;
+};
+
+struct pub_conn {
+    uv_tcp_t tcp;
+    struct publisher *pub;
+    uv_write_t wr;
+    int answered;
+};
+
+static void pub_closed(uv_handle_t *h) { free(h->data); }
+
+static void pub_written(uv_write_t *w, int status)
+{
+    struct pub_conn *c = w->data;
+    uv_close((uv_handle_t *)&c->tcp, pub_closed);
+}
+
+static void pub_alloc(uv_handle_t *h, size_t n, uv_buf_t *b)
+{
+    static char buf[4096];
+    *b = uv_buf_init(buf, sizeof buf);
+}
+
+static void pub_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    struct pub_conn *c = st->data;
+    if (n < 0 && !c->answered) {
+        uv_close((uv_handle_t *)&c->tcp, pub_closed);
+        return;
+    }
+    if (n <= 0 || c->answered)
+        return;
+    c->answered = 1; /* the request fits one read here; the answer does not depend on it */
+    c->pub->gets++;
+    uv_read_stop(st);
+    uv_buf_t out = uv_buf_init((char *)c->pub->answer, (unsigned)strlen(c->pub->answer));
+    c->wr.data = c;
+    uv_write(&c->wr, st, &out, 1, pub_written);
+}
+
+static void pub_conn(uv_stream_t *srv, int status)
+{
+    struct pub_conn *c = calloc(1, sizeof *c);
+    c->pub = srv->data;
+    uv_tcp_init(srv->loop, &c->tcp);
+    c->tcp.data = c;
+    assert_int_equal(uv_accept(srv, (uv_stream_t *)&c->tcp), 0);
+    uv_read_start((uv_stream_t *)&c->tcp, pub_alloc, pub_read);
+}
+
+/* Serves answer on a free loopback port; its URL in url. */
+static void publisher_start(struct publisher *p, uv_loop_t *loop, const char *answer, char *url,
+                            size_t len)
+{
+    memset(p, 0, sizeof *p);
+    p->answer = answer;
+    struct sockaddr_in addr;
+    uv_ip4_addr("127.0.0.1", 0, &addr);
+    uv_tcp_init(loop, &p->srv);
+    p->srv.data = p;
+    assert_int_equal(uv_tcp_bind(&p->srv, (const struct sockaddr *)&addr, 0), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&p->srv, 8, pub_conn), 0);
+    struct sockaddr_in got;
+    int n = sizeof got;
+    uv_tcp_getsockname(&p->srv, (struct sockaddr *)&got, &n);
+    snprintf(url, len, "http://127.0.0.1:%d/x.ipsw", ntohs(got.sin_port));
+}
+
+static void publisher_stop(struct publisher *p)
+{
+    uv_close((uv_handle_t *)&p->srv, NULL);
+}
+
+static void rig_cache(struct rig *g)
+{
+    char dir[128], err[256];
+    snprintf(dir, sizeof dir, "%s/cache", g->dir);
+    mkdir(dir, 0755);
+    assert_int_equal(fwcache_open(&g->loop, dir, 1u << 30, &g->a.cache, err, sizeof err), 0);
+}
+
+#define IPSW_BODY "ipsw"
+#define IPSW_OK "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\n" IPSW_BODY
+
+static void sha256_hex_of(const char *text, char *hex)
+{
+    struct fr_sha256 c;
+    fr_sha256_init(&c);
+    fr_sha256_update(&c, text, strlen(text));
+    fr_sha256_hex(&c, hex);
+}
+
+/* A rig with a cache and a publisher giving answer, and attempt assigned the
+ * publisher's URL with the hash of hashed; the loop does not run yet. */
+static void assign_fetched(struct rig *g, struct publisher *pub, uint64_t attempt,
+                           const char *answer, const char *hashed)
+{
+    rig_setup(g);
+    rig_cache(g);
+    char url[128], sha[65];
+    publisher_start(pub, &g->loop, answer, url, sizeof url);
+    sha256_hex_of(hashed, sha);
+    assign_to(g, attempt, TEST_ECID, "1-1", url, sha);
+}
+
+/* Runs the loop until the attempt's run has ended, then stops the publisher. */
+static void until_ended(struct rig *g, struct publisher *pub, uint64_t attempt)
+{
+    while (run_of(&g->a, attempt) && uv_run(&g->loop, UV_RUN_ONCE))
+        ;
+    publisher_stop(pub);
+}
+
+/* Fetch -> queue -> restore: a URL goes through the cache by its hash, then queues for
+ * its bus, then restores from the cached file. */
+static void a_fetched_ipsw_is_verified_then_restored(void **state)
+{
+    struct rig g;
+    struct publisher pub;
+    assign_fetched(&g, &pub, 11, IPSW_OK, IPSW_BODY);
+    assert_int_equal(run_of(&g.a, 11)->state, FR_STATE_FETCHING_FIRMWARE);
+    until_ended(&g, &pub, 11);
+    char cls[64];
+    assert_int_equal(result_of(&g.a, 11, cls, sizeof cls), FR__OUTCOME__OUTCOME_SUCCESS);
+    assert_int_equal(pub.gets, 1);
+    assert_int_equal(starts(&g), 1);
+    rig_teardown(&g);
+}
+
+/* The publisher fails, or sends a file whose hash is not the one submitted: the run
+ * fails as firmware and no engine ever sees the file. */
+static void firmware_that_fails_to_fetch_or_to_verify_fails_the_run(void **state)
+{
+    static const char *const answers[] = {
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        IPSW_OK, /* fine bytes, but the hash asked for is another file's */
+    };
+    for (size_t i = 0; i < 2; i++) {
+        struct rig g;
+        struct publisher pub;
+        assign_fetched(&g, &pub, 12, answers[i], "another file");
+        until_ended(&g, &pub, 12);
+        char cls[64] = "";
+        assert_int_equal(result_of(&g.a, 12, cls, sizeof cls), FR__OUTCOME__OUTCOME_FAILED);
+        assert_string_equal(cls, "firmware");
+        assert_true(pub.gets >= 1);
+        assert_int_equal(starts(&g), 0);
+        rig_teardown(&g);
+    }
+}
+
+/* Cancel while fetching: the fetch's end finds the flag and the run ends cancelled,
+ * its engine never run. */
+static void a_run_cancelled_while_fetching_ends_cancelled(void **state)
+{
+    struct rig g;
+    struct publisher pub;
+    assign_fetched(&g, &pub, 13, IPSW_OK, IPSW_BODY);
+    struct unit_run *r = run_of(&g.a, 13);
+    assert_int_equal(r->state, FR_STATE_FETCHING_FIRMWARE);
+    unit_run_on_cancel(&g.a, &r->ref);
+    until_ended(&g, &pub, 13);
+    char cls[64];
+    assert_int_equal(result_of(&g.a, 13, cls, sizeof cls), FR__OUTCOME__OUTCOME_CANCELLED);
+    assert_int_equal(starts(&g), 0);
+    rig_teardown(&g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -436,6 +802,13 @@ int main(void)
         cmocka_unit_test(a_reassigned_ended_attempt_gets_its_result_not_a_second_restore),
         cmocka_unit_test(a_message_that_cannot_be_packed_takes_no_seq),
         cmocka_unit_test(a_unit_back_in_recovery_before_lockdown_answers_is_restored),
+        cmocka_unit_test(runs_on_one_bus_restore_one_at_a_time),
+        cmocka_unit_test(a_run_cancelled_while_queued_never_starts),
+        cmocka_unit_test(a_run_cancelled_while_restoring_kills_its_engine),
+        cmocka_unit_test(missing_firmware_fails_before_the_engine),
+        cmocka_unit_test(a_fetched_ipsw_is_verified_then_restored),
+        cmocka_unit_test(firmware_that_fails_to_fetch_or_to_verify_fails_the_run),
+        cmocka_unit_test(a_run_cancelled_while_fetching_ends_cancelled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
