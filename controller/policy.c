@@ -122,7 +122,8 @@ void policy_after_attempt(const struct policy_cfg *cfg, const struct policy_hist
     case FR_CLASS_NO_DEVICE:
         if (h->class_count[cls] >= 1)
             decide(d, POLICY_OPERATOR, FR_STATE_NEEDS_OPERATOR,
-                   "%s twice: check the cable and the udev rule, or put the unit in recovery",
+                   "%s twice: check the cable and the udev rule, then plug the unit in again "
+                   "(or put it in recovery with its buttons)",
                    fr_class_name(cls), 0);
         else
             bounded_retry(cfg, h, cls, 1, d);

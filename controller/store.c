@@ -16,7 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 static const char *const schema[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -124,6 +124,12 @@ static const char *const schema_v7[] = {
     " BEGIN SELECT RAISE(ABORT, 'sanitization records are immutable'); END",
 };
 
+/* v8: when a unit last arrived (plugged in, or in another mode): a run waiting for an
+ * operator starts again only after the unit did. */
+static const char *const schema_v8[] = {
+    "ALTER TABLE units ADD COLUMN arrived INTEGER NOT NULL DEFAULT 0",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -136,6 +142,7 @@ static const struct {
     { schema_v5, sizeof schema_v5 / sizeof schema_v5[0] },
     { schema_v6, sizeof schema_v6 / sizeof schema_v6[0] },
     { schema_v7, sizeof schema_v7 / sizeof schema_v7[0] },
+    { schema_v8, sizeof schema_v8 / sizeof schema_v8[0] },
 };
 
 

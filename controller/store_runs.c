@@ -18,7 +18,7 @@ static int interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef 
 static int unit_upsert(struct store *s, const char *agent, const Fr__UnitInfo *u, uint64_t now_ms)
 {
     return st_exec(s, "INSERT INTO units (ecid, product_type, cpid, bdid, serial, mode, agent, port,"
-                   " reason, present, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)"
+                   " reason, present, last_seen, arrived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
                    " ON CONFLICT(ecid) DO UPDATE SET"
                    " product_type = CASE WHEN excluded.product_type <> '' THEN excluded.product_type"
                    "  ELSE product_type END,"
@@ -27,8 +27,8 @@ static int unit_upsert(struct store *s, const char *agent, const Fr__UnitInfo *u
                    " serial = CASE WHEN excluded.serial <> '' THEN excluded.serial ELSE serial END,"
                    " mode = excluded.mode, agent = excluded.agent, port = excluded.port,"
                    " reason = excluded.reason, present = 1, last_seen = excluded.last_seen",
-                "utiititttu", u->ecid, u->product_type, (int64_t)u->cpid, (int64_t)u->bdid, u->serial,
-                (int64_t)u->mode, agent, u->port_path, u->reason, now_ms);
+                "utiititttuu", u->ecid, u->product_type, (int64_t)u->cpid, (int64_t)u->bdid, u->serial,
+                (int64_t)u->mode, agent, u->port_path, u->reason, now_ms, now_ms);
 }
 
 static int agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms)
@@ -82,7 +82,12 @@ int store_unit_event(struct store *s, const char *agent, const Fr__PortEvent *ev
     if (ev->kind == FR__PORT_EVENT__KIND__DETACH)
         return st_exec(s, "UPDATE units SET present = 0, last_seen = ? WHERE ecid = ? AND agent = ?"
                        " AND port = ?", "uutt", now_ms, u->ecid, agent, u->port_path);
-    int rc = unit_upsert(s, agent, u, now_ms);
+    /* it arrives: plugged in again, moved, or in another mode (an operator's doing) */
+    int rc = st_exec(s, "UPDATE units SET arrived = ? WHERE ecid = ? AND (present = 0 OR mode <> ?"
+                        " OR agent <> ? OR port <> ?)", "uuitt", now_ms, u->ecid, (int64_t)u->mode,
+                     agent, u->port_path);
+    if (rc == 0)
+        rc = unit_upsert(s, agent, u, now_ms);
     if (rc == 0 && ev->kind == FR__PORT_EVENT__KIND__ATTACH) /* plugged in again: no longer held */
         rc = st_exec(s, "UPDATE unit_runs SET refusals = 0, not_before = 0 WHERE ecid = ?"
                      " AND not_before > 0 AND state NOT IN " TERMINAL, "u", u->ecid);

@@ -352,8 +352,10 @@ int store_sched_candidates(struct store *s,
         " JOIN units u ON u.ecid = r.ecid AND u.present = 1 AND u.reason = ''"
         " LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
         " WHERE (r.state IN ('waiting_unit', 'needs_move')"
-        /* an operator put it into DFU or recovery by hand: it starts by itself */
-        "  OR (r.state = 'needs_operator' AND u.mode IN (1, 2)))"
+        /* an operator put it into DFU or recovery by hand, or plugged it in again in one of
+         * them: it starts by itself (a unit that stayed as it was does not: no_device twice
+         * in recovery mode would be retried for ever) */
+        "  OR (r.state = 'needs_operator' AND u.mode IN (1, 2) AND u.arrived > r.updated))"
         " AND COALESCE(p.quarantined, 0) = 0 AND r.not_before <= ?"
         " AND (j.same_port = 1"
         "  OR NOT EXISTS (SELECT 1 FROM json_each(r.avoid) WHERE value = u.agent || ':' || u.port))"

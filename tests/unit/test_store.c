@@ -607,7 +607,7 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
     sql("ALTER TABLE attempts DROP COLUMN firmware; ALTER TABLE attempts DROP COLUMN sha256;"
         " ALTER TABLE attempts DROP COLUMN token_hi; ALTER TABLE attempts DROP COLUMN token_lo;"
         " ALTER TABLE unit_runs DROP COLUMN refusals; ALTER TABLE unit_runs DROP COLUMN not_before;"
-        " ALTER TABLE units DROP COLUMN reason;"
+        " ALTER TABLE units DROP COLUMN reason; ALTER TABLE units DROP COLUMN arrived;"
         " DROP TABLE records; ALTER TABLE jobs DROP COLUMN operator;"
         " ALTER TABLE attempts DROP COLUMN fw_version; ALTER TABLE attempts DROP COLUMN fw_build;"
         " ALTER TABLE agents DROP COLUMN engine; ALTER TABLE agents DROP COLUMN libimobiledevice;"
@@ -634,7 +634,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 7"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 8"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }
@@ -841,9 +841,43 @@ static void a_unit_with_a_reason_waits_for_an_operator(void **state)
     json_decref(doc);
 }
 
+/* no_device twice with the unit in recovery mode: the run waits for an operator and is
+ * not assigned again until the unit arrives again (it was tried every few seconds for
+ * ever, the unit still being in recovery mode). */
+static void no_device_twice_holds_until_the_unit_is_plugged_in_again(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 1, 0x6000);
+    uint64_t ecid = 0x6000;
+    int created;
+    submit(s, "nodev", &ecid, 1, NULL, 0, &created);
+    Fr__UnitInfo u = FR__UNIT_INFO__INIT;
+    u.ecid = ecid;
+    u.port_path = "1-1.1";
+    u.mode = 2; /* recovery, as the agent sees it; the engine finds no device */
+    Fr__PortEvent ev = FR__PORT_EVENT__INIT;
+    ev.kind = FR__PORT_EVENT__KIND__MODE;
+    ev.unit = &u;
+    assert_int_equal(store_unit_event(s, "A", &ev, 2500), 0);
+    struct run_effects fx;
+    fail_attempt(s, "A", "no_device", &fx);
+    assert_string_equal(fx.next_state, "waiting_unit"); /* once more in place */
+    fail_attempt(s, "A", "no_device", &fx);
+    assert_string_equal(fx.next_state, "needs_operator");
+    assert_int_equal(ncands(s), 0);
+    assert_int_equal(store_unit_event(s, "A", &ev, 5000), 0); /* reported again, as it was */
+    assert_int_equal(ncands(s), 0);
+    ev.kind = FR__PORT_EVENT__KIND__DETACH; /* the operator plugs it in again */
+    assert_int_equal(store_unit_event(s, "A", &ev, 6000), 0);
+    ev.kind = FR__PORT_EVENT__KIND__ATTACH;
+    assert_int_equal(store_unit_event(s, "A", &ev, 7000), 0);
+    assert_int_equal(ncands(s), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(no_device_twice_holds_until_the_unit_is_plugged_in_again, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_with_a_reason_waits_for_an_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(epoch_grows_at_each_open, setup, teardown),
         cmocka_unit_test_setup_teardown(a_version_1_store_is_upgraded_in_place, setup, teardown),
