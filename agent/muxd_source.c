@@ -3,6 +3,8 @@
 
 #include <libimobiledevice/libimobiledevice.h>
 #include <libimobiledevice/lockdown.h>
+#include <libimobiledevice/restore.h>
+#include <libirecovery.h>
 #include <plist/plist.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +98,72 @@ static uint64_t get_uint(lockdownd_client_t c, const char *key, int *ok)
     return x;
 }
 
-/* The identity of one unit over an unpaired lockdown connection. */
+static uint64_t dict_uint(plist_t d, const char *key, int *ok)
+{
+    plist_t v = plist_dict_get_item(d, key);
+    uint64_t x = 0;
+    *ok = v && plist_get_node_type(v) == PLIST_UINT;
+    if (*ok)
+        plist_get_uint_val(v, &x);
+    return x;
+}
+
+/* A string restored keeps from its QueryType answer (restored_get_value). */
+static void restored_string(restored_client_t c, const char *key, char *dst, size_t n)
+{
+    plist_t v = NULL;
+    dst[0] = '\0';
+    if (restored_get_value(c, key, &v) == RESTORE_E_SUCCESS && plist_get_node_type(v) == PLIST_STRING)
+        snprintf(dst, n, "%s", plist_get_string_ptr(v, NULL));
+    plist_free(v);
+}
+
+/* A unit in restore mode: restored answers on lockdownd's port. ECID, CPID and BDID
+ * come from QueryValue HardwareInfo, SerialNumber and HardwareModel from its QueryType
+ * answer, the ProductType from the HardwareModel through libirecovery's device table
+ * (as idevicerestore finds it). */
+static void read_restore_identity(struct job *j, idevice_t dev)
+{
+    restored_client_t c = NULL;
+    plist_t hw = NULL;
+    restored_error_t re = restored_client_new(dev, &c, LABEL);
+    if (re == RESTORE_E_SUCCESS)
+        re = restored_query_type(c, NULL, NULL);
+    if (re == RESTORE_E_SUCCESS)
+        re = restored_query_value(c, "HardwareInfo", &hw);
+    int have_ecid = 0, have;
+    if (re == RESTORE_E_SUCCESS && plist_get_node_type(hw) == PLIST_DICT) {
+        j->u.ecid = dict_uint(hw, "UniqueChipID", &have_ecid);
+        j->u.cpid = (uint32_t)dict_uint(hw, "ChipID", &have);
+        j->u.bdid = (uint32_t)dict_uint(hw, "BoardID", &have);
+    }
+    char model[24] = "";
+    irecv_device_t known = NULL;
+    if (c) {
+        restored_string(c, "SerialNumber", j->u.serial, sizeof j->u.serial);
+        restored_string(c, "HardwareModel", model, sizeof model);
+    }
+    if (model[0] && irecv_devices_get_device_by_hardware_model(model, &known) == IRECV_E_SUCCESS &&
+        known && known->product_type)
+        snprintf(j->u.product_type, sizeof j->u.product_type, "%s", known->product_type);
+    snprintf(j->versions, sizeof j->versions, "restore mode, %s", model[0] ? model : "?");
+    j->u.mode = fr_mode_parse("restore");
+    if (re != RESTORE_E_SUCCESS || !have_ecid) {
+        j->rc = FR_EPROTO;
+        snprintf(j->err, sizeof j->err, "restored answered %s",
+                 re != RESTORE_E_SUCCESS ? "no HardwareInfo" : "HardwareInfo without UniqueChipID (a number)");
+    } else if (!j->u.product_type[0]) {
+        j->rc = FR_EPROTO;
+        snprintf(j->err, sizeof j->err, "restore mode: no ProductType for HardwareModel '%s' in this "
+                 "libirecovery's device table", model);
+    }
+    plist_free(hw);
+    if (c)
+        restored_client_free(c);
+}
+
+/* The identity of one unit over an unpaired lockdown connection (restored's, in
+ * restore mode). */
 static void read_identity(struct job *j, idevice_t dev)
 {
     lockdownd_client_t c = NULL;
@@ -109,6 +176,12 @@ static void read_identity(struct job *j, idevice_t dev)
     char *type = NULL;
     le = lockdownd_query_type(c, &type);
     int ok = le == LOCKDOWN_E_SUCCESS && type && strcmp(type, "com.apple.mobile.lockdown") == 0;
+    if (le == LOCKDOWN_E_SUCCESS && type && strcmp(type, "com.apple.mobile.restored") == 0) {
+        free(type);
+        lockdownd_client_free(c);
+        read_restore_identity(j, dev);
+        return;
+    }
     if (!ok) {
         j->rc = FR_EPROTO;
         snprintf(j->err, sizeof j->err, "QueryType answered %s (not a unit in normal mode)",

@@ -1,4 +1,4 @@
-/* muxd_source — units in normal mode, through usbmuxd and lockdownd (libimobiledevice
+/* muxd_source — units in normal and restore mode, through usbmuxd and lockdownd (libimobiledevice
  * 1.3.0, libusbmuxd 2.0). The one module that includes their headers.
  *
  * - Events: the source holds usbmuxd's Listen connection itself, on the loop (a
@@ -14,7 +14,10 @@
  *   so no Trust dialog) reads UniqueChipID, ProductType, ProductVersion, BuildVersion,
  *   HardwareModel, SerialNumber, ChipID, BoardId on libuv's thread pool, never on the
  *   loop. A lockdown that answers without UniqueChipID or ProductType is logged and the
- *   unit not reported.
+ *   unit not reported. A unit whose QueryType says com.apple.mobile.restored is in
+ *   restore mode: restored's QueryValue HardwareInfo gives its ECID, CPID and BDID, its
+ *   QueryType answer SerialNumber and HardwareModel (ProductType through libirecovery's
+ *   device table); it is reported in mode restore and never asked to enter recovery.
  * - Recovery: enter_recovery asks lockdownd on the thread pool, with a session when
  *   usbmuxd holds a pair record for the unit (no pairing is ever started), else
  *   without one (which iOS before 14.5 accepts).
@@ -33,7 +36,7 @@
 struct muxd_source;
 
 struct muxd_source_events {
-    /* udid's identity was read (u->path is empty, u->mode normal) */
+    /* udid's identity was read (u->path is empty, u->mode normal or restore) */
     void (*identity)(void *arg, const char *udid, const struct unit_desc *u);
     /* udid left usbmuxd */
     void (*gone)(void *arg, const char *udid);

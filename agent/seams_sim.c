@@ -114,10 +114,12 @@ static void on_topology(struct sim_seams *s, json_t *m)
     free(pd);
 }
 
-/* Whether the unit goes through the join: in normal mode, with usbmuxd on. */
+/* Whether the unit goes through the join: in normal or restore mode (both on usbmuxd),
+ * with usbmuxd on. */
 static int joined(const struct sim_seams *s, const struct unit_desc *u)
 {
-    return s->use_muxd && u->mode == fr_mode_parse("normal") && u->udid[0];
+    return s->use_muxd && (u->mode == fr_mode_parse("normal") || u->mode == fr_mode_parse("restore")) &&
+           u->udid[0];
 }
 
 /* A unit appeared or changed mode. A normal-mode unit is only a USB presence here:

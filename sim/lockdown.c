@@ -134,6 +134,58 @@ static plist_t success(const char *request)
     return d;
 }
 
+/* ---- restore mode: restored on the same port ---------------------------------- */
+
+/* A value; the real restored's differs by iOS version. */
+#define RESTORE_PROTOCOL_VERSION 14
+
+/* QueryType: libimobiledevice keeps this answer and restored_get_value() reads the
+ * unit's SerialNumber and HardwareModel from it. */
+static plist_t restored_query_type(const struct rack_unit *u)
+{
+    plist_t all = identity(u), d = reply("QueryType");
+    plist_dict_set_item(d, "Type", plist_new_string("com.apple.mobile.restored"));
+    plist_dict_set_item(d, "RestoreProtocolVersion", plist_new_uint(RESTORE_PROTOCOL_VERSION));
+    plist_dict_set_item(d, "SerialNumber", plist_copy(plist_dict_get_item(all, "SerialNumber")));
+    plist_dict_set_item(d, "HardwareModel", plist_copy(plist_dict_get_item(all, "HardwareModel")));
+    plist_free(all);
+    return d;
+}
+
+/* QueryValue {QueryKey}: the answer holds the value under the key's own name; HardwareInfo
+ * is what idevicerestore reads (UniqueChipID, SupportsImage4). A key not modelled is
+ * absent from the answer, which libimobiledevice reports as an error. */
+static plist_t restored_query_value(const struct rack_unit *u, plist_t req)
+{
+    const char *key = mux_dict_string(req, "QueryKey");
+    plist_t d = reply("QueryValue");
+    if (key && strcmp(key, "HardwareInfo") == 0) {
+        plist_t hw = plist_new_dict();
+        plist_dict_set_item(hw, "UniqueChipID", plist_new_uint(u->ecid));
+        plist_dict_set_item(hw, "ChipID", plist_new_uint(u->cpid));
+        plist_dict_set_item(hw, "BoardID", plist_new_uint(u->bdid));
+        plist_dict_set_item(hw, "ProductionMode", plist_new_bool(1));
+        plist_dict_set_item(hw, "SupportsImage4", plist_new_bool(1));
+        plist_dict_set_item(d, "HardwareInfo", hw);
+    }
+    return d;
+}
+
+static plist_t restored_answer(const struct rack_unit *u, const char *request, plist_t req,
+                               enum lockdown_effect *effect)
+{
+    if (strcmp(request, "QueryType") == 0)
+        return restored_query_type(u);
+    if (strcmp(request, "QueryValue") == 0)
+        return restored_query_value(u, req);
+    if (strcmp(request, "Goodbye") == 0) {
+        *effect = LOCKDOWN_GOODBYE;
+        return success("Goodbye");
+    }
+    /* the restore itself (StartRestore and what follows) is not simulated */
+    return error_reply(request, "UnsupportedRequest");
+}
+
 plist_t lockdown_answer(struct lockdown_session *s, const struct rack_unit *u, const char *buid,
                         plist_t req, enum lockdown_effect *effect)
 {
@@ -141,14 +193,13 @@ plist_t lockdown_answer(struct lockdown_session *s, const struct rack_unit *u, c
     const char *request = mux_dict_string(req, "Request");
     if (!request)
         return error_reply("", "MissingRequest");
+    if (u->mode == 3) /* restore mode: restored answers on lockdownd's port */
+        return restored_answer(u, request, req, effect);
     if (strcmp(request, "QueryType") == 0) {
         plist_t d = reply("QueryType");
-        plist_dict_set_item(d, "Type", plist_new_string(u->mode == 3 ? "com.apple.mobile.restored"
-                                                                      : "com.apple.mobile.lockdown"));
+        plist_dict_set_item(d, "Type", plist_new_string("com.apple.mobile.lockdown"));
         return d;
     }
-    if (u->mode == 3) /* restored speaks its own protocol, which is not simulated */
-        return error_reply(request, "UnsupportedRequest");
     if (strcmp(request, "GetValue") == 0)
         return get_value(s, u, req);
     if (strcmp(request, "StartSession") == 0)

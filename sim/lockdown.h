@@ -7,7 +7,10 @@
  * works in a session, or without one before iOS 14.5. A session never turns on SSL
  * here (EnableSessionSSL false): the simulator has no certificates to speak TLS with.
  *
- * Restore-mode units answer QueryType as com.apple.mobile.restored and nothing else.
+ * Restore-mode units answer as restored does: QueryType (com.apple.mobile.restored,
+ * with RestoreProtocolVersion, SerialNumber and HardwareModel) and QueryValue
+ * HardwareInfo (UniqueChipID, ChipID, BoardID); the restore protocol itself is not
+ * simulated.
  * Pure: no I/O; the caller acts on the effect after sending the answer. */
 #ifndef SIM_LOCKDOWN_H
 #define SIM_LOCKDOWN_H

@@ -210,8 +210,8 @@ static int boolean(struct parse_ctx *c, int line, const char *key, const char *v
 static int mode_value(struct parse_ctx *c, int line, const char *key, const char *v, int *out)
 {
     int m = fr_mode_parse(v);
-    if (m != 1 && m != 2 && m != 4) {
-        fail(c, line, key, v, "expected dfu, recovery or normal");
+    if (m < 1 || m > 4) { /* restore: a unit left in restore mode (restored answers on usbmuxd) */
+        fail(c, line, key, v, "expected dfu, recovery, restore or normal");
         return -1;
     }
     *out = m;

@@ -89,6 +89,38 @@ def attach_identity_recovery_restore_detach(bindir):
         check(site.procs["agent-A"].poll() is None, "agent alive")
 
 
+RESTORE_RACK = RACK + """
+; restore mode (a restore under way elsewhere, or a unit left there): restored answers
+[unit 0x0000000000BEEF01]
+at = A-04
+product_type = iPhone12,1
+mode = restore
+"""
+RESTORING = "0x0000000000BEEF01"
+
+
+def restore_mode_units_are_read_not_sent_to_recovery(bindir):
+    """A unit in restore mode is read from restored (QueryType, QueryValue HardwareInfo) on
+    the simulator's usbmuxd, reported in restore mode, and a job for it goes to the engine
+    without asking lockdown for recovery (restored has no EnterRecovery)."""
+    site = Site(bindir, RESTORE_RACK, usbmuxd=True, discovery="sim+usbmuxd")
+    with started(site):
+        site.wait_for(lambda: units(site).get(RESTORING, {}).get("present"), 30,
+                      "the restore-mode unit present")
+        u = units(site)[RESTORING]
+        check(u["mode"] == "restore" and u["product_type"] == "iPhone12,1" and u["port"] == "1-1.4",
+              "identity from restored: %s" % u)
+        check("muxd: unit '00008030-0000000000BEEF01': 0x0000000000BEEF01 iPhone12,1, restore mode, "
+              "N104AP" in site.log("agent-A"), "the agent read restored itself")
+        site.submit("--ecid", RESTORING, "--name", "in-restore")
+        site.wait_for(lambda: "unit 0x0000000000BEEF01: queued_for_bus -> restoring"
+                      in site.log("agent-A"), 60, "the engine started for it")
+        log = site.log("agent-A")
+        check("lockdown took EnterRecovery" not in log and "enter recovery" not in log.lower(),
+              "no recovery asked of a restore-mode unit: %s" % log[-3000:])
+        check("lockdown EnterRecovery" not in site.log("sim"), "the simulator was not asked")
+
+
 def no_usbmuxd_is_a_retried_state(bindir):
     """The agent starts before the simulator and its usbmuxd: it says so, retries with
     back-off, and finds the units once usbmuxd is there."""
@@ -130,5 +162,5 @@ def normal_mode_on_the_usb_backend(bindir):
 
 
 if __name__ == "__main__":
-    main(attach_identity_recovery_restore_detach, no_usbmuxd_is_a_retried_state,
+    main(attach_identity_recovery_restore_detach, restore_mode_units_are_read_not_sent_to_recovery, no_usbmuxd_is_a_retried_state,
          normal_mode_on_the_usb_backend)
