@@ -72,6 +72,7 @@ class FakeMuxd:
         self.srv.bind(path)
         self.srv.listen(16)
         self.stop = False
+        self.units_read = threading.Event()  # the agent has said what it made of each unit
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):
@@ -117,7 +118,9 @@ class FakeMuxd:
                 c.sendall(message({"MessageType": "Attached", "DeviceID": 9}))  # no Properties
                 for i, udid in enumerate(UDIDS):
                     c.sendall(attached(i + 1, udid))
-                time.sleep(4)
+                # the units stay attached until the agent has read each (on a busy machine that
+                # takes longer than any fixed pause; a unit gone by then is not reported)
+                self.units_read.wait(50)
                 c.sendall(struct.pack("<IIII", 0x7FFFFFF0, 1, 8, 0) + b"x" * 32)
             else:
                 time.sleep(30)
@@ -145,7 +148,7 @@ def hostile_usbmuxd_and_lockdownd(bindir):
         def text():
             with open(log_path, "rb") as f:
                 return f.read().decode("utf-8", "replace")
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         addr = "usbmuxd at 'UNIX:%s' " % fake.path
         want = ["usbmuxd sent an Attached without DeviceID or Properties.SerialNumber; ignored",
                 "unit '%s': lockdown answered without UniqueChipID (a number); not reported" % GOOD_UDID,
@@ -157,6 +160,8 @@ def hostile_usbmuxd_and_lockdownd(bindir):
                 addr + "refused: answered Listen with Result 3; retrying in 8 s"]
         while time.monotonic() < deadline and (not all(w in text() for w in want) or fake.listens < 5):
             check(p.poll() is None, "agent alive: %s" % text()[-3000:])
+            if all(w in text() for w in want[:4]):
+                fake.units_read.set()
             time.sleep(0.2)
         t = text()
         for w in want:
