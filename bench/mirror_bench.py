@@ -9,7 +9,11 @@ goes to the publisher). Prints the publisher's downloads and bytes, the time
 from submit until every agent holds the verified file (prefetch), and the bytes
 the mirror served.
 
-Usage: bench/mirror_bench.py BIN_DIR [--agents N] [--units M] [--mb SIZE]
+With --publisher-mbps R the publisher sends at most R MB/s in all, every download
+sharing it (the site's WAN link), so the one-download benefit shows in time as well as
+in bytes.
+
+Usage: bench/mirror_bench.py BIN_DIR [--agents N] [--units M] [--mb SIZE] [--publisher-mbps R]
 (BIN_DIR from a release build: deploy/demo.sh leaves one in build/bin.)
 """
 import argparse
@@ -22,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import Origin, Site, sha256_of, simple_rack  # noqa: E402
 
 
-def run(bindir, agents, units, mb, mirror):
+def run(bindir, agents, units, mb, mirror, publisher_mbps=0):
     site = Site(bindir, simple_rack(agents, units, seed=9, time_scale=200), agents=agents,
                 slots=units)
     pub_dir = os.path.join(site.dir, "publisher")
@@ -33,7 +37,7 @@ def run(bindir, agents, units, mb, mirror):
         for _ in range(mb):
             f.write(chunk)
     sha = sha256_of(ipsw)
-    pub = Origin(pub_dir)
+    pub = Origin(pub_dir, rate=int(publisher_mbps * 1e6), shared=True)
     if not mirror:
         site.controller_sets = ["mirror.listen=off"]
     try:
@@ -62,16 +66,20 @@ def main():
     ap.add_argument("--agents", type=int, default=4)
     ap.add_argument("--units", type=int, default=12)
     ap.add_argument("--mb", type=int, default=512)
+    ap.add_argument("--publisher-mbps", type=float, default=0,
+                    help="the publisher's rate in MB/s, shared by its downloads (0: as fast as "
+                         "loopback)")
     a = ap.parse_args()
     agents = [chr(ord("A") + i) for i in range(a.agents)]
     n = a.agents * a.units
-    print("site: %d agents x %d units of iPhone12,1 (%d units), one %d MB IPSW by URL"
-          % (a.agents, a.units, n, a.mb))
+    print("site: %d agents x %d units of iPhone12,1 (%d units), one %d MB IPSW by URL, "
+          "publisher %s" % (a.agents, a.units, n, a.mb, "%g MB/s shared" % a.publisher_mbps
+                            if a.publisher_mbps else "unlimited"))
     print("%-16s %10s %14s %18s %16s %9s %10s" % ("practice", "downloads", "publisher MB",
                                                    "all agents ready", "mirror served MB",
                                                    "streamed", "restored"))
     for mirror in (True, False):
-        r = run(a.bindir, agents, a.units, a.mb, mirror)
+        r = run(a.bindir, agents, a.units, a.mb, mirror, a.publisher_mbps)
         print("%-16s %10d %14.0f %17.1fs %16.0f %9d %7d/%d" % (
             "with mirror" if mirror else "without mirror", r["gets"], r["bytes"] / 1e6, r["ready_s"],
             r["served"] / 1e6, r["streamed"], r["done"], n))

@@ -332,9 +332,10 @@ class Site:
 class Origin:
     """The firmware publisher: a real HTTP server on 127.0.0.1 serving a directory,
     counting GETs and body bytes; the first `fail_first` GETs are answered 500; with
-    `rate` (bytes per second) it sends slowly, like a distant server."""
+    `rate` (bytes per second) it sends slowly, like a distant server: each download at
+    that rate, or with `shared` all downloads together (one WAN link)."""
 
-    def __init__(self, directory, fail_first=0, rate=0):
+    def __init__(self, directory, fail_first=0, rate=0, shared=False):
         import http.server
         import threading
         origin = self
@@ -342,6 +343,7 @@ class Origin:
         self.bytes = 0
         self.fail_first = fail_first
         lock = threading.Lock()
+        link = {"free_at": 0.0}  # shared: when the link has sent everything queued so far
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def do_GET(self):
@@ -362,7 +364,12 @@ class Origin:
                     outputfile.write(buf)
                     with lock:
                         origin.bytes += len(buf)
-                    if rate:
+                    if rate and shared:
+                        with lock:
+                            start = max(time.monotonic(), link["free_at"])
+                            link["free_at"] = start + len(buf) / rate
+                        time.sleep(max(0.0, link["free_at"] - time.monotonic()))
+                    elif rate:
                         time.sleep(len(buf) / rate)
 
             def log_message(self, *args):
