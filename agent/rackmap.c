@@ -1,7 +1,6 @@
 /* rackmap — reading, querying and atomically writing the rack map. */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "fr_config.h"
 #include "fr_err.h"
+#include "fr_keys.h"
 #include "rackmap.h"
 
 #define RACKMAP_MAX 4096 /* entries per section */
@@ -304,26 +304,18 @@ static void write_uplinks(FILE *f, const struct rackmap *m)
 
 int rackmap_save(const struct rackmap *m, const char *path, char *err, size_t errlen)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len); /* the text first, then one atomic write */
     if (!f)
-        return fr_seterr(FR_EIO, err, errlen, "cannot write '%s': %s", tmp, strerror(errno));
+        return fr_seterr(FR_ENOMEM, err, errlen, "cannot write '%s': out of memory", path);
     fputs("; flashrack rack map: printed label = kernel port path(s) (a USB 3 port has two).\n"
           "; Written by 'flashrack-agent rack learn'; edit by hand as needed.\n", f);
     write_entries(f, "ports", m->ports, m->nports);
     write_entries(f, "hubs", m->hubs, m->nhubs);
     write_uplinks(f, m);
-    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
-    int e = errno;
-    ok = fclose(f) == 0 && ok;
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        e = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        return fr_seterr(FR_EIO, err, errlen, "cannot write '%s': %s", path, strerror(e));
-    }
-    return 0;
+    int rc = fclose(f) == 0 ? fr_file_write_atomic(path, text, len, 0644, err, errlen)
+                            : fr_seterr(FR_ENOMEM, err, errlen, "cannot write '%s': out of memory", path);
+    free(text);
+    return rc;
 }

@@ -51,7 +51,7 @@ const char *rackmap_hub(const struct rackmap *m, const char *hub);
 /* The next free label "PREFIXnn" (01, 02, ...) into buf. */
 void rackmap_next_label(const struct rackmap *m, const char *prefix, char *buf, size_t len);
 
-/* Writes m to path atomically (a temporary file, fsync, rename). */
+/* Writes m to path atomically (fr_file_write_atomic: a temporary file, fsync, rename). */
 int rackmap_save(const struct rackmap *m, const char *path, char *err, size_t errlen);
 
 #endif
