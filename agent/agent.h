@@ -77,6 +77,7 @@ struct agent {
     struct engine_info engine;   /* the engine as probed at start */
     char engine_sim_env[160];    /* "FLASHRACK_SIM_SOCKET=..." for the simulator's engine */
     const char *engine_env[2];   /* what the engine's children get on top of our environment */
+    char keeper[600];            /* flashrack-engine-keeper ("" = engines run without one) */
 
     /* link state */
     int welcomed;

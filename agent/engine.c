@@ -146,6 +146,24 @@ static char **child_env(const struct engine_spec *spec)
     return env;
 }
 
+/* keeper LOG -- ENGINE ARGS... (NULL when out of memory; the strings are borrowed). */
+static const char **keeper_argv(const struct engine_spec *spec)
+{
+    size_t n = 0;
+    while (spec->argv[n])
+        n++;
+    const char **argv = calloc(n + 4, sizeof *argv);
+    if (!argv)
+        return NULL;
+    argv[0] = spec->keeper;
+    argv[1] = spec->log_path;
+    argv[2] = "--";
+    argv[3] = spec->path; /* the keeper runs the engine by path, argv[0] as given */
+    for (size_t i = 1; i < n; i++)
+        argv[3 + i] = spec->argv[i];
+    return argv;
+}
+
 int engine_start(struct engine **out, uv_loop_t *loop, const struct engine_spec *spec,
                  engine_progress_cb on_progress, engine_exit_cb on_exit, void *arg, char *err,
                  size_t errlen)
@@ -163,9 +181,17 @@ int engine_start(struct engine **out, uv_loop_t *loop, const struct engine_spec 
     e->on_exit = on_exit;
     e->arg = arg;
     engine_output_init(&e->parser);
-    e->log = fopen(spec->log_path, "a");
-    if (!e->log)
+    e->log = spec->keeper ? NULL : fopen(spec->log_path, "a");
+    if (!e->log && !spec->keeper)
         fr_warn("engine", "cannot open log '%s': %s", spec->log_path, strerror(errno));
+    const char **argv = spec->keeper ? keeper_argv(spec) : NULL;
+    if (spec->keeper && !argv) {
+        if (e->log)
+            fclose(e->log);
+        free(e);
+        free(env);
+        return FR_ENOMEM;
+    }
     uv_pipe_init(loop, &e->out, 0);
     uv_pipe_init(loop, &e->err, 0);
     uv_timer_init(loop, &e->watchdog);
@@ -177,12 +203,14 @@ int engine_start(struct engine **out, uv_loop_t *loop, const struct engine_spec 
         { .flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&e->err },
     };
     uv_process_options_t opt = {
-        .exit_cb = on_exit_cb, .file = spec->path, .args = (char **)spec->argv, .env = env,
+        .exit_cb = on_exit_cb, .file = argv ? spec->keeper : spec->path,
+        .args = (char **)(argv ? argv : spec->argv), .env = env,
         .stdio_count = 3, .stdio = stdio,
         .flags = UV_PROCESS_DETACHED, /* its own process group, killed as a whole */
     };
     int rc = uv_spawn(loop, &e->proc, &opt);
     free(env);
+    free(argv);
     if (rc < 0) {
         fr_seterr(FR_ESYS, err, errlen, "cannot start engine '%s': %s", spec->path, uv_strerror(rc));
         e->destroy_requested = 1;

@@ -1,7 +1,8 @@
 /* engine — one restore engine child process (idevicerestore or a stand-in).
  *
  * Spawned with uv_spawn in its own process group; stdout and stderr read through
- * pipes into the per-attempt log file and the output parser; a no-output watchdog
+ * pipes into the per-attempt log file and the output parser (under a keeper, the
+ * keeper writes the log and this side only parses); a no-output watchdog
  * kills the whole group. on_exit fires once, after the process has exited and both
  * pipes are drained; the engine is freed by engine_destroy() after that. */
 #ifndef ENGINE_H
@@ -24,6 +25,8 @@ struct engine_spec {
                                      of the agent's (replacing the same NAME); NULL-terminated or NULL */
     const char *log_path;
     uint64_t watchdog_ms;
+    const char *keeper;           /* flashrack-engine-keeper to run the engine under (it writes
+                                     the log and records the end; engine_keep.h), or NULL */
 };
 
 int engine_start(struct engine **out, uv_loop_t *loop, const struct engine_spec *spec,

@@ -16,6 +16,13 @@ static const char *const upgrade_v1 =
     " ALTER TABLE results ADD COLUMN acked INTEGER NOT NULL DEFAULT 0;"
     " CREATE INDEX results_attempt ON results(attempt); PRAGMA user_version = 1; COMMIT";
 
+/* v2: engines started and not yet ended with a kept result (engine_keep.h). */
+static const char *const upgrade_v2 =
+    "BEGIN; CREATE TABLE engines (attempt INTEGER PRIMARY KEY, job INTEGER NOT NULL,"
+    " epoch INTEGER NOT NULL, ecid INTEGER NOT NULL, token_hi INTEGER NOT NULL,"
+    " token_lo INTEGER NOT NULL, port_path TEXT NOT NULL, started_ms INTEGER NOT NULL,"
+    " log_path TEXT NOT NULL); PRAGMA user_version = 2; COMMIT";
+
 static int journal_version(sqlite3 *db)
 {
     sqlite3_stmt *st = NULL;
@@ -34,11 +41,12 @@ static int journal_setup(sqlite3 *db, char **msg)
                      NULL, NULL, msg) != SQLITE_OK)
         return -1;
     int v = journal_version(db);
-    if (v == 0 && sqlite3_exec(db, upgrade_v1, NULL, NULL, msg) != SQLITE_OK) {
+    if ((v == 0 && sqlite3_exec(db, upgrade_v1, NULL, NULL, msg) != SQLITE_OK) ||
+        (v <= 1 && v >= 0 && sqlite3_exec(db, upgrade_v2, NULL, NULL, msg) != SQLITE_OK)) {
         sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
         return -1;
     }
-    return v < 0 || v > 1 ? -1 : 0;
+    return v < 0 || v > 2 ? -1 : 0;
 }
 
 int journal_open(struct agent *a, char *err, size_t errlen)
@@ -143,6 +151,82 @@ int journal_each(struct agent *a, void (*cb)(struct agent *a, int64_t id, const 
         fr_error("journal", "reading the result journal: %s", sqlite3_errmsg(a->journal));
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? n : FR_EIO;
+}
+
+int journal_engine_add(struct agent *a, const struct kept_engine *k)
+{
+    sqlite3_stmt *st = NULL;
+    int ok = a->journal &&
+             sqlite3_prepare_v2(a->journal, "INSERT OR REPLACE INTO engines (attempt, job, epoch,"
+                                " ecid, token_hi, token_lo, port_path, started_ms, log_path)"
+                                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) == SQLITE_OK &&
+             sqlite3_bind_int64(st, 1, (int64_t)k->ref.attempt_id) == SQLITE_OK &&
+             sqlite3_bind_int64(st, 2, (int64_t)k->ref.job_id) == SQLITE_OK &&
+             sqlite3_bind_int64(st, 3, (int64_t)k->ref.epoch) == SQLITE_OK &&
+             sqlite3_bind_int64(st, 4, (int64_t)k->ref.ecid) == SQLITE_OK &&
+             sqlite3_bind_int64(st, 5, (int64_t)k->ref.token_hi) == SQLITE_OK &&
+             sqlite3_bind_int64(st, 6, (int64_t)k->ref.token_lo) == SQLITE_OK &&
+             sqlite3_bind_text(st, 7, k->port_path, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+             sqlite3_bind_int64(st, 8, (int64_t)k->started_ms) == SQLITE_OK &&
+             sqlite3_bind_text(st, 9, k->log_path, -1, SQLITE_TRANSIENT) == SQLITE_OK &&
+             sqlite3_step(st) == SQLITE_DONE;
+    if (!ok && a->journal)
+        fr_warn("journal", "cannot note a started engine: %s (its end is lost if this process "
+                "dies first)", sqlite3_errmsg(a->journal));
+    sqlite3_finalize(st);
+    return ok ? 0 : FR_EIO;
+}
+
+void journal_engine_done(struct agent *a, uint64_t attempt_id)
+{
+    exec_id(a, "DELETE FROM engines WHERE attempt = ?", (int64_t)attempt_id);
+}
+
+static void read_kept(sqlite3_stmt *st, struct kept_engine *k)
+{
+    memset(k, 0, sizeof *k);
+    fr__attempt_ref__init(&k->ref);
+    k->ref.attempt_id = (uint64_t)sqlite3_column_int64(st, 0);
+    k->ref.job_id = (uint64_t)sqlite3_column_int64(st, 1);
+    k->ref.epoch = (uint64_t)sqlite3_column_int64(st, 2);
+    k->ref.ecid = (uint64_t)sqlite3_column_int64(st, 3);
+    k->ref.token_hi = (uint64_t)sqlite3_column_int64(st, 4);
+    k->ref.token_lo = (uint64_t)sqlite3_column_int64(st, 5);
+    snprintf(k->port_path, sizeof k->port_path, "%s", (const char *)sqlite3_column_text(st, 6));
+    k->started_ms = (uint64_t)sqlite3_column_int64(st, 7);
+    snprintf(k->log_path, sizeof k->log_path, "%s", (const char *)sqlite3_column_text(st, 8));
+}
+
+/* Read whole first, then handed out: cb deletes rows of the table being read. */
+int journal_engines_each(struct agent *a, void (*cb)(struct agent *a, const struct kept_engine *k))
+{
+    sqlite3_stmt *st = NULL;
+    if (!a->journal ||
+        sqlite3_prepare_v2(a->journal, "SELECT attempt, job, epoch, ecid, token_hi, token_lo,"
+                           " port_path, started_ms, log_path FROM engines ORDER BY attempt", -1,
+                           &st, NULL) != SQLITE_OK)
+        return FR_EIO;
+    struct kept_engine *all = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            struct kept_engine *more = realloc(all, (cap = cap ? cap * 2 : 16) * sizeof *all);
+            if (!more) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            all = more;
+        }
+        read_kept(st, &all[n++]);
+    }
+    if (rc != SQLITE_DONE)
+        fr_error("journal", "reading the started engines: %s", sqlite3_errstr(rc));
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < n; i++)
+        cb(a, &all[i]);
+    free(all);
+    return rc == SQLITE_DONE ? (int)n : FR_EIO;
 }
 
 void journal_close(struct agent *a)

@@ -9,7 +9,9 @@
  * row when the controller acknowledges it. An acknowledged result is kept a while
  * (the newest JOURNAL_KEEP_ACKED) so that a JobAssign re-sent for an attempt that has
  * ended (it crossed the result, or the controller was slow) is answered with the
- * result, never started again. Only results are journaled: port events are found
+ * result, never started again. Engines started and not yet ended are noted too
+ * (engine_keep.h), so a restore that ends after its agent died still counts. Only
+ * results and started engines are journaled: port events are found
  * again by discovery, and an accept is moot once its run is gone.
  *
  * Loop thread only. synchronous=NORMAL in WAL mode: a crash of the process loses
@@ -35,6 +37,18 @@ int journal_find(struct agent *a, uint64_t attempt_id, uint8_t **data, size_t *l
 /* Calls cb for every result not acknowledged yet, oldest first. */
 int journal_each(struct agent *a, void (*cb)(struct agent *a, int64_t id, const uint8_t *data,
                                              size_t len));
+/* An engine started for an attempt (engine_keep.h): kept until its result is. */
+struct kept_engine {
+    Fr__AttemptRef ref;
+    char port_path[32];
+    uint64_t started_ms;
+    char log_path[1024];
+};
+int journal_engine_add(struct agent *a, const struct kept_engine *k);
+/* The attempt's result is kept (or it never will be): the row goes. */
+void journal_engine_done(struct agent *a, uint64_t attempt_id);
+/* Calls cb for every started engine still noted, oldest attempt first. */
+int journal_engines_each(struct agent *a, void (*cb)(struct agent *a, const struct kept_engine *k));
 void journal_close(struct agent *a);
 
 #endif

@@ -19,6 +19,7 @@
 #include "fr_fwcache.h"
 #include "doctor.h"
 #include "fr_tss.h"
+#include "engine_keep.h"
 #include "journal.h"
 #include "rack_learn.h"
 #include "unit_run.h"
@@ -298,6 +299,9 @@ static int start(struct agent *a)
         fr_error("agent", "%s", err);
         return 2;
     }
+    if (engine_keep_find(a->keeper, sizeof a->keeper) < 0)
+        fr_warn("agent", "no flashrack-engine-keeper beside this program: a restore running when "
+                "this agent stops is not counted when it ends");
     mkdir(a->cfg.work_dir, 0755);
     int rc = make_seams(a);
     if (rc)
@@ -319,6 +323,7 @@ static int start(struct agent *a)
         fr_error("agent", "%s", err);
         return 1;
     }
+    unit_run_recover(a); /* their results go out before the first Hello lists the outbox */
     uv_signal_init(a->loop, &a->sigint);
     uv_signal_init(a->loop, &a->sigterm);
     a->sigint.data = a->sigterm.data = a;

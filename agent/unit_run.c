@@ -11,6 +11,8 @@
 #include "fr_log.h"
 #include "fr_time.h"
 #include "fr_fwcache.h"
+#include "engine_keep.h"
+#include "journal.h"
 
 #define PROGRESS_MIN_MS 250 /* coalescing: at most one JobProgress per run per 250 ms */
 
@@ -175,34 +177,68 @@ static void on_engine_progress(struct engine *e, void *arg)
     eo->progress_changed = eo->status_changed = 0;
 }
 
+/* How an engine's end reads: the outcome, its class and text. */
+static Fr__Outcome classify(const struct engine_output *eo, int exit_code, int term_signal,
+                            int cancelled, int watchdog, long long watchdog_s, enum fr_class *cls,
+                            char *text, size_t len)
+{
+    *cls = engine_output_outcome(eo, exit_code, term_signal, text, len);
+    if (cancelled) {
+        *cls = FR_CLASS_NONE;
+        snprintf(text, len, "cancelled by the controller");
+        return FR__OUTCOME__OUTCOME_CANCELLED;
+    }
+    if (watchdog) {
+        *cls = FR_CLASS_LINK_LOST;
+        snprintf(text, len, "watchdog: no output for %lld s", watchdog_s);
+        return FR__OUTCOME__OUTCOME_FAILED;
+    }
+    return *cls == FR_CLASS_NONE ? FR__OUTCOME__OUTCOME_SUCCESS : FR__OUTCOME__OUTCOME_FAILED;
+}
+
+/* The run's result is kept (journal): its engine's note and the keeper's files go. */
+static void engine_noted_done(struct unit_run *r, const char *log_path)
+{
+    if (!r->agent->keeper[0])
+        return;
+    journal_engine_done(r->agent, r->ref.attempt_id);
+    engine_keep_forget(log_path);
+}
+
 static void on_engine_exit(struct engine *e, void *arg, int exit_code, int term_signal, int watchdog)
 {
     struct unit_run *r = arg;
     char text[EO_TEXT_MAX + 64], log_path[1024];
     log_path_of(r, log_path, sizeof log_path);
-    enum fr_class cls = engine_output_outcome(engine_parser(e), exit_code, term_signal, text, sizeof text);
-    Fr__Outcome outcome = FR__OUTCOME__OUTCOME_FAILED;
-    if (r->cancel_requested) {
-        outcome = FR__OUTCOME__OUTCOME_CANCELLED;
-        cls = FR_CLASS_NONE;
-        snprintf(text, sizeof text, "cancelled by the controller");
+    enum fr_class cls;
+    Fr__Outcome outcome = classify(engine_parser(e), exit_code, term_signal, r->cancel_requested,
+                                   watchdog, r->agent->cfg.watchdog_s, &cls, text, sizeof text);
+    if (outcome == FR__OUTCOME__OUTCOME_CANCELLED) {
         unit_run_set_state(r, FR_STATE_CANCELLED, text);
-    } else if (watchdog) {
-        cls = FR_CLASS_LINK_LOST;
-        snprintf(text, sizeof text, "watchdog: no output for %lld s", r->agent->cfg.watchdog_s);
-        unit_run_set_state(r, FR_STATE_FAILED, text);
-    } else if (cls == FR_CLASS_NONE) {
-        outcome = FR__OUTCOME__OUTCOME_SUCCESS;
+    } else if (outcome == FR__OUTCOME__OUTCOME_SUCCESS) {
         unit_run_set_state(r, FR_STATE_DONE, "restore finished");
     } else {
         char why[EO_TEXT_MAX + 96];
         snprintf(why, sizeof why, "%s: %s", fr_class_name(cls), text);
-        unit_run_set_state(r, FR_STATE_FAILED, why);
+        unit_run_set_state(r, FR_STATE_FAILED, watchdog ? text : why);
         if (cls == FR_CLASS_FIRMWARE && r->pinned) /* the retry checks the file first */
             fwcache_suspect(r->agent->cache, r->sha256);
     }
     send_result(r, outcome, cls, text, term_signal ? -term_signal : exit_code, log_path);
+    engine_noted_done(r, log_path);
     remove_run(r->agent, r);
+}
+
+/* Notes the engine about to start (engine_keep.h): its end survives this process. */
+static void note_engine(struct unit_run *r, const char *log_path)
+{
+    struct kept_engine k;
+    memset(&k, 0, sizeof k);
+    k.ref = r->ref;
+    snprintf(k.port_path, sizeof k.port_path, "%s", r->port_path);
+    k.started_ms = r->started_ms;
+    snprintf(k.log_path, sizeof k.log_path, "%s", log_path);
+    journal_engine_add(r->agent, &k);
 }
 
 static int start_engine(struct unit_run *r, char *err, size_t errlen)
@@ -231,8 +267,14 @@ static int start_engine(struct unit_run *r, char *err, size_t errlen)
     argv[n++] = r->firmware;
     argv[n] = NULL;
     struct engine_spec spec = { a->cfg.engine_path, argv, a->engine_env, log_path,
-                                (uint64_t)a->cfg.watchdog_s * 1000u };
-    return engine_start(&r->engine, a->loop, &spec, on_engine_progress, on_engine_exit, r, err, errlen);
+                                (uint64_t)a->cfg.watchdog_s * 1000u, a->keeper[0] ? a->keeper : NULL };
+    if (spec.keeper)
+        note_engine(r, log_path);
+    int rc = engine_start(&r->engine, a->loop, &spec, on_engine_progress, on_engine_exit, r, err,
+                          errlen);
+    if (rc < 0)
+        engine_noted_done(r, log_path);
+    return rc;
 }
 
 static void engine_go(struct unit_run *r)
@@ -587,4 +629,46 @@ void unit_run_free_all(struct agent *a)
         close_recovery_timer(r);
         free(r);
     }
+}
+
+/* ---- engines an earlier process of this agent started (engine_keep.h) --------- */
+
+static void recover_one(struct agent *a, const struct kept_engine *k)
+{
+    char ecid[FR_ECID_STRLEN];
+    fr_ecid_format(k->ref.ecid, ecid, sizeof ecid);
+    uint8_t *kept = NULL;
+    size_t kept_len = 0;
+    int code = 0, sig = 0;
+    enum engine_keep_state st = engine_keep_check(k->log_path, &code, &sig);
+    if (journal_find(a, k->ref.attempt_id, &kept, &kept_len) == 0) {
+        free(kept); /* its result was kept before that process died: it goes out as it is */
+    } else if (st == ENGINE_KEEP_RUNNING) {
+        fr_warn("unit", "unit %s: the engine of attempt %llu outlived an earlier run of this agent; "
+                "ending it (the attempt counts as interrupted)", ecid,
+                (unsigned long long)k->ref.attempt_id);
+        engine_keep_kill(k->log_path);
+    } else if (st == ENGINE_KEEP_ENDED) {
+        struct unit_run r = { .agent = a, .ref = k->ref, .started_ms = k->started_ms };
+        snprintf(r.port_path, sizeof r.port_path, "%s", k->port_path);
+        struct engine_output eo;
+        char text[EO_TEXT_MAX + 64];
+        enum fr_class cls;
+        engine_keep_parse_log(k->log_path, &eo);
+        Fr__Outcome outcome = classify(&eo, code, sig, 0, 0, a->cfg.watchdog_s, &cls, text,
+                                       sizeof text);
+        fr_info("unit", "unit %s: attempt %llu ended after an earlier run of this agent stopped: "
+                "%s%s%s", ecid, (unsigned long long)k->ref.attempt_id,
+                outcome == FR__OUTCOME__OUTCOME_SUCCESS ? "restored" : fr_class_name(cls),
+                outcome == FR__OUTCOME__OUTCOME_SUCCESS ? "" : ": ", text);
+        send_result(&r, outcome, cls, text, sig ? -sig : code, k->log_path);
+    }
+    journal_engine_done(a, k->ref.attempt_id);
+    if (st != ENGINE_KEEP_RUNNING)
+        engine_keep_forget(k->log_path);
+}
+
+void unit_run_recover(struct agent *a)
+{
+    journal_engines_each(a, recover_one);
 }

@@ -48,5 +48,8 @@ void unit_run_free_all(struct agent *a);
 /* Kills every engine (shutdown). */
 void unit_run_kill_all(struct agent *a);
 int unit_run_count(const struct agent *a);
+/* At start, before the first Hello: the engines an earlier process started and did not
+ * see end (engine_keep.h) — a result for each that ended, an end for each still running. */
+void unit_run_recover(struct agent *a);
 
 #endif

@@ -1,5 +1,9 @@
-"""The simulator's count of engine runs per unit, which outlives every agent and
-controller around it: what the chaos tests count "restored twice" on."""
+"""Restores that end around a killed agent: the simulator's count of engine runs per
+unit (which outlives every agent and controller), a restore that ends while its agent
+is down counted once, an engine left running by a killed agent ended before the
+retry."""
+import signal
+
 from harness import check, main, running_site, simple_rack
 
 
@@ -19,5 +23,66 @@ def the_simulator_counts_engine_runs_per_unit(bindir):
                               "max_running": 1}, "%s: %s" % (e, runs[e]))
 
 
+RACK_SLOW = simple_rack(ports=4, time_scale=60)
+
+
+def engine_runs(site):
+    return site.sim_request({"op": "runs"})["units"]
+
+
+def restoring(site, job, n):
+    runs = site.job(job).get("runs", [])
+    return sum(1 for r in runs if r["state"] in ("restoring", "verifying")) >= n
+
+
+def a_restore_that_ends_while_its_agent_is_down_counts_once(bindir):
+    # The agent stops (SIGSTOP) with its engines running; they finish the units while it
+    # reads nothing; then it is killed and started again. The restores' ends were never
+    # seen by an agent process: the engine keeper recorded them, and the next process
+    # reports them instead of letting the units be restored again.
+    with running_site(bindir, RACK_SLOW) as site:
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) == 4, 20, "4 units")
+        job = site.submit("--agent", "A")
+        site.wait_for(lambda: restoring(site, job, 4), 60, "four restoring")
+        site.kill("agent-A", signal.SIGSTOP)
+        site.wait_for(lambda: sum(u["restored"] for u in engine_runs(site).values()) == 4, 90,
+                      "the simulator finished the four restores")
+        site.kill("agent-A")
+        site.start_agent("A")
+        doc = site.wait_job_finished(job, 90)
+        check(all(r["state"] == "done" for r in doc["runs"]), "all done: %s" % doc["runs"])
+        for e, u in engine_runs(site).items():
+            check(u["started"] == 1 and u["restored"] == 1, "%s restored once: %s" % (e, u))
+        rep = site.cli_json("report", str(job))
+        for u in rep["units"]:
+            check([a["outcome"] for a in u["attempts"]] == ["success"],
+                  "%s: one attempt, a success: %s" % (u["ecid"], u["attempts"]))
+        check("ended after an earlier run of this agent stopped" in site.log("agent-A"),
+              "the agent said where the results came from")
+
+
+def an_engine_that_outlives_its_agent_is_ended_before_the_retry(bindir):
+    # Killed mid-restore, the agent leaves its engines running under their keeper; the
+    # next process ends them before the controller's retries start new ones: never two
+    # engines on one unit at once, and each unit restored once.
+    with running_site(bindir, RACK_SLOW) as site:
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) == 4, 20, "4 units")
+        job = site.submit("--agent", "A")
+        site.wait_for(lambda: restoring(site, job, 4), 60, "four restoring")
+        site.kill("agent-A")
+        site.start_agent("A")
+        doc = site.wait_job_finished(job, 120)
+        check(all(r["state"] == "done" for r in doc["runs"]), "all done: %s" % doc["runs"])
+        runs = engine_runs(site)
+        for e, u in runs.items():
+            check(u["max_running"] == 1 and u["restored"] == 1, "%s: %s" % (e, u))
+        check(sum(u["started"] for u in runs.values()) == 8, "a second engine run per unit: %s"
+              % runs)
+        check("outlived an earlier run of this agent" in site.log("agent-A"),
+              "the agent ended the engines left running")
+
+
 if __name__ == "__main__":
-    main(the_simulator_counts_engine_runs_per_unit)
+    main(the_simulator_counts_engine_runs_per_unit,
+         a_restore_that_ends_while_its_agent_is_down_counts_once,
+         an_engine_that_outlives_its_agent_is_ended_before_the_retry)
