@@ -1,9 +1,14 @@
-"""Restores that end around a killed agent: the simulator's count of engine runs per
-unit (which outlives every agent and controller), a restore that ends while its agent
-is down counted once, an engine left running by a killed agent ended before the
-retry."""
+"""Chaos: kill -9 the controller and agents at 3 seeded random moments while two jobs
+run on a simulated site with CURVE, restarting each after a short pause
+(tests/integration/chaos.py; bench/chaos_bench.py does 20 kills on 200 units).
+Counts only: every unit ends done, as the simulator's own count of engine runs
+agrees; no unit is restored twice or has two engines at once; no job and no result
+is lost. And what that rests on: the simulator's count of engine runs per unit
+(which outlives every agent and controller), a restore that ends while its agent is
+down counted once, an engine left running by a killed agent ended before the retry."""
 import signal
 
+from chaos import Chaos, format_counts
 from harness import check, main, running_site, simple_rack
 
 
@@ -82,7 +87,24 @@ def an_engine_that_outlives_its_agent_is_ended_before_the_retry(bindir):
               "the agent ended the engines left running")
 
 
+def three_kills_lose_nothing_and_restore_nothing_twice(bindir):
+    chaos = Chaos(bindir, agents=2, ports=15, kills=3, seed=9, time_scale=100,
+                  gap_s=(2.0, 5.0))
+    c = chaos.run()
+    print(format_counts(c), flush=True)
+    check(c["kills"] == 3, "3 kills while the jobs ran: %s" % chaos.killed)
+    check(c["jobs_lost"] == 0 and c["jobs_done"] == 2, "both jobs done: %s" % c)
+    check(c["units_in_jobs"] == 30 and c["done"] == 30, "every unit done: %s" % c)
+    check(c["wrong_state"] == 0, "states as the simulator saw them: %s" % c["wrong_examples"])
+    check(c["restored_twice"] == 0, "restored twice: %s" % c["twice_examples"])
+    check(c["run_at_once_twice"] == 0, "two engines at once on a unit")
+    check(c["results_lost"] == 0, "results lost: %s" % c["lost_examples"])
+    check(c["engine_restored"] == 30, "one restoring engine run per unit: %d"
+          % c["engine_restored"])
+
+
 if __name__ == "__main__":
     main(the_simulator_counts_engine_runs_per_unit,
          a_restore_that_ends_while_its_agent_is_down_counts_once,
-         an_engine_that_outlives_its_agent_is_ended_before_the_retry)
+         an_engine_that_outlives_its_agent_is_ended_before_the_retry,
+         three_kills_lose_nothing_and_restore_nothing_twice)
