@@ -88,6 +88,7 @@ class Site:
         self.liveness = liveness
         self.watchdog_s = watchdog_s
         self.agent_ids = list(agents)
+        self.agent_controller = {}  # agent id -> the endpoint it dials (default agents_ep)
         self.operator = operator
         self.bus_limit = bus_limit
         self.cli_timeout = cli_timeout
@@ -209,8 +210,9 @@ class Site:
                     "[seams]\ntopology = sim\n"
                     "discovery = %s\npower = sim\nsim_socket = %s\n\n[engine]\npath = %s\n"
                     "watchdog_s = %d\n"
-                    % (aid, self.agents_ep, self.slots, self.bus_limit, work, keys, self.discovery,
-                       self.sim_sock, self.engine, self.watchdog_s))
+                    % (aid, self.agent_controller.get(aid, self.agents_ep), self.slots,
+                       self.bus_limit, work, keys, self.discovery, self.sim_sock, self.engine,
+                       self.watchdog_s))
         return path
 
     def start_agent(self, aid):
