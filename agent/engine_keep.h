@@ -10,8 +10,9 @@
  *
  * At start the agent looks at every such row (unit_run_recover()): an engine that
  * ended has its result made from its log and exit, as if the agent had watched it;
- * one still running is ended (its attempt is interrupted and retried, as before);
- * one that left no end (killed with its group) is left to the controller. */
+ * one still running is taken over (a run watched through these files until its end:
+ * ending it instead lost a restore that finished in the moment before); one that left
+ * no end (killed with its group) is left to the controller, which calls it interrupted. */
 #ifndef ENGINE_KEEP_H
 #define ENGINE_KEEP_H
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +115,9 @@ static void close_recovery_timer(struct unit_run *r)
     if (r->recovery_timer)
         uv_close((uv_handle_t *)r->recovery_timer, on_timer_closed);
     r->recovery_timer = NULL;
+    if (r->keeper_poll)
+        uv_close((uv_handle_t *)r->keeper_poll, on_timer_closed);
+    r->keeper_poll = NULL;
 }
 
 static void remove_run(struct agent *a, struct unit_run *r)
@@ -605,6 +609,8 @@ void unit_run_on_cancel(struct agent *a, const Fr__AttemptRef *ref)
     r->cancel_requested = 1;
     if (r->engine) {
         engine_kill(r->engine);
+    } else if (r->keeper_poll) {
+        engine_keep_kill(r->kept_log); /* the poll sees it end */
     } else if (r->state == FR_STATE_QUEUED_FOR_BUS || r->awaiting_recovery) {
         cancel_now(r);
     } /* fetching, or asking lockdown: that callback sees the flag */
@@ -615,6 +621,8 @@ void unit_run_kill_all(struct agent *a)
     for (struct unit_run *r = a->runs; r; r = r->next) {
         r->cancel_requested = 1;
         r->awaiting_recovery = 0;
+        if (r->keeper_poll)
+            engine_keep_kill(r->kept_log);
         close_recovery_timer(r); /* while the loop still runs its close callbacks */
         engine_kill(r->engine);
     }
@@ -633,39 +641,113 @@ void unit_run_free_all(struct agent *a)
 
 /* ---- engines an earlier process of this agent started (engine_keep.h) --------- */
 
-static void recover_one(struct agent *a, const struct kept_engine *k)
+#define KEEPER_POLL_MS 250
+
+/* The result of an engine that ran under a keeper, from its log and recorded end (a
+ * recorded end missing: the keeper was killed, by us on a cancel or a silence). */
+static void report_kept(struct agent *a, struct unit_run *r, const char *log_path,
+                        enum engine_keep_state st, int code, int sig, int watchdog)
 {
+    char ecid[FR_ECID_STRLEN], text[EO_TEXT_MAX + 64];
+    fr_ecid_format(r->ref.ecid, ecid, sizeof ecid);
+    struct engine_output eo;
+    enum fr_class cls;
+    engine_keep_parse_log(log_path, &eo);
+    if (st != ENGINE_KEEP_ENDED && !sig)
+        sig = SIGKILL;
+    Fr__Outcome outcome = classify(&eo, code, sig, r->cancel_requested, watchdog,
+                                   a->cfg.watchdog_s, &cls, text, sizeof text);
+    fr_info("unit", "unit %s: attempt %llu, started by an earlier run of this agent, ended: %s%s%s",
+            ecid, (unsigned long long)r->ref.attempt_id,
+            outcome == FR__OUTCOME__OUTCOME_SUCCESS ? "restored" : fr_class_name(cls),
+            outcome == FR__OUTCOME__OUTCOME_SUCCESS ? "" : ": ", text);
+    if (find_run(a, r->ref.attempt_id) == r) /* a run taken over (not one ended meanwhile) */
+        unit_run_set_state(r, outcome == FR__OUTCOME__OUTCOME_SUCCESS ? FR_STATE_DONE
+                              : outcome == FR__OUTCOME__OUTCOME_CANCELLED ? FR_STATE_CANCELLED
+                              : FR_STATE_FAILED, text);
+    send_result(r, outcome, cls, text, sig ? -sig : code, log_path);
+    journal_engine_done(a, r->ref.attempt_id);
+    engine_keep_forget(log_path);
+}
+
+static void on_keeper_poll(uv_timer_t *t)
+{
+    struct unit_run *r = t->data;
+    struct agent *a = r->agent;
+    int code = 0, sig = 0;
+    enum engine_keep_state st = engine_keep_check(r->kept_log, &code, &sig);
+    if (st == ENGINE_KEEP_RUNNING) {
+        /* the no-output watchdog, on the log the keeper writes */
+        struct stat sb;
+        uint64_t size = stat(r->kept_log, &sb) == 0 ? (uint64_t)sb.st_size : 0, now = uv_now(a->loop);
+        if (size != r->kept_log_size) {
+            r->kept_log_size = size;
+            r->kept_quiet_since = now;
+        } else if (now - r->kept_quiet_since > (uint64_t)a->cfg.watchdog_s * 1000u) {
+            r->kept_quiet_since = now;
+            r->kept_watchdog = 1;
+            fr_warn("unit", "attempt %llu: no output for %lld s from the engine taken over, "
+                    "killing it", (unsigned long long)r->ref.attempt_id, a->cfg.watchdog_s);
+            engine_keep_kill(r->kept_log);
+        }
+        return;
+    }
+    report_kept(a, r, r->kept_log, st, code, sig, r->kept_watchdog);
+    remove_run(a, r);
+}
+
+/* A keeper still running: its attempt goes on as a run of this process, listed in the
+ * Hello (so the controller keeps it), watched until the keeper records its end. */
+static void adopt(struct agent *a, const struct kept_engine *k)
+{
+    struct unit_run *r = calloc(1, sizeof *r);
+    uv_timer_t *t = r ? malloc(sizeof *t) : NULL;
+    if (!t) {
+        free(r);
+        engine_keep_kill(k->log_path); /* cannot watch it: interrupted, as before */
+        journal_engine_done(a, k->ref.attempt_id);
+        return;
+    }
+    r->agent = a;
+    r->ref = k->ref;
+    snprintf(r->port_path, sizeof r->port_path, "%s", k->port_path);
+    snprintf(r->kept_log, sizeof r->kept_log, "%s", k->log_path);
+    r->started_ms = k->started_ms;
+    r->state = FR_STATE_RESTORING;
+    r->kept_quiet_since = uv_now(a->loop);
+    r->keeper_poll = t;
+    uv_timer_init(a->loop, t);
+    t->data = r;
+    uv_timer_start(t, on_keeper_poll, KEEPER_POLL_MS, KEEPER_POLL_MS);
+    r->next = a->runs;
+    a->runs = r;
     char ecid[FR_ECID_STRLEN];
     fr_ecid_format(k->ref.ecid, ecid, sizeof ecid);
+    fr_info("unit", "unit %s: the engine of attempt %llu outlived an earlier run of this agent; "
+            "taken over until it ends", ecid, (unsigned long long)k->ref.attempt_id);
+}
+
+static void recover_one(struct agent *a, const struct kept_engine *k)
+{
     uint8_t *kept = NULL;
     size_t kept_len = 0;
     int code = 0, sig = 0;
     enum engine_keep_state st = engine_keep_check(k->log_path, &code, &sig);
     if (journal_find(a, k->ref.attempt_id, &kept, &kept_len) == 0) {
         free(kept); /* its result was kept before that process died: it goes out as it is */
-    } else if (st == ENGINE_KEEP_RUNNING) {
-        fr_warn("unit", "unit %s: the engine of attempt %llu outlived an earlier run of this agent; "
-                "ending it (the attempt counts as interrupted)", ecid,
-                (unsigned long long)k->ref.attempt_id);
-        engine_keep_kill(k->log_path);
-    } else if (st == ENGINE_KEEP_ENDED) {
-        struct unit_run r = { .agent = a, .ref = k->ref, .started_ms = k->started_ms };
-        snprintf(r.port_path, sizeof r.port_path, "%s", k->port_path);
-        struct engine_output eo;
-        char text[EO_TEXT_MAX + 64];
-        enum fr_class cls;
-        engine_keep_parse_log(k->log_path, &eo);
-        Fr__Outcome outcome = classify(&eo, code, sig, 0, 0, a->cfg.watchdog_s, &cls, text,
-                                       sizeof text);
-        fr_info("unit", "unit %s: attempt %llu ended after an earlier run of this agent stopped: "
-                "%s%s%s", ecid, (unsigned long long)k->ref.attempt_id,
-                outcome == FR__OUTCOME__OUTCOME_SUCCESS ? "restored" : fr_class_name(cls),
-                outcome == FR__OUTCOME__OUTCOME_SUCCESS ? "" : ": ", text);
-        send_result(&r, outcome, cls, text, sig ? -sig : code, k->log_path);
-    }
-    journal_engine_done(a, k->ref.attempt_id);
-    if (st != ENGINE_KEEP_RUNNING)
+        journal_engine_done(a, k->ref.attempt_id);
         engine_keep_forget(k->log_path);
+    } else if (st == ENGINE_KEEP_RUNNING) {
+        adopt(a, k);
+    } else if (st == ENGINE_KEEP_ENDED) {
+        struct unit_run r = { .ref = k->ref, .started_ms = k->started_ms };
+        snprintf(r.port_path, sizeof r.port_path, "%s", k->port_path);
+        r.agent = a;
+        report_kept(a, &r, k->log_path, st, code, sig, 0);
+    } else {
+        journal_engine_done(a, k->ref.attempt_id); /* killed with its group: interrupted */
+        engine_keep_forget(k->log_path);
+    }
 }
 
 void unit_run_recover(struct agent *a)

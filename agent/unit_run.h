@@ -19,6 +19,11 @@ struct unit_run {
     int unit_mode;                /* the unit's mode when assigned */
     int awaiting_recovery;        /* lockdown took EnterRecovery; waiting for its return */
     uv_timer_t *recovery_timer;   /* that wait's limit (closed and freed with the run) */
+    uv_timer_t *keeper_poll;      /* an engine an earlier process started (engine_keep.h):
+                                     watched through its keeper's files until it ends */
+    char kept_log[1024];          /* that engine's log */
+    uint64_t kept_log_size, kept_quiet_since; /* its no-output watchdog */
+    int kept_watchdog;            /* that watchdog killed it */
     uint32_t bus;                 /* the port's root bus (bus admission) */
     char firmware[1024];          /* a local path, or a URL until the cache has it */
     char sha256[65];
@@ -49,7 +54,8 @@ void unit_run_free_all(struct agent *a);
 void unit_run_kill_all(struct agent *a);
 int unit_run_count(const struct agent *a);
 /* At start, before the first Hello: the engines an earlier process started and did not
- * see end (engine_keep.h) — a result for each that ended, an end for each still running. */
+ * see end (engine_keep.h) — a result for each that ended; each still running is taken
+ * over (a run, listed in the Hello, watched until its keeper records the end). */
 void unit_run_recover(struct agent *a);
 
 #endif

@@ -9,7 +9,7 @@ simulator's count of engine runs per unit) against what the controller recorded:
 units restored twice, results lost and jobs lost must all be 0.
 
 Usage: bench/chaos_bench.py BIN_DIR [--agents 4] [--ports 50] [--kills 20] [--seed 1]
-       [--time-scale 15] [--json FILE]
+       [--time-scale 8] [--json FILE]
 """
 import argparse
 import json
@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--ports", type=int, default=50)
     ap.add_argument("--kills", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--time-scale", type=float, default=15)
+    ap.add_argument("--time-scale", type=float, default=8)
     ap.add_argument("--json", help="also write the counts to this file")
     args = ap.parse_args()
     chaos = Chaos(os.path.abspath(args.bindir), agents=args.agents, ports=args.ports,
