@@ -4,15 +4,19 @@
 Starts a fresh flashrackd on a temporary store (insecure loopback, mirror off), fills
 it with --units units on agents of 50 ports by running bench/loadgen once in burst
 mode (every unit restored and unplugged, so every document has a row per unit), then
-runs each CLI verb --runs times and prints the wall time of each (median and worst),
-the size of its JSON output and its row count. The documents come in pages
-(proto/PROTOCOL.md "Pages"): the time is that of all of them. Use a Release build.
+runs each CLI verb --runs times and prints the wall time of each (median and worst), the
+CPU time the controller and the CLI spent on it (medians: the controller's from
+/proc/PID/stat, the CLI's from getrusage of its children; on a shared machine these say
+more than the wall time), the size of its JSON output and its row count. The documents
+come in pages (proto/PROTOCOL.md "Pages"): the time is that of all of them. Use a
+Release build.
 
 Usage: bench/cli_bench.py BIN_DIR [--units 10000] [--runs 5] [--json FILE]
 """
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -24,14 +28,27 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scale_bench  # noqa: E402 (the controller's start and stop)
 
 
-def cli(bindir, ep, *args):
+def controller_cpu(pid):
+    """user + system CPU seconds of a process so far (/proc/PID/stat)"""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def cli(bindir, ep, pid, *args):
+    """one CLI run: (wall s, controller CPU s, CLI CPU s, stdout)"""
     argv = [os.path.join(bindir, "flashrack"), "-C", ep, "--timeout", "30"] + list(args)
-    t0 = time.monotonic()
+    c0, k0, t0 = controller_cpu(pid), children_cpu(), time.monotonic()
     r = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
     dt = time.monotonic() - t0
     if r.returncode not in (0, 1):
         sys.exit("cli_bench: flashrack %s: exit %d: %s" % (" ".join(args), r.returncode, r.stderr))
-    return dt, r.stdout
+    return dt, controller_cpu(pid) - c0, children_cpu() - k0, r.stdout
 
 
 def rows(verb, out):
@@ -62,21 +79,21 @@ def main():
             sys.exit("cli_bench: loadgen restored %s of %s units" % (d.get("restored"), d.get("units")))
         job = str(d["job_id"])
         print("load average before: %.2f %.2f %.2f; %d units, job %s" % (os.getloadavg() + (d["units"], job)))
-        print("| command | median | worst | rows | JSON bytes |")
-        print("|---|---|---|---|---|")
+        print("| command | median | worst | controller CPU | CLI CPU | rows | output bytes |")
+        print("|---|---|---|---|---|---|---|")
         for verb, argv in (("status", ["status", job]), ("units", ["units"]),
                            ("ports", ["ports"]), ("report", ["report", job])):
             for fmt in (["-o", "json"], []):
-                times, text = [], ""
-                for _ in range(args.runs):
-                    dt, text = cli(bindir, cep, *(argv + fmt))
-                    times.append(dt)
+                runs = [cli(bindir, cep, p.pid, *(argv + fmt)) for _ in range(args.runs)]
+                text = runs[-1][3]
                 name = "flashrack %s" % " ".join(argv + fmt).replace(job, "JOB")
-                n = rows(verb, text) if fmt else rows(verb, cli(bindir, cep, *(argv + ["-o", "json"]))[1])
-                out[name] = {"median_ms": statistics.median(times) * 1000, "worst_ms": max(times) * 1000,
-                             "rows": n, "bytes": len(text)}
-                print("| `%s` | %.0f ms | %.0f ms | %d | %d |" % (name, out[name]["median_ms"],
-                      out[name]["worst_ms"], n, len(text)))
+                n = rows(verb, text) if fmt else rows(verb, cli(bindir, cep, p.pid, *(argv + ["-o", "json"]))[3])
+                med = [statistics.median(r[i] for r in runs) * 1000 for i in range(3)]
+                out[name] = {"median_ms": med[0], "worst_ms": max(r[0] for r in runs) * 1000,
+                             "controller_cpu_ms": med[1], "cli_cpu_ms": med[2], "rows": n,
+                             "bytes": len(text)}
+                print("| `%s` | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %d | %d |" % (
+                      name, med[0], out[name]["worst_ms"], med[1], med[2], n, len(text)))
         print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     finally:
         scale_bench.stop_controller(p)

@@ -27,6 +27,7 @@
 #include "record.h"
 #include "render.h"
 #include "render_csv.h"
+#include "rows.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_NOTFOUND = 4 };
 
@@ -192,6 +193,8 @@ static int query_all(struct cli *c, int kind, uint64_t job, uint64_t ecid, json_
         return rc;
     }
     json_object_del(*doc, "next");
+    if (kind == FR__QUERY_REQUEST__KIND__UNITS || kind == FR__QUERY_REQUEST__KIND__STATUS)
+        rows_sort(json_object_get(*doc, list), rows_by_port);
     return EXIT_OK;
 }
 
@@ -871,6 +874,7 @@ static int run_watch(struct cli *c, int argc, char **argv)
         rc = cli_query(c, FR__QUERY_REQUEST__KIND__WATCH, job, 0, &doc);
         if (rc)
             break;
+        rows_sort(json_object_get(doc, "runs"), rows_by_port);
         int finished = watched_finished(doc, &failures);
         if (c->json) {
             char *text = json_dumps(doc, JSON_COMPACT);

@@ -282,11 +282,26 @@ static json_t *records_doc(struct controller *c, zmq_msg_t *id, uint64_t seq, co
     return NULL;
 }
 
+/* A page's cursor is "" or what the controller sent as "next": a JSON array (the store
+ * binds its values; one that is not its document's key gives an empty last page). */
+static int cursor_ok(const char *cursor)
+{
+    json_t *key = *cursor ? json_loads(cursor, 0, NULL) : NULL;
+    int ok = !*cursor || json_is_array(key);
+    json_decref(key);
+    return ok;
+}
+
 static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__QueryRequest *q)
 {
     json_t *doc = NULL;
     /* a page's rows fit in a message: larger pages are cut to this */
     struct store_page pg = { q->cursor ? q->cursor : "", q->limit < PAGE_MAX ? (int)q->limit : PAGE_MAX };
+    if (!cursor_ok(pg.cursor)) {
+        reply(c, id, seq, FR_EINVAL, "query: 'cursor' must be the 'next' of the page before (a JSON "
+              "array), or \"\" for the first page", NULL);
+        return;
+    }
     switch (q->kind) {
     case FR__QUERY_REQUEST__KIND__STATUS: doc = store_doc_status_page(c->store, q->job_id, 0, &pg); break;
     case FR__QUERY_REQUEST__KIND__WATCH: doc = with_buttons(store_doc_status(c->store, q->job_id, 1)); break;
@@ -321,12 +336,6 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
         break;
     }
     default: break;
-    }
-    int by_job = q->kind == FR__QUERY_REQUEST__KIND__STATUS || q->kind == FR__QUERY_REQUEST__KIND__WATCH;
-    if (q->job_id && doc && by_job &&
-        json_array_size(json_object_get(doc, "jobs")) == 0) {
-        json_decref(doc);
-        doc = NULL;
     }
     if (!doc && store_read_failed(c->store)) {
         char err[300];

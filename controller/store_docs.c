@@ -9,22 +9,49 @@
 #include <string.h>
 
 #include "fr_err.h"
+#include "fr_log.h"
 #include "fr_types.h"
 
 static json_t *doc_moves(struct store *s);
 
-/* A page's keyset condition: the rows after the cursor (a JSON array of the last row's
- * sort key, from store_page_next) in the document's order. ?1 is the cursor ('' = from
- * the first row), ?2 the limit (-1 = every row). */
-#define AFTER(k1, k2, k3)                                                                  \
-    " (?1 = '' OR (" k1 ", " k2 ", " k3 ") > (json_extract(?1, '$[0]'),"                    \
-    " json_extract(?1, '$[1]'), json_extract(?1, '$[2]')))"
-
+/* A page is the rows after its cursor (the JSON array of the previous page's last sort
+ * key, from page_next) in the document's order, and that order is an index's: a page
+ * reads its own rows, never the ones before it, nor sorts the whole list. Each paged
+ * document has two statements, the first page's and the next pages' (one macro with
+ * the keyset condition as its argument), whose key values are bound from the cursor
+ * (page_stmt). ?1 is the limit (-1 = every row). */
 static const struct store_page whole = { "", -1 };
 
 static const struct store_page *page_or_whole(const struct store_page *pg)
 {
     return pg && pg->limit > 0 ? pg : &whole;
+}
+
+static int later_page(const struct store_page *pg)
+{
+    return pg->cursor[0] != 0;
+}
+
+/* st with the cursor's key values bound from parameter at on (nothing on a first page);
+ * NULL when the cursor is not this document's key (clients.c checks that it is a JSON
+ * array): the page is empty, and the last. */
+static sqlite3_stmt *page_stmt(sqlite3_stmt *st, const struct store_page *pg, int at)
+{
+    if (!st || !later_page(pg))
+        return st;
+    json_t *key = json_loads(pg->cursor, 0, NULL), *v;
+    int ok = json_is_array(key) && at + (int)json_array_size(key) - 1 == sqlite3_bind_parameter_count(st);
+    size_t i;
+    json_array_foreach(key, i, v) {
+        int p = at + (int)i;
+        ok = ok && (json_is_integer(v) ? sqlite3_bind_int64(st, p, json_integer_value(v))
+                  : json_is_string(v) ? sqlite3_bind_text(st, p, json_string_value(v), -1, SQLITE_TRANSIENT)
+                  : SQLITE_MISMATCH) == SQLITE_OK;
+    }
+    json_decref(key);
+    if (!ok)
+        fr_warn("store", "a page's cursor is not this document's key: '%.60s'", pg->cursor);
+    return ok ? st : NULL;
 }
 
 /* After a page's rows: the cursor of the next page in doc's "next" ('' after the last;
@@ -39,14 +66,9 @@ static void page_next(json_t *doc, const struct store_page *pg, size_t rows, jso
     json_decref(key);
 }
 
-static json_t *sort_key(sqlite3_stmt *st, int first)
+static json_t *ecid_key(sqlite3_stmt *st, int i)
 {
-    json_t *k = json_array();
-    for (int i = first; i < first + 3; i++)
-        json_array_append_new(k, sqlite3_column_type(st, i) == SQLITE_INTEGER
-                                 ? json_integer(sqlite3_column_int64(st, i))
-                                 : json_string(col_text(st, i)));
-    return k;
+    return json_pack("[I]", (json_int_t)sqlite3_column_int64(st, i));
 }
 
 /* ---- documents ---------------------------------------------------------------------- */
@@ -98,23 +120,21 @@ static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
     return jobs;
 }
 
-#define RUN_AGENT "COALESCE(a.agent, u.agent, '')"
-#define RUN_LABEL "COALESCE(p.label, '')"
+#define RUNS_SQL(after)                                                                      \
+    "SELECT r.job, r.ecid, COALESCE(u.product_type, ''), r.state,"                             \
+    " COALESCE(a.agent, u.agent, ''), COALESCE(a.port, u.port, ''), COALESCE(p.label, ''),"    \
+    " COALESCE(a.n, 0), r.step, r.fraction, r.status, r.error_class, r.error_text, r.started," \
+    " r.updated FROM unit_runs r LEFT JOIN units u ON u.ecid = r.ecid"                         \
+    " LEFT JOIN attempts a ON a.id = (SELECT MAX(id) FROM attempts WHERE job = r.job AND ecid = r.ecid)" \
+    " LEFT JOIN ports p ON p.agent = COALESCE(a.agent, u.agent) AND p.path = COALESCE(a.port, u.port)" \
+    " WHERE r.job = ?2" after " ORDER BY r.ecid LIMIT ?1"
 
-/* One job's runs, a page of them (RUN_AGENT, RUN_LABEL, r.ecid order); *key gets the last
+/* One job's runs, a page of them in ECID order (its primary key's); *key gets the last
  * row's sort key. */
 static json_t *runs_of(struct store *s, uint64_t job, const struct store_page *pg, json_t **key)
 {
-    sqlite3_stmt *st = st_query(s,
-        "SELECT r.job, r.ecid, COALESCE(u.product_type, ''), r.state,"
-        " " RUN_AGENT ", COALESCE(a.port, u.port, ''),"
-        " " RUN_LABEL ", COALESCE(a.n, 0), r.step, r.fraction, r.status,"
-        " r.error_class, r.error_text, r.started, r.updated, " RUN_AGENT ", " RUN_LABEL ", r.ecid"
-        " FROM unit_runs r LEFT JOIN units u ON u.ecid = r.ecid"
-        " LEFT JOIN attempts a ON a.id = (SELECT MAX(id) FROM attempts WHERE job = r.job AND ecid = r.ecid)"
-        " LEFT JOIN ports p ON p.agent = COALESCE(a.agent, u.agent) AND p.path = COALESCE(a.port, u.port)"
-        " WHERE r.job = ?3 AND" AFTER(RUN_AGENT, RUN_LABEL, "r.ecid")
-        " ORDER BY " RUN_AGENT ", " RUN_LABEL ", r.ecid LIMIT ?2", "tiu", pg->cursor, (int64_t)pg->limit, job);
+    sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg) ? RUNS_SQL(" AND r.ecid > ?3") : RUNS_SQL(""),
+                                             "iu", (int64_t)pg->limit, job), pg, 3);
     json_t *runs = json_array();
     while (st && st_step(s, st) == SQLITE_ROW) {
         json_t *r = json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:s, s:s, s:s, s:o, s:o}",
@@ -126,15 +146,29 @@ static json_t *runs_of(struct store *s, uint64_t job, const struct store_page *p
             "started", col_time(st, 13), "updated", col_time(st, 14));
         json_array_append_new(runs, r);
         json_decref(*key);
-        *key = sort_key(st, 15);
+        *key = ecid_key(st, 1);
     }
     if (st)
         sqlite3_reset(st);
     return runs;
 }
 
+/* A later page of one job's runs: its rows and the next cursor only (NULL: no such job). */
+static json_t *status_page(struct store *s, uint64_t job_id, const struct store_page *pg)
+{
+    if (!st_scalar(s, 0, "SELECT COUNT(*) FROM jobs WHERE id = ?", "u", job_id))
+        return NULL;
+    json_t *key = NULL, *runs = runs_of(s, job_id, pg, &key);
+    json_t *doc = json_pack("{s:o}", "runs", runs);
+    page_next(doc, pg, json_array_size(runs), key);
+    return doc;
+}
+
+/* NULL when job_id names no job. */
 static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg)
 {
+    if (job_id && later_page(pg))
+        return status_page(s, job_id, pg);
     sqlite3_stmt *st;
     if (job_id)
         st = st_query(s, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", "u", job_id);
@@ -144,9 +178,13 @@ static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const
     else
         st = st_query(s, "SELECT " JOB_COLS " FROM jobs ORDER BY id DESC LIMIT 200", NULL);
     json_t *jobs = jobs_from(s, st);
+    if (job_id && json_array_size(jobs) == 0) {
+        json_decref(jobs);
+        return NULL;
+    }
     json_t *doc = json_pack("{s:o}", "jobs", jobs);
     if (job_id || with_runs) {
-        /* pages are of one job's runs; the jobs and moves come with every page */
+        /* pages are of one job's runs; the jobs and moves come with the first */
         const struct store_page *p = job_id ? page_or_whole(pg) : &whole;
         json_t *runs = json_array(), *key = NULL;
         size_t i;
@@ -166,17 +204,18 @@ static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const
     return doc;
 }
 
-#define UNIT_LABEL "COALESCE(p.label, '')"
+#define UNITS_SQL(after)                                                                     \
+    "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"  \
+    " u.present, u.last_seen, COALESCE((SELECT r.state FROM unit_runs r WHERE r.ecid = u.ecid" \
+    "  ORDER BY r.job DESC LIMIT 1), ''), u.reason"                                            \
+    " FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"                 \
+    after " ORDER BY u.ecid LIMIT ?1"
 
+/* The units in ECID order (their primary key's); the CLI shows them by port. */
 static json_t *doc_units(struct store *s, const struct store_page *pg)
 {
-    sqlite3_stmt *st = st_query(s,
-        "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, " UNIT_LABEL ","
-        " u.present, u.last_seen, COALESCE((SELECT r.state FROM unit_runs r WHERE r.ecid = u.ecid"
-        "  ORDER BY r.job DESC LIMIT 1), ''), u.reason, u.agent, " UNIT_LABEL ", u.ecid"
-        " FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
-        " WHERE" AFTER("u.agent", UNIT_LABEL, "u.ecid")
-        " ORDER BY u.agent, " UNIT_LABEL ", u.ecid LIMIT ?2", "ti", pg->cursor, (int64_t)pg->limit);
+    sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg) ? UNITS_SQL(" WHERE u.ecid > ?2") : UNITS_SQL(""),
+                                             "i", (int64_t)pg->limit), pg, 2);
     json_t *units = json_array(), *key = NULL;
     while (st && st_step(s, st) == SQLITE_ROW) {
         int present = sqlite3_column_int(st, 7);
@@ -188,7 +227,7 @@ static json_t *doc_units(struct store *s, const struct store_page *pg)
             "last_seen", col_time(st, 8), "run_state", col_text(st, 9),
             "state", !present ? "gone" : reason[0] ? "needs_operator" : "ready", "reason", reason));
         json_decref(key);
-        key = sort_key(st, 11);
+        key = ecid_key(st, 0);
     }
     if (st)
         sqlite3_reset(st);
@@ -197,21 +236,25 @@ static json_t *doc_units(struct store *s, const struct store_page *pg)
     return doc;
 }
 
+#define PORTS_SQL(after)                                                                     \
+    "SELECT p.agent, p.path, p.label, p.hub, p.bus, p.depth, p.power_switch, p.quarantined,"    \
+    " p.strikes, p.quarantine_reason,"                                                         \
+    " (SELECT json_group_array(json_object('ecid', printf('0x%016X', ecid),"                   \
+    "  'at', strftime('%Y-%m-%dT%H:%M:%fZ', at / 1000.0, 'unixepoch'),"                       \
+    "  'class', class)) FROM (SELECT * FROM port_strikes ps WHERE ps.agent = p.agent"          \
+    "  AND ps.path = p.path ORDER BY at DESC LIMIT 5)),"                                       \
+    " (SELECT u.ecid FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1)," \
+    " EXISTS (SELECT 1 FROM attempts a WHERE a.agent = p.agent AND a.port = p.path"            \
+    "  AND a.state IN " LIVE "),"                                                              \
+    " (SELECT u.reason FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1)" \
+    " FROM ports p" after " ORDER BY p.agent, p.label, p.path LIMIT ?1"
+
+/* The ports in rack order (agent, label, path: the index ports_rack). */
 static json_t *doc_ports(struct store *s, const struct store_page *pg)
 {
-    sqlite3_stmt *st = st_query(s,
-        "SELECT p.agent, p.path, p.label, p.hub, p.bus, p.depth, p.power_switch, p.quarantined,"
-        " p.strikes, p.quarantine_reason,"
-        " (SELECT json_group_array(json_object('ecid', printf('0x%016X', ecid),"
-        "  'at', strftime('%Y-%m-%dT%H:%M:%fZ', at / 1000.0, 'unixepoch'),"
-        "  'class', class)) FROM (SELECT * FROM port_strikes ps WHERE ps.agent = p.agent"
-        "  AND ps.path = p.path ORDER BY at DESC LIMIT 5)),"
-        " (SELECT u.ecid FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1),"
-        " EXISTS (SELECT 1 FROM attempts a WHERE a.agent = p.agent AND a.port = p.path"
-        "  AND a.state IN " LIVE "),"
-        " (SELECT u.reason FROM units u WHERE u.agent = p.agent AND u.port = p.path AND u.present = 1)"
-        ", p.agent, p.label, p.path FROM ports p WHERE" AFTER("p.agent", "p.label", "p.path")
-        " ORDER BY p.agent, p.label, p.path LIMIT ?2", "ti", pg->cursor, (int64_t)pg->limit);
+    sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg)
+                                             ? PORTS_SQL(" WHERE (p.agent, p.label, p.path) > (?2, ?3, ?4)")
+                                             : PORTS_SQL(""), "i", (int64_t)pg->limit), pg, 2);
     json_t *ports = json_array(), *key = NULL;
     while (st && st_step(s, st) == SQLITE_ROW) {
         const char *unit_reason = col_text(st, 13);
@@ -228,7 +271,7 @@ static json_t *doc_ports(struct store *s, const struct store_page *pg)
             "strikes", sqlite3_column_int(st, 8), "reason", reason,
             "history", history ? history : json_array()));
         json_decref(key);
-        key = sort_key(st, 14);
+        key = json_pack("[s, s, s]", col_text(st, 0), col_text(st, 2), col_text(st, 1));
     }
     if (st)
         sqlite3_reset(st);
@@ -343,21 +386,27 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
     return list;
 }
 
+#define REPORT_SQL(after)                                                                   \
+    "SELECT r.ecid, COALESCE(u.product_type, ''), COALESCE(u.serial, ''), j.firmware, r.state," \
+    " r.started, r.ended FROM unit_runs r JOIN jobs j ON j.id = r.job"                         \
+    " LEFT JOIN units u ON u.ecid = r.ecid WHERE r.job = ?2 AND (?3 = 0 OR r.ecid = ?3)"       \
+    after " ORDER BY r.ecid LIMIT ?1"
+
+/* A job's units in ECID order (the primary key's), the job itself with the first page;
+ * NULL when there is no such job. */
 static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg)
 {
     if (!job_id)
         job_id = (uint64_t)st_scalar(s, 0, "SELECT MAX(id) FROM jobs", NULL);
-    json_t *jobs = jobs_from(s, st_query(s, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", "u", job_id));
-    if (json_array_size(jobs) == 0) {
+    json_t *jobs = later_page(pg) ? NULL
+                 : jobs_from(s, st_query(s, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", "u", job_id));
+    if (later_page(pg) ? !st_scalar(s, 0, "SELECT COUNT(*) FROM jobs WHERE id = ?", "u", job_id)
+                       : json_array_size(jobs) == 0) {
         json_decref(jobs);
         return NULL;
     }
-    sqlite3_stmt *st = st_query(s,
-        "SELECT r.ecid, COALESCE(u.product_type, ''), COALESCE(u.serial, ''), j.firmware, r.state,"
-        " r.started, r.ended FROM unit_runs r JOIN jobs j ON j.id = r.job"
-        " LEFT JOIN units u ON u.ecid = r.ecid WHERE r.job = ?3 AND (?4 = 0 OR r.ecid = ?4) AND"
-        AFTER("r.ecid", "''", "''") " ORDER BY r.ecid LIMIT ?2", "tiuu", pg->cursor,
-        (int64_t)pg->limit, job_id, ecid);
+    sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg) ? REPORT_SQL(" AND r.ecid > ?4") : REPORT_SQL(""),
+                                             "iuu", (int64_t)pg->limit, job_id, ecid), pg, 4);
     json_t *units = json_array(), *key = NULL;
     while (st && st_step(s, st) == SQLITE_ROW) {
         json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:I}",
@@ -365,7 +414,7 @@ static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const
             "firmware", col_text(st, 3), "state", col_text(st, 4), "started", col_time(st, 5),
             "ended", col_time(st, 6), "_ecid", (json_int_t)sqlite3_column_int64(st, 0)));
         json_decref(key);
-        key = json_pack("[I, s, s]", (json_int_t)sqlite3_column_int64(st, 0), "", "");
+        key = ecid_key(st, 0);
     }
     if (st)
         sqlite3_reset(st);
@@ -376,9 +425,11 @@ static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const
         json_object_set_new(u, "attempts", st_attempts(s, job_id, e, 0));
         json_object_del(u, "_ecid");
     }
-    json_t *job = json_incref(json_array_get(jobs, 0));
+    json_t *doc = json_object();
+    if (jobs)
+        json_object_set(doc, "job", json_array_get(jobs, 0));
+    json_object_set_new(doc, "units", units);
     json_decref(jobs);
-    json_t *doc = json_pack("{s:o, s:o}", "job", job, "units", units);
     page_next(doc, pg, json_array_size(units), key);
     return doc;
 }

@@ -24,6 +24,8 @@ def the_cli_lists_every_row(site, job, units, restored):
     doc = site.cli_json("units")
     check("next" not in doc, "the CLI hands on a page cursor: %s" % doc.get("next"))
     once_each(doc["units"], "ecid", units, "units")
+    by_port = [(u["agent"], u["label"], u["ecid"]) for u in doc["units"]]
+    check(by_port == sorted(by_port), "the CLI lists the units out of rack order")
     ports = site.cli_json("ports")["ports"]
     once_each([dict(p, id=p["agent"] + ":" + p["path"]) for p in ports], "id", units, "ports")
     runs = site.cli_json("status", str(job))["runs"]

@@ -382,6 +382,118 @@ static void documents_come_in_pages_that_cover_them_once(void **state)
     json_decref(whole);
 }
 
+/* A paged document, limit rows at a time: its list's rows of every page, in order; the
+ * pages' count in *pages. between (if any) changes the store after the first page. */
+typedef json_t *(*doc_pager)(struct store *s, uint64_t job, const struct store_page *pg);
+
+static json_t *units_pager(struct store *s, uint64_t job, const struct store_page *pg)
+{
+    (void)job;
+    return store_doc_units(s, pg);
+}
+
+static json_t *ports_pager(struct store *s, uint64_t job, const struct store_page *pg)
+{
+    (void)job;
+    return store_doc_ports(s, pg);
+}
+
+static json_t *runs_pager(struct store *s, uint64_t job, const struct store_page *pg)
+{
+    return store_doc_status_page(s, job, 0, pg);
+}
+
+static json_t *report_pager(struct store *s, uint64_t job, const struct store_page *pg)
+{
+    return store_doc_report(s, job, 0, pg);
+}
+
+static json_t *every_page(struct store *s, doc_pager get, uint64_t job, const char *list, int limit,
+                          void (*between)(struct store *), int *pages)
+{
+    json_t *rows = json_array();
+    char cursor[256] = "";
+    *pages = 0;
+    do {
+        struct store_page pg = { cursor, limit };
+        json_t *doc = get(s, job, &pg);
+        assert_non_null(doc);
+        assert_true(json_array_size(json_object_get(doc, list)) <= (size_t)limit);
+        if (cursor[0]) /* the rest of the document came with the first page */
+            assert_int_equal(json_object_size(doc), 2);
+        json_array_extend(rows, json_object_get(doc, list));
+        snprintf(cursor, sizeof cursor, "%s", json_string_value(json_object_get(doc, "next")));
+        json_decref(doc);
+        if (between && ++*pages == 1)
+            between(s);
+        else if (!between)
+            ++*pages;
+    } while (cursor[0] && *pages < 20);
+    return rows;
+}
+
+/* The pages of a job's runs, of its report and of the ports list every row once, in the
+ * whole document's order (an index's: ECID, rack order for ports). */
+static void runs_ports_and_report_pages_cover_them_once_in_order(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "B", 3, 0x4200);
+    hello_with_units(s, "A", 4, 0x4300);
+    char *agents[] = { "A", "B" };
+    int created, pages;
+    uint64_t job = submit(s, "paged", NULL, 0, agents, 2, &created);
+    assert_int_equal(store_sched_expand(s, 2, NULL, 0), 0);
+    struct {
+        doc_pager get;
+        const char *list;
+    } docs[] = { { runs_pager, "runs" }, { report_pager, "units" }, { ports_pager, "ports" } };
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        json_t *whole = docs[d].get(s, job, NULL);
+        json_t *rows = every_page(s, docs[d].get, job, docs[d].list, 3, NULL, &pages);
+        assert_int_equal(pages, 3); /* 3 + 3 + 1 rows */
+        assert_int_equal(json_array_size(rows), 7);
+        assert_true(json_equal(rows, json_object_get(whole, docs[d].list)));
+        json_decref(rows);
+        json_decref(whole);
+    }
+    json_t *whole = runs_pager(s, job, NULL);
+    const char *first = json_string_value(json_object_get(json_array_get(json_object_get(whole, "runs"), 0), "ecid"));
+    assert_string_equal(first, "0x0000000000004200"); /* ECID order, not agent order */
+    json_decref(whole);
+    struct store_page later = { "[1]", 3 };
+    assert_null(runs_pager(s, job + 1, &later)); /* no such job, on any page */
+    assert_null(report_pager(s, job + 1, &later));
+}
+
+static void plug_units_before_and_after_the_cursor(struct store *s)
+{
+    hello_with_units(s, "C", 1, 0x4000); /* before the first page's last row */
+    hello_with_units(s, "D", 1, 0x4900); /* after every row */
+}
+
+/* A unit plugged in between two pages moves no other row into or out of the listing:
+ * each unit listed before is listed once, the one after the cursor is listed, the one
+ * before it is not. */
+static void a_change_between_pages_shifts_no_other_row(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 5, 0x4300);
+    int pages;
+    json_t *rows = every_page(s, units_pager, 0, "units", 2, plug_units_before_and_after_the_cursor, &pages);
+    assert_int_equal(json_array_size(rows), 6);
+    const char *want[] = { "0x0000000000004300", "0x0000000000004301", "0x0000000000004302",
+                           "0x0000000000004303", "0x0000000000004304", "0x0000000000004900" };
+    for (size_t i = 0; i < 6; i++)
+        assert_string_equal(json_string_value(json_object_get(json_array_get(rows, i), "ecid")), want[i]);
+    json_decref(rows);
+    /* a cursor that is not this document's key is an empty last page, not an error */
+    struct store_page odd = { "[\"x\", 1]", 2 };
+    json_t *doc = store_doc_units(s, &odd);
+    assert_int_equal(json_array_size(json_object_get(doc, "units")), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "next")), "");
+    json_decref(doc);
+}
+
 static void selector_jobs_take_units_up_to_count(void **state)
 {
     struct store *s = *state;
@@ -634,7 +746,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 8"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 9"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }
@@ -886,6 +998,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(submit_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(selector_expansion_takes_only_the_units_named, setup, teardown),
         cmocka_unit_test_setup_teardown(documents_come_in_pages_that_cover_them_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(runs_ports_and_report_pages_cover_them_once_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_change_between_pages_shifts_no_other_row, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_joins_the_earliest_selector_job_only, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_get_increasing_epochs_and_stale_results_are_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(reconcile_interrupts_attempts_the_agent_lost, setup, teardown),
