@@ -14,6 +14,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 #include "fr_mux_wire.h"
+#include "fr_muxd_addr.h"
 #include "fr_types.h"
 
 #define LABEL "flashrack-agent"
@@ -44,10 +45,18 @@ struct job {
     void *arg;
 };
 
+/* The Listen connection: a Unix socket or TCP, as $USBMUXD_SOCKET_ADDRESS says. */
+union mux_conn {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_pipe_t pipe;
+    uv_tcp_t tcp;
+};
+
 struct muxd_source {
     uv_loop_t *loop;
     struct muxd_source_events ev;
-    uv_pipe_t *pipe;             /* the Listen connection; NULL while not connected */
+    union mux_conn *pipe;        /* the Listen connection; NULL while not connected */
     uv_connect_t conn;
     uv_timer_t retry;
     uint8_t *buf;                /* what usbmuxd sent that is not a whole message yet */
@@ -56,8 +65,9 @@ struct muxd_source {
     struct present *present;
     size_t npresent;
     uint64_t generation;
-    char address[128];           /* as configured, for the log */
-    char path[108];              /* its Unix socket */
+    struct fr_muxd_addr addr;    /* where usbmuxd is */
+    struct sockaddr_storage sa;  /* addr resolved, when TCP */
+    const char *address;         /* addr.text: as configured, for the log */
     uint64_t backoff_ms;
     int jobs, handles, closing;
     void (*on_closed)(void *arg);
@@ -254,6 +264,16 @@ static void on_work(uv_work_t *req)
     idevice_free(dev);
 }
 
+int muxd_read_identity(const char *udid, struct unit_desc *u, char *err, size_t errlen)
+{
+    struct job j = { .kind = JOB_IDENTITY };
+    j.req.data = &j;
+    snprintf(j.udid, sizeof j.udid, "%s", udid);
+    on_work(&j.req);
+    *u = j.u;
+    return j.rc < 0 ? fr_seterr(j.rc, err, errlen, "%s", j.err) : 0;
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 static void maybe_closed(struct muxd_source *s)
@@ -383,7 +403,7 @@ static void on_pipe_closed(uv_handle_t *h)
 static void drop(struct muxd_source *s, const char *what, const char *why)
 {
     if (s->pipe) {
-        uv_close((uv_handle_t *)s->pipe, on_pipe_closed);
+        uv_close(&s->pipe->handle, on_pipe_closed);
         s->pipe = NULL;
     }
     s->len = 0;
@@ -501,7 +521,7 @@ static void send_listen(struct muxd_source *s)
     plist_free(d);
     uv_buf_t b = uv_buf_init((char *)out, (unsigned)n);
     /* a few hundred bytes on a fresh socket: written at once, or the connection is bad */
-    if (rc < 0 || uv_try_write((uv_stream_t *)s->pipe, &b, 1) != (int)n)
+    if (rc < 0 || uv_try_write(&s->pipe->stream, &b, 1) != (int)n)
         drop(s, "cannot be written to", "Listen not sent");
     free(out);
 }
@@ -515,7 +535,7 @@ static void on_connected(uv_connect_t *req, int status)
         drop(s, "does not answer", uv_strerror(status));
         return;
     }
-    uv_read_start((uv_stream_t *)s->pipe, on_alloc, on_read);
+    uv_read_start(&s->pipe->stream, on_alloc, on_read);
     send_listen(s);
 }
 
@@ -528,35 +548,45 @@ static void muxd_connect(struct muxd_source *s)
         drop(s, "cannot be reached", "out of memory");
         return;
     }
-    uv_pipe_init(s->loop, s->pipe, 0);
-    s->pipe->data = s;
     s->handles++;
     s->conn.data = s;
-    uv_pipe_connect(&s->conn, s->pipe, s->path, on_connected);
+    int rc = 0;
+    if (s->addr.tcp)
+        uv_tcp_init(s->loop, &s->pipe->tcp);
+    else
+        uv_pipe_init(s->loop, &s->pipe->pipe, 0);
+    s->pipe->handle.data = s;
+    if (s->addr.tcp)
+        rc = uv_tcp_connect(&s->conn, &s->pipe->tcp, (const struct sockaddr *)&s->sa, on_connected);
+    else
+        uv_pipe_connect(&s->conn, &s->pipe->pipe, s->addr.path, on_connected);
+    if (rc < 0)
+        drop(s, "cannot be reached", uv_strerror(rc));
 }
 
 int muxd_source_start(struct muxd_source **out, uv_loop_t *loop,
                       const struct muxd_source_events *ev, char *err, size_t errlen)
 {
-    const char *addr = getenv("USBMUXD_SOCKET_ADDRESS");
-    if (addr && *addr && strncmp(addr, "UNIX:", 5) != 0)
-        return fr_seterr(FR_ECONFIG, err, errlen, "USBMUXD_SOCKET_ADDRESS '%s': the agent speaks "
-                         "to usbmuxd over a Unix socket only (expected UNIX:/path)", addr);
-    const char *path = addr && *addr ? addr + 5 : "/var/run/usbmuxd";
+    struct fr_muxd_addr addr;
+    struct sockaddr_storage sa = { 0 };
+    socklen_t salen;
+    int rc = fr_muxd_addr_parse(getenv(FR_MUXD_ENV), "/var/run/usbmuxd", &addr, err, errlen);
+    if (rc == 0 && addr.tcp)
+        rc = fr_muxd_addr_resolve(&addr, &sa, &salen, err, errlen);
+    if (rc < 0)
+        return rc;
     struct muxd_source *s = calloc(1, sizeof *s);
     if (s && !(s->buf = malloc(MUX_MAX_MESSAGE + MUX_HEADER_LEN))) {
         free(s);
         s = NULL;
     }
-    if (!s || strlen(path) >= sizeof s->path) {
-        free(s);
-        return fr_seterr(s ? FR_ECONFIG : FR_ENOMEM, err, errlen, "usbmuxd socket '%s': %s", path,
-                         s ? "path too long" : "out of memory");
-    }
+    if (!s)
+        return fr_seterr(FR_ENOMEM, err, errlen, "usbmuxd at '%s': out of memory", addr.text);
     s->loop = loop;
     s->ev = *ev;
-    snprintf(s->address, sizeof s->address, "%s", addr && *addr ? addr : path);
-    snprintf(s->path, sizeof s->path, "%s", path);
+    s->addr = addr;
+    s->sa = sa;
+    s->address = s->addr.text;
     uv_timer_init(loop, &s->retry);
     s->retry.data = s;
     s->handles = 1;
@@ -598,7 +628,7 @@ void muxd_source_close(struct muxd_source *s, void (*cb)(void *arg), void *arg)
     s->on_closed = cb;
     s->closed_arg = arg;
     if (s->pipe) {
-        uv_close((uv_handle_t *)s->pipe, on_pipe_closed);
+        uv_close(&s->pipe->handle, on_pipe_closed);
         s->pipe = NULL;
     }
     uv_close((uv_handle_t *)&s->retry, on_timer_closed);

@@ -2,14 +2,17 @@
  * 1.3.0, libusbmuxd 2.0). The one module that includes their headers.
  *
  * - Events: the source holds usbmuxd's Listen connection itself, on the loop (a
- *   uv_pipe read with fr_mux_wire's bounded parser), rather than through
+ *   stream read with fr_mux_wire's bounded parser), rather than through
  *   idevice_event_subscribe: libusbmuxd 2.0.2's monitor thread never closes its socket
  *   when a Listen connection breaks and reconnects at once, so a usbmuxd that keeps
  *   answering garbage makes it leak a descriptor per attempt until glibc aborts the
  *   process in FD_SET (past 1024). Here a broken connection is closed, logged with its
  *   reason, its units reported gone, and tried again with back-off (1 s doubling to
  *   30 s; back to 1 s once Listen is answered). One Listen per source, one source per
- *   agent. $USBMUXD_SOCKET_ADDRESS=UNIX:/path is honoured (TCP is refused at start).
+ *   agent. $USBMUXD_SOCKET_ADDRESS is read as libusbmuxd reads it (fr_muxd_addr.h): a
+ *   Unix socket (UNIX:/path) or TCP (HOST:PORT, [V6]:PORT), resolved once at start; a
+ *   value it cannot read is refused at start. libimobiledevice, which the identity and
+ *   recovery jobs call, reads the same variable for its own connections.
  * - Identity: for each attached device an unpaired lockdownd_client_new (no handshake,
  *   so no Trust dialog) reads UniqueChipID, ProductType, ProductVersion, BuildVersion,
  *   HardwareModel, SerialNumber, ChipID, BoardId on libuv's thread pool, never on the
@@ -54,6 +57,12 @@ int muxd_source_start(struct muxd_source **out, uv_loop_t *loop,
 typedef void (*muxd_recovery_cb)(void *arg, int rc, const char *why);
 int muxd_source_enter_recovery(struct muxd_source *s, const char *udid, muxd_recovery_cb cb,
                                void *arg);
+
+/* The identity of the unit udid on usbmuxd, read as the source reads it (lockdownd, or
+ * restored in restore mode), here and now: blocking, for one-shot commands (doctor),
+ * never on a loop. Returns 0, or FR_EUNAVAIL (not reachable) / FR_EPROTO (an answer
+ * without what is needed) with the reason in err; u->product_type may be set even then. */
+int muxd_read_identity(const char *udid, struct unit_desc *u, char *err, size_t errlen);
 
 /* 1 while usbmuxd's Listen connection is up. */
 int muxd_source_reachable(const struct muxd_source *s);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "fr_log.h"
+#include "fr_muxd_addr.h"
 #include "fr_types.h"
 #include "lockdown.h"
 #include "fr_mux_wire.h"
@@ -19,7 +20,12 @@
 enum client_state { CLIENT_COMMAND, CLIENT_LISTEN, CLIENT_TUNNEL };
 
 struct mux_client {
-    uv_pipe_t pipe;
+    union {                      /* accepted on the Unix socket or on the TCP port */
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_pipe_t pipe;
+        uv_tcp_t tcp;
+    } io;
     uv_shutdown_t shutdown;
     struct sim_muxd *m;
     enum client_state state;
@@ -41,7 +47,8 @@ struct mux_device {
 
 struct sim_muxd {
     uv_loop_t *loop;
-    uv_pipe_t server;
+    uv_pipe_t server;            /* the Unix socket, when path is set */
+    uv_tcp_t tcp_server;         /* the TCP port, when tcp is set */
     struct world *world;
     struct rack *rack;
     struct mux_device *devices;
@@ -49,6 +56,7 @@ struct sim_muxd {
     uint32_t next_address;
     char buid[48];
     char path[108];
+    char tcp[64];                /* "127.0.0.1:27015", "" when not served */
     struct mux_client *clients;
     int handles;                 /* open uv handles (server + clients) */
     int closing;
@@ -80,7 +88,7 @@ static void send_bytes(struct mux_client *c, uint8_t *data, size_t n)
     }
     req->data = data;
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)n);
-    if (uv_write(req, (uv_stream_t *)&c->pipe, &b, 1, on_write_done) < 0) {
+    if (uv_write(req, &c->io.stream, &b, 1, on_write_done) < 0) {
         free(data);
         free(req);
     }
@@ -391,9 +399,9 @@ static void client_close(struct mux_client *c, const char *why)
             *pp = c->next;
             break;
         }
-    uv_read_stop((uv_stream_t *)&c->pipe);
-    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, on_shutdown) < 0)
-        uv_close((uv_handle_t *)&c->pipe, on_client_closed);
+    uv_read_stop(&c->io.stream);
+    if (uv_shutdown(&c->shutdown, &c->io.stream, on_shutdown) < 0)
+        uv_close(&c->io.handle, on_client_closed);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -408,28 +416,81 @@ static void on_connection(uv_stream_t *server, int status)
     c->m = m;
     c->buf = buf;
     c->unit = -1;
-    uv_pipe_init(m->loop, &c->pipe, 0);
-    c->pipe.data = c;
+    if (server == (uv_stream_t *)&m->tcp_server)
+        uv_tcp_init(m->loop, &c->io.tcp);
+    else
+        uv_pipe_init(m->loop, &c->io.pipe, 0);
+    c->io.handle.data = c;
     m->handles++;
-    if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0) {
-        uv_close((uv_handle_t *)&c->pipe, on_client_closed);
+    if (uv_accept(server, &c->io.stream) < 0) {
+        uv_close(&c->io.handle, on_client_closed);
         return;
     }
     c->next = m->clients;
     m->clients = c;
-    uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+    uv_read_start(&c->io.stream, on_alloc, on_read);
 }
 
 static void on_server_closed(uv_handle_t *h)
 {
     struct sim_muxd *m = h->data;
-    unlink(m->path);
+    if (h == (uv_handle_t *)&m->server)
+        unlink(m->path);
     m->handles--;
     maybe_free(m);
 }
 
+static int listen_unix(struct sim_muxd *m, const char *path, char *err, size_t errlen)
+{
+    unlink(path); /* a stale socket from an earlier run */
+    uv_pipe_init(m->loop, &m->server, 0);
+    m->server.data = m;
+    m->handles++;
+    snprintf(m->path, sizeof m->path, "%s", path);
+    int rc = uv_pipe_bind(&m->server, path);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&m->server, 64, on_connection);
+    if (rc < 0)
+        snprintf(err, errlen, "cannot listen on '%s': %s", path, uv_strerror(rc));
+    return rc;
+}
+
+/* The simulator answers anyone who connects, without pairing: loopback only. */
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    return ss->ss_family == AF_INET6 &&
+           IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+static int listen_tcp(struct sim_muxd *m, const char *tcp, char *err, size_t errlen)
+{
+    struct fr_muxd_addr a;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    uv_tcp_init(m->loop, &m->tcp_server);
+    m->tcp_server.data = m;
+    m->handles++;
+    if (strncmp(tcp, "UNIX:", 5) == 0)
+        return snprintf(err, errlen, "TCP address '%s': expected HOST:PORT", tcp), -1;
+    if (fr_muxd_addr_parse(tcp, "", &a, err, errlen) < 0 ||
+        fr_muxd_addr_resolve(&a, &ss, &len, err, errlen) < 0)
+        return -1;
+    if (!is_loopback(&ss))
+        return snprintf(err, errlen, "TCP address '%s': expected a loopback address (127.0.0.1 or "
+                        "[::1]): the simulator lets anyone who connects in", tcp), -1;
+    snprintf(m->tcp, sizeof m->tcp, "%s", tcp);
+    int rc = uv_tcp_bind(&m->tcp_server, (const struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&m->tcp_server, 64, on_connection);
+    if (rc < 0)
+        snprintf(err, errlen, "cannot listen on TCP '%s': %s", tcp, uv_strerror(rc));
+    return rc;
+}
+
 int muxd_start(struct sim_muxd **out, uv_loop_t *loop, struct world *w, const char *path,
-               char *err, size_t errlen)
+               const char *tcp, char *err, size_t errlen)
 {
     struct sim_muxd *m = calloc(1, sizeof *m);
     struct rack *r = world_rack(w);
@@ -444,7 +505,6 @@ int muxd_start(struct sim_muxd **out, uv_loop_t *loop, struct world *w, const ch
     m->world = w;
     m->rack = r;
     m->next_id = 1;
-    snprintf(m->path, sizeof m->path, "%s", path);
     uint64_t s = r->sim.seed * 0x9E3779B97F4A7C15ull;
     snprintf(m->buid, sizeof m->buid, "%08X-%04X-4%03X-8%03X-%012llX", (unsigned)(s >> 32),
              (unsigned)(s >> 16) & 0xFFFF, (unsigned)s & 0xFFF, (unsigned)(s >> 20) & 0xFFF,
@@ -452,17 +512,13 @@ int muxd_start(struct sim_muxd **out, uv_loop_t *loop, struct world *w, const ch
     for (size_t i = 0; i < r->nunits; i++)
         if (r->units[i].port >= 0 && visible_mode(r->units[i].mode))
             device_appear(m, (int)i);
-    unlink(path); /* a stale socket from an earlier run */
-    uv_pipe_init(loop, &m->server, 0);
-    m->server.data = m;
-    m->handles = 1;
-    int rc = uv_pipe_bind(&m->server, path);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&m->server, 64, on_connection);
+    int rc = 0;
+    if (path && *path)
+        rc = listen_unix(m, path, err, errlen);
+    if (rc == 0 && tcp && *tcp)
+        rc = listen_tcp(m, tcp, err, errlen);
     if (rc < 0) {
-        snprintf(err, errlen, "cannot listen on '%s': %s", path, uv_strerror(rc));
-        m->closing = 1;
-        uv_close((uv_handle_t *)&m->server, on_server_closed); /* frees m */
+        muxd_close(m); /* m is freed once its servers are closed */
         *out = NULL;
         return -1;
     }
@@ -477,5 +533,8 @@ void muxd_close(struct sim_muxd *m)
     m->closing = 1;
     while (m->clients)
         client_close(m->clients, NULL);
-    uv_close((uv_handle_t *)&m->server, on_server_closed);
+    if (m->server.data)
+        uv_close((uv_handle_t *)&m->server, on_server_closed);
+    if (m->tcp_server.data)
+        uv_close((uv_handle_t *)&m->tcp_server, on_server_closed);
 }

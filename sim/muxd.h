@@ -1,4 +1,5 @@
-/* muxd — the simulator's usbmuxd: a Unix socket speaking usbmuxd's plist protocol
+/* muxd — the simulator's usbmuxd: a Unix socket, a TCP port on loopback, or both,
+ * speaking usbmuxd's plist protocol
  * (ListDevices, Listen with Attached/Detached pushes, Connect, ReadBUID, ReadPairRecord),
  * so that libusbmuxd clients — Debian's idevice_id, ideviceinfo, ideviceenterrecovery,
  * idevicerestore, and the agent's libimobiledevice source — see simulated units.
@@ -22,9 +23,12 @@
 
 struct sim_muxd;
 
-/* Listens on path (a stale socket file is replaced). Returns 0, or -1 with err set. */
+/* Listens on the Unix socket path (a stale socket file is replaced) and on the TCP
+ * address tcp ("127.0.0.1:PORT", "[::1]:PORT": loopback only, as libusbmuxd's
+ * USBMUXD_SOCKET_ADDRESS writes it); either may be NULL or "". Returns 0, or -1 with
+ * err set. */
 int muxd_start(struct sim_muxd **out, uv_loop_t *loop, struct world *w, const char *path,
-               char *err, size_t errlen);
+               const char *tcp, char *err, size_t errlen);
 /* A world event ("attach", "detach", "mode") for unit on port. */
 void muxd_on_unit(struct sim_muxd *m, const char *op, int port, int unit);
 /* Closes the socket and every client; m is freed once its handles are closed. NULL is fine. */

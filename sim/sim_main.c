@@ -388,23 +388,26 @@ static void on_signal(uv_signal_t *h, int signum)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: flashrack-sim RACK.ini [--socket PATH] [--usbmuxd PATH] [--seed N]\n"
-                 "                     [--time-scale X] [--operator ENDPOINT]\n"
+                 "                     [--usbmuxd-tcp HOST:PORT] [--time-scale X] [--operator ENDPOINT]\n"
                  "                     [--log-level debug|info|warn|error] [--help] [--version]\n"
                  "  --operator ENDPOINT  a simulated technician follows the move instructions\n"
                  "                       of the controller at ENDPOINT (its clients endpoint)\n"
                  "  --usbmuxd PATH       also serve a usbmuxd socket for the units in normal\n"
                  "                       and restore mode (USBMUXD_SOCKET_ADDRESS=UNIX:PATH)\n"
+                 "  --usbmuxd-tcp HOST:PORT  serve the same usbmuxd on TCP, loopback only\n"
+                 "                       (USBMUXD_SOCKET_ADDRESS=HOST:PORT), with or without --usbmuxd\n"
                  "Serves a simulated rack of USB hubs and phones on a Unix socket for\n"
                  "flashrack-agent (seams 'sim') and flashrack-sim-restore.\n");
 }
 
 static int parse_args(int argc, char **argv, struct rack *rack, const char **path,
-                      const char **operator_ep)
+                      const char **operator_ep, const char **muxd_tcp)
 {
     static const struct option opts[] = {
         { "socket", required_argument, NULL, 's' }, { "seed", required_argument, NULL, 'S' },
         { "time-scale", required_argument, NULL, 't' }, { "log-level", required_argument, NULL, 'l' },
         { "operator", required_argument, NULL, 'o' }, { "usbmuxd", required_argument, NULL, 'u' },
+        { "usbmuxd-tcp", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
@@ -417,6 +420,7 @@ static int parse_args(int argc, char **argv, struct rack *rack, const char **pat
         case 't': scale = optarg; break;
         case 'o': *operator_ep = optarg; break;
         case 'u': muxd = optarg; break;
+        case 'T': *muxd_tcp = optarg; break;
         case 'l':
             if (fr_log_level_parse(optarg) < 0)
                 return fprintf(stderr, "flashrack-sim: --log-level: expected debug, info, warn or error\n"), 2;
@@ -477,8 +481,8 @@ int main(int argc, char **argv)
     fr_log_init("flashrack-sim", FR_LOG_INFO, NULL);
     signal(SIGPIPE, SIG_IGN);
     struct rack *rack = calloc(1, sizeof *rack);
-    const char *path = NULL, *operator_ep = NULL;
-    int rc = parse_args(argc, argv, rack, &path, &operator_ep);
+    const char *path = NULL, *operator_ep = NULL, *muxd_tcp = NULL;
+    int rc = parse_args(argc, argv, rack, &path, &operator_ep, &muxd_tcp);
     if (rc) {
         free(rack);
         return rc;
@@ -490,14 +494,17 @@ int main(int argc, char **argv)
     if (!s.runs || listen_on(&s) < 0)
         return 1;
     char err[256];
-    if (rack->sim.usbmuxd_socket[0] &&
-        muxd_start(&s.muxd, s.loop, s.world, rack->sim.usbmuxd_socket, err, sizeof err) < 0) {
+    if ((rack->sim.usbmuxd_socket[0] || muxd_tcp) &&
+        muxd_start(&s.muxd, s.loop, s.world, rack->sim.usbmuxd_socket, muxd_tcp, err,
+                   sizeof err) < 0) {
         fr_error("sim", "usbmuxd: %s", err);
         return 1;
     }
-    if (s.muxd)
+    if (s.muxd && rack->sim.usbmuxd_socket[0])
         fr_info("sim", "usbmuxd socket '%s' (USBMUXD_SOCKET_ADDRESS=UNIX:%s)",
                 rack->sim.usbmuxd_socket, rack->sim.usbmuxd_socket);
+    if (s.muxd && muxd_tcp)
+        fr_info("sim", "usbmuxd on TCP '%s' (USBMUXD_SOCKET_ADDRESS=%s)", muxd_tcp, muxd_tcp);
     fr_info("sim", "rack '%s': %zu hosts, %zu hubs, %zu ports, %zu units, seed %llu, time scale %g; "
             "listening on '%s'", path, rack->nhosts, rack->nhubs, rack->nports, rack->nunits,
             (unsigned long long)rack->sim.seed, rack->sim.time_scale, rack->sim.socket);

@@ -77,6 +77,8 @@ class Site:
         self.sim_sock = os.path.join(self.dir, "sim.sock")
         # the simulator's usbmuxd, for libimobiledevice clients (USBMUXD_SOCKET_ADDRESS)
         self.muxd_sock = os.path.join(self.dir, "usbmuxd.sock") if usbmuxd else None
+        # usbmuxd="tcp": the same usbmuxd on a loopback TCP port too, and clients pointed there
+        self.muxd_tcp = "127.0.0.1:%d" % free_port() if usbmuxd == "tcp" else None
         self.agents_ep = "tcp://127.0.0.1:%d" % free_port()
         self.clients_ep = "tcp://127.0.0.1:%d" % free_port()
         self.store = os.path.join(self.dir, "flashrack.db")
@@ -103,7 +105,7 @@ class Site:
         self.env = dict(os.environ, FLASHRACK_SIM_SOCKET=self.sim_sock,
                         FLASHRACK_CONTROLLER=self.clients_ep, FLASHRACK_KEYS_DIR=self.keys_dir)
         if self.muxd_sock:
-            self.env["USBMUXD_SOCKET_ADDRESS"] = "UNIX:" + self.muxd_sock
+            self.env["USBMUXD_SOCKET_ADDRESS"] = self.muxd_tcp or "UNIX:" + self.muxd_sock
         for k in ("FLASHRACK_KEY", "FLASHRACK_CONTROLLER_KEY"):
             self.env.pop(k, None)
         if curve:
@@ -177,10 +179,14 @@ class Site:
             argv += ["--operator", self.clients_ep]
         if self.muxd_sock:
             argv += ["--usbmuxd", self.muxd_sock]
+        if self.muxd_tcp:
+            argv += ["--usbmuxd-tcp", self.muxd_tcp]
         self._spawn("sim", argv)
         self.wait_for(lambda: os.path.exists(self.sim_sock) and
                       (not self.muxd_sock or os.path.exists(self.muxd_sock)), 10,
                       "simulator socket")
+        if self.muxd_tcp:  # logged once the port listens
+            self.wait_for(lambda: "usbmuxd on TCP" in self.log("sim"), 10, "usbmuxd on TCP")
 
     def start_controller(self):
         self._spawn("flashrackd", [

@@ -140,6 +140,36 @@ def no_usbmuxd_is_a_retried_state(bindir):
 
 
 
+def usbmuxd_over_tcp(bindir):
+    """USBMUXD_SOCKET_ADDRESS=127.0.0.1:PORT: the agent's Listen connection and
+    libimobiledevice's lockdown reads both go over TCP to the simulator's usbmuxd."""
+    site = Site(bindir, RACK, usbmuxd="tcp", discovery="sim+usbmuxd")
+    with started(site):
+        site.wait_for(lambda: units(site).get(PAIRED, {}).get("present"), 30, "the unit over TCP")
+        u = units(site)[PAIRED]
+        check(u["product_type"] == "iPhone12,1" and u["mode"] == "normal" and u["port"] == "1-1.1",
+              "identity from lockdown over TCP: %s" % u)
+        log = site.log("agent-A")
+        check("listening to usbmuxd at '%s'" % site.muxd_tcp in log, "the TCP address: %s" % log[-2000:])
+        check("muxd: unit '00008030-000356E221749A2B': 0x000356E221749A2B iPhone12,1" in log,
+              "the agent read lockdownd itself")
+
+
+def an_unreadable_usbmuxd_address_is_refused_at_start(bindir):
+    """libusbmuxd would fall back to /var/run/usbmuxd without a word; the agent says what is
+    wrong with the address and does not start."""
+    site = Site(bindir, RACK, usbmuxd=True, discovery="sim+usbmuxd")
+    with tended(site):
+        site.start_sim()
+        site.start_controller()
+        site.env["USBMUXD_SOCKET_ADDRESS"] = "127.0.0.1:http"
+        site.start_agent("A")
+        code = site.procs["agent-A"].wait(timeout=30)
+        log = site.log("agent-A")
+        check(code != 0 and "USBMUXD_SOCKET_ADDRESS '127.0.0.1:http': the port is not a number"
+              in log, "refused at start (%d): %s" % (code, log[-1500:]))
+
+
 def normal_mode_on_the_usb_backend(bindir):
     """topology = usb on a recorded sysfs tree: the phone at 1-1.1 there has the USB serial
     00008030-001A2B3C4D5E6F70; the simulator's usbmuxd knows a unit with that UDID. The
@@ -163,4 +193,5 @@ def normal_mode_on_the_usb_backend(bindir):
 
 if __name__ == "__main__":
     main(attach_identity_recovery_restore_detach, restore_mode_units_are_read_not_sent_to_recovery, no_usbmuxd_is_a_retried_state,
+         usbmuxd_over_tcp, an_unreadable_usbmuxd_address_is_refused_at_start,
          normal_mode_on_the_usb_backend)

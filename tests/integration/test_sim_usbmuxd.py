@@ -3,12 +3,13 @@ tools (idevice_id, ideviceinfo, ideviceenterrecovery), pointed at it with
 USBMUXD_SOCKET_ADDRESS, answer about simulated units; hostile clients get a clear
 answer or are cut off, and the simulator goes on serving."""
 import json
+import os
 import plistlib
 import socket
 import struct
 import subprocess
 
-from harness import Site, check, main, tended
+from harness import Site, check, free_port, main, tended
 
 RACK = """
 [sim]
@@ -124,6 +125,33 @@ def stock_tools_read_simulated_units(bindir):
         check(site.procs["sim"].poll() is None, "simulator alive")
 
 
+def stock_tools_over_tcp(bindir):
+    """USBMUXD_SOCKET_ADDRESS=127.0.0.1:PORT (libusbmuxd 2.0.2 reads HOST:PORT): the same
+    usbmuxd on a loopback TCP port, beside the Unix socket; addresses the simulator cannot
+    or must not serve are refused at start, naming the address."""
+    site = Site(bindir, RACK, usbmuxd="tcp")
+    with tended(site):
+        site.start_sim()
+        check(site.env["USBMUXD_SOCKET_ADDRESS"] == site.muxd_tcp, site.env["USBMUXD_SOCKET_ADDRESS"])
+        ids = listed(site)
+        check(len(ids) == 3 and UNPAIRED in ids and OLD_IOS in ids, "listed over TCP: %s" % ids)
+        r = tool(site, "ideviceinfo", "-u", UNPAIRED, "-s", "-k", "ProductType")
+        check(r.returncode == 0 and r.stdout.strip() == "iPhone12,1", "ideviceinfo over TCP: %r %r"
+              % (r.stdout, r.stderr))
+        env = dict(site.env, USBMUXD_SOCKET_ADDRESS="UNIX:" + site.muxd_sock)
+        r = subprocess.run(["idevice_id", "-l"], capture_output=True, text=True, timeout=20, env=env,
+                           stdin=subprocess.DEVNULL)
+        check(sorted(r.stdout.split()) == ids, "the Unix socket serves the same: %r" % r.stdout)
+    sim = [os.path.join(bindir, "flashrack-sim"), site.rack, "--socket", site.sim_sock]
+    for addr, want in (("0.0.0.0:%d" % free_port(), "expected a loopback address"),
+                       ("127.0.0.1", "no :PORT"), ("127.0.0.1:99999", "not a number from 1 to 65535"),
+                       ("UNIX:/tmp/x", "expected HOST:PORT")):
+        r = subprocess.run(sim + ["--usbmuxd-tcp", addr], capture_output=True, text=True, timeout=20,
+                           stdin=subprocess.DEVNULL)
+        check(r.returncode == 1 and "'%s'" % addr in r.stderr and want in r.stderr,
+              "refused %s: %d %r" % (addr, r.returncode, r.stderr))
+
+
 def mux_message(obj, tag=1, version=1, message=8):
     body = plistlib.dumps(obj, fmt=plistlib.FMT_XML)
     return struct.pack("<IIII", 16 + len(body), version, message, tag) + body
@@ -207,4 +235,5 @@ def hostile_clients_do_not_hurt_the_simulator(bindir):
 
 
 if __name__ == "__main__":
-    main(stock_tools_read_simulated_units, hostile_clients_do_not_hurt_the_simulator)
+    main(stock_tools_read_simulated_units, stock_tools_over_tcp,
+         hostile_clients_do_not_hurt_the_simulator)
