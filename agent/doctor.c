@@ -16,9 +16,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#define UPGRADE_FIX "install idevicerestore and libirecovery built from the upstream sources " \
+                    "(docs/UPSTREAM-STACK.md) and point [engine] path at it"
+#define UNITS_LISTED 4 /* the units a check names; the rest are counted */
+
 #include "doctor.h"
 #include "engine_probe.h"
 #include "fr_err.h"
+#include "fr_muxd_addr.h"
+#include "muxd_source.h"
 #include "irecv_serial.h"
 #include "usb_topology.h"
 
@@ -239,52 +245,173 @@ static void mux_version(char *buf, size_t len)
         snprintf(buf, len, "version not readable (no usbmuxd binary on PATH)");
 }
 
-static void check_usbmuxd(const struct doctor_opts *o, struct doctor_report *r)
+/* A connected socket to usbmuxd at a, or -1 with errno set. */
+static int mux_connect(const struct fr_muxd_addr *a)
+{
+    struct sockaddr_storage ss = { 0 };
+    socklen_t len = sizeof(struct sockaddr_un);
+    char err[256];
+    if (a->tcp && fr_muxd_addr_resolve(a, &ss, &len, err, sizeof err) < 0) {
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    if (!a->tcp) {
+        struct sockaddr_un *sa = (struct sockaddr_un *)&ss;
+        sa->sun_family = AF_UNIX;
+        snprintf(sa->sun_path, sizeof sa->sun_path, "%s", a->path);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Asks usbmuxd for its devices; *devices is its DeviceList (caller frees) when it answers. */
+static void check_usbmuxd(const struct doctor_opts *o, struct doctor_report *r, plist_t *devices)
 {
     const char *fix = "apt-get install usbmuxd (it is started by udev when a phone is plugged in)";
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", o->usbmuxd_socket);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        add(r, "usbmuxd", DOCTOR_WARN, fix, "no usbmuxd at '%s' (%s): units in normal and restore "
-            "mode are not seen", o->usbmuxd_socket, strerror(e));
-        return;
-    }
+    struct fr_muxd_addr a;
+    char err[512];
+    *devices = NULL;
+    if (fr_muxd_addr_parse(o->usbmuxd_address, o->usbmuxd_default, &a, err, sizeof err) < 0)
+        return add(r, "usbmuxd", DOCTOR_FAIL, "set it to UNIX:/path or HOST:PORT, or unset it for "
+                   "/var/run/usbmuxd", "%s", err);
+    const char *where = a.tcp ? a.text : a.path;
+    int fd = mux_connect(&a);
+    if (fd < 0)
+        return add(r, "usbmuxd", DOCTOR_WARN, fix, "no usbmuxd at '%s' (%s): units in normal and "
+                   "restore mode are not seen", where, strerror(errno));
     plist_t answer = NULL;
     int rc = mux_request(fd, o->timeout_ms, &answer);
     close(fd);
     plist_t list = answer ? plist_dict_get_item(answer, "DeviceList") : NULL;
     char version[128];
     mux_version(version, sizeof version);
-    if (rc < 0 || !list || plist_get_node_type(list) != PLIST_ARRAY)
+    if (rc < 0 || !list || plist_get_node_type(list) != PLIST_ARRAY) {
         add(r, "usbmuxd", DOCTOR_FAIL, "restart usbmuxd (systemctl restart usbmuxd)", "'%s' does "
-            "not answer ListDevices like usbmuxd; %s", o->usbmuxd_socket, version);
-    else
-        add(r, "usbmuxd", DOCTOR_OK, "", "'%s' answers: %u devices; %s", o->usbmuxd_socket,
+            "not answer ListDevices like usbmuxd; %s", where, version);
+    } else {
+        add(r, "usbmuxd", DOCTOR_OK, "", "'%s' answers: %u devices; %s", where,
             plist_array_get_size(list), version);
+        *devices = plist_copy(list);
+    }
     plist_free(answer);
 }
 
 /* ---- engine ---------------------------------------------------------------------- */
 
-static void check_engine(const struct doctor_opts *o, struct doctor_report *r)
+/* The engine; info stays filled for the models check (models_known 0 when it cannot run). */
+static void check_engine(const struct doctor_opts *o, struct doctor_report *r,
+                         struct engine_info *info)
 {
-    struct engine_info info;
     char err[512];
-    if (engine_probe(o->engine_path, &info, err, sizeof err) < 0)
+    if (engine_probe(o->engine_path, info, err, sizeof err) < 0) {
         add(r, "engine", DOCTOR_FAIL, "set [engine] path to idevicerestore with -P (a current "
             "upstream build, see docs/REAL-HOST.md)", "%s", err);
-    else if (info.models_known)
+        engine_info_release(info);
+        info->name[0] = '\0';
+    } else if (info->models_known) {
         add(r, "engine", DOCTOR_OK, "", "'%s %s' with -P; it knows %zu iPhone models, the newest "
-            "%s (its libirecovery '%s')", info.name, info.version, info.nmodels, info.newest,
-            info.irecovery);
-    else
+            "%s (its libirecovery '%s')", info->name, info->version, info->nmodels, info->newest,
+            info->irecovery);
+    } else {
         add(r, "engine", DOCTOR_OK, "", "'%s %s' with -P; loads no libirecovery, so no model "
-            "limit is known", info.name, info.version);
-    engine_info_release(&info);
+            "limit is known", info->name, info->version);
+    }
+}
+
+/* ---- the models present against the engine's ------------------------------------ */
+
+struct model_tally {
+    size_t units, unknown;
+    char named[300];             /* the first unknown units, for the message */
+};
+
+static void tally(struct model_tally *t, int known, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void tally(struct model_tally *t, int known, const char *fmt, ...)
+{
+    t->units++;
+    if (known || ++t->unknown > UNITS_LISTED)
+        return;
+    size_t n = strlen(t->named);
+    if (n && n + 2 < sizeof t->named)
+        snprintf(t->named + n, sizeof t->named - n, "; "), n += 2;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->named + n, sizeof t->named - n, fmt, ap);
+    va_end(ap);
+}
+
+/* DFU, WTF and recovery units, by the CPID and BDID of their USB serial string. */
+static void tally_irecv_units(const struct doctor_opts *o, const struct engine_info *e,
+                              struct model_tally *t)
+{
+    struct usb_device_entry *devs;
+    size_t n;
+    if (usb_topology_devices(o->host_root, APPLE_VID, &devs, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct irecv_serial sn;
+        char err[160];
+        const char *pt;
+        if (!irecv_pid_is_irecv(devs[i].pid) ||
+            irecv_serial_parse(devs[i].serial, &sn, err, sizeof err) < 0)
+            continue; /* a serial the agent cannot read is the udev/usb checks' business */
+        tally(t, engine_supports_chip(e, sn.cpid, sn.bdid, &pt), "ECID 0x%016llX on %s "
+              "(CPID 0x%04X, BDID 0x%02X)", (unsigned long long)sn.ecid, devs[i].path, sn.cpid,
+              sn.bdid);
+    }
+    free(devs);
+}
+
+/* Normal and restore-mode units on usbmuxd, by the ProductType lockdownd (or restored) gives. */
+static void tally_muxd_units(plist_t devices, const struct engine_info *e, struct model_tally *t,
+                             size_t *unread)
+{
+    for (uint32_t i = 0; devices && i < plist_array_get_size(devices); i++) {
+        plist_t props = plist_dict_get_item(plist_array_get_item(devices, i), "Properties");
+        plist_t sn = props ? plist_dict_get_item(props, "SerialNumber") : NULL;
+        const char *udid = sn && plist_get_node_type(sn) == PLIST_STRING
+                               ? plist_get_string_ptr(sn, NULL) : NULL;
+        struct unit_desc u;
+        char err[300];
+        if (!udid || (muxd_read_identity(udid, &u, err, sizeof err) < 0 && !u.product_type[0])) {
+            (*unread)++;
+            continue;
+        }
+        tally(t, engine_supports_model(e, u.product_type), "%s (UDID %s)", u.product_type, udid);
+    }
+}
+
+static void check_models(const struct doctor_opts *o, struct doctor_report *r,
+                         const struct engine_info *e, plist_t devices)
+{
+    if (!e->name[0])
+        return; /* the engine check failed: nothing to compare with */
+    struct model_tally t = { 0 };
+    size_t unread = 0;
+    tally_irecv_units(o, e, &t);
+    tally_muxd_units(devices, e, &t, &unread);
+    char also[96] = "";
+    if (unread)
+        snprintf(also, sizeof also, "; %zu on usbmuxd whose model could not be read", unread);
+    if (!e->models_known)
+        add(r, "models", DOCTOR_OK, "", "%zu units present; '%s %s' has no known model limit%s",
+            t.units, e->name, e->version, also);
+    else if (t.unknown)
+        add(r, "models", DOCTOR_FAIL, UPGRADE_FIX, "%zu of %zu units present are models '%s %s' "
+            "does not know (its libirecovery stops at %s): %s%s%s", t.unknown, t.units, e->name,
+            e->version, e->newest[0] ? e->newest : "no iPhone", t.named,
+            t.unknown > UNITS_LISTED ? "; ..." : "", also);
+    else
+        add(r, "models", DOCTOR_OK, "", "%zu units present, all models '%s %s' knows%s", t.units,
+            e->name, e->version, also);
 }
 
 /* ---- disk and network ------------------------------------------------------------ */
@@ -344,8 +471,13 @@ void doctor_run(const struct doctor_opts *o, struct doctor_report *r)
     r->n = 0;
     check_tree(o, r);
     check_udev(o, r);
-    check_usbmuxd(o, r);
-    check_engine(o, r);
+    plist_t devices;
+    struct engine_info engine;
+    check_usbmuxd(o, r, &devices);
+    check_engine(o, r, &engine);
+    check_models(o, r, &engine, devices);
+    engine_info_release(&engine);
+    plist_free(devices);
     check_disk(o, r);
     if (o->mirror && (strncmp(o->mirror, "http://", 7) == 0 || strncmp(o->mirror, "https://", 8) == 0))
         check_url(o, r, "mirror", o->mirror, "check [agent] mirror and the controller's [mirror] "

@@ -2,8 +2,13 @@
  *
  * Each check says ok, warn or fail, what it found, and a one-line fix:
  *  usb      the USB subsystem (HOST_ROOT/sys/bus/usb/devices) and its rack ports
- *  usbmuxd  its socket exists and answers a ListDevices request; its version
+ *  usbmuxd  it answers a ListDevices request where libusbmuxd looks ($USBMUXD_SOCKET_ADDRESS:
+ *           a Unix socket or TCP, else HOST_ROOT/var/run/usbmuxd); its version
  *  engine   the configured engine runs, has -P, and which models it knows
+ *  models   the units present against the engine's models (libirecovery's device table,
+ *           as the engine loads it): DFU/recovery units by the CPID and BDID of their
+ *           USB serial string, normal/restore-mode units on usbmuxd by the ProductType
+ *           lockdownd gives; a unit of a model the engine does not know fails, named
  *  udev     the flashrack rule is installed (HOST_ROOT/etc/udev/rules.d or
  *           HOST_ROOT/lib/udev/rules.d), group flashrack exists, and every
  *           DFU/recovery unit's device node belongs to it
@@ -30,7 +35,8 @@ struct doctor_check {
 
 struct doctor_opts {
     const char *host_root;        /* "" on a real host */
-    const char *usbmuxd_socket;   /* its Unix socket path */
+    const char *usbmuxd_address;  /* $USBMUXD_SOCKET_ADDRESS as set, or NULL (fr_muxd_addr.h) */
+    const char *usbmuxd_default;  /* the Unix socket when it is not set */
     const char *engine_path;
     long long bus_limit;          /* 0 = no limit */
     const char *cache_dir;

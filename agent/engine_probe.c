@@ -166,14 +166,18 @@ static int iphone_number(const char *pt, int *major, int *minor)
     return sscanf(pt, "iPhone%d,%d", major, minor) == 2 ? 0 : -1;
 }
 
-static int add_model(struct engine_info *info, const char *pt)
+static int add_model(struct engine_info *info, const struct irecv_device_row *d)
 {
+    const char *pt = d->product_type;
     char **m = realloc(info->models, (info->nmodels + 1) * sizeof *m);
-    if (!m)
+    if (m)
+        info->models = m;
+    struct engine_chip *c = m ? realloc(info->chips, (info->nmodels + 1) * sizeof *c) : NULL;
+    if (c)
+        info->chips = c;
+    if (!c || !(m[info->nmodels] = strdup(pt)))
         return FR_ENOMEM;
-    info->models = m;
-    if (!(m[info->nmodels] = strdup(pt)))
-        return FR_ENOMEM;
+    c[info->nmodels] = (struct engine_chip){ d->chip_id, d->board_id };
     info->nmodels++;
     int major, minor, nmaj, nmin;
     if (!info->newest[0] || (iphone_number(info->newest, &nmaj, &nmin) == 0 &&
@@ -201,7 +205,7 @@ static int read_models(struct engine_info *info, char *err, size_t errlen)
     int rc = 0;
     for (const struct irecv_device_row *d = get_all(); rc == 0 && d && d->product_type; d++)
         if (strncmp(d->product_type, "iPhone", 6) == 0)
-            rc = add_model(info, d->product_type);
+            rc = add_model(info, d);
     dlclose(lib);
     info->models_known = rc == 0;
     return rc;
@@ -255,7 +259,9 @@ void engine_info_release(struct engine_info *info)
     for (size_t i = 0; i < info->nmodels; i++)
         free(info->models[i]);
     free(info->models);
+    free(info->chips);
     info->models = NULL;
+    info->chips = NULL;
     info->nmodels = 0;
     info->models_known = 0;
 }
@@ -268,6 +274,18 @@ int engine_supports_model(const struct engine_info *info, const char *product_ty
         if (strcmp(info->models[i], product_type) == 0)
             return 1;
     return 0;
+}
+
+int engine_supports_chip(const struct engine_info *info, uint32_t cpid, uint32_t bdid,
+                         const char **product_type)
+{
+    *product_type = NULL;
+    for (size_t i = 0; info->models_known && i < info->nmodels; i++)
+        if (info->chips[i].cpid == cpid && info->chips[i].bdid == bdid) {
+            *product_type = info->models[i];
+            return 1;
+        }
+    return !info->models_known;
 }
 
 void engine_explain_unsupported(const struct engine_info *info, const char *product_type,

@@ -19,6 +19,7 @@
 #define ENGINE_PROBE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct engine_info {
     char path[512];          /* as configured */
@@ -29,6 +30,7 @@ struct engine_info {
     int models_known;        /* 1: models[] is the engine's own device table */
     char irecovery[512];     /* the libirecovery it loads ("" when none) */
     char **models;           /* iPhone ProductTypes it knows, when models_known */
+    struct engine_chip { uint32_t cpid, bdid; } *chips; /* models[i]'s ChipID and BoardID */
     size_t nmodels;
     char newest[32];         /* the newest iPhone in models[] ("iPhone12,8"), or "" */
 };
@@ -42,6 +44,11 @@ void engine_info_release(struct engine_info *info);
 
 /* 1 when the engine can restore product_type (or its limit is not known), else 0. */
 int engine_supports_model(const struct engine_info *info, const char *product_type);
+
+/* The same for a unit known by its chip and board only (DFU and recovery mode: the USB
+ * serial string's CPID and BDID); *product_type is then its row's ProductType, or NULL. */
+int engine_supports_chip(const struct engine_info *info, uint32_t cpid, uint32_t bdid,
+                         const char **product_type);
 
 /* The reason a model cannot be restored, for a stack_too_old result:
  * "iPhone13,2 is newer than 'idevicerestore 1.0.0' knows (its libirecovery ... stops at

@@ -256,7 +256,8 @@ static int rack_learn(int argc, char **argv)
 
 /* `flashrack-agent doctor [-o json] [--signing-url URL] [-c agent.ini] ...`: 0 when no
  * check failed, 1 otherwise, 2 for a usage or configuration error. usbmuxd is looked
- * for where libusbmuxd looks: $USBMUXD_SOCKET_ADDRESS (UNIX:PATH), else /var/run/usbmuxd. */
+ * for where libusbmuxd looks: $USBMUXD_SOCKET_ADDRESS (UNIX:PATH or HOST:PORT), else
+ * /var/run/usbmuxd. */
 static int doctor(int argc, char **argv)
 {
     struct agent_cfg cfg;
@@ -273,13 +274,9 @@ static int doctor(int argc, char **argv)
     if ((rc = resolve_dirs(&cfg)))
         return rc;
     char mux[PATH_MAX];
-    const char *env = getenv("USBMUXD_SOCKET_ADDRESS");
-    if (env && strncmp(env, "UNIX:", 5) == 0)
-        snprintf(mux, sizeof mux, "%s", env + 5);
-    else
-        snprintf(mux, sizeof mux, "%s/var/run/usbmuxd", cfg.host_root);
-    struct doctor_opts o = { cfg.host_root, mux, cfg.engine_path, cfg.bus_limit, cfg.cache_dir,
-                             cfg.cache_gb, cfg.mirror, vals[1], 3000 };
+    snprintf(mux, sizeof mux, "%s/var/run/usbmuxd", cfg.host_root);
+    struct doctor_opts o = { cfg.host_root, getenv("USBMUXD_SOCKET_ADDRESS"), mux, cfg.engine_path,
+                             cfg.bus_limit, cfg.cache_dir, cfg.cache_gb, cfg.mirror, vals[1], 3000 };
     struct doctor_report r;
     curl_global_init(CURL_GLOBAL_DEFAULT);
     doctor_run(&o, &r);

@@ -75,8 +75,8 @@ def host_root(rule=True, group=True, node_mode=0o660):
 
 
 def doctor(bindir, root, *extra, muxd="/nonexistent/usbmuxd", json_out=True, signing=None,
-           engine=None):
-    env = dict(os.environ, USBMUXD_SOCKET_ADDRESS="UNIX:" + muxd)
+           engine=None, address=None):
+    env = dict(os.environ, USBMUXD_SOCKET_ADDRESS=address or "UNIX:" + muxd)
     argv = [os.path.join(bindir, "flashrack-agent"), "doctor",
             "--signing-url", signing or "http://127.0.0.1:9/",
             "--set", "seams.host_root=" + root,
@@ -148,6 +148,98 @@ def missing_rule_group_and_node_access(bindir):
           c["engine"])
 
 
+# one model Debian's libirecovery 1.0.0 knows, one it does not (the iPhone 13, iPhone14,5)
+MODELS_RACK = """
+[sim]
+seed = 6
+time_scale = 200
+
+[host A]
+fill = no
+
+[hub A.1]
+host = A
+bus = 1
+ports = 2
+
+[unit 0x000356E221749A2B]
+at = A-01
+product_type = iPhone12,1
+mode = normal
+
+[unit 0x0000A1B2C3D4E5F6]
+at = A-02
+product_type = iPhone14,5
+mode = normal
+"""
+KNOWN_ONLY_RACK = MODELS_RACK.split("[unit 0x0000A1B2C3D4E5F6]")[0]
+DEBIAN_ENGINE = "/usr/bin/idevicerestore"  # 1.0.0, with libirecovery 1.0.0 (deploy/install-deps.sh)
+
+
+def with_dfu_serial(root, serial):
+    """The fake root's DFU unit (1-1.4.2.3) with another USB serial string."""
+    with open(os.path.join(root, "sys", "bus", "usb", "devices", "1-1.4.2.3", "serial"), "w") as f:
+        f.write(serial + "\n")
+    return root
+
+
+def models_against_the_engine(bindir):
+    """The units present (DFU by CPID/BDID from sysfs, normal mode by lockdownd's ProductType
+    over the simulator's usbmuxd) against the models Debian's idevicerestore 1.0.0 knows."""
+    site = Site(bindir, MODELS_RACK, agents=(), usbmuxd=True)
+    try:
+        site.start_sim()
+        rc, c, _ = doctor(bindir, host_root(), muxd=site.muxd_sock, engine=DEBIAN_ENGINE)
+        m = c["models"]
+        check(m["status"] == "fail" and rc == 1, m)
+        check("1 of 3 units present are models 'idevicerestore 1.0.0' does not know (its "
+              "libirecovery stops at iPhone12,8): iPhone14,5 (UDID 00008110-0000A1B2C3D4E5F6)"
+              in m["found"], m["found"])
+        check("iPhone12,1" not in m["found"] and "1-1.4.2.3" not in m["found"], "known units not named")
+        check("docs/UPSTREAM-STACK.md" in m["fix"] and "[engine] path" in m["fix"], m["fix"])
+        # the simulator's engine loads no libirecovery: no limit to compare with
+        rc, c, _ = doctor(bindir, host_root(), muxd=site.muxd_sock)
+        check(c["models"]["status"] == "ok" and "3 units present; 'flashrack-sim-restore" in
+              c["models"]["found"] and "has no known model limit" in c["models"]["found"], c["models"])
+    except BaseException:
+        site.dump_logs()
+        raise
+    finally:
+        site.stop()
+    site = Site(bindir, KNOWN_ONLY_RACK, agents=(), usbmuxd=True)
+    try:
+        site.start_sim()
+        rc, c, _ = doctor(bindir, host_root(), muxd=site.muxd_sock, engine=DEBIAN_ENGINE)
+        check(c["models"]["status"] == "ok" and "2 units present, all models 'idevicerestore "
+              "1.0.0' knows" in c["models"]["found"], c["models"])
+    finally:
+        site.stop()
+    # a DFU unit is known by its chip and board only: CPID 0x8110 BDID 0x0A is an iPhone 13
+    root = with_dfu_serial(host_root(), "CPID:8110 CPRV:11 CPFM:03 SCEP:01 BDID:0A "
+                           "ECID:001A2B3C4D5E6F71 IBFL:3C SRTG:[iBoot-7429.0.0.0.1]")
+    rc, c, _ = doctor(bindir, root, engine=DEBIAN_ENGINE)
+    check(c["models"]["status"] == "fail" and "1 of 1 units present" in c["models"]["found"] and
+          "ECID 0x001A2B3C4D5E6F71 on 1-1.4.2.3 (CPID 0x8110, BDID 0x0A)" in c["models"]["found"],
+          c["models"])
+
+
+def usbmuxd_over_tcp(bindir):
+    """USBMUXD_SOCKET_ADDRESS=127.0.0.1:PORT is asked over TCP; an address libusbmuxd could
+    not read is a failed check naming it."""
+    site = Site(bindir, KNOWN_ONLY_RACK, agents=(), usbmuxd="tcp")
+    try:
+        site.start_sim()
+        rc, c, _ = doctor(bindir, host_root(), address=site.muxd_tcp)
+        check(c["usbmuxd"]["status"] == "ok" and "'%s' answers: 1 devices" % site.muxd_tcp
+              in c["usbmuxd"]["found"], c["usbmuxd"])
+        check(c["models"]["status"] == "ok" and "2 units present" in c["models"]["found"], c["models"])
+    finally:
+        site.stop()
+    rc, c, _ = doctor(bindir, host_root(), address="localhost")
+    check(c["usbmuxd"]["status"] == "fail" and "USBMUXD_SOCKET_ADDRESS 'localhost': no :PORT"
+          in c["usbmuxd"]["found"] and "HOST:PORT" in c["usbmuxd"]["fix"], c["usbmuxd"])
+
+
 def this_machine_as_it_is(bindir):
     rc, c, _ = doctor(bindir, "")
     if os.path.isdir("/sys/bus/usb/devices"):
@@ -159,4 +251,5 @@ def this_machine_as_it_is(bindir):
 
 
 if __name__ == "__main__":
-    main(prepared_host, missing_rule_group_and_node_access, this_machine_as_it_is)
+    main(prepared_host, missing_rule_group_and_node_access, models_against_the_engine,
+         usbmuxd_over_tcp, this_machine_as_it_is)

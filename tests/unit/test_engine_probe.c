@@ -54,6 +54,12 @@ static void debian_idevicerestore_1_0_0_stops_at_iphone12_8(void **state)
     assert_true(engine_supports_model(&e, "iPhone10,3"));
     assert_false(engine_supports_model(&e, "iPhone13,2"));
     assert_false(engine_supports_model(&e, "iPhone16,1"));
+    /* DFU and recovery units are known by their chip and board (CPID, BDID) */
+    const char *pt = NULL;
+    assert_true(engine_supports_chip(&e, 0x8030, 0x04, &pt));
+    assert_string_equal(pt, "iPhone12,1");
+    assert_false(engine_supports_chip(&e, 0x8110, 0x0a, &pt)); /* iPhone14,5 */
+    assert_null(pt);
     char why[512];
     engine_explain_unsupported(&e, "iPhone13,2", why, sizeof why);
     assert_non_null(strstr(why, "iPhone13,2"));
@@ -83,6 +89,9 @@ static void the_simulators_engine_answers_like_idevicerestore(void **state)
     assert_true(e.has_plain_progress);
     assert_false(e.models_known); /* it loads no libirecovery: every simulated model */
     assert_true(engine_supports_model(&e, "iPhone17,3"));
+    const char *pt = "";
+    assert_true(engine_supports_chip(&e, 0x8110, 0x0a, &pt));
+    assert_null(pt);
     engine_info_release(&e);
 }
 
