@@ -13,3 +13,4 @@ fr_unit_test(test_dirs SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_dirs.c LIBS f
 fr_unit_test(test_keys SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_keys.c LIBS fr_common)
 fr_unit_test(test_log SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_log.c LIBS fr_common)
 fr_unit_test(test_sign SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_sign.c LIBS fr_sign)
+fr_unit_test(test_muxd_addr SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_muxd_addr.c LIBS fr_common)
