@@ -434,6 +434,7 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
         return FR_ESTORE;
     }
     s->epoch = (uint64_t)epoch;
+    st_profile_start(s);
     *out = s;
     return 0;
 }
@@ -461,6 +462,7 @@ int store_close(struct store **ps)
     struct store *s = *ps;
     if (!s)
         return 0;
+    st_profile_finish(s);
     for (size_t i = 0; i < s->ncache; i++)
         sqlite3_finalize(s->cache[i].st);
     free(s->cache);

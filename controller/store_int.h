@@ -40,6 +40,7 @@ struct store {
     int fault_code;
     store_run_end_hook run_ended; /* records.h: unit runs reached a terminal state */
     void *run_ended_arg;
+    struct store_profile *profile; /* store_profile.c: FR_STORE_PROFILE, else NULL */
 };
 
 #define LIVE "('assigned','running')"
@@ -76,6 +77,10 @@ int st_run_ended(struct store *s, uint64_t job, uint64_t ecid, uint64_t now_ms);
 /* The attempts of a unit run, as the report shows them; full adds what a record needs
  * (agent_version, engine, libimobiledevice, started_ms, ended_ms). */
 json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full);
+/* store_profile.c: the statement profile, when FR_STORE_PROFILE names a file; finish
+ * writes it (before the statements are finalized). */
+void st_profile_start(struct store *s);
+void st_profile_finish(struct store *s);
 /* doc, or NULL (and doc freed) when a read failed since s->read_failed was cleared. */
 json_t *st_checked(struct store *s, json_t *doc);
 /* v[0..n) as a compact JSON array of strings (malloc'ed; NULL when out of memory). */
