@@ -18,11 +18,17 @@
  *           nothing runs and the controller says the job is over (units failed for good).
  *   steady  a standing job first, then units plugged in steadily for --duration s.
  *
+ * With --keys DIR every socket speaks CURVE, as real agents and operators do: --make-keys
+ * writes a keypair per simulated agent and one for its client socket, authorized in the
+ * controller's keys directory (agents/ID.pub, operators/loadgen.pub), before the
+ * controller starts; without it the controller must be in its loopback insecure mode.
+ *
  * It measures its own CPU (getrusage) and says when it was itself the bottleneck, and
  * the controller's CPU and peak RSS from /proc (--pid). Figures go to stdout as text,
  * and as one JSON object with --json. Exit status: 0 when every unit was restored
  * exactly once and every result acknowledged (burst) or the run completed (steady),
  * 1 otherwise, 2 on usage errors. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -31,12 +37,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 #include <zmq.h>
 
 #include "fate.h"
 #include "fr_err.h"
+#include "fr_keys.h"
 #include "fr_types.h"
 #include "fr_wire.h"
 
@@ -53,6 +61,8 @@ struct opts {
     uint64_t seed;
     int pid;
     int json;
+    const char *keys_dir;  /* CURVE: the controller's keys directory, else NULL */
+    int make_keys;         /* --make-keys: write and authorize the keys, then exit */
 };
 
 struct outbox_entry {
@@ -845,6 +855,77 @@ static int report(void)
     return ok ? 0 : 1;
 }
 
+/* ---- CURVE keys ------------------------------------------------------------------------------ */
+
+/* The keys live in the controller's keys directory DIR, as a site's would: each simulated
+ * agent's public key authorized in DIR/agents/ID.pub and the client's as an operator in
+ * DIR/operators/loadgen.pub (zap.c reads both when it starts), their keypairs in
+ * DIR/loadgen/NAME.key for loadgen alone. */
+static int key_path(char *buf, size_t len, const char *sub, const char *name, const char *ext)
+{
+    return (size_t)snprintf(buf, len, "%s/%s/%s%s", G.o.keys_dir, sub, name, ext) < len ? 0 : -1;
+}
+
+static int make_key(const char *name, const char *kind, const char *role)
+{
+    struct fr_key k;
+    char pair[1024], pub[1024], err[512];
+    if (fr_key_generate(&k) < 0) {
+        fprintf(stderr, "loadgen: this libzmq has no CURVE\n");
+        return -1;
+    }
+    snprintf(k.role, sizeof k.role, "%s", role);
+    if (key_path(pair, sizeof pair, "loadgen", name, ".key") < 0 ||
+        key_path(pub, sizeof pub, kind, name, ".pub") < 0) {
+        fprintf(stderr, "loadgen: --keys '%s': the path is too long\n", G.o.keys_dir);
+        return -1;
+    }
+    if (fr_key_write(pair, &k, 1, "loadgen's keypair", 0600, err, sizeof err) < 0 ||
+        fr_key_write(pub, &k, 0, "authorized for loadgen", 0644, err, sizeof err) < 0) {
+        fprintf(stderr, "loadgen: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int make_keys(void)
+{
+    static const char *const sub[] = { "loadgen", "agents", "operators" };
+    char dir[1024];
+    for (size_t i = 0; i < sizeof sub / sizeof sub[0]; i++) {
+        snprintf(dir, sizeof dir, "%s/%s", G.o.keys_dir, sub[i]);
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+            fprintf(stderr, "loadgen: cannot make '%s': %s\n", dir, strerror(errno));
+            return 2;
+        }
+    }
+    if (make_key("loadgen", "operators", "operator") < 0)
+        return 2;
+    for (int i = 0; i < G.o.nagents; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "lg-%04d", i + 1);
+        if (make_key(id, "agents", "") < 0)
+            return 2;
+    }
+    return 0;
+}
+
+/* Makes s a CURVE client with the keypair of name, of the controller in keys_dir. */
+static int curve_socket(void *s, const char *name)
+{
+    struct fr_key mine, ctl;
+    char pair[1024], pub[1024], err[512];
+    if (key_path(pair, sizeof pair, "loadgen", name, ".key") < 0 ||
+        key_path(pub, sizeof pub, ".", "controller", ".key.pub") < 0)
+        return -1;
+    if (fr_key_read_pair(pair, &mine, err, sizeof err) < 0 ||
+        fr_key_read(pub, &ctl, err, sizeof err) < 0) {
+        fprintf(stderr, "loadgen: --keys: %s (write the keys with --make-keys first)\n", err);
+        return -1;
+    }
+    return fr_key_curve_client(s, &mine, ctl.public_key) < 0 ? -1 : 0;
+}
+
 /* ---- setup ------------------------------------------------------------------------------------ */
 
 static void *dealer(const char *id, const char *ep)
@@ -854,6 +935,10 @@ static void *dealer(const char *id, const char *ep)
     if (!s)
         return NULL;
     fr_zsock_set_defaults(s, FR_WIRE_MAX_MSG);
+    if (G.o.keys_dir && curve_socket(s, id ? id : "loadgen") < 0) {
+        zmq_close(s);
+        return NULL;
+    }
     if (id)
         zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id));
     zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
@@ -922,6 +1007,10 @@ static void usage(FILE *f)
             "  --seed N               fates and ECIDs (1)\n"
             "  --timeout S            give up after S seconds (300)\n"
             "  --pid PID              the controller, for its CPU and peak RSS\n"
+            "  --keys DIR             CURVE, with the keys --make-keys wrote into the\n"
+            "                         controller's keys directory DIR (its controller.key.pub)\n"
+            "  --make-keys            write a keypair per agent and one for the client into\n"
+            "                         --keys DIR, authorized (agents/, operators/), and exit\n"
             "  --json                 one JSON line instead of indented JSON\n");
 }
 
@@ -933,9 +1022,10 @@ static int parse(int argc, char **argv, struct opts *o)
         { "rate", 1, 0, 'r' }, { "duration", 1, 0, 'd' }, { "restore-ms", 1, 0, 'R' },
         { "progress-ms", 1, 0, 'g' }, { "link-fail", 1, 0, 'l' }, { "seed", 1, 0, 's' },
         { "timeout", 1, 0, 't' }, { "pid", 1, 0, 'P' }, { "json", 0, 0, 'j' },
+        { "keys", 1, 0, 'k' }, { "make-keys", 0, 0, 'K' },
         { "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
     *o = (struct opts){ "tcp://127.0.0.1:7710", "tcp://127.0.0.1:7711", 10, 50, MODE_BURST,
-                        2000, 0, 1000, 10, 300, 250, 1, 0, 0 };
+                        2000, 0, 1000, 10, 300, 250, 1, 0, 0, NULL, 0 };
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (ch) {
@@ -959,12 +1049,18 @@ static int parse(int argc, char **argv, struct opts *o)
         case 't': o->timeout_s = atof(optarg); break;
         case 'P': o->pid = atoi(optarg); break;
         case 'j': o->json = 1; break;
+        case 'k': o->keys_dir = optarg; break;
+        case 'K': o->make_keys = 1; break;
         case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
     }
     if (o->nagents < 1 || o->nagents > FR_WIRE_MAX_LIST || o->nports < 1 || o->nports > 1024) {
         fprintf(stderr, "loadgen: --agents: 1..%d, --ports: 1..1024\n", FR_WIRE_MAX_LIST);
+        return 2;
+    }
+    if (o->make_keys && !o->keys_dir) {
+        fprintf(stderr, "loadgen: --make-keys needs --keys DIR\n");
         return 2;
     }
     if (o->restore_ms < 1 || o->rate <= 0 || o->link_fail < 0 || o->link_fail > 1 ||
@@ -981,6 +1077,8 @@ int main(int argc, char **argv)
     int rc = parse(argc, argv, &G.o);
     if (rc)
         return rc < 0 ? 0 : rc;
+    if (G.o.make_keys)
+        return make_keys();
     srand((unsigned)(G.o.seed * 7919 + (uint64_t)getpid()));
     G.loop = uv_default_loop();
     G.zctx = zmq_ctx_new();

@@ -8,14 +8,20 @@ ports, mirror off) and runs loadgen twice against it:
   steady  a standing job, units plugged in at --rate per second across the site for
           --duration s: attach -> JobAssign.
 Prints a table per mode, and the load average next to it (other work on the machine
-moves every figure). Use a Release build.
+moves every figure). Every socket speaks CURVE, keys authorized as a site's are
+(--insecure: the loopback insecure mode instead, to see what CURVE costs). Stalls are
+counted twice: ticks of the controller's 20 ms probe that came > 50 ms late (a loaded
+machine makes them), and those after > 50 ms of the loop's own CPU (it does not). Use
+a Release build.
 
 Usage: bench/scale_bench.py BIN_DIR [--units 500,2500,5000,10000] [--ports 50]
-       [--restore-ms 2000] [--rate 1000] [--duration 10] [--timeout 300] [--json FILE]
+       [--restore-ms 2000] [--rate 1000] [--duration 10] [--timeout 300] [--insecure]
+       [--json FILE]
 """
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,7 +37,22 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start_controller(bindir, tmp):
+def make_keys(bindir, tmp, nagents):
+    """CURVE as a site has it: the controller's keypair, and loadgen's agents and client
+    authorized in the keys directory before the controller starts."""
+    keys = os.path.join(tmp, "keys")
+    os.makedirs(keys, mode=0o700)
+    for argv in ([os.path.join(bindir, "flashrack"), "keys", "gen",
+                  os.path.join(keys, "controller.key")],
+                 [os.path.join(bindir, "loadgen"), "--keys", keys, "--make-keys",
+                  "--agents", str(nagents)]):
+        r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            sys.exit("scale_bench: %s: %s" % (" ".join(argv), r.stderr.strip()))
+    return keys
+
+
+def start_controller(bindir, tmp, keys):
     agents_ep = "tcp://127.0.0.1:%d" % free_port()
     clients_ep = "tcp://127.0.0.1:%d" % free_port()
     argv = [os.path.join(bindir, "flashrackd"),
@@ -39,9 +60,10 @@ def start_controller(bindir, tmp):
             "--set", "controller.clients_endpoint=" + clients_ep,
             "--set", "controller.store=" + os.path.join(tmp, "flashrack.db"),
             "--set", "controller.log_level=warn",
-            "--set", "mirror.listen=off", "--set", "page.listen=off",
-            # loadgen speaks no CURVE yet: the explicit loopback-only insecure mode
-            "--set", "security.insecure=loopback"]
+            "--set", "mirror.listen=off", "--set", "page.listen=off"]
+    # --insecure: the explicit loopback-only mode, to measure what CURVE costs
+    argv += ["--set", "security.keys_dir=" + keys] if keys else \
+            ["--set", "security.insecure=loopback"]
     log = open(os.path.join(tmp, "flashrackd.log"), "ab")
     p = subprocess.Popen(argv, cwd=tmp, stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
@@ -51,14 +73,14 @@ def start_controller(bindir, tmp):
     return p, agents_ep, clients_ep
 
 
-def run_loadgen(bindir, p, agents_ep, clients_ep, args, units, mode):
+def run_loadgen(bindir, p, agents_ep, clients_ep, args, units, mode, keys):
     nagents = max(1, units // args.ports)
     argv = [os.path.join(bindir, "loadgen"), "--agents-endpoint", agents_ep,
             "--clients-endpoint", clients_ep, "--agents", str(nagents),
             "--ports", str(args.ports), "--mode", mode, "--restore-ms", str(args.restore_ms),
             "--rate", str(args.rate), "--duration", str(args.duration),
             "--timeout", str(args.timeout), "--pid", str(p.pid), "--json",
-            "--seed", str(args.seed)]
+            "--seed", str(args.seed)] + (["--keys", keys] if keys else [])
     out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          timeout=args.timeout + 60)
     if out.stderr.strip():
@@ -79,14 +101,30 @@ def stop_controller(p):
         p.wait()
 
 
+def loop_cpu(tmp):
+    """The controller's loop probe, logged when it stops: (ticks after more than 50 ms of
+    the loop's own CPU, the most CPU between two ticks in ms)."""
+    try:
+        text = open(os.path.join(tmp, "flashrackd.log")).read()
+    except OSError:
+        return None
+    m = re.findall(r"after more than \d+ ms of the loop's CPU \(the most (\d+) ms\)", text)
+    n = re.findall(r"; (\d+) after more than", text)
+    return (int(n[-1]), int(m[-1])) if m and n else None
+
+
 def one_size(bindir, args, units, mode):
     tmp = tempfile.mkdtemp(prefix="fr-scale-")
-    p, aep, cep = start_controller(bindir, tmp)
+    keys = None if args.insecure else make_keys(bindir, tmp, max(1, units // args.ports))
+    p, aep, cep = start_controller(bindir, tmp, keys)
     try:
-        return run_loadgen(bindir, p, aep, cep, args, units, mode)
+        r = run_loadgen(bindir, p, aep, cep, args, units, mode, keys)
     finally:
         stop_controller(p)
-        shutil.rmtree(tmp, ignore_errors=True)
+    r["curve"] = keys is not None
+    r["loop_cpu"] = loop_cpu(tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return r
 
 
 def fmt(v, unit="", nd=1):
@@ -96,8 +134,13 @@ def fmt(v, unit="", nd=1):
 
 
 def loop_of(r):
+    """Late ticks (the most late), then the turns with more than 50 ms of the loop's CPU
+    (the most CPU): the first moves with the machine's load, the second does not."""
     lp = r.get("loop") or {}
-    return "%s (max %s ms)" % (lp.get("stalls", "?"), lp.get("max_lag_ms", "?"))
+    cpu = r.get("loop_cpu")
+    return "%s (max %s ms) / %s (max %s ms)" % (
+        lp.get("stalls", "?"), lp.get("max_lag_ms", "?"),
+        cpu[0] if cpu else "?", cpu[1] if cpu else "?")
 
 
 def done(r):
@@ -107,7 +150,7 @@ def done(r):
 
 def print_burst(rows):
     print("| units | submit → last JobAssign | submit → JobAssign p50 / p99 | JobResult → ack "
-          "p50 / p99 | job done | msgs/s | controller CPU | peak RSS | stalls > 50 ms | "
+          "p50 / p99 | job done | msgs/s | controller CPU | peak RSS | stalls > 50 ms late / of CPU | "
           "re-Hellos / replays | started twice | loadgen CPU | load avg |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
@@ -126,7 +169,8 @@ def print_burst(rows):
 def print_steady(rows, args):
     print("\nsteady: %g units/s plugged for %g s into a standing job" % (args.rate, args.duration))
     print("| units (ports) | plugged | attach → JobAssign p50 / p99 | JobResult → ack p99 | "
-          "msgs/s | controller CPU | peak RSS | stalls > 50 ms | re-Hellos / replays | load avg |")
+          "msgs/s | controller CPU | peak RSS | stalls > 50 ms late / of CPU | re-Hellos / replays | "
+          "load avg |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print("| %s | %s | %s / %s | %s | %s | %s | %s | %s | %s / %s | %.1f |" % (
@@ -148,12 +192,15 @@ def main():
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--modes", default="burst,steady")
+    ap.add_argument("--insecure", action="store_true",
+                    help="no CURVE: the controller in its loopback insecure mode")
     ap.add_argument("--json", help="also write every row to this file")
     args = ap.parse_args()
     args.bindir = os.path.abspath(args.bindir)
     sizes = [int(u) for u in args.units.split(",")]
     modes = args.modes.split(",")
-    print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+    print("load average before: %.2f %.2f %.2f; %s" % (os.getloadavg() + (
+        "no CURVE (loopback insecure mode)" if args.insecure else "CURVE",)))
     results = {m: [] for m in modes}
     for m in modes:
         for u in sizes:

@@ -1,6 +1,6 @@
 """A large site through one real controller: 5,500 units on 110 agents of 50 ports,
-played by the load generator (bench/loadgen.c) over the real protocol, with 5 % of
-restores losing their link (4013) and retried in place. Checks counts, never times:
+played by the load generator (bench/loadgen.c) over the real protocol, CURVE on, with
+5 % of restores losing their link (4013) and retried in place. Checks counts, never times:
 every unit restored exactly once, no attempt started twice on a unit, every result
 acknowledged, and the controller's own account of the job agrees. Then the CLI lists
 the site whole: every unit, port, run and report row, each once (their documents are
@@ -37,16 +37,21 @@ def the_cli_lists_every_row(site, job, units, restored):
 
 
 def every_unit_restored_once_and_every_result_acked(bindir):
-    # loadgen speaks no CURVE (yet): the controller's explicit loopback-only insecure mode
-    site = Site(bindir, "", agents=(), curve=False, cli_timeout=20)
+    # CURVE, as a site has it: loadgen's agents and client authorized before the start
+    site = Site(bindir, "", agents=(), cli_timeout=20)
     try:
+        r = subprocess.run([os.path.join(bindir, "loadgen"), "--keys", site.keys_dir,
+                            "--make-keys", "--agents", str(AGENTS)],
+                           capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        check(r.returncode == 0, "loadgen --make-keys: %s" % r.stderr)
         site._spawn("flashrackd", [
             os.path.join(bindir, "flashrackd"),
             "--set", "controller.store=" + site.store,
             "--set", "controller.agents_endpoint=" + site.agents_ep,
             "--set", "controller.clients_endpoint=" + site.clients_ep,
             "--set", "controller.log_level=warn",
-            "--set", "mirror.listen=off", "--set", "page.listen=off"] +
+            "--set", "mirror.listen=off", "--set", "page.listen=off",
+            "--set", "security.keys_dir=" + site.keys_dir] +
             [a for kv in site.controller_sets for a in ("--set", kv)])
         site.wait_for(lambda: site.cli_ok("agents"), 10, "controller answering")
         r = subprocess.run([os.path.join(bindir, "loadgen"),
@@ -54,7 +59,7 @@ def every_unit_restored_once_and_every_result_acked(bindir):
                             "--clients-endpoint", site.clients_ep,
                             "--agents", str(AGENTS), "--ports", str(PORTS),
                             "--restore-ms", "300", "--link-fail", "0.05", "--seed", "7",
-                            "--timeout", "180", "--json"],
+                            "--timeout", "180", "--keys", site.keys_dir, "--json"],
                            capture_output=True, text=True, timeout=220, stdin=subprocess.DEVNULL)
         check(r.stdout.strip(), "loadgen printed nothing (exit %d): %s" % (r.returncode, r.stderr))
         d = json.loads(r.stdout.strip().splitlines()[-1])
