@@ -80,6 +80,7 @@ struct pending_progress {
     char status[256];
 };
 #define PROGRESS_FLUSH_MS 500
+#define PROGRESS_PER_TURN 1024 /* written per loop turn; a larger backlog goes on next turn */
 #define PROGRESS_MAX 16384
 #define PROGRESS_SLOTS (2 * PROGRESS_MAX) /* open addressing by attempt id: index + 1, 0 = free */
 
@@ -96,6 +97,7 @@ struct controller {
     struct pending_progress *progress;
     uint32_t *progress_slot;  /* PROGRESS_SLOTS: finds an attempt's entry in progress[] */
     size_t nprogress;
+    size_t progress_flushed;  /* progress[0..this) written by the flush under way */
     uv_signal_t sigint, sigterm;
     struct agent_state *agents;
     uint64_t dropped_unknown; /* refused messages from no known agent */
@@ -110,9 +112,11 @@ struct controller {
     struct turn turn;         /* turn.c: the open group commit */
     struct records records;   /* records.c: the signed record of every ended unit run */
     /* What changed since the last pass, for selector jobs to look at: every unit (a job
-     * was submitted, or at start), else only the units listed (plugged in, Helloed,
-     * finished a run, released). */
+     * was submitted, or at start: a page of the site per pass, from expand_at), and the
+     * units listed (plugged in, Helloed, finished a run, released), once the whole site
+     * has been looked at. */
     int expand_all;
+    struct expand_cursor expand_at;
     uint64_t *expand_units;
     size_t nexpand, expand_cap;
     int stopping;
@@ -131,6 +135,8 @@ void agents_send_assign(struct controller *c, const Fr__AttemptRef *ref, const s
 void agents_free(struct controller *c);
 void agents_send_power_cycle(struct controller *c, struct agent_state *a, const char *port);
 void agents_on_progress_flush(uv_timer_t *t);
+/* Writes every pending progress report now (at a stop). */
+void agents_flush_progress(struct controller *c);
 /* After the keys were reloaded: an online agent whose key was revoked goes offline. */
 void agents_on_keys_changed(void *arg);
 

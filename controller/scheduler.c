@@ -6,7 +6,8 @@
  * MAX_CLAIMS attempts: a larger backlog continues on the next turn, after the loop
  * has read its sockets, so heartbeats and results never wait behind a 10,000-unit
  * submit. Selector jobs look for new units only after units, jobs or runs changed, and
- * then only at the units that changed (all of them after a submit). */
+ * then only at the units that changed; after a submit at all of them, EXPAND_PAGE
+ * units per pass (the whole site in one query blocked the loop for 300 ms). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #define MAX_CLAIMS 256
 #define CONTINUE_MS 1 /* > 0: a continued pass runs after the loop polled its sockets */
 #define EXPAND_UNITS_MAX 4096 /* more changed units than this: look at them all */
+#define EXPAND_PAGE 1024      /* units of the whole site looked at per pass */
 
 struct batch {
     struct sched_candidate *c;
@@ -188,6 +190,24 @@ static int claim_batch(struct controller *c)
     return claims == MAX_CLAIMS;
 }
 
+/* Runs for selector jobs: a page of the whole site when it is being looked at, else the
+ * units that changed. Returns whether a pass has more to look at. */
+static int expand(struct controller *c, uint64_t now)
+{
+    int done = 1, rc = 0;
+    if (c->expand_all)
+        rc = store_sched_expand_page(c->store, now, &c->expand_at, EXPAND_PAGE, &done);
+    else if (c->nexpand)
+        rc = store_sched_expand(c->store, now, c->expand_units, c->nexpand);
+    if (rc < 0)
+        fr_error("sched", "cannot expand selector jobs: %s", store_errmsg(c->store));
+    if (!c->expand_all || rc < 0) /* the changed units were looked at (or cannot be) */
+        c->nexpand = 0;
+    if (done || rc < 0)
+        c->expand_all = 0;
+    return rc == 0 && (!done || c->nexpand > 0);
+}
+
 static void sched_run(struct controller *c)
 {
     uint64_t now = fr_time_wall_ms();
@@ -195,13 +215,8 @@ static void sched_run(struct controller *c)
         fr_error("sched", "cannot open a transaction: %s", store_errmsg(c->store));
         return;
     }
-    if (c->expand_all || c->nexpand) {
-        if (store_sched_expand(c->store, now, c->expand_all ? NULL : c->expand_units, c->nexpand) < 0)
-            fr_error("sched", "cannot expand selector jobs: %s", store_errmsg(c->store));
-        c->expand_all = 0;
-        c->nexpand = 0;
-    }
-    int more = claim_batch(c);
+    int more = expand(c, now);
+    more |= claim_batch(c);
     plan_moves(c);
     store_jobs_settle(c->store, now);
     turn_end(c);
@@ -227,16 +242,18 @@ void sched_kick_after(struct controller *c, uint64_t ms)
         c->sched_retry_at = at;
 }
 
+/* From the first unit again; what changed before now is in the look at the whole site. */
 void sched_expand_all(struct controller *c)
 {
     c->expand_all = 1;
+    c->expand_at = (struct expand_cursor){ "", "" };
     c->nexpand = 0;
 }
 
+/* Listed even while the whole site is being looked at: the pages behind the cursor
+ * would not see this unit's change. */
 void sched_expand_unit(struct controller *c, uint64_t ecid)
 {
-    if (c->expand_all)
-        return;
     if (c->nexpand == c->expand_cap) {
         size_t cap = c->expand_cap ? 2 * c->expand_cap : 256;
         uint64_t *p = cap <= EXPAND_UNITS_MAX ? realloc(c->expand_units, cap * sizeof *p) : NULL;

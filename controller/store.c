@@ -479,6 +479,14 @@ int store_close(struct store **ps)
 uint64_t store_epoch(const struct store *s) { return s->epoch; }
 int store_read_failed(const struct store *s) { return s->read_failed; }
 const char *store_errmsg(const struct store *s) { return sqlite3_errmsg(s->db); }
+
+uint64_t store_vm_steps(const struct store *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->ncache; i++)
+        n += (uint64_t)sqlite3_stmt_status(s->cache[i].st, SQLITE_STMTSTATUS_VM_STEP, 0);
+    return n;
+}
 /* Nested begins are savepoints: the controller commits a loop turn's messages in one
  * transaction, and the writers it calls (runs.c, claims) keep their own begin/commit,
  * which then only release or undo their part. */

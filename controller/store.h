@@ -46,6 +46,10 @@ long store_fault_calls(const struct store *s);
 #endif
 /* The last SQLite error text, for logs. */
 const char *store_errmsg(const struct store *s);
+/* The virtual-machine steps of every statement the store has run: the work it did, in a
+ * count that does not depend on the machine's speed (tests compare it across site
+ * sizes: work per unit that grows with the site is a scan). */
+uint64_t store_vm_steps(const struct store *s);
 /* Whether the last document (store_doc_*) came back NULL because a read failed. */
 int store_read_failed(const struct store *s);
 
@@ -105,6 +109,16 @@ int store_jobs_settle(struct store *s, uint64_t now_ms);
 /* Creates unit runs for selector jobs (agents/ports) from the units present now: every
  * unit when ecids is NULL, else only ecids[0..n) (the units that changed). */
 int store_sched_expand(struct store *s, uint64_t now_ms, const uint64_t *ecids, size_t n);
+/* Where a look at the whole site has got to: the last unit's agent and port ("" "" to
+ * begin with). */
+struct expand_cursor {
+    char agent[64], port[64];
+};
+/* store_sched_expand for every unit, one page at a time: the next max present units
+ * after cur in (agent, port) order; cur moves past them, and *done says that no unit
+ * lies beyond. A pass at a time, so that a 10,000-unit submit never blocks the loop. */
+int store_sched_expand_page(struct store *s, uint64_t now_ms, struct expand_cursor *cur, size_t max,
+                            int *done);
 struct sched_candidate {
     uint64_t job, ecid;
     char agent[64], port[64];

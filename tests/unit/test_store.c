@@ -517,6 +517,52 @@ static void selector_jobs_take_units_up_to_count(void **state)
     json_decref(doc);
 }
 
+/* A look at the whole site in pages: every present unit of the job's agents gets its
+ * run once, a page creates at most its size of them, and a count holds across pages
+ * (units joined in agent and port order, as in one pass). */
+static void the_whole_site_is_looked_at_a_page_at_a_time(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 8, 0x4100);
+    hello_with_units(s, "B", 8, 0x4200);
+    hello_with_units(s, "C", 6, 0x4300);
+    char *all[] = { "A", "B", "C" }, *bc[] = { "B", "C" };
+    int created;
+    struct job_spec spec = { .key = "all", .name = "all", .firmware = "/x.ipsw", .sha256 = "",
+                             .agents = all, .nagents = 3, .erase = 1 };
+    uint64_t id, counted;
+    char err[128];
+    assert_int_equal(store_job_submit(s, &spec, 1, &id, &created, err, sizeof err), 0);
+    struct expand_cursor cur = { "", "" };
+    int done = 0, pages = 0;
+    int64_t runs = 0;
+    while (!done) {
+        assert_int_equal(store_sched_expand_page(s, 2, &cur, 5, &done), 0);
+        int64_t now = count_sql("SELECT COUNT(*) FROM unit_runs");
+        assert_true(now - runs <= 5);
+        runs = now;
+        assert_true(++pages <= 5);
+    }
+    assert_int_equal(pages, 5); /* 22 units, 5 a page */
+    assert_int_equal(runs, 22);
+    assert_int_equal(count_sql("SELECT COUNT(DISTINCT ecid) FROM unit_runs"), 22);
+    assert_int_equal(store_sched_expand_page(s, 3, &cur, 5, &done), 0); /* past the end */
+    assert_int_equal(done, 1);
+    /* a counted job on B and C once A's runs are over: the first 10 in agent, port order */
+    assert_int_equal(store_job_cancel(s, id, 0, 4, &created, NULL, NULL), 0);
+    spec = (struct job_spec){ .key = "bc", .name = "bc", .firmware = "/x.ipsw", .sha256 = "",
+                              .agents = bc, .nagents = 2, .count = 10, .erase = 1 };
+    assert_int_equal(store_job_submit(s, &spec, 5, &counted, &created, err, sizeof err), 0);
+    cur = (struct expand_cursor){ "", "" };
+    for (done = 0, pages = 0; !done && pages < 10; pages++)
+        assert_int_equal(store_sched_expand_page(s, 6, &cur, 3, &done), 0);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE job = 2"), 10);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE job = 2 AND ecid >= 16896"
+                               " AND ecid < 16904"), 8); /* all of B (0x4200..) */
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE job = 2 AND ecid IN"
+                               " (17152, 17153)"), 2); /* and C's first two (0x4300, 0x4301) */
+}
+
 struct cancels {
     int n;
     int64_t committed;  /* cancelled runs another connection saw when the callback ran */
@@ -556,6 +602,45 @@ static void cancel_marks_runs_and_job(void **state)
     assert_string_equal(json_string_value(json_object_get(job, "state")), "cancelled");
     json_decref(doc);
     assert_int_equal(store_job_cancel(s, 999, 0, 10, &nruns, NULL, NULL), FR_ENOTFOUND);
+}
+
+static int count_row(void *arg, uint64_t job, uint64_t ecid)
+{
+    (void)job;
+    (void)ecid;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* The store's work to find whether one ended unit of a job has its record: a job of n
+ * cancelled runs, and the steps that lookup took. */
+static uint64_t steps_for_one_record_lookup(struct store *s, const char *key, uint64_t first, size_t n)
+{
+    uint64_t *ecids = calloc(n, sizeof *ecids);
+    for (size_t i = 0; i < n; i++)
+        ecids[i] = first + i;
+    int created, nruns = 0, rows = 0;
+    uint64_t job = submit(s, key, ecids, n, NULL, 0, &created);
+    assert_int_equal(store_job_cancel(s, job, 0, 10, &nruns, NULL, NULL), 0);
+    assert_int_equal(nruns, (int)n);
+    uint64_t before = store_vm_steps(s);
+    assert_int_equal(store_records_missing(s, job, first + n / 2, count_row, &rows), 0);
+    uint64_t steps = store_vm_steps(s) - before;
+    assert_int_equal(rows, 1);
+    free(ecids);
+    return steps;
+}
+
+/* Each ended unit asks for its record: that must cost the same in a job of 10 runs as
+ * in one of 2,000 (it read every run of the job, and a 10,000-unit job spent most of
+ * its CPU there). */
+static void one_units_record_lookup_does_not_grow_with_the_job(void **state)
+{
+    struct store *s = *state;
+    uint64_t small = steps_for_one_record_lookup(s, "small", 0x10000, 10);
+    uint64_t large = steps_for_one_record_lookup(s, "large", 0x20000, 2000);
+    assert_true(small > 0);
+    assert_int_equal(large, small);
 }
 
 static void documents_have_documented_keys(void **state)
@@ -1006,7 +1091,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(results_apply_only_with_the_attempts_own_agent_ecid_and_token,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(selector_jobs_take_units_up_to_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_whole_site_is_looked_at_a_page_at_a_time, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_marks_runs_and_job, setup, teardown),
+        cmocka_unit_test_setup_teardown(one_units_record_lookup_does_not_grow_with_the_job, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(documents_have_documented_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(unpaired_unit_starts_once_put_in_dfu, setup, teardown),
         cmocka_unit_test_setup_teardown(lost_link_avoids_the_port_unless_the_job_allows_it, setup, teardown),
