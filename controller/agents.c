@@ -237,7 +237,8 @@ static uint32_t *progress_slot(struct controller *c, const struct agent_state *a
 static void queue_progress(struct controller *c, struct agent_state *a, const Fr__JobProgress *p)
 {
     uint32_t *slot = progress_slot(c, a, p->ref->attempt_id);
-    if (*slot == 0) {
+    /* an entry the flush under way has written already: a new one, written after it */
+    if (*slot == 0 || *slot - 1 < c->progress_flushed) {
         if (c->nprogress >= PROGRESS_MAX)
             return; /* the next report of that attempt will get through */
         *slot = (uint32_t)++c->nprogress;
@@ -251,13 +252,14 @@ static void queue_progress(struct controller *c, struct agent_state *a, const Fr
     snprintf(pp->status, sizeof pp->status, "%s", p->status);
 }
 
-void agents_on_progress_flush(uv_timer_t *t)
+/* Writes up to max pending reports in one transaction; returns how many are left. */
+static size_t flush_progress(struct controller *c, size_t max)
 {
-    struct controller *c = t->data;
-    if (c->nprogress == 0 || store_begin(c->store) < 0)
-        return;
+    size_t end = c->nprogress - c->progress_flushed > max ? c->progress_flushed + max : c->nprogress;
+    if (end == c->progress_flushed || store_begin(c->store) < 0)
+        return 0; /* nothing, or the next tick tries again */
     uint64_t now = fr_time_wall_ms();
-    for (size_t i = 0; i < c->nprogress; i++) {
+    for (size_t i = c->progress_flushed; i < end; i++) {
         struct pending_progress *pp = &c->progress[i];
         Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
         p.ref = &pp->ref;
@@ -270,8 +272,27 @@ void agents_on_progress_flush(uv_timer_t *t)
     }
     if (store_commit(c->store) < 0)
         store_rollback(c->store);
+    c->progress_flushed = end;
+    if (end < c->nprogress)
+        return c->nprogress - end;
     memset(c->progress_slot, 0, PROGRESS_SLOTS * sizeof *c->progress_slot);
-    c->nprogress = 0;
+    c->nprogress = c->progress_flushed = 0;
+    return 0;
+}
+
+/* At most PROGRESS_PER_TURN reports per turn: ten thousand running units' reports took
+ * 300 ms of one turn, with results and heartbeats waiting behind them. The rest is
+ * written on the next turn, after the loop has read its sockets. */
+void agents_on_progress_flush(uv_timer_t *t)
+{
+    struct controller *c = t->data;
+    if (flush_progress(c, PROGRESS_PER_TURN) > 0 && !c->stopping)
+        uv_timer_start(&c->progress_flush, agents_on_progress_flush, 1, PROGRESS_FLUSH_MS);
+}
+
+void agents_flush_progress(struct controller *c)
+{
+    flush_progress(c, PROGRESS_MAX);
 }
 
 static void dispatch(struct controller *c, struct agent_state *a, const Fr__Envelope *env)

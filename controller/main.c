@@ -266,7 +266,7 @@ static void on_signal(uv_signal_t *h, int signum)
     zap_stop(c->zap);
     uv_close((uv_handle_t *)&c->heartbeat, on_quiet_close);
     uv_close((uv_handle_t *)&c->sched, on_quiet_close);
-    agents_on_progress_flush(&c->progress_flush);
+    agents_flush_progress(c);
     uv_close((uv_handle_t *)&c->progress_flush, on_quiet_close);
     mirror_close(c);
     page_close(c);
