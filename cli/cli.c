@@ -28,6 +28,7 @@
 #include "render.h"
 #include "render_csv.h"
 #include "rows.h"
+#include "snapshot.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3, EXIT_NOTFOUND = 4 };
 
@@ -126,6 +127,14 @@ static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
     }
 }
 
+static int query_req(struct cli *c, Fr__QueryRequest *q, json_t **doc)
+{
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_QUERY;
+    env.query = q;
+    return cli_call(c, &env, doc);
+}
+
 /* A query; limit > 0 asks for a page of the document from cursor. */
 static int query_page(struct cli *c, int kind, uint64_t job, uint64_t ecid, const char *cursor,
                       uint32_t limit, json_t **doc)
@@ -136,10 +145,7 @@ static int query_page(struct cli *c, int kind, uint64_t job, uint64_t ecid, cons
     q.ecid = ecid;
     q.cursor = (char *)cursor;
     q.limit = limit;
-    Fr__Envelope env = FR__ENVELOPE__INIT;
-    env.body_case = FR__ENVELOPE__BODY_QUERY;
-    env.query = &q;
-    return cli_call(c, &env, doc);
+    return query_req(c, &q, doc);
 }
 
 static int cli_query(struct cli *c, int kind, uint64_t job, uint64_t ecid, json_t **doc)
@@ -779,7 +785,7 @@ static int run_submit(struct cli *c, int argc, char **argv)
 
 struct watch_args {
     int once;
-    long long interval_ms;
+    long long interval_ms, frames;
 };
 
 static int on_watch_opt(void *arg, int ch, const char *val)
@@ -793,6 +799,10 @@ static int on_watch_opt(void *arg, int ch, const char *val)
         return 0;
     if (ch == 'i')
         fprintf(stderr, "flashrack watch: --interval: expected 50..60000 ms, got '%s'\n", val);
+    if (ch == 'f' && fr_cfg_parse_int(val, 1, 1000000, &w->frames) == 0)
+        return 0;
+    if (ch == 'f')
+        fprintf(stderr, "flashrack watch: --frames: expected 1..1000000, got '%s'\n", val);
     return -1;
 }
 
@@ -855,46 +865,89 @@ static void watch_frame(const json_t *doc, int ansi)
     fflush(stdout);
 }
 
+#define WATCH_PAGE 1000 /* runs per reply */
+
+/* A frame's reads: watch replies, applied to snap, until one says there are no more
+ * changes now; changed gets the runs they carried. */
+static int watch_read(struct cli *c, uint64_t job, json_t *snap, json_t *changed)
+{
+    int rc = EXIT_OK, more = 1;
+    for (int pages = 0; rc == EXIT_OK && more; pages++) {
+        if (pages >= PAGES_MAX) {
+            fprintf(stderr, "flashrack watch: the controller sent more than %d pages of changes\n", PAGES_MAX);
+            return EXIT_FAILED;
+        }
+        Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
+        q.kind = FR__QUERY_REQUEST__KIND__WATCH;
+        q.job_id = job;
+        q.limit = WATCH_PAGE;
+        q.since = snapshot_seq(snap);
+        json_t *reply = NULL;
+        if ((rc = query_req(c, &q, &reply)) == EXIT_OK) {
+            snapshot_apply(snap, reply);
+            json_array_extend(changed, json_object_get(reply, "runs"));
+            more = json_is_true(json_object_get(reply, "more"));
+        }
+        json_decref(reply);
+    }
+    return rc;
+}
+
+/* One frame: the snapshot as a document (with -o json, "changes": the runs this frame
+ * read), or the lines of what changed. */
+static void watch_show(struct cli *c, const json_t *doc, json_t *changed, int tty, json_t *seen)
+{
+    if (c->json) {
+        json_t *out = json_deep_copy(doc);
+        json_object_set_new(out, "changes", json_integer((json_int_t)json_array_size(changed)));
+        char *text = json_dumps(out, JSON_COMPACT);
+        puts(text ? text : "{}");
+        free(text);
+        json_decref(out);
+        fflush(stdout);
+    } else if (tty) {
+        watch_frame(doc, 1);
+    } else {
+        rows_sort(changed, rows_by_port);
+        json_t *lines = json_pack("{s:O}", "runs", changed);
+        watch_lines(lines, seen);
+        json_decref(lines);
+        watch_move_lines(doc, seen);
+    }
+}
+
 static int run_watch(struct cli *c, int argc, char **argv)
 {
     static const struct option own[] = { { "once", no_argument, NULL, '1' },
-                                         { "interval", required_argument, NULL, 'i' } };
-    struct watch_args w = { 0, 500 };
+                                         { "interval", required_argument, NULL, 'i' },
+                                         { "frames", required_argument, NULL, 'f' } };
+    struct watch_args w = { 0, 500, 0 };
     uint64_t job;
-    int rc = parse_verb(c, "watch", argc, argv, own, 2, on_watch_opt, &w);
+    int rc = parse_verb(c, "watch", argc, argv, own, 3, on_watch_opt, &w);
     if (!rc)
         rc = job_arg("watch", argc, argv, &job);
     if (rc)
         return rc;
     int tty = isatty(STDOUT_FILENO) && !c->json;
-    json_t *seen = json_object();
+    json_t *seen = json_object(), *snap = snapshot_new();
     int failures = 0;
-    for (;;) {
-        json_t *doc = NULL;
-        rc = cli_query(c, FR__QUERY_REQUEST__KIND__WATCH, job, 0, &doc);
-        if (rc)
-            break;
-        rows_sort(json_object_get(doc, "runs"), rows_by_port);
-        int finished = watched_finished(doc, &failures);
-        if (c->json) {
-            char *text = json_dumps(doc, JSON_COMPACT);
-            puts(text ? text : "{}");
-            free(text);
-            fflush(stdout);
-        } else if (tty) {
-            watch_frame(doc, 1);
-        } else {
-            watch_lines(doc, seen);
-            watch_move_lines(doc, seen);
-        }
+    for (long long frame = 1;; frame++) {
+        json_t *changed = json_array();
+        rc = watch_read(c, job, snap, changed);
+        json_t *doc = rc ? NULL : snapshot_doc(snap);
+        int finished = doc && watched_finished(doc, &failures);
+        if (doc)
+            watch_show(c, doc, changed, tty, seen);
         if (finished && !c->json && !tty)
             render_jobs(doc, stdout);
+        json_decref(changed);
         json_decref(doc);
-        if (finished || w.once)
+        if (rc || w.once || (w.frames ? frame >= w.frames : finished))
             break;
         struct timespec ts = { w.interval_ms / 1000, (w.interval_ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
     }
+    json_decref(snap);
     json_decref(seen);
     if (!rc && failures && !w.once) {
         fprintf(stderr, "flashrack watch: %d unit%s failed\n", failures, failures == 1 ? "" : "s");
@@ -1141,8 +1194,11 @@ static const struct verb verbs[] = {
     { "status", run_status, "jobs, or one job unit by unit", "  status [JOB]\n  Lists jobs, or one job unit by unit (-o csv: a row per job, or per unit).\n"
       "  Exit code 1 when a unit of JOB failed or is suspected faulty; 4 when there is no JOB." },
     { "watch", run_watch, "live per-port view until the job ends",
-      "  watch [JOB] [--once] [--interval MS]\n"
-      "  A live per-port view until the job ends (plain lines when not a terminal).\n"
+      "  watch [JOB] [--once] [--interval MS] [--frames N]\n"
+      "  A live per-port view until the job ends (plain lines when not a terminal): every\n"
+      "  run once, then each frame only the runs that changed. --frames stops after N\n"
+      "  frames, ended or not; -o json prints one document per frame, with \"changes\",\n"
+      "  the runs that frame read.\n"
       "  Exit code 1 when any unit failed or is suspected faulty; 4 when there is no JOB." },
     { "units", run_units, "every phone seen; release a held unit",
       "  units [--state RUN_STATE] [--model PRODUCT_TYPE]\n  Every phone seen: ECID, model, mode, where it is"

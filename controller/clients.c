@@ -304,7 +304,10 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
     }
     switch (q->kind) {
     case FR__QUERY_REQUEST__KIND__STATUS: doc = store_doc_status_page(c->store, q->job_id, 0, &pg); break;
-    case FR__QUERY_REQUEST__KIND__WATCH: doc = with_buttons(store_doc_status(c->store, q->job_id, 1)); break;
+    case FR__QUERY_REQUEST__KIND__WATCH:
+        doc = with_buttons(q->limit ? store_doc_watch(c->store, q->job_id, (int64_t)q->since, pg.limit)
+                                    : store_doc_status(c->store, q->job_id, 1));
+        break;
     case FR__QUERY_REQUEST__KIND__UNITS: doc = store_doc_units(c->store, &pg); break;
     case FR__QUERY_REQUEST__KIND__PORTS: doc = store_doc_ports(c->store, &pg); break;
     case FR__QUERY_REQUEST__KIND__AGENTS: doc = agents_doc(c); break;

@@ -16,7 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 
-#define SCHEMA_VERSION 9
+#define SCHEMA_VERSION 10
 
 static const char *const schema[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -138,6 +138,29 @@ static const char *const schema_v9[] = {
     "CREATE INDEX IF NOT EXISTS port_strikes_port ON port_strikes(agent, path, at)",
 };
 
+/* v10: the change sequence of unit runs, for a watch that reads a snapshot and then only
+ * what changed (store_doc_watch): every write of a run's shown columns, or of its unit's
+ * port, stamps the run with the next number, one above every run's; indexed, so the runs
+ * changed after a number are a range. Triggers stamp it, so that no writer can forget
+ * to; the runs stored before are numbered in rowid order. */
+static const char *const schema_v10[] = {
+    "ALTER TABLE unit_runs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
+    "UPDATE unit_runs SET seq = rowid",
+    "CREATE INDEX unit_runs_seq ON unit_runs(seq)",
+    "CREATE TRIGGER unit_runs_added AFTER INSERT ON unit_runs BEGIN"
+    " UPDATE unit_runs SET seq = (SELECT COALESCE(MAX(seq), 0) FROM unit_runs) + 1 WHERE rowid = NEW.rowid; END",
+    "CREATE TRIGGER unit_runs_changed AFTER UPDATE OF state, attempts, error_class, error_text,"
+    " started, ended, step, fraction, status, updated ON unit_runs BEGIN"
+    " UPDATE unit_runs SET seq = (SELECT COALESCE(MAX(seq), 0) FROM unit_runs) + 1 WHERE rowid = NEW.rowid; END",
+    /* a run shows its unit's port until an attempt names one: when the port (or model)
+     * changes, not at every report of the unit, each run is stamped in turn (through
+     * unit_runs_changed), so that no two share a number */
+    "CREATE TRIGGER units_moved AFTER UPDATE OF agent, port, product_type ON units"
+    " WHEN OLD.agent IS NOT NEW.agent OR OLD.port IS NOT NEW.port"
+    " OR OLD.product_type IS NOT NEW.product_type BEGIN"
+    " UPDATE unit_runs SET status = status WHERE ecid = NEW.ecid; END",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -152,6 +175,7 @@ static const struct {
     { schema_v7, sizeof schema_v7 / sizeof schema_v7[0] },
     { schema_v8, sizeof schema_v8 / sizeof schema_v8[0] },
     { schema_v9, sizeof schema_v9 / sizeof schema_v9[0] },
+    { schema_v10, sizeof schema_v10 / sizeof schema_v10[0] },
 };
 
 

@@ -275,6 +275,10 @@ struct store_page {
 json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs);
 /* Pages of one job's runs (job_id > 0); the jobs and moves come whole on every page. */
 json_t *store_doc_status_page(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg);
+/* A watch's frame (proto/PROTOCOL.md "watch"): the jobs and moves of store_doc_status's
+ * watch, and the runs changed after since (0 = every run) in change order, at most limit
+ * (<= 0: all); "seq" is the since of the next frame, "more" that it may have more now. */
+json_t *store_doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit);
 json_t *store_doc_units(struct store *s, const struct store_page *pg);
 json_t *store_doc_ports(struct store *s, const struct store_page *pg);
 /* Agents rows; the caller adds live fields (state, running, dropped_msgs). */

@@ -120,21 +120,18 @@ static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
     return jobs;
 }
 
-#define RUNS_SQL(after)                                                                      \
+#define RUNS_SQL(tail)                                                                       \
     "SELECT r.job, r.ecid, COALESCE(u.product_type, ''), r.state,"                             \
     " COALESCE(a.agent, u.agent, ''), COALESCE(a.port, u.port, ''), COALESCE(p.label, ''),"    \
     " COALESCE(a.n, 0), r.step, r.fraction, r.status, r.error_class, r.error_text, r.started," \
-    " r.updated FROM unit_runs r LEFT JOIN units u ON u.ecid = r.ecid"                         \
+    " r.updated, r.seq FROM unit_runs r LEFT JOIN units u ON u.ecid = r.ecid"                  \
     " LEFT JOIN attempts a ON a.id = (SELECT MAX(id) FROM attempts WHERE job = r.job AND ecid = r.ecid)" \
     " LEFT JOIN ports p ON p.agent = COALESCE(a.agent, u.agent) AND p.path = COALESCE(a.port, u.port)" \
-    " WHERE r.job = ?2" after " ORDER BY r.ecid LIMIT ?1"
+    tail
 
-/* One job's runs, a page of them in ECID order (its primary key's); *key gets the last
- * row's sort key. */
-static json_t *runs_of(struct store *s, uint64_t job, const struct store_page *pg, json_t **key)
+/* The rows of a RUNS_SQL statement; last[] gets the last row's ECID and change sequence. */
+static json_t *run_rows(struct store *s, sqlite3_stmt *st, int64_t last[2])
 {
-    sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg) ? RUNS_SQL(" AND r.ecid > ?3") : RUNS_SQL(""),
-                                             "iu", (int64_t)pg->limit, job), pg, 3);
     json_t *runs = json_array();
     while (st && st_step(s, st) == SQLITE_ROW) {
         json_t *r = json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:s, s:s, s:s, s:o, s:o}",
@@ -145,11 +142,28 @@ static json_t *runs_of(struct store *s, uint64_t job, const struct store_page *p
             "status", col_text(st, 10), "error_class", col_text(st, 11), "error", col_text(st, 12),
             "started", col_time(st, 13), "updated", col_time(st, 14));
         json_array_append_new(runs, r);
-        json_decref(*key);
-        *key = ecid_key(st, 1);
+        last[0] = sqlite3_column_int64(st, 1);
+        last[1] = sqlite3_column_int64(st, 15);
     }
     if (st)
         sqlite3_reset(st);
+    return runs;
+}
+
+/* One job's runs, a page of them in ECID order (its primary key's); *key gets the last
+ * row's sort key. */
+static json_t *runs_of(struct store *s, uint64_t job, const struct store_page *pg, json_t **key)
+{
+    sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg)
+                                          ? RUNS_SQL(" WHERE r.job = ?2 AND r.ecid > ?3 ORDER BY r.ecid LIMIT ?1")
+                                          : RUNS_SQL(" WHERE r.job = ?2 ORDER BY r.ecid LIMIT ?1"),
+                                          "iu", (int64_t)pg->limit, job), pg, 3);
+    int64_t last[2];
+    json_t *runs = run_rows(s, st, last);
+    if (json_array_size(runs)) {
+        json_decref(*key);
+        *key = json_pack("[I]", (json_int_t)last[0]);
+    }
     return runs;
 }
 
@@ -164,15 +178,14 @@ static json_t *status_page(struct store *s, uint64_t job_id, const struct store_
     return doc;
 }
 
-/* NULL when job_id names no job. */
-static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg)
+/* The jobs of a status document: job_id's, a watch's (every running job and the newest),
+ * or the newest 200; NULL when job_id names no job. */
+static json_t *status_jobs(struct store *s, uint64_t job_id, int watched)
 {
-    if (job_id && later_page(pg))
-        return status_page(s, job_id, pg);
     sqlite3_stmt *st;
     if (job_id)
         st = st_query(s, "SELECT " JOB_COLS " FROM jobs WHERE id = ?", "u", job_id);
-    else if (with_runs)
+    else if (watched)
         st = st_query(s, "SELECT " JOB_COLS " FROM jobs WHERE state = 'running'"
                       " OR id = (SELECT MAX(id) FROM jobs) ORDER BY id", NULL);
     else
@@ -182,6 +195,24 @@ static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const
         json_decref(jobs);
         return NULL;
     }
+    return jobs;
+}
+
+static void with_moves(struct store *s, json_t *doc)
+{
+    json_t *moves = doc_moves(s);
+    json_object_set(doc, "moves", json_object_get(moves, "moves"));
+    json_decref(moves);
+}
+
+/* NULL when job_id names no job. */
+static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg)
+{
+    if (job_id && later_page(pg))
+        return status_page(s, job_id, pg);
+    json_t *jobs = status_jobs(s, job_id, with_runs);
+    if (!jobs)
+        return NULL;
     json_t *doc = json_pack("{s:o}", "jobs", jobs);
     if (job_id || with_runs) {
         /* pages are of one job's runs; the jobs and moves come with the first */
@@ -197,10 +228,31 @@ static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const
         }
         page_next(doc, p, json_array_size(runs), key);
         json_object_set_new(doc, "runs", runs);
-        json_t *moves = doc_moves(s);
-        json_object_set(doc, "moves", json_object_get(moves, "moves"));
-        json_decref(moves);
+        with_moves(s, doc);
     }
+    return doc;
+}
+
+/* The watched jobs' runs (job ?3, or with ?3 = 0 every running job and the newest)
+ * changed after ?2, in change order: a range of the index unit_runs_seq (the unary + keeps
+ * the planner from reading every run of the job by its key and sorting them instead). */
+#define WATCHED_SQL                                                                          \
+    RUNS_SQL(" WHERE r.seq > ?2 AND (+r.job = ?3 OR ?3 = 0 AND +r.job IN (SELECT id FROM jobs"  \
+             " WHERE state = 'running' OR id = (SELECT MAX(id) FROM jobs))) ORDER BY r.seq LIMIT ?1")
+
+/* A watch's frame: the jobs and moves whole, the runs changed after since (0: every run,
+ * the snapshot), at most limit of them ("more" when there may be others), and "seq", the
+ * change sequence to ask from next. NULL when job_id names no job. */
+static json_t *doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit)
+{
+    json_t *jobs = status_jobs(s, job_id, 1);
+    if (!jobs)
+        return NULL;
+    int64_t last[2] = { 0, since };
+    json_t *runs = run_rows(s, st_query(s, WATCHED_SQL, "iiu", (int64_t)limit, since, job_id), last);
+    json_t *doc = json_pack("{s:o, s:o, s:I, s:b}", "jobs", jobs, "runs", runs, "seq", (json_int_t)last[1],
+                            "more", json_array_size(runs) == (size_t)limit);
+    with_moves(s, doc);
     return doc;
 }
 
@@ -477,6 +529,12 @@ json_t *store_doc_status_page(struct store *s, uint64_t job_id, int with_runs, c
 {
     s->read_failed = 0;
     return st_checked(s, doc_status(s, job_id, with_runs, page_or_whole(pg)));
+}
+
+json_t *store_doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit)
+{
+    s->read_failed = 0;
+    return st_checked(s, doc_watch(s, job_id, since, limit > 0 ? limit : -1));
 }
 
 json_t *store_doc_units(struct store *s, const struct store_page *pg)

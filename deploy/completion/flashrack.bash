@@ -7,7 +7,7 @@ _flashrack()
     local global="--controller --output --timeout --help"
     case $prev in
         -o|--output) COMPREPLY=($(compgen -W "table json csv pdf" -- "$cur")); return ;;
-        -C|--controller|--timeout|--ecid|--agent|--port|--count|--sha256|--max-attempts|--name|--key|--interval|--model|--role|--keys-dir|--state)
+        -C|--controller|--timeout|--ecid|--agent|--port|--count|--sha256|--max-attempts|--name|--key|--interval|--frames|--model|--role|--keys-dir|--state)
             return ;;
         --firmware|--catalog|--pubkey|--out) COMPREPLY=($(compgen -f -- "$cur")); return ;;
     esac
@@ -23,7 +23,7 @@ _flashrack()
     case $verb in
         "") words="submit status watch unit units ports firmware moves agents cancel report keys record $global --version" ;;
         submit) words="--firmware --ecid --agent --port --count --sha256 --update --max-attempts --name --standing --same-port --key --queue --wait" ;;
-        watch) words="--once --interval" ;;
+        watch) words="--once --interval --frames" ;;
         report|cancel) words="--ecid" ;;
         ports) words="clear --state --quarantined" ;;
         units) words="release --state --model" ;;

@@ -4,7 +4,8 @@ played by the load generator (bench/loadgen.c) over the real protocol, CURVE on,
 every unit restored exactly once, no attempt started twice on a unit, every result
 acknowledged, and the controller's own account of the job agrees. Then the CLI lists
 the site whole: every unit, port, run and report row, each once (their documents are
-several MiB, sent in pages; one reply is at most 1 MiB)."""
+several MiB, sent in pages; one reply is at most 1 MiB), and `watch` reads every run
+once, then only the runs that changed."""
 import json
 import os
 import subprocess
@@ -34,6 +35,19 @@ def the_cli_lists_every_row(site, job, units, restored):
     report = site.cli_json("report", str(job))["units"]
     once_each(report, "ecid", units, "report units")
     check(all(r["attempts"] for r in report), "a report row without its attempts")
+
+
+def the_watch_reads_the_site_once(site, job, units):
+    """Three frames of `watch`: the first reads every run (in pages), the next ones only
+    what changed since (the job is over: next to nothing), never the site again."""
+    r = site.cli("-o", "json", "watch", str(job), "--frames", "3", "--interval", "50")
+    check(r.returncode in (0, 1), "watch exit %d: %s" % (r.returncode, r.stderr))
+    frames = [json.loads(line) for line in r.stdout.splitlines()]
+    check(len(frames) == 3, "%d frames" % len(frames))
+    changes = [f["changes"] for f in frames]
+    check(changes[0] == units and all(n <= units // 100 for n in changes[1:]),
+          "runs read per frame: %s (of %d)" % (changes, units))
+    once_each(frames[-1]["runs"], "ecid", units, "watch runs")
 
 
 def every_unit_restored_once_and_every_result_acked(bindir):
@@ -86,6 +100,7 @@ def every_unit_restored_once_and_every_result_acked(bindir):
         check(totals["units"] == units and totals["done"] == d["restored"],
               "controller's totals: %s" % totals)
         the_cli_lists_every_row(site, d["job_id"], units, d["restored"])
+        the_watch_reads_the_site_once(site, d["job_id"], units)
     except Exception:
         site.dump_logs()
         raise

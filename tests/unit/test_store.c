@@ -494,6 +494,72 @@ static void a_change_between_pages_shifts_no_other_row(void **state)
     json_decref(doc);
 }
 
+/* The watch's runs changed after since, read limit at a time until none are left; the
+ * next since in *seq. */
+static json_t *watch_changes(struct store *s, uint64_t job, int64_t *seq, int limit)
+{
+    json_t *runs = json_array();
+    int more = 1;
+    for (int pages = 0; more && pages < 20; pages++) {
+        json_t *doc = store_doc_watch(s, job, *seq, limit);
+        assert_non_null(doc);
+        assert_int_equal(json_array_size(json_object_get(doc, "jobs")), 1);
+        json_array_extend(runs, json_object_get(doc, "runs"));
+        *seq = json_integer_value(json_object_get(doc, "seq"));
+        more = json_is_true(json_object_get(doc, "more"));
+        json_decref(doc);
+    }
+    return runs;
+}
+
+static const char *run_field(json_t *runs, size_t i, const char *key)
+{
+    return json_string_value(json_object_get(json_array_get(runs, i), key));
+}
+
+/* A watch reads every run once (in pages), then only the runs written since: none when
+ * nothing was, the cancelled one, the one whose unit moved to another agent's port. */
+static void a_watch_reads_every_run_then_only_what_changed(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 5, 0x4700);
+    char *agents[] = { "A" };
+    int created, n;
+    uint64_t job = submit(s, "watched", NULL, 0, agents, 1, &created);
+    assert_int_equal(store_sched_expand(s, 2, NULL, 0), 0);
+    int64_t seq = 0;
+    json_t *runs = watch_changes(s, job, &seq, 2);
+    assert_int_equal(json_array_size(runs), 5);
+    for (size_t i = 0; i < 5; i++)
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(run_field(runs, i, "ecid"), run_field(runs, j, "ecid"));
+    json_decref(runs);
+    assert_true(seq > 0);
+
+    runs = watch_changes(s, job, &seq, 2);
+    assert_int_equal(json_array_size(runs), 0); /* nothing written */
+    json_decref(runs);
+
+    assert_int_equal(store_job_cancel(s, job, 0x4701, 10, &n, NULL, NULL), 0);
+    runs = watch_changes(s, job, &seq, 2);
+    assert_int_equal(json_array_size(runs), 1);
+    assert_string_equal(run_field(runs, 0, "ecid"), "0x0000000000004701");
+    assert_string_equal(run_field(runs, 0, "state"), "cancelled");
+    json_decref(runs);
+
+    hello_with_units(s, "B", 1, 0x4703); /* unit 0x4703 is now on B's port */
+    runs = watch_changes(s, job, &seq, 2);
+    assert_int_equal(json_array_size(runs), 1);
+    assert_string_equal(run_field(runs, 0, "ecid"), "0x0000000000004703");
+    assert_string_equal(run_field(runs, 0, "agent"), "B");
+    json_decref(runs);
+    hello_with_units(s, "B", 1, 0x4703); /* the same port again: nothing shown changed */
+    runs = watch_changes(s, job, &seq, 2);
+    assert_int_equal(json_array_size(runs), 0);
+    json_decref(runs);
+    assert_null(store_doc_watch(s, job + 1, 0, 2)); /* no such job */
+}
+
 static void selector_jobs_take_units_up_to_count(void **state)
 {
     struct store *s = *state;
@@ -808,6 +874,8 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
         " DROP TABLE records; ALTER TABLE jobs DROP COLUMN operator;"
         " ALTER TABLE attempts DROP COLUMN fw_version; ALTER TABLE attempts DROP COLUMN fw_build;"
         " ALTER TABLE agents DROP COLUMN engine; ALTER TABLE agents DROP COLUMN libimobiledevice;"
+        " DROP TRIGGER unit_runs_added; DROP TRIGGER unit_runs_changed; DROP TRIGGER units_moved;"
+        " DROP INDEX unit_runs_seq; ALTER TABLE unit_runs DROP COLUMN seq;"
         " PRAGMA user_version = 1");
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
@@ -831,7 +899,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 9"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 10"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }
@@ -1085,6 +1153,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(documents_come_in_pages_that_cover_them_once, setup, teardown),
         cmocka_unit_test_setup_teardown(runs_ports_and_report_pages_cover_them_once_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(a_change_between_pages_shifts_no_other_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_watch_reads_every_run_then_only_what_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_joins_the_earliest_selector_job_only, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_get_increasing_epochs_and_stale_results_are_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(reconcile_interrupts_attempts_the_agent_lost, setup, teardown),
