@@ -8,8 +8,9 @@ runs each CLI verb --runs times and prints the wall time of each (median and wor
 CPU time the controller and the CLI spent on it (medians: the controller's from
 /proc/PID/stat, the CLI's from getrusage of its children; on a shared machine these say
 more than the wall time), the size of its JSON output and its row count. The documents
-come in pages (proto/PROTOCOL.md "Pages"): the time is that of all of them. Use a
-Release build.
+come in pages (proto/PROTOCOL.md "Pages"): the time is that of all of them. Then `watch JOB`: its first
+frame (the snapshot, --once) and the cost of each further frame (21 frames 50 ms apart
+less one frame, over 20). Use a Release build.
 
 Usage: bench/cli_bench.py BIN_DIR [--units 10000] [--runs 5] [--json FILE]
 """
@@ -51,6 +52,40 @@ def cli(bindir, ep, pid, *args):
     return dt, controller_cpu(pid) - c0, children_cpu() - k0, r.stdout
 
 
+def watch(bindir, ep, pid, job, frames):
+    """`watch JOB` for frames frames (1: --once): (wall s, controller CPU s, CLI CPU s,
+    frames' "changes"), or (None, error) when it fails"""
+    more = ["--once"] if frames == 1 else ["--frames", str(frames), "--interval", "50"]
+    argv = [os.path.join(bindir, "flashrack"), "-C", ep, "--timeout", "30", "-o", "json", "watch", job] + more
+    c0, k0, t0 = controller_cpu(pid), children_cpu(), time.monotonic()
+    r = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    dt = time.monotonic() - t0
+    if r.returncode not in (0, 1):
+        return None, "exit %d: %s" % (r.returncode, r.stderr.strip())
+    changes = [json.loads(line).get("changes") for line in r.stdout.splitlines()]
+    return dt, controller_cpu(pid) - c0, children_cpu() - k0, changes
+
+
+def watch_figures(bindir, ep, pid, job, out):
+    once = watch(bindir, ep, pid, job, 1)
+    if once[0] is None:
+        print("\n`flashrack watch JOB -o json --once`: fails, %s" % once[1])
+        out["watch"] = {"error": once[1]}
+        return
+    many = watch(bindir, ep, pid, job, 21)
+    per = [(many[i] - once[i] - (20 * 0.05 if i == 0 else 0)) / 20 * 1000 for i in range(3)]
+    out["watch"] = {"snapshot_ms": once[0] * 1000, "snapshot_controller_cpu_ms": once[1] * 1000,
+                    "snapshot_cli_cpu_ms": once[2] * 1000, "frame_ms": per[0],
+                    "frame_controller_cpu_ms": per[1], "frame_cli_cpu_ms": per[2],
+                    "changes": many[3]}
+    print("\n| `flashrack watch JOB -o json` | wall | controller CPU | CLI CPU | runs read |")
+    print("|---|---|---|---|---|")
+    print("| first frame (snapshot) | %.0f ms | %.0f ms | %.0f ms | %s |" % (
+          once[0] * 1000, once[1] * 1000, once[2] * 1000, once[3][0] if once[3] else "?"))
+    print("| each further frame | %.1f ms | %.1f ms | %.1f ms | %s |" % (
+          per[0], per[1], per[2], max(many[3][1:]) if many[3][1:] else "?"))
+
+
 def rows(verb, out):
     doc = json.loads(out)
     key = {"status": "runs", "units": "units", "ports": "ports", "report": "units"}[verb]
@@ -66,7 +101,8 @@ def main():
     args = ap.parse_args()
     bindir = os.path.abspath(args.bindir)
     tmp = tempfile.mkdtemp(prefix="fr-clibench-")
-    p, aep, cep = scale_bench.start_controller(bindir, tmp)
+    # the loopback insecure mode: what is measured here is the documents, not CURVE
+    p, aep, cep = scale_bench.start_controller(bindir, tmp, None)
     out = {}
     try:
         lg = subprocess.run([os.path.join(bindir, "loadgen"), "--agents-endpoint", aep,
@@ -94,6 +130,7 @@ def main():
                              "bytes": len(text)}
                 print("| `%s` | %.0f ms | %.0f ms | %.0f ms | %.0f ms | %d | %d |" % (
                       name, med[0], out[name]["worst_ms"], med[1], med[2], n, len(text)))
+        watch_figures(bindir, cep, p.pid, job, out)
         print("load average after: %.2f %.2f %.2f" % os.getloadavg())
     finally:
         scale_bench.stop_controller(p)
