@@ -3,8 +3,10 @@
 # repository and prints, per target, the executions done, the crashes found, the seconds
 # taken and libFuzzer's coverage at the end (cov: edges, ft: features).
 #   bench/fuzz_bench.sh [RUNS] [BUILD_DIR] [CMAKE_ARG...]   (defaults: 200000, build-fuzz)
-# e.g. bench/fuzz_bench.sh 200000 build-fuzz-sys -DFR_FUZZ_SYSTEM_PROTOBUF_C=ON links
-# Debian's uninstrumented libprotobuf-c instead of the compiled-in copy, to compare.
+# protobuf-c's runtime is compiled in from Debian's source package of the installed version,
+# fetched into BUILD_DIR/protobuf-c-src by tests/fuzz/protobuf-c-source.sh (once; it needs
+# Debian's archive). bench/fuzz_bench.sh 200000 build-fuzz-sys -DFR_FUZZ_SYSTEM_PROTOBUF_C=ON
+# links Debian's uninstrumented libprotobuf-c instead, to compare coverage.
 # $FUZZ_TARGETS (space-separated) limits the run to some targets. The seed is fixed
 # (-seed=1), so a run can be repeated. Builds the targets with clang -DFR_FUZZ=ON into
 # BUILD_DIR first. Crash inputs land in BUILD_DIR/crashes/TARGET/; copy one into
@@ -14,7 +16,14 @@ runs=${1:-200000}
 build=${2:-build-fuzz}
 shift $(( $# < 2 ? $# : 2 ))
 src=$(cd "$(dirname "$0")/.." && pwd)
-CC=clang cmake -S "$src" -B "$build" -DFR_FUZZ=ON -DFR_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+pbc=()
+case " $* " in
+  *" -DFR_FUZZ_SYSTEM_PROTOBUF_C=ON "*) ;;
+  *) mkdir -p "$build"
+     pbc=(-DFR_PROTOBUF_C_SRC="$("$src/tests/fuzz/protobuf-c-source.sh" "$build/protobuf-c-src")") ;;
+esac
+CC=clang cmake -S "$src" -B "$build" -DFR_FUZZ=ON -DFR_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "${pbc[@]}" "$@" >/dev/null
 read -r -a targets <<<"${FUZZ_TARGETS:-fuzz_wire fuzz_mux fuzz_lockdown fuzz_config fuzz_rack fuzz_engine_output fuzz_manifest}"
 cmake --build "$build" -j2 --target "${targets[@]}" >/dev/null
 declare -A corpus=([fuzz_wire]=wire [fuzz_mux]=mux [fuzz_lockdown]=lockdown [fuzz_config]=config [fuzz_rack]=rack

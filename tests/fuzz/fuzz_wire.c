@@ -4,7 +4,7 @@
  * -DFR_FUZZ=ON and CC=clang). Without it, fuzz_replay.c's main() replays the corpus
  * and past crash inputs, so the regular test suite runs them on every build. In the
  * fuzz build the protobuf-c runtime is compiled in with the fuzzer's instrumentation
- * (tests/fuzz/third_party/protobuf-c), so its decoder's branches count as coverage;
+ * (tests/fuzz/protobuf-c.cmake), so its decoder's branches count as coverage;
  * the replay links Debian's libprotobuf-c, as every other build does. */
 #include <stdint.h>
 #include <stdlib.h>
