@@ -35,6 +35,7 @@ struct agent_cfg {
     char rack_map[512];      /* usb seams: the rack map (rackmap.h); "" = ports labelled by path */     /* usb seams: prefix of sysfs ("" = this host; tests use a recorded tree) */
     char engine_path[512];
     long long watchdog_s;
+    long long verify_wait_s; /* after a restore: the longest wait for the unit in normal mode */
     char engine_extra[256];
     char key[512];            /* [agent] key: this agent's keypair file ("" = no CURVE) */
     char controller_key[512]; /* [agent] controller_key: the controller's public key file */

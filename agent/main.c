@@ -43,6 +43,7 @@ static const struct fr_cfg_field fields[] = {
     FR_CFG_FIELD_STR("seams", "rack_map", struct agent_cfg, rack_map),
     FR_CFG_FIELD_STR("engine", "path", struct agent_cfg, engine_path),
     FR_CFG_FIELD_INT("engine", "watchdog_s", struct agent_cfg, watchdog_s, 1, 86400),
+    FR_CFG_FIELD_INT("engine", "verify_wait_s", struct agent_cfg, verify_wait_s, 0, 3600),
     FR_CFG_FIELD_STR("engine", "extra_args", struct agent_cfg, engine_extra),
     FR_CFG_FIELD_STR("agent", "key", struct agent_cfg, key),
     FR_CFG_FIELD_STR("agent", "controller_key", struct agent_cfg, controller_key),
@@ -100,6 +101,7 @@ static void defaults(struct agent_cfg *c)
     snprintf(c->power, sizeof c->power, "usb");
     snprintf(c->engine_path, sizeof c->engine_path, "idevicerestore");
     c->watchdog_s = 300;
+    c->verify_wait_s = 180;
 }
 
 /* Relative paths land in systemd's (or the FHS) state and cache directories (fr_dirs.h). */

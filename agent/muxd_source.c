@@ -199,15 +199,16 @@ static void read_identity(struct job *j, idevice_t dev)
     }
     free(type);
     int have_ecid = 0, have_cpid = 0, have_bdid = 0;
-    char version[24], build[24], hw[24];
+    char hw[24];
+    char *version = j->u.ios, *build = j->u.build;
     if (ok) {
         j->u.ecid = get_uint(c, "UniqueChipID", &have_ecid);
         j->u.cpid = (uint32_t)get_uint(c, "ChipID", &have_cpid);
         j->u.bdid = (uint32_t)get_uint(c, "BoardId", &have_bdid);
         get_string(c, "ProductType", j->u.product_type, sizeof j->u.product_type);
         get_string(c, "SerialNumber", j->u.serial, sizeof j->u.serial);
-        get_string(c, "ProductVersion", version, sizeof version);
-        get_string(c, "BuildVersion", build, sizeof build);
+        get_string(c, "ProductVersion", version, sizeof j->u.ios);
+        get_string(c, "BuildVersion", build, sizeof j->u.build);
         get_string(c, "HardwareModel", hw, sizeof hw);
         snprintf(j->versions, sizeof j->versions, "iOS %s (%s), %s", version[0] ? version : "?",
                  build[0] ? build : "?", hw[0] ? hw : "?");

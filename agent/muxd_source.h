@@ -16,7 +16,8 @@
  * - Identity: for each attached device an unpaired lockdownd_client_new (no handshake,
  *   so no Trust dialog) reads UniqueChipID, ProductType, ProductVersion, BuildVersion,
  *   HardwareModel, SerialNumber, ChipID, BoardId on libuv's thread pool, never on the
- *   loop. A lockdown that answers without UniqueChipID or ProductType is logged and the
+ *   loop (ProductVersion and BuildVersion travel in unit_desc: unit_run verifies a
+ *   restore by them). A lockdown that answers without UniqueChipID or ProductType is logged and the
  *   unit not reported. A unit whose QueryType says com.apple.mobile.restored is in
  *   restore mode: restored's QueryValue HardwareInfo gives its ECID, CPID and BDID, its
  *   QueryType answer SerialNumber and HardwareModel (ProductType through libirecovery's

@@ -26,6 +26,7 @@ struct unit_desc {
     char product_type[24], serial[32];
     char udid[48];  /* normal/restore mode: the USB serial string usbmuxd knows it by ("" if unknown) */
     uint32_t cpid, bdid;
+    char ios[16], build[16]; /* normal mode: ProductVersion, BuildVersion read from lockdownd ("" = not read) */
     char reason[256]; /* why the agent cannot use it, with the fix ("" = it can) */
 };
 
@@ -49,6 +50,9 @@ struct seams {
      * is an attach like any other. */
     int (*enter_recovery)(struct seams *s, const char *path, uint64_t ecid,
                           void (*cb)(void *arg, int rc, const char *why), void *arg);
+    /* Why this backend reads no unit's lockdownd (a restored unit's iOS version cannot be
+     * read back), NULL when it reads them: units in normal mode then carry ios and build. */
+    const char *no_lockdown;
     /* Leaves the loop; cb runs when every handle is closed. */
     void (*close)(struct seams *s, void (*cb)(struct seams *s));
     /* Frees the backend (after close, or when never started). */

@@ -379,6 +379,7 @@ int seams_sim_new(const char *socket, const char *host, int usbmuxd, struct seam
     s->base.start = sim_start;
     s->base.power_cycle = sim_power_cycle;
     s->base.enter_recovery = usbmuxd ? sim_enter_recovery : NULL;
+    s->base.no_lockdown = usbmuxd ? NULL : "discovery = sim reads no lockdownd (sim+usbmuxd does)";
     s->use_muxd = usbmuxd;
     s->base.close = sim_close;
     s->base.destroy = sim_destroy;

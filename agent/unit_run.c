@@ -110,11 +110,11 @@ static void on_timer_closed(uv_handle_t *h)
     free(h);
 }
 
-static void close_recovery_timer(struct unit_run *r)
+static void close_timers(struct unit_run *r)
 {
-    if (r->recovery_timer)
-        uv_close((uv_handle_t *)r->recovery_timer, on_timer_closed);
-    r->recovery_timer = NULL;
+    if (r->wait_timer)
+        uv_close((uv_handle_t *)r->wait_timer, on_timer_closed);
+    r->wait_timer = NULL;
     if (r->keeper_poll)
         uv_close((uv_handle_t *)r->keeper_poll, on_timer_closed);
     r->keeper_poll = NULL;
@@ -130,7 +130,7 @@ static void remove_run(struct agent *a, struct unit_run *r)
             break;
         }
     engine_destroy(r->engine);
-    close_recovery_timer(r);
+    close_timers(r);
     free(r);
     admit(a); /* a place on its bus may have opened */
 }
@@ -151,6 +151,11 @@ static void send_result(struct unit_run *r, Fr__Outcome outcome, enum fr_class c
     if (r->engine) { /* the firmware as the engine read it from the IPSW */
         res.firmware_version = (char *)engine_parser(r->engine)->version;
         res.firmware_build = (char *)engine_parser(r->engine)->build;
+    }
+    if (outcome == FR__OUTCOME__OUTCOME_SUCCESS) { /* what the unit said after it */
+        res.unit_version = r->unit_version;
+        res.unit_build = r->unit_build;
+        res.unverified_reason = r->unverified;
     }
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_JOB_RESULT;
@@ -209,6 +214,82 @@ static void engine_noted_done(struct unit_run *r, const char *log_path)
     engine_keep_forget(log_path);
 }
 
+/* ---- after the restore: the unit's own word on what it runs ------------------ */
+
+/* Ends a successful run: its result, with what the unit said (version and build
+ * read), or why nothing was read. */
+static void verify_done(struct unit_run *r, const struct unit_desc *u, const char *unverified)
+{
+    char log_path[1024], why[320];
+    log_path_of(r, log_path, sizeof log_path);
+    r->awaiting_normal = 0;
+    if (r->wait_timer)
+        uv_timer_stop(r->wait_timer);
+    if (u) {
+        snprintf(r->unit_version, sizeof r->unit_version, "%s", u->ios);
+        snprintf(r->unit_build, sizeof r->unit_build, "%s", u->build);
+        snprintf(why, sizeof why, "restore finished; the unit says iOS %s (%s)", u->ios, u->build);
+    } else {
+        snprintf(r->unverified, sizeof r->unverified, "%s", unverified);
+        snprintf(why, sizeof why, "restore finished; not verified: %s", unverified);
+    }
+    if (r->state == FR_STATE_RESTORING) /* an engine that never reported the verify step */
+        unit_run_set_state(r, FR_STATE_VERIFYING, "restore finished");
+    unit_run_set_state(r, FR_STATE_DONE, why);
+    send_result(r, FR__OUTCOME__OUTCOME_SUCCESS, FR_CLASS_NONE, "", r->exit_code, log_path);
+    engine_noted_done(r, log_path);
+    remove_run(r->agent, r);
+}
+
+/* A unit in normal mode whose lockdownd was read: ios and build say what it runs. */
+static int reads_back(const struct unit_desc *u)
+{
+    return u->mode == fr_mode_parse("normal") && u->ios[0] && !u->reason[0];
+}
+
+static void on_verify_timeout(uv_timer_t *t)
+{
+    struct unit_run *r = t->data;
+    char why[160];
+    snprintf(why, sizeof why, "the unit did not come back in normal mode within %lld s",
+             r->agent->cfg.verify_wait_s);
+    verify_done(r, NULL, why);
+}
+
+/* The restore finished: wait (bounded) for the unit to boot into normal mode and read
+ * its ProductVersion and BuildVersion, where the backend reads lockdownd at all. The
+ * engine's note (engine_keep.h) stays until the result is kept. */
+static void verify_start(struct unit_run *r, int exit_code)
+{
+    struct agent *a = r->agent;
+    r->exit_code = exit_code;
+    if (a->seams->no_lockdown) {
+        verify_done(r, NULL, a->seams->no_lockdown);
+        return;
+    }
+    if (a->cfg.verify_wait_s == 0) {
+        verify_done(r, NULL, "[engine] verify_wait_s = 0 (the agent does not wait for it)");
+        return;
+    }
+    if (!(r->wait_timer = malloc(sizeof *r->wait_timer))) {
+        verify_done(r, NULL, "out of memory");
+        return;
+    }
+    if (r->state == FR_STATE_RESTORING)
+        unit_run_set_state(r, FR_STATE_VERIFYING, "restore finished");
+    struct fr_log_ctx lc = run_log_ctx(r);
+    fr_infox("unit", &lc, "unit 0x%016llX: restore finished; waiting up to %lld s for it in normal "
+             "mode to read its iOS version", (unsigned long long)r->ref.ecid, a->cfg.verify_wait_s);
+    r->awaiting_normal = 1;
+    uv_timer_init(a->loop, r->wait_timer);
+    r->wait_timer->data = r;
+    uv_timer_start(r->wait_timer, on_verify_timeout, (uint64_t)a->cfg.verify_wait_s * 1000u, 0);
+    /* it may have booted before the engine's exit was seen */
+    struct port *p = ports_find_unit(a, r->ref.ecid);
+    if (p && reads_back(&p->unit))
+        verify_done(r, &p->unit, NULL);
+}
+
 static void on_engine_exit(struct engine *e, void *arg, int exit_code, int term_signal, int watchdog)
 {
     struct unit_run *r = arg;
@@ -220,7 +301,8 @@ static void on_engine_exit(struct engine *e, void *arg, int exit_code, int term_
     if (outcome == FR__OUTCOME__OUTCOME_CANCELLED) {
         unit_run_set_state(r, FR_STATE_CANCELLED, text);
     } else if (outcome == FR__OUTCOME__OUTCOME_SUCCESS) {
-        unit_run_set_state(r, FR_STATE_DONE, "restore finished");
+        verify_start(r, exit_code);
+        return;
     } else {
         char why[EO_TEXT_MAX + 96];
         snprintf(why, sizeof why, "%s: %s", fr_class_name(cls), text);
@@ -467,14 +549,14 @@ static void on_recovery_answer(void *arg, int rc, const char *why)
         /* lockdown's refusal needs an operator's buttons (needs_dfu); else the unit is gone */
         snprintf(text, sizeof text, "cannot send the unit to recovery mode: %s", why);
         fail_run(r, rc == FR_ESTATE ? FR_CLASS_NEEDS_DFU : FR_CLASS_NO_DEVICE, text);
-    } else if ((r->recovery_timer = malloc(sizeof *r->recovery_timer))) {
+    } else if ((r->wait_timer = malloc(sizeof *r->wait_timer))) {
         struct fr_log_ctx lc = run_log_ctx(r);
         fr_infox("unit", &lc, "unit 0x%016llX: lockdown took EnterRecovery; waiting for it in "
                  "recovery mode on '%s'", (unsigned long long)r->ref.ecid, r->port_path);
         r->awaiting_recovery = 1;
-        uv_timer_init(r->agent->loop, r->recovery_timer);
-        r->recovery_timer->data = r;
-        uv_timer_start(r->recovery_timer, on_recovery_timeout, RECOVERY_WAIT_MS, 0);
+        uv_timer_init(r->agent->loop, r->wait_timer);
+        r->wait_timer->data = r;
+        uv_timer_start(r->wait_timer, on_recovery_timeout, RECOVERY_WAIT_MS, 0);
         /* the unit's return in recovery can come before lockdown's answer (two sources:
          * the simulator's feed or libirecovery, and usbmuxd): it may be here already */
         struct port *p = ports_find_unit(r->agent, r->ref.ecid);
@@ -506,13 +588,18 @@ static void ask_recovery(struct unit_run *r)
 
 void unit_run_on_unit(struct agent *a, const struct unit_desc *u)
 {
+    for (struct unit_run *r = a->runs; r && reads_back(u); r = r->next)
+        if (r->awaiting_normal && r->ref.ecid == u->ecid) {
+            verify_done(r, u, NULL);
+            return;
+        }
     if ((u->mode != fr_mode_parse("recovery") && u->mode != fr_mode_parse("dfu")) || u->reason[0])
         return; /* a unit the agent may not open waits for an operator (u->reason) */
     for (struct unit_run *r = a->runs; r; r = r->next) {
         if (!r->awaiting_recovery || r->ref.ecid != u->ecid)
             continue;
         r->awaiting_recovery = 0;
-        uv_timer_stop(r->recovery_timer);
+        uv_timer_stop(r->wait_timer);
         if (strcmp(r->port_path, u->path) != 0)
             fr_warn("unit", "unit 0x%016llX came back on '%s', not '%s'",
                     (unsigned long long)u->ecid, u->path, r->port_path);
@@ -607,7 +694,9 @@ void unit_run_on_cancel(struct agent *a, const Fr__AttemptRef *ref)
     if (!r || r->ref.epoch != ref->epoch)
         return;
     r->cancel_requested = 1;
-    if (r->engine) {
+    if (r->awaiting_normal) { /* restored already: the result says so */
+        verify_done(r, NULL, "the attempt was cancelled while the agent waited for the unit");
+    } else if (r->engine) {
         engine_kill(r->engine);
     } else if (r->keeper_poll) {
         engine_keep_kill(r->kept_log); /* the poll sees it end */
@@ -618,12 +707,18 @@ void unit_run_on_cancel(struct agent *a, const Fr__AttemptRef *ref)
 
 void unit_run_kill_all(struct agent *a)
 {
-    for (struct unit_run *r = a->runs; r; r = r->next) {
+    struct unit_run *r = a->runs, *next;
+    for (; r; r = next) { /* restored units waiting to be read: their results go out now */
+        next = r->next;
+        if (r->awaiting_normal)
+            verify_done(r, NULL, "the agent stopped while it waited for the unit");
+    }
+    for (r = a->runs; r; r = r->next) {
         r->cancel_requested = 1;
         r->awaiting_recovery = 0;
         if (r->keeper_poll)
             engine_keep_kill(r->kept_log);
-        close_recovery_timer(r); /* while the loop still runs its close callbacks */
+        close_timers(r); /* while the loop still runs its close callbacks */
         engine_kill(r->engine);
     }
 }
@@ -634,7 +729,7 @@ void unit_run_free_all(struct agent *a)
         struct unit_run *r = a->runs;
         a->runs = r->next;
         engine_destroy(r->engine);
-        close_recovery_timer(r);
+        close_timers(r);
         free(r);
     }
 }
@@ -661,6 +756,9 @@ static void report_kept(struct agent *a, struct unit_run *r, const char *log_pat
             ecid, (unsigned long long)r->ref.attempt_id,
             outcome == FR__OUTCOME__OUTCOME_SUCCESS ? "restored" : fr_class_name(cls),
             outcome == FR__OUTCOME__OUTCOME_SUCCESS ? "" : ": ", text);
+    if (outcome == FR__OUTCOME__OUTCOME_SUCCESS) /* this process never waited for the unit */
+        snprintf(r->unverified, sizeof r->unverified, "the agent restarted during the restore; "
+                 "the unit was not read back afterwards");
     if (find_run(a, r->ref.attempt_id) == r) /* a run taken over (not one ended meanwhile) */
         unit_run_set_state(r, outcome == FR__OUTCOME__OUTCOME_SUCCESS ? FR_STATE_DONE
                               : outcome == FR__OUTCOME__OUTCOME_CANCELLED ? FR_STATE_CANCELLED

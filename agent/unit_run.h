@@ -1,7 +1,11 @@
 /* unit_run — one accepted attempt on one unit, and its state machine.
  *
  * preflight → queued_for_bus → restoring → verifying → done, or failed (with a
- * class) or cancelled. Every change goes through unit_run_set_state(), which logs
+ * class) or cancelled. After a restore that finished, the run stays in verifying
+ * until the unit is back in normal mode and its lockdownd has said ProductVersion and
+ * BuildVersion (sent with the result), at most [engine] verify_wait_s; a backend that
+ * reads no lockdownd, or a unit that does not come back in time, is "not verified"
+ * with the reason. Every change goes through unit_run_set_state(), which logs
  * "unit 0x…: from -> to (why)" and reports progress to the controller. The run
  * owns its engine child; it is freed once the engine has exited and the result
  * is in the outbox. */
@@ -18,7 +22,11 @@ struct unit_run {
     char product_type[24];        /* as discovered ("" when not known) */
     int unit_mode;                /* the unit's mode when assigned */
     int awaiting_recovery;        /* lockdown took EnterRecovery; waiting for its return */
-    uv_timer_t *recovery_timer;   /* that wait's limit (closed and freed with the run) */
+    int awaiting_normal;          /* restored; waiting for it in normal mode to read it */
+    uv_timer_t *wait_timer;       /* either wait's limit (closed and freed with the run) */
+    int exit_code;                /* the engine's, once it has exited */
+    char unit_version[16], unit_build[16]; /* what the unit said after the restore */
+    char unverified[200];         /* why that was not read ("" = read, or not yet) */
     uv_timer_t *keeper_poll;      /* an engine an earlier process started (engine_keep.h):
                                      watched through its keeper's files until it ends */
     char kept_log[1024];          /* that engine's log */

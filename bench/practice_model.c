@@ -170,7 +170,7 @@ static void start_restores(struct run *run)
                 break;
             run->recs[next].moving_to = -1;
             run->recs[next].state = REC_RUNNING;
-            world_restore_start(run->w, &run->recs[next], rk->units[next].ecid, 1);
+            world_restore_start(run->w, &run->recs[next], rk->units[next].ecid, 1, NULL, NULL);
             running++;
         }
     }

@@ -202,8 +202,11 @@ static void attempt_lines(const json_t *attempts, FILE *out)
             fprintf(out, "\n    installed: iOS %s (%s)", version, str(a, "build"));
         else
             fprintf(out, "\n    installed: %s (its iOS version not known)", str(a, "firmware"));
-        fprintf(out, "  sha256 %s  %lld s\n    log: %s\n", str(a, "sha256"), num(a, "duration_s"),
-                str(a, "log_path"));
+        fprintf(out, "  sha256 %s  %lld s\n", str(a, "sha256"), num(a, "duration_s"));
+        const char *verdict = json_string_value(json_object_get(a, "verification"));
+        if (verdict && *verdict) /* what the unit said after the restore */
+            fprintf(out, "    verification: %s\n", verdict);
+        fprintf(out, "    log: %s\n", str(a, "log_path"));
     }
 }
 

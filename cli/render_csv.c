@@ -96,12 +96,13 @@ void render_csv_report(const json_t *doc, FILE *out)
     static const char *const att_cols[] = { "n", "agent", "port", "label", "started", "ended",
                                             "duration_s", "outcome", "error_class", "error_text",
                                             "exit_code", "firmware", "version", "build", "sha256",
-                                            "log_path", NULL };
+                                            "log_path", "verified", "verification", NULL };
     static const char *const head[] = { "job_id", "ecid", "product_type", "serial", "unit_state",
                                         "unit_started", "unit_ended", "attempt", "agent", "port",
                                         "label", "started", "ended", "duration_s", "outcome",
                                         "error_class", "error_text", "exit_code", "firmware",
-                                        "ios_version", "ios_build", "ipsw_sha256", "log", NULL };
+                                        "ios_version", "ios_build", "ipsw_sha256", "log", "verified",
+                                        "verification", NULL };
     header(head, out);
     char job[32];
     value_text(json_object_get(json_object_get(doc, "job"), "id"), job, sizeof job);

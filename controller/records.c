@@ -111,10 +111,22 @@ static const json_t *deciding_attempt(const json_t *attempts)
     return last;
 }
 
-static const char *result_of(const char *state, int erase)
+/* How the restore was verified, and what that found (the deciding attempt's verdict). */
+static json_t *verification_of(const json_t *a)
+{
+    const char *result = a ? str(a, "verification") : "";
+    int read = a && (!strcmp(str(a, "verified"), "matches") || !strcmp(str(a, "verified"), "does not match"));
+    return json_pack("{s:s, s:s, s:s}", "method", read ? RECORDS_VERIFY_METHOD : "none",
+                     "status", a && *str(a, "verified") ? str(a, "verified") : "not verified",
+                     "result", *result ? result : "not verified: the unit was not restored");
+}
+
+static const char *result_of(const char *state, int erase, const json_t *last)
 {
     if (strcmp(state, "done") != 0)
         return "not sanitized";
+    if (last && !strcmp(str(last, "verified"), "does not match"))
+        return "verification failed: the unit does not run the firmware that was installed";
     return erase ? "sanitized" : "restored, not sanitized (update restore)";
 }
 
@@ -132,7 +144,7 @@ json_t *records_build(const json_t *f, const struct records_info *info)
     if (last && *str(last, "agent_version"))
         snprintf(agent_version, sizeof agent_version, "flashrack-agent %s", str(last, "agent_version"));
     return json_pack(
-        "{s:s, s:{s:I, s:s}, s:o, s:s, s:{s:s, s:s}, s:o, s:{s:s, s:s, s:s, s:s}, s:{s:s, s:s},"
+        "{s:s, s:{s:I, s:s}, s:o, s:s, s:{s:s, s:s}, s:o, s:{s:s, s:s, s:s, s:s}, s:o,"
         " s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
         "format", "flashrack-sanitization-record/1",
         "job", "id", num(f, "job_id"), "name", str(f, "job_name"),
@@ -143,14 +155,13 @@ json_t *records_build(const json_t *f, const struct records_info *info)
         "firmware", firmware_of(last),
         "tools", "flashrack", "flashrackd " FR_VERSION, "agent", agent_version,
         "engine", last ? str(last, "engine") : "", "libimobiledevice", last ? str(last, "libimobiledevice") : "",
-        "verification", "method", "none", "result",
-        "not verified: the unit's iOS version was not read back after the restore",
+        "verification", verification_of(last),
         "operator", str(f, "operator"), "site", info->site,
         "station", last ? str(last, "agent") : "", "port", last ? str(last, "label") : "",
         "port_path", last ? str(last, "port") : "",
         "started", iso(st), "ended", iso(en), "duration_s", duration_s(st, en),
         "attempts", list,
-        "result", result_of(str(f, "state"), erase), "state", str(f, "state"),
+        "result", result_of(str(f, "state"), erase, last), "state", str(f, "state"),
         "error_class", str(f, "error_class"), "error_text", str(f, "error_text"),
         "destination", info->destination, "signed_at", info->signed_at);
 }

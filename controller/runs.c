@@ -9,6 +9,7 @@
 #include "fr_log.h"
 #include "fr_time.h"
 #include "fr_types.h"
+#include "verify.h"
 
 static const char *outcome_name(Fr__Outcome o)
 {
@@ -104,9 +105,14 @@ static int apply_live(struct store *s, const struct policy_cfg *base, const char
     if (!fx->port[0])
         rc = store_attempt_port(s, ref->attempt_id, fx->port, sizeof fx->port);
     const char *cls = e->error_class ? e->error_class : "";
+    struct verify_input vi = { e->outcome == FR__OUTCOME__OUTCOME_SUCCESS, e->fw_version, e->fw_build,
+                               e->unit_version, e->unit_build, e->unverified };
+    char verdict[400];
+    enum verify_status vs = verify_judge(&vi, verdict, sizeof verdict);
     struct attempt_end ae = { outcome_name(e->outcome), cls, e->error_text ? e->error_text : "",
                               e->log_path ? e->log_path : "", fx->port, e->exit_code,
-                              e->ended_ms ? e->ended_ms : now_ms, e->fw_version, e->fw_build };
+                              e->ended_ms ? e->ended_ms : now_ms, e->fw_version, e->fw_build,
+                              e->unit_version, e->unit_build, verify_status_name(vs), verdict };
     if (rc == 0)
         rc = store_attempt_end(s, ref, &ae);
     struct policy_cfg pc = *base;
@@ -238,7 +244,8 @@ int runs_end(struct controller *c, struct agent_state *a, const Fr__AttemptRef *
 int runs_on_result(struct controller *c, struct agent_state *a, const Fr__JobResult *r)
 {
     struct run_end e = { r->outcome, r->error_class, r->error_text, r->log_path, r->port_path,
-                         r->exit_code, r->ended_ms, r->firmware_version, r->firmware_build };
+                         r->exit_code, r->ended_ms, r->firmware_version, r->firmware_build,
+                         r->unit_version, r->unit_build, r->unverified_reason };
     return runs_end(c, a, r->ref, &e);
 }
 

@@ -31,6 +31,8 @@ struct run_end {
     int exit_code;
     uint64_t ended_ms;          /* 0 = now */
     const char *fw_version, *fw_build; /* what the engine read from the IPSW (NULL or "": not said) */
+    /* after a success: what the unit said back in normal mode, or why nothing was read */
+    const char *unit_version, *unit_build, *unverified;
 };
 
 /* What applying it did. */

@@ -91,7 +91,7 @@ static void assign_one(struct controller *c, struct agent_state *a, const struct
              (unsigned long long)ref.epoch);
     if (unresolved) { /* never retried, never blames a port (ERRORS.md: wrong_firmware) */
         struct run_end e = { FR__OUTCOME__OUTCOME_FAILED, fr_class_name(FR_CLASS_WRONG_FIRMWARE),
-                             why, "", cand->port, 0, 0, NULL, NULL };
+                             why, "", cand->port, 0, 0, NULL, NULL, NULL, NULL, NULL };
         runs_end(c, a, &ref, &e);
         return;
     }

@@ -16,7 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 
-#define SCHEMA_VERSION 10
+#define SCHEMA_VERSION 11
 
 static const char *const schema[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -161,6 +161,15 @@ static const char *const schema_v10[] = {
     " UPDATE unit_runs SET status = status WHERE ecid = NEW.ecid; END",
 };
 
+/* v11: what the unit said after a finished restore (its ProductVersion and BuildVersion
+ * read back in normal mode) and the verdict against what was installed (verify.h). */
+static const char *const schema_v11[] = {
+    "ALTER TABLE attempts ADD COLUMN unit_version TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE attempts ADD COLUMN unit_build TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE attempts ADD COLUMN verified TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE attempts ADD COLUMN verification TEXT NOT NULL DEFAULT ''",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -176,6 +185,7 @@ static const struct {
     { schema_v8, sizeof schema_v8 / sizeof schema_v8[0] },
     { schema_v9, sizeof schema_v9 / sizeof schema_v9[0] },
     { schema_v10, sizeof schema_v10 / sizeof schema_v10[0] },
+    { schema_v11, sizeof schema_v11 / sizeof schema_v11[0] },
 };
 
 

@@ -185,6 +185,9 @@ struct attempt_end {
     /* the firmware's iOS version and build as the engine read them from the IPSW: they
      * replace the catalog's (store_attempt_set_build) when given; NULL or "" keeps them */
     const char *fw_version, *fw_build;
+    /* what the unit said after a finished restore ("" = not read), and the verdict
+     * (verify.h: its status name and sentence; "" for an attempt that did not restore) */
+    const char *unit_version, *unit_build, *verified, *verification;
 };
 int store_attempt_end(struct store *s, const Fr__AttemptRef *ref, const struct attempt_end *e);
 /* The port an attempt was assigned to (FR_ENOTFOUND if there is no such attempt). */

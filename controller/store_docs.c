@@ -409,7 +409,7 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
         "SELECT a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"
         " a.error_class, a.error_text, a.exit_code, a.log_path, a.state, a.firmware, a.sha256,"
         " a.fw_version, a.fw_build, COALESCE(g.version, ''), COALESCE(g.engine, ''),"
-        " COALESCE(g.libimobiledevice, '')"
+        " COALESCE(g.libimobiledevice, ''), a.verified, a.verification"
         " FROM attempts a LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port"
         " LEFT JOIN agents g ON g.id = a.agent"
         " WHERE a.job = ? AND a.ecid = ? ORDER BY a.n", "uu", job, ecid);
@@ -418,14 +418,15 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
         const char *outcome = col_text(st, 6);
         int64_t started = sqlite3_column_int64(st, 4), ended = sqlite3_column_int64(st, 5);
         json_t *a = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:I, s:s, s:s, s:s, s:i, s:s,"
-                              " s:s, s:s, s:s, s:s}",
+                              " s:s, s:s, s:s, s:s, s:s, s:s}",
             "n", sqlite3_column_int(st, 0), "agent", col_text(st, 1), "port", col_text(st, 2),
             "label", col_text(st, 3), "started", col_time(st, 4), "ended", col_time(st, 5),
             "duration_s", duration_s(started, ended),
             "outcome", *outcome ? outcome : col_text(st, 11), "error_class", col_text(st, 7),
             "error_text", col_text(st, 8), "exit_code", sqlite3_column_int(st, 9),
             "log_path", col_text(st, 10), "firmware", col_text(st, 12), "sha256", col_text(st, 13),
-            "version", col_text(st, 14), "build", col_text(st, 15));
+            "version", col_text(st, 14), "build", col_text(st, 15),
+            "verified", col_text(st, 19), "verification", col_text(st, 20));
         if (full && a)
             json_object_update_missing_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}",
                 "agent_version", col_text(st, 16), "engine", col_text(st, 17),

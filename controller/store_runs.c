@@ -182,6 +182,10 @@ int store_attempt_end(struct store *s, const Fr__AttemptRef *ref, const struct a
                   e->log_path, e->ended_ms, e->port, ref->attempt_id);
     if (rc == 0 && read)
         rc = store_attempt_set_build(s, ref->attempt_id, e->fw_version, e->fw_build ? e->fw_build : "");
+    if (rc == 0 && e->verified && *e->verified)
+        rc = st_exec(s, "UPDATE attempts SET unit_version = ?, unit_build = ?, verified = ?,"
+                     " verification = ? WHERE id = ?", "ttttu", e->unit_version ? e->unit_version : "",
+                     e->unit_build ? e->unit_build : "", e->verified, e->verification, ref->attempt_id);
     return rc;
 }
 

@@ -39,13 +39,12 @@ static plist_t identity(const struct rack_unit *u)
         hw[i] = (char)(u->board[i] >= 'a' && u->board[i] <= 'z' ? u->board[i] - 32 : u->board[i]);
     hw[i] = '\0';
     const struct fr_model *m = fr_model_find(u->product_type);
-    const char *build = rack_ios_build(u->ios);
     plist_t d = plist_new_dict();
     plist_dict_set_item(d, "UniqueChipID", plist_new_uint(u->ecid));
     plist_dict_set_item(d, "UniqueDeviceID", plist_new_string(udid));
     plist_dict_set_item(d, "ProductType", plist_new_string(u->product_type));
     plist_dict_set_item(d, "ProductVersion", plist_new_string(u->ios));
-    plist_dict_set_item(d, "BuildVersion", plist_new_string(build ? build : ""));
+    plist_dict_set_item(d, "BuildVersion", plist_new_string(rack_unit_build(u)));
     plist_dict_set_item(d, "HardwareModel", plist_new_string(hw));
     plist_dict_set_item(d, "DeviceName", plist_new_string(m ? m->name : "iPhone"));
     plist_dict_set_item(d, "DeviceClass", plist_new_string("iPhone"));

@@ -115,6 +115,12 @@ const char *rack_ios_build(const char *ios)
     return NULL;
 }
 
+const char *rack_unit_build(const struct rack_unit *u)
+{
+    const char *b = u->build[0] ? u->build : rack_ios_build(u->ios);
+    return b ? b : "";
+}
+
 void rack_unit_udid(const struct rack_unit *u, char *buf, size_t len)
 {
     if (u->cpid >= 0x8020) {
@@ -363,6 +369,11 @@ static void on_pending_key(struct parse_ctx *c, int line, const char *k, const c
         integer(c, line, k, v, 0, 100, &p->unit.battery);
     } else if (is_unit && strcmp(k, "serial") == 0) {
         text(c, line, k, v, p->unit.serial, sizeof p->unit.serial);
+    } else if (is_unit && strcmp(k, "after_restore") == 0) {
+        if (mode_value(c, line, k, v, &p->unit.after_restore) == 0 && p->unit.after_restore == 1)
+            fail(c, line, k, v, "expected recovery, restore or normal (a restore never ends in DFU)");
+    } else if (is_unit && strcmp(k, "reports_build") == 0) {
+        text(c, line, k, v, p->unit.reports_build, sizeof p->unit.reports_build);
     } else if (is_unit && strcmp(k, "health") == 0) {
         static const char *names[] = { "good", "dead", "disk", "intermittent", "prepare",
                                        "verify", "flash" };
@@ -375,7 +386,7 @@ static void on_pending_key(struct parse_ctx *c, int line, const char *k, const c
             fail(c, line, k, v, "expected good, dead, disk, intermittent, prepare, verify or flash");
     } else {
         fail(c, line, k, v, is_unit ? "unknown key (expected at, product_type, mode, ios, paired, "
-                                      "battery, serial or health)"
+                                      "battery, serial, health, after_restore or reports_build)"
                                     : "unknown key (expected link_fail)");
     }
 }

@@ -44,6 +44,9 @@ struct rack_unit {
     int battery;
     enum unit_health health;
     char ios[16];         /* ProductVersion, "17.5" */
+    char build[16];       /* BuildVersion of what a restore installed ("": ios's own build) */
+    int after_restore;    /* the mode a successful restore leaves it in (0: normal) */
+    char reports_build[16]; /* after a restore it says this BuildVersion ("": what was installed) */
     int paired;           /* this rack's host is trusted (it holds a pair record) */
     int port;             /* index into ports, -1 when unplugged */
     int restores;         /* restores started so far (the k of the fate) */
@@ -120,6 +123,8 @@ int rack_find_unit(const struct rack *r, uint64_t ecid);
 
 /* The iOS build of a ProductVersion the simulator knows ("17.5" → "21F90"); NULL when unknown. */
 const char *rack_ios_build(const char *ios);
+/* The BuildVersion a unit reports: what its last restore installed, else its ios's. */
+const char *rack_unit_build(const struct rack_unit *u);
 /* A unit's UDID as usbmuxd reports it: "<CPID 8 hex>-<ECID 16 hex>" from A12 (0x8020) on,
  * else 40 hex digits (derived from the ECID; real ones are unrelated to it). buf >= 41. */
 void rack_unit_udid(const struct rack_unit *u, char *buf, size_t len);

@@ -207,7 +207,9 @@ static void op_restore(struct peer *p, json_t *req)
     fr_ecid_format(ecid, p->ecid, sizeof p->ecid);
     fr_info("sim", "restore started for %s", p->ecid);
     engine_runs_started(p->sim->runs, p->ecid);
-    world_restore_start(p->sim->world, p, ecid, json_is_true(json_object_get(req, "erase")));
+    world_restore_start(p->sim->world, p, ecid, json_is_true(json_object_get(req, "erase")),
+                        json_string_value(json_object_get(req, "version")),
+                        json_string_value(json_object_get(req, "build")));
 }
 
 static void op_move(struct peer *p, json_t *req)

@@ -37,8 +37,9 @@ static void usage(FILE *out)
                  "from its [seams] sim_socket).\n");
 }
 
-/* idevicerestore's lines after it has read the manifest (the agent's parser takes them). */
-static void say_manifest(const char *ipsw)
+/* idevicerestore's lines after it has read the manifest (the agent's parser takes them);
+ * the version and build go to the simulator too (the unit runs them afterwards). */
+static void say_manifest(const char *ipsw, char *version, char *build, size_t n)
 {
     struct fr_ipsw *info = calloc(1, sizeof *info); /* large: not on the stack */
     char err[256];
@@ -46,6 +47,8 @@ static void say_manifest(const char *ipsw)
         printf("Extracting BuildManifest from IPSW\nProduct Version: %s\nProduct Build: %s\n",
                info->version, info->build);
         fflush(stdout);
+        snprintf(version, n, "%s", info->version);
+        snprintf(build, n, "%s", info->build);
     }
     free(info);
 }
@@ -152,7 +155,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "ERROR: Firmware file %s does not exist.\n", ipsw);
         return 1;
     }
-    say_manifest(ipsw);
+    char version[64] = "", build[64] = "";
+    say_manifest(ipsw, version, build, sizeof version);
     const char *sock = getenv("FLASHRACK_SIM_SOCKET");
     int fd = sock ? connect_sim(sock) : -1;
     if (!sock) {
@@ -167,8 +171,8 @@ int main(int argc, char **argv)
     }
     char ecs[FR_ECID_STRLEN];
     fr_ecid_format(ecid, ecs, sizeof ecs);
-    json_t *req = json_pack("{s:s, s:s, s:s, s:b}", "op", "restore", "ecid", ecs, "ipsw", ipsw,
-                            "erase", erase);
+    json_t *req = json_pack("{s:s, s:s, s:s, s:b, s:s, s:s}", "op", "restore", "ecid", ecs, "ipsw",
+                            ipsw, "erase", erase, "version", version, "build", build);
     char *line = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     size_t n = strlen(line);

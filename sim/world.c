@@ -20,6 +20,7 @@ struct restore {
     void *owner;
     int unit, port;
     int erase;
+    char version[16], build[16]; /* what the IPSW installs ("": the engine did not say) */
     enum phase phase;
     double frac;          /* 0..1 within the phase */
     double next_emit;     /* next progress fraction to print */
@@ -311,6 +312,21 @@ static void emit_progress(struct world *w, struct restore *r)
     }
 }
 
+/* A restore that finished: the unit runs what was installed (or says another build:
+ * reports_build) and boots into normal mode, unless it is one that stays in recovery or
+ * restore mode (after_restore). */
+static void boot_installed(struct world *w, const struct restore *r)
+{
+    struct rack_unit *u = &w->rack->units[r->unit];
+    if (r->version[0]) {
+        snprintf(u->ios, sizeof u->ios, "%s", r->version);
+        snprintf(u->build, sizeof u->build, "%s", r->build);
+    }
+    if (u->reports_build[0])
+        snprintf(u->build, sizeof u->build, "%s", u->reports_build);
+    set_mode(w, r->unit, u->after_restore ? u->after_restore : 4);
+}
+
 /* Enters the next phase; returns 0 when the restore has ended (and is freed). */
 static int enter_phase(struct world *w, struct restore *r, enum phase p)
 {
@@ -321,7 +337,7 @@ static int enter_phase(struct world *w, struct restore *r, enum phase p)
         out(w, r, 1, "Cleaning up...");
         out(w, r, 1, "DONE");
         w->stats.restored++;
-        set_mode(w, r->unit, 4);
+        boot_installed(w, r);
         finish(w, r, 0);
         return 0;
     }
@@ -350,7 +366,8 @@ static int enter_phase(struct world *w, struct restore *r, enum phase p)
     return 1;
 }
 
-void world_restore_start(struct world *w, void *owner, uint64_t ecid, int erase)
+void world_restore_start(struct world *w, void *owner, uint64_t ecid, int erase,
+                         const char *version, const char *build)
 {
     struct restore tmp = { .owner = owner };
     int unit = rack_find_unit(w->rack, ecid);
@@ -372,6 +389,8 @@ void world_restore_start(struct world *w, void *owner, uint64_t ecid, int erase)
     r->unit = unit;
     r->port = u->port;
     r->erase = erase;
+    snprintf(r->version, sizeof r->version, "%s", version ? version : "");
+    snprintf(r->build, sizeof r->build, "%s", build ? build : "");
     r->k = u->restores++;
     const struct rack_port *port = &w->rack->ports[r->port];
     fate_decide_at(&w->rack->sim, u->ecid, port, r->k, u->health, &r->fate);

@@ -44,8 +44,11 @@ const struct world_stats *world_stats(const struct world *w);
 double world_now(const struct world *w);
 
 /* Starts a restore for ECID owned by owner (the engine's connection). When the
- * unit is not attached, the restore fails at once the way idevicerestore does. */
-void world_restore_start(struct world *w, void *owner, uint64_t ecid, int erase);
+ * unit is not attached, the restore fails at once the way idevicerestore does.
+ * version and build are what the IPSW installs (NULL or "": not known, the unit keeps
+ * its own); a unit that finishes runs them. */
+void world_restore_start(struct world *w, void *owner, uint64_t ecid, int erase,
+                         const char *version, const char *build);
 /* The engine went away mid-restore: the unit falls back to recovery mode. */
 void world_restore_abort(struct world *w, void *owner);
 

@@ -68,7 +68,7 @@ class Site:
     def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
                  watchdog_s=20, operator=False, controller_sets=(), bus_limit=10,
                  cli_timeout=2, slots=48, engine=None, usbmuxd=False, discovery="sim",
-                 curve=True):
+                 curve=True, verify_wait_s=None):
         self.bin = bindir
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
         self.rack = os.path.join(self.dir, "rack.ini")
@@ -98,6 +98,7 @@ class Site:
         self.controller_sets = list(controller_sets)
         self.engine = engine or os.path.join(bindir, "flashrack-sim-restore")
         self.discovery = discovery
+        self.verify_wait_s = verify_wait_s  # None: the agent's default
         self.procs = {}
         self.keys_dir = os.path.join(self.dir, "keys")
         self.curve = curve
@@ -215,10 +216,11 @@ class Site:
                     "work_dir = %s\nlog_level = debug\n%s\n"
                     "[seams]\ntopology = sim\n"
                     "discovery = %s\npower = sim\nsim_socket = %s\n\n[engine]\npath = %s\n"
-                    "watchdog_s = %d\n"
+                    "watchdog_s = %d\n%s"
                     % (aid, self.agent_controller.get(aid, self.agents_ep), self.slots,
                        self.bus_limit, work, keys, self.discovery, self.sim_sock, self.engine,
-                       self.watchdog_s))
+                       self.watchdog_s,
+                       "" if self.verify_wait_s is None else "verify_wait_s = %d\n" % self.verify_wait_s))
         return path
 
     def start_agent(self, aid):

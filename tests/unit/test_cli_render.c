@@ -125,7 +125,7 @@ static void report_csv_is_a_row_per_attempt(void **state)
     char *second = strstr(out, "\r\n") + 2, *third = strstr(second, "\r\n") + 2;
     static const char head[] = "job_id,ecid,product_type,serial,unit_state,unit_started,unit_ended,attempt,";
     static const char row1[] = "3,0x000D3ADBEEF00001,\"iPhone12,1\",F2L9JMURUM6M,failed,"; /* a comma: quoted */
-    static const char row2[] = "3,0x2,\"iPhone13,2\",,waiting_unit,,,,,,,,,,,,,,,,,,\r\n";
+    static const char row2[] = "3,0x2,\"iPhone13,2\",,waiting_unit,,,,,,,,,,,,,,,,,,,,\r\n";
     assert_memory_equal(out, head, strlen(head));
     assert_memory_equal(second, row1, strlen(row1));
     assert_non_null(strstr(second, ",299,failed,link_lost,ERROR: Unable to send filesystem payload chunk,1,"

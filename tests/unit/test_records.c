@@ -195,12 +195,26 @@ static void claim(struct fixture *f)
     assert_int_equal(store_attempt_running(f->s, &f->ref), 0);
 }
 
+/* A success the unit was read back after: read_version/read_build what it said (NULL:
+ * nothing read, for the reason unverified). */
+static int apply_read_back(struct fixture *f, uint64_t now, const char *version, const char *build,
+                           const char *read_version, const char *read_build, const char *unverified)
+{
+    struct policy_cfg pc;
+    policy_cfg_default(&pc);
+    struct run_end e = { FR__OUTCOME__OUTCOME_SUCCESS, "", "", "/logs/x.log", "", 0, now, version, build,
+                         read_version, read_build, unverified };
+    struct run_effects fx;
+    return runs_apply(f->s, &pc, "A", &f->ref, &e, now, &fx);
+}
+
 /* version NULL: the engine did not say which firmware it restored */
 static int apply_success_of(struct fixture *f, uint64_t now, const char *version, const char *build)
 {
     struct policy_cfg pc;
     policy_cfg_default(&pc);
-    struct run_end e = { FR__OUTCOME__OUTCOME_SUCCESS, "", "", "/logs/x.log", "", 0, now, version, build };
+    struct run_end e = { FR__OUTCOME__OUTCOME_SUCCESS, "", "", "/logs/x.log", "", 0, now, version, build,
+                         NULL, NULL, NULL };
     struct run_effects fx;
     return runs_apply(f->s, &pc, "A", &f->ref, &e, now, &fx);
 }
@@ -257,6 +271,52 @@ static void a_run_that_ends_gets_one_signed_record(void **state)
     assert_int_equal(apply_success(f, 9500), 0);
     assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 1);
     assert_int_equal(f->r.written, 1);
+}
+
+/* What the unit said after the restore decides the record's verification: the same
+ * version and build as installed match; another build is a failed verification, in
+ * the result too; nothing read is "not verified" with the agent's reason. */
+static void the_units_word_after_the_restore_verifies_the_record(void **state)
+{
+    struct fixture *f = *state;
+    claim(f);
+    assert_int_equal(apply_read_back(f, 9000, "18.2", "22C152", "18.2", "22C152", ""), 0);
+    json_t *rec = the_record(f);
+    assert_string_equal(str_at(rec, "verification", "result"),
+                        "ProductVersion 18.2 BuildVersion 22C152 read from the unit after the restore: matches");
+    assert_string_equal(str_at(rec, "verification", "status"), "matches");
+    assert_string_equal(str_at(rec, "verification", "method"), RECORDS_VERIFY_METHOD);
+    assert_string_equal(str_at(rec, "result", NULL), "sanitized");
+    json_decref(rec);
+}
+
+static void a_unit_that_says_another_build_fails_verification(void **state)
+{
+    struct fixture *f = *state;
+    claim(f);
+    assert_int_equal(apply_read_back(f, 9000, "18.2", "22C152", "18.2", "22C999", ""), 0);
+    json_t *rec = the_record(f);
+    assert_string_equal(str_at(rec, "verification", "result"),
+                        "ProductVersion 18.2 BuildVersion 22C999 read from the unit after the restore: "
+                        "does not match the installed iOS 18.2 (22C152)");
+    assert_string_equal(str_at(rec, "verification", "status"), "does not match");
+    assert_non_null(strstr(str_at(rec, "result", NULL), "verification failed"));
+    json_decref(rec);
+}
+
+static void a_unit_not_read_back_is_not_verified_with_the_reason(void **state)
+{
+    struct fixture *f = *state;
+    claim(f);
+    assert_int_equal(apply_read_back(f, 9000, "18.2", "22C152", "", "",
+                                     "the unit did not come back in normal mode within 180 s"), 0);
+    json_t *rec = the_record(f);
+    assert_string_equal(str_at(rec, "verification", "result"),
+                        "not verified: the unit did not come back in normal mode within 180 s");
+    assert_string_equal(str_at(rec, "verification", "status"), "not verified");
+    assert_string_equal(str_at(rec, "verification", "method"), "none");
+    assert_string_equal(str_at(rec, "result", NULL), "sanitized");
+    json_decref(rec);
 }
 
 static void a_cancelled_run_gets_its_record(void **state)
@@ -325,6 +385,9 @@ int main(void)
         cmocka_unit_test(a_record_has_the_audit_fields),
         cmocka_unit_test_setup_teardown(a_run_that_ends_gets_one_signed_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_cancelled_run_gets_its_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_units_word_after_the_restore_verifies_the_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_unit_that_says_another_build_fails_verification, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_unit_not_read_back_is_not_verified_with_the_reason, setup, teardown),
         cmocka_unit_test_setup_teardown(records_cannot_be_changed_or_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(the_engines_firmware_version_is_recorded, setup, teardown),
         cmocka_unit_test_setup_teardown(the_key_is_made_once_and_kept, setup, teardown),

@@ -102,7 +102,8 @@ static int apply(struct store *s, const char *agent, const Fr__JobResult *r, uin
                  const struct policy_cfg *pc, struct run_effects *fx)
 {
     struct run_end e = { r->outcome, r->error_class, r->error_text, r->log_path, r->port_path,
-                         r->exit_code, r->ended_ms, r->firmware_version, r->firmware_build };
+                         r->exit_code, r->ended_ms, r->firmware_version, r->firmware_build,
+                         r->unit_version, r->unit_build, r->unverified_reason };
     return runs_apply(s, pc, agent, r->ref, &e, now, fx);
 }
 
@@ -876,6 +877,8 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
         " ALTER TABLE agents DROP COLUMN engine; ALTER TABLE agents DROP COLUMN libimobiledevice;"
         " DROP TRIGGER unit_runs_added; DROP TRIGGER unit_runs_changed; DROP TRIGGER units_moved;"
         " DROP INDEX unit_runs_seq; ALTER TABLE unit_runs DROP COLUMN seq;"
+        " ALTER TABLE attempts DROP COLUMN unit_version; ALTER TABLE attempts DROP COLUMN unit_build;"
+        " ALTER TABLE attempts DROP COLUMN verified; ALTER TABLE attempts DROP COLUMN verification;"
         " PRAGMA user_version = 1");
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
@@ -899,7 +902,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 10"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 11"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }

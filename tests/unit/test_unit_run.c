@@ -197,11 +197,15 @@ struct rig {
     char dir[64], starts[96], ipsw[96];
 };
 
+/* The rig's hardware: no lockdownd to read a restored unit back from. */
+static struct seams rig_seams = { .name = "rig", .no_lockdown = "the test rig reads no lockdownd" };
+
 static void rig_agent(struct rig *g)
 {
     struct agent *a = &g->a;
     memset(a, 0, sizeof *a);
     a->loop = &g->loop;
+    a->seams = &rig_seams;
     snprintf(a->cfg.id, sizeof a->cfg.id, "T");
     snprintf(a->cfg.work_dir, sizeof a->cfg.work_dir, "%s", g->dir);
     snprintf(a->cfg.engine_path, sizeof a->cfg.engine_path, "%s/engine.sh", g->dir);
@@ -468,7 +472,7 @@ static void a_unit_back_in_recovery_before_lockdown_answers_is_restored(void **s
     rig_teardown(&g);
 }
 
-/* ---- unit_run's flows: admission, fetch -> queue -> restore, cancel, firmware ------ */
+/* ---- after the restore: the unit read back in normal mode ---------------------- */
 
 static struct unit_run *run_of(struct agent *a, uint64_t attempt)
 {
@@ -477,6 +481,127 @@ static struct unit_run *run_of(struct agent *a, uint64_t attempt)
             return r;
     return NULL;
 }
+
+/* Seams that read lockdownd: the restored unit boots into normal mode (an attach with
+ * what its lockdownd said) after_ms after the engine was started, or never (-1). */
+struct booting_seams {
+    struct seams base;
+    uv_timer_t boot;
+    struct agent *a;
+    const char *ios, *build;
+};
+
+static void on_booted(uv_timer_t *t)
+{
+    struct booting_seams *b = t->data;
+    struct unit_desc u = { .ecid = TEST_ECID, .mode = fr_mode_parse("normal") };
+    snprintf(u.path, sizeof u.path, "1-1");
+    snprintf(u.ios, sizeof u.ios, "%s", b->ios);
+    snprintf(u.build, sizeof u.build, "%s", b->build);
+    ports_on_attach(b->a, &u);
+}
+
+static void booting_rig(struct rig *g, struct booting_seams *b, long long wait_s, int after_ms)
+{
+    rig_setup(g);
+    b->base.name = "booting";
+    b->a = &g->a;
+    g->a.seams = &b->base;
+    g->a.cfg.verify_wait_s = wait_s;
+    uv_timer_init(&g->loop, &b->boot);
+    b->boot.data = b;
+    if (after_ms >= 0)
+        uv_timer_start(&b->boot, on_booted, (uint64_t)after_ms, 0);
+}
+
+/* The result of attempt in the outbox (unpacked: the caller frees it with fr_wire_free). */
+static Fr__Envelope *result_env(struct agent *a, uint64_t attempt)
+{
+    for (struct outbox_entry *e = a->outbox; e; e = e->next) {
+        Fr__Envelope *env = NULL;
+        char err[128];
+        assert_int_equal(fr_wire_unpack(e->data, e->len, &env, err, sizeof err), 0);
+        if (env->body_case == FR__ENVELOPE__BODY_JOB_RESULT && env->job_result->ref->attempt_id == attempt)
+            return env;
+        fr_wire_free(&env);
+    }
+    return NULL;
+}
+
+/* The run waits in verifying until the unit is back in normal mode and sends what its
+ * lockdownd said with the result. */
+static void a_restored_unit_is_read_back_in_normal_mode(void **state)
+{
+    struct rig g;
+    struct booting_seams b = { .ios = "18.2", .build = "22C152" };
+    booting_rig(&g, &b, 30, 400); /* the engine ends at once; the unit boots 0.4 s later */
+    assign(&g, 61);
+    Fr__Envelope *env = result_env(&g.a, 61);
+    assert_non_null(env);
+    assert_int_equal(env->job_result->outcome, FR__OUTCOME__OUTCOME_SUCCESS);
+    assert_string_equal(env->job_result->unit_version, "18.2");
+    assert_string_equal(env->job_result->unit_build, "22C152");
+    assert_string_equal(env->job_result->unverified_reason, "");
+    fr_wire_free(&env);
+    assert_null(g.a.runs);
+    uv_close((uv_handle_t *)&b.boot, NULL);
+    rig_teardown(&g);
+}
+
+/* A unit that never comes back in normal mode holds its port only verify_wait_s: the
+ * result is a success, not verified, with the reason. So is one whose backend cannot
+ * read lockdownd at all, at once. */
+static void a_unit_that_does_not_come_back_is_not_verified_after_the_wait(void **state)
+{
+    struct rig g;
+    struct booting_seams b = { .ios = "", .build = "" };
+    booting_rig(&g, &b, 1, -1);
+    assign(&g, 62);
+    Fr__Envelope *env = result_env(&g.a, 62);
+    assert_non_null(env);
+    assert_int_equal(env->job_result->outcome, FR__OUTCOME__OUTCOME_SUCCESS);
+    assert_string_equal(env->job_result->unit_version, "");
+    assert_non_null(strstr(env->job_result->unverified_reason,
+                           "did not come back in normal mode within 1 s"));
+    fr_wire_free(&env);
+    uv_close((uv_handle_t *)&b.boot, NULL);
+    rig_teardown(&g);
+
+    rig_setup(&g); /* the rig's seams read no lockdownd */
+    assign(&g, 63);
+    env = result_env(&g.a, 63);
+    assert_non_null(env);
+    assert_int_equal(env->job_result->outcome, FR__OUTCOME__OUTCOME_SUCCESS);
+    assert_string_equal(env->job_result->unverified_reason, "the test rig reads no lockdownd");
+    fr_wire_free(&env);
+    rig_teardown(&g);
+}
+
+/* A cancel while the agent waits for the restored unit ends the wait at once: the
+ * restore happened, so the result is a success, not verified. */
+static void a_cancel_while_waiting_for_the_unit_ends_the_wait(void **state)
+{
+    struct rig g;
+    struct booting_seams b = { .ios = "", .build = "" };
+    booting_rig(&g, &b, 60, -1);
+    assign_to(&g, 64, TEST_ECID, "1-1", NULL, "");
+    for (int i = 0; i < 2000 && !(run_of(&g.a, 64) && run_of(&g.a, 64)->awaiting_normal); i++)
+        uv_run(&g.loop, UV_RUN_NOWAIT), usleep(1000);
+    assert_non_null(run_of(&g.a, 64));
+    Fr__AttemptRef ref = run_of(&g.a, 64)->ref;
+    unit_run_on_cancel(&g.a, &ref);
+    assert_null(g.a.runs);
+    Fr__Envelope *env = result_env(&g.a, 64);
+    assert_non_null(env);
+    assert_int_equal(env->job_result->outcome, FR__OUTCOME__OUTCOME_SUCCESS);
+    assert_non_null(strstr(env->job_result->unverified_reason, "cancelled"));
+    fr_wire_free(&env);
+    uv_close((uv_handle_t *)&b.boot, NULL);
+    rig_teardown(&g);
+}
+
+/* ---- unit_run's flows: admission, fetch -> queue -> restore, cancel, firmware ------ */
+
 
 /* The outcome of attempt's result in the outbox (-1: none), its class in cls. */
 static int result_of(struct agent *a, uint64_t attempt, char *cls, size_t len)
@@ -802,6 +927,9 @@ int main(void)
         cmocka_unit_test(a_reassigned_ended_attempt_gets_its_result_not_a_second_restore),
         cmocka_unit_test(a_message_that_cannot_be_packed_takes_no_seq),
         cmocka_unit_test(a_unit_back_in_recovery_before_lockdown_answers_is_restored),
+        cmocka_unit_test(a_restored_unit_is_read_back_in_normal_mode),
+        cmocka_unit_test(a_unit_that_does_not_come_back_is_not_verified_after_the_wait),
+        cmocka_unit_test(a_cancel_while_waiting_for_the_unit_ends_the_wait),
         cmocka_unit_test(runs_on_one_bus_restore_one_at_a_time),
         cmocka_unit_test(a_run_cancelled_while_queued_never_starts),
         cmocka_unit_test(a_run_cancelled_while_restoring_kills_its_engine),

@@ -91,8 +91,8 @@ static void buses_of_different_hosts_do_not_share_bandwidth(void **state)
     struct sink s = { 0 };
     struct world *w = make_world(&s);
     int a = 1, b = 2;
-    world_restore_start(w, &a, 0xA01, 1);
-    world_restore_start(w, &b, 0xB01, 1);
+    world_restore_start(w, &a, 0xA01, 1, NULL, NULL);
+    world_restore_start(w, &b, 0xB01, 1, NULL, NULL);
     double t = run_until_exits(w, &s, 2);
     assert_int_equal(s.codes[0], 0);
     assert_int_equal(s.codes[1], 0);
@@ -115,8 +115,8 @@ static void units_on_one_bus_share_it(void **state)
     for (int i = 0; i < 100; i++)
         world_tick(w, 0.1);
     assert_int_equal(s.attaches, 1);
-    world_restore_start(w, &a, 0xA01, 1);
-    world_restore_start(w, &b, 0xB01, 1);
+    world_restore_start(w, &a, 0xA01, 1, NULL, NULL);
+    world_restore_start(w, &b, 0xB01, 1, NULL, NULL);
     double t0 = world_now(w);
     double t = run_until_exits(w, &s, 2) - t0;
     assert_true(t > 19.5 && t < 21.5);
@@ -130,8 +130,8 @@ static void a_busy_unit_cannot_be_restored_twice(void **state)
     struct sink s = { 0 };
     struct world *w = make_world(&s);
     int a = 1, b = 2;
-    world_restore_start(w, &a, 0xA01, 1);
-    world_restore_start(w, &b, 0xA01, 1);
+    world_restore_start(w, &a, 0xA01, 1, NULL, NULL);
+    world_restore_start(w, &b, 0xA01, 1, NULL, NULL);
     assert_int_equal(s.exits, 1); /* the second one failed at once */
     assert_ptr_equal(s.owners[0], &b);
     assert_int_not_equal(s.codes[0], 0);
@@ -157,7 +157,7 @@ static void hub_uplinks_and_phone_ceilings_limit_bandwidth(void **state)
     struct rack *r = world_rack(w);
     int o[3];
     for (int i = 0; i < 3; i++)
-        world_restore_start(w, &o[i], r->units[i].ecid, 1);
+        world_restore_start(w, &o[i], r->units[i].ecid, 1, NULL, NULL);
     /* A.2's one phone: its own ceiling of 8 MB/s, 12.5 s; A.1's two: 10 / 2 = 5 each, 20 s */
     double first = run_until_exits(w, &s, 1);
     assert_true(first > 12 && first < 13.5);
@@ -215,7 +215,7 @@ static void phone_faults_fail_in_their_phase(void **state)
         struct sink s = { 0 };
         struct world *w = make_world_from(&s, text);
         int o;
-        world_restore_start(w, &o, 0xA01, 1);
+        world_restore_start(w, &o, 0xA01, 1, NULL, NULL);
         double t = run_until_exits(w, &s, 1);
         assert_int_not_equal(s.codes[0], 0);
         assert_string_equal(s.last_err, lines[i]);
@@ -241,7 +241,7 @@ static void oversubscription_can_count_every_restore_on_the_bus(void **state)
         struct rack *r = world_rack(w);
         int o[2];
         for (int k = 0; k < 2; k++)
-            world_restore_start(w, &o[k], r->units[k].ecid, 1);
+            world_restore_start(w, &o[k], r->units[k].ecid, 1, NULL, NULL);
         run_until_exits(w, &s, 2);
         lost[i] = world_stats(w)->link_lost;
         assert_int_equal(world_stats(w)->peak_on_bus, 2);
@@ -249,6 +249,40 @@ static void oversubscription_can_count_every_restore_on_the_bus(void **state)
     }
     assert_int_equal(lost[0], 1); /* the second to enter the data phase makes two */
     assert_int_equal(lost[1], 2); /* both see two restores on the bus */
+}
+
+/* A finished restore leaves the unit running what the IPSW installs, in normal mode; one
+ * that stays in recovery or says another build does what its rack file says. */
+static void a_restored_unit_boots_what_was_installed(void **state)
+{
+    struct sink s = { 0 };
+    char text[1024];
+    snprintf(text, sizeof text, "%s[unit 0x0000000000000A02]\nat = A-02\nafter_restore = recovery\n"
+             "[unit 0x0000000000000B02]\nat = B-02\nreports_build = 22C999\n", rack_text);
+    struct world *w = make_world_from(&s, text);
+    struct rack *r = world_rack(w);
+    int o[4] = { 0 };
+    uint64_t ecids[4] = { 0xA01, 0xA02, 0xB02, 0xB01 };
+    for (int i = 0; i < 3; i++)
+        world_restore_start(w, &o[i], ecids[i], 1, "18.2", "22C152");
+    world_restore_start(w, &o[3], 0xB01, 1, NULL, NULL); /* no IPSW manifest: it keeps its own */
+    run_until_exits(w, &s, 4);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(s.codes[i], 0);
+    const struct rack_unit *a = &r->units[rack_find_unit(r, 0xA01)];
+    assert_string_equal(a->ios, "18.2");
+    assert_string_equal(rack_unit_build(a), "22C152");
+    assert_int_equal(a->mode, 4);
+    const struct rack_unit *stays = &r->units[rack_find_unit(r, 0xA02)];
+    assert_int_equal(stays->mode, 2);
+    const struct rack_unit *other = &r->units[rack_find_unit(r, 0xB02)];
+    assert_string_equal(other->ios, "18.2");
+    assert_string_equal(rack_unit_build(other), "22C999");
+    assert_int_equal(other->mode, 4);
+    const struct rack_unit *own = &r->units[rack_find_unit(r, 0xB01)];
+    assert_string_equal(own->ios, "17.5");
+    assert_string_equal(rack_unit_build(own), "21F90");
+    drop_world(w);
 }
 
 int main(void)
@@ -261,6 +295,7 @@ int main(void)
         cmocka_unit_test(one_technician_takes_moves_in_turn),
         cmocka_unit_test(phone_faults_fail_in_their_phase),
         cmocka_unit_test(oversubscription_can_count_every_restore_on_the_bus),
+        cmocka_unit_test(a_restored_unit_boots_what_was_installed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
