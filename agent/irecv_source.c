@@ -96,6 +96,7 @@ static void unit_added(struct irecv_source *s, const struct irecv_event *q)
     }
     struct unit_desc u = { .ecid = id.ecid, .mode = q->mode, .cpid = id.cpid, .bdid = id.bdid };
     snprintf(u.serial, sizeof u.serial, "%s", id.srnm);
+    snprintf(u.imei, sizeof u.imei, "%s", id.imei); /* iBoot says it on some units */
     if (usb_topology_find_serial(s->host_root, APPLE_VID, q->serial, u.path, sizeof u.path) < 0) {
         char e[FR_ECID_STRLEN];
         fr_ecid_format(id.ecid, e, sizeof e);

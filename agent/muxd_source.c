@@ -172,8 +172,29 @@ static void read_restore_identity(struct job *j, idevice_t dev)
         restored_client_free(c);
 }
 
+/* Whether usbmuxd holds a pair record for the unit (this host is trusted by it). */
+static int has_pair_record(const char *udid)
+{
+    char *rec = NULL;
+    uint32_t len = 0;
+    int paired = usbmuxd_read_pair_record(udid, &rec, &len) == 0 && rec && len > 0;
+    free(rec);
+    return paired;
+}
+
+/* The IMEI, which lockdownd gives only in a session: read only where this host holds a
+ * pair record (a pairing is never started: it would put a Trust dialog on the phone). */
+static void read_imei(struct job *j, idevice_t dev)
+{
+    lockdownd_client_t c = NULL;
+    if (!has_pair_record(j->udid) || lockdownd_client_new_with_handshake(dev, &c, LABEL) != LOCKDOWN_E_SUCCESS)
+        return;
+    get_string(c, "InternationalMobileEquipmentIdentity", j->u.imei, sizeof j->u.imei);
+    lockdownd_client_free(c);
+}
+
 /* The identity of one unit over an unpaired lockdown connection (restored's, in
- * restore mode). */
+ * restore mode); its IMEI in a session where the unit is paired. */
 static void read_identity(struct job *j, idevice_t dev)
 {
     lockdownd_client_t c = NULL;
@@ -220,14 +241,13 @@ static void read_identity(struct job *j, idevice_t dev)
     }
     j->u.mode = fr_mode_parse("normal");
     lockdownd_client_free(c);
+    if (ok && j->rc == 0)
+        read_imei(j, dev);
 }
 
 static void enter_recovery(struct job *j, idevice_t dev)
 {
-    char *rec = NULL;
-    uint32_t len = 0;
-    int paired = usbmuxd_read_pair_record(j->udid, &rec, &len) == 0 && rec && len > 0;
-    free(rec);
+    int paired = has_pair_record(j->udid);
     lockdownd_client_t c = NULL;
     lockdownd_error_t le = paired ? lockdownd_client_new_with_handshake(dev, &c, LABEL)
                                   : lockdownd_client_new(dev, &c, LABEL);

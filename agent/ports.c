@@ -35,6 +35,7 @@ static void unit_info(const struct unit_desc *u, Fr__UnitInfo *ui)
     ui->mode = u->mode;
     ui->port_path = (char *)u->path;
     ui->reason = (char *)u->reason;
+    ui->imei = (char *)u->imei;
 }
 
 static void report(struct agent *a, Fr__PortEvent__Kind kind, const struct unit_desc *u)

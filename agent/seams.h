@@ -27,6 +27,7 @@ struct unit_desc {
     char udid[48];  /* normal/restore mode: the USB serial string usbmuxd knows it by ("" if unknown) */
     uint32_t cpid, bdid;
     char ios[16], build[16]; /* normal mode: ProductVersion, BuildVersion read from lockdownd ("" = not read) */
+    char imei[32];    /* InternationalMobileEquipmentIdentity where it was read ("" = not known) */
     char reason[256]; /* why the agent cannot use it, with the fix ("" = it can) */
 };
 

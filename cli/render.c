@@ -213,8 +213,10 @@ static void attempt_lines(const json_t *attempts, FILE *out)
 void render_unit(const json_t *doc, FILE *out)
 {
     const json_t *u = json_object_get(doc, "unit");
-    fprintf(out, "Unit %s  %s  serial %s\n  at %s %s (%s), %s\n", str(u, "ecid"), str(u, "product_type"),
-            str(u, "serial"), str(u, "agent"), str(u, "port"), str(u, "label"),
+    const char *imei = json_string_value(json_object_get(u, "imei"));
+    fprintf(out, "Unit %s  %s  serial %s  IMEI %s\n  at %s %s (%s), %s\n", str(u, "ecid"),
+            str(u, "product_type"), str(u, "serial"), imei && *imei ? imei : "not known",
+            str(u, "agent"), str(u, "port"), str(u, "label"),
             json_is_true(json_object_get(u, "present")) ? "connected" : "not connected");
     if (json_is_true(json_object_get(u, "held")))
         fprintf(out, "  HELD: found hardware_suspect in job %lld; not restored again until "

@@ -74,7 +74,8 @@ static json_t *device_of(const json_t *f)
     const struct fr_model *m = fr_model_find(str(f, "product_type"));
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "manufacturer", RECORDS_MANUFACTURER,
                      "model", str(f, "product_type"), "marketing_name", m ? m->name : "",
-                     "serial", str(f, "serial"), "imei", "", "ecid", str(f, "ecid"),
+                     "serial", str(f, "serial"), "imei", *str(f, "imei") ? str(f, "imei") : RECORDS_IMEI_UNKNOWN,
+                     "ecid", str(f, "ecid"),
                      "chip_id", hex_id(num(f, "cpid"), 4), "board_id", hex_id(num(f, "bdid"), 2));
 }
 

@@ -49,6 +49,8 @@ json_t *records_build(const json_t *facts, const struct records_info *info);
 #define RECORDS_MANUFACTURER "Apple"
 #define RECORDS_MEDIA "flash memory"
 #define RECORDS_METHOD "Purge \xe2\x80\x94 cryptographic erase by erase-restore"
+/* A unit whose IMEI no agent read (lockdownd gives it only in a paired session). */
+#define RECORDS_IMEI_UNKNOWN "not known"
 /* How a restore is verified where the unit reaches normal mode (verify.h). */
 #define RECORDS_VERIFY_METHOD "ProductVersion and BuildVersion read through lockdownd (unpaired) " \
                               "once the unit was back in normal mode, compared with the IPSW installed"

@@ -16,7 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 
-#define SCHEMA_VERSION 11
+#define SCHEMA_VERSION 12
 
 static const char *const schema[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -170,6 +170,11 @@ static const char *const schema_v11[] = {
     "ALTER TABLE attempts ADD COLUMN verification TEXT NOT NULL DEFAULT ''",
 };
 
+/* v12: a unit's IMEI where an agent could read it ("" = not known). */
+static const char *const schema_v12[] = {
+    "ALTER TABLE units ADD COLUMN imei TEXT NOT NULL DEFAULT ''",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -186,6 +191,7 @@ static const struct {
     { schema_v9, sizeof schema_v9 / sizeof schema_v9[0] },
     { schema_v10, sizeof schema_v10 / sizeof schema_v10[0] },
     { schema_v11, sizeof schema_v11 / sizeof schema_v11[0] },
+    { schema_v12, sizeof schema_v12 / sizeof schema_v12[0] },
 };
 
 

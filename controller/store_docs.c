@@ -633,11 +633,12 @@ static json_t *doc_unit(struct store *s, uint64_t ecid)
 {
     sqlite3_stmt *st = st_query(s,
         "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"
-        " u.present, u.last_seen FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
+        " u.present, u.last_seen, u.imei FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
         " WHERE u.ecid = ?", "u", ecid);
     json_t *unit = NULL;
     if (st && st_step(s, st) == SQLITE_ROW)
-        unit = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", "ecid", col_ecid(st, 0),
+        unit = json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o}", "ecid", col_ecid(st, 0),
+            "imei", col_text(st, 9),
             "product_type", col_text(st, 1), "serial", col_text(st, 2),
             "mode", fr_mode_name(sqlite3_column_int(st, 3)), "agent", col_text(st, 4),
             "port", col_text(st, 5), "label", col_text(st, 6), "present", sqlite3_column_int(st, 7),
@@ -768,12 +769,12 @@ json_t *store_record_facts(struct store *s, uint64_t job, uint64_t ecid)
     sqlite3_stmt *st = st_query(s,
         "SELECT j.id, j.name, j.firmware, j.erase, j.operator, r.state, r.started, r.ended,"
         " r.error_class, r.error_text, COALESCE(u.product_type, ''), COALESCE(u.serial, ''),"
-        " COALESCE(u.cpid, 0), COALESCE(u.bdid, 0), r.ecid"
+        " COALESCE(u.cpid, 0), COALESCE(u.bdid, 0), r.ecid, COALESCE(u.imei, '')"
         " FROM unit_runs r JOIN jobs j ON j.id = r.job LEFT JOIN units u ON u.ecid = r.ecid"
         " WHERE r.job = ? AND r.ecid = ?", "uu", job, ecid);
     json_t *f = NULL;
     if (st && st_step(s, st) == SQLITE_ROW)
-        f = json_pack("{s:I, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o}",
+        f = json_pack("{s:I, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:s}",
             "job_id", (json_int_t)sqlite3_column_int64(st, 0), "job_name", col_text(st, 1),
             "job_firmware", col_text(st, 2), "erase", sqlite3_column_int(st, 3),
             "operator", col_text(st, 4), "state", col_text(st, 5),
@@ -781,7 +782,8 @@ json_t *store_record_facts(struct store *s, uint64_t job, uint64_t ecid)
             "ended_ms", (json_int_t)sqlite3_column_int64(st, 7), "error_class", col_text(st, 8),
             "error_text", col_text(st, 9), "product_type", col_text(st, 10), "serial", col_text(st, 11),
             "cpid", (json_int_t)sqlite3_column_int64(st, 12),
-            "bdid", (json_int_t)sqlite3_column_int64(st, 13), "ecid", col_ecid(st, 14));
+            "bdid", (json_int_t)sqlite3_column_int64(st, 13), "ecid", col_ecid(st, 14),
+            "imei", col_text(st, 15));
     if (st)
         sqlite3_reset(st);
     if (f)

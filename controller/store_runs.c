@@ -18,17 +18,18 @@ static int interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef 
 static int unit_upsert(struct store *s, const char *agent, const Fr__UnitInfo *u, uint64_t now_ms)
 {
     return st_exec(s, "INSERT INTO units (ecid, product_type, cpid, bdid, serial, mode, agent, port,"
-                   " reason, present, last_seen, arrived) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
+                   " reason, present, last_seen, arrived, imei) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"
                    " ON CONFLICT(ecid) DO UPDATE SET"
                    " product_type = CASE WHEN excluded.product_type <> '' THEN excluded.product_type"
                    "  ELSE product_type END,"
                    " cpid = CASE WHEN excluded.cpid <> 0 THEN excluded.cpid ELSE cpid END,"
                    " bdid = CASE WHEN excluded.bdid <> 0 THEN excluded.bdid ELSE bdid END,"
                    " serial = CASE WHEN excluded.serial <> '' THEN excluded.serial ELSE serial END,"
+                   " imei = CASE WHEN excluded.imei <> '' THEN excluded.imei ELSE imei END,"
                    " mode = excluded.mode, agent = excluded.agent, port = excluded.port,"
                    " reason = excluded.reason, present = 1, last_seen = excluded.last_seen",
-                "utiititttuu", u->ecid, u->product_type, (int64_t)u->cpid, (int64_t)u->bdid, u->serial,
-                (int64_t)u->mode, agent, u->port_path, u->reason, now_ms, now_ms);
+                "utiititttuut", u->ecid, u->product_type, (int64_t)u->cpid, (int64_t)u->bdid, u->serial,
+                (int64_t)u->mode, agent, u->port_path, u->reason, now_ms, now_ms, u->imei ? u->imei : "");
 }
 
 static int agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms)

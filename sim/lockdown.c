@@ -29,8 +29,9 @@ static void host_id_of(const struct rack_unit *u, char *buf, size_t len)
              (unsigned long long)(u->ecid & 0xFFFFFFFFFFFFull));
 }
 
-/* What an unpaired host may read (GetValue without a Key returns all of it). */
-static plist_t identity(const struct rack_unit *u)
+/* What an unpaired host may read (GetValue without a Key returns all of it); in a
+ * session also the IMEI of a unit with a modem. */
+static plist_t identity(const struct rack_unit *u, int session)
 {
     char udid[48], hw[24];
     rack_unit_udid(u, udid, sizeof udid);
@@ -53,6 +54,9 @@ static plist_t identity(const struct rack_unit *u)
     plist_dict_set_item(d, "ChipID", plist_new_uint(u->cpid));
     plist_dict_set_item(d, "BoardId", plist_new_uint(u->bdid));
     plist_dict_set_item(d, "ActivationState", plist_new_string("Activated"));
+    char imei[16];
+    if (session && rack_unit_imei(u, imei, sizeof imei) == 0)
+        plist_dict_set_item(d, "InternationalMobileEquipmentIdentity", plist_new_string(imei));
     return d;
 }
 
@@ -74,7 +78,7 @@ static plist_t get_value(struct lockdown_session *s, const struct rack_unit *u, 
 {
     const char *domain = mux_dict_string(req, "Domain");
     const char *key = mux_dict_string(req, "Key");
-    plist_t all = identity(u), d;
+    plist_t all = identity(u, s->active), d;
     if (key && is_private(key) && !s->active) {
         d = error_reply("GetValue", "GetProhibited");
     } else if (domain) {
@@ -142,7 +146,7 @@ static plist_t success(const char *request)
  * unit's SerialNumber and HardwareModel from it. */
 static plist_t restored_query_type(const struct rack_unit *u)
 {
-    plist_t all = identity(u), d = reply("QueryType");
+    plist_t all = identity(u, 0), d = reply("QueryType");
     plist_dict_set_item(d, "Type", plist_new_string("com.apple.mobile.restored"));
     plist_dict_set_item(d, "RestoreProtocolVersion", plist_new_uint(RESTORE_PROTOCOL_VERSION));
     plist_dict_set_item(d, "SerialNumber", plist_copy(plist_dict_get_item(all, "SerialNumber")));

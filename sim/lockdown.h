@@ -2,7 +2,8 @@
  *
  * One session per usbmuxd tunnel. Requests and answers are plist dictionaries
  * ({"Request": ...}); framing is mux_wire's. What a unit allows follows its model
- * (rack.h): unpaired reads of its identity always work; StartSession needs the
+ * (rack.h): unpaired reads of its identity always work; its IMEI (cellular models:
+ * rack_unit_imei) only in a session, as the other private keys; StartSession needs the
  * HostID of the pair record the host holds (only for paired units); EnterRecovery
  * works in a session, or without one before iOS 14.5. A session never turns on SSL
  * here (EnableSessionSSL false): the simulator has no certificates to speak TLS with.

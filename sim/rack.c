@@ -121,6 +121,39 @@ const char *rack_unit_build(const struct rack_unit *u)
     return b ? b : "";
 }
 
+int rack_luhn_digit(const char *digits)
+{
+    int sum = 0;
+    size_t n = strlen(digits);
+    for (size_t i = 0; i < n; i++) { /* from the right: the last digit is doubled */
+        int d = digits[n - 1 - i] - '0';
+        if (i % 2 == 0)
+            d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+        sum += d;
+    }
+    return (10 - sum % 10) % 10;
+}
+
+int rack_unit_imei(const struct rack_unit *u, char *buf, size_t len)
+{
+    if (strncmp(u->product_type, "iPhone", 6) != 0 || len < 16)
+        return -1;
+    char ecid[FR_ECID_STRLEN], hex[41], body[15];
+    fr_ecid_format(u->ecid, ecid, sizeof ecid);
+    struct fr_sha1 c;
+    fr_sha1_init(&c);
+    fr_sha1_update(&c, "imei", 4);
+    fr_sha1_update(&c, ecid, strlen(ecid));
+    fr_sha1_hex(&c, hex);
+    body[0] = '3'; /* a reporting body of the 35 range, as Apple's TACs are */
+    body[1] = '5';
+    for (int i = 2; i < 14; i++)
+        body[i] = (char)('0' + (hex[i] % 10));
+    body[14] = '\0';
+    snprintf(buf, len, "%s%d", body, rack_luhn_digit(body));
+    return 0;
+}
+
 void rack_unit_udid(const struct rack_unit *u, char *buf, size_t len)
 {
     if (u->cpid >= 0x8020) {

@@ -125,6 +125,12 @@ int rack_find_unit(const struct rack *r, uint64_t ecid);
 const char *rack_ios_build(const char *ios);
 /* The BuildVersion a unit reports: what its last restore installed, else its ios's. */
 const char *rack_unit_build(const struct rack_unit *u);
+/* A cellular unit's IMEI: 15 digits, deterministic per ECID, its last the Luhn check
+ * digit of the other 14 (3GPP TS 23.003). -1 for a model without a modem (an iPhone has
+ * one; an iPod touch would not). buf >= 16. */
+int rack_unit_imei(const struct rack_unit *u, char *buf, size_t len);
+/* The Luhn check digit (0-9) of a string of digits. */
+int rack_luhn_digit(const char *digits);
 /* A unit's UDID as usbmuxd reports it: "<CPID 8 hex>-<ECID 16 hex>" from A12 (0x8020) on,
  * else 40 hex digits (derived from the ECID; real ones are unrelated to it). buf >= 41. */
 void rack_unit_udid(const struct rack_unit *u, char *buf, size_t len);

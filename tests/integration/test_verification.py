@@ -1,9 +1,11 @@
-"""Verification after the restore: a restored unit boots into normal mode on its port and
+"""Verification after the restore, and the IMEI where it is known: a restored unit boots into normal mode on its port and
 shows on the simulator's usbmuxd; the agent reads its ProductVersion and BuildVersion
 through lockdownd (unpaired) and sends them with the result; the controller compares them
 with what the engine installed. The record and the report say "matches", "does not
 match" (a unit that reports another build: a failed verification) or "not verified"
-with the reason (a unit that stays in recovery mode holds its port only verify_wait_s)."""
+with the reason (a unit that stays in recovery mode holds its port only verify_wait_s).
+lockdownd gives the IMEI only in a session: the unit paired with this host has it in its
+record and in `flashrack unit`; an unpaired one says "not known"."""
 from harness import Site, check, main, started
 
 RACK = """
@@ -20,9 +22,11 @@ host = A
 bus = 1
 ports = 4
 
+; paired with this host: its IMEI is read in a session once it is in normal mode
 [unit 0x00000000000A0001]
 at = A-01
 product_type = iPhone12,1
+paired = yes
 
 ; its restore finishes but it says another build afterwards
 [unit 0x00000000000A0002]
@@ -49,6 +53,14 @@ def records(site, job):
             (json.loads(line)["record"] for line in r.stdout.split("\n") if line)}
 
 
+def luhn_ok(digits):
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch) * (2 if i % 2 else 1)
+        total += d - 9 if d > 9 else d
+    return total % 10 == 0
+
+
 def restored_units_are_read_back_and_compared(bindir):
     site = Site(bindir, RACK, usbmuxd=True, discovery="sim+usbmuxd", verify_wait_s=WAIT_S)
     with started(site):
@@ -64,6 +76,15 @@ def restored_units_are_read_back_and_compared(bindir):
               "the unit that runs what was installed: %s" % good)
         check("lockdownd" in good["method"], "method: %s" % good)
         check(recs[GOOD]["result"] == "sanitized", "result: %s" % recs[GOOD]["result"])
+        imei = recs[GOOD]["device"]["imei"]
+        check(len(imei) == 15 and imei.isdigit() and luhn_ok(imei), "the paired unit's IMEI: %r" % imei)
+        check(recs[OTHER]["device"]["imei"] == "not known", "an unpaired unit's: %r"
+              % recs[OTHER]["device"]["imei"])
+        r = site.cli("unit", GOOD)
+        check(r.returncode == 0 and ("IMEI %s" % imei) in r.stdout, "unit GOOD: %s" % r.stdout)
+        check(site.cli_json("unit", GOOD)["unit"]["imei"] == imei, "unit -o json")
+        r = site.cli("unit", OTHER)
+        check("IMEI not known" in r.stdout, "unit OTHER: %s" % r.stdout)
         other = recs[OTHER]["verification"]
         check(other["status"] == "does not match" and "BuildVersion 22C999" in other["result"] and
               "does not match the installed iOS 18.2 (22C152)" in other["result"],

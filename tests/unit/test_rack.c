@@ -140,6 +140,30 @@ static void normal_mode_units_have_ios_pairing_and_udids(void **state)
     rack_free(&r);
 }
 
+/* A simulated iPhone's IMEI: 15 digits, the same for one ECID every time, another for
+ * another ECID, its last digit the Luhn check of the rest; a model without a modem has none. */
+static void iphones_have_an_imei_with_a_luhn_check_digit(void **state)
+{
+    assert_int_equal(rack_luhn_digit("49015420323751"), 8); /* 3GPP's example IMEI 490154203237518 */
+    assert_int_equal(rack_luhn_digit("35209900176148"), 1);
+    struct rack_unit u = { .ecid = 0x000A1B2C3D4E5F60ull };
+    snprintf(u.product_type, sizeof u.product_type, "iPhone12,1");
+    char a[16], b[16], c[16];
+    assert_int_equal(rack_unit_imei(&u, a, sizeof a), 0);
+    assert_int_equal(strlen(a), 15);
+    assert_int_equal(strspn(a, "0123456789"), 15);
+    assert_int_equal(a[14] - '0', rack_luhn_digit((char[15]){ a[0], a[1], a[2], a[3], a[4], a[5], a[6],
+                                                               a[7], a[8], a[9], a[10], a[11], a[12],
+                                                               a[13], '\0' }));
+    assert_int_equal(rack_unit_imei(&u, b, sizeof b), 0);
+    assert_string_equal(a, b);
+    u.ecid++;
+    assert_int_equal(rack_unit_imei(&u, c, sizeof c), 0);
+    assert_string_not_equal(a, c);
+    snprintf(u.product_type, sizeof u.product_type, "iPod9,1");
+    assert_int_equal(rack_unit_imei(&u, c, sizeof c), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +172,7 @@ int main(void)
         cmocka_unit_test(same_seed_same_ecids),
         cmocka_unit_test(bad_racks_name_line_and_key),
         cmocka_unit_test(normal_mode_units_have_ios_pairing_and_udids),
+        cmocka_unit_test(iphones_have_an_imei_with_a_luhn_check_digit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

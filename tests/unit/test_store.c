@@ -879,6 +879,7 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
         " DROP INDEX unit_runs_seq; ALTER TABLE unit_runs DROP COLUMN seq;"
         " ALTER TABLE attempts DROP COLUMN unit_version; ALTER TABLE attempts DROP COLUMN unit_build;"
         " ALTER TABLE attempts DROP COLUMN verified; ALTER TABLE attempts DROP COLUMN verification;"
+        " ALTER TABLE units DROP COLUMN imei;"
         " PRAGMA user_version = 1");
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
@@ -902,7 +903,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 11"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 12"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }
@@ -1109,6 +1110,30 @@ static void a_unit_with_a_reason_waits_for_an_operator(void **state)
     json_decref(doc);
 }
 
+/* A unit's IMEI is kept once an agent has read it: a later report without one (the unit
+ * in recovery mode, or not paired any more) does not erase it. */
+static void a_units_imei_is_kept_once_read(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 1, 0x5100);
+    Fr__UnitInfo u = FR__UNIT_INFO__INIT;
+    u.ecid = 0x5100;
+    u.port_path = "1-1.1";
+    u.mode = 4;
+    u.imei = "352099001761481";
+    Fr__PortEvent ev = FR__PORT_EVENT__INIT;
+    ev.kind = FR__PORT_EVENT__KIND__MODE;
+    ev.unit = &u;
+    assert_int_equal(store_unit_event(s, "A", &ev, 5000), 0);
+    u.mode = 2;
+    u.imei = "";
+    assert_int_equal(store_unit_event(s, "A", &ev, 6000), 0);
+    json_t *doc = store_doc_unit(s, 0x5100);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(doc, "unit"), "imei")),
+                        "352099001761481");
+    json_decref(doc);
+}
+
 /* no_device twice with the unit in recovery mode: the run waits for an operator and is
  * not assigned again until the unit arrives again (it was tried every few seconds for
  * ever, the unit still being in recovery mode). */
@@ -1146,6 +1171,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(no_device_twice_holds_until_the_unit_is_plugged_in_again, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_units_imei_is_kept_once_read, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_with_a_reason_waits_for_an_operator, setup, teardown),
         cmocka_unit_test_setup_teardown(epoch_grows_at_each_open, setup, teardown),
         cmocka_unit_test_setup_teardown(a_version_1_store_is_upgraded_in_place, setup, teardown),
