@@ -140,10 +140,25 @@ echo "(a copy with one byte changed fails, as it must)"
 echo
 "$BIN/flashrack" ports | awk 'NR == 1 || $10 > 0'
 echo
+# The bad cable on A-05: its phone lost the link and was moved; the next tray's phone,
+# plugged in there, lost it too: two units, one port, so the port is quarantined.
+echo "Quarantined ports:"
+"$BIN/flashrack" ports --quarantined
+quarantined=$("$BIN/flashrack" ports --quarantined -o json | python3 -c '
+import json, sys
+ports = json.load(sys.stdin)["ports"]
+print("; ".join("%s %s, %d strikes by %s: %s" % (p["agent"], p["label"], p["strikes"],
+      " and ".join(sorted({h["ecid"] for h in p["history"]})), p["reason"]) for p in ports))')
+echo
 echo "firmware: the publisher served $(grep -c '"GET .*\.ipsw' "$RUN/publisher.log" || true) IPSW download(s) for the whole site;"
 echo "the agents fetched it from the controller's mirror into their verified caches:"
 "$BIN/flashrack" firmware list | sed -n '/^mirror/,$p' || true
 # watch exits 1 when units failed or are suspected faulty: that is the demo's story, not an error
 [ "$rc" -le 1 ] || exit "$rc"
 echo
+if [ -n "$quarantined" ]; then
+  echo "flashrack demo: quarantined: $quarantined"
+else
+  echo "flashrack demo: no port was quarantined"
+fi
 echo "flashrack demo: done. The store, logs and engine output are in $RUN."

@@ -21,6 +21,8 @@ struct pending {
     int line;
     char at[24];
     int at_line;
+    char arrive_at[24];   /* the next tray's port label ("" = none) */
+    int arrive_line;
     double link_fail;
     int has_link_fail;
     struct rack_unit unit;
@@ -402,6 +404,9 @@ static void on_pending_key(struct parse_ctx *c, int line, const char *k, const c
         integer(c, line, k, v, 0, 100, &p->unit.battery);
     } else if (is_unit && strcmp(k, "serial") == 0) {
         text(c, line, k, v, p->unit.serial, sizeof p->unit.serial);
+    } else if (is_unit && strcmp(k, "arrive_at") == 0) {
+        text(c, line, k, v, p->arrive_at, sizeof p->arrive_at);
+        p->arrive_line = line;
     } else if (is_unit && strcmp(k, "after_restore") == 0) {
         if (mode_value(c, line, k, v, &p->unit.after_restore) == 0 && p->unit.after_restore == 1)
             fail(c, line, k, v, "expected recovery, restore or normal (a restore never ends in DFU)");
@@ -419,7 +424,7 @@ static void on_pending_key(struct parse_ctx *c, int line, const char *k, const c
             fail(c, line, k, v, "expected good, dead, disk, intermittent, prepare, verify or flash");
     } else {
         fail(c, line, k, v, is_unit ? "unknown key (expected at, product_type, mode, ios, paired, "
-                                      "battery, serial, health, after_restore or reports_build)"
+                                      "battery, serial, health, arrive_at, after_restore or reports_build)"
                                     : "unknown key (expected link_fail)");
     }
 }
@@ -617,6 +622,7 @@ static int fill_units(struct parse_ctx *c)
         u->paired = h->paired;
         u->battery = 100;
         u->port = (int)i;
+        u->arrive_at = -1;
         set_identity(u, r->sim.seed);
         p->unit = (int)r->nunits++;
     }
@@ -640,6 +646,10 @@ static int resolve_pending(struct parse_ctx *c)
         int port = p->at[0] ? rack_find_port_label(r, p->at) : -1;
         if (p->at[0] && port < 0)
             return fail(c, p->at_line, "at", p->at, "expected the label of a port"), -1;
+        int arrive = p->arrive_at[0] ? rack_find_port_label(r, p->arrive_at) : -1;
+        if (p->arrive_at[0] && (arrive < 0 || p->at[0]))
+            return fail(c, p->arrive_line, "arrive_at", p->arrive_at, arrive < 0 ? "expected the label "
+                        "of a port" : "expected no 'at' too (the next tray is not on the rack yet)"), -1;
         for (size_t k = 0; port >= 0 && k < i; k++)
             if (strncmp(c->pend[k].section, "unit ", 5) == 0 && strcmp(c->pend[k].at, p->at) == 0)
                 return fail(c, p->at_line, "at", p->at, "expected a free port: [%s] is there "
@@ -662,6 +672,7 @@ static int resolve_pending(struct parse_ctx *c)
         *u = p->unit;
         snprintf(u->product_type, sizeof u->product_type, "%s", pt);
         u->port = port;
+        u->arrive_at = arrive;
         if (port >= 0) {
             if (r->ports[port].unit >= 0)
                 r->ports[r->ports[port].unit].unit = -1;

@@ -49,6 +49,8 @@ struct rack_unit {
     char reports_build[16]; /* after a restore it says this BuildVersion ("": what was installed) */
     int paired;           /* this rack's host is trusted (it holds a pair record) */
     int port;             /* index into ports, -1 when unplugged */
+    int arrive_at;        /* the next tray: plugged into this port (index) once the unit
+                             there has been moved to another port; -1 = none, or arrived */
     int restores;         /* restores started so far (the k of the fate) */
 };
 

@@ -451,6 +451,20 @@ static int port_busy(const struct world *w, int unit, int to_port)
     return occupant >= 0 && occupant != unit && restoring(w, occupant);
 }
 
+/* The next tray: a phone waiting for from_port is plugged in there as the unit that
+ * was on it is moved elsewhere (by the same hands, after the same time). */
+static void plug_next_tray(struct world *w, int from_port, double after)
+{
+    for (size_t i = 0; i < w->rack->nunits; i++) {
+        struct rack_unit *u = &w->rack->units[i];
+        if (u->arrive_at != from_port || u->port >= 0)
+            continue;
+        u->arrive_at = -1;
+        attach_later(w, (int)i, from_port, 2, after);
+        return; /* one phone per port */
+    }
+}
+
 /* The hands-on part of a move: the unit leaves its port and arrives on to_port after. */
 static void carry_out_move(struct world *w, int unit, int to_port, int dfu, double after)
 {
@@ -464,12 +478,18 @@ static void carry_out_move(struct world *w, int unit, int to_port, int dfu, doub
             lose_link(w, r); /* pulled out mid-restore */
             break;
         }
+    int from_port = w->rack->units[unit].port;
     for (struct delayed *d = w->delayed; d; d = d->next)
-        if (d->unit == unit && d->kind == DELAYED_ATTACH)
+        if (d->unit == unit && d->kind == DELAYED_ATTACH) {
+            if (from_port < 0 && d->at >= 0) /* dropped off the bus, not back yet: it left that port */
+                from_port = d->port;
             d->at = -1; /* cancelled: it is going elsewhere */
+        }
     detach(w, unit);
     w->stats.moves++;
     attach_later(w, unit, to_port, dfu || w->rack->units[unit].mode == 1 ? 1 : 2, after);
+    if (from_port >= 0 && from_port != to_port)
+        plug_next_tray(w, from_port, after);
 }
 
 /* Free technicians take the oldest waiting moves. */

@@ -21,7 +21,7 @@ static void demo_rack_has_two_hosts_of_24(void **state)
     assert_int_equal(r.nhosts, 2);
     assert_int_equal(r.nhubs, 4);
     assert_int_equal(r.nports, 48);
-    assert_int_equal(r.nunits, 48);
+    assert_int_equal(r.nunits, 49); /* one on every port, and the next tray's for A-05 */
     int a = rack_find_host(&r, "A");
     int a20 = rack_find_port_label(&r, "A-20");
     assert_true(a >= 0 && a20 >= 0);
@@ -35,7 +35,13 @@ static void demo_rack_has_two_hosts_of_24(void **state)
     assert_true(dead >= 0);
     assert_int_equal(r.units[dead].health, HEALTH_DEAD);
     assert_int_equal(r.ports[a20].unit, dead);
-    assert_true(r.ports[rack_find_port_label(&r, "A-05")].link_fail > 0.5);
+    int a05 = rack_find_port_label(&r, "A-05");
+    assert_true(r.ports[a05].link_fail > 0.5);
+    /* the next tray's phone waits for the bad cable's port, off the rack */
+    int next = rack_find_unit(&r, 0x0000000E27A50001ull);
+    assert_true(next >= 0);
+    assert_int_equal(r.units[next].arrive_at, a05);
+    assert_int_equal(r.units[next].port, -1);
     /* identities come from the model table */
     int u1 = r.ports[rack_find_port_label(&r, "A-01")].unit;
     assert_string_equal(r.units[u1].product_type, "iPhone12,1");

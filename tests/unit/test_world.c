@@ -251,6 +251,49 @@ static void oversubscription_can_count_every_restore_on_the_bus(void **state)
     assert_int_equal(lost[1], 2); /* both see two restores on the bus */
 }
 
+/* The next tray: a phone waiting for a port is plugged in there once the unit on it has
+ * been moved to another port, not before, and only once. */
+static void the_next_tray_takes_a_port_its_unit_left(void **state)
+{
+    struct sink s = { 0 };
+    char text[1024], err[128];
+    snprintf(text, sizeof text, "%s[unit 0x0000000000000A09]\narrive_at = A-01\n", rack_text);
+    struct world *w = make_world_from(&s, text);
+    struct rack *r = world_rack(w);
+    int a01 = rack_find_port_label(r, "A-01"), next = rack_find_unit(r, 0xA09);
+    assert_int_equal(r->units[next].port, -1);
+    for (int i = 0; i < 100; i++)
+        world_tick(w, 0.1);
+    assert_int_equal(s.attaches, 0); /* A-01 is taken: it waits */
+    assert_int_equal(world_move(w, 0xA01, rack_find_port_label(r, "A-02"), 0, err, sizeof err), 0);
+    for (int i = 0; i < 100; i++)
+        world_tick(w, 0.1);
+    assert_int_equal(s.attaches, 2); /* the moved unit on A-02, the next tray's on A-01 */
+    assert_int_equal(r->ports[a01].unit, next);
+    assert_int_equal(r->units[next].mode, 2);
+    /* moved off again: nobody else is waiting for A-01 */
+    assert_int_equal(world_move(w, 0xA09, rack_find_port_label(r, "B-02"), 0, err, sizeof err), 0);
+    for (int i = 0; i < 100; i++)
+        world_tick(w, 0.1);
+    assert_int_equal(s.attaches, 3);
+    assert_int_equal(r->ports[a01].unit, -1);
+    drop_world(w);
+
+    /* a unit moved while it is off the bus (it lost the link and has not come back yet)
+     * left its port too: the next tray's phone takes it */
+    struct sink s2 = { 0 };
+    w = make_world_from(&s2, text);
+    r = world_rack(w);
+    int o = 1;
+    world_restore_start(w, &o, 0xA01, 1, NULL, NULL);
+    assert_int_equal(world_move(w, 0xA01, rack_find_port_label(r, "A-02"), 0, err, sizeof err), 0);
+    assert_int_equal(r->units[rack_find_unit(r, 0xA01)].port, -1); /* pulled out mid-restore */
+    for (int i = 0; i < 100; i++)
+        world_tick(w, 0.1);
+    assert_int_equal(r->ports[a01].unit, next);
+    drop_world(w);
+}
+
 /* A finished restore leaves the unit running what the IPSW installs, in normal mode; one
  * that stays in recovery or says another build does what its rack file says. */
 static void a_restored_unit_boots_what_was_installed(void **state)
@@ -296,6 +339,7 @@ int main(void)
         cmocka_unit_test(phone_faults_fail_in_their_phase),
         cmocka_unit_test(oversubscription_can_count_every_restore_on_the_bus),
         cmocka_unit_test(a_restored_unit_boots_what_was_installed),
+        cmocka_unit_test(the_next_tray_takes_a_port_its_unit_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
