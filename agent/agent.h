@@ -91,6 +91,7 @@ struct agent {
     struct outbox_entry *outbox, **outbox_tail;
     uint64_t dropped;
     int hellos_unsent;           /* Hellos in a row with no link to send them on */
+    int hellos_unanswered;       /* Hellos in a row sent and not answered by a Welcome */
 
     /* ports and units */
     struct port *ports;

@@ -5,6 +5,7 @@
  * dispatch.c's: every message this side accepts is handed there. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "agent.h"
 #include "dispatch.h"
@@ -195,24 +196,48 @@ static int send_hello(struct agent *a)
     return rc;
 }
 
+/* Connects under a routing id new for this connection, "ID/RANDOM": the controller
+ * sends only to the routing id of our last Hello it accepted (with CURVE, authenticated
+ * with our key), its ROUTER ignores a second connection under a routing id in use, and
+ * a routing id nobody can guess is one nobody can take first. */
+static int link_connect(struct agent *a)
+{
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd = a->session ^ uv_hrtime();
+    char route[96];
+    snprintf(route, sizeof route, "%s/%016llx", a->cfg.id, (unsigned long long)rnd);
+    zmq_setsockopt(a->dealer, ZMQ_ROUTING_ID, route, strlen(route));
+    fr_info("link", "connecting to '%s' as routing id '%s'", a->cfg.controller, route);
+    return zmq_connect(a->dealer, a->cfg.controller);
+}
+
 /* A controller that refused our key (a handshake failure) ends that connection for
- * good: libzmq does not try again. So when Hellos find no link for a while, the link
- * is made again (the key may have been authorized since). */
+ * good: libzmq does not try again. And a connection the controller still takes for
+ * alive (its end never saw ours drop) keeps our routing id there: libzmq then made our
+ * reconnection one whose messages the controller never sees. So when Hellos find no
+ * link for a while, or go unanswered for twice as long, the link is made again, under a
+ * new routing id (the key may have been authorized since). */
 #define LINK_RELINK_TICKS 5
 
 static void say_hello(struct agent *a)
 {
-    if (send_hello(a) != FR_EAGAIN) {
+    int unsent = send_hello(a) == FR_EAGAIN;
+    if (unsent) {
+        a->hellos_unanswered = 0;
+        if (++a->hellos_unsent < LINK_RELINK_TICKS)
+            return;
+    } else {
         a->hellos_unsent = 0;
-        return;
+        if (++a->hellos_unanswered < 2 * LINK_RELINK_TICKS)
+            return;
     }
-    if (++a->hellos_unsent < LINK_RELINK_TICKS)
-        return;
-    a->hellos_unsent = 0;
-    fr_info("link", "no link to '%s' for %d heartbeats (down, or our key refused): connecting again",
-            a->cfg.controller, LINK_RELINK_TICKS);
+    fr_info("link", "%s '%s' for %d heartbeats (down, or our key refused): connecting again",
+            unsent ? "no link to" : "no Welcome from", a->cfg.controller,
+            unsent ? LINK_RELINK_TICKS : 2 * LINK_RELINK_TICKS);
+    a->hellos_unsent = a->hellos_unanswered = 0;
     zmq_disconnect(a->dealer, a->cfg.controller);
-    zmq_connect(a->dealer, a->cfg.controller);
+    link_connect(a);
 }
 
 static void on_link_timer(uv_timer_t *t);
@@ -221,6 +246,7 @@ static void on_welcome(struct agent *a, const Fr__Envelope *env)
 {
     const Fr__Welcome *w = env->welcome;
     a->welcomed = 1;
+    a->hellos_unsent = a->hellos_unanswered = 0;
     a->last_tick = 0; /* the heartbeat interval changes: the next tick is not late */
     a->controller_epoch = w->controller_epoch;
     a->heartbeat_ms = w->heartbeat_ms;
@@ -346,11 +372,10 @@ int link_start(struct agent *a, char *err, size_t errlen)
     fr_zsock_set_defaults(a->dealer, FR_WIRE_MAX_MSG);
     if (link_keys(a, err, errlen) < 0)
         return FR_ECONFIG;
-    zmq_setsockopt(a->dealer, ZMQ_ROUTING_ID, a->cfg.id, strlen(a->cfg.id));
     zmq_setsockopt(a->dealer, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
     zmq_setsockopt(a->dealer, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
-    if (zmq_connect(a->dealer, a->cfg.controller) < 0)
+    if (link_connect(a) < 0)
         return fr_seterr(FR_ECONFIG, err, errlen, "[agent] controller: cannot use '%s': %s",
                          a->cfg.controller, zmq_strerror(zmq_errno()));
     fr_zsock_start(&a->zs, a->loop, a->dealer, on_msg, a);

@@ -56,9 +56,17 @@ static int send_to(struct controller *c, const char *id, uint64_t ack, Fr__Envel
     return rc;
 }
 
+/* Where the agent's messages go: the routing id its last accepted Hello came from
+ * ("ID/RANDOM" from flashrack-agent, new for each of its connections; the bare id from
+ * a peer such as loadgen). With CURVE only the agent's key can make one current. */
+static const char *route_of(const struct agent_state *a)
+{
+    return a->route;
+}
+
 int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env)
 {
-    return send_to(c, a->id, a->applied_seq, env);
+    return send_to(c, route_of(a), a->applied_seq, env);
 }
 
 static void send_heartbeat(struct controller *c, const char *id, uint64_t ack)
@@ -218,7 +226,7 @@ static void on_reliable(struct controller *c, struct agent_state *a, const Fr__E
 
 void agents_ack(struct controller *c, struct agent_state *a)
 {
-    send_heartbeat(c, a->id, a->applied_seq);
+    send_heartbeat(c, route_of(a), a->applied_seq);
 }
 
 /* The slot of (agent, attempt) in progress_slot: its entry's, or the free one where it
@@ -323,8 +331,15 @@ static void refuse(struct controller *c, struct agent_state *a, const char *from
     fr_warn("agents", "dropped a message from '%s': %s", from, why);
 }
 
-/* With CURVE, a message speaks for the agent its key is bound to, and no other
- * (ROUTER_HANDOVER gives a routing id to whoever claims it last). */
+/* Whether routing id route may be agent id's: the id itself, or "ID/RANDOM" (what
+ * flashrack-agent connects under, new for each connection). */
+static int route_belongs(const char *route, const char *id)
+{
+    size_t n = strlen(id);
+    return strncmp(route, id, n) == 0 && (route[n] == '\0' || route[n] == '/');
+}
+
+/* With CURVE, a message speaks for the agent its key is bound to, and no other. */
 static const struct zap_peer *authenticated(struct controller *c, const zmq_msg_t *msg,
                                             const char *id, const Fr__Envelope *env)
 {
@@ -334,7 +349,7 @@ static const struct zap_peer *authenticated(struct controller *c, const zmq_msg_
     if (!p)
         zap_refuse(c->zap, &c->zap->refused_agent_msgs, "agents", "refused a %s claiming to be agent '%s': its key is not "
                    "(or no longer) authorized", fr_wire_body_name(env->body_case), id);
-    else if (strcmp(p->name, env->agent_id) != 0 || strcmp(p->name, id) != 0)
+    else if (strcmp(p->name, env->agent_id) != 0 || !route_belongs(id, p->name))
         zap_refuse(c->zap, &c->zap->refused_agent_msgs, "agents", "refused a %s from agent '%s' claiming to be agent '%s' "
                    "(routing id '%s')", fr_wire_body_name(env->body_case), p->name,
                    env->agent_id, id);
@@ -360,10 +375,12 @@ void agents_on_keys_changed(void *arg)
 void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
 {
     struct controller *c = arg;
-    char id[64] = "";
+    char id[AGENT_ROUTE_MAX] = "", name[64] = ""; /* the routing id; the agent it names */
     size_t idlen = zmq_msg_size(&parts[0]);
-    snprintf(id, sizeof id, "%.*s", (int)(idlen < 63 ? idlen : 63), (const char *)zmq_msg_data(&parts[0]));
-    struct agent_state *a = agents_find(c, id);
+    snprintf(id, sizeof id, "%.*s", (int)(idlen < sizeof id - 1 ? idlen : sizeof id - 1),
+             (const char *)zmq_msg_data(&parts[0]));
+    snprintf(name, sizeof name, "%.*s", (int)strcspn(id, "/"), id);
+    struct agent_state *a = agents_find(c, name);
     if (turn_begin(c) < 0) /* the drain's messages commit together in agents_on_drained */
         fr_error("agents", "cannot open this turn's transaction: %s", store_errmsg(c->store));
     if (nparts != 2) {
@@ -380,12 +397,15 @@ void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
     const struct zap_peer *peer = authenticated(c, &parts[1], id, env);
     if (c->zap && !peer) {
         /* refused and counted */
-    } else if (strcmp(env->agent_id, id) != 0 || idlen >= sizeof id) {
+    } else if (strcmp(env->agent_id, name) != 0 || !route_belongs(id, name) || idlen >= sizeof id) {
         refuse(c, a, id, "agent id in the envelope differs from the routing id");
     } else if (env->body_case == FR__ENVELOPE__BODY_HELLO) {
         if (!a)
-            a = agents_add(c, id);
+            a = agents_add(c, name);
         if (a) {
+            /* its messages go where this Hello came from, from now on: with CURVE, a
+             * routing id that only a peer holding this agent's key can have made current */
+            snprintf(a->route, sizeof a->route, "%s", id);
             a->last_seen = uv_now(c->loop);
             snprintf(a->key, sizeof a->key, "%s", peer ? peer->key : "");
             on_hello(c, a, env);
@@ -436,7 +456,7 @@ void agents_on_heartbeat(uv_timer_t *t)
             store_event(c->store, fr_time_wall_ms(), "agent", 0, 0, a->id, NULL, "offline");
             continue;
         }
-        send_heartbeat(c, a->id, a->applied_seq);
+        send_heartbeat(c, route_of(a), a->applied_seq);
         store_live_attempts(c->store, a->id, "assigned", on_resend_assign, c);
     }
 }

@@ -205,23 +205,8 @@ static void on_submit(struct controller *c, zmq_msg_t *id, uint64_t seq, const F
     sched_kick(c);
 }
 
-/* How peers are authenticated, and how many were refused. */
-static json_t *security_doc(struct controller *c)
-{
-    const struct zap *z = c->zap;
-    if (!z)
-        return json_pack("{s:s}", "mode", "insecure-loopback");
-    size_t agents = 0;
-    for (size_t i = 0; i < z->npeers; i++)
-        agents += z->peers[i].role == ZAP_AGENT;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "mode", "curve",
-                     "agent_keys", (json_int_t)agents, "operator_keys", (json_int_t)(z->npeers - agents),
-                     "handshakes_ok", (json_int_t)z->handshakes_ok,
-                     "handshakes_refused", (json_int_t)z->handshakes_refused,
-                     "agent_messages_refused", (json_int_t)z->refused_agent_msgs,
-                     "requests_refused", (json_int_t)z->refused_requests);
-}
-
+/* The agents as the store has them, with what this process knows of each (online,
+ * counters), the loop's stalls and the security document (zap_doc). */
 static json_t *agents_doc(struct controller *c)
 {
     json_t *doc = store_doc_agents(c->store);
@@ -240,7 +225,7 @@ static json_t *agents_doc(struct controller *c)
     json_object_set_new(doc, "loop", json_pack("{s:I, s:I, s:i}", "stalls", (json_int_t)c->probe.stalls,
                                                "max_lag_ms", (json_int_t)c->probe.max_lag_ms,
                                                "stall_ms", LOOP_STALL_MS));
-    json_object_set_new(doc, "security", security_doc(c));
+    json_object_set_new(doc, "security", zap_doc(c->zap));
     return doc;
 }
 

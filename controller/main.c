@@ -184,22 +184,30 @@ static int resolve_dirs(struct ctl_cfg *cfg)
     return 0;
 }
 
-static void *open_router(struct controller *c, const char *endpoint, int handover)
+/* A ROUTER for the agents (agents 1) or the clients. No ROUTER_HANDOVER: with it, a
+ * connection under a routing id already in use took it over and libzmq ended the older
+ * connection's pipe while that connection still sent, which could abort the process
+ * (stream_engine_base.cpp: !_io_error); and whoever knew an agent's routing id could take
+ * its messages. An agent's routing id is new for every connection it makes ("ID/RANDOM",
+ * agent/link.c), so it never needs an older one back, and its messages go where its last
+ * accepted Hello came from (agents.c). A duplicate routing id is ignored by libzmq. */
+static void *open_router(struct controller *c, const char *endpoint, int agents)
 {
-    const char *domain = handover ? ZAP_DOMAIN_AGENTS : ZAP_DOMAIN_CLIENTS;
+    const char *domain = agents ? ZAP_DOMAIN_AGENTS : ZAP_DOMAIN_CLIENTS;
     void *s = zmq_socket(c->zctx, ZMQ_ROUTER);
     int one = 1;
     if (!s)
         return NULL;
     fr_zsock_set_defaults(s, FR_WIRE_MAX_MSG);
     zmq_setsockopt(s, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    if (handover)
-        zmq_setsockopt(s, ZMQ_ROUTER_HANDOVER, &one, sizeof one);
     if (c->zap && zap_curve_server(c->zap, s, domain) < 0) {
         fr_error("flashrackd", "cannot use CURVE on '%s': %s", endpoint, zmq_strerror(zmq_errno()));
         zmq_close(s);
         return NULL;
     }
+    if (c->zap && zap_watch(c->zap, c->zctx, s, domain) < 0)
+        fr_warn("flashrackd", "cannot watch the handshakes on '%s': keyless peers are not counted",
+                endpoint);
     if (zmq_bind(s, endpoint) < 0) {
         fr_error("flashrackd", "cannot listen on '%s': %s", endpoint, zmq_strerror(zmq_errno()));
         zmq_close(s);

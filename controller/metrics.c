@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ctl.h"
 
@@ -134,7 +135,32 @@ static void agents_and_mirror(FILE *f, const json_t *agents, const json_t *mirro
     fprintf(f, "flashrack_mirror_served_bytes_total %lld\n", num(mirror, "served_bytes"));
 }
 
-char *metrics_format(const json_t *store_doc, const json_t *agents, const json_t *mirror)
+/* Handshakes and refusals (zap.h): counted since this controller process started. */
+static void security(FILE *f, const json_t *sec)
+{
+    if (!json_is_object(sec) || strcmp(str(sec, "mode"), "curve") != 0)
+        return;
+    family(f, "flashrack_handshakes_total", "counter",
+           "CURVE handshakes on the controller's sockets by result, since it started "
+           "(refused: a key not authorized; no_key: a peer without CURVE; failed: a broken handshake).");
+    static const char *const results[][2] = { { "ok", "handshakes_ok" },
+                                              { "refused", "handshakes_refused" },
+                                              { "no_key", "handshakes_no_key" },
+                                              { "failed", "handshakes_failed" } };
+    for (size_t i = 0; i < sizeof results / sizeof results[0]; i++) {
+        const char *kv[] = { "result", results[i][0], NULL };
+        series(f, "flashrack_handshakes_total", kv, num(sec, results[i][1]));
+    }
+    family(f, "flashrack_messages_refused_total", "counter",
+           "Messages refused since the controller started: an agent's under another identity or "
+           "a revoked key, a client's request beyond its role.");
+    const char *agents[] = { "socket", "agents", NULL }, *clients[] = { "socket", "clients", NULL };
+    series(f, "flashrack_messages_refused_total", agents, num(sec, "agent_messages_refused"));
+    series(f, "flashrack_messages_refused_total", clients, num(sec, "requests_refused"));
+}
+
+char *metrics_format(const json_t *store_doc, const json_t *agents, const json_t *mirror,
+                     const json_t *sec)
 {
     char *text = NULL;
     size_t len = 0;
@@ -146,6 +172,7 @@ char *metrics_format(const json_t *store_doc, const json_t *agents, const json_t
     runs(f, store_doc);
     durations(f, store_doc);
     agents_and_mirror(f, agents, mirror);
+    security(f, sec);
     if (fclose(f) != 0) {
         free(text);
         return NULL;
@@ -161,7 +188,9 @@ char *metrics_text(struct controller *c)
     json_t *agents = json_array(), *mirror = mirror_doc(c);
     for (struct agent_state *a = c->agents; a; a = a->next)
         json_array_append_new(agents, json_pack("{s:s, s:b}", "id", a->id, "online", a->online));
-    char *text = metrics_format(doc, agents, mirror);
+    json_t *sec = zap_doc(c->zap);
+    char *text = metrics_format(doc, agents, mirror, sec);
+    json_decref(sec);
     json_decref(doc);
     json_decref(agents);
     json_decref(mirror);

@@ -5,6 +5,7 @@
  * port strikes and quarantine, unit runs by state, the queue, restore durations), the
  * agent registry (agents up) and the mirror (bytes fetched and served). Nothing is
  * counted twice: the store is the one record, so a controller restart loses no count.
+ * Handshakes and refused messages (zap.h) are the exception: counted since start.
  * Loop thread only. */
 #ifndef METRICS_H
 #define METRICS_H
@@ -17,9 +18,10 @@ struct controller;
  * read or memory ran out. */
 char *metrics_text(struct controller *c);
 
-/* Formats the families of doc (store_doc_metrics) plus agents and mirror numbers;
- * split out so it is a pure function over plain data. */
-char *metrics_format(const json_t *store_doc, const json_t *agents, const json_t *mirror);
+/* Formats the families of doc (store_doc_metrics) plus agents, mirror and security
+ * (zap_doc) numbers; split out so it is a pure function over plain data. */
+char *metrics_format(const json_t *store_doc, const json_t *agents, const json_t *mirror,
+                     const json_t *sec);
 
 /* The upper bounds (seconds) of the restore-duration histogram's buckets. */
 extern const double metrics_duration_buckets[];

@@ -12,7 +12,7 @@
 struct turn_msg {
     struct turn_msg *next;
     size_t idlen, len;
-    char id[64];
+    char id[AGENT_ROUTE_MAX];
     uint8_t *data;
 };
 

@@ -315,6 +315,76 @@ int zap_curve_server(struct zap *z, void *sock, const char *domain)
     return rc < 0 ? FR_ESYS : 0;
 }
 
+/* A monitor event: frame 1 is the event (16 bits) and its value (32 bits), in the
+ * host's byte order; frame 2 the endpoint. A peer without CURVE (NULL or any other
+ * mechanism) ends in a mechanism mismatch; the key refusals (HANDSHAKE_FAILED_AUTH)
+ * are not watched, the ZAP handler counts those itself (handshakes_refused). */
+static void on_monitor_event(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
+{
+    struct zap_monitor *m = arg;
+    if (nparts < 1 || zmq_msg_size(&parts[0]) < 6)
+        return;
+    const uint8_t *d = zmq_msg_data(&parts[0]);
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, d, sizeof event);
+    memcpy(&value, d + 2, sizeof value);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL &&
+        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+        zap_refuse(m->z, &m->z->handshakes_no_key, "zap", "refused a handshake on the %s socket: "
+                   "the peer has no CURVE key", m->name);
+    else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ||
+             event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+        zap_refuse(m->z, &m->z->handshakes_failed, "zap", "a handshake on the %s socket failed "
+                   "(%s 0x%x)", m->name, event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ?
+                   "ZMTP protocol error" : "errno", (unsigned)value);
+}
+
+int zap_watch(struct zap *z, void *zctx, void *router, const char *name)
+{
+    if (z->nmon >= (int)(sizeof z->mon / sizeof z->mon[0]))
+        return FR_ESYS;
+    struct zap_monitor *m = &z->mon[z->nmon];
+    char ep[96];
+    snprintf(ep, sizeof ep, "inproc://flashrack-monitor-%s", name);
+    snprintf(m->name, sizeof m->name, "%s", name);
+    m->z = z;
+    if (zmq_socket_monitor(router, ep, ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                           ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) < 0)
+        return FR_ESYS;
+    int zero = 0;
+    m->sock = zmq_socket(zctx, ZMQ_PAIR);
+    if (m->sock)
+        zmq_setsockopt(m->sock, ZMQ_LINGER, &zero, sizeof zero);
+    if (!m->sock || zmq_connect(m->sock, ep) < 0 ||
+        fr_zsock_start(&m->zs, z->loop, m->sock, on_monitor_event, m) < 0) {
+        if (m->sock)
+            zmq_close(m->sock);
+        m->sock = NULL;
+        zmq_socket_monitor(router, NULL, 0);
+        return FR_ESYS;
+    }
+    z->nmon++;
+    return 0;
+}
+
+json_t *zap_doc(const struct zap *z)
+{
+    if (!z)
+        return json_pack("{s:s}", "mode", "insecure-loopback");
+    size_t agents = 0;
+    for (size_t i = 0; i < z->npeers; i++)
+        agents += z->peers[i].role == ZAP_AGENT;
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "mode", "curve",
+                     "agent_keys", (json_int_t)agents, "operator_keys", (json_int_t)(z->npeers - agents),
+                     "handshakes_ok", (json_int_t)z->handshakes_ok,
+                     "handshakes_refused", (json_int_t)z->handshakes_refused,
+                     "handshakes_no_key", (json_int_t)z->handshakes_no_key,
+                     "handshakes_failed", (json_int_t)z->handshakes_failed,
+                     "agent_messages_refused", (json_int_t)z->refused_agent_msgs,
+                     "requests_refused", (json_int_t)z->refused_requests);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     struct zap *z = h->data;
@@ -326,6 +396,8 @@ void zap_stop(struct zap *z)
     if (!z || !z->loop)
         return;
     fr_zsock_close(&z->zs, NULL);
+    for (int i = 0; i < z->nmon; i++)
+        fr_zsock_close(&z->mon[i].zs, NULL);
     if (z->open_handles == 0)
         return;
     uv_close((uv_handle_t *)&z->settle, on_handle_closed);
@@ -340,6 +412,8 @@ void zap_destroy(struct zap **pz)
         return;
     if (z->sock)
         zmq_close(z->sock);
+    for (int i = 0; i < z->nmon; i++)
+        zmq_close(z->mon[i].sock);
     memset(&z->server, 0, sizeof z->server);
     free(z->peers);
     free(z);

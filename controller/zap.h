@@ -19,11 +19,15 @@
  * so each message can be checked against the allowlist as it is *now*: a revoked
  * peer's open connection is refused from the next message on.
  *
+ * A socket monitor on each ROUTER counts the handshakes that fail before ZAP: a peer
+ * with no key at all, or one that speaks no ZMTP.
+ *
  * Loop thread only. The struct is owned by the controller (zap_new/zap_destroy). */
 #ifndef ZAP_H
 #define ZAP_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 #include <uv.h>
 #include <zmq.h>
@@ -58,6 +62,16 @@ struct zap {
     zap_reload_cb on_reload;
     void *arg;
     uint64_t handshakes_ok, handshakes_refused;
+    /* from the ROUTERs' socket monitors (zap_watch): handshakes that never reached the
+     * handler — a peer without CURVE (no key) and any other broken handshake */
+    uint64_t handshakes_no_key, handshakes_failed;
+    struct zap_monitor {
+        void *sock;               /* PAIR on the ROUTER's monitor endpoint (owned) */
+        fr_zsock zs;
+        struct zap *z;
+        char name[16];            /* the socket's ZAP domain: "agents" or "clients" */
+    } mon[2];
+    int nmon;
     uint64_t refused_agent_msgs;  /* agents' messages: wrong or revoked identity */
     uint64_t refused_requests;    /* clients' requests: role, or a revoked key */
     uint64_t warned_at, suppressed; /* rate limit of refusal warnings */
@@ -75,6 +89,14 @@ int zap_start(struct zap *z, void *zctx, uv_loop_t *loop, zap_reload_cb on_reloa
 
 /* Makes a ROUTER a CURVE server in the given ZAP domain. Returns 0 or FR_ESYS. */
 int zap_curve_server(struct zap *z, void *sock, const char *domain);
+
+/* Watches a ROUTER's handshakes through a libzmq socket monitor, for the ones that
+ * fail before the ZAP handler hears of them (libzmq ends a NULL-against-CURVE
+ * handshake itself). At most two sockets. Returns 0 or FR_ESYS. */
+int zap_watch(struct zap *z, void *zctx, void *router, const char *name);
+
+/* The "security" document of status and /metrics (z NULL: insecure mode). */
+json_t *zap_doc(const struct zap *z);
 
 /* Re-reads the allowlists. A file that does not parse is left out (its peer is
  * refused) and logged. What was loaded goes to said (logged when said is NULL).

@@ -1,18 +1,24 @@
 """Hostile peers against a site with CURVE on, written with Debian's python3-zmq and
 hand-encoded messages (wire.py), not flashrack's code: a peer with no key, one with a
 key nobody authorized, an authorized agent key claiming another agent's id, and the
-routing-id hijack (a Hello under the real agent's routing id with another key). None is
-welcomed; each is counted (the keyless one excepted: libzmq ends a NULL-against-CURVE
-handshake before the ZAP handler hears of it) while the real agent's restores go on,
-each unit restored once.
+routing-id hijack: a Hello with another agent's key under the agent's bare id, then
+under the very routing id the real agent is connected with (read from its log: the
+worst case). None is welcomed. Each but the last is counted, in the controller's status
+and in /metrics (the keyless one by the ROUTER's socket monitor: libzmq ends a
+NULL-against-CURVE handshake before the ZAP handler hears of it); the last is ignored by
+libzmq itself (no handover), so the hijacker hears nothing and the real agent's link is
+never cut. Its restores go on throughout, each unit restored once by one engine run.
 Then the real agent's key is revoked while it is online: it is dropped without a
 restart."""
+import re
 import time
 
 import zmq
 
+import promparse
 import wire
 from harness import check, main, running_site, simple_rack
+from test_metrics import scrape
 
 RACK = simple_rack(ports=3, seed=5, time_scale=60)
 
@@ -53,11 +59,9 @@ def wire_varint(b, i):
     return n, i
 
 
-def try_hello(ctx, site, ident, claimed, key=None, server=None):
-    """Says Hello as `claimed` under routing id `ident` and listens for 1.5 s; True
-    when a Welcome comes. (A hijacker of a routing id may hear what the controller
-    sends to that id until the real agent reconnects: ROUTER_HANDOVER hands the route
-    to the latest connection. It is never welcomed and nothing it sends is taken.)"""
+def hijacker(ctx, site, ident, claimed, key, server):
+    """A DEALER under routing id `ident` with CURVE keypair `key` that has said Hello as
+    `claimed` (nothing is sent when no link comes up: the handshake was refused)."""
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.IDENTITY, ident)
@@ -69,13 +73,55 @@ def try_hello(ctx, site, ident, claimed, key=None, server=None):
         s.send(wire.hello(claimed, 777), zmq.NOBLOCK)
     except zmq.Again:
         pass  # no link at all (the handshake is refused before any pipe exists)
-    got_welcome = False
-    deadline = time.monotonic() + 1.5
+    return s
+
+
+def heard(s, seconds):
+    """The messages s receives within `seconds`."""
+    got = []
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if s.poll(100):
-            got_welcome |= welcomed(s.recv())
+            got.append(s.recv())
+    return got
+
+
+def try_hello(ctx, site, ident, claimed, key=None, server=None):
+    """Says Hello as `claimed` under routing id `ident` and listens for 1.5 s; True
+    when a Welcome comes."""
+    s = hijacker(ctx, site, ident, claimed, key, server)
+    got = heard(s, 1.5)
     s.close()
-    return got_welcome
+    return any(welcomed(m) for m in got)
+
+
+def hijack_of_the_agents_own_routing_id(ctx, site, xkey, server):
+    """The worst case: agent X's key under the very routing id A's process is connected
+    with. The controller's ROUTER has no handover: the second connection under a routing
+    id in use is ignored, so the hijacker hears nothing and the real agent's link goes on
+    as it was, never cut and never made to say Hello again."""
+    log = site.log("agent-A")
+    routes = re.findall(r"as routing id '(A/[0-9a-f]{16})'", log)
+    check(len(routes) == 1, "the agent's one routing id, from its log: %s" % routes)
+    running = sum(u["running"] for u in site.sim_request({"op": "runs"})["units"].values())
+    check(running >= 1, "restores under way at the hijack: %d" % running)
+    welcomes, hellos = log.count("welcomed by controller"), log.count("saying hello again")
+    s = hijacker(ctx, site, routes[0].encode(), "A", xkey, server)
+    got = heard(s, 2.0)
+    check(got == [], "the hijacker of A's routing id hears nothing: %d messages" % len(got))
+    s.close()
+    check(site.procs["flashrackd"].poll() is None, "controller alive after the hijack")
+    # a heartbeat period or two for anything the hijack did to reach the agent
+    site.wait_for(lambda: [a["state"] for a in site.cli_json("agents")["agents"]
+                           if a["id"] == "A"] == ["online"], 10, "A online")
+    time.sleep(3 * site.hb_ms / 1000.0)
+    log = site.log("agent-A")
+    check(log.count("welcomed by controller") == welcomes and
+          log.count("saying hello again") == hellos and
+          re.findall(r"as routing id '(A/[0-9a-f]{16})'", log) == routes,
+          "the real agent's link untouched: same connection, no new Hello")
+    check([a["state"] for a in site.cli_json("agents")["agents"] if a["id"] == "A"] == ["online"],
+          "A still online")
 
 
 def hostile_tries_refused_and_counted(bindir):
@@ -90,6 +136,9 @@ def hostile_tries_refused_and_counted(bindir):
         before = security(site)
 
         check(not try_hello(ctx, site, b"A", "A"), "no key: no Welcome")
+        # (its DEALER tries again every 100 ms: each try is counted)
+        site.wait_for(lambda: security(site)["handshakes_no_key"] > before["handshakes_no_key"],
+                      10, "the keyless handshake counted")
         stranger = zmq.curve_keypair()
         check(not try_hello(ctx, site, b"A", "A", (stranger[1], stranger[0]), server),
               "unknown key: no Welcome")
@@ -100,9 +149,19 @@ def hostile_tries_refused_and_counted(bindir):
         check(not try_hello(ctx, site, b"X", "A", xkey, server), "X claiming A: no Welcome")
         site.wait_for(lambda: security(site)["agent_messages_refused"] > n, 10, "claim counted")
         n = security(site)["agent_messages_refused"]
-        check(not try_hello(ctx, site, b"A", "A", xkey, server), "hijack of A's routing id: no Welcome")
+        check(not try_hello(ctx, site, b"A", "A", xkey, server), "X under A's bare id: no Welcome")
         site.wait_for(lambda: security(site)["agent_messages_refused"] > n, 10, "hijack counted")
+        hijack_of_the_agents_own_routing_id(ctx, site, xkey, server)
         ctx.term()
+        sec = security(site)
+        metrics = scrape(site)
+        for result, field in (("no_key", "handshakes_no_key"), ("refused", "handshakes_refused"),
+                              ("ok", "handshakes_ok")):
+            got = promparse.value(metrics, "flashrack_handshakes_total", result=result)
+            check(got is not None and got >= sec[field] >= 1,
+                  "/metrics counts %s handshakes: %s (status %s)" % (result, got, sec[field]))
+        check(promparse.value(metrics, "flashrack_messages_refused_total", socket="agents") >=
+              sec["agent_messages_refused"] >= 2, "/metrics counts the refused agent messages")
 
         check(site.procs["flashrackd"].poll() is None, "controller alive")
         doc = site.wait_job_finished(job, 120)
@@ -112,6 +171,9 @@ def hostile_tries_refused_and_counted(bindir):
             check(len(u["attempts"]) == 1 and u["attempts"][0]["agent"] == "A" and
                   u["attempts"][0]["outcome"] == "success",
                   "%s: restored once, by A, never interrupted: %s" % (u["ecid"], u["attempts"]))
+        for ecid, u in site.sim_request({"op": "runs"})["units"].items():
+            check(u["started"] == 1 and u["restored"] == 1 and u["gone"] == 0,
+                  "%s: one engine run, restored, none cut off: %s" % (ecid, u))
         check("claiming to be agent 'A'" in site.log("flashrackd"), "the log names the claim")
 
         # revoked while online: dropped at once, no restart, and refused from then on
