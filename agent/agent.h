@@ -82,6 +82,7 @@ struct agent {
 
     /* link state */
     int welcomed;
+    int closed;                  /* link_close() ran: results go to the journal only */
     uint64_t controller_epoch;
     uint64_t heartbeat_ms, liveness;
     uint64_t last_heard;         /* uv_now of the last controller message */
@@ -108,7 +109,8 @@ void link_close(struct agent *a);
 /* Sends an unreliable message (progress, heartbeat) now; dropped when not welcomed. */
 void link_send(struct agent *a, Fr__Envelope *env);
 /* Queues a reliable message (port event, accept, result) in the outbox and sends it;
- * a result (result_ref set) is also kept in the journal. 0, or a negative fr_err code
+ * a result (result_ref set) is also kept in the journal (after link_close, only kept
+ * there, for the next process; anything else is dropped). 0, or a negative fr_err code
  * (logged) when it could not be queued: nothing was sent and no seq was used. */
 int link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref);
 /* Sends the journaled result of an attempt that has ended again (reliable). 0, or

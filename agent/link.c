@@ -62,8 +62,29 @@ static int enqueue(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *ref
     return 0;
 }
 
+/* Keeps a result in the journal, without our session and seq (a later process sends it
+ * under its own); returns its row, or 0 when it could not be kept. */
+static int64_t keep_result(struct agent *a, const Fr__Envelope *env, const Fr__AttemptRef *ref)
+{
+    Fr__Envelope copy = *env;
+    copy.session = 0;
+    copy.seq = 0;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int64_t id = 0;
+    if (fr_wire_pack(&copy, &data, &len) == 0)
+        id = journal_add(a, ref->attempt_id, data, len);
+    free(data);
+    return id;
+}
+
 int link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef *result_ref)
 {
+    if (a->closed) { /* stopping: the engines we ended report after the link closed */
+        if (result_ref)
+            keep_result(a, env, result_ref);
+        return 0;
+    }
     struct outbox_entry *e = NULL;
     int rc = enqueue(a, env, result_ref, &e);
     if (rc < 0) {
@@ -71,17 +92,8 @@ int link_send_reliable(struct agent *a, Fr__Envelope *env, const Fr__AttemptRef 
                  fr_strerror(rc));
         return rc;
     }
-    if (result_ref) {
-        /* kept without our session and seq: a later process sends it under its own */
-        Fr__Envelope copy = *env;
-        copy.session = 0;
-        copy.seq = 0;
-        uint8_t *data = NULL;
-        size_t len = 0;
-        if (fr_wire_pack(&copy, &data, &len) == 0)
-            e->journal_id = journal_add(a, result_ref->attempt_id, data, len);
-        free(data);
-    }
+    if (result_ref)
+        e->journal_id = keep_result(a, env, result_ref);
     outbox_transmit(a, e);
     return 0;
 }
@@ -395,6 +407,7 @@ int link_start(struct agent *a, char *err, size_t errlen)
 
 void link_close(struct agent *a)
 {
+    a->closed = 1;
     fr_zsock_close(&a->zs, NULL);
     uv_close((uv_handle_t *)&a->link_timer, NULL);
     while (a->outbox) {

@@ -1,7 +1,8 @@
 """Restarts mid-job: the controller killed and restarted loses no job and
 restores no unit twice; an agent killed mid-restore comes back, takes over the
 engines that outlived it and its units finish, each restored once; a silent agent
-is noticed by its heartbeats."""
+is noticed by its heartbeats; an agent stopped mid-restore exits cleanly and its next
+process delivers what it kept."""
 import re
 import signal
 import time
@@ -125,6 +126,33 @@ def results_survive_an_agent_killed_before_delivering_them(bindir):
         check("kept from before a restart" in site.log("agent-A"), "the agent said so")
 
 
+def agent_stopped_mid_restore_exits_cleanly(bindir):
+    """SIGTERM while engines run: the agent ends them, and their results, reported after
+    its link closed, go to its journal only (they used to be queued in an outbox already
+    freed, and leaked). It exits 0 with no leak report (the suite's builds run under
+    LeakSanitizer), and its next process delivers each kept result once."""
+    with running_site(bindir, RACK_SLOW) as site:
+        site.wait_for(lambda: len(site.cli_json("units")["units"]) >= 6, 20, "6 units")
+        job = site.submit("--agent", "A", "--name", "agent-stop")
+        site.wait_for(lambda: restoring(site, job, 2), 30, "restores under way")
+        site.kill("agent-A", signal.SIGTERM)
+        rc = site.procs["agent-A"].returncode
+        log = site.log("agent-A")
+        check("LeakSanitizer" not in log, "no leak at the agent's exit:\n%s"
+              % log[log.find("LeakSanitizer"):][:2000])
+        check(rc == 0, "the agent exited 0 on SIGTERM: %s" % rc)
+        check("stopping on signal" in log, "the agent said it was stopping")
+        site.start_agent("A")
+        doc = site.wait_job_finished(job, 120)
+        rep = site.cli_json("report", str(job))
+        for u in rep["units"]:
+            check(len(u["attempts"]) == 1 and u["attempts"][0]["outcome"],
+                  "%s: its one attempt has one outcome: %s" % (u["ecid"], u["attempts"]))
+        kept = site.log("agent-A").count("kept from before a restart, goes out again")
+        check(kept >= 2, "the next process delivered the kept results: %d" % kept)
+        check(len(doc["runs"]) == 6, "six runs: %d" % len(doc["runs"]))
+
+
 def heartbeat_loss_detected(bindir):
     with running_site(bindir, RACK_SLOW, hb_ms=200, liveness=3) as site:
         def state():
@@ -146,4 +174,5 @@ def heartbeat_loss_detected(bindir):
 
 if __name__ == "__main__":
     main(controller_restart_mid_job, agent_restart_mid_restore,
-         results_survive_an_agent_killed_before_delivering_them, heartbeat_loss_detected)
+         results_survive_an_agent_killed_before_delivering_them,
+         agent_stopped_mid_restore_exits_cleanly, heartbeat_loss_detected)
