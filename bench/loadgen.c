@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -99,6 +100,7 @@ struct lg_agent {
     fr_zsock zs;
     uint64_t session;
     int welcomed, hellos; /* hellos: 1 once welcomed */
+    int unanswered;       /* Hellos since the last Welcome, for relink() */
     uint64_t epoch;
     uint32_t hb_ms, liveness;
     uint64_t last_heard_ms, last_tick_ms;
@@ -116,7 +118,7 @@ struct samples {
 
 struct stats {
     uint64_t sent, received, send_fail;
-    uint64_t rehellos, replays, started_twice, restored_twice, refused, assigns;
+    uint64_t rehellos, relinks, replays, started_twice, restored_twice, refused, assigns;
     uint64_t results_sent, results_acked, restored, failed_results;
     struct samples submit_assign, attach_assign, result_ack;
     uint64_t last_assign_ns;
@@ -471,6 +473,7 @@ static void on_welcome(struct lg_agent *a, const Fr__Envelope *env)
         return;
     a->welcomed = 1;
     a->hellos = 1;
+    a->unanswered = 0;
     a->last_tick_ms = 0;
     a->epoch = w->controller_epoch;
     a->hb_ms = w->heartbeat_ms;
@@ -510,6 +513,21 @@ static void on_agent_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *ar
     check_done();
 }
 
+static void set_route(void *s, const char *id);
+
+/* Ten Hellos without a Welcome: the link is made again under a new routing id, as the
+ * agent does (its old connection may still hold the routing id at the controller). */
+static void relink_if_unheard(struct lg_agent *a)
+{
+    if (++a->unanswered < 10)
+        return;
+    a->unanswered = 0;
+    G.st.relinks++;
+    zmq_disconnect(a->sock, G.o.agents_ep);
+    set_route(a->sock, a->id);
+    zmq_connect(a->sock, G.o.agents_ep);
+}
+
 static void on_hb_timer(uv_timer_t *t)
 {
     struct lg_agent *a = t->data;
@@ -520,6 +538,7 @@ static void on_hb_timer(uv_timer_t *t)
         now - a->last_heard_ms > (uint64_t)a->hb_ms * a->liveness)
         a->welcomed = 0;
     if (!a->welcomed) {
+        relink_if_unheard(a);
         send_hello(a);
         return;
     }
@@ -826,6 +845,7 @@ static int report(void)
     put_i(j, "results_acked", G.st.results_acked);
     put_i(j, "failed_results", G.st.failed_results);
     put_i(j, "rehellos", G.st.rehellos);
+    put_i(j, "relinks", G.st.relinks);
     put_i(j, "replays", G.st.replays);
     put_i(j, "refused_assigns", G.st.refused);
     put_i(j, "send_fail", G.st.send_fail);
@@ -928,6 +948,19 @@ static int curve_socket(void *s, const char *name)
 
 /* ---- setup ------------------------------------------------------------------------------------ */
 
+/* As flashrack-agent connects: under "ID/RANDOM", new for each connection, since the
+ * controller's ROUTER (no handover) ignores a reconnection under a routing id it still
+ * holds for the connection that dropped. */
+static void set_route(void *s, const char *id)
+{
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+        rnd = uv_hrtime();
+    char route[64];
+    snprintf(route, sizeof route, "%s/%016llx", id, (unsigned long long)rnd);
+    zmq_setsockopt(s, ZMQ_ROUTING_ID, route, strlen(route));
+}
+
 static void *dealer(const char *id, const char *ep)
 {
     void *s = zmq_socket(G.zctx, ZMQ_DEALER);
@@ -940,7 +973,7 @@ static void *dealer(const char *id, const char *ep)
         return NULL;
     }
     if (id)
-        zmq_setsockopt(s, ZMQ_ROUTING_ID, id, strlen(id));
+        set_route(s, id);
     zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
