@@ -5,7 +5,6 @@
  * dispatch.c's: every message this side accepts is handed there. */
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "agent.h"
 #include "dispatch.h"
@@ -214,12 +213,8 @@ static int send_hello(struct agent *a)
  * a routing id nobody can guess is one nobody can take first. */
 static int link_connect(struct agent *a)
 {
-    uint64_t rnd = 0;
-    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        rnd = a->session ^ uv_hrtime();
-    char route[96];
-    snprintf(route, sizeof route, "%s/%016llx", a->cfg.id, (unsigned long long)rnd);
-    zmq_setsockopt(a->dealer, ZMQ_ROUTING_ID, route, strlen(route));
+    char route[FR_ZSOCK_ROUTE_MAX];
+    fr_zsock_route_new(a->dealer, a->cfg.id, route);
     fr_info("link", "connecting to '%s' as routing id '%s'", a->cfg.controller, route);
     return zmq_connect(a->dealer, a->cfg.controller);
 }

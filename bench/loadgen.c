@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -513,8 +512,6 @@ static void on_agent_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *ar
     check_done();
 }
 
-static void set_route(void *s, const char *id);
-
 /* Ten Hellos without a Welcome: the link is made again under a new routing id, as the
  * agent does (its old connection may still hold the routing id at the controller). */
 static void relink_if_unheard(struct lg_agent *a)
@@ -523,8 +520,9 @@ static void relink_if_unheard(struct lg_agent *a)
         return;
     a->unanswered = 0;
     G.st.relinks++;
+    char route[FR_ZSOCK_ROUTE_MAX];
     zmq_disconnect(a->sock, G.o.agents_ep);
-    set_route(a->sock, a->id);
+    fr_zsock_route_new(a->sock, a->id, route);
     zmq_connect(a->sock, G.o.agents_ep);
 }
 
@@ -948,19 +946,6 @@ static int curve_socket(void *s, const char *name)
 
 /* ---- setup ------------------------------------------------------------------------------------ */
 
-/* As flashrack-agent connects: under "ID/RANDOM", new for each connection, since the
- * controller's ROUTER (no handover) ignores a reconnection under a routing id it still
- * holds for the connection that dropped. */
-static void set_route(void *s, const char *id)
-{
-    uint64_t rnd = 0;
-    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        rnd = uv_hrtime();
-    char route[64];
-    snprintf(route, sizeof route, "%s/%016llx", id, (unsigned long long)rnd);
-    zmq_setsockopt(s, ZMQ_ROUTING_ID, route, strlen(route));
-}
-
 static void *dealer(const char *id, const char *ep)
 {
     void *s = zmq_socket(G.zctx, ZMQ_DEALER);
@@ -972,8 +957,9 @@ static void *dealer(const char *id, const char *ep)
         zmq_close(s);
         return NULL;
     }
-    if (id)
-        set_route(s, id);
+    char route[FR_ZSOCK_ROUTE_MAX];
+    if (id) /* as flashrack-agent connects: see fr_zsock_route_new */
+        fr_zsock_route_new(s, id, route);
     zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof one);
     zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);

@@ -3,7 +3,10 @@
 #include "fr_err.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 static int zs_pending(fr_zsock *zs)
 {
@@ -170,4 +173,22 @@ int fr_zsock_set_defaults(void *sock, int64_t max_msg)
     rc |= zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &ivl, sizeof ivl);
     rc |= zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &timeout, sizeof timeout);
     return rc < 0 ? FR_ESYS : 0;
+}
+
+int fr_zsock_route_new(void *sock, const char *id, char *route)
+{
+    uint64_t rnd = 0;
+    if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        struct timespec ts; /* no entropy yet: still new for each connection */
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        rnd = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+    snprintf(route, FR_ZSOCK_ROUTE_MAX, "%.63s/%016llx", id, (unsigned long long)rnd);
+    return zmq_setsockopt(sock, ZMQ_ROUTING_ID, route, strlen(route)) < 0 ? FR_ESYS : 0;
+}
+
+int fr_zsock_route_belongs(const char *route, const char *id)
+{
+    size_t n = strlen(id);
+    return strncmp(route, id, n) == 0 && (route[n] == '\0' || route[n] == '/');
 }

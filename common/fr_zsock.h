@@ -60,4 +60,15 @@ int fr_zsock_send(fr_zsock *zs, const void *id, size_t idlen, const void *data, 
 /* Common socket options: linger 0, maxmsgsize, tcp keepalive, zmq heartbeats. */
 int fr_zsock_set_defaults(void *sock, int64_t max_msg);
 
+/* Agents' routing ids, "ID/RANDOM": new for each connection, so that the controller's
+ * ROUTER (no handover) never holds one for a connection that dropped, and one nobody
+ * can guess is one nobody can take first. FR_ZSOCK_ROUTE_MAX holds an agent id (63),
+ * "/" and 16 hex digits. */
+#define FR_ZSOCK_ROUTE_MAX 96
+/* Sets sock's ZMQ_ROUTING_ID, for its next connect, to a new "ID/RANDOM"; route (at
+ * least FR_ZSOCK_ROUTE_MAX bytes) receives it. Returns 0 or FR_ESYS. */
+int fr_zsock_route_new(void *sock, const char *id, char *route);
+/* Whether routing id route may be agent id's: "ID/RANDOM", or the bare id. */
+int fr_zsock_route_belongs(const char *route, const char *id);
+
 #endif

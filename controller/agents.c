@@ -56,17 +56,11 @@ static int send_to(struct controller *c, const char *id, uint64_t ack, Fr__Envel
     return rc;
 }
 
-/* Where the agent's messages go: the routing id its last accepted Hello came from
- * ("ID/RANDOM" from flashrack-agent, new for each of its connections; the bare id from
- * a peer such as loadgen). With CURVE only the agent's key can make one current. */
-static const char *route_of(const struct agent_state *a)
-{
-    return a->route;
-}
-
+/* An agent's messages go to a->route, the routing id its last accepted Hello came from
+ * (fr_zsock_route_new); with CURVE only the agent's key can make one current. */
 int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env)
 {
-    return send_to(c, route_of(a), a->applied_seq, env);
+    return send_to(c, a->route, a->applied_seq, env);
 }
 
 static void send_heartbeat(struct controller *c, const char *id, uint64_t ack)
@@ -226,7 +220,7 @@ static void on_reliable(struct controller *c, struct agent_state *a, const Fr__E
 
 void agents_ack(struct controller *c, struct agent_state *a)
 {
-    send_heartbeat(c, route_of(a), a->applied_seq);
+    send_heartbeat(c, a->route, a->applied_seq);
 }
 
 /* The slot of (agent, attempt) in progress_slot: its entry's, or the free one where it
@@ -331,14 +325,6 @@ static void refuse(struct controller *c, struct agent_state *a, const char *from
     fr_warn("agents", "dropped a message from '%s': %s", from, why);
 }
 
-/* Whether routing id route may be agent id's: the id itself, or "ID/RANDOM" (what
- * flashrack-agent connects under, new for each connection). */
-static int route_belongs(const char *route, const char *id)
-{
-    size_t n = strlen(id);
-    return strncmp(route, id, n) == 0 && (route[n] == '\0' || route[n] == '/');
-}
-
 /* With CURVE, a message speaks for the agent its key is bound to, and no other. */
 static const struct zap_peer *authenticated(struct controller *c, const zmq_msg_t *msg,
                                             const char *id, const Fr__Envelope *env)
@@ -349,7 +335,7 @@ static const struct zap_peer *authenticated(struct controller *c, const zmq_msg_
     if (!p)
         zap_refuse(c->zap, &c->zap->refused_agent_msgs, "agents", "refused a %s claiming to be agent '%s': its key is not "
                    "(or no longer) authorized", fr_wire_body_name(env->body_case), id);
-    else if (strcmp(p->name, env->agent_id) != 0 || !route_belongs(id, p->name))
+    else if (strcmp(p->name, env->agent_id) != 0 || !fr_zsock_route_belongs(id, p->name))
         zap_refuse(c->zap, &c->zap->refused_agent_msgs, "agents", "refused a %s from agent '%s' claiming to be agent '%s' "
                    "(routing id '%s')", fr_wire_body_name(env->body_case), p->name,
                    env->agent_id, id);
@@ -375,7 +361,7 @@ void agents_on_keys_changed(void *arg)
 void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
 {
     struct controller *c = arg;
-    char id[AGENT_ROUTE_MAX] = "", name[64] = ""; /* the routing id; the agent it names */
+    char id[FR_ZSOCK_ROUTE_MAX] = "", name[64] = ""; /* the routing id; the agent it names */
     size_t idlen = zmq_msg_size(&parts[0]);
     snprintf(id, sizeof id, "%.*s", (int)(idlen < sizeof id - 1 ? idlen : sizeof id - 1),
              (const char *)zmq_msg_data(&parts[0]));
@@ -397,7 +383,7 @@ void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
     const struct zap_peer *peer = authenticated(c, &parts[1], id, env);
     if (c->zap && !peer) {
         /* refused and counted */
-    } else if (strcmp(env->agent_id, name) != 0 || !route_belongs(id, name) || idlen >= sizeof id) {
+    } else if (strcmp(env->agent_id, name) != 0 || !fr_zsock_route_belongs(id, name) || idlen >= sizeof id) {
         refuse(c, a, id, "agent id in the envelope differs from the routing id");
     } else if (env->body_case == FR__ENVELOPE__BODY_HELLO) {
         if (!a)
@@ -456,7 +442,7 @@ void agents_on_heartbeat(uv_timer_t *t)
             store_event(c->store, fr_time_wall_ms(), "agent", 0, 0, a->id, NULL, "offline");
             continue;
         }
-        send_heartbeat(c, route_of(a), a->applied_seq);
+        send_heartbeat(c, a->route, a->applied_seq);
         store_live_attempts(c->store, a->id, "assigned", on_resend_assign, c);
     }
 }

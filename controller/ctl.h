@@ -54,7 +54,6 @@ struct ctl_cfg {
     long long page_buffer_kb;   /* [page] client_buffer_kb */
 };
 
-#define AGENT_ROUTE_MAX 96 /* an agent id (63) + "/" + 16 random hex digits, and room */
 
 struct agent_state {
     char id[64];
@@ -67,7 +66,7 @@ struct agent_state {
     uint64_t mismatched;   /* accepts, progress and results naming no attempt of its own */
     uint64_t refused;      /* attempts it refused */
     char key[48];          /* the CURVE key its Hello came with ("" in insecure mode) */
-    char route[AGENT_ROUTE_MAX]; /* the routing id its last Hello came from ("ID/RANDOM") */
+    char route[FR_ZSOCK_ROUTE_MAX]; /* the routing id its last Hello came from ("ID/RANDOM") */
     struct agent_state *next;
 };
 

@@ -12,7 +12,7 @@
 struct turn_msg {
     struct turn_msg *next;
     size_t idlen, len;
-    char id[AGENT_ROUTE_MAX];
+    char id[FR_ZSOCK_ROUTE_MAX];
     uint8_t *data;
 };
 
