@@ -71,6 +71,7 @@ struct outbox_entry {
     size_t len;
     uint64_t first_ns, sent_ns;
     int is_result;
+    Fr__AttemptRef ref; /* a result's attempt, listed in Hellos until acknowledged */
     struct outbox_entry *next;
 };
 
@@ -226,6 +227,9 @@ static void send_reliable(struct lg_agent *a, Fr__Envelope *env, int is_result)
     env->session = a->session;
     env->seq = e->seq = a->next_seq++;
     e->is_result = is_result;
+    if (is_result && env->body_case == FR__ENVELOPE__BODY_JOB_RESULT && env->job_result->ref) {
+        e->ref = *env->job_result->ref; /* scalars only: a plain copy */
+    }
     if (fr_wire_pack(env, &e->data, &e->len) < 0) {
         free(e);
         return;
@@ -287,7 +291,10 @@ static void send_hello(struct lg_agent *a)
     char (*paths)[PATH_LEN] = calloc((size_t)np, PATH_LEN);
     char (*labels)[PATH_LEN] = calloc((size_t)np, PATH_LEN);
     char (*upaths)[PATH_LEN] = calloc((size_t)np, PATH_LEN);
-    Fr__AttemptRef **refs = calloc((size_t)np + 1, sizeof *refs);
+    size_t nresults = 0; /* as the agent does: attempts whose results await their ack */
+    for (struct outbox_entry *e = a->outbox; e; e = e->next)
+        nresults += e->ref.attempt_id != 0;
+    Fr__AttemptRef **refs = calloc((size_t)np + nresults + 1, sizeof *refs);
     if (!pi || !pp || !ui || !up || !paths || !labels || !upaths || !refs)
         goto out;
     Fr__Hello h = FR__HELLO__INIT;
@@ -312,6 +319,9 @@ static void send_hello(struct lg_agent *a)
         if (u->running)
             refs[h.n_attempts++] = &u->ref;
     }
+    for (struct outbox_entry *e = a->outbox; e; e = e->next)
+        if (e->ref.attempt_id)
+            refs[h.n_attempts++] = &e->ref;
     h.ports = pp;
     h.units = up;
     h.attempts = refs;
