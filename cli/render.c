@@ -237,23 +237,24 @@ void render_unit(const json_t *doc, FILE *out)
 
 void render_submit_summary(const json_t *doc, char *buf, size_t len)
 {
-    const json_t *m = list(doc, "matched"), *sk = list(doc, "skipped"), *v;
+    const json_t *sk = list(doc, "skipped"), *v;
+    long long matched = num(doc, "matched"), nskipped = num(doc, "skipped_total");
+    const char *a;
     size_t i, n = 0;
     char agents[256] = "";
-    json_array_foreach(m, i, v) {
-        const char *a = str(v, "agent");
-        char pat[70];
-        snprintf(pat, sizeof pat, "%s, ", a);
-        if (strcmp(a, "-") && !strstr(agents, pat) && strlen(agents) + strlen(pat) < sizeof agents)
-            strcat(agents, pat);
+    json_object_foreach((json_t *)json_object_get(doc, "agents"), a, v) {
+        if (*a && strlen(agents) + strlen(a) + 2 < sizeof agents) {
+            strcat(agents, a);
+            strcat(agents, ", ");
+        }
     }
     if ((n = strlen(agents)) >= 2)
         agents[n - 2] = '\0';
-    n = (size_t)snprintf(buf, len, "%zu unit%s%s%s", json_array_size(m), json_array_size(m) == 1 ? "" : "s",
+    n = (size_t)snprintf(buf, len, "%lld unit%s%s%s", matched, matched == 1 ? "" : "s",
                          *agents ? " on " : "", agents);
-    if (json_array_size(sk) == 0 || n >= len)
+    if (nskipped == 0 || n >= len)
         return;
-    n += (size_t)snprintf(buf + n, len - n, "; %zu skipped:", json_array_size(sk));
+    n += (size_t)snprintf(buf + n, len - n, "; %lld skipped:", nskipped);
     json_array_foreach(sk, i, v) {
         if (n >= len)
             return;
@@ -263,6 +264,8 @@ void render_submit_summary(const json_t *doc, char *buf, size_t len)
             n += (size_t)snprintf(buf + n, len - n, "%s %s in job %lld", i ? "," : "", str(v, "ecid"),
                                   num(v, "job_id"));
     }
+    if ((long long)json_array_size(sk) < nskipped && n < len)
+        snprintf(buf + n, len - n, ", and %lld more", nskipped - (long long)json_array_size(sk));
 }
 
 void render_report(const json_t *doc, FILE *out)

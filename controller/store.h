@@ -253,9 +253,11 @@ int store_unit_release(struct store *s, uint64_t ecid, uint64_t now_ms, char *er
 /* {"unit": {..., "held", "held_by_job"}, "history": [{"job_id", "job_name", "state", "started",
  * "ended", "error_class", "error", "attempts": [...]}]}; NULL when no such unit. */
 json_t *store_doc_unit(struct store *s, uint64_t ecid);
-/* What spec names now: {"units": [{"ecid", "agent"}] (restorable now, or waited for),
- * "skipped": [{"ecid", "why": "held"|"in_job", "job_id"}]}. An agent that never
- * connected or a port no agent reported is FR_ENOTFOUND naming it. */
+/* What spec names now: {"matched": N (restorable now, or waited for), "agents": {agent:
+ * units} ("" for named units not connected), "unconnected": [ecid] (those, the first
+ * 100), "skipped": [{"ecid", "why": "held"|"in_job", "job_id"}] (the first 100, named
+ * units first), "skipped_total": M}. An agent that never connected or a port no agent
+ * reported is FR_ENOTFOUND naming it. */
 int store_job_plan(struct store *s, const struct job_spec *spec, json_t **plan, char *err, size_t errlen);
 
 /* Clears a port's quarantine and strikes ("agent:path" or rack label). */

@@ -576,6 +576,8 @@ json_t *store_doc_metrics(struct store *s)
 
 /* ---- held units, one unit's history, what a submit would match ------------------------ */
 
+#define PLAN_LISTED 100 /* skipped and unconnected units a plan names; the rest it counts */
+
 static int unit_held(struct store *s, uint64_t ecid, int64_t *job)
 {
     *job = st_scalar(s, 0, "SELECT MAX(x.job) FROM unit_runs x WHERE x.ecid = ? AND x.state = 'hardware_suspect'"
@@ -678,16 +680,67 @@ static const char *unit_blocked(struct store *s, uint64_t ecid, int64_t *job)
     return *job > 0 ? "in_job" : NULL;
 }
 
+/* A unit a new job could not restore now: named in the plan's first PLAN_LISTED skips,
+ * counted in all of them. */
 static void plan_skip(json_t *plan, uint64_t ecid, const char *why, int64_t job)
 {
+    json_t *total = json_object_get(plan, "skipped_total");
+    json_integer_set(total, json_integer_value(total) + 1);
+    json_t *list = json_object_get(plan, "skipped");
+    if (json_array_size(list) >= PLAN_LISTED)
+        return;
     char e[FR_ECID_STRLEN];
     fr_ecid_format(ecid, e, sizeof e);
-    json_array_append_new(json_object_get(plan, "skipped"),
-                          json_pack("{s:s, s:s, s:I}", "ecid", e, "why", why, "job_id", (json_int_t)job));
+    json_array_append_new(list, json_pack("{s:s, s:s, s:I}", "ecid", e, "why", why, "job_id", (json_int_t)job));
 }
 
-/* The selector's present units (agents, ports or labels), each once. */
-static int plan_selector(struct store *s, const struct job_spec *sp, json_t *plan, char *err, size_t errlen)
+/* n more (or fewer) units the plan matched on agent ("" for units not connected). */
+static void plan_count(json_t *plan, const char *agent, json_int_t n)
+{
+    json_t *agents = json_object_get(plan, "agents"), *v = json_object_get(agents, agent);
+    json_t *matched = json_object_get(plan, "matched");
+    json_integer_set(matched, json_integer_value(matched) + n);
+    if (v)
+        json_integer_set(v, json_integer_value(v) + n);
+    else
+        json_object_set_new(agents, agent, json_integer(n));
+    if (v && json_integer_value(v) == 0)
+        json_object_del(agents, agent);
+}
+
+/* The agents named, each once; whether a unit's port is one of the ports named (?2: its
+ * agent:path or its rack label). */
+#define PLAN_AGENTS "a(v) AS (SELECT DISTINCT value FROM json_each(?1))"
+#define PLAN_PORT_LISTED                                                                    \
+    "EXISTS (SELECT 1 FROM json_each(?2) e WHERE e.value = u.agent || ':' || u.port"          \
+    " OR e.value = (SELECT label FROM ports p WHERE p.agent = u.agent AND p.path = u.port))"
+
+/* The selector's present units per agent: through each agent named (units_port), then
+ * the ports named for the units on no agent named, so that each unit counts once. */
+static const char plan_counts_sql[] =
+    "WITH " PLAN_AGENTS ", m(agent) AS ("
+    " SELECT u.agent FROM a CROSS JOIN units u ON u.agent = a.v AND u.present = 1"
+    " UNION ALL SELECT u.agent FROM units u WHERE ?2 <> '[]' AND u.present = 1"
+    "  AND u.agent NOT IN (SELECT v FROM a) AND " PLAN_PORT_LISTED ")"
+    " SELECT agent, COUNT(*) FROM m GROUP BY agent";
+
+/* Of those, the units held (hardware_suspect, not released: the latest such job) or in
+ * a live job (the earliest): read from the runs that make a unit so, which are few
+ * next to the site, never unit by unit. */
+static const char plan_blocked_sql[] =
+    "WITH " PLAN_AGENTS ","
+    " h(ecid, job) AS (SELECT x.ecid, MAX(x.job) FROM unit_runs x WHERE x.state = 'hardware_suspect'"
+    "  AND " HELD("x.ecid") " GROUP BY x.ecid),"
+    " l(ecid, job) AS (SELECT r.ecid, MIN(r.job) FROM unit_runs r JOIN jobs j ON j.id = r.job"
+    "  AND j.state = 'running' WHERE r.state IN " OPEN " GROUP BY r.ecid),"
+    " b(ecid, why, job) AS (SELECT ecid, 'held', job FROM h"
+    "  UNION ALL SELECT ecid, 'in_job', job FROM l WHERE ecid NOT IN (SELECT ecid FROM h))"
+    " SELECT b.ecid, u.agent, b.why, b.job FROM b JOIN units u ON u.ecid = b.ecid AND u.present = 1"
+    " WHERE u.agent IN (SELECT v FROM a) OR (?2 <> '[]' AND " PLAN_PORT_LISTED ")"
+    " ORDER BY u.agent, u.port";
+
+/* The agents and ports named must exist (FR_ENOTFOUND naming the first that does not). */
+static int plan_names_known(struct store *s, const struct job_spec *sp, char *err, size_t errlen)
 {
     for (size_t i = 0; i < sp->nagents; i++)
         if (!st_scalar(s, 0, "SELECT COUNT(*) FROM agents WHERE id = ?", "t", sp->agents[i]))
@@ -698,59 +751,70 @@ static int plan_selector(struct store *s, const struct job_spec *sp, json_t *pla
                     sp->ports[i], sp->ports[i]))
             return fr_seterr(FR_ENOTFOUND, err, errlen, "submit: no port '%s' (expected a rack label "
                              "or agent:path, see 'flashrack ports')", sp->ports[i]);
+    return 0;
+}
+
+/* The selector's present units (agents, ports or labels), counted per agent, less those
+ * held or in a live job, which are skipped. Two set-based reads: the plan of a
+ * 10,000-unit submit runs in the turn that receives it. */
+static int plan_selector(struct store *s, const struct job_spec *sp, json_t *plan, char *err, size_t errlen)
+{
+    int rc = plan_names_known(s, sp, err, errlen);
+    if (rc < 0 || sp->nagents + sp->nports == 0)
+        return rc;
     char *agents = st_json_list(sp->agents, sp->nagents), *ports = st_json_list(sp->ports, sp->nports);
-    sqlite3_stmt *st = st_query(s,
-        "SELECT u.ecid, u.agent FROM units u LEFT JOIN ports p ON p.agent = u.agent AND p.path = u.port"
-        " WHERE u.present = 1 AND (EXISTS (SELECT 1 FROM json_each(?) WHERE value = u.agent)"
-        "  OR EXISTS (SELECT 1 FROM json_each(?) e WHERE e.value = u.agent || ':' || u.port"
-        "   OR e.value = p.label)) ORDER BY u.agent, p.label", "tt", agents ? agents : "[]",
-        ports ? ports : "[]");
-    free(agents);
-    free(ports);
-    json_t *units = json_object_get(plan, "units");
+    const char *al = agents ? agents : "[]", *pl = ports ? ports : "[]";
+    sqlite3_stmt *st = st_query(s, plan_counts_sql, "tt", al, pl);
+    while (st && st_step(s, st) == SQLITE_ROW)
+        plan_count(plan, col_text(st, 0), sqlite3_column_int64(st, 1));
+    if (st)
+        sqlite3_reset(st);
+    st = st_query(s, plan_blocked_sql, "tt", al, pl);
     while (st && st_step(s, st) == SQLITE_ROW) {
-        char e[FR_ECID_STRLEN];
-        fr_ecid_format((uint64_t)sqlite3_column_int64(st, 0), e, sizeof e);
-        json_array_append_new(units, json_pack("{s:s, s:s}", "ecid", e, "agent", col_text(st, 1)));
+        plan_count(plan, col_text(st, 1), -1);
+        plan_skip(plan, (uint64_t)sqlite3_column_int64(st, 0), col_text(st, 2), sqlite3_column_int64(st, 3));
     }
     if (st)
         sqlite3_reset(st);
+    free(agents);
+    free(ports);
     return 0;
+}
+
+/* The units named by ECID: where each is connected (or "" and listed in "unconnected"),
+ * unless held or in a live job. A request names at most what fits in one message. */
+static void plan_named(struct store *s, const struct job_spec *sp, json_t *plan)
+{
+    json_t *unconnected = json_object_get(plan, "unconnected");
+    for (size_t i = 0; i < sp->necids; i++) {
+        int64_t job = 0;
+        const char *why = unit_blocked(s, sp->ecids[i], &job);
+        if (why) {
+            plan_skip(plan, sp->ecids[i], why, job);
+            continue;
+        }
+        sqlite3_stmt *st = st_query(s, "SELECT agent FROM units WHERE ecid = ? AND present = 1", "u", sp->ecids[i]);
+        int found = st && st_step(s, st) == SQLITE_ROW;
+        plan_count(plan, found ? col_text(st, 0) : "", 1);
+        if (st)
+            sqlite3_reset(st);
+        if (!found && json_array_size(unconnected) < PLAN_LISTED) {
+            char e[FR_ECID_STRLEN];
+            fr_ecid_format(sp->ecids[i], e, sizeof e);
+            json_array_append_new(unconnected, json_string(e));
+        }
+    }
 }
 
 int store_job_plan(struct store *s, const struct job_spec *sp, json_t **out, char *err, size_t errlen)
 {
     s->read_failed = 0;
-    json_t *plan = json_pack("{s:[], s:[]}", "units", "skipped");
+    json_t *plan = json_pack("{s:i, s:{}, s:[], s:[], s:i}", "matched", 0, "agents", "unconnected",
+                             "skipped", "skipped_total", 0);
+    if (!plan)
+        return fr_seterr(FR_ENOMEM, err, errlen, "submit: out of memory");
+    plan_named(s, sp, plan); /* first: a refusal names the first unit named that cannot work */
     int rc = plan_selector(s, sp, plan, err, errlen);
-    json_t *units = json_object_get(plan, "units");
-    for (size_t i = 0; rc == 0 && i < sp->necids; i++) {
-        char e[FR_ECID_STRLEN];
-        fr_ecid_format(sp->ecids[i], e, sizeof e);
-        char *agent = NULL;
-        sqlite3_stmt *st = st_query(s, "SELECT agent FROM units WHERE ecid = ? AND present = 1", "u", sp->ecids[i]);
-        if (st && st_step(s, st) == SQLITE_ROW)
-            agent = strdup(col_text(st, 0));
-        if (st)
-            sqlite3_reset(st);
-        json_array_append_new(units, json_pack("{s:s, s:s}", "ecid", e, "agent", agent ? agent : ""));
-        free(agent);
-    }
-    /* what a new job could not restore now: held units, units another live job has */
-    json_t *keep = json_array();
-    size_t i;
-    json_t *u;
-    json_array_foreach(units, i, u) {
-        uint64_t ecid = 0;
-        int64_t job = 0;
-        fr_ecid_parse(json_string_value(json_object_get(u, "ecid")), &ecid);
-        const char *why = rc == 0 ? unit_blocked(s, ecid, &job) : NULL;
-        if (why)
-            plan_skip(plan, ecid, why, job);
-        else
-            json_array_append(keep, u);
-    }
-    json_object_set_new(plan, "units", keep);
     if (rc == 0 && s->read_failed)
         rc = fr_seterr(FR_ESTORE, err, errlen, "cannot read the units: %s", sqlite3_errmsg(s->db));
     if (rc < 0) {

@@ -62,7 +62,8 @@ def nothing_that_cannot_work(bindir):
         check(site.cli_json("status")["jobs"] == [], "nothing refused was stored")
 
         waiting = site.cli_json("submit", "--firmware", site.ipsw(), "--ecid", "0x1", "--wait")
-        check(waiting["created"] and [u["agent"] for u in waiting["matched"]] == [""], "--wait: %s" % waiting)
+        check(waiting["created"] and waiting["matched"] == 1 and waiting["agents"] == {"": 1}
+              and waiting["unconnected"] == ["0x0000000000000001"], "--wait: %s" % waiting)
         refused(site, 1, "unit 0x0000000000000001 is in job %d" % waiting["job_id"], "--ecid", "0x1", "--wait")
         queued = site.cli_json("submit", "--firmware", site.ipsw(), "--ecid", "0x1", "--wait", "--queue")
         check(queued["created"] and queued["job_id"] != waiting["job_id"], "--queue: %s" % queued)
