@@ -252,7 +252,7 @@ static void damage(const char *path, long at)
 
 static int exists(const char *dir, const char *key, const char *ext)
 {
-    char p[256];
+    char p[512];
     snprintf(p, sizeof p, "%s/%s.%s", dir, key, ext);
     return access(p, F_OK) == 0;
 }
