@@ -105,7 +105,7 @@ static plist_t start_session(struct lockdown_session *s, const struct rack_unit 
     char want[48];
     host_id_of(u, want, sizeof want);
     const char *host_id = mux_dict_string(req, "HostID");
-    if (!u->paired || !host_id || strcmp(host_id, want) != 0)
+    if (!rack_unit_trusts_host(u) || !host_id || strcmp(host_id, want) != 0)
         return error_reply("StartSession", "InvalidHostID");
     s->active = 1;
     snprintf(s->session_id, sizeof s->session_id, "%08X-5E55-4000-8000-%012llX", u->bdid,
@@ -122,7 +122,7 @@ static plist_t enter_recovery(struct lockdown_session *s, const struct rack_unit
     /* since iOS 14.5 a host needs a session (pairing) for this */
     if (!s->active && rack_unit_ios_at_least(u, 14, 5))
         return error_reply("EnterRecovery", "SessionInactive");
-    if (s->active && !u->paired)
+    if (s->active && !rack_unit_trusts_host(u))
         return error_reply("EnterRecovery", "InvalidHostID");
     *effect = LOCKDOWN_ENTER_RECOVERY;
     plist_t d = reply("EnterRecovery");
@@ -219,7 +219,7 @@ plist_t lockdown_answer(struct lockdown_session *s, const struct rack_unit *u, c
     }
     if (strcmp(request, "Pair") == 0 || strcmp(request, "ValidatePair") == 0)
         /* the Trust dialog on the phone: an operator has to answer it */
-        return error_reply(request, u->paired ? "InvalidHostID" : "PairingDialogResponsePending");
+        return error_reply(request, rack_unit_trusts_host(u) ? "InvalidHostID" : "PairingDialogResponsePending");
     return error_reply(request, "InvalidRequest");
 }
 

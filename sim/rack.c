@@ -178,9 +178,14 @@ int rack_unit_ios_at_least(const struct rack_unit *u, int major, int minor)
     return ma > major || (ma == major && mi >= minor);
 }
 
+int rack_unit_trusts_host(const struct rack_unit *u)
+{
+    return u->paired && !u->erased;
+}
+
 int rack_unit_allows_recovery(const struct rack_unit *u)
 {
-    return u->paired || !rack_unit_ios_at_least(u, 14, 5);
+    return rack_unit_trusts_host(u) || !rack_unit_ios_at_least(u, 14, 5);
 }
 
 static int add_host(struct rack *r, const char *name)

@@ -47,7 +47,9 @@ struct rack_unit {
     char build[16];       /* BuildVersion of what a restore installed ("": ios's own build) */
     int after_restore;    /* the mode a successful restore leaves it in (0: normal) */
     char reports_build[16]; /* after a restore it says this BuildVersion ("": what was installed) */
-    int paired;           /* this rack's host is trusted (it holds a pair record) */
+    int paired;           /* this rack's host holds a pair record for the unit */
+    int erased;           /* an erase restore since the pairing: the unit no longer trusts
+                             that record (the host still holds it; sessions are refused) */
     int port;             /* index into ports, -1 when unplugged */
     int arrive_at;        /* the next tray: plugged into this port (index) once the unit
                              there has been moved to another port; -1 = none, or arrived */
@@ -136,7 +138,10 @@ int rack_luhn_digit(const char *digits);
 /* A unit's UDID as usbmuxd reports it: "<CPID 8 hex>-<ECID 16 hex>" from A12 (0x8020) on,
  * else 40 hex digits (derived from the ECID; real ones are unrelated to it). buf >= 41. */
 void rack_unit_udid(const struct rack_unit *u, char *buf, size_t len);
-/* Whether lockdown lets a host put this unit into recovery: a paired host, or iOS before
+/* Whether the unit trusts the pair record this rack's host holds: paired, and not
+ * erased since (an erase removes the unit's side of every pairing). */
+int rack_unit_trusts_host(const struct rack_unit *u);
+/* Whether lockdown lets a host put this unit into recovery: a trusted host, or iOS before
  * 14.5 (since 14.5 it needs pairing). */
 int rack_unit_allows_recovery(const struct rack_unit *u);
 /* Whether the unit runs iOS major.minor or later. */

@@ -314,7 +314,7 @@ static void emit_progress(struct world *w, struct restore *r)
 
 /* A restore that finished: the unit runs what was installed (or says another build:
  * reports_build) and boots into normal mode, unless it is one that stays in recovery or
- * restore mode (after_restore). */
+ * restore mode (after_restore); an erase leaves it no longer trusting this host. */
 static void boot_installed(struct world *w, const struct restore *r)
 {
     struct rack_unit *u = &w->rack->units[r->unit];
@@ -324,6 +324,8 @@ static void boot_installed(struct world *w, const struct restore *r)
     }
     if (u->reports_build[0])
         snprintf(u->build, sizeof u->build, "%s", u->reports_build);
+    if (r->erase)
+        u->erased = 1; /* an erase also removes the unit's side of its pairings */
     set_mode(w, r->unit, u->after_restore ? u->after_restore : 4);
 }
 

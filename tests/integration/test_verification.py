@@ -5,7 +5,8 @@ with what the engine installed. The record and the report say "matches", "does n
 match" (a unit that reports another build: a failed verification) or "not verified"
 with the reason (a unit that stays in recovery mode holds its port only verify_wait_s).
 lockdownd gives the IMEI only in a session: the unit paired with this host has it in its
-record and in `flashrack unit`; an unpaired one says "not known"."""
+record and in `flashrack unit` (read before its erase, after which the unit no longer
+trusts the host); an unpaired one says "not known"."""
 from harness import Site, check, main, started
 
 RACK = """
@@ -22,10 +23,13 @@ host = A
 bus = 1
 ports = 4
 
-; paired with this host: its IMEI is read in a session once it is in normal mode
+; paired with this host and plugged in in normal mode: its IMEI is read in a session
+; before the restore (the erase leaves it no longer trusting this host's pair record,
+; so the IMEI kept is the one read before)
 [unit 0x00000000000A0001]
 at = A-01
 product_type = iPhone12,1
+mode = normal
 paired = yes
 
 ; its restore finishes but it says another build afterwards

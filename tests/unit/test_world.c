@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lockdown.h"
+#include "fr_mux_wire.h"
 #include "world.h"
 
 struct sink {
@@ -328,6 +330,53 @@ static void a_restored_unit_boots_what_was_installed(void **state)
     drop_world(w);
 }
 
+/* What a session with the pair record this host holds gets from the unit. */
+static const char *start_session_with_held_record(const struct rack_unit *u)
+{
+    static char said[64];
+    plist_t rec = lockdown_pair_record(u, "BUID");
+    assert_non_null(rec); /* the host keeps its record whatever the unit did */
+    plist_t req = plist_new_dict();
+    plist_dict_set_item(req, "Request", plist_new_string("StartSession"));
+    plist_dict_set_item(req, "HostID", plist_new_string(mux_dict_string(rec, "HostID")));
+    struct lockdown_session ls = { 0 };
+    enum lockdown_effect e;
+    plist_t a = lockdown_answer(&ls, u, "BUID", req, &e);
+    const char *err = mux_dict_string(a, "Error");
+    snprintf(said, sizeof said, "%s", err ? err : mux_dict_string(a, "SessionID") ? "session" : "?");
+    plist_free(a);
+    plist_free(req);
+    plist_free(rec);
+    return said;
+}
+
+/* An erase removes the unit's side of its pairings: the host's record no longer opens a
+ * session (InvalidHostID), so neither the IMEI nor EnterRecovery on iOS 14.5+ work until
+ * the unit is trusted again; an update keeps them. */
+static void an_erase_leaves_the_unit_no_longer_trusting_the_host(void **state)
+{
+    struct sink s = { 0 };
+    struct world *w = make_world(&s);
+    struct rack *r = world_rack(w);
+    struct rack_unit *erased = &r->units[rack_find_unit(r, 0xA01)];
+    struct rack_unit *updated = &r->units[rack_find_unit(r, 0xB01)];
+    erased->paired = updated->paired = 1;
+    assert_string_equal(start_session_with_held_record(erased), "session");
+    int a = 1, b = 2;
+    world_restore_start(w, &a, 0xA01, 1, "18.2", "22C152");
+    world_restore_start(w, &b, 0xB01, 0, "18.2", "22C152");
+    run_until_exits(w, &s, 2);
+    assert_int_equal(s.codes[0], 0);
+    assert_int_equal(s.codes[1], 0);
+    assert_int_equal(erased->mode, 4);
+    assert_false(rack_unit_trusts_host(erased));
+    assert_string_equal(start_session_with_held_record(erased), "InvalidHostID");
+    assert_false(rack_unit_allows_recovery(erased)); /* 18.2: recovery needs the session */
+    assert_true(rack_unit_trusts_host(updated));
+    assert_string_equal(start_session_with_held_record(updated), "session");
+    drop_world(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -339,6 +388,7 @@ int main(void)
         cmocka_unit_test(phone_faults_fail_in_their_phase),
         cmocka_unit_test(oversubscription_can_count_every_restore_on_the_bus),
         cmocka_unit_test(a_restored_unit_boots_what_was_installed),
+        cmocka_unit_test(an_erase_leaves_the_unit_no_longer_trusting_the_host),
         cmocka_unit_test(the_next_tray_takes_a_port_its_unit_left),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
