@@ -160,7 +160,8 @@ static void on_signal(uv_signal_t *h, int signum)
     if (a->stopping)
         return;
     a->stopping = 1;
-    fr_info("agent", "stopping on signal %d: ending %d restores", signum, unit_run_count(a));
+    fr_info("agent", "stopping on signal %d: ending %d restores (reported interrupted: the "
+            "controller runs them again)", signum, unit_run_count(a));
     unit_run_kill_all(a);
     fwcache_close(a->cache);
     link_close(a);

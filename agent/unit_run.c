@@ -186,12 +186,21 @@ static void on_engine_progress(struct engine *e, void *arg)
     eo->progress_changed = eo->status_changed = 0;
 }
 
-/* How an engine's end reads: the outcome, its class and text. */
+#define STOPPED_TEXT "the agent stopped and ended the restore; not the unit's fault, it runs again"
+
+/* How an engine's end reads: the outcome, its class and text. An engine this agent ended
+ * because it was itself stopping (SIGTERM: a restart, an upgrade) is interrupted, which
+ * the controller runs again, not cancelled, which it would leave as the operator's. */
 static Fr__Outcome classify(const struct engine_output *eo, int exit_code, int term_signal,
-                            int cancelled, int watchdog, long long watchdog_s, enum fr_class *cls,
-                            char *text, size_t len)
+                            int cancelled, int stopping, int watchdog, long long watchdog_s,
+                            enum fr_class *cls, char *text, size_t len)
 {
     *cls = engine_output_outcome(eo, exit_code, term_signal, text, len);
+    if (cancelled && stopping) {
+        *cls = FR_CLASS_INTERRUPTED;
+        snprintf(text, len, STOPPED_TEXT);
+        return FR__OUTCOME__OUTCOME_INTERRUPTED;
+    }
     if (cancelled) {
         *cls = FR_CLASS_NONE;
         snprintf(text, len, "cancelled by the controller");
@@ -297,7 +306,8 @@ static void on_engine_exit(struct engine *e, void *arg, int exit_code, int term_
     log_path_of(r, log_path, sizeof log_path);
     enum fr_class cls;
     Fr__Outcome outcome = classify(engine_parser(e), exit_code, term_signal, r->cancel_requested,
-                                   watchdog, r->agent->cfg.watchdog_s, &cls, text, sizeof text);
+                                   r->agent->stopping, watchdog, r->agent->cfg.watchdog_s, &cls,
+                                   text, sizeof text);
     if (outcome == FR__OUTCOME__OUTCOME_CANCELLED) {
         unit_run_set_state(r, FR_STATE_CANCELLED, text);
     } else if (outcome == FR__OUTCOME__OUTCOME_SUCCESS) {
@@ -455,10 +465,16 @@ static void fail_firmware(struct unit_run *r, const char *why)
     fail_run(r, FR_CLASS_FIRMWARE, why);
 }
 
+/* Ends a run before its engine started, on the controller's cancel or this agent's stop. */
 static void cancel_now(struct unit_run *r)
 {
-    unit_run_set_state(r, FR_STATE_CANCELLED, "cancelled by the controller");
-    send_result(r, FR__OUTCOME__OUTCOME_CANCELLED, FR_CLASS_NONE, "cancelled by the controller", 0, "");
+    if (r->agent->stopping) {
+        unit_run_set_state(r, FR_STATE_FAILED, STOPPED_TEXT);
+        send_result(r, FR__OUTCOME__OUTCOME_INTERRUPTED, FR_CLASS_INTERRUPTED, STOPPED_TEXT, 0, "");
+    } else {
+        unit_run_set_state(r, FR_STATE_CANCELLED, "cancelled by the controller");
+        send_result(r, FR__OUTCOME__OUTCOME_CANCELLED, FR_CLASS_NONE, "cancelled by the controller", 0, "");
+    }
     remove_run(r->agent, r);
 }
 
@@ -750,7 +766,7 @@ static void report_kept(struct agent *a, struct unit_run *r, const char *log_pat
     engine_keep_parse_log(log_path, &eo);
     if (st != ENGINE_KEEP_ENDED && !sig)
         sig = SIGKILL;
-    Fr__Outcome outcome = classify(&eo, code, sig, r->cancel_requested, watchdog,
+    Fr__Outcome outcome = classify(&eo, code, sig, r->cancel_requested, a->stopping, watchdog,
                                    a->cfg.watchdog_s, &cls, text, sizeof text);
     fr_info("unit", "unit %s: attempt %llu, started by an earlier run of this agent, ended: %s%s%s",
             ecid, (unsigned long long)r->ref.attempt_id,

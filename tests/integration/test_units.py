@@ -63,6 +63,9 @@ def units_verify_without_warnings(bindir):
             text = open(u).read()
             check("Type=notify" in text and "WatchdogSec=" in text and "User=flashrack" in text,
                   "%s: notify, watchdog, user" % u)
+        # the engines' keepers outlive a crashed agent, for its next process to take over
+        agent_unit = open(units[1]).read()
+        check("\nKillMode=process\n" in agent_unit, "the agent's unit leaves the engines' keepers alone")
         # A unit verify would reject must make the test fail: a program not installed.
         prog = find(root, "flashrackd")
         os.rename(prog, prog + ".gone")
