@@ -2,7 +2,8 @@
  * ports and units present, and the unit runs it is driving.
  *
  * struct agent is shared by the agent's modules: link.c (controller transport,
- * outbox), dispatch.c (the controller's messages), ports.c (port registry), unit_run.c (state machine), engine.c
+ * outbox), dispatch.c (the controller's messages), ports.c (port registry), unit_run.c (state machine),
+ * progress.c (the runs' progress, batched per tick), engine.c
  * (engine children), main.c. Everything runs on the loop thread. */
 #ifndef AGENT_H
 #define AGENT_H
@@ -100,6 +101,8 @@ struct agent {
     uint64_t topology_gen;       /* +1 at each topology report; a Hello carries it */
 
     struct unit_run *runs;
+    uv_timer_t *progress_timer;  /* progress.c: the next round of marked runs (NULL = none) */
+    uint64_t progress_sent_at;   /* uv_now of the last round */
     int stopping;
 };
 

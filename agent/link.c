@@ -14,6 +14,7 @@
 #include "fr_types.h"
 #include "fr_wire.h"
 #include "journal.h"
+#include "progress.h"
 #include "unit_run.h"
 
 static int raw_send(struct agent *a, Fr__Envelope *env)
@@ -274,6 +275,7 @@ static void on_welcome(struct agent *a, const Fr__Envelope *env)
         return;
     }
     outbox_replay(a, 1);
+    progress_kick(a); /* what changed while the link was down */
 }
 
 /* A Welcome that answers a Hello of an earlier process of this agent, queued at a
@@ -403,6 +405,7 @@ int link_start(struct agent *a, char *err, size_t errlen)
 void link_close(struct agent *a)
 {
     a->closed = 1;
+    progress_close(a);
     fr_zsock_close(&a->zs, NULL);
     uv_close((uv_handle_t *)&a->link_timer, NULL);
     while (a->outbox) {

@@ -14,8 +14,7 @@
 #include "fr_fwcache.h"
 #include "engine_keep.h"
 #include "journal.h"
-
-#define PROGRESS_MIN_MS 250 /* coalescing: at most one JobProgress per run per 250 ms */
+#include "progress.h"
 
 /* Legal moves of the agent-side machine (from -> to). */
 int unit_run_can_move(enum fr_state from, enum fr_state to)
@@ -32,23 +31,6 @@ int unit_run_can_move(enum fr_state from, enum fr_state to)
     case FR_STATE_VERIFYING: return to == FR_STATE_DONE;
     default: return 0;
     }
-}
-
-static void send_progress(struct unit_run *r)
-{
-    struct agent *a = r->agent;
-    Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
-    const struct engine_output *eo = r->engine ? engine_parser(r->engine) : NULL;
-    p.ref = &r->ref;
-    p.state = (char *)fr_state_name(r->state);
-    p.step = eo ? (uint32_t)eo->step : 0;
-    p.fraction = eo ? (float)eo->fraction : 0.0f;
-    p.status = (char *)(eo ? eo->status : "");
-    Fr__Envelope env = FR__ENVELOPE__INIT;
-    env.body_case = FR__ENVELOPE__BODY_JOB_PROGRESS;
-    env.job_progress = &p;
-    link_send(a, &env);
-    r->last_progress = uv_now(a->loop);
 }
 
 /* The journal's JOB/ECID/AGENT/PORT fields for a line about this run. */
@@ -71,7 +53,7 @@ void unit_run_set_state(struct unit_run *r, enum fr_state to, const char *why)
              fr_state_name(to), why);
     r->state = to;
     if (!fr_state_is_terminal(to))
-        send_progress(r);
+        progress_mark(r);
 }
 
 int unit_run_count(const struct agent *a)
@@ -181,8 +163,8 @@ static void on_engine_progress(struct engine *e, void *arg)
         unit_run_set_state(r, FR_STATE_VERIFYING, "filesystem sent");
         admit(r->agent);
     }
-    else if (uv_now(r->agent->loop) - r->last_progress >= PROGRESS_MIN_MS)
-        send_progress(r);
+    else
+        progress_mark(r); /* sent in the agent's next round, at most a tick from now */
     eo->progress_changed = eo->status_changed = 0;
 }
 
@@ -741,6 +723,7 @@ void unit_run_kill_all(struct agent *a)
 
 void unit_run_free_all(struct agent *a)
 {
+    progress_close(a);
     while (a->runs) {
         struct unit_run *r = a->runs;
         a->runs = r->next;

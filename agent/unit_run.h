@@ -6,9 +6,9 @@
  * BuildVersion (sent with the result), at most [engine] verify_wait_s; a backend that
  * reads no lockdownd, or a unit that does not come back in time, is "not verified"
  * with the reason. Every change goes through unit_run_set_state(), which logs
- * "unit 0x…: from -> to (why)" and reports progress to the controller. The run
- * owns its engine child; it is freed once the engine has exited and the result
- * is in the outbox. */
+ * "unit 0x…: from -> to (why)" and marks the run for the agent's next progress round
+ * (progress.h). The run owns its engine child; it is freed once the engine has exited
+ * and the result is in the outbox. */
 #ifndef UNIT_RUN_H
 #define UNIT_RUN_H
 
@@ -41,7 +41,7 @@ struct unit_run {
     enum fr_state state;
     struct engine *engine;
     uint64_t started_ms;          /* wall clock */
-    uint64_t last_progress;       /* uv_now of the last JobProgress */
+    int progress_marked;          /* changed since the last progress round (progress.h) */
     int cancel_requested;
     struct unit_run *next;
 };

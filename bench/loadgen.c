@@ -6,7 +6,8 @@
  * Welcome's interval, keeps reliable messages (port events, accepts, results) in an
  * outbox until acknowledged and re-sends them after a heartbeat as the agent does,
  * re-Hellos when the controller's epoch changes or it falls silent. An assigned unit
- * is accepted, reports coalesced progress every --progress-ms while it restores, and
+ * is accepted, reports its progress in its agent's round (one ProgressBatch of every
+ * running attempt per agent every --progress-ms, as flashrack-agent sends them), and
  * ends with a result; durations and link losses (4013) come from the simulator's pure
  * fate functions (sim/fate.h), so a seed gives the same site. A restored unit is
  * unplugged (PortEvent DETACH); in steady mode new units are plugged into free ports
@@ -43,6 +44,7 @@
 #include <zmq.h>
 
 #include "fate.h"
+#include "fr_batch.h"
 #include "fr_err.h"
 #include "fr_keys.h"
 #include "fr_types.h"
@@ -134,6 +136,7 @@ struct lg {
     uint64_t next_ecid, plugged;
     int submitted, job_id_known;
     unsigned probe_ticks;
+    uint64_t progress_ticks;
     uint64_t job_id;
     void *client_sock;
     fr_zsock client;
@@ -357,18 +360,33 @@ static void send_port_event(struct lg_agent *a, struct lg_unit *u, Fr__PortEvent
     send_reliable(a, &env, 0);
 }
 
-static void send_progress(struct lg_agent *a, struct lg_unit *u, const char *state, float fraction)
+static void send_batch(Fr__Envelope *env, void *arg)
 {
-    Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
-    p.ref = &u->ref;
-    p.state = (char *)state;
-    p.step = fraction < 1.0f ? (uint32_t)(fraction * 7.0f) : 7;
-    p.fraction = fraction;
-    p.status = "Sending filesystem now...";
-    Fr__Envelope env = FR__ENVELOPE__INIT;
-    env.body_case = FR__ENVELOPE__BODY_JOB_PROGRESS;
-    env.job_progress = &p;
-    raw_send(a, &env);
+    raw_send(arg, env);
+}
+
+/* One agent's progress round, as flashrack-agent sends it (agent/progress.c): every
+ * run that changed since the last round (here every running one: its fraction moves),
+ * FR_WIRE_MAX_BATCH items to a ProgressBatch. */
+static void send_progress_round(struct lg_agent *a, uint64_t now)
+{
+    struct fr_batch b;
+    double total = G.o.restore_ms * 1e6;
+    fr_batch_begin(&b, send_batch, a);
+    for (int p = 0; p < G.o.nports; p++) {
+        struct lg_unit *u = &a->units[p];
+        if (!u->running)
+            continue;
+        double left = u->end_ns > now ? (double)(u->end_ns - now) : 0;
+        float f = (float)(left < total ? 1.0 - left / total : 0.0);
+        Fr__JobProgress *it = fr_batch_add(&b);
+        it->ref = &u->ref;
+        it->state = "restoring";
+        it->step = f < 1.0f ? (uint32_t)(f * 7.0f) : 7;
+        it->fraction = f;
+        it->status = "Sending filesystem now...";
+    }
+    fr_batch_end(&b);
 }
 
 /* ---- restores -------------------------------------------------------------------------- */
@@ -434,11 +452,7 @@ static void start_restore(struct lg_agent *a, struct lg_unit *u, const Fr__JobAs
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_JOB_ACCEPT;
     env.job_accept = &acc;
-    send_reliable(a, &env, 0);
-    if (G.o.progress_ms > 0) {
-        send_progress(a, u, "preflight", 0);
-        send_progress(a, u, "restoring", 0);
-    }
+    send_reliable(a, &env, 0); /* its state goes in the agent's next progress round */
     uv_timer_start(&u->end, on_restore_end, (uint64_t)ms, 0);
 }
 
@@ -563,23 +577,17 @@ static void on_hb_timer(uv_timer_t *t)
     outbox_replay(a, 0);
 }
 
+/* Agents start at different times, so their rounds do not come together: the timer
+ * ticks PROGRESS_SLICES times per --progress-ms, each tick taking one slice of them. */
+#define PROGRESS_SLICES 10
+
 static void on_progress_tick(uv_timer_t *t)
 {
     uint64_t now = uv_hrtime();
-    for (int i = 0; i < G.o.nagents; i++) {
-        struct lg_agent *a = &G.agents[i];
-        if (!a->welcomed)
-            continue;
-        for (int p = 0; p < G.o.nports; p++) {
-            struct lg_unit *u = &a->units[p];
-            if (!u->running)
-                continue;
-            double total = G.o.restore_ms * 1e6;
-            double left = u->end_ns > now ? (double)(u->end_ns - now) : 0;
-            float f = (float)(left < total ? 1.0 - left / total : 0.0);
-            send_progress(a, u, "restoring", f);
-        }
-    }
+    int slice = (int)(G.progress_ticks++ % PROGRESS_SLICES);
+    for (int i = slice; i < G.o.nagents; i += PROGRESS_SLICES)
+        if (G.agents[i].welcomed)
+            send_progress_round(&G.agents[i], now);
 }
 
 /* ---- the operator: submit, plug, query ----------------------------------------------------- */
@@ -1031,7 +1039,7 @@ static void usage(FILE *f)
             "  --rate R               steady: units plugged per second across the site (1000)\n"
             "  --duration S           steady: seconds of plugging (10)\n"
             "  --restore-ms MS        mean restore duration (2000)\n"
-            "  --progress-ms MS       JobProgress interval per running attempt, 0 = none (250)\n"
+            "  --progress-ms MS       interval of each agent's progress round, 0 = none (250)\n"
             "  --link-fail P          probability that a restore loses its link (0)\n"
             "  --seed N               fates and ECIDs (1)\n"
             "  --timeout S            give up after S seconds (300)\n"
@@ -1128,9 +1136,9 @@ int main(int argc, char **argv)
     uv_timer_init(G.loop, &G.plug);
     uv_timer_init(G.loop, &G.deadline);
     uv_timer_init(G.loop, &G.check);
+    uint64_t slice_ms = (uint64_t)G.o.progress_ms / PROGRESS_SLICES;
     if (G.o.progress_ms > 0)
-        uv_timer_start(&G.progress, on_progress_tick, (uint64_t)G.o.progress_ms,
-                       (uint64_t)G.o.progress_ms);
+        uv_timer_start(&G.progress, on_progress_tick, slice_ms ? slice_ms : 1, slice_ms ? slice_ms : 1);
     if (G.o.mode == MODE_STEADY)
         uv_timer_start(&G.plug, on_plug_tick, 10, 10);
     uv_timer_start(&G.check, on_check_tick, 100, 100);

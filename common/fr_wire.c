@@ -146,6 +146,21 @@ static int check_progress(const Fr__JobProgress *p, char *err, size_t errlen)
     return rc ? rc : check_str(p->status, "status", err, errlen);
 }
 
+/* A batch is refused whole when it is over the bound or any item is malformed: the
+ * message is then no agent's (ours never sends one), so nothing of it is applied. */
+static int check_batch(const Fr__ProgressBatch *b, char *err, size_t errlen)
+{
+    CHECK(b->n_items >= 1 && b->n_items <= FR_WIRE_MAX_BATCH,
+          "field 'items': %zu entries, expected 1..%d", b->n_items, FR_WIRE_MAX_BATCH);
+    for (size_t i = 0; i < b->n_items; i++) {
+        char why[200];
+        CHECK(b->items[i], "field 'items[%zu]': empty entry", i);
+        if (check_progress(b->items[i], why, sizeof why))
+            return fr_seterr(FR_EPROTO, err, errlen, "field 'items[%zu]': %s", i, why);
+    }
+    return 0;
+}
+
 static int check_submit(const Fr__SubmitRequest *s, char *err, size_t errlen)
 {
     int rc = check_str(s->idempotency_key, "idempotency_key", err, errlen);
@@ -183,6 +198,8 @@ int fr_wire_validate(const Fr__Envelope *env, char *err, size_t errlen)
         return check_str(env->job_accept->reason, "reason", err, errlen);
     case FR__ENVELOPE__BODY_JOB_PROGRESS:
         return check_progress(env->job_progress, err, errlen);
+    case FR__ENVELOPE__BODY_PROGRESS_BATCH:
+        return check_batch(env->progress_batch, err, errlen);
     case FR__ENVELOPE__BODY_JOB_RESULT:
         return check_result(env->job_result, err, errlen);
     case FR__ENVELOPE__BODY_JOB_CANCEL:
@@ -288,6 +305,7 @@ const char *fr_wire_body_name(int body_case)
     case FR__ENVELOPE__BODY_JOB_ASSIGN: return "job_assign";
     case FR__ENVELOPE__BODY_JOB_ACCEPT: return "job_accept";
     case FR__ENVELOPE__BODY_JOB_PROGRESS: return "job_progress";
+    case FR__ENVELOPE__BODY_PROGRESS_BATCH: return "progress_batch";
     case FR__ENVELOPE__BODY_JOB_RESULT: return "job_result";
     case FR__ENVELOPE__BODY_JOB_CANCEL: return "job_cancel";
     case FR__ENVELOPE__BODY_PORT_COMMAND: return "port_command";

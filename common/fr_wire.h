@@ -17,6 +17,8 @@
 #define FR_WIRE_MAX_MSG (1024 * 1024) /* also set as ZMQ_MAXMSGSIZE */
 #define FR_WIRE_MAX_STR 4096          /* any string field */
 #define FR_WIRE_MAX_LIST 4096         /* any repeated field */
+#define FR_WIRE_MAX_BATCH 128         /* items of a ProgressBatch: 128 statuses of 4 kB fit
+                                         a message */
 
 /* Packs env (proto_version is set to FR_PROTO_VERSION). *out is malloc'd. */
 int fr_wire_pack(Fr__Envelope *env, uint8_t **out, size_t *len);

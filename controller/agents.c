@@ -302,8 +302,12 @@ static void dispatch(struct controller *c, struct agent_state *a, const Fr__Enve
     switch (env->body_case) {
     case FR__ENVELOPE__BODY_HEARTBEAT:
         break;
-    case FR__ENVELOPE__BODY_JOB_PROGRESS:
+    case FR__ENVELOPE__BODY_JOB_PROGRESS: /* one run's, from an agent before batches */
         queue_progress(c, a, env->job_progress);
+        break;
+    case FR__ENVELOPE__BODY_PROGRESS_BATCH: /* each item as if it came alone */
+        for (size_t i = 0; i < env->progress_batch->n_items; i++)
+            queue_progress(c, a, env->progress_batch->items[i]);
         break;
     case FR__ENVELOPE__BODY_PORT_EVENT:
     case FR__ENVELOPE__BODY_JOB_ACCEPT:

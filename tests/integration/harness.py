@@ -418,6 +418,29 @@ def curve_client(sock, key_path, server_pub_path):
     return sock
 
 
+@contextlib.contextmanager
+def welcomed_peer(site, aid, session):
+    """A DEALER that speaks only what tests/integration/wire.py writes (zmq and the .proto,
+    no flashrack code), with a key the site authorized for agent aid, under routing id
+    aid, welcomed after its Hello; closed at the end."""
+    import zmq
+    import wire
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    try:
+        curve_client(s, site.agent_key(aid), site.env["FLASHRACK_CONTROLLER_KEY"])
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.IDENTITY, aid.encode())
+        s.connect(site.agents_ep)
+        s.send(wire.hello(aid, session))
+        check(s.poll(5000), "%s is welcomed (its key is valid for %s)" % (aid, aid))
+        s.recv()
+        yield s
+    finally:
+        s.close()
+        ctx.term()
+
+
 def sha256_of(path):
     import hashlib
     with open(path, "rb") as f:

@@ -5,10 +5,8 @@ another agent's attempts. None is applied: each is recorded and counted, and the
 agent's restores finish once each."""
 import time
 
-import zmq
-
 import wire
-from harness import check, curve_client, main, running_site
+from harness import check, main, running_site, welcomed_peer
 
 RACK = """
 [sim]
@@ -36,35 +34,25 @@ def guessed_results_are_counted_not_applied(bindir):
         job = site.submit("--agent", "A", "--name", "forge-me")
         site.wait_for(lambda: sum(r["state"] in ("restoring", "verifying", "queued_for_bus")
                                   for r in site.job(job).get("runs", [])) >= 3, 30, "restores")
-        ctx = zmq.Context()
-        s = ctx.socket(zmq.DEALER)
-        # a key the site authorized for agent X: X is who it is, not whose results it sends
-        curve_client(s, site.agent_key("X"), site.env["FLASHRACK_CONTROLLER_KEY"])
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.IDENTITY, b"X")
-        s.connect(site.agents_ep)
         session = 4242
-        s.send(wire.hello("X", session))
-        check(s.poll(5000), "the intruder is welcomed (its key is valid for X)")
-        s.recv()
-        seq, sent = 0, 0
-        for attempt in range(1, 5):
-            for epoch in range(1, 5):
-                for ecid in ecids:
-                    ref = wire.attempt_ref(job, attempt, epoch, ecid)
-                    seq += 1
-                    s.send(wire.job_result("X", session, seq, ref))
-                    seq += 1
-                    s.send(wire.job_refusal("X", session, seq, ref))
-                    sent += 2
-        time.sleep(1.0)
+        # a key the site authorized for agent X: X is who it is, not whose results it sends
+        with welcomed_peer(site, "X", session) as s:
+            seq, sent = 0, 0
+            for attempt in range(1, 5):
+                for epoch in range(1, 5):
+                    for ecid in ecids:
+                        ref = wire.attempt_ref(job, attempt, epoch, ecid)
+                        seq += 1
+                        s.send(wire.job_result("X", session, seq, ref))
+                        seq += 1
+                        s.send(wire.job_refusal("X", session, seq, ref))
+                        sent += 2
+            time.sleep(1.0)
 
-        def counted():
-            rows = {a["id"]: a for a in site.cli_json("agents")["agents"]}
-            return rows.get("X", {}).get("mismatched", 0) >= sent
-        site.wait_for(counted, 20, "the %d forged messages counted" % sent)
-        s.close()
-        ctx.term()
+            def counted():
+                rows = {a["id"]: a for a in site.cli_json("agents")["agents"]}
+                return rows.get("X", {}).get("mismatched", 0) >= sent
+            site.wait_for(counted, 20, "the %d forged messages counted" % sent)
         doc = site.wait_job_finished(job, 120)
         check(all(r["state"] == "done" for r in doc["runs"]),
               "every unit done: %s" % [(r["ecid"], r["state"]) for r in doc["runs"]])

@@ -55,6 +55,28 @@ def job_refusal(agent_id, session, seq, ref, reason="no"):
     return envelope(agent_id, session, seq, JOB_ACCEPT, field_bytes(1, ref) + field_bytes(3, reason))
 
 
+def field_float(num, value):
+    return varint((num << 3) | 5) + struct.pack("<f", value)
+
+
+JOB_PROGRESS, PROGRESS_BATCH = 16, 21
+
+
+def job_progress(ref, state="restoring", step=2, fraction=0.5, status=""):
+    """One JobProgress (a ProgressBatch item); ref None leaves the reference out."""
+    return ((field_bytes(1, ref) if ref is not None else b"") + field_bytes(2, state) +
+            field_varint(3, step) + field_float(4, fraction) + field_bytes(5, status))
+
+
+def job_progress_alone(agent_id, session, item):
+    """A single JobProgress, as agents before batches send it."""
+    return envelope(agent_id, session, 0, JOB_PROGRESS, item)
+
+
+def progress_batch(agent_id, session, items):
+    return envelope(agent_id, session, 0, PROGRESS_BATCH, b"".join(field_bytes(1, i) for i in items))
+
+
 def fields(buf):
     """{field number: [values]} of one encoded message: varints as ints, length-delimited
     fields as bytes, fixed64 as ints (what a test needs to read a Hello)."""

@@ -741,6 +741,152 @@ static void missing_firmware_fails_before_the_engine(void **state)
     rig_teardown(&g);
 }
 
+/* ---- progress: one ProgressBatch per round for the whole agent -------------------- */
+
+/* The rig's agent welcomed, its link a real DEALER connected to a ROUTER in the test
+ * (inproc): what the agent sends unreliably is what the ROUTER reads. */
+struct wire_tap {
+    void *ctx, *router, *dealer;
+    int batches, singles, max_items;
+    float fraction[256];           /* the latest fraction sent, by attempt id */
+    int seen[256];                 /* items sent, by attempt id */
+};
+
+static void tap_open(struct rig *g, struct wire_tap *t)
+{
+    memset(t, 0, sizeof *t);
+    t->ctx = zmq_ctx_new();
+    t->router = zmq_socket(t->ctx, ZMQ_ROUTER);
+    t->dealer = zmq_socket(t->ctx, ZMQ_DEALER);
+    assert_int_equal(zmq_bind(t->router, "inproc://progress-tap"), 0);
+    assert_int_equal(zmq_connect(t->dealer, "inproc://progress-tap"), 0);
+    g->a.zs.sock = t->dealer;
+    g->a.welcomed = 1;
+}
+
+/* Reads every message the ROUTER holds. */
+static void tap_read(struct wire_tap *t)
+{
+    zmq_msg_t id, body;
+    zmq_msg_init(&id);
+    zmq_msg_init(&body);
+    while (zmq_msg_recv(&id, t->router, ZMQ_DONTWAIT) >= 0) {
+        assert_true(zmq_msg_recv(&body, t->router, 0) >= 0);
+        Fr__Envelope *env = NULL;
+        char err[128];
+        assert_int_equal(fr_wire_unpack(zmq_msg_data(&body), zmq_msg_size(&body), &env, err, sizeof err), 0);
+        t->singles += env->body_case == FR__ENVELOPE__BODY_JOB_PROGRESS;
+        if (env->body_case == FR__ENVELOPE__BODY_PROGRESS_BATCH) {
+            const Fr__ProgressBatch *b = env->progress_batch;
+            t->batches++;
+            t->max_items = (int)b->n_items > t->max_items ? (int)b->n_items : t->max_items;
+            for (size_t i = 0; i < b->n_items; i++) {
+                uint64_t at = b->items[i]->ref->attempt_id;
+                assert_true(at < 256);
+                t->seen[at]++;
+                t->fraction[at] = b->items[i]->fraction;
+            }
+        }
+        fr_wire_free(&env);
+    }
+    zmq_msg_close(&id);
+    zmq_msg_close(&body);
+}
+
+/* Runs the loop (bounded) until each of attempts 1..n has been sent with fraction want
+ * (want < 0: sent at all); whether they were. */
+static int tap_until(struct rig *g, struct wire_tap *t, int n, float want)
+{
+    for (int i = 0; i < 10000; i++) {
+        uv_run(&g->loop, UV_RUN_NOWAIT);
+        tap_read(t);
+        int all = 1;
+        for (int at = 1; at <= n; at++)
+            all &= t->seen[at] > 0 && (want < 0 || (t->fraction[at] > want - 0.01f &&
+                                                    t->fraction[at] < want + 0.01f));
+        if (all)
+            return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
+/* Cancels every run (the queued ones first, so none is admitted on the way), lets the
+ * engines end, closes the tap. */
+static void tap_close(struct rig *g, struct wire_tap *t)
+{
+    Fr__AttemptRef refs[256];
+    int n = 0;
+    for (struct unit_run *r = g->a.runs; r && n < 256; r = r->next)
+        refs[n++] = r->ref;
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            struct unit_run *r = run_of(&g->a, refs[i].attempt_id);
+            if (r && (r->state == FR_STATE_QUEUED_FOR_BUS) == (pass == 0))
+                unit_run_on_cancel(&g->a, &refs[i]);
+        }
+    uv_run(&g->loop, UV_RUN_DEFAULT);
+    g->a.welcomed = 0;
+    zmq_close(t->dealer);
+    zmq_close(t->router);
+    zmq_ctx_term(t->ctx);
+}
+
+/* Three runs report in one batch per round, not one message each; the last line an
+ * engine printed before going quiet reaches the controller on the next round, without
+ * waiting for a further line (here the engines print nothing more for 30 s). */
+static void progress_goes_in_batches_and_the_last_line_is_not_held_back(void **state)
+{
+    struct rig g;
+    struct wire_tap t;
+    rig_setup(&g);
+    rig_engine(&g, "echo 'progress: 1 0.1'; sleep 0.05; echo 'progress: 1 0.3'; exec sleep 30");
+    rig_port(&g, "1-2", 0, 0xB0B);
+    rig_port(&g, "1-3", 0, 0xC0C);
+    tap_open(&g, &t);
+    assign_to(&g, 1, TEST_ECID, "1-1", NULL, "");
+    assign_to(&g, 2, 0xB0B, "1-2", NULL, "");
+    assign_to(&g, 3, 0xC0C, "1-3", NULL, "");
+    assert_true(tap_until(&g, &t, 3, 0.3f));
+    assert_int_equal(t.singles, 0);
+    assert_int_equal(t.max_items, 3); /* the first round: the three runs' states together */
+    for (uint64_t at = 1; at <= 3; at++)
+        assert_int_equal(run_of(&g.a, at)->state, FR_STATE_RESTORING); /* engines still quiet */
+    tap_close(&g, &t);
+    rig_teardown(&g);
+}
+
+/* More changed runs than a batch holds go in several batches of at most
+ * FR_WIRE_MAX_BATCH items in the same round, none left out. */
+static void a_round_is_cut_into_batches_of_the_bound(void **state)
+{
+    enum { N = FR_WIRE_MAX_BATCH + 2 };
+    struct rig g;
+    struct wire_tap t;
+    rig_setup(&g);
+    rig_engine(&g, "exec sleep 30");
+    g.a.cfg.slots = N;
+    g.a.cfg.bus_limit = 1; /* one engine runs; the others wait queued for the bus */
+    for (int i = 2; i <= N; i++) {
+        char path[16];
+        snprintf(path, sizeof path, "1-%d", i);
+        rig_port(&g, path, 0, 0x1000 + (uint64_t)i);
+    }
+    tap_open(&g, &t);
+    assign_to(&g, 1, TEST_ECID, "1-1", NULL, "");
+    for (int i = 2; i <= N; i++) {
+        char path[16];
+        snprintf(path, sizeof path, "1-%d", i);
+        assign_to(&g, (uint64_t)i, 0x1000 + (uint64_t)i, path, NULL, "");
+    }
+    assert_true(tap_until(&g, &t, N, -1));
+    assert_int_equal(t.max_items, FR_WIRE_MAX_BATCH);
+    assert_true(t.batches >= 2);
+    assert_int_equal(t.singles, 0);
+    tap_close(&g, &t);
+    rig_teardown(&g);
+}
+
 /* ---- a publisher on 127.0.0.1: one fixed answer to every GET ---------------------- */
 
 struct publisher {
@@ -937,6 +1083,8 @@ int main(void)
         cmocka_unit_test(a_fetched_ipsw_is_verified_then_restored),
         cmocka_unit_test(firmware_that_fails_to_fetch_or_to_verify_fails_the_run),
         cmocka_unit_test(a_run_cancelled_while_fetching_ends_cancelled),
+        cmocka_unit_test(progress_goes_in_batches_and_the_last_line_is_not_held_back),
+        cmocka_unit_test(a_round_is_cut_into_batches_of_the_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -175,6 +175,58 @@ static void rejects_bad_fields(void **state)
     assert_int_equal(unpack_err(&env, err, sizeof err), 0);
 }
 
+/* A ProgressBatch of 1..FR_WIRE_MAX_BATCH well-formed items decodes; one over the
+ * bound, an empty one, or one with a malformed item (named by its index) is refused. */
+static void progress_batch_bounded_and_checked_item_by_item(void **state)
+{
+    enum { N = FR_WIRE_MAX_BATCH + 1 };
+    Fr__AttemptRef refs[N];
+    Fr__JobProgress items[N], *ptrs[N];
+    for (size_t i = 0; i < N; i++) {
+        refs[i] = make_ref();
+        refs[i].attempt_id = 100 + i;
+        fr__job_progress__init(&items[i]);
+        items[i].ref = &refs[i];
+        items[i].state = "restoring";
+        items[i].step = 2;
+        items[i].fraction = 0.5f;
+        ptrs[i] = &items[i];
+    }
+    Fr__ProgressBatch b = FR__PROGRESS_BATCH__INIT;
+    b.items = ptrs;
+    b.n_items = FR_WIRE_MAX_BATCH;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.agent_id = "A";
+    env.body_case = FR__ENVELOPE__BODY_PROGRESS_BATCH;
+    env.progress_batch = &b;
+    size_t len;
+    uint8_t *buf = pack(&env, &len);
+    Fr__Envelope *out = NULL;
+    char err[160] = "";
+    assert_int_equal(fr_wire_unpack(buf, len, &out, err, sizeof err), 0);
+    free(buf);
+    assert_int_equal(out->progress_batch->n_items, FR_WIRE_MAX_BATCH);
+    assert_true(out->progress_batch->items[FR_WIRE_MAX_BATCH - 1]->ref->attempt_id ==
+                100 + FR_WIRE_MAX_BATCH - 1);
+    assert_string_equal(fr_wire_body_name(out->body_case), "progress_batch");
+    fr_wire_free(&out);
+
+    b.n_items = N; /* over the bound */
+    assert_int_equal(unpack_err(&env, err, sizeof err), FR_EPROTO);
+    assert_non_null(strstr(err, "items"));
+    b.n_items = 0;
+    assert_int_equal(unpack_err(&env, err, sizeof err), FR_EPROTO);
+    b.n_items = 3;
+    items[2].fraction = 1.5f; /* the third item is malformed: the whole batch is refused */
+    assert_int_equal(unpack_err(&env, err, sizeof err), FR_EPROTO);
+    assert_non_null(strstr(err, "items[2]"));
+    assert_non_null(strstr(err, "fraction"));
+    items[2].fraction = 0.5f;
+    items[1].ref = NULL;
+    assert_int_equal(unpack_err(&env, err, sizeof err), FR_EPROTO);
+    assert_non_null(strstr(err, "items[1]"));
+}
+
 /* Every single-byte corruption and every truncation of a valid message is
  * either accepted as a valid envelope or refused; none crashes (ASan watches). */
 static void mutations_never_crash(void **state)
@@ -224,6 +276,7 @@ int main(void)
         cmocka_unit_test(rejects_wrong_version),  cmocka_unit_test(rejects_no_body_and_garbage),
         cmocka_unit_test(rejects_oversized),      cmocka_unit_test(rejects_bad_fields),
         cmocka_unit_test(mutations_never_crash),
+        cmocka_unit_test(progress_batch_bounded_and_checked_item_by_item),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
