@@ -126,6 +126,15 @@ struct stats {
     uint64_t last_assign_ns;
 };
 
+/* Steady mode's plugging window: the controller's own count of the agents' messages it
+ * read (AGENTS document, loop.agent_messages) and loadgen's agents' sends, taken when
+ * the controller answers at the window's start and at its end. */
+struct window {
+    int asking;               /* 1: the start's answer is due, 2: the end's */
+    int have;                 /* answers received (2: both) */
+    uint64_t ns[2], ctl_msgs[2], sent[2], received[2];
+};
+
 struct lg {
     struct opts o;
     uv_loop_t *loop;
@@ -142,6 +151,7 @@ struct lg {
     fr_zsock client;
     uint64_t client_seq;
     json_t *agents_doc;   /* the controller's AGENTS document, asked for at the end */
+    struct window win;    /* steady: the plugging window, for the sustained rates */
     json_t *job_doc;      /* and its STATUS document of the job */
     uv_timer_t progress, plug, deadline, check;
     int finishing;
@@ -601,6 +611,30 @@ static void client_send(Fr__Envelope *env)
                 fr_wire_body_name(env->body_case));
 }
 
+static void query(Fr__QueryRequest__Kind kind);
+
+static void window_ask(int which)
+{
+    G.win.asking = which;
+    query(FR__QUERY_REQUEST__KIND__AGENTS);
+}
+
+/* An AGENTS answer to a window's question; 0 when it was not one. */
+static int window_answer(json_t *doc)
+{
+    if (!G.win.asking)
+        return 0;
+    int i = G.win.asking - 1;
+    json_t *n = json_object_get(json_object_get(doc, "loop"), "agent_messages");
+    G.win.ns[i] = uv_hrtime();
+    G.win.ctl_msgs[i] = n ? (uint64_t)json_integer_value(n) : 0;
+    G.win.sent[i] = G.st.sent;
+    G.win.received[i] = G.st.received;
+    G.win.have += n != NULL;
+    G.win.asking = 0;
+    return 1;
+}
+
 static void submit(void)
 {
     if (G.submitted)
@@ -631,8 +665,10 @@ static void submit(void)
     G.submit_ns = uv_hrtime();
     client_send(&env);
     free(ids);
-    if (G.o.mode == MODE_STEADY)
+    if (G.o.mode == MODE_STEADY) {
         G.plug_start_ns = uv_hrtime();
+        window_ask(1);
+    }
 }
 
 static void query(Fr__QueryRequest__Kind kind)
@@ -675,7 +711,7 @@ static void on_client_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *a
             if (!G.finishing) /* a probe found the job over: some units failed for good */
                 finish();
         }
-    } else if (json_object_get(doc, "agents")) {
+    } else if (json_object_get(doc, "agents") && !window_answer(doc)) {
         G.agents_doc = json_incref(doc);
         uv_stop(G.loop);
     }
@@ -770,6 +806,7 @@ static void on_check_tick(uv_timer_t *t)
             uv_timer_stop(&G.plug);
             G.plug_start_ns = 0;
             G.done_ns = uv_hrtime();
+            window_ask(2);
         }
     }
     if (G.o.mode == MODE_STEADY && !G.plug_start_ns && G.done_ns && !G.finishing &&
@@ -821,6 +858,19 @@ static void put_f(json_t *j, const char *k, double v)
     json_object_set_new(j, k, json_real(v));
 }
 
+/* The plugging window's rates: what loadgen's agents sent and received, and what the
+ * controller says it read from them, per second. */
+static void put_window(json_t *j)
+{
+    if (G.win.have < 2 || G.win.ns[1] <= G.win.ns[0])
+        return;
+    double s = (double)(G.win.ns[1] - G.win.ns[0]) / 1e9;
+    put_f(j, "window_s", s);
+    put_f(j, "window_sent_per_s", (double)(G.win.sent[1] - G.win.sent[0]) / s);
+    put_f(j, "window_received_per_s", (double)(G.win.received[1] - G.win.received[0]) / s);
+    put_f(j, "window_controller_read_per_s", (double)(G.win.ctl_msgs[1] - G.win.ctl_msgs[0]) / s);
+}
+
 static int report(void)
 {
     struct rusage ru;
@@ -866,6 +916,7 @@ static int report(void)
     put_i(j, "refused_assigns", G.st.refused);
     put_i(j, "send_fail", G.st.send_fail);
     put_i(j, "plugged", G.plugged);
+    put_window(j);
     json_object_set(j, "loop", loop ? loop : json_null());
     put_i(j, "job_id", G.job_id);
     json_object_set(j, "job", G.job_doc ? G.job_doc : json_null());

@@ -6,7 +6,11 @@ ports, mirror off) and runs loadgen twice against it:
   burst   every unit present, one job for all agents: submit -> JobAssign, result ->
           ack, job done, messages/s, the controller's CPU and peak RSS, loop stalls;
   steady  a standing job, units plugged in at --rate per second across the site for
-          --duration s: attach -> JobAssign.
+          --duration s: attach -> JobAssign; and the sustained rate over that window:
+          what loadgen's agents sent per second against what the controller says it read
+          (its agents document, loop.agent_messages), with ack latency and loop stalls.
+          --rate takes a list (1000,2000,4000): one run per rate and size, stepping the
+          offered load up to find the most the controller keeps up with.
 Prints a table per mode, and the load average next to it (other work on the machine
 moves every figure). Every socket speaks CURVE, keys authorized as a site's are
 (--insecure: the loopback insecure mode instead, to see what CURVE costs). Stalls are
@@ -15,7 +19,7 @@ machine makes them), and those after > 50 ms of the loop's own CPU (it does not)
 a Release build.
 
 Usage: bench/scale_bench.py BIN_DIR [--units 500,2500,5000,10000] [--ports 50]
-       [--restore-ms 2000] [--rate 1000] [--duration 10] [--timeout 300] [--insecure]
+       [--restore-ms 2000] [--rate 1000[,2000...]] [--duration 10] [--timeout 300] [--insecure]
        [--json FILE]
 """
 import argparse
@@ -73,12 +77,12 @@ def start_controller(bindir, tmp, keys):
     return p, agents_ep, clients_ep
 
 
-def run_loadgen(bindir, p, agents_ep, clients_ep, args, units, mode, keys):
+def run_loadgen(bindir, p, agents_ep, clients_ep, args, units, mode, keys, rate):
     nagents = max(1, units // args.ports)
     argv = [os.path.join(bindir, "loadgen"), "--agents-endpoint", agents_ep,
             "--clients-endpoint", clients_ep, "--agents", str(nagents),
             "--ports", str(args.ports), "--mode", mode, "--restore-ms", str(args.restore_ms),
-            "--rate", str(args.rate), "--duration", str(args.duration),
+            "--rate", str(rate), "--duration", str(args.duration),
             "--timeout", str(args.timeout), "--pid", str(p.pid), "--json",
             "--seed", str(args.seed)] + (["--keys", keys] if keys else [])
     out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -88,6 +92,7 @@ def run_loadgen(bindir, p, agents_ep, clients_ep, args, units, mode, keys):
     line = out.stdout.strip().splitlines()[-1] if out.stdout.strip() else "{}"
     r = json.loads(line)
     r["exit"] = out.returncode
+    r["rate"] = rate
     r["load1"] = os.getloadavg()[0]
     return r
 
@@ -113,12 +118,12 @@ def loop_cpu(tmp):
     return (int(n[-1]), int(m[-1])) if m and n else None
 
 
-def one_size(bindir, args, units, mode):
+def one_size(bindir, args, units, mode, rate):
     tmp = tempfile.mkdtemp(prefix="fr-scale-")
     keys = None if args.insecure else make_keys(bindir, tmp, max(1, units // args.ports))
     p, aep, cep = start_controller(bindir, tmp, keys)
     try:
-        r = run_loadgen(bindir, p, aep, cep, args, units, mode, keys)
+        r = run_loadgen(bindir, p, aep, cep, args, units, mode, keys, rate)
     finally:
         stop_controller(p)
     r["curve"] = keys is not None
@@ -167,17 +172,23 @@ def print_burst(rows):
 
 
 def print_steady(rows, args):
-    print("\nsteady: %g units/s plugged for %g s into a standing job" % (args.rate, args.duration))
-    print("| units (ports) | plugged | attach → JobAssign p50 / p99 | JobResult → ack p99 | "
-          "msgs/s | controller CPU | peak RSS | stalls > 50 ms late / of CPU | re-Hellos / replays | "
-          "load avg |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("\nsteady: units plugged at RATE/s for %g s into a standing job; over that window, "
+          "msgs/s sent by loadgen's agents / read by the controller (its own count) / both "
+          "directions at loadgen" % args.duration)
+    print("| units (ports) | rate | plugged | attach → JobAssign p50 / p99 | JobResult → ack p99 | "
+          "window msgs/s sent / read / both | controller CPU | peak RSS | "
+          "stalls > 50 ms late / of CPU | re-Hellos / replays | loadgen CPU | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %s | %s / %s | %s | %s | %s | %s | %s | %s / %s | %.1f |" % (
-            r["units"], r["plugged"], fmt(r["attach_assign_p50_ms"], " ms", 1),
+        print("| %s | %g | %s | %s / %s | %s | %s / %s / %s | %s | %s | %s | %s / %s | %s%s | %.1f |" % (
+            r["units"], r["rate"], r["plugged"], fmt(r["attach_assign_p50_ms"], " ms", 1),
             fmt(r["attach_assign_p99_ms"], " ms", 1), fmt(r["result_ack_p99_ms"], " ms", 1),
-            fmt(r["msgs_per_s"], "", 0), fmt(r["controller_cpu_s"], " s", 1),
+            fmt(r.get("window_sent_per_s"), "", 0), fmt(r.get("window_controller_read_per_s"), "", 0),
+            fmt((r.get("window_sent_per_s") or 0) + (r.get("window_received_per_s") or 0)
+                if "window_sent_per_s" in r else None, "", 0),
+            fmt(r["controller_cpu_s"], " s", 1),
             fmt(r["controller_peak_rss_mb"], " MB", 0), loop_of(r), r["rehellos"], r["replays"],
+            fmt(r["loadgen_cpu_s"], " s", 1), " (bottleneck)" if r.get("loadgen_bottleneck") else "",
             r["load1"]))
 
 
@@ -187,7 +198,7 @@ def main():
     ap.add_argument("--units", default="500,2500,5000,10000")
     ap.add_argument("--ports", type=int, default=50)
     ap.add_argument("--restore-ms", type=int, default=2000)
-    ap.add_argument("--rate", type=float, default=1000)
+    ap.add_argument("--rate", default="1000", help="steady: units plugged per second; a list steps it")
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--seed", type=int, default=1)
@@ -202,11 +213,13 @@ def main():
     print("load average before: %.2f %.2f %.2f; %s" % (os.getloadavg() + (
         "no CURVE (loopback insecure mode)" if args.insecure else "CURVE",)))
     results = {m: [] for m in modes}
+    rates = [float(x) for x in args.rate.split(",")]
     for m in modes:
         for u in sizes:
-            r = one_size(args.bindir, args, u, m)
-            results[m].append(r)
-            sys.stderr.write("%s %d: %s\n" % (m, u, json.dumps(r)))
+            for rate in (rates if m == "steady" else rates[:1]):
+                r = one_size(args.bindir, args, u, m, rate)
+                results[m].append(r)
+                sys.stderr.write("%s %d: %s\n" % (m, u, json.dumps(r)))
     if "burst" in results:
         print_burst(results["burst"])
     if "steady" in results:
