@@ -1,23 +1,13 @@
 /* loop_probe — counts the loop's stalls; see loop_probe.h. */
 #include "loop_probe.h"
 
-#include <time.h>
-
 #include "fr_log.h"
-
-/* The loop thread's CPU time (ZeroMQ's I/O threads are not in it). */
-static uint64_t thread_cpu_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
-        return 0;
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "fr_time.h"
 
 static void on_tick(uv_timer_t *t)
 {
     struct loop_probe *p = t->data;
-    uint64_t now = uv_hrtime(), cpu = thread_cpu_ns();
+    uint64_t now = uv_hrtime(), cpu = fr_time_thread_cpu_ns();
     uint64_t gap_ms = (now - p->last_ns) / 1000000;
     uint64_t cpu_ms = (cpu - p->last_cpu_ns) / 1000000;
     p->last_ns = now;
@@ -42,7 +32,7 @@ void loop_probe_start(struct loop_probe *p, uv_loop_t *loop)
     uv_timer_init(loop, &p->timer);
     p->timer.data = p;
     p->last_ns = uv_hrtime();
-    p->last_cpu_ns = thread_cpu_ns();
+    p->last_cpu_ns = fr_time_thread_cpu_ns();
     uv_timer_start(&p->timer, on_tick, LOOP_PROBE_MS, LOOP_PROBE_MS);
 }
 

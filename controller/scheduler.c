@@ -2,10 +2,11 @@
  * selector jobs, then claims attempts for waiting runs whose unit is present on
  * an online agent with a free slot, and sends the assignments. A pass runs on the
  * next loop turn after anything that could change the answer (coalesced), in one
- * transaction (turn.h: the assignments go out after its commit), and claims at most
- * MAX_CLAIMS attempts: a larger backlog continues on the next turn, after the loop
- * has read its sockets, so heartbeats and results never wait behind a 10,000-unit
- * submit. Selector jobs look for new units only after units, jobs or runs changed, and
+ * transaction (turn.h: the assignments go out after its commit), and claims until
+ * its claims have used PASS_BUDGET_NS of the loop's CPU (at least MIN_CLAIMS, at most
+ * MAX_CLAIMS): a larger backlog continues on the next turn, after the loop has read
+ * its sockets, so heartbeats and results never wait behind a 10,000-unit submit, and
+ * a fixed count was either too few for a large submit or too many for a slow machine. Selector jobs look for new units only after units, jobs or runs changed, and
  * then only at the units that changed; after a submit at all of them, EXPAND_PAGE
  * units per pass (the whole site in one query blocked the loop for 300 ms). */
 #include <jansson.h>
@@ -22,7 +23,10 @@
 #include "runs.h"
 
 #define MAX_BATCH 1024
-#define MAX_CLAIMS 256
+#define PASS_BUDGET_NS (20 * 1000000ull) /* the loop's CPU a pass spends before it claims no more */
+#define MIN_CLAIMS 64                      /* claimed in any pass with candidates, whatever it cost */
+#define MAX_CLAIMS 8192
+#define BUDGET_EVERY 16                    /* claims between two looks at the clock */
 #define CONTINUE_MS 1 /* > 0: a continued pass runs after the loop polled its sockets */
 #define EXPAND_UNITS_MAX 4096 /* more changed units than this: look at them all */
 #define EXPAND_PAGE 1024      /* units of the whole site looked at per pass */
@@ -39,9 +43,31 @@ static int on_candidate(void *arg, const struct sched_candidate *c)
     return b->n >= MAX_BATCH;
 }
 
+/* What one pass has learnt, so that each claim does not ask again: per job its firmware
+ * (and per unit model what a catalog selector means for it), per agent its live attempts. */
+struct claim_pass {
+    struct controller *c;
+    uint64_t until_ns; /* the loop thread's CPU time at which the pass stops claiming */
+    size_t claims;
+    struct pass_fw {
+        uint64_t job;
+        char product_type[32];
+        int rc;            /* < 0: the job's firmware could not be read (the next pass tries) */
+        int unresolved;    /* a selector the catalog cannot resolve for this model: why says */
+        char firmware[1024], sha[80], why[512];
+        struct fr_fw w;
+    } *fw;
+    size_t nfw, fwcap;
+    struct pass_agent {
+        struct agent_state *a;
+        int live;
+    } *ag;
+    size_t nag, agcap;
+};
+
 /* A job naming firmware by selector gets, per unit, the build the catalog says
  * for the unit's model: its URL and hash (SHA-256, else SHA-1). */
-static int resolve_firmware(struct controller *c, const struct sched_candidate *cand, char *fw,
+static int resolve_firmware(struct controller *c, const char *product_type, char *fw,
                             size_t fwlen, char *sha, size_t shalen, struct fr_fw *w_out, char *err,
                             size_t errlen)
 {
@@ -52,13 +78,13 @@ static int resolve_firmware(struct controller *c, const struct sched_candidate *
     char why[300];
     char selector[64];
     snprintf(selector, sizeof selector, "%.63s", fw);
-    if (firmware_resolve(c, cand->product_type, selector, &w, why, sizeof why) < 0) {
+    if (firmware_resolve(c, product_type, selector, &w, why, sizeof why) < 0) {
         snprintf(err, errlen, "firmware '%s': %s", selector, why);
         return FR_ENOTFOUND;
     }
     if (!w.url[0] || (!w.sha256[0] && !w.sha1[0])) {
         snprintf(err, errlen, "firmware '%s' for %s: the catalog gives no URL and hash for build %s",
-                 selector, cand->product_type, w.build);
+                 selector, product_type, w.build);
         return FR_ENOTFOUND;
     }
     snprintf(fw, fwlen, "%s", w.url);
@@ -67,21 +93,75 @@ static int resolve_firmware(struct controller *c, const struct sched_candidate *
     return 0;
 }
 
-static void assign_one(struct controller *c, struct agent_state *a, const struct sched_candidate *cand)
+/* Whether *v (n of *cap elements of size) has room for one more, doubling it if not. */
+static int room_for_one(void **v, size_t n, size_t *cap, size_t size)
 {
+    if (n < *cap)
+        return 1;
+    size_t grown = *cap ? 2 * *cap : 8;
+    void *p = realloc(*v, grown * size);
+    if (!p)
+        return 0;
+    *v = p;
+    *cap = grown;
+    return 1;
+}
+
+/* The firmware for a candidate's job and model, read and resolved once per pass. */
+static const struct pass_fw *pass_firmware(struct claim_pass *p, const struct sched_candidate *cand)
+{
+    for (size_t i = 0; i < p->nfw; i++)
+        if (p->fw[i].job == cand->job && !strcmp(p->fw[i].product_type, cand->product_type))
+            return &p->fw[i];
+    if (!room_for_one((void **)&p->fw, p->nfw, &p->fwcap, sizeof *p->fw))
+        return NULL;
+    struct pass_fw *f = &p->fw[p->nfw++];
+    memset(f, 0, sizeof *f);
+    f->job = cand->job;
+    snprintf(f->product_type, sizeof f->product_type, "%s", cand->product_type);
+    f->rc = store_job_firmware(p->c->store, cand->job, f->firmware, sizeof f->firmware, f->sha,
+                               sizeof f->sha);
+    if (f->rc == 0)
+        f->unresolved = resolve_firmware(p->c, cand->product_type, f->firmware, sizeof f->firmware,
+                                         f->sha, sizeof f->sha, &f->w, f->why, sizeof f->why) < 0;
+    return f;
+}
+
+/* The agent's live attempts, counted once per pass and then as the pass claims; NULL
+ * when the agent is offline (or out of memory: the next pass). */
+static struct pass_agent *pass_agent(struct claim_pass *p, const char *agent)
+{
+    struct agent_state *a = agents_find(p->c, agent);
+    if (!a || !a->online)
+        return NULL;
+    for (size_t i = 0; i < p->nag; i++)
+        if (p->ag[i].a == a)
+            return &p->ag[i];
+    int live = store_live_count(p->c->store, a->id);
+    if (live < 0)
+        return NULL;
+    if (!room_for_one((void **)&p->ag, p->nag, &p->agcap, sizeof *p->ag))
+        return NULL;
+    p->ag[p->nag] = (struct pass_agent){ a, live };
+    return &p->ag[p->nag++];
+}
+
+/* Claims an attempt for cand and sends its JobAssign (after the commit): 1 when it is
+ * live on the agent now, 0 when it ended at once (firmware the catalog cannot resolve)
+ * or was not claimed (the next pass tries again). */
+static int assign_one(struct claim_pass *p, struct agent_state *a, const struct sched_candidate *cand)
+{
+    struct controller *c = p->c;
+    const struct pass_fw *f = pass_firmware(p, cand);
+    if (!f || f->rc < 0)
+        return 0; /* the next pass tries again */
     Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
-    char firmware[1024], sha[80], why[512] = "";
     int erase = 1;
     uint32_t n = 0;
-    if (store_job_firmware(c->store, cand->job, firmware, sizeof firmware, sha, sizeof sha) < 0)
-        return; /* the next pass tries again */
-    struct fr_fw w;
-    int unresolved = resolve_firmware(c, cand, firmware, sizeof firmware, sha, sizeof sha, &w, why,
-                                      sizeof why) < 0;
-    if (store_claim_attempt(c->store, cand, fr_time_wall_ms(), firmware, sha, &ref, &erase, &n) < 0 ||
-        (*w.build && store_attempt_set_build(c->store, ref.attempt_id, w.version, w.build) < 0)) {
+    if (store_claim_attempt(c->store, cand, fr_time_wall_ms(), f->firmware, f->sha, &ref, &erase, &n) < 0 ||
+        (*f->w.build && store_attempt_set_build(c->store, ref.attempt_id, f->w.version, f->w.build) < 0)) {
         fr_error("sched", "cannot claim an attempt: %s", store_errmsg(c->store));
-        return;
+        return 0;
     }
     char ecid[FR_ECID_STRLEN];
     fr_ecid_format(cand->ecid, ecid, sizeof ecid);
@@ -89,14 +169,15 @@ static void assign_one(struct controller *c, struct agent_state *a, const struct
     fr_infox("sched", &lc, "unit %s: waiting_unit -> preflight (job %llu, attempt %u on %s:%s, "
              "epoch %llu)", ecid, (unsigned long long)cand->job, n, cand->agent, cand->port,
              (unsigned long long)ref.epoch);
-    if (unresolved) { /* never retried, never blames a port (ERRORS.md: wrong_firmware) */
+    if (f->unresolved) { /* never retried, never blames a port (ERRORS.md: wrong_firmware) */
         struct run_end e = { FR__OUTCOME__OUTCOME_FAILED, fr_class_name(FR_CLASS_WRONG_FIRMWARE),
-                             why, "", cand->port, 0, 0, NULL, NULL, NULL, NULL, NULL };
+                             f->why, "", cand->port, 0, 0, NULL, NULL, NULL, NULL, NULL };
         runs_end(c, a, &ref, &e);
-        return;
+        return 0;
     }
-    struct attempt_info ai = { cand->agent, cand->port, firmware, sha, erase, n };
+    struct attempt_info ai = { cand->agent, cand->port, f->firmware, f->sha, erase, n };
     agents_send_assign(c, &ref, &ai);
+    return 1;
 }
 
 static int agent_online(void *arg, const char *agent)
@@ -170,24 +251,56 @@ static void plan_moves(struct controller *c)
     free(pl.ports);
 }
 
-/* Claims for up to MAX_CLAIMS candidates; returns whether it stopped at that limit. */
-static int claim_batch(struct controller *c)
+/* Whether the pass may claim once more: MIN_CLAIMS always, then until its CPU budget
+ * (looked at every BUDGET_EVERY claims) or MAX_CLAIMS. */
+static int pass_may_claim(struct claim_pass *p)
 {
-    struct batch b = { calloc(MAX_BATCH, sizeof *b.c), 0 };
-    if (!b.c)
+    if (p->claims < MIN_CLAIMS)
+        return 1;
+    if (p->claims >= MAX_CLAIMS)
         return 0;
-    store_sched_candidates(c->store, on_candidate, &b);
-    size_t claims = 0;
-    for (size_t i = 0; i < b.n && claims < MAX_CLAIMS; i++) {
-        struct agent_state *a = agents_find(c, b.c[i].agent);
-        int live = a && a->online ? store_live_count(c->store, a->id) : -1;
-        if (live < 0 || live >= (int)a->slots)
+    if (p->claims % BUDGET_EVERY == 0 && fr_time_thread_cpu_ns() >= p->until_ns)
+        p->until_ns = 0; /* spent: no more this pass */
+    return p->until_ns != 0;
+}
+
+/* Claims for one batch of candidates; returns how many it claimed. */
+static size_t claim_batch(struct claim_pass *p, struct batch *b)
+{
+    size_t claimed = 0;
+    b->n = 0;
+    store_sched_candidates(p->c->store, on_candidate, b);
+    for (size_t i = 0; i < b->n && pass_may_claim(p); i++) {
+        struct pass_agent *pa = pass_agent(p, b->c[i].agent);
+        if (!pa || pa->live >= (int)pa->a->slots)
             continue;
-        assign_one(c, a, &b.c[i]);
-        claims++;
+        pa->live += assign_one(p, pa->a, &b->c[i]);
+        p->claims++; /* tried: an attempt claimed, ended at once, or a claim that failed */
+        claimed++;
+    }
+    return claimed;
+}
+
+/* Claims for candidates, batch after batch, while the pass may (its budget counted
+ * from started_ns); returns whether it
+ * stopped with candidates left (a full batch it did not finish, or its budget). */
+static int claim_pass(struct controller *c, uint64_t started_ns)
+{
+    struct claim_pass p = { .c = c, .until_ns = started_ns + PASS_BUDGET_NS };
+    struct batch b = { calloc(MAX_BATCH, sizeof *b.c), 0 };
+    int more = 0;
+    while (b.c) {
+        size_t claimed = claim_batch(&p, &b);
+        more = !pass_may_claim(&p) && b.n > 0;
+        /* a batch that was not full had every candidate; one that claimed nothing would
+         * be read again as it is (agents full) */
+        if (more || b.n < MAX_BATCH || claimed == 0)
+            break;
     }
     free(b.c);
-    return claims == MAX_CLAIMS;
+    free(p.fw);
+    free(p.ag);
+    return more;
 }
 
 /* Runs for selector jobs: a page of the whole site when it is being looked at, else the
@@ -216,7 +329,9 @@ static void sched_run(struct controller *c)
         return;
     }
     int more = expand(c, now);
-    more |= claim_batch(c);
+    /* the budget counts from here: a page of the site after a submit costs about as much
+     * again, and claims held to what was left of one budget came 64 a pass */
+    more |= claim_pass(c, fr_time_thread_cpu_ns());
     plan_moves(c);
     store_jobs_settle(c->store, now);
     turn_end(c);

@@ -457,16 +457,17 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
         return FR_ESYS;
     }
     int rc = store_begin(s);
-    if (rc == 0)
-        rc = st_exec(s, "UPDATE meta SET value = value + 1 WHERE key = 'lease_epoch'", NULL);
-    uint64_t epoch = (uint64_t)st_scalar(s, 0, "SELECT value FROM meta WHERE key = 'lease_epoch'", NULL);
+    int64_t epoch = 0;
+    if (rc == 0) /* the new epoch in the statement that takes it */
+        rc = st_scalar_rc(s, &epoch, "UPDATE meta SET value = value + 1 WHERE key = 'lease_epoch'"
+                          " RETURNING value", NULL);
     *n = (uint32_t)st_scalar(s, 0, "SELECT COUNT(*) FROM attempts WHERE job = ? AND ecid = ?", "uu",
                           c->job, c->ecid) + 1;
     if (rc == 0)
         rc = st_exec(s, "INSERT INTO attempts (job, ecid, n, agent, port, epoch, state, started,"
                      " firmware, sha256, token_hi, token_lo)"
                      " VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?, ?, ?, ?, ?)",
-                  "uuittuutt" "uu", c->job, c->ecid, (int64_t)*n, c->agent, c->port, epoch, now_ms,
+                  "uuittiutt" "uu", c->job, c->ecid, (int64_t)*n, c->agent, c->port, epoch, now_ms,
                   firmware, sha, token[0], token[1]);
     uint64_t id = (uint64_t)sqlite3_last_insert_rowid(s->db);
     if (rc == 0)
@@ -487,7 +488,7 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
     }
     ref->job_id = c->job;
     ref->attempt_id = id;
-    ref->epoch = epoch;
+    ref->epoch = (uint64_t)epoch;
     ref->ecid = c->ecid;
     ref->token_hi = token[0];
     ref->token_lo = token[1];
