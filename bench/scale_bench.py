@@ -56,7 +56,8 @@ def make_keys(bindir, tmp, nagents):
     return keys
 
 
-def start_controller(bindir, tmp, keys):
+def start_controller(bindir, tmp, keys, extra=()):
+    """flashrackd on a fresh store; extra: more KEY=VALUE settings (later ones win)"""
     agents_ep = "tcp://127.0.0.1:%d" % free_port()
     clients_ep = "tcp://127.0.0.1:%d" % free_port()
     argv = [os.path.join(bindir, "flashrackd"),
@@ -68,6 +69,7 @@ def start_controller(bindir, tmp, keys):
     # --insecure: the explicit loopback-only mode, to measure what CURVE costs
     argv += ["--set", "security.keys_dir=" + keys] if keys else \
             ["--set", "security.insecure=loopback"]
+    argv += [a for kv in extra for a in ("--set", kv)]
     log = open(os.path.join(tmp, "flashrackd.log"), "ab")
     p = subprocess.Popen(argv, cwd=tmp, stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)

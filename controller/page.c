@@ -42,6 +42,7 @@ struct page {
     char *layout;            /* the hubs and tile ids in order, to notice ports that came or went */
     char *jobs;              /* the job summary last sent */
     uint64_t dropped;
+    uint64_t next_ms;        /* no reading of the rack before this (uv_now; PAGE_DUTY) */
     int closing;
 };
 
@@ -194,7 +195,12 @@ static void on_tick(uv_timer_t *t)
     struct page *p = t->data;
     if (!p->nclients)
         return;
-    json_decref(refresh(p));
+    if (uv_now(p->c->loop) >= p->next_ms) {
+        uint64_t t0 = uv_hrtime();
+        json_decref(refresh(p));
+        uv_update_time(p->c->loop);
+        p->next_ms = uv_now(p->c->loop) + (PAGE_DUTY - 1) * ((uv_hrtime() - t0) / 1000000);
+    }
     heartbeats(p);
     httpd_drive(&p->http);
 }

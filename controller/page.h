@@ -10,7 +10,9 @@
  * GET /rack.json   the snapshot as one JSON document
  *
  * The rack is read from the store every PAGE_TICK_MS while a client listens, and only
- * what changed is sent. At most [page] max_clients streams (503 beyond); each client
+ * what changed is sent. Where one reading costs more than a tenth of that (a site of
+ * thousands of ports), the next waits PAGE_DUTY times as long as the last took, so an
+ * open page never takes more than about a tenth of the loop. At most [page] max_clients streams (503 beyond); each client
  * has a queue of at most [page] client_buffer_kb unread bytes: a client that falls that
  * far behind is dropped, so a slow reader never grows the controller's memory. A client
  * that went away is noticed at the next event or heartbeat sent to it (a stream with
@@ -28,6 +30,7 @@
 struct controller;
 
 #define PAGE_TICK_MS 500
+#define PAGE_DUTY 10 /* one reading of the rack per PAGE_DUTY times its cost, at least */
 
 /* Checks [page] listen ("HOST:PORT", "[V6]:PORT" or "off") and that a non-loopback
  * address has a token_file. */

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Benchmark: the rack page at a large site, with one browser on it.
+
+Starts a fresh flashrackd on a temporary store (insecure loopback, mirror off, the page
+on a loopback port), fills it with --units units on agents of 50 ports by running
+bench/loadgen once in burst mode (every unit restored and unplugged, so every port has
+a run to show), then:
+- GET /rack.json --runs times: the rack as the page's snapshot has it (one full read of
+  the ports and the runs, and the tiles): wall time and the controller's CPU (medians);
+- the controller's CPU per second for --seconds with no page client, then with one
+  client reading /events (the page refreshes every 500 ms while a client is connected):
+  the difference is what an open page costs the controller's loop;
+- the loop probe's longest turn (ms of the loop's own CPU between two ticks), logged at
+  the controller's exit.
+bench/page_bench (C) times the tiles alone. Use a Release build.
+
+Usage: bench/page_bench.py BIN_DIR [--units 10000] [--runs 5] [--seconds 10] [--buffer-kb 8192]
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scale_bench  # noqa: E402
+from cli_bench import controller_cpu  # noqa: E402
+
+
+def get_rack(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    c.request("GET", "/rack.json")
+    r = c.getresponse()
+    body = r.read()
+    c.close()
+    if r.status != 200:
+        sys.exit("page_bench: /rack.json: HTTP %d" % r.status)
+    return json.loads(body)
+
+
+def read_events(port, stop, counts):
+    """one page client: reads /events until stop is set, counting events by name"""
+    s = socket.create_connection(("127.0.0.1", port), timeout=1)
+    s.sendall(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n")
+    buf = b""
+    while not stop.is_set():
+        try:
+            data = s.recv(1 << 16)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        buf += data
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if line.startswith(b"event: "):
+                name = line[7:].strip().decode()
+                counts[name] = counts.get(name, 0) + 1
+    s.close()
+
+
+def cpu_rate(pid, seconds):
+    c0, t0 = controller_cpu(pid), time.monotonic()
+    time.sleep(seconds)
+    return (controller_cpu(pid) - c0) / (time.monotonic() - t0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bindir")
+    ap.add_argument("--units", type=int, default=10000)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--buffer-kb", type=int, default=8192,
+                    help="[page] client_buffer_kb: the snapshot of 10,000 ports is over the default 1024")
+    args = ap.parse_args()
+    bindir = os.path.abspath(args.bindir)
+    tmp = tempfile.mkdtemp(prefix="fr-pagebench-")
+    page_port = scale_bench.free_port()
+    p, aep, cep = scale_bench.start_controller(bindir, tmp, None,
+                                               ["page.listen=127.0.0.1:%d" % page_port,
+                                                "page.client_buffer_kb=%d" % args.buffer_kb])
+    try:
+        lg = subprocess.run([os.path.join(bindir, "loadgen"), "--agents-endpoint", aep,
+                             "--clients-endpoint", cep, "--agents", str(max(1, args.units // 50)),
+                             "--ports", "50", "--mode", "burst", "--restore-ms", "500",
+                             "--timeout", "600", "--json"],
+                            capture_output=True, text=True, timeout=700, stdin=subprocess.DEVNULL)
+        d = json.loads(lg.stdout.strip().splitlines()[-1])
+        if d.get("restored") != d.get("units"):
+            sys.exit("page_bench: loadgen restored %s of %s units" % (d.get("restored"), d.get("units")))
+        print("load average before: %.2f %.2f %.2f; %d units" % (os.getloadavg() + (d["units"],)))
+        walls, cpus, tiles = [], [], 0
+        for _ in range(args.runs):
+            c0, t0 = controller_cpu(p.pid), time.monotonic()
+            doc = get_rack(page_port)
+            walls.append(time.monotonic() - t0)
+            cpus.append(controller_cpu(p.pid) - c0)
+            tiles = sum(len(h["tiles"]) for h in doc["hubs"])
+        size = len(json.dumps(doc, separators=(",", ":")))
+        print("GET /rack.json: %d tiles, %d bytes, median %.0f ms wall, %.0f ms of the controller's CPU "
+              "(%d runs)" % (tiles, size, statistics.median(walls) * 1000, statistics.median(cpus) * 1000,
+                             args.runs))
+        idle = cpu_rate(p.pid, args.seconds)
+        stop, counts = threading.Event(), {}
+        t = threading.Thread(target=read_events, args=(page_port, stop, counts))
+        t.start()
+        watched = cpu_rate(p.pid, args.seconds)
+        stop.set()
+        t.join(5)
+        print("controller CPU: %.1f %% of a core with no page client, %.1f %% with one page client "
+              "(%s)" % (idle * 100, watched * 100, ", ".join("%d %s" % (n, e) for e, n in sorted(counts.items()))))
+        print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+    finally:
+        scale_bench.stop_controller(p)
+    lc = scale_bench.loop_cpu(tmp)
+    if lc:
+        print("loop turns over 50 ms of CPU: %d, the longest %d ms" % lc)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
