@@ -16,11 +16,10 @@
  * the CLI takes a report's units, each with its attempts, 200 at a time). */
 #define PAGE_MAX 1000
 
-static void reply_to(struct controller *c, const void *id, size_t idlen, uint64_t seq, int status,
-                     const char *error, json_t *doc)
+/* A reply whose document is already JSON text (taken: freed here; NULL sends {}). */
+static void reply_text(struct controller *c, const void *id, size_t idlen, uint64_t seq, int status,
+                       const char *error, char *text)
 {
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
     Fr__ClientReply r = FR__CLIENT_REPLY__INIT;
     r.status = status;
     r.error = (char *)(error ? error : "");
@@ -35,6 +34,14 @@ static void reply_to(struct controller *c, const void *id, size_t idlen, uint64_
     if (rc < 0)
         fr_warn("clients", "cannot reply: %s", fr_strerror(rc));
     free(text);
+}
+
+static void reply_to(struct controller *c, const void *id, size_t idlen, uint64_t seq, int status,
+                     const char *error, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    reply_text(c, id, idlen, seq, status, error, text);
 }
 
 static void reply(struct controller *c, zmq_msg_t *id, uint64_t seq, int status, const char *error,
@@ -231,15 +238,20 @@ static json_t *agents_doc(struct controller *c)
 }
 
 /* The button sequence for each move whose unit should start from DFU. */
-static json_t *with_buttons(json_t *doc)
+static void moves_buttons(json_t *moves)
 {
     size_t i;
     json_t *m;
-    json_array_foreach(json_object_get(doc, "moves"), i, m) {
+    json_array_foreach(moves, i, m) {
         const char *pt = json_string_value(json_object_get(m, "product_type"));
         int dfu = json_is_true(json_object_get(m, "dfu"));
         json_object_set_new(m, "buttons", json_string(dfu && pt ? policy_dfu_buttons(pt) : ""));
     }
+}
+
+static json_t *with_buttons(json_t *doc)
+{
+    moves_buttons(json_object_get(doc, "moves"));
     return doc;
 }
 
@@ -281,6 +293,7 @@ static int cursor_ok(const char *cursor)
 static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__QueryRequest *q)
 {
     json_t *doc = NULL;
+    char *text = NULL; /* the documents of many rows are written as text by the store */
     /* a page's rows fit in a message: larger pages are cut to this */
     struct store_page pg = { q->cursor ? q->cursor : "", q->limit < PAGE_MAX ? (int)q->limit : PAGE_MAX };
     if (!cursor_ok(pg.cursor)) {
@@ -289,15 +302,15 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
         return;
     }
     switch (q->kind) {
-    case FR__QUERY_REQUEST__KIND__STATUS: doc = store_doc_status_page(c->store, q->job_id, 0, &pg); break;
+    case FR__QUERY_REQUEST__KIND__STATUS: text = store_text_status(c->store, q->job_id, 0, &pg, NULL); break;
     case FR__QUERY_REQUEST__KIND__WATCH:
-        doc = with_buttons(q->limit ? store_doc_watch(c->store, q->job_id, (int64_t)q->since, pg.limit)
-                                    : store_doc_status(c->store, q->job_id, 1));
+        text = q->limit ? store_text_watch(c->store, q->job_id, (int64_t)q->since, pg.limit, moves_buttons)
+                        : store_text_status(c->store, q->job_id, 1, NULL, moves_buttons);
         break;
-    case FR__QUERY_REQUEST__KIND__UNITS: doc = store_doc_units(c->store, &pg); break;
-    case FR__QUERY_REQUEST__KIND__PORTS: doc = store_doc_ports(c->store, &pg); break;
+    case FR__QUERY_REQUEST__KIND__UNITS: text = store_text_units(c->store, &pg); break;
+    case FR__QUERY_REQUEST__KIND__PORTS: text = store_text_ports(c->store, &pg); break;
     case FR__QUERY_REQUEST__KIND__AGENTS: doc = agents_doc(c); break;
-    case FR__QUERY_REQUEST__KIND__REPORT: doc = store_doc_report(c->store, q->job_id, q->ecid, &pg); break;
+    case FR__QUERY_REQUEST__KIND__REPORT: text = store_text_report(c->store, q->job_id, q->ecid, &pg); break;
     case FR__QUERY_REQUEST__KIND__MOVES: doc = with_buttons(store_doc_moves(c->store)); break;
     case FR__QUERY_REQUEST__KIND__UNIT: {
         doc = store_doc_unit(c->store, q->ecid);
@@ -325,6 +338,10 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
         break;
     }
     default: break;
+    }
+    if (text) {
+        reply_text(c, zmq_msg_data(id), zmq_msg_size(id), seq, 0, NULL, text);
+        return;
     }
     if (!doc && store_read_failed(c->store)) {
         char err[300];

@@ -277,6 +277,9 @@ struct store_page {
     const char *cursor;
     int limit;
 };
+/* Decorates the open moves of a status or watch document before it is written (the
+ * controller adds each move's buttons); may be NULL. */
+typedef void (*store_moves_fn)(json_t *moves);
 json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs);
 /* Pages of one job's runs (job_id > 0); the jobs and moves come whole on every page. */
 json_t *store_doc_status_page(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg);
@@ -290,6 +293,15 @@ json_t *store_doc_ports(struct store *s, const struct store_page *pg);
 json_t *store_doc_agents(struct store *s);
 /* Pages of its units. */
 json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg);
+/* The same documents as compact JSON text, written without a jansson tree (what a reply
+ * carries; the json_t forms above are this text read back). malloc'ed; NULL as above (no
+ * such job, or a read failed: store_read_failed says which). */
+char *store_text_status(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg,
+                        store_moves_fn moves_fn);
+char *store_text_watch(struct store *s, uint64_t job_id, int64_t since, int limit, store_moves_fn moves_fn);
+char *store_text_units(struct store *s, const struct store_page *pg);
+char *store_text_ports(struct store *s, const struct store_page *pg);
+char *store_text_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg);
 /* What /metrics shows from the store (metrics.h): {"restores": [{"result", "class", "model",
  * "n"}], "attempts", "ports": [{"agent", "path", "label", "strikes", "quarantined"}],
  * "runs": [{"state", "n"}], "queue", "durations_s": [s...] (successful attempts)}. */

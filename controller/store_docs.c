@@ -1,8 +1,11 @@
 /* store_docs — the documents clients read (status, units, ports, agents, metrics, report,
  * moves, one unit), held units and their release, and what a submit would match; see
- * store.h. */
+ * store.h. The long lists (a job's runs, the units, the ports, a report's units and their
+ * attempts) are written as JSON text row by row (jtext.h), not built as jansson trees. */
 #include "store.h"
 #include "store_int.h"
+
+#include "jtext.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,21 +57,72 @@ static sqlite3_stmt *page_stmt(sqlite3_stmt *st, const struct store_page *pg, in
     return ok ? st : NULL;
 }
 
-/* After a page's rows: the cursor of the next page in doc's "next" ('' after the last;
- * nothing for a whole document). key holds the last row's sort key, or NULL. */
-static void page_next(json_t *doc, const struct store_page *pg, size_t rows, json_t *key)
+/* After a page's rows: the cursor of the next page as the document's "next" ('' after
+ * the last; nothing for a whole document). key holds the sort key of a full page's last
+ * row (NULL for a page that is not full: the last). */
+static void page_next(struct jtext *jt, const struct store_page *pg, json_t *key)
 {
     if (pg->limit > 0) {
-        char *next = key && rows == (size_t)pg->limit ? json_dumps(key, JSON_COMPACT) : NULL;
-        json_object_set_new(doc, "next", json_string(next ? next : ""));
+        char *next = key ? json_dumps(key, JSON_COMPACT) : NULL;
+        jt_kstr(jt, "next", next ? next : "");
         free(next);
     }
     json_decref(key);
 }
 
+/* The row st is on is a full page's last: its key is the next page's cursor. */
+static int page_full(const struct store_page *pg, size_t rows)
+{
+    return pg->limit > 0 && rows == (size_t)pg->limit;
+}
+
 static json_t *ecid_key(sqlite3_stmt *st, int i)
 {
     return json_pack("[I]", (json_int_t)sqlite3_column_int64(st, i));
+}
+
+/* ---- columns as JSON text --------------------------------------------------------------- */
+
+static void jt_ktime(struct jtext *jt, const char *key, sqlite3_stmt *st, int i)
+{
+    char buf[32];
+    fr_time_iso8601((uint64_t)sqlite3_column_int64(st, i), buf, sizeof buf);
+    jt_kstr(jt, key, buf);
+}
+
+static void jt_kecid(struct jtext *jt, const char *key, sqlite3_stmt *st, int i)
+{
+    char buf[FR_ECID_STRLEN];
+    fr_ecid_format((uint64_t)sqlite3_column_int64(st, i), buf, sizeof buf);
+    jt_kstr(jt, key, buf);
+}
+
+static void jt_kcol(struct jtext *jt, const char *key, sqlite3_stmt *st, int i)
+{
+    jt_kstr(jt, key, col_text(st, i));
+}
+
+/* The text as a jansson document, for the callers that want one (NULL stays NULL). */
+static json_t *parsed(char *text)
+{
+    json_error_t e;
+    json_t *doc = text ? json_loads(text, 0, &e) : NULL;
+    if (text && !doc)
+        fr_error("store", "a document written as text does not read back: %s", e.text);
+    free(text);
+    return doc;
+}
+
+/* jt's text, or NULL (and jt emptied) when a read failed or it ran out of memory. */
+static char *checked_text(struct store *s, struct jtext *jt, int ok)
+{
+    char *text = jt_take(jt);
+    if (ok && text && !s->read_failed)
+        return text;
+    if (ok && !text)
+        s->read_failed = 1; /* out of memory: the caller replies that the store was not read */
+    free(text);
+    return NULL;
 }
 
 /* ---- documents ---------------------------------------------------------------------- */
@@ -129,53 +183,64 @@ static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
     " LEFT JOIN ports p ON p.agent = COALESCE(a.agent, u.agent) AND p.path = COALESCE(a.port, u.port)" \
     tail
 
-/* The rows of a RUNS_SQL statement; last[] gets the last row's ECID and change sequence. */
-static json_t *run_rows(struct store *s, sqlite3_stmt *st, int64_t last[2])
+/* The rows of a RUNS_SQL statement, each an object in the array being written; last[]
+ * gets the last row's ECID and change sequence. Returns the number of rows. */
+static size_t run_rows(struct store *s, sqlite3_stmt *st, struct jtext *jt, int64_t last[2])
 {
-    json_t *runs = json_array();
-    while (st && st_step(s, st) == SQLITE_ROW) {
-        json_t *r = json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:f, s:s, s:s, s:s, s:o, s:o}",
-            "job_id", (json_int_t)sqlite3_column_int64(st, 0), "ecid", col_ecid(st, 1),
-            "product_type", col_text(st, 2), "state", col_text(st, 3), "agent", col_text(st, 4),
-            "port", col_text(st, 5), "label", col_text(st, 6), "attempt", sqlite3_column_int(st, 7),
-            "step", sqlite3_column_int(st, 8), "fraction", sqlite3_column_double(st, 9),
-            "status", col_text(st, 10), "error_class", col_text(st, 11), "error", col_text(st, 12),
-            "started", col_time(st, 13), "updated", col_time(st, 14));
-        json_array_append_new(runs, r);
+    size_t n = 0;
+    for (; st && st_step(s, st) == SQLITE_ROW; n++) {
+        jt_obj(jt);
+        jt_kint(jt, "job_id", sqlite3_column_int64(st, 0));
+        jt_kecid(jt, "ecid", st, 1);
+        jt_kcol(jt, "product_type", st, 2);
+        jt_kcol(jt, "state", st, 3);
+        jt_kcol(jt, "agent", st, 4);
+        jt_kcol(jt, "port", st, 5);
+        jt_kcol(jt, "label", st, 6);
+        jt_kint(jt, "attempt", sqlite3_column_int(st, 7));
+        jt_kint(jt, "step", sqlite3_column_int(st, 8));
+        jt_kreal(jt, "fraction", sqlite3_column_double(st, 9));
+        jt_kcol(jt, "status", st, 10);
+        jt_kcol(jt, "error_class", st, 11);
+        jt_kcol(jt, "error", st, 12);
+        jt_ktime(jt, "started", st, 13);
+        jt_ktime(jt, "updated", st, 14);
+        jt_obj_end(jt);
         last[0] = sqlite3_column_int64(st, 1);
         last[1] = sqlite3_column_int64(st, 15);
     }
     if (st)
         sqlite3_reset(st);
-    return runs;
+    return n;
 }
 
-/* One job's runs, a page of them in ECID order (its primary key's); *key gets the last
- * row's sort key. */
-static json_t *runs_of(struct store *s, uint64_t job, const struct store_page *pg, json_t **key)
+/* One job's runs, a page of them in ECID order (its primary key's), written into the
+ * array being written; *key gets the sort key of a full page's last row. */
+static void runs_of(struct store *s, uint64_t job, const struct store_page *pg, struct jtext *jt, json_t **key)
 {
     sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg)
                                           ? RUNS_SQL(" WHERE r.job = ?2 AND r.ecid > ?3 ORDER BY r.ecid LIMIT ?1")
                                           : RUNS_SQL(" WHERE r.job = ?2 ORDER BY r.ecid LIMIT ?1"),
                                           "iu", (int64_t)pg->limit, job), pg, 3);
     int64_t last[2];
-    json_t *runs = run_rows(s, st, last);
-    if (json_array_size(runs)) {
-        json_decref(*key);
+    if (page_full(pg, run_rows(s, st, jt, last)))
         *key = json_pack("[I]", (json_int_t)last[0]);
-    }
-    return runs;
 }
 
-/* A later page of one job's runs: its rows and the next cursor only (NULL: no such job). */
-static json_t *status_page(struct store *s, uint64_t job_id, const struct store_page *pg)
+/* A later page of one job's runs: its rows and the next cursor only (0: no such job). */
+static int status_page(struct store *s, uint64_t job_id, const struct store_page *pg, struct jtext *jt)
 {
     if (!st_scalar(s, 0, "SELECT COUNT(*) FROM jobs WHERE id = ?", "u", job_id))
-        return NULL;
-    json_t *key = NULL, *runs = runs_of(s, job_id, pg, &key);
-    json_t *doc = json_pack("{s:o}", "runs", runs);
-    page_next(doc, pg, json_array_size(runs), key);
-    return doc;
+        return 0;
+    json_t *key = NULL;
+    jt_obj(jt);
+    jt_key(jt, "runs");
+    jt_arr(jt);
+    runs_of(s, job_id, pg, jt, &key);
+    jt_arr_end(jt);
+    page_next(jt, pg, key);
+    jt_obj_end(jt);
+    return 1;
 }
 
 /* The jobs of a status document: job_id's, a watch's (every running job and the newest),
@@ -198,39 +263,46 @@ static json_t *status_jobs(struct store *s, uint64_t job_id, int watched)
     return jobs;
 }
 
-static void with_moves(struct store *s, json_t *doc)
+/* The open moves as the document's "moves" (decorated by the caller's moves_fn, if any). */
+static void with_moves(struct store *s, struct jtext *jt, store_moves_fn moves_fn)
 {
     json_t *moves = doc_moves(s);
-    json_object_set(doc, "moves", json_object_get(moves, "moves"));
+    if (moves_fn)
+        moves_fn(json_object_get(moves, "moves"));
+    jt_key(jt, "moves");
+    jt_json(jt, json_object_get(moves, "moves"));
     json_decref(moves);
 }
 
-/* NULL when job_id names no job. */
-static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg)
+/* 0 when job_id names no job. */
+static int doc_status(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg,
+                      store_moves_fn moves_fn, struct jtext *jt)
 {
     if (job_id && later_page(pg))
-        return status_page(s, job_id, pg);
+        return status_page(s, job_id, pg, jt);
     json_t *jobs = status_jobs(s, job_id, with_runs);
     if (!jobs)
-        return NULL;
-    json_t *doc = json_pack("{s:o}", "jobs", jobs);
+        return 0;
+    jt_obj(jt);
+    jt_key(jt, "jobs");
+    jt_json(jt, jobs);
     if (job_id || with_runs) {
         /* pages are of one job's runs; the jobs and moves come with the first */
         const struct store_page *p = job_id ? page_or_whole(pg) : &whole;
-        json_t *runs = json_array(), *key = NULL;
+        json_t *key = NULL;
         size_t i;
         json_t *j;
+        jt_key(jt, "runs");
+        jt_arr(jt);
         json_array_foreach(jobs, i, j)
-        {
-            json_t *more = runs_of(s, (uint64_t)json_integer_value(json_object_get(j, "id")), p, &key);
-            json_array_extend(runs, more);
-            json_decref(more);
-        }
-        page_next(doc, p, json_array_size(runs), key);
-        json_object_set_new(doc, "runs", runs);
-        with_moves(s, doc);
+            runs_of(s, (uint64_t)json_integer_value(json_object_get(j, "id")), p, jt, &key);
+        jt_arr_end(jt);
+        page_next(jt, p, key);
+        with_moves(s, jt, moves_fn);
     }
-    return doc;
+    jt_obj_end(jt);
+    json_decref(jobs);
+    return 1;
 }
 
 /* The watched jobs' runs (job ?3, or with ?3 = 0 every running job and the newest)
@@ -243,17 +315,26 @@ static json_t *doc_status(struct store *s, uint64_t job_id, int with_runs, const
 /* A watch's frame: the jobs and moves whole, the runs changed after since (0: every run,
  * the snapshot), at most limit of them ("more" when there may be others), and "seq", the
  * change sequence to ask from next. NULL when job_id names no job. */
-static json_t *doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit)
+static int doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit, store_moves_fn moves_fn,
+                     struct jtext *jt)
 {
     json_t *jobs = status_jobs(s, job_id, 1);
     if (!jobs)
-        return NULL;
+        return 0;
     int64_t last[2] = { 0, since };
-    json_t *runs = run_rows(s, st_query(s, WATCHED_SQL, "iiu", (int64_t)limit, since, job_id), last);
-    json_t *doc = json_pack("{s:o, s:o, s:I, s:b}", "jobs", jobs, "runs", runs, "seq", (json_int_t)last[1],
-                            "more", json_array_size(runs) == (size_t)limit);
-    with_moves(s, doc);
-    return doc;
+    jt_obj(jt);
+    jt_key(jt, "jobs");
+    jt_json(jt, jobs);
+    jt_key(jt, "runs");
+    jt_arr(jt);
+    size_t n = run_rows(s, st_query(s, WATCHED_SQL, "iiu", (int64_t)limit, since, job_id), jt, last);
+    jt_arr_end(jt);
+    jt_kint(jt, "seq", last[1]);
+    jt_kbool(jt, "more", n == (size_t)limit);
+    with_moves(s, jt, moves_fn);
+    jt_obj_end(jt);
+    json_decref(jobs);
+    return 1;
 }
 
 #define UNITS_SQL(after)                                                                     \
@@ -264,28 +345,40 @@ static json_t *doc_watch(struct store *s, uint64_t job_id, int64_t since, int li
     after " ORDER BY u.ecid LIMIT ?1"
 
 /* The units in ECID order (their primary key's); the CLI shows them by port. */
-static json_t *doc_units(struct store *s, const struct store_page *pg)
+static int doc_units(struct store *s, const struct store_page *pg, struct jtext *jt)
 {
     sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg) ? UNITS_SQL(" WHERE u.ecid > ?2") : UNITS_SQL(""),
                                              "i", (int64_t)pg->limit), pg, 2);
-    json_t *units = json_array(), *key = NULL;
-    while (st && st_step(s, st) == SQLITE_ROW) {
+    json_t *key = NULL;
+    jt_obj(jt);
+    jt_key(jt, "units");
+    jt_arr(jt);
+    for (size_t n = 1; st && st_step(s, st) == SQLITE_ROW; n++) {
         int present = sqlite3_column_int(st, 7);
         const char *reason = present ? col_text(st, 10) : "";
-        json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:o, s:s, s:s, s:s}",
-            "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
-            "mode", fr_mode_name(sqlite3_column_int(st, 3)), "agent", col_text(st, 4),
-            "port", col_text(st, 5), "label", col_text(st, 6), "present", present,
-            "last_seen", col_time(st, 8), "run_state", col_text(st, 9),
-            "state", !present ? "gone" : reason[0] ? "needs_operator" : "ready", "reason", reason));
-        json_decref(key);
-        key = ecid_key(st, 0);
+        jt_obj(jt);
+        jt_kecid(jt, "ecid", st, 0);
+        jt_kcol(jt, "product_type", st, 1);
+        jt_kcol(jt, "serial", st, 2);
+        jt_kstr(jt, "mode", fr_mode_name(sqlite3_column_int(st, 3)));
+        jt_kcol(jt, "agent", st, 4);
+        jt_kcol(jt, "port", st, 5);
+        jt_kcol(jt, "label", st, 6);
+        jt_kbool(jt, "present", present);
+        jt_ktime(jt, "last_seen", st, 8);
+        jt_kcol(jt, "run_state", st, 9);
+        jt_kstr(jt, "state", !present ? "gone" : reason[0] ? "needs_operator" : "ready");
+        jt_kstr(jt, "reason", reason);
+        jt_obj_end(jt);
+        if (page_full(pg, n))
+            key = ecid_key(st, 0);
     }
     if (st)
         sqlite3_reset(st);
-    json_t *doc = json_pack("{s:o}", "units", units);
-    page_next(doc, pg, json_array_size(units), key);
-    return doc;
+    jt_arr_end(jt);
+    page_next(jt, pg, key);
+    jt_obj_end(jt);
+    return 1;
 }
 
 #define PORTS_SQL(after)                                                                     \
@@ -302,34 +395,49 @@ static json_t *doc_units(struct store *s, const struct store_page *pg)
     " FROM ports p" after " ORDER BY p.agent, p.label, p.path LIMIT ?1"
 
 /* The ports in rack order (agent, label, path: the index ports_rack). */
-static json_t *doc_ports(struct store *s, const struct store_page *pg)
+static int doc_ports(struct store *s, const struct store_page *pg, struct jtext *jt)
 {
     sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg)
                                              ? PORTS_SQL(" WHERE (p.agent, p.label, p.path) > (?2, ?3, ?4)")
                                              : PORTS_SQL(""), "i", (int64_t)pg->limit), pg, 2);
-    json_t *ports = json_array(), *key = NULL;
-    while (st && st_step(s, st) == SQLITE_ROW) {
+    json_t *key = NULL;
+    jt_obj(jt);
+    jt_key(jt, "ports");
+    jt_arr(jt);
+    for (size_t n = 1; st && st_step(s, st) == SQLITE_ROW; n++) {
         const char *unit_reason = col_text(st, 13);
         const char *state = sqlite3_column_int(st, 7) ? "quarantined"
                           : sqlite3_column_int(st, 12) ? "busy"
                           : unit_reason[0] ? "needs_operator" : "free";
         const char *reason = col_text(st, 9)[0] ? col_text(st, 9) : unit_reason;
-        json_t *ecid = sqlite3_column_type(st, 11) == SQLITE_NULL ? json_string("") : col_ecid(st, 11);
-        json_t *history = json_loads(col_text(st, 10), 0, NULL);
-        json_array_append_new(ports, json_pack("{s:s, s:s, s:s, s:s, s:i, s:i, s:b, s:s, s:o, s:i, s:s, s:o}",
-            "agent", col_text(st, 0), "path", col_text(st, 1), "label", col_text(st, 2),
-            "hub", col_text(st, 3), "bus", sqlite3_column_int(st, 4), "depth", sqlite3_column_int(st, 5),
-            "power_switch", sqlite3_column_int(st, 6), "state", state, "ecid", ecid,
-            "strikes", sqlite3_column_int(st, 8), "reason", reason,
-            "history", history ? history : json_array()));
-        json_decref(key);
-        key = json_pack("[s, s, s]", col_text(st, 0), col_text(st, 2), col_text(st, 1));
+        const char *history = col_text(st, 10); /* SQLite's json_group_array: compact JSON */
+        jt_obj(jt);
+        jt_kcol(jt, "agent", st, 0);
+        jt_kcol(jt, "path", st, 1);
+        jt_kcol(jt, "label", st, 2);
+        jt_kcol(jt, "hub", st, 3);
+        jt_kint(jt, "bus", sqlite3_column_int(st, 4));
+        jt_kint(jt, "depth", sqlite3_column_int(st, 5));
+        jt_kbool(jt, "power_switch", sqlite3_column_int(st, 6));
+        jt_kstr(jt, "state", state);
+        if (sqlite3_column_type(st, 11) == SQLITE_NULL)
+            jt_kstr(jt, "ecid", "");
+        else
+            jt_kecid(jt, "ecid", st, 11);
+        jt_kint(jt, "strikes", sqlite3_column_int(st, 8));
+        jt_kstr(jt, "reason", reason);
+        jt_key(jt, "history");
+        jt_raw(jt, history[0] == '[' ? history : "[]");
+        jt_obj_end(jt);
+        if (page_full(pg, n))
+            key = json_pack("[s, s, s]", col_text(st, 0), col_text(st, 2), col_text(st, 1));
     }
     if (st)
         sqlite3_reset(st);
-    json_t *doc = json_pack("{s:o}", "ports", ports);
-    page_next(doc, pg, json_array_size(ports), key);
-    return doc;
+    jt_arr_end(jt);
+    page_next(jt, pg, key);
+    jt_obj_end(jt);
+    return 1;
 }
 
 /* rows of sql (no parameters) into objects with the given keys (t = text, i = integer). */
@@ -403,7 +511,8 @@ static json_int_t duration_s(int64_t started, int64_t ended)
     return started > 0 && ended >= started ? (ended - started + 500) / 1000 : 0;
 }
 
-json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
+/* A run's attempts, as the array being written (full: with what a record signs too). */
+static void attempts_of(struct store *s, uint64_t job, uint64_t ecid, int full, struct jtext *jt)
 {
     sqlite3_stmt *st = st_query(s,
         "SELECT a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"
@@ -413,30 +522,52 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
         " FROM attempts a LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port"
         " LEFT JOIN agents g ON g.id = a.agent"
         " WHERE a.job = ? AND a.ecid = ? ORDER BY a.n", "uu", job, ecid);
-    json_t *list = json_array();
+    jt_arr(jt);
     while (st && st_step(s, st) == SQLITE_ROW) {
         const char *outcome = col_text(st, 6);
         int64_t started = sqlite3_column_int64(st, 4), ended = sqlite3_column_int64(st, 5);
-        json_t *a = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o, s:I, s:s, s:s, s:s, s:i, s:s,"
-                              " s:s, s:s, s:s, s:s, s:s, s:s}",
-            "n", sqlite3_column_int(st, 0), "agent", col_text(st, 1), "port", col_text(st, 2),
-            "label", col_text(st, 3), "started", col_time(st, 4), "ended", col_time(st, 5),
-            "duration_s", duration_s(started, ended),
-            "outcome", *outcome ? outcome : col_text(st, 11), "error_class", col_text(st, 7),
-            "error_text", col_text(st, 8), "exit_code", sqlite3_column_int(st, 9),
-            "log_path", col_text(st, 10), "firmware", col_text(st, 12), "sha256", col_text(st, 13),
-            "version", col_text(st, 14), "build", col_text(st, 15),
-            "verified", col_text(st, 19), "verification", col_text(st, 20));
-        if (full && a)
-            json_object_update_missing_new(a, json_pack("{s:s, s:s, s:s, s:I, s:I}",
-                "agent_version", col_text(st, 16), "engine", col_text(st, 17),
-                "libimobiledevice", col_text(st, 18), "started_ms", (json_int_t)started,
-                "ended_ms", (json_int_t)ended));
-        json_array_append_new(list, a);
+        jt_obj(jt);
+        jt_kint(jt, "n", sqlite3_column_int(st, 0));
+        jt_kcol(jt, "agent", st, 1);
+        jt_kcol(jt, "port", st, 2);
+        jt_kcol(jt, "label", st, 3);
+        jt_ktime(jt, "started", st, 4);
+        jt_ktime(jt, "ended", st, 5);
+        jt_kint(jt, "duration_s", duration_s(started, ended));
+        jt_kstr(jt, "outcome", *outcome ? outcome : col_text(st, 11));
+        jt_kcol(jt, "error_class", st, 7);
+        jt_kcol(jt, "error_text", st, 8);
+        jt_kint(jt, "exit_code", sqlite3_column_int(st, 9));
+        jt_kcol(jt, "log_path", st, 10);
+        jt_kcol(jt, "firmware", st, 12);
+        jt_kcol(jt, "sha256", st, 13);
+        jt_kcol(jt, "version", st, 14);
+        jt_kcol(jt, "build", st, 15);
+        jt_kcol(jt, "verified", st, 19);
+        jt_kcol(jt, "verification", st, 20);
+        if (full) {
+            jt_kcol(jt, "agent_version", st, 16);
+            jt_kcol(jt, "engine", st, 17);
+            jt_kcol(jt, "libimobiledevice", st, 18);
+            jt_kint(jt, "started_ms", started);
+            jt_kint(jt, "ended_ms", ended);
+        }
+        jt_obj_end(jt);
     }
     if (st)
         sqlite3_reset(st);
-    return list;
+    jt_arr_end(jt);
+}
+
+json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
+{
+    struct jtext jt;
+    jt_init(&jt);
+    attempts_of(s, job, ecid, full, &jt);
+    json_t *list = parsed(jt_take(&jt));
+    if (!list)
+        s->read_failed = 1;
+    return list ? list : json_array();
 }
 
 #define REPORT_SQL(after)                                                                   \
@@ -447,7 +578,8 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
 
 /* A job's units in ECID order (the primary key's), the job itself with the first page;
  * NULL when there is no such job. */
-static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg)
+static int doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg,
+                      struct jtext *jt)
 {
     if (!job_id)
         job_id = (uint64_t)st_scalar(s, 0, "SELECT MAX(id) FROM jobs", NULL);
@@ -456,35 +588,41 @@ static json_t *doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const
     if (later_page(pg) ? !st_scalar(s, 0, "SELECT COUNT(*) FROM jobs WHERE id = ?", "u", job_id)
                        : json_array_size(jobs) == 0) {
         json_decref(jobs);
-        return NULL;
+        return 0;
     }
+    jt_obj(jt);
+    if (jobs) {
+        jt_key(jt, "job");
+        jt_json(jt, json_array_get(jobs, 0));
+        json_decref(jobs);
+    }
+    /* each unit's attempts are read by a second statement while its row is current */
     sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg) ? REPORT_SQL(" AND r.ecid > ?4") : REPORT_SQL(""),
                                              "iuu", (int64_t)pg->limit, job_id, ecid), pg, 4);
-    json_t *units = json_array(), *key = NULL;
-    while (st && st_step(s, st) == SQLITE_ROW) {
-        json_array_append_new(units, json_pack("{s:o, s:s, s:s, s:s, s:s, s:o, s:o, s:I}",
-            "ecid", col_ecid(st, 0), "product_type", col_text(st, 1), "serial", col_text(st, 2),
-            "firmware", col_text(st, 3), "state", col_text(st, 4), "started", col_time(st, 5),
-            "ended", col_time(st, 6), "_ecid", (json_int_t)sqlite3_column_int64(st, 0)));
-        json_decref(key);
-        key = ecid_key(st, 0);
+    json_t *key = NULL;
+    jt_key(jt, "units");
+    jt_arr(jt);
+    for (size_t n = 1; st && st_step(s, st) == SQLITE_ROW; n++) {
+        jt_obj(jt);
+        jt_kecid(jt, "ecid", st, 0);
+        jt_kcol(jt, "product_type", st, 1);
+        jt_kcol(jt, "serial", st, 2);
+        jt_kcol(jt, "firmware", st, 3);
+        jt_kcol(jt, "state", st, 4);
+        jt_ktime(jt, "started", st, 5);
+        jt_ktime(jt, "ended", st, 6);
+        jt_key(jt, "attempts");
+        attempts_of(s, job_id, (uint64_t)sqlite3_column_int64(st, 0), 0, jt);
+        jt_obj_end(jt);
+        if (page_full(pg, n))
+            key = ecid_key(st, 0);
     }
     if (st)
         sqlite3_reset(st);
-    size_t i;
-    json_t *u;
-    json_array_foreach(units, i, u) {
-        uint64_t e = (uint64_t)json_integer_value(json_object_get(u, "_ecid"));
-        json_object_set_new(u, "attempts", st_attempts(s, job_id, e, 0));
-        json_object_del(u, "_ecid");
-    }
-    json_t *doc = json_object();
-    if (jobs)
-        json_object_set(doc, "job", json_array_get(jobs, 0));
-    json_object_set_new(doc, "units", units);
-    json_decref(jobs);
-    page_next(doc, pg, json_array_size(units), key);
-    return doc;
+    jt_arr_end(jt);
+    page_next(jt, pg, key);
+    jt_obj_end(jt);
+    return 1;
 }
 
 static json_t *doc_moves(struct store *s)
@@ -521,6 +659,16 @@ json_t *st_checked(struct store *s, json_t *doc)
     return NULL;
 }
 
+char *store_text_status(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg,
+                        store_moves_fn moves_fn)
+{
+    struct jtext jt;
+    jt_init(&jt);
+    s->read_failed = 0;
+    int ok = doc_status(s, job_id, with_runs, page_or_whole(pg), moves_fn, &jt);
+    return checked_text(s, &jt, ok);
+}
+
 json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
 {
     return store_doc_status_page(s, job_id, with_runs, NULL);
@@ -528,26 +676,47 @@ json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs)
 
 json_t *store_doc_status_page(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg)
 {
+    return parsed(store_text_status(s, job_id, with_runs, pg, NULL));
+}
+
+char *store_text_watch(struct store *s, uint64_t job_id, int64_t since, int limit, store_moves_fn moves_fn)
+{
+    struct jtext jt;
+    jt_init(&jt);
     s->read_failed = 0;
-    return st_checked(s, doc_status(s, job_id, with_runs, page_or_whole(pg)));
+    int ok = doc_watch(s, job_id, since, limit > 0 ? limit : -1, moves_fn, &jt);
+    return checked_text(s, &jt, ok);
 }
 
 json_t *store_doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit)
 {
+    return parsed(store_text_watch(s, job_id, since, limit, NULL));
+}
+
+char *store_text_units(struct store *s, const struct store_page *pg)
+{
+    struct jtext jt;
+    jt_init(&jt);
     s->read_failed = 0;
-    return st_checked(s, doc_watch(s, job_id, since, limit > 0 ? limit : -1));
+    return checked_text(s, &jt, doc_units(s, page_or_whole(pg), &jt));
 }
 
 json_t *store_doc_units(struct store *s, const struct store_page *pg)
 {
+    return parsed(store_text_units(s, pg));
+}
+
+char *store_text_ports(struct store *s, const struct store_page *pg)
+{
+    struct jtext jt;
+    jt_init(&jt);
     s->read_failed = 0;
-    return st_checked(s, doc_units(s, page_or_whole(pg)));
+    return checked_text(s, &jt, doc_ports(s, page_or_whole(pg), &jt));
 }
 
 json_t *store_doc_ports(struct store *s, const struct store_page *pg)
 {
-    s->read_failed = 0;
-    return st_checked(s, doc_ports(s, page_or_whole(pg)));
+    return parsed(store_text_ports(s, pg));
 }
 
 json_t *store_doc_agents(struct store *s)
@@ -556,10 +725,17 @@ json_t *store_doc_agents(struct store *s)
     return st_checked(s, doc_agents(s));
 }
 
+char *store_text_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg)
+{
+    struct jtext jt;
+    jt_init(&jt);
+    s->read_failed = 0;
+    return checked_text(s, &jt, doc_report(s, job_id, ecid, page_or_whole(pg), &jt));
+}
+
 json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg)
 {
-    s->read_failed = 0;
-    return st_checked(s, doc_report(s, job_id, ecid, page_or_whole(pg)));
+    return parsed(store_text_report(s, job_id, ecid, pg));
 }
 
 json_t *store_doc_moves(struct store *s)

@@ -13,4 +13,5 @@ target_include_directories(fr_controller_faults PUBLIC ${CMAKE_SOURCE_DIR}/contr
 target_link_libraries(fr_controller_faults PUBLIC $<TARGET_PROPERTY:fr_controller_core,LINK_LIBRARIES>)
 fr_unit_test(test_store_faults SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_store_faults.c
              LIBS fr_controller_faults TIMEOUT 240)
+fr_unit_test(test_jtext SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_jtext.c LIBS fr_controller_core)
 fr_unit_test(test_records SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_records.c LIBS fr_controller_core)
