@@ -12,8 +12,8 @@
 #include "fr_types.h"
 #include "fr_wire.h"
 
-/* The most rows a page of a document holds (a client asks for fewer where rows are large:
- * the CLI takes a report's units, each with its attempts, 200 at a time). */
+/* The most rows a page of a document holds (a page of large rows ends sooner, once its
+ * text passes STORE_PAGE_BYTES, so that it fits a message). */
 #define PAGE_MAX 1000
 
 /* A reply whose document is already JSON text (taken: freed here; NULL sends {}). */

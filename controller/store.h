@@ -277,6 +277,9 @@ struct store_page {
     const char *cursor;
     int limit;
 };
+/* A page also ends after the row that takes its text past this, whatever its limit, so
+ * that a page of large rows (a report's units with many attempts) fits a message. */
+#define STORE_PAGE_BYTES (512 * 1024)
 /* Decorates the open moves of a status or watch document before it is written (the
  * controller adds each move's buttons); may be NULL. */
 typedef void (*store_moves_fn)(json_t *moves);

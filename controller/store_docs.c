@@ -70,15 +70,17 @@ static void page_next(struct jtext *jt, const struct store_page *pg, json_t *key
     json_decref(key);
 }
 
-/* The row st is on is a full page's last: its key is the next page's cursor. */
-static int page_full(const struct store_page *pg, size_t rows)
+/* The page ends after rows rows whose text is jt's: its limit reached, or its text past
+ * STORE_PAGE_BYTES (rows of any size fit a message); the last row's key is the next
+ * page's cursor. */
+static int page_ends(const struct store_page *pg, size_t rows, const struct jtext *jt)
 {
-    return pg->limit > 0 && rows == (size_t)pg->limit;
+    return pg && pg->limit > 0 && (rows == (size_t)pg->limit || jt->len >= STORE_PAGE_BYTES);
 }
 
-static json_t *ecid_key(sqlite3_stmt *st, int i)
+static json_t *ecid_key(int64_t ecid)
 {
-    return json_pack("[I]", (json_int_t)sqlite3_column_int64(st, i));
+    return json_pack("[I]", (json_int_t)ecid);
 }
 
 /* ---- columns as JSON text --------------------------------------------------------------- */
@@ -183,12 +185,15 @@ static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
     " LEFT JOIN ports p ON p.agent = COALESCE(a.agent, u.agent) AND p.path = COALESCE(a.port, u.port)" \
     tail
 
-/* The rows of a RUNS_SQL statement, each an object in the array being written; last[]
- * gets the last row's ECID and change sequence. Returns the number of rows. */
-static size_t run_rows(struct store *s, sqlite3_stmt *st, struct jtext *jt, int64_t last[2])
+/* The rows of a RUNS_SQL statement, each an object in the array being written, up to
+ * the end of page pg (NULL: every row); last[] gets the last row's ECID and change
+ * sequence. Returns the number of rows, *ended whether the page ended. */
+static size_t run_rows(struct store *s, sqlite3_stmt *st, struct jtext *jt, int64_t last[2],
+                       const struct store_page *pg, int *ended)
 {
     size_t n = 0;
-    for (; st && st_step(s, st) == SQLITE_ROW; n++) {
+    *ended = 0;
+    while (!*ended && st && st_step(s, st) == SQLITE_ROW) {
         jt_obj(jt);
         jt_kint(jt, "job_id", sqlite3_column_int64(st, 0));
         jt_kecid(jt, "ecid", st, 1);
@@ -208,6 +213,7 @@ static size_t run_rows(struct store *s, sqlite3_stmt *st, struct jtext *jt, int6
         jt_obj_end(jt);
         last[0] = sqlite3_column_int64(st, 1);
         last[1] = sqlite3_column_int64(st, 15);
+        *ended = page_ends(pg, ++n, jt);
     }
     if (st)
         sqlite3_reset(st);
@@ -223,8 +229,10 @@ static void runs_of(struct store *s, uint64_t job, const struct store_page *pg, 
                                           : RUNS_SQL(" WHERE r.job = ?2 ORDER BY r.ecid LIMIT ?1"),
                                           "iu", (int64_t)pg->limit, job), pg, 3);
     int64_t last[2];
-    if (page_full(pg, run_rows(s, st, jt, last)))
-        *key = json_pack("[I]", (json_int_t)last[0]);
+    int ended;
+    run_rows(s, st, jt, last, pg, &ended);
+    if (ended)
+        *key = ecid_key(last[0]);
 }
 
 /* A later page of one job's runs: its rows and the next cursor only (0: no such job). */
@@ -327,7 +335,8 @@ static int doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit,
     jt_json(jt, jobs);
     jt_key(jt, "runs");
     jt_arr(jt);
-    size_t n = run_rows(s, st_query(s, WATCHED_SQL, "iiu", (int64_t)limit, since, job_id), jt, last);
+    int ended;
+    size_t n = run_rows(s, st_query(s, WATCHED_SQL, "iiu", (int64_t)limit, since, job_id), jt, last, NULL, &ended);
     jt_arr_end(jt);
     jt_kint(jt, "seq", last[1]);
     jt_kbool(jt, "more", n == (size_t)limit);
@@ -353,7 +362,7 @@ static int doc_units(struct store *s, const struct store_page *pg, struct jtext 
     jt_obj(jt);
     jt_key(jt, "units");
     jt_arr(jt);
-    for (size_t n = 1; st && st_step(s, st) == SQLITE_ROW; n++) {
+    for (size_t n = 1; !key && st && st_step(s, st) == SQLITE_ROW; n++) {
         int present = sqlite3_column_int(st, 7);
         const char *reason = present ? col_text(st, 10) : "";
         jt_obj(jt);
@@ -370,8 +379,8 @@ static int doc_units(struct store *s, const struct store_page *pg, struct jtext 
         jt_kstr(jt, "state", !present ? "gone" : reason[0] ? "needs_operator" : "ready");
         jt_kstr(jt, "reason", reason);
         jt_obj_end(jt);
-        if (page_full(pg, n))
-            key = ecid_key(st, 0);
+        if (page_ends(pg, n, jt))
+            key = ecid_key(sqlite3_column_int64(st, 0));
     }
     if (st)
         sqlite3_reset(st);
@@ -404,7 +413,7 @@ static int doc_ports(struct store *s, const struct store_page *pg, struct jtext 
     jt_obj(jt);
     jt_key(jt, "ports");
     jt_arr(jt);
-    for (size_t n = 1; st && st_step(s, st) == SQLITE_ROW; n++) {
+    for (size_t n = 1; !key && st && st_step(s, st) == SQLITE_ROW; n++) {
         const char *unit_reason = col_text(st, 13);
         const char *state = sqlite3_column_int(st, 7) ? "quarantined"
                           : sqlite3_column_int(st, 12) ? "busy"
@@ -429,7 +438,7 @@ static int doc_ports(struct store *s, const struct store_page *pg, struct jtext 
         jt_key(jt, "history");
         jt_raw(jt, history[0] == '[' ? history : "[]");
         jt_obj_end(jt);
-        if (page_full(pg, n))
+        if (page_ends(pg, n, jt))
             key = json_pack("[s, s, s]", col_text(st, 0), col_text(st, 2), col_text(st, 1));
     }
     if (st)
@@ -511,49 +520,57 @@ static json_int_t duration_s(int64_t started, int64_t ended)
     return started > 0 && ended >= started ? (ended - started + 500) / 1000 : 0;
 }
 
-/* A run's attempts, as the array being written (full: with what a record signs too). */
+/* An attempt's columns, from at on (ATTEMPT_COLS), and the joins they need */
+#define ATTEMPT_COLS                                                                           \
+    "a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"               \
+    " a.error_class, a.error_text, a.exit_code, a.log_path, a.state, a.firmware, a.sha256,"     \
+    " a.fw_version, a.fw_build, COALESCE(g.version, ''), COALESCE(g.engine, ''),"               \
+    " COALESCE(g.libimobiledevice, ''), a.verified, a.verification"
+#define ATTEMPT_JOINS                                                                          \
+    " LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port LEFT JOIN agents g ON g.id = a.agent"
+
+/* One attempt as an object (full: with what a record signs too). */
+static void attempt_obj(struct jtext *jt, sqlite3_stmt *st, int at, int full)
+{
+    const char *outcome = col_text(st, at + 6);
+    int64_t started = sqlite3_column_int64(st, at + 4), ended = sqlite3_column_int64(st, at + 5);
+    jt_obj(jt);
+    jt_kint(jt, "n", sqlite3_column_int(st, at));
+    jt_kcol(jt, "agent", st, at + 1);
+    jt_kcol(jt, "port", st, at + 2);
+    jt_kcol(jt, "label", st, at + 3);
+    jt_ktime(jt, "started", st, at + 4);
+    jt_ktime(jt, "ended", st, at + 5);
+    jt_kint(jt, "duration_s", duration_s(started, ended));
+    jt_kstr(jt, "outcome", *outcome ? outcome : col_text(st, at + 11));
+    jt_kcol(jt, "error_class", st, at + 7);
+    jt_kcol(jt, "error_text", st, at + 8);
+    jt_kint(jt, "exit_code", sqlite3_column_int(st, at + 9));
+    jt_kcol(jt, "log_path", st, at + 10);
+    jt_kcol(jt, "firmware", st, at + 12);
+    jt_kcol(jt, "sha256", st, at + 13);
+    jt_kcol(jt, "version", st, at + 14);
+    jt_kcol(jt, "build", st, at + 15);
+    jt_kcol(jt, "verified", st, at + 19);
+    jt_kcol(jt, "verification", st, at + 20);
+    if (full) {
+        jt_kcol(jt, "agent_version", st, at + 16);
+        jt_kcol(jt, "engine", st, at + 17);
+        jt_kcol(jt, "libimobiledevice", st, at + 18);
+        jt_kint(jt, "started_ms", started);
+        jt_kint(jt, "ended_ms", ended);
+    }
+    jt_obj_end(jt);
+}
+
+/* A run's attempts, as the array being written. */
 static void attempts_of(struct store *s, uint64_t job, uint64_t ecid, int full, struct jtext *jt)
 {
-    sqlite3_stmt *st = st_query(s,
-        "SELECT a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"
-        " a.error_class, a.error_text, a.exit_code, a.log_path, a.state, a.firmware, a.sha256,"
-        " a.fw_version, a.fw_build, COALESCE(g.version, ''), COALESCE(g.engine, ''),"
-        " COALESCE(g.libimobiledevice, ''), a.verified, a.verification"
-        " FROM attempts a LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port"
-        " LEFT JOIN agents g ON g.id = a.agent"
-        " WHERE a.job = ? AND a.ecid = ? ORDER BY a.n", "uu", job, ecid);
+    sqlite3_stmt *st = st_query(s, "SELECT " ATTEMPT_COLS " FROM attempts a" ATTEMPT_JOINS
+                                   " WHERE a.job = ? AND a.ecid = ? ORDER BY a.n", "uu", job, ecid);
     jt_arr(jt);
-    while (st && st_step(s, st) == SQLITE_ROW) {
-        const char *outcome = col_text(st, 6);
-        int64_t started = sqlite3_column_int64(st, 4), ended = sqlite3_column_int64(st, 5);
-        jt_obj(jt);
-        jt_kint(jt, "n", sqlite3_column_int(st, 0));
-        jt_kcol(jt, "agent", st, 1);
-        jt_kcol(jt, "port", st, 2);
-        jt_kcol(jt, "label", st, 3);
-        jt_ktime(jt, "started", st, 4);
-        jt_ktime(jt, "ended", st, 5);
-        jt_kint(jt, "duration_s", duration_s(started, ended));
-        jt_kstr(jt, "outcome", *outcome ? outcome : col_text(st, 11));
-        jt_kcol(jt, "error_class", st, 7);
-        jt_kcol(jt, "error_text", st, 8);
-        jt_kint(jt, "exit_code", sqlite3_column_int(st, 9));
-        jt_kcol(jt, "log_path", st, 10);
-        jt_kcol(jt, "firmware", st, 12);
-        jt_kcol(jt, "sha256", st, 13);
-        jt_kcol(jt, "version", st, 14);
-        jt_kcol(jt, "build", st, 15);
-        jt_kcol(jt, "verified", st, 19);
-        jt_kcol(jt, "verification", st, 20);
-        if (full) {
-            jt_kcol(jt, "agent_version", st, 16);
-            jt_kcol(jt, "engine", st, 17);
-            jt_kcol(jt, "libimobiledevice", st, 18);
-            jt_kint(jt, "started_ms", started);
-            jt_kint(jt, "ended_ms", ended);
-        }
-        jt_obj_end(jt);
-    }
+    while (st && st_step(s, st) == SQLITE_ROW)
+        attempt_obj(jt, st, 0, full);
     if (st)
         sqlite3_reset(st);
     jt_arr_end(jt);
@@ -570,11 +587,17 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
     return list ? list : json_array();
 }
 
+/* A page of a job's units (the inner query), each with its attempts: a row per attempt,
+ * or one with a NULL attempt for a unit that has none, in ECID and attempt order. */
 #define REPORT_SQL(after)                                                                   \
-    "SELECT r.ecid, COALESCE(u.product_type, ''), COALESCE(u.serial, ''), j.firmware, r.state," \
-    " r.started, r.ended FROM unit_runs r JOIN jobs j ON j.id = r.job"                         \
+    "SELECT r.ecid, r.product_type, r.serial, r.firmware, r.state, r.started, r.ended, "      \
+    ATTEMPT_COLS " FROM (SELECT r.ecid, COALESCE(u.product_type, '') AS product_type,"         \
+    " COALESCE(u.serial, '') AS serial, j.firmware, r.state, r.started, r.ended"              \
+    " FROM unit_runs r JOIN jobs j ON j.id = r.job"                                            \
     " LEFT JOIN units u ON u.ecid = r.ecid WHERE r.job = ?2 AND (?3 = 0 OR r.ecid = ?3)"       \
-    after " ORDER BY r.ecid LIMIT ?1"
+    after " ORDER BY r.ecid LIMIT ?1) r LEFT JOIN attempts a ON a.job = ?2 AND a.ecid = r.ecid" \
+    ATTEMPT_JOINS " ORDER BY r.ecid, a.n"
+#define REPORT_ATTEMPT 7 /* the column the attempt's start at */
 
 /* A job's units in ECID order (the primary key's), the job itself with the first page;
  * NULL when there is no such job. */
@@ -596,29 +619,46 @@ static int doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const str
         jt_json(jt, json_array_get(jobs, 0));
         json_decref(jobs);
     }
-    /* each unit's attempts are read by a second statement while its row is current */
     sqlite3_stmt *st = page_stmt(st_query(s, later_page(pg) ? REPORT_SQL(" AND r.ecid > ?4") : REPORT_SQL(""),
                                              "iuu", (int64_t)pg->limit, job_id, ecid), pg, 4);
     json_t *key = NULL;
+    size_t n = 0;
+    int64_t unit = 0;
     jt_key(jt, "units");
     jt_arr(jt);
-    for (size_t n = 1; st && st_step(s, st) == SQLITE_ROW; n++) {
-        jt_obj(jt);
-        jt_kecid(jt, "ecid", st, 0);
-        jt_kcol(jt, "product_type", st, 1);
-        jt_kcol(jt, "serial", st, 2);
-        jt_kcol(jt, "firmware", st, 3);
-        jt_kcol(jt, "state", st, 4);
-        jt_ktime(jt, "started", st, 5);
-        jt_ktime(jt, "ended", st, 6);
-        jt_key(jt, "attempts");
-        attempts_of(s, job_id, (uint64_t)sqlite3_column_int64(st, 0), 0, jt);
-        jt_obj_end(jt);
-        if (page_full(pg, n))
-            key = ecid_key(st, 0);
+    while (st && st_step(s, st) == SQLITE_ROW) {
+        if (!n || sqlite3_column_int64(st, 0) != unit) { /* a unit's first row */
+            if (n && page_ends(pg, n, jt)) { /* the unit before was the page's last */
+                key = ecid_key(unit);
+                break;
+            }
+            if (n++) {
+                jt_arr_end(jt);
+                jt_obj_end(jt);
+            }
+            unit = sqlite3_column_int64(st, 0);
+            jt_obj(jt);
+            jt_kecid(jt, "ecid", st, 0);
+            jt_kcol(jt, "product_type", st, 1);
+            jt_kcol(jt, "serial", st, 2);
+            jt_kcol(jt, "firmware", st, 3);
+            jt_kcol(jt, "state", st, 4);
+            jt_ktime(jt, "started", st, 5);
+            jt_ktime(jt, "ended", st, 6);
+            jt_key(jt, "attempts");
+            jt_arr(jt);
+        }
+        if (sqlite3_column_type(st, REPORT_ATTEMPT) != SQLITE_NULL)
+            attempt_obj(jt, st, REPORT_ATTEMPT, 0);
     }
+    if (!key && pg->limit > 0 && n == (size_t)pg->limit) /* the inner query's limit */
+        key = ecid_key(unit);
     if (st)
         sqlite3_reset(st);
+    if (n) {
+        jt_arr_end(jt);
+        jt_obj_end(jt);
+    }
     jt_arr_end(jt);
     page_next(jt, pg, key);
     jt_obj_end(jt);

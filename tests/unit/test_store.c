@@ -466,6 +466,42 @@ static void runs_ports_and_report_pages_cover_them_once_in_order(void **state)
     assert_null(report_pager(s, job + 1, &later));
 }
 
+/* A page of large rows ends once its text passes STORE_PAGE_BYTES, whatever its limit:
+ * 7 units of 100 kB each come in pages of 6 and 1 (each fits a message), every unit once. */
+static void a_page_of_large_rows_ends_at_its_byte_size(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 7, 0x4300);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "UPDATE units SET serial = printf('%.*c', 100000, 'x')", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    json_t *whole = store_doc_units(s, NULL);
+    char cursor[256] = "";
+    size_t rows = 0, sizes[4] = { 0 };
+    int pages = 0;
+    do {
+        struct store_page pg = { cursor, 1000 };
+        char *text = store_text_units(s, &pg);
+        assert_non_null(text);
+        assert_true(strlen(text) < STORE_PAGE_BYTES + 110000); /* at most one row past it */
+        json_t *doc = json_loads(text, 0, NULL);
+        free(text);
+        sizes[pages] = json_array_size(json_object_get(doc, "units"));
+        for (size_t i = 0; i < sizes[pages]; i++, rows++)
+            assert_true(json_equal(json_array_get(json_object_get(doc, "units"), i),
+                                   json_array_get(json_object_get(whole, "units"), rows)));
+        snprintf(cursor, sizeof cursor, "%s", json_string_value(json_object_get(doc, "next")));
+        json_decref(doc);
+    } while (cursor[0] && ++pages < 4);
+    assert_int_equal(pages, 1);
+    assert_int_equal(sizes[0], 6);
+    assert_int_equal(sizes[1], 1);
+    assert_int_equal(rows, 7);
+    json_decref(whole);
+}
+
 static void plug_units_before_and_after_the_cursor(struct store *s)
 {
     hello_with_units(s, "C", 1, 0x4000); /* before the first page's last row */
@@ -1263,6 +1299,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(submit_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(selector_expansion_takes_only_the_units_named, setup, teardown),
         cmocka_unit_test_setup_teardown(documents_come_in_pages_that_cover_them_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_page_of_large_rows_ends_at_its_byte_size, setup, teardown),
         cmocka_unit_test_setup_teardown(runs_ports_and_report_pages_cover_them_once_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(a_change_between_pages_shifts_no_other_row, setup, teardown),
         cmocka_unit_test_setup_teardown(a_watch_reads_every_run_then_only_what_changed, setup, teardown),
