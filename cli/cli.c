@@ -24,6 +24,7 @@
 #include "fr_types.h"
 #include "fr_wire.h"
 #include "keys.h"
+#include "listing.h"
 #include "record.h"
 #include "render.h"
 #include "render_csv.h"
@@ -72,14 +73,14 @@ static void cli_close(struct cli *c)
     c->sock = c->ctx = NULL;
 }
 
-/* Sends env, waits for the reply with ack == seq; *doc gets the document. */
-static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
+/* Sends env as request *seq (the next of this connection). */
+static int cli_send(struct cli *c, Fr__Envelope *env, uint64_t *seq)
 {
     int rc = cli_connect(c);
     if (rc)
         return rc;
     env->agent_id = "cli";
-    env->seq = ++c->seq;
+    env->seq = *seq = ++c->seq;
     uint8_t *buf = NULL;
     size_t len = 0;
     if (fr_wire_pack(env, &buf, &len) < 0 || zmq_send(c->sock, buf, len, 0) < 0) {
@@ -88,6 +89,12 @@ static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
         return EXIT_FAILED;
     }
     free(buf);
+    return 0;
+}
+
+/* Waits for the reply with ack == seq; *text gets its document's text (malloc'ed). */
+static int cli_recv(struct cli *c, uint64_t seq, char **text)
+{
     uint64_t deadline = fr_time_mono_ms() + (uint64_t)c->timeout_s * 1000u;
     for (;;) {
         uint64_t now = fr_time_mono_ms();
@@ -104,27 +111,43 @@ static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
         Fr__Envelope *r = NULL;
         char err[256];
         int ok = fr_wire_unpack(zmq_msg_data(&m), zmq_msg_size(&m), &r, err, sizeof err) == 0 &&
-                 r->body_case == FR__ENVELOPE__BODY_REPLY && r->ack == env->seq;
+                 r->body_case == FR__ENVELOPE__BODY_REPLY && r->ack == seq;
         zmq_msg_close(&m);
         if (!ok) {
             fr_wire_free(&r);
             continue; /* a late reply to an earlier request, or garbage */
         }
+        int rc = EXIT_OK;
         if (r->reply->status != 0) {
             fprintf(stderr, "flashrack: %s\n", *r->reply->error ? r->reply->error : fr_strerror(r->reply->status));
             rc = r->reply->status == FR_ENOTFOUND ? EXIT_NOTFOUND : EXIT_FAILED;
-            fr_wire_free(&r);
-            return rc;
+        } else if (!(*text = strdup(r->reply->json ? r->reply->json : ""))) {
+            fprintf(stderr, "flashrack: out of memory\n");
+            rc = EXIT_FAILED;
         }
-        json_error_t jerr;
-        *doc = json_loads(r->reply->json, 0, &jerr);
         fr_wire_free(&r);
-        if (!*doc) {
-            fprintf(stderr, "flashrack: the controller's reply is not JSON: %s\n", jerr.text);
-            return EXIT_FAILED;
-        }
-        return EXIT_OK;
+        return rc;
     }
+}
+
+/* Sends env, waits for the reply; *doc gets the document. */
+static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
+{
+    uint64_t seq;
+    char *text = NULL;
+    int rc = cli_send(c, env, &seq);
+    if (!rc)
+        rc = cli_recv(c, seq, &text);
+    if (rc)
+        return rc;
+    json_error_t jerr;
+    *doc = json_loads(text, 0, &jerr);
+    free(text);
+    if (!*doc) {
+        fprintf(stderr, "flashrack: the controller's reply is not JSON: %s\n", jerr.text);
+        return EXIT_FAILED;
+    }
+    return EXIT_OK;
 }
 
 static int query_req(struct cli *c, Fr__QueryRequest *q, json_t **doc)
@@ -165,43 +188,58 @@ static const char *paged_list(int kind, uint64_t job, uint32_t *limit)
     case FR__QUERY_REQUEST__KIND__UNITS: return "units";
     case FR__QUERY_REQUEST__KIND__PORTS: return "ports";
     case FR__QUERY_REQUEST__KIND__STATUS: return job ? "runs" : NULL;
-    case FR__QUERY_REQUEST__KIND__REPORT: *limit = 200; return "units"; /* rows with attempts */
+    case FR__QUERY_REQUEST__KIND__REPORT: return "units";
     default: return NULL;
     }
 }
 
-/* The whole document, fetched a page at a time where it comes in pages: the first page's
- * document with every later page's rows appended to its list (and no "next"). */
-static int query_all(struct cli *c, int kind, uint64_t job, uint64_t ecid, json_t **doc)
+/* Asks for a page (its request's seq in *seq; the reply is read with cli_recv). */
+static int page_send(struct cli *c, int kind, uint64_t job, uint64_t ecid, const char *cursor,
+                     uint32_t limit, uint64_t *seq)
 {
-    uint32_t limit;
-    const char *list = paged_list(kind, job, &limit);
-    if (!list)
-        return cli_query(c, kind, job, ecid, doc);
-    int rc = query_page(c, kind, job, ecid, "", limit, doc);
+    Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
+    q.kind = kind;
+    q.job_id = job;
+    q.ecid = ecid;
+    q.cursor = (char *)cursor;
+    q.limit = limit;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    return cli_send(c, &env, seq);
+}
+
+/* Every page of a paged document into l. The next page is asked for as soon as a page's
+ * cursor is known, before its rows are read, so the controller builds it meanwhile. */
+static int fetch_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, uint32_t limit, struct listing *l)
+{
+    uint64_t seq;
+    int rc = page_send(c, kind, job, ecid, "", limit, &seq);
     for (int pages = 1; rc == EXIT_OK; pages++) {
-        const char *next = json_string_value(json_object_get(*doc, "next"));
-        if (!next || !*next)
+        char *text = NULL, *next, err[256];
+        if ((rc = cli_recv(c, seq, &text)) != EXIT_OK)
             break;
-        json_t *page = NULL;
-        if (pages >= PAGES_MAX) {
-            fprintf(stderr, "flashrack: the controller sent more than %d pages of %s\n", PAGES_MAX, list);
+        if (!(next = listing_cursor(text))) {
+            fprintf(stderr, "flashrack: the controller's page of %s has no cursor string\n", l->list);
             rc = EXIT_FAILED;
-        } else if ((rc = query_page(c, kind, job, ecid, next, limit, &page)) == EXIT_OK) {
-            json_array_extend(json_object_get(*doc, list), json_object_get(page, list));
-            json_object_set(*doc, "next", json_object_get(page, "next"));
+        } else if (*next && pages >= PAGES_MAX) {
+            fprintf(stderr, "flashrack: the controller sent more than %d pages of %s\n", PAGES_MAX, l->list);
+            rc = EXIT_FAILED;
+        } else if (*next) {
+            rc = page_send(c, kind, job, ecid, next, limit, &seq);
         }
-        json_decref(page);
+        if (rc == EXIT_OK && listing_add(l, text, err, sizeof err) < 0) {
+            fprintf(stderr, "flashrack: %s\n", err);
+            rc = EXIT_FAILED;
+        } else if (rc != EXIT_OK) {
+            free(text);
+        }
+        int last = !next || !*next;
+        free(next);
+        if (last)
+            break;
     }
-    if (rc != EXIT_OK) {
-        json_decref(*doc);
-        *doc = NULL;
-        return rc;
-    }
-    json_object_del(*doc, "next");
-    if (kind == FR__QUERY_REQUEST__KIND__UNITS || kind == FR__QUERY_REQUEST__KIND__STATUS)
-        rows_sort(json_object_get(*doc, list), rows_by_port);
-    return EXIT_OK;
+    return rc;
 }
 
 static void print_json(const json_t *doc)
@@ -391,12 +429,59 @@ static void filter_doc(json_t *doc, const struct filters *f)
 
 /* failed_key: the document's list whose failed rows make the exit code 1 (NULL: none).
  * csv renders -o csv (NULL where the verb has no CSV form); filt may be NULL. */
+static int filtering(const struct filters *f)
+{
+    return f && (f->state || f->model || f->quarantined);
+}
+
+static int keep_listed(const json_t *row, const void *f)
+{
+    return keep_row(row, f);
+}
+
+/* A paged document: -o json prints its rows from the pages' text (parsed only when they
+ * are filtered); a table or CSV renders the parsed rows. Units and runs are shown in rack
+ * order, sorted by keys read from their text. */
+static int show_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, const char *list, uint32_t limit,
+                      void (*render)(const json_t *, FILE *), void (*csv)(const json_t *, FILE *),
+                      const char *failed_key, const struct filters *filt)
+{
+    static const char *const failures[] = { "failed", "hardware_suspect", NULL };
+    int by_port = kind == FR__QUERY_REQUEST__KIND__UNITS || kind == FR__QUERY_REQUEST__KIND__STATUS;
+    struct listing l;
+    listing_init(&l, list, !c->json || filtering(filt));
+    int rc = fetch_pages(c, kind, job, ecid, limit, &l);
+    if (rc == EXIT_OK && by_port && listing_sort(&l, rows_by_port) < 0)
+        rc = EXIT_FAILED;
+    if (rc == EXIT_OK && filtering(filt))
+        listing_filter(&l, keep_listed, filt);
+    json_t *doc = rc || c->json ? NULL : listing_doc(&l);
+    if (rc == EXIT_OK && !c->json && !doc) {
+        fprintf(stderr, "flashrack: out of memory\n");
+        rc = EXIT_FAILED;
+    }
+    if (rc == EXIT_OK && c->json)
+        listing_print_json(&l, stdout);
+    else if (rc == EXIT_OK && csv && !strcmp(c->format, "csv"))
+        csv(doc, stdout);
+    else if (rc == EXIT_OK)
+        render(doc, stdout);
+    int failed = rc == EXIT_OK && failed_key && !strcmp(failed_key, list) && listing_count(&l, "state", failures);
+    json_decref(doc);
+    listing_release(&l);
+    return rc ? rc : failed ? EXIT_FAILED : EXIT_OK;
+}
+
 static int show_filtered(struct cli *c, int kind, uint64_t job, uint64_t ecid,
                          void (*render)(const json_t *, FILE *), void (*csv)(const json_t *, FILE *),
                          const char *failed_key, const struct filters *filt)
 {
+    uint32_t limit;
+    const char *list = paged_list(kind, job, &limit);
+    if (list)
+        return show_pages(c, kind, job, ecid, list, limit, render, csv, failed_key, filt);
     json_t *doc = NULL;
-    int rc = query_all(c, kind, job, ecid, &doc);
+    int rc = cli_query(c, kind, job, ecid, &doc);
     if (rc)
         return rc;
     filter_doc(doc, filt);
@@ -882,12 +967,24 @@ static int watch_read(struct cli *c, uint64_t job, json_t *snap, json_t *changed
         q.job_id = job;
         q.limit = WATCH_PAGE;
         q.since = snapshot_seq(snap);
+        Fr__Envelope env = FR__ENVELOPE__INIT;
+        env.body_case = FR__ENVELOPE__BODY_QUERY;
+        env.query = &q;
+        uint64_t seq;
+        char *text = NULL;
         json_t *reply = NULL;
-        if ((rc = query_req(c, &q, &reply)) == EXIT_OK) {
-            snapshot_apply(snap, reply);
+        json_error_t jerr;
+        if ((rc = cli_send(c, &env, &seq)) == EXIT_OK && (rc = cli_recv(c, seq, &text)) == EXIT_OK &&
+            !(reply = json_loads(text, 0, &jerr))) {
+            fprintf(stderr, "flashrack: the controller's reply is not JSON: %s\n", jerr.text);
+            rc = EXIT_FAILED;
+        }
+        if (rc == EXIT_OK) {
+            snapshot_apply(snap, reply, text);
             json_array_extend(changed, json_object_get(reply, "runs"));
             more = json_is_true(json_object_get(reply, "more"));
         }
+        free(text);
         json_decref(reply);
     }
     return rc;
@@ -895,15 +992,10 @@ static int watch_read(struct cli *c, uint64_t job, json_t *snap, json_t *changed
 
 /* One frame: the snapshot as a document (with -o json, "changes": the runs this frame
  * read), or the lines of what changed. */
-static void watch_show(struct cli *c, const json_t *doc, json_t *changed, int tty, json_t *seen)
+static void watch_show(struct cli *c, json_t *snap, const json_t *doc, json_t *changed, int tty, json_t *seen)
 {
     if (c->json) {
-        json_t *out = json_deep_copy(doc);
-        json_object_set_new(out, "changes", json_integer((json_int_t)json_array_size(changed)));
-        char *text = json_dumps(out, JSON_COMPACT);
-        puts(text ? text : "{}");
-        free(text);
-        json_decref(out);
+        snapshot_print_json(snap, json_array_size(changed), stdout);
         fflush(stdout);
     } else if (tty) {
         watch_frame(doc, 1);
@@ -937,7 +1029,7 @@ static int run_watch(struct cli *c, int argc, char **argv)
         json_t *doc = rc ? NULL : snapshot_doc(snap);
         int finished = doc && watched_finished(doc, &failures);
         if (doc)
-            watch_show(c, doc, changed, tty, seen);
+            watch_show(c, snap, doc, changed, tty, seen);
         if (finished && !c->json && !tty)
             render_jobs(doc, stdout);
         json_decref(changed);

@@ -6,35 +6,88 @@
 
 const char *const rows_by_port[] = { "agent", "label", "ecid", NULL };
 
-static const char *field(const json_t *row, const char *key)
+/* a row's sort keys, read once (not twice per comparison), and where it was */
+struct keyed {
+    struct rows_key key[ROWS_KEYS_MAX];
+    size_t at;
+};
+
+static int key_cmp(const struct rows_key *x, const struct rows_key *y)
 {
-    const char *v = json_string_value(json_object_get(row, key));
-    return v ? v : "";
+    int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+    return c ? c : x->n < y->n ? -1 : x->n > y->n;
 }
 
-static int by_keys(const void *a, const void *b, void *arg)
+static int by_keys(const void *a, const void *b)
 {
-    const char *const *keys = arg;
-    const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-    for (size_t i = 0; keys[i]; i++) {
-        int c = strcmp(field(x, keys[i]), field(y, keys[i]));
+    const struct keyed *x = a, *y = b;
+    for (size_t i = 0; i < ROWS_KEYS_MAX; i++) {
+        int c = key_cmp(&x->key[i], &y->key[i]);
         if (c)
             return c;
     }
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+int rows_order_keys(size_t n, int (*get)(void *arg, size_t row, size_t key, struct rows_key *k), void *arg,
+                    size_t *order)
+{
+    struct keyed *k = n ? malloc(n * sizeof *k) : NULL;
+    if (n && !k)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        k[i].at = i;
+        for (size_t j = 0; j < ROWS_KEYS_MAX; j++) {
+            k[i].key[j] = (struct rows_key){ "", 0 };
+            rc |= get(arg, i, j, &k[i].key[j]);
+        }
+    }
+    if (rc == 0)
+        qsort(k, n, sizeof *k, by_keys);
+    for (size_t i = 0; i < n; i++)
+        order[i] = k[i].at;
+    free(k);
+    return rc;
+}
+
+struct objects {
+    json_t *const *rows;
+    const char *const *keys;
+};
+
+static int object_key(void *arg, size_t row, size_t key, struct rows_key *k)
+{
+    const struct objects *o = arg;
+    for (size_t j = 0; j <= key; j++)
+        if (!o->keys[j])
+            return 0;
+    const json_t *v = json_object_get(o->rows[row], o->keys[key]);
+    if (json_is_string(v))
+        *k = (struct rows_key){ json_string_value(v), json_string_length(v) };
     return 0;
+}
+
+static int rows_order(json_t *const *rows, size_t n, const char *const *keys, size_t *order)
+{
+    struct objects o = { rows, keys };
+    return rows_order_keys(n, object_key, &o, order);
 }
 
 void rows_sort(json_t *list, const char *const *keys)
 {
     size_t n = json_array_size(list);
     json_t **v = n > 1 ? malloc(n * sizeof *v) : NULL;
-    if (!v)
-        return; /* 0 or 1 rows, or no memory: left as they came */
-    for (size_t i = 0; i < n; i++)
+    size_t *order = v ? malloc(n * sizeof *order) : NULL;
+    for (size_t i = 0; order && i < n; i++)
         v[i] = json_incref(json_array_get(list, i));
-    qsort_r(v, n, sizeof *v, by_keys, (void *)keys);
-    json_array_clear(list);
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(list, v[i]);
+    if (order && rows_order(v, n, keys, order) == 0) { /* else (or 0 or 1 rows): as they came */
+        json_array_clear(list);
+        for (size_t i = 0; i < n; i++)
+            json_array_append(list, v[order[i]]);
+    }
+    for (size_t i = 0; order && i < n; i++)
+        json_decref(v[i]);
+    free(order);
     free(v);
 }

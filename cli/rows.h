@@ -5,10 +5,24 @@
 #define CLI_ROWS_H
 
 #include <jansson.h>
+#include <stddef.h>
 
-/* Sorts list's rows (objects) by the string fields named in keys (NULL-terminated),
- * compared bytewise, the first key first; a missing field sorts as "". */
+#define ROWS_KEYS_MAX 4 /* the most string fields an order compares */
+
+/* Sorts list's rows (objects) by the string fields named in keys (NULL-terminated, at
+ * most ROWS_KEYS_MAX), compared bytewise, the first key first; a missing field sorts as
+ * "", rows that tie keep their order. Left as it was when out of memory. */
 void rows_sort(json_t *list, const char *const *keys);
+/* One sort key of a row: a string of n bytes (compared bytewise; a shorter prefix first). */
+struct rows_key {
+    const char *p;
+    size_t n;
+};
+/* The same order for rows 0..n-1 from the keys get() gives (the key-th key of row, left ""
+ * when it has none; non-zero when out of memory): order[i] is the row shown i-th. One
+ * sort serves parsed rows (rows_sort) and rows read as text (listing.h). */
+int rows_order_keys(size_t n, int (*get)(void *arg, size_t row, size_t key, struct rows_key *k), void *arg,
+                    size_t *order);
 /* The rack order of units and runs: agent, label, ECID. */
 extern const char *const rows_by_port[];
 

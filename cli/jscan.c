@@ -1,0 +1,241 @@
+/* jscan — JSON text walked as text (spans, re-indenting); see jscan.h. */
+#include "jscan.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int space(char ch)
+{
+    return ch == ' ' || ch == '\n' || ch == '\t' || ch == '\r';
+}
+
+static int scalar_char(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || ch == '-' || ch == '+' || ch == '.' ||
+           (ch >= 'A' && ch <= 'Z');
+}
+
+static const char *skip_space(const char *p, const char *end)
+{
+    while (p < end && space(*p))
+        p++;
+    return p;
+}
+
+/* past the string whose '"' is at p, or NULL */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+#define DEPTH_MAX 63 /* a bit per level of what is open: 1 an object, 0 an array */
+
+/* past the value at p (after spaces), or NULL when it is not one well-nested value */
+static const char *skip_value(const char *p, const char *end)
+{
+    uint64_t objects = 0;
+    int depth = 0;
+    p = skip_space(p, end);
+    do {
+        if (p >= end)
+            return NULL;
+        char ch = *p;
+        if (ch == '"') {
+            if (!(p = skip_string(p, end)))
+                return NULL;
+        } else if (ch == '{' || ch == '[') {
+            if (depth == DEPTH_MAX)
+                return NULL;
+            objects = objects << 1 | (ch == '{');
+            depth++;
+            p++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0 || (int)(objects & 1) != (ch == '}'))
+                return NULL;
+            objects >>= 1;
+            depth--;
+            p++;
+        } else if ((ch == ',' || ch == ':' || space(ch)) && depth > 0) {
+            p++;
+        } else if (scalar_char(ch)) {
+            while (p < end && scalar_char(*p))
+                p++;
+        } else {
+            return NULL;
+        }
+    } while (depth > 0);
+    return p;
+}
+
+/* The items of the container in text opening with open ('{': members key:value, '['
+ * elements), each handed to item; -1 when it is not one. */
+static int items(struct jspan text, char open, int (*item)(void *arg, struct jspan key, struct jspan value),
+                 void *arg)
+{
+    const char *end = text.p + text.n, *p = skip_space(text.p, end);
+    const char *after = p < end && *p == open ? skip_value(p, end) : NULL;
+    if (!after || skip_space(after, end) != end)
+        return -1; /* checked whole first: the walk below reads only well-nested text */
+    char close = open == '{' ? '}' : ']';
+    p = skip_space(p + 1, end);
+    if (p < end && *p == close)
+        return 0;
+    for (;;) {
+        struct jspan key = { NULL, 0 };
+        if (open == '{') {
+            const char *k = p;
+            if (p >= end || *p != '"' || !(p = skip_string(p, end)))
+                return -1;
+            key = (struct jspan){ k + 1, (size_t)(p - k - 2) };
+            p = skip_space(p, end);
+            if (p >= end || *p != ':')
+                return -1;
+            p = skip_space(p + 1, end);
+        }
+        const char *v = p;
+        if (!(p = skip_value(p, end)))
+            return -1;
+        if (item(arg, key, (struct jspan){ v, (size_t)(p - v) }) < 0)
+            return -1;
+        p = skip_space(p, end);
+        if (p < end && *p == ',')
+            p = skip_space(p + 1, end);
+        else if (p < end && *p == close)
+            return 0;
+        else
+            return -1;
+    }
+}
+
+struct collect {
+    void *v;
+    size_t n, cap, size;
+};
+
+static int collect_one(struct collect *c, const void *item)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        void *v = realloc(c->v, cap * c->size);
+        if (!v)
+            return -1;
+        c->v = v;
+        c->cap = cap;
+    }
+    memcpy((char *)c->v + c->n++ * c->size, item, c->size);
+    return 0;
+}
+
+static int add_member(void *arg, struct jspan key, struct jspan value)
+{
+    struct jmember m = { key, value };
+    return collect_one(arg, &m);
+}
+
+static int add_element(void *arg, struct jspan key, struct jspan value)
+{
+    (void)key;
+    return collect_one(arg, &value);
+}
+
+int jscan_members(struct jspan text, struct jmember **out, size_t *n)
+{
+    struct collect c = { NULL, 0, 0, sizeof **out };
+    if (items(text, '{', add_member, &c) < 0) {
+        free(c.v);
+        return -1;
+    }
+    *out = c.v;
+    *n = c.n;
+    return 0;
+}
+
+int jscan_elements(struct jspan text, struct jspan **out, size_t *n)
+{
+    struct collect c = { NULL, 0, 0, sizeof **out };
+    if (items(text, '[', add_element, &c) < 0) {
+        free(c.v);
+        return -1;
+    }
+    *out = c.v;
+    *n = c.n;
+    return 0;
+}
+
+int jscan_is_string(struct jspan value, const char *s)
+{
+    size_t n = strlen(s);
+    return value.n == n + 2 && value.p[0] == '"' && !memcmp(value.p + 1, s, n) && value.p[n + 1] == '"';
+}
+
+int jscan_member(struct jspan text, const char *key, struct jspan *value)
+{
+    struct jmember *m;
+    size_t n;
+    if (jscan_members(text, &m, &n) < 0)
+        return -1;
+    int found = -1;
+    for (size_t i = 0; i < n && found < 0; i++)
+        if (m[i].key.n == strlen(key) && !memcmp(m[i].key.p, key, m[i].key.n)) {
+            *value = m[i].value;
+            found = 0;
+        }
+    free(m);
+    return found;
+}
+
+static void newline(FILE *out, int depth)
+{
+    static const char spaces[] = "                                                                ";
+    fputc('\n', out);
+    for (int n = 2 * depth; n > 0; n -= (int)sizeof spaces - 1)
+        fwrite(spaces, 1, n < (int)sizeof spaces - 1 ? (size_t)n : sizeof spaces - 1, out);
+}
+
+/* jansson's indented form: a newline and two spaces a level after an opening bracket and
+ * after each comma, before a closing one; ": " after a key; "{}" and "[]" when empty. */
+void jscan_print_indented(FILE *out, struct jspan value, int depth)
+{
+    const char *p = value.p, *end = value.p + value.n;
+    while (p < end) {
+        const char *run = p;
+        if (*p == '"') {
+            p = skip_string(p, end);
+            p = p ? p : end;
+        } else {
+            while (p < end && scalar_char(*p))
+                p++;
+        }
+        if (p > run) {
+            fwrite(run, 1, (size_t)(p - run), out);
+            continue;
+        }
+        char ch = *p++;
+        if (ch == '{' || ch == '[') {
+            const char *next = skip_space(p, end);
+            if (next < end && *next == (ch == '{' ? '}' : ']')) {
+                fputc(ch, out);
+                fputc(*next, out);
+                p = next + 1;
+            } else {
+                fputc(ch, out);
+                newline(out, ++depth);
+            }
+        } else if (ch == '}' || ch == ']') {
+            newline(out, --depth);
+            fputc(ch, out);
+        } else if (ch == ',') {
+            fputc(',', out);
+            newline(out, depth);
+        } else if (ch == ':') {
+            fputs(": ", out);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+/* listing — a paged document kept as its pages' text and its rows; see listing.h. */
+#include "listing.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rows.h"
+
+void listing_init(struct listing *l, const char *list, int parse)
+{
+    memset(l, 0, sizeof *l);
+    l->list = list;
+    l->parse = parse;
+}
+
+void listing_release(struct listing *l)
+{
+    for (size_t i = 0; i < l->npages; i++) {
+        free(l->texts[i]);
+        json_decref(l->docs[i]);
+    }
+    free(l->texts);
+    free(l->docs);
+    free(l->rows);
+    listing_init(l, l->list, l->parse);
+}
+
+static int key_is(const struct jmember *m, const char *key)
+{
+    return m->key.n == strlen(key) && !memcmp(m->key.p, key, m->key.n);
+}
+
+char *listing_cursor(const char *text)
+{
+    struct jspan v;
+    if (jscan_member((struct jspan){ text, strlen(text) }, "next", &v) < 0)
+        return strdup(""); /* a whole document, or not one at all: listing_add says which */
+    json_t *s = json_loadb(v.p, v.n, JSON_DECODE_ANY, NULL);
+    char *next = json_is_string(s) ? strdup(json_string_value(s)) : NULL;
+    json_decref(s);
+    return next;
+}
+
+static int grow(struct listing *l, size_t more)
+{
+    if (l->nrows + more <= l->cap)
+        return 0;
+    size_t cap = l->cap ? l->cap : 1024;
+    while (cap < l->nrows + more)
+        cap *= 2;
+    void *rows = realloc(l->rows, cap * sizeof *l->rows);
+    if (!rows)
+        return -1;
+    l->rows = rows;
+    l->cap = cap;
+    return 0;
+}
+
+static int keep_page(struct listing *l, char *text, json_t *doc)
+{
+    char **texts = realloc(l->texts, (l->npages + 1) * sizeof *texts);
+    if (texts)
+        l->texts = texts;
+    json_t **docs = texts ? realloc(l->docs, (l->npages + 1) * sizeof *docs) : NULL;
+    if (docs)
+        l->docs = docs;
+    if (!docs)
+        return -1;
+    l->texts[l->npages] = text;
+    l->docs[l->npages++] = doc;
+    return 0;
+}
+
+int listing_add(struct listing *l, char *text, char *err, size_t errlen)
+{
+    struct jspan rows, *e = NULL;
+    size_t n = 0;
+    json_t *doc = NULL, *list = NULL;
+    json_error_t jerr;
+    const char *why = NULL;
+    if (jscan_member((struct jspan){ text, strlen(text) }, l->list, &rows) < 0 ||
+        jscan_elements(rows, &e, &n) < 0)
+        why = "not a document holding its list";
+    else if (l->parse && !(doc = json_loads(text, 0, &jerr)))
+        why = jerr.text;
+    else if (doc && json_array_size(list = json_object_get(doc, l->list)) != n)
+        why = "its rows do not read as they scan";
+    else if (grow(l, n) < 0 || keep_page(l, text, doc) < 0)
+        why = "out of memory";
+    if (why) {
+        snprintf(err, errlen, "the controller's page of %s is not JSON: %s", l->list, why);
+        free(e);
+        json_decref(doc);
+        free(text);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++)
+        l->rows[l->nrows++] = (struct listing_row){ e[i], doc ? json_array_get(list, i) : NULL };
+    free(e);
+    return 0;
+}
+
+/* Sort keys read from the rows' text: a string's bytes between its quotes, or, when it
+ * holds an escape, the string jansson decodes (kept in decoded until the sort is done). */
+struct text_keys {
+    const struct listing *l;
+    const char *const *keys;
+    json_t *decoded;
+    size_t row;
+    struct jmember *m;
+    size_t n;
+};
+
+static int text_key(void *arg, size_t row, size_t key, struct rows_key *k)
+{
+    struct text_keys *t = arg;
+    for (size_t j = 0; j <= key; j++)
+        if (!t->keys[j])
+            return 0;
+    if (!t->m || t->row != row) {
+        free(t->m);
+        t->m = NULL;
+        t->row = row;
+        if (jscan_members(t->l->rows[row].text, &t->m, &t->n) < 0)
+            return 0; /* not an object (listing_add checked): no keys */
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        struct jspan v = t->m[i].value;
+        if (!key_is(&t->m[i], t->keys[key]) || v.n < 2 || v.p[0] != '"')
+            continue;
+        if (!memchr(v.p, '\\', v.n)) {
+            *k = (struct rows_key){ v.p + 1, v.n - 2 };
+            return 0;
+        }
+        json_t *s = json_loadb(v.p, v.n, JSON_DECODE_ANY, NULL);
+        if (!json_is_string(s) || json_array_append_new(t->decoded, s) < 0)
+            return -1;
+        *k = (struct rows_key){ json_string_value(s), json_string_length(s) };
+        return 0;
+    }
+    return 0;
+}
+
+int listing_sort(struct listing *l, const char *const *keys)
+{
+    size_t *order = malloc((l->nrows ? l->nrows : 1) * sizeof *order);
+    struct listing_row *sorted = malloc((l->nrows ? l->nrows : 1) * sizeof *sorted);
+    struct text_keys t = { l, keys, json_array(), 0, NULL, 0 };
+    int rc = order && sorted && t.decoded ? rows_order_keys(l->nrows, text_key, &t, order) : -1;
+    for (size_t i = 0; rc == 0 && i < l->nrows; i++)
+        sorted[i] = l->rows[order[i]];
+    if (rc == 0)
+        memcpy(l->rows, sorted, l->nrows * sizeof *sorted);
+    free(t.m);
+    json_decref(t.decoded);
+    free(order);
+    free(sorted);
+    return rc;
+}
+
+void listing_filter(struct listing *l, int (*keep)(const json_t *row, const void *arg), const void *arg)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < l->nrows; i++)
+        if (keep(l->rows[i].obj, arg))
+            l->rows[kept++] = l->rows[i];
+    l->nrows = kept;
+}
+
+size_t listing_count(const struct listing *l, const char *key, const char *const *values)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < l->nrows; i++) {
+        struct jspan v;
+        if (jscan_member(l->rows[i].text, key, &v) < 0)
+            continue;
+        for (size_t j = 0; values[j]; j++)
+            if (jscan_is_string(v, values[j])) {
+                n++;
+                break;
+            }
+    }
+    return n;
+}
+
+static void print_rows(const struct listing *l, FILE *out)
+{
+    if (!l->nrows) {
+        fputs("[]", out);
+        return;
+    }
+    fputc('[', out);
+    for (size_t i = 0; i < l->nrows; i++) {
+        fputs(i ? ",\n    " : "\n    ", out);
+        jscan_print_indented(out, l->rows[i].text, 2);
+    }
+    fputs("\n  ]", out);
+}
+
+void listing_print_json(const struct listing *l, FILE *out)
+{
+    struct jmember *m = NULL;
+    size_t n = 0, shown = 0;
+    if (l->npages)
+        jscan_members((struct jspan){ l->texts[0], strlen(l->texts[0]) }, &m, &n);
+    fputc('{', out);
+    for (size_t i = 0; i < n; i++) {
+        if (key_is(&m[i], "next"))
+            continue;
+        fprintf(out, "%s\n  \"%.*s\": ", shown++ ? "," : "", (int)m[i].key.n, m[i].key.p);
+        if (key_is(&m[i], l->list))
+            print_rows(l, out);
+        else
+            jscan_print_indented(out, m[i].value, 1);
+    }
+    fputs(shown ? "\n}\n" : "}\n", out);
+    free(m);
+}
+
+json_t *listing_doc(const struct listing *l)
+{
+    json_t *doc = l->npages && l->docs[0] ? json_copy(l->docs[0]) : json_object();
+    json_t *rows = json_array();
+    for (size_t i = 0; doc && rows && i < l->nrows; i++)
+        if (l->rows[i].obj)
+            json_array_append(rows, l->rows[i].obj);
+    if (doc)
+        json_object_del(doc, "next");
+    if (!doc || !rows || json_object_set_new(doc, l->list, rows) < 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}

@@ -1,0 +1,180 @@
+/* test_cli_listing — a paged document put together from its pages' text: its rows in
+ * rack order (keys read from the text, escapes included), printed as jansson prints the
+ * merged document, counted, filtered, and handed to the renderers; and a watch frame
+ * printed from the runs' kept text as jansson dumps it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "listing.h"
+#include "rows.h"
+#include "snapshot.h"
+
+static json_t *run(const char *agent, const char *label, const char *ecid, const char *state)
+{
+    return json_pack("{s:i, s:s, s:s, s:s, s:s, s:f}", "job_id", 1, "ecid", ecid, "agent", agent, "label",
+                     label, "state", state, "fraction", 0.1);
+}
+
+/* the pages a controller would send: 5 runs in ECID order, 2 a page */
+static json_t *pages[3];
+
+static void make_pages(void)
+{
+    json_t *runs[] = { run("B", "B-01", "0x01", "done"), run("A", "A-\"2\"", "0x02", "failed"),
+                       run("A", "A-01", "0x03", "done"), run("B", "A-01", "0x04", "hardware_suspect"),
+                       run("A", "A-01", "0x05", "restoring") };
+    pages[0] = json_pack("{s:[{s:i}], s:[o, o], s:s, s:[]}", "jobs", "id", 1, "runs", runs[0], runs[1], "next",
+                         "[2]", "moves");
+    pages[1] = json_pack("{s:[o, o], s:s}", "runs", runs[2], runs[3], "next", "[4]");
+    pages[2] = json_pack("{s:[o], s:s}", "runs", runs[4], "next", "");
+}
+
+static void fill(struct listing *l, int parse)
+{
+    make_pages();
+    listing_init(l, "runs", parse);
+    char err[256];
+    for (int i = 0; i < 3; i++) {
+        char *text = json_dumps(pages[i], JSON_COMPACT);
+        char *next = listing_cursor(text);
+        assert_string_equal(next, json_string_value(json_object_get(pages[i], "next")));
+        free(next);
+        assert_int_equal(listing_add(l, text, err, sizeof err), 0);
+    }
+}
+
+/* what the CLI printed before: every page's rows in one list, sorted, without "next" */
+static json_t *merged(void)
+{
+    json_t *doc = json_deep_copy(pages[0]), *runs = json_object_get(doc, "runs");
+    json_array_extend(runs, json_object_get(pages[1], "runs"));
+    json_array_extend(runs, json_object_get(pages[2], "runs"));
+    json_object_del(doc, "next");
+    rows_sort(runs, rows_by_port);
+    return doc;
+}
+
+static void release_pages(void)
+{
+    for (int i = 0; i < 3; i++)
+        json_decref(pages[i]);
+}
+
+static void prints_the_merged_document_in_rack_order(void **state)
+{
+    (void)state;
+    struct listing l;
+    fill(&l, 0);
+    assert_int_equal(listing_sort(&l, rows_by_port), 0);
+    char *got = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&got, &len);
+    listing_print_json(&l, f);
+    fclose(f);
+    json_t *want_doc = merged();
+    char *want = json_dumps(want_doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    size_t n = strlen(want);
+    assert_int_equal(len, n + 1); /* and puts' newline */
+    assert_memory_equal(got, want, n);
+    /* the label with quotes (an escape in the text) sorts as its string: A-"2" before A-01 */
+    const char *first = json_string_value(json_object_get(json_array_get(json_object_get(want_doc, "runs"), 0), "label"));
+    assert_string_equal(first, "A-\"2\"");
+    static const char *const failures[] = { "failed", "hardware_suspect", NULL };
+    assert_int_equal(listing_count(&l, "state", failures), 2);
+    free(want);
+    free(got);
+    json_decref(want_doc);
+    listing_release(&l);
+    release_pages();
+}
+
+static int not_done(const json_t *row, const void *arg)
+{
+    (void)arg;
+    return strcmp(json_string_value(json_object_get(row, "state")), "done") != 0;
+}
+
+static void parsed_rows_filter_and_render(void **state)
+{
+    (void)state;
+    struct listing l;
+    fill(&l, 1);
+    assert_int_equal(listing_sort(&l, rows_by_port), 0);
+    listing_filter(&l, not_done, NULL);
+    json_t *doc = listing_doc(&l), *want = merged();
+    json_t *runs = json_object_get(want, "runs");
+    for (size_t i = json_array_size(runs); i-- > 0;)
+        if (!not_done(json_array_get(runs, i), NULL))
+            json_array_remove(runs, i);
+    assert_true(json_equal(doc, want));
+    assert_int_equal(json_array_size(json_object_get(doc, "runs")), 3);
+    json_decref(doc);
+    json_decref(want);
+    listing_release(&l);
+    release_pages();
+}
+
+static void a_page_without_its_list_is_refused(void **state)
+{
+    (void)state;
+    struct listing l;
+    listing_init(&l, "units", 0);
+    char err[256];
+    assert_int_equal(listing_add(&l, strdup("{\"runs\":[],\"next\":\"\"}"), err, sizeof err), -1);
+    assert_non_null(strstr(err, "units"));
+    assert_int_equal(listing_add(&l, strdup("{\"units\":[{\"a\":1},"), err, sizeof err), -1);
+    char *next = listing_cursor("{\"units\":[],\"next\":7}");
+    assert_null(next);
+    listing_release(&l);
+}
+
+/* a frame printed from the runs' kept text is jansson's compact dump of the frame */
+static void a_watch_frame_prints_as_jansson_dumps_it(void **state)
+{
+    (void)state;
+    make_pages();
+    json_t *snap = snapshot_new();
+    for (int i = 0; i < 3; i++) {
+        json_t *reply = json_pack("{s:O, s:O, s:I, s:b, s:[]}", "jobs", json_object_get(pages[0], "jobs"), "runs",
+                                  json_object_get(pages[i], "runs"), "seq", (json_int_t)i + 1, "more", 0, "moves");
+        char *text = json_dumps(reply, JSON_COMPACT);
+        snapshot_apply(snap, reply, i == 1 ? NULL : text); /* kept from the text, or dumped */
+        free(text);
+        json_decref(reply);
+    }
+    json_t *doc = snapshot_doc(snap);
+    char *got = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&got, &len);
+    snapshot_print_json(snap, 5, f);
+    fclose(f);
+    json_t *out = json_deep_copy(doc);
+    json_object_set_new(out, "changes", json_integer(5));
+    char *want = json_dumps(out, JSON_COMPACT);
+    assert_int_equal(len, strlen(want) + 1);
+    assert_memory_equal(got, want, strlen(want));
+    free(want);
+    free(got);
+    json_decref(out);
+    json_decref(doc);
+    json_decref(snap);
+    release_pages();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(prints_the_merged_document_in_rack_order),
+        cmocka_unit_test(parsed_rows_filter_and_render),
+        cmocka_unit_test(a_page_without_its_list_is_refused),
+        cmocka_unit_test(a_watch_frame_prints_as_jansson_dumps_it),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
