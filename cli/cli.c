@@ -130,14 +130,11 @@ static int cli_recv(struct cli *c, uint64_t seq, char **text)
     }
 }
 
-/* Sends env, waits for the reply; *doc gets the document. */
-static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
+/* Waits for the reply to request seq; *doc gets its document. */
+static int cli_recv_doc(struct cli *c, uint64_t seq, json_t **doc)
 {
-    uint64_t seq;
     char *text = NULL;
-    int rc = cli_send(c, env, &seq);
-    if (!rc)
-        rc = cli_recv(c, seq, &text);
+    int rc = cli_recv(c, seq, &text);
     if (rc)
         return rc;
     json_error_t jerr;
@@ -150,17 +147,18 @@ static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
     return EXIT_OK;
 }
 
-static int query_req(struct cli *c, Fr__QueryRequest *q, json_t **doc)
+/* Sends env, waits for the reply; *doc gets the document. */
+static int cli_call(struct cli *c, Fr__Envelope *env, json_t **doc)
 {
-    Fr__Envelope env = FR__ENVELOPE__INIT;
-    env.body_case = FR__ENVELOPE__BODY_QUERY;
-    env.query = q;
-    return cli_call(c, &env, doc);
+    uint64_t seq;
+    int rc = cli_send(c, env, &seq);
+    return rc ? rc : cli_recv_doc(c, seq, doc);
 }
 
-/* A query; limit > 0 asks for a page of the document from cursor. */
-static int query_page(struct cli *c, int kind, uint64_t job, uint64_t ecid, const char *cursor,
-                      uint32_t limit, json_t **doc)
+/* Asks for a page (limit > 0) of a document from cursor, or (limit 0) the whole of it;
+ * its request's seq in *seq (the reply is read with cli_recv). */
+static int page_send(struct cli *c, int kind, uint64_t job, uint64_t ecid, const char *cursor,
+                     uint32_t limit, uint64_t *seq)
 {
     Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
     q.kind = kind;
@@ -168,12 +166,17 @@ static int query_page(struct cli *c, int kind, uint64_t job, uint64_t ecid, cons
     q.ecid = ecid;
     q.cursor = (char *)cursor;
     q.limit = limit;
-    return query_req(c, &q, doc);
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    return cli_send(c, &env, seq);
 }
 
 static int cli_query(struct cli *c, int kind, uint64_t job, uint64_t ecid, json_t **doc)
 {
-    return query_page(c, kind, job, ecid, "", 0, doc);
+    uint64_t seq;
+    int rc = page_send(c, kind, job, ecid, "", 0, &seq);
+    return rc ? rc : cli_recv_doc(c, seq, doc);
 }
 
 /* ---- documents in pages (proto/PROTOCOL.md "Pages") ---------------------------------- */
@@ -191,22 +194,6 @@ static const char *paged_list(int kind, uint64_t job, uint32_t *limit)
     case FR__QUERY_REQUEST__KIND__REPORT: return "units";
     default: return NULL;
     }
-}
-
-/* Asks for a page (its request's seq in *seq; the reply is read with cli_recv). */
-static int page_send(struct cli *c, int kind, uint64_t job, uint64_t ecid, const char *cursor,
-                     uint32_t limit, uint64_t *seq)
-{
-    Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
-    q.kind = kind;
-    q.job_id = job;
-    q.ecid = ecid;
-    q.cursor = (char *)cursor;
-    q.limit = limit;
-    Fr__Envelope env = FR__ENVELOPE__INIT;
-    env.body_case = FR__ENVELOPE__BODY_QUERY;
-    env.query = &q;
-    return cli_send(c, &env, seq);
 }
 
 /* Every page of a paged document into l. The next page is asked for as soon as a page's
