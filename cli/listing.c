@@ -149,7 +149,7 @@ int listing_sort(struct listing *l, const char *const *keys)
     int rc = order && sorted && t.decoded ? rows_order_keys(l->nrows, text_key, &t, order) : -1;
     for (size_t i = 0; rc == 0 && i < l->nrows; i++)
         sorted[i] = l->rows[order[i]];
-    if (rc == 0)
+    if (rc == 0 && l->nrows)
         memcpy(l->rows, sorted, l->nrows * sizeof *sorted);
     free(t.m);
     json_decref(t.decoded);

@@ -43,7 +43,7 @@ int rows_order_keys(size_t n, int (*get)(void *arg, size_t row, size_t key, stru
             rc |= get(arg, i, j, &k[i].key[j]);
         }
     }
-    if (rc == 0)
+    if (rc == 0 && n > 1)
         qsort(k, n, sizeof *k, by_keys);
     for (size_t i = 0; i < n; i++)
         order[i] = k[i].at;

@@ -121,6 +121,29 @@ static void parsed_rows_filter_and_render(void **state)
     release_pages();
 }
 
+/* a site with no units: one empty page sorts (nothing) and prints an empty list */
+static void an_empty_listing_sorts_and_prints(void **state)
+{
+    (void)state;
+    struct listing l;
+    listing_init(&l, "units", 0);
+    char err[256];
+    assert_int_equal(listing_add(&l, strdup("{\"units\":[],\"next\":\"\"}"), err, sizeof err), 0);
+    assert_int_equal(listing_sort(&l, rows_by_port), 0);
+    char *got = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&got, &len);
+    listing_print_json(&l, f);
+    fclose(f);
+    assert_string_equal(got, "{\n  \"units\": []\n}\n");
+    free(got);
+    json_t *none = json_array();
+    rows_sort(none, rows_by_port);
+    assert_int_equal(json_array_size(none), 0);
+    json_decref(none);
+    listing_release(&l);
+}
+
 static void a_page_without_its_list_is_refused(void **state)
 {
     (void)state;
@@ -173,6 +196,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(prints_the_merged_document_in_rack_order),
         cmocka_unit_test(parsed_rows_filter_and_render),
+        cmocka_unit_test(an_empty_listing_sorts_and_prints),
         cmocka_unit_test(a_page_without_its_list_is_refused),
         cmocka_unit_test(a_watch_frame_prints_as_jansson_dumps_it),
     };
