@@ -86,6 +86,20 @@ def watch_figures(bindir, ep, pid, job, out):
           per[0], per[1], per[2], max(many[3][1:]) if many[3][1:] else "?"))
 
 
+def fill_site(bindir, aep, cep, units, bench):
+    """every unit restored once and unplugged (loadgen, burst), so every document has a row
+    per unit and every port a run; returns loadgen's figures (exits when not all restored)"""
+    lg = subprocess.run([os.path.join(bindir, "loadgen"), "--agents-endpoint", aep,
+                         "--clients-endpoint", cep, "--agents", str(max(1, units // 50)),
+                         "--ports", "50", "--mode", "burst", "--restore-ms", "500",
+                         "--timeout", "600", "--json"],
+                        capture_output=True, text=True, timeout=700, stdin=subprocess.DEVNULL)
+    d = json.loads(lg.stdout.strip().splitlines()[-1])
+    if d.get("restored") != d.get("units"):
+        sys.exit("%s: loadgen restored %s of %s units" % (bench, d.get("restored"), d.get("units")))
+    return d
+
+
 def rows(verb, out):
     doc = json.loads(out)
     key = {"status": "runs", "units": "units", "ports": "ports", "report": "units"}[verb]
@@ -105,14 +119,7 @@ def main():
     p, aep, cep = scale_bench.start_controller(bindir, tmp, None)
     out = {}
     try:
-        lg = subprocess.run([os.path.join(bindir, "loadgen"), "--agents-endpoint", aep,
-                             "--clients-endpoint", cep, "--agents", str(max(1, args.units // 50)),
-                             "--ports", "50", "--mode", "burst", "--restore-ms", "500",
-                             "--timeout", "600", "--json"],
-                            capture_output=True, text=True, timeout=700, stdin=subprocess.DEVNULL)
-        d = json.loads(lg.stdout.strip().splitlines()[-1])
-        if d.get("restored") != d.get("units"):
-            sys.exit("cli_bench: loadgen restored %s of %s units" % (d.get("restored"), d.get("units")))
+        d = fill_site(bindir, aep, cep, args.units, "cli_bench")
         job = str(d["job_id"])
         print("load average before: %.2f %.2f %.2f; %d units, job %s" % (os.getloadavg() + (d["units"], job)))
         print("| command | median | worst | controller CPU | CLI CPU | rows | output bytes |")

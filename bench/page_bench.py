@@ -23,7 +23,6 @@ import os
 import shutil
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scale_bench  # noqa: E402
-from cli_bench import controller_cpu  # noqa: E402
+from cli_bench import controller_cpu, fill_site  # noqa: E402
 
 
 def get_rack(port):
@@ -88,14 +87,7 @@ def main():
                                                ["page.listen=127.0.0.1:%d" % page_port,
                                                 "page.client_buffer_kb=%d" % args.buffer_kb])
     try:
-        lg = subprocess.run([os.path.join(bindir, "loadgen"), "--agents-endpoint", aep,
-                             "--clients-endpoint", cep, "--agents", str(max(1, args.units // 50)),
-                             "--ports", "50", "--mode", "burst", "--restore-ms", "500",
-                             "--timeout", "600", "--json"],
-                            capture_output=True, text=True, timeout=700, stdin=subprocess.DEVNULL)
-        d = json.loads(lg.stdout.strip().splitlines()[-1])
-        if d.get("restored") != d.get("units"):
-            sys.exit("page_bench: loadgen restored %s of %s units" % (d.get("restored"), d.get("units")))
+        d = fill_site(bindir, aep, cep, args.units, "page_bench")
         print("load average before: %.2f %.2f %.2f; %d units" % (os.getloadavg() + (d["units"],)))
         walls, cpus, tiles = [], [], 0
         for _ in range(args.runs):
