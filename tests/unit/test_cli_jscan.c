@@ -11,18 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_fixture.h"
 #include "jscan.h"
-
-static json_t *load(const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/cli/%s", getenv("FR_FIXTURES"), name);
-    json_error_t e;
-    json_t *doc = json_load_file(path, 0, &e);
-    if (!doc)
-        fail_msg("%s: %s", path, e.text);
-    return doc;
-}
 
 static struct jspan span(const char *s)
 {

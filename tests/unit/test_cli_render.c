@@ -9,20 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_fixture.h"
 #include "csv.h"
 #include "render.h"
 #include "render_csv.h"
-
-static json_t *load(const char *name)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/cli/%s", getenv("FR_FIXTURES"), name);
-    json_error_t e;
-    json_t *doc = json_load_file(path, 0, &e);
-    if (!doc)
-        fail_msg("%s: %s", path, e.text);
-    return doc;
-}
 
 /* noinline: inlined into a caller, GCC 12 (-O2) takes the returned buffer for the
  * address of the local the stream wrote it through, and warns of a dangling pointer */
