@@ -391,102 +391,85 @@ static int count_failed(const json_t *rows)
 
 /* Rows a list verb keeps (--state, --model, --quarantined): NULL or 0 keeps all. */
 struct filters {
-    const char *list;            /* the document's list they apply to */
     const char *state_key, *state, *model;
     int quarantined;
 };
 
-static int keep_row(const json_t *row, const struct filters *f)
-{
-    const char *state = json_string_value(json_object_get(row, f->state_key));
-    const char *model = json_string_value(json_object_get(row, "product_type"));
-    return (!f->state || (state && !strcmp(state, f->state))) &&
-           (!f->model || (model && !strcmp(model, f->model))) &&
-           (!f->quarantined || (state && !strcmp(state, "quarantined")));
-}
-
-/* Drops the rows of f->list that f does not keep (the JSON output is filtered too). */
-static void filter_doc(json_t *doc, const struct filters *f)
-{
-    json_t *rows = json_object_get(doc, f ? f->list : NULL);
-    for (size_t i = json_array_size(rows); f && i-- > 0;)
-        if (!keep_row(json_array_get(rows, i), f))
-            json_array_remove(rows, i);
-}
-
-/* failed_key: the document's list whose failed rows make the exit code 1 (NULL: none).
- * csv renders -o csv (NULL where the verb has no CSV form); filt may be NULL. */
 static int filtering(const struct filters *f)
 {
     return f && (f->state || f->model || f->quarantined);
 }
 
-static int keep_listed(const json_t *row, const void *f)
+static int keep_row(struct rview *row, const void *arg)
 {
-    return keep_row(row, f);
+    const struct filters *f = arg;
+    const char *state = rview_str(row, f->state_key);
+    const char *model = rview_str(row, "product_type");
+    return (!f->state || (state && !strcmp(state, f->state))) &&
+           (!f->model || (model && !strcmp(model, f->model))) &&
+           (!f->quarantined || (state && !strcmp(state, "quarantined")));
 }
 
-/* A paged document: -o json prints its rows from the pages' text (parsed only when they
- * are filtered); a table or CSV renders the parsed rows. Units and runs are shown in rack
- * order, sorted by keys read from their text. */
-static int show_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, const char *list, uint32_t limit,
-                      void (*render)(const json_t *, FILE *), void (*csv)(const json_t *, FILE *),
-                      const char *failed_key, const struct filters *filt)
+/* A paged document's table and CSV: its rows apart from the rest of it (render.h). */
+typedef void rows_fn(const json_t *doc, const struct rview_src *rows, FILE *out);
+
+/* A paged document: -o json prints its rows from the pages' text, a table or CSV reads
+ * their fields from it; no page is parsed but for its members besides the rows. Units and
+ * runs are shown in rack order, sorted by keys read from their text. failed: whether
+ * failed rows make the exit code 1; csv NULL where the verb has no CSV form; filt may be
+ * NULL. */
+static int show_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, rows_fn *render, rows_fn *csv,
+                      int failed, const struct filters *filt)
 {
     static const char *const failures[] = { "failed", "hardware_suspect", NULL };
     int by_port = kind == FR__QUERY_REQUEST__KIND__UNITS || kind == FR__QUERY_REQUEST__KIND__STATUS;
+    uint32_t limit;
     struct listing l;
-    listing_init(&l, list, !c->json || filtering(filt));
+    listing_init(&l, paged_list(kind, job, &limit));
     int rc = fetch_pages(c, kind, job, ecid, limit, &l);
     if (rc == EXIT_OK && by_port && listing_sort(&l, rows_by_port) < 0)
         rc = EXIT_FAILED;
     if (rc == EXIT_OK && filtering(filt))
-        listing_filter(&l, keep_listed, filt);
-    json_t *doc = rc || c->json ? NULL : listing_doc(&l);
+        listing_filter(&l, keep_row, filt);
+    json_t *doc = rc || c->json ? NULL : listing_head(&l);
     if (rc == EXIT_OK && !c->json && !doc) {
-        fprintf(stderr, "flashrack: out of memory\n");
+        fprintf(stderr, "flashrack: the controller's page of %s is not JSON\n", l.list);
         rc = EXIT_FAILED;
     }
+    struct rview_src rows = listing_rows(&l);
     if (rc == EXIT_OK && c->json)
         listing_print_json(&l, stdout);
     else if (rc == EXIT_OK && csv && !strcmp(c->format, "csv"))
-        csv(doc, stdout);
+        csv(doc, &rows, stdout);
     else if (rc == EXIT_OK)
-        render(doc, stdout);
-    int failed = rc == EXIT_OK && failed_key && !strcmp(failed_key, list) && listing_count(&l, "state", failures);
+        render(doc, &rows, stdout);
+    failed = rc == EXIT_OK && failed && listing_count(&l, "state", failures);
     json_decref(doc);
     listing_release(&l);
     return rc ? rc : failed ? EXIT_FAILED : EXIT_OK;
 }
 
-static int show_filtered(struct cli *c, int kind, uint64_t job, uint64_t ecid,
-                         void (*render)(const json_t *, FILE *), void (*csv)(const json_t *, FILE *),
-                         const char *failed_key, const struct filters *filt)
+/* A document that comes whole: its table (or CSV, where csv is not NULL) or -o json. */
+static int show_whole(struct cli *c, int kind, uint64_t job, uint64_t ecid,
+                      void (*render)(const json_t *, FILE *), void (*csv)(const json_t *, FILE *))
 {
-    uint32_t limit;
-    const char *list = paged_list(kind, job, &limit);
-    if (list)
-        return show_pages(c, kind, job, ecid, list, limit, render, csv, failed_key, filt);
     json_t *doc = NULL;
     int rc = cli_query(c, kind, job, ecid, &doc);
     if (rc)
         return rc;
-    filter_doc(doc, filt);
     if (c->json)
         print_json(doc);
     else if (csv && !strcmp(c->format, "csv"))
         csv(doc, stdout);
     else
         render(doc, stdout);
-    int failed = failed_key ? count_failed(json_object_get(doc, failed_key)) : 0;
     json_decref(doc);
-    return failed ? EXIT_FAILED : EXIT_OK;
+    return EXIT_OK;
 }
 
-static int show(struct cli *c, int kind, uint64_t job, uint64_t ecid, void (*render)(const json_t *, FILE *),
-                const char *failed_key)
+static int show(struct cli *c, int kind, uint64_t ecid, void (*render)(const json_t *, FILE *))
 {
-    return show_filtered(c, kind, job, ecid, render, NULL, failed_key, NULL);
+    return show_whole(c, kind, 0, ecid, render, NULL);
 }
 
 static int no_args(struct cli *c, const char *verb, int argc, char **argv)
@@ -502,7 +485,7 @@ static int no_args(struct cli *c, const char *verb, int argc, char **argv)
 static int run_agents(struct cli *c, int argc, char **argv)
 {
     int rc = no_args(c, "agents", argc, argv);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__AGENTS, 0, 0, render_agents, NULL);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__AGENTS, 0, render_agents);
 }
 
 static void say_released(const json_t *doc, const void *arg)
@@ -529,8 +512,7 @@ struct list_verb {
     const char *verb, *sub, *what;
     int (*act)(struct cli *c, const char *arg);
     int kind;
-    void (*render)(const json_t *, FILE *);
-    void (*csv)(const json_t *, FILE *);
+    rows_fn *render, *csv;
     const char *list, *state_key; /* the rows --state filters, and the field it compares */
     int has_model, has_quarantined;
 };
@@ -562,7 +544,7 @@ static int run_list_verb(struct cli *c, const struct list_verb *lv, int argc, ch
     static const struct option own[] = { { "state", required_argument, NULL, 'S' },
                                          { "model", required_argument, NULL, 'M' },
                                          { "quarantined", no_argument, NULL, 'Q' } };
-    struct filter_args fa = { lv, { lv->list, lv->state_key, NULL, NULL, 0 } };
+    struct filter_args fa = { lv, { lv->state_key, NULL, NULL, 0 } };
     int rc = parse_verb(c, lv->verb, argc, argv, own, 3, on_filter_opt, &fa);
     if (rc)
         return rc;
@@ -577,13 +559,13 @@ static int run_list_verb(struct cli *c, const struct list_verb *lv, int argc, ch
         fprintf(stderr, "flashrack %s: unexpected argument '%s'\n", lv->verb, argv[optind]);
         return verb_usage(lv->verb, stderr, EXIT_USAGE);
     }
-    return show_filtered(c, lv->kind, 0, 0, lv->render, lv->csv, NULL, &fa.f);
+    return show_pages(c, lv->kind, 0, 0, lv->render, lv->csv, 0, &fa.f);
 }
 
 static int run_units(struct cli *c, int argc, char **argv)
 {
     static const struct list_verb lv = { "units", "release", "unit (ECID)", units_release,
-                                         FR__QUERY_REQUEST__KIND__UNITS, render_units, render_csv_units,
+                                         FR__QUERY_REQUEST__KIND__UNITS, render_units_rows, render_csv_units_rows,
                                          "units", "run_state", 1, 0 };
     return run_list_verb(c, &lv, argc, argv);
 }
@@ -596,7 +578,7 @@ static int run_unit(struct cli *c, int argc, char **argv)
         fprintf(stderr, "flashrack unit: name one unit by its ECID (0x followed by hex, or decimal)\n");
         rc = verb_usage("unit", stderr, EXIT_USAGE);
     }
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__UNIT, 0, ecid, render_unit, NULL);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__UNIT, ecid, render_unit);
 }
 
 static void say_cleared(const json_t *doc, const void *port)
@@ -617,7 +599,7 @@ static int ports_clear(struct cli *c, const char *port)
 static int run_ports(struct cli *c, int argc, char **argv)
 {
     static const struct list_verb lv = { "ports", "clear", "port (rack label or agent:path)", ports_clear,
-                                         FR__QUERY_REQUEST__KIND__PORTS, render_ports, render_csv_ports,
+                                         FR__QUERY_REQUEST__KIND__PORTS, render_ports_rows, render_csv_ports_rows,
                                          "ports", "state", 0, 1 };
     return run_list_verb(c, &lv, argc, argv);
 }
@@ -625,7 +607,7 @@ static int run_ports(struct cli *c, int argc, char **argv)
 static int run_moves(struct cli *c, int argc, char **argv)
 {
     int rc = no_args(c, "moves", argc, argv);
-    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__MOVES, 0, 0, render_moves, NULL);
+    return rc ? rc : show(c, FR__QUERY_REQUEST__KIND__MOVES, 0, render_moves);
 }
 
 static int run_status(struct cli *c, int argc, char **argv)
@@ -634,9 +616,11 @@ static int run_status(struct cli *c, int argc, char **argv)
     int rc = parse_verb(c, "status", argc, argv, NULL, 0, NULL, NULL);
     if (!rc)
         rc = job_arg("status", argc, argv, &job);
-    return rc ? rc : show_filtered(c, FR__QUERY_REQUEST__KIND__STATUS, job, 0,
-                                   job ? render_job : render_jobs, job ? render_csv_runs : render_csv_jobs,
-                                   job ? "runs" : NULL, NULL);
+    if (rc)
+        return rc;
+    return job ? show_pages(c, FR__QUERY_REQUEST__KIND__STATUS, job, 0, render_job_rows, render_csv_runs_rows, 1,
+                            NULL)
+               : show_whole(c, FR__QUERY_REQUEST__KIND__STATUS, 0, 0, render_jobs, render_csv_jobs);
 }
 
 static int on_ecid_opt(void *arg, int ch, const char *val)
@@ -656,8 +640,8 @@ static int run_report(struct cli *c, int argc, char **argv)
     int rc = parse_verb(c, "report", argc, argv, own, 1, on_ecid_opt, &ecid);
     if (!rc)
         rc = job_arg("report", argc, argv, &job);
-    return rc ? rc : show_filtered(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, render_report,
-                                   render_csv_report, "units", NULL);
+    return rc ? rc : show_pages(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, render_report_rows,
+                                render_csv_report_rows, 1, NULL);
 }
 
 static void say_cancelled(const json_t *doc, const void *job)
@@ -1345,6 +1329,9 @@ int main(int argc, char **argv)
     if (!c.endpoint || !*c.endpoint)
         c.endpoint = "tcp://127.0.0.1:7711";
     srand((unsigned)fr_time_wall_ms());
+    /* a listing is megabytes to a pipe: written in 64 KiB blocks, not stdio's 4 KiB */
+    if (!isatty(STDOUT_FILENO))
+        setvbuf(stdout, NULL, _IOFBF, 64 * 1024);
     static const struct option opts[] = { GLOBAL_OPTS, { "version", no_argument, NULL, 'V' },
                                           { NULL, 0, NULL, 0 } };
     int ch;

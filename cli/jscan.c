@@ -23,14 +23,18 @@ static const char *skip_space(const char *p, const char *end)
     return p;
 }
 
-/* past the string whose '"' is at p, or NULL */
+/* past the string whose '"' is at p, or NULL: the first quote after it that an even run
+ * of backslashes (or none) precedes closes it */
 static const char *skip_string(const char *p, const char *end)
 {
-    for (p++; p < end; p++) {
-        if (*p == '\\')
-            p++;
-        else if (*p == '"')
+    const char *start = ++p;
+    while (p < end && (p = memchr(p, '"', (size_t)(end - p)))) {
+        const char *b = p;
+        while (b > start && b[-1] == '\\')
+            b--;
+        if ((p - b) % 2 == 0)
             return p + 1;
+        p++;
     }
     return NULL;
 }
@@ -80,13 +84,13 @@ static int items(struct jspan text, char open, int (*item)(void *arg, struct jsp
                  void *arg)
 {
     const char *end = text.p + text.n, *p = skip_space(text.p, end);
-    const char *after = p < end && *p == open ? skip_value(p, end) : NULL;
-    if (!after || skip_space(after, end) != end)
-        return -1; /* checked whole first: the walk below reads only well-nested text */
+    if (p >= end || *p != open)
+        return -1;
+    /* one walk: each value is skipped (and checked) once, every step bounded by end */
     char close = open == '{' ? '}' : ']';
     p = skip_space(p + 1, end);
     if (p < end && *p == close)
-        return 0;
+        return skip_space(p + 1, end) == end ? 0 : -1;
     for (;;) {
         struct jspan key = { NULL, 0 };
         if (open == '{') {
@@ -108,7 +112,7 @@ static int items(struct jspan text, char open, int (*item)(void *arg, struct jsp
         if (p < end && *p == ',')
             p = skip_space(p + 1, end);
         else if (p < end && *p == close)
-            return 0;
+            return skip_space(p + 1, end) == end ? 0 : -1;
         else
             return -1;
     }
@@ -155,6 +159,16 @@ int jscan_members(struct jspan text, struct jmember **out, size_t *n)
     *out = c.v;
     *n = c.n;
     return 0;
+}
+
+int jscan_members_into(struct jspan text, struct jmember **buf, size_t *cap, size_t *n)
+{
+    struct collect c = { *buf, 0, *cap, sizeof **buf };
+    int rc = items(text, '{', add_member, &c);
+    *buf = c.v;
+    *cap = c.cap;
+    *n = rc < 0 ? 0 : c.n;
+    return rc;
 }
 
 int jscan_elements(struct jspan text, struct jspan **out, size_t *n)

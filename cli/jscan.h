@@ -24,6 +24,9 @@ struct jmember {
 /* The members of the object in text, in order, in a malloc'ed array (*n of them);
  * -1 when text is not one well-nested object. */
 int jscan_members(struct jspan text, struct jmember **out, size_t *n);
+/* The same into *buf (capacity *cap members, grown with realloc and kept by the caller
+ * from object to object); *n is 0 when text is not one object (-1). */
+int jscan_members_into(struct jspan text, struct jmember **buf, size_t *cap, size_t *n);
 /* The member whose key is key (written without escapes), or -1 (none, or not an object). */
 int jscan_member(struct jspan text, const char *key, struct jspan *value);
 /* The elements of the array in text (malloc'ed, *n of them); -1 when it is not one. */

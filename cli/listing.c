@@ -6,23 +6,19 @@
 
 #include "rows.h"
 
-void listing_init(struct listing *l, const char *list, int parse)
+void listing_init(struct listing *l, const char *list)
 {
     memset(l, 0, sizeof *l);
     l->list = list;
-    l->parse = parse;
 }
 
 void listing_release(struct listing *l)
 {
-    for (size_t i = 0; i < l->npages; i++) {
+    for (size_t i = 0; i < l->npages; i++)
         free(l->texts[i]);
-        json_decref(l->docs[i]);
-    }
     free(l->texts);
-    free(l->docs);
     free(l->rows);
-    listing_init(l, l->list, l->parse);
+    listing_init(l, l->list);
 }
 
 static int key_is(const struct jmember *m, const char *key)
@@ -56,18 +52,13 @@ static int grow(struct listing *l, size_t more)
     return 0;
 }
 
-static int keep_page(struct listing *l, char *text, json_t *doc)
+static int keep_page(struct listing *l, char *text)
 {
     char **texts = realloc(l->texts, (l->npages + 1) * sizeof *texts);
-    if (texts)
-        l->texts = texts;
-    json_t **docs = texts ? realloc(l->docs, (l->npages + 1) * sizeof *docs) : NULL;
-    if (docs)
-        l->docs = docs;
-    if (!docs)
+    if (!texts)
         return -1;
-    l->texts[l->npages] = text;
-    l->docs[l->npages++] = doc;
+    l->texts = texts;
+    l->texts[l->npages++] = text;
     return 0;
 }
 
@@ -75,27 +66,21 @@ int listing_add(struct listing *l, char *text, char *err, size_t errlen)
 {
     struct jspan rows, *e = NULL;
     size_t n = 0;
-    json_t *doc = NULL, *list = NULL;
-    json_error_t jerr;
     const char *why = NULL;
     if (jscan_member((struct jspan){ text, strlen(text) }, l->list, &rows) < 0 ||
         jscan_elements(rows, &e, &n) < 0)
         why = "not a document holding its list";
-    else if (l->parse && !(doc = json_loads(text, 0, &jerr)))
-        why = jerr.text;
-    else if (doc && json_array_size(list = json_object_get(doc, l->list)) != n)
-        why = "its rows do not read as they scan";
-    else if (grow(l, n) < 0 || keep_page(l, text, doc) < 0)
+    else if (grow(l, n) < 0 || keep_page(l, text) < 0)
         why = "out of memory";
     if (why) {
         snprintf(err, errlen, "the controller's page of %s is not JSON: %s", l->list, why);
         free(e);
-        json_decref(doc);
         free(text);
         return -1;
     }
-    for (size_t i = 0; i < n; i++)
-        l->rows[l->nrows++] = (struct listing_row){ e[i], doc ? json_array_get(list, i) : NULL };
+    if (n)
+        memcpy(l->rows + l->nrows, e, n * sizeof *e);
+    l->nrows += n;
     free(e);
     return 0;
 }
@@ -121,7 +106,7 @@ static int text_key(void *arg, size_t row, size_t key, struct rows_key *k)
         free(t->m);
         t->m = NULL;
         t->row = row;
-        if (jscan_members(t->l->rows[row].text, &t->m, &t->n) < 0)
+        if (jscan_members(t->l->rows[row], &t->m, &t->n) < 0)
             return 0; /* not an object (listing_add checked): no keys */
     }
     for (size_t i = 0; i < t->n; i++) {
@@ -144,7 +129,7 @@ static int text_key(void *arg, size_t row, size_t key, struct rows_key *k)
 int listing_sort(struct listing *l, const char *const *keys)
 {
     size_t *order = malloc((l->nrows ? l->nrows : 1) * sizeof *order);
-    struct listing_row *sorted = malloc((l->nrows ? l->nrows : 1) * sizeof *sorted);
+    struct jspan *sorted = malloc((l->nrows ? l->nrows : 1) * sizeof *sorted);
     struct text_keys t = { l, keys, json_array(), 0, NULL, 0 };
     int rc = order && sorted && t.decoded ? rows_order_keys(l->nrows, text_key, &t, order) : -1;
     for (size_t i = 0; rc == 0 && i < l->nrows; i++)
@@ -158,12 +143,17 @@ int listing_sort(struct listing *l, const char *const *keys)
     return rc;
 }
 
-void listing_filter(struct listing *l, int (*keep)(const json_t *row, const void *arg), const void *arg)
+void listing_filter(struct listing *l, int (*keep)(struct rview *row, const void *arg), const void *arg)
 {
+    struct rview v;
+    rview_init(&v);
     size_t kept = 0;
-    for (size_t i = 0; i < l->nrows; i++)
-        if (keep(l->rows[i].obj, arg))
+    for (size_t i = 0; i < l->nrows; i++) {
+        rview_text(&v, l->rows[i]);
+        if (keep(&v, arg))
             l->rows[kept++] = l->rows[i];
+    }
+    rview_release(&v);
     l->nrows = kept;
 }
 
@@ -172,7 +162,7 @@ size_t listing_count(const struct listing *l, const char *key, const char *const
     size_t n = 0;
     for (size_t i = 0; i < l->nrows; i++) {
         struct jspan v;
-        if (jscan_member(l->rows[i].text, key, &v) < 0)
+        if (jscan_member(l->rows[i], key, &v) < 0)
             continue;
         for (size_t j = 0; values[j]; j++)
             if (jscan_is_string(v, values[j])) {
@@ -192,7 +182,7 @@ static void print_rows(const struct listing *l, FILE *out)
     fputc('[', out);
     for (size_t i = 0; i < l->nrows; i++) {
         fputs(i ? ",\n    " : "\n    ", out);
-        jscan_print_indented(out, l->rows[i].text, 2);
+        jscan_print_indented(out, l->rows[i], 2);
     }
     fputs("\n  ]", out);
 }
@@ -217,18 +207,29 @@ void listing_print_json(const struct listing *l, FILE *out)
     free(m);
 }
 
-json_t *listing_doc(const struct listing *l)
+json_t *listing_head(const struct listing *l)
 {
-    json_t *doc = l->npages && l->docs[0] ? json_copy(l->docs[0]) : json_object();
-    json_t *rows = json_array();
-    for (size_t i = 0; doc && rows && i < l->nrows; i++)
-        if (l->rows[i].obj)
-            json_array_append(rows, l->rows[i].obj);
-    if (doc)
-        json_object_del(doc, "next");
-    if (!doc || !rows || json_object_set_new(doc, l->list, rows) < 0) {
-        json_decref(doc);
-        return NULL;
+    struct jmember *m = NULL;
+    size_t n = 0;
+    json_t *doc = json_object();
+    if (doc && l->npages && jscan_members((struct jspan){ l->texts[0], strlen(l->texts[0]) }, &m, &n) < 0)
+        n = 0;
+    for (size_t i = 0; doc && i < n; i++) {
+        if (key_is(&m[i], "next") || key_is(&m[i], l->list))
+            continue;
+        char key[128];
+        json_t *v = json_loadb(m[i].value.p, m[i].value.n, JSON_DECODE_ANY, NULL);
+        snprintf(key, sizeof key, "%.*s", (int)m[i].key.n, m[i].key.p);
+        if (!v || json_object_set_new(doc, key, v) < 0) {
+            json_decref(doc);
+            doc = NULL;
+        }
     }
+    free(m);
     return doc;
+}
+
+struct rview_src listing_rows(const struct listing *l)
+{
+    return rview_src_texts(l->rows, l->nrows);
 }

@@ -4,27 +4,53 @@
 #include <math.h>
 #include <string.h>
 
+/* A field as the tables show it, read the same from jansson or from a row's text
+ * (rview.h): a string, "-" when missing or empty; a number, 0 when missing. */
+static const char *shown(struct rval r)
+{
+    return r.type == RVAL_STRING && *r.s ? r.s : "-";
+}
+
+static long long whole(struct rval r)
+{
+    return r.type == RVAL_INTEGER ? r.i : r.type == RVAL_REAL ? (long long)r.d : 0;
+}
+
+static double number(struct rval r)
+{
+    return r.type == RVAL_INTEGER || r.type == RVAL_REAL ? r.d : 0.0;
+}
+
 static const char *str(const json_t *o, const char *key)
 {
-    const char *s = json_string_value(json_object_get(o, key));
-    return s && *s ? s : "-";
+    return shown(rval_json(json_object_get(o, key)));
 }
 
 static long long num(const json_t *o, const char *key)
 {
-    const json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? json_integer_value(v) : json_is_real(v) ? (long long)json_real_value(v) : 0;
+    return whole(rval_json(json_object_get(o, key)));
 }
 
-static double real(const json_t *o, const char *key)
+static const char *vstr(struct rview *v, const char *key)
 {
-    const json_t *v = json_object_get(o, key);
-    return json_is_number(v) ? json_number_value(v) : 0.0;
+    return shown(rview_get(v, key));
 }
 
-static const char *yes(const json_t *o, const char *key)
+static long long vnum(struct rview *v, const char *key)
 {
-    return json_is_true(json_object_get(o, key)) ? "yes" : "no";
+    return whole(rview_get(v, key));
+}
+
+static const char *vyes(struct rview *v, const char *key)
+{
+    return rview_get(v, key).type == RVAL_TRUE ? "yes" : "no";
+}
+
+/* A string field as it is, "" when it is not a string ("-" when empty: vstr). */
+static const char *vraw(struct rview *v, const char *key)
+{
+    const char *s = rview_str(v, key);
+    return s ? s : "";
 }
 
 /* "2026-11-24T10:00:00.123Z" → "10:00:00" (times are shown in UTC, as stored). */
@@ -55,19 +81,27 @@ void render_bar(double percent, int width, char *buf, size_t len)
     (void)n; /* truncation to len is what the caller asked for */
 }
 
-double render_run_percent(const json_t *run)
+static double run_percent(struct rview *run)
 {
-    const char *state = str(run, "state");
+    const char *state = vstr(run, "state");
     if (strcmp(state, "done") == 0)
         return 100.0;
     if (strcmp(state, "waiting_unit") == 0 || strcmp(state, "preflight") == 0)
         return 0.0;
-    double step = (double)num(run, "step"), frac = real(run, "fraction");
+    double step = (double)vnum(run, "step"), frac = number(rview_get(run, "fraction"));
     if (step < 0 || step > 7)
         step = 0;
     if (!(frac >= 0 && frac <= 1))
         frac = 0;
     return (step + frac) * 100.0 / 8.0;
+}
+
+double render_run_percent(const json_t *run)
+{
+    struct rview v;
+    rview_init(&v);
+    rview_obj(&v, run);
+    return run_percent(&v);
 }
 
 static const json_t *list(const json_t *doc, const char *key)
@@ -89,30 +123,50 @@ void render_agents(const json_t *doc, FILE *out)
                 num(a, "slots"), clock_of(json_string_value(json_object_get(a, "last_seen")), t, sizeof t));
 }
 
-void render_units(const json_t *doc, FILE *out)
+void render_units_rows(const json_t *doc, const struct rview_src *rows, FILE *out)
 {
+    (void)doc;
     fprintf(out, "%-18s %-11s %-9s %-8s %-8s %-8s %-7s %-14s %-16s %s\n", "ECID", "MODEL", "MODE",
             "AGENT", "PORT", "LABEL", "PRESENT", "STATE", "LAST RUN", "REASON");
-    size_t i;
-    const json_t *u;
-    json_array_foreach(list(doc, "units"), i, u)
-        fprintf(out, "%-18s %-11s %-9s %-8s %-8s %-8s %-7s %-14s %-16s %s\n", str(u, "ecid"),
-                str(u, "product_type"), str(u, "mode"), str(u, "agent"), str(u, "port"),
-                str(u, "label"), yes(u, "present"), str(u, "state"), str(u, "run_state"),
-                json_is_string(json_object_get(u, "reason")) ? json_string_value(json_object_get(u, "reason")) : "");
+    struct rview u;
+    rview_init(&u);
+    for (size_t i = 0; i < rows->n; i++) {
+        rview_src_row(rows, i, &u);
+        fprintf(out, "%-18s %-11s %-9s %-8s %-8s %-8s %-7s %-14s %-16s %s\n", vstr(&u, "ecid"),
+                vstr(&u, "product_type"), vstr(&u, "mode"), vstr(&u, "agent"), vstr(&u, "port"),
+                vstr(&u, "label"), vyes(&u, "present"), vstr(&u, "state"), vstr(&u, "run_state"),
+                vraw(&u, "reason"));
+    }
+    rview_release(&u);
+}
+
+void render_units(const json_t *doc, FILE *out)
+{
+    struct rview_src rows = rview_src_json(list(doc, "units"));
+    render_units_rows(doc, &rows, out);
+}
+
+void render_ports_rows(const json_t *doc, const struct rview_src *rows, FILE *out)
+{
+    (void)doc;
+    fprintf(out, "%-8s %-7s %-8s %-8s %3s %5s %5s %-12s %-18s %7s  %s\n", "AGENT", "LABEL", "PATH", "HUB",
+            "BUS", "DEPTH", "POWER", "STATE", "UNIT", "STRIKES", "REASON");
+    struct rview p;
+    rview_init(&p);
+    for (size_t i = 0; i < rows->n; i++) {
+        rview_src_row(rows, i, &p);
+        fprintf(out, "%-8s %-7s %-8s %-8s %3lld %5lld %5s %-12s %-18s %7lld  %s\n", vstr(&p, "agent"),
+                vstr(&p, "label"), vstr(&p, "path"), vstr(&p, "hub"), vnum(&p, "bus"), vnum(&p, "depth"),
+                vyes(&p, "power_switch"), vstr(&p, "state"), vstr(&p, "ecid"), vnum(&p, "strikes"),
+                rview_str(&p, "reason") ? vstr(&p, "reason") : "");
+    }
+    rview_release(&p);
 }
 
 void render_ports(const json_t *doc, FILE *out)
 {
-    fprintf(out, "%-8s %-7s %-8s %-8s %3s %5s %5s %-12s %-18s %7s  %s\n", "AGENT", "LABEL", "PATH", "HUB",
-            "BUS", "DEPTH", "POWER", "STATE", "UNIT", "STRIKES", "REASON");
-    size_t i;
-    const json_t *p;
-    json_array_foreach(list(doc, "ports"), i, p)
-        fprintf(out, "%-8s %-7s %-8s %-8s %3lld %5lld %5s %-12s %-18s %7lld  %s\n", str(p, "agent"),
-                str(p, "label"), str(p, "path"), str(p, "hub"), num(p, "bus"), num(p, "depth"),
-                yes(p, "power_switch"), str(p, "state"), str(p, "ecid"), num(p, "strikes"),
-                json_is_string(json_object_get(p, "reason")) ? str(p, "reason") : "");
+    struct rview_src rows = rview_src_json(list(doc, "ports"));
+    render_ports_rows(doc, &rows, out);
 }
 
 static void job_line(const json_t *j, FILE *out)
@@ -134,25 +188,34 @@ void render_jobs(const json_t *doc, FILE *out)
         job_line(j, out);
 }
 
-void render_job(const json_t *doc, FILE *out)
+void render_job_rows(const json_t *doc, const struct rview_src *runs, FILE *out)
 {
     render_jobs(doc, out);
     fprintf(out, "\n%-6s %-7s %-18s %-11s %-16s %3s %-27s %s\n", "AGENT", "PORT", "ECID", "MODEL",
             "STATE", "TRY", "PROGRESS", "STATUS");
-    size_t i;
-    const json_t *r;
-    json_array_foreach(list(doc, "runs"), i, r) {
+    struct rview r;
+    rview_init(&r);
+    for (size_t i = 0; i < runs->n; i++) {
         char bar[64];
-        render_bar(render_run_percent(r), 20, bar, sizeof bar);
-        const char *err = str(r, "error");
-        const char *status = strcmp(err, "-") != 0 ? err : str(r, "status");
-        fprintf(out, "%-6s %-7s %-18s %-11s %-16s %3lld %-27s %.60s\n", str(r, "agent"), str(r, "label"),
-                str(r, "ecid"), str(r, "product_type"), str(r, "state"), num(r, "attempt"), bar, status);
+        rview_src_row(runs, i, &r);
+        render_bar(run_percent(&r), 20, bar, sizeof bar);
+        const char *err = vstr(&r, "error");
+        const char *status = strcmp(err, "-") != 0 ? err : vstr(&r, "status");
+        fprintf(out, "%-6s %-7s %-18s %-11s %-16s %3lld %-27s %.60s\n", vstr(&r, "agent"), vstr(&r, "label"),
+                vstr(&r, "ecid"), vstr(&r, "product_type"), vstr(&r, "state"), vnum(&r, "attempt"), bar,
+                status);
     }
+    rview_release(&r);
     if (json_array_size(list(doc, "moves")) > 0) {
         fprintf(out, "\nMOVE INSTRUCTIONS\n");
         render_moves(doc, out);
     }
+}
+
+void render_job(const json_t *doc, FILE *out)
+{
+    struct rview_src runs = rview_src_json(list(doc, "runs"));
+    render_job_rows(doc, &runs, out);
 }
 
 void render_move_line(const json_t *m, char *buf, size_t len)
@@ -182,32 +245,40 @@ void render_moves(const json_t *doc, FILE *out)
 
 void render_run_line(const json_t *run, char *buf, size_t len)
 {
-    const char *err = str(run, "error");
-    snprintf(buf, len, "%s %s %s %s try %lld step %lld %d%%%s%s", str(run, "label"), str(run, "ecid"),
-             str(run, "product_type"), str(run, "state"), num(run, "attempt"), num(run, "step"),
-             (int)(render_run_percent(run) + 0.5), strcmp(err, "-") ? ": " : "", strcmp(err, "-") ? err : "");
+    struct rview v;
+    rview_init(&v);
+    rview_obj(&v, run);
+    const char *err = vstr(&v, "error");
+    snprintf(buf, len, "%s %s %s %s try %lld step %lld %d%%%s%s", vstr(&v, "label"), vstr(&v, "ecid"),
+             vstr(&v, "product_type"), vstr(&v, "state"), vnum(&v, "attempt"), vnum(&v, "step"),
+             (int)(run_percent(&v) + 0.5), strcmp(err, "-") ? ": " : "", strcmp(err, "-") ? err : "");
 }
 
-static void attempt_lines(const json_t *attempts, FILE *out)
+/* The attempts of a unit (a report's unit, or a job in a unit's history). */
+static void attempt_lines(struct rval attempts, FILE *out)
 {
-    size_t k;
-    const json_t *a;
-    json_array_foreach(attempts, k, a) {
-        fprintf(out, "  attempt %lld  %s:%s (%s)  %s → %s  %s", num(a, "n"), str(a, "agent"),
-                str(a, "port"), str(a, "label"), str(a, "started"), str(a, "ended"), str(a, "outcome"));
-        if (strcmp(str(a, "error_class"), "-") != 0)
-            fprintf(out, "  [%s] %s", str(a, "error_class"), str(a, "error_text"));
-        const char *version = json_string_value(json_object_get(a, "version"));
+    struct rview_src src = rview_src_of(attempts);
+    struct rview a;
+    rview_init(&a);
+    for (size_t k = 0; k < src.n; k++) {
+        rview_src_row(&src, k, &a);
+        fprintf(out, "  attempt %lld  %s:%s (%s)  %s → %s  %s", vnum(&a, "n"), vstr(&a, "agent"),
+                vstr(&a, "port"), vstr(&a, "label"), vstr(&a, "started"), vstr(&a, "ended"), vstr(&a, "outcome"));
+        if (strcmp(vstr(&a, "error_class"), "-") != 0)
+            fprintf(out, "  [%s] %s", vstr(&a, "error_class"), vstr(&a, "error_text"));
+        const char *version = rview_str(&a, "version");
         if (version && *version)
-            fprintf(out, "\n    installed: iOS %s (%s)", version, str(a, "build"));
+            fprintf(out, "\n    installed: iOS %s (%s)", version, vstr(&a, "build"));
         else
-            fprintf(out, "\n    installed: %s (its iOS version not known)", str(a, "firmware"));
-        fprintf(out, "  sha256 %s  %lld s\n", str(a, "sha256"), num(a, "duration_s"));
-        const char *verdict = json_string_value(json_object_get(a, "verification"));
+            fprintf(out, "\n    installed: %s (its iOS version not known)", vstr(&a, "firmware"));
+        fprintf(out, "  sha256 %s  %lld s\n", vstr(&a, "sha256"), vnum(&a, "duration_s"));
+        const char *verdict = rview_str(&a, "verification");
         if (verdict && *verdict) /* what the unit said after the restore */
             fprintf(out, "    verification: %s\n", verdict);
-        fprintf(out, "    log: %s\n", str(a, "log_path"));
+        fprintf(out, "    log: %s\n", vstr(&a, "log_path"));
     }
+    rview_release(&a);
+    rview_src_release(&src);
 }
 
 void render_unit(const json_t *doc, FILE *out)
@@ -229,7 +300,7 @@ void render_unit(const json_t *doc, FILE *out)
         if (strcmp(str(r, "error_class"), "-") != 0)
             fprintf(out, "  [%s] %s", str(r, "error_class"), str(r, "error"));
         fputc('\n', out);
-        attempt_lines(list(r, "attempts"), out);
+        attempt_lines(rval_json(list(r, "attempts")), out);
     }
     if (json_array_size(list(doc, "history")) == 0)
         fprintf(out, "\nin no job yet\n");
@@ -268,22 +339,31 @@ void render_submit_summary(const json_t *doc, char *buf, size_t len)
         snprintf(buf + n, len - n, ", and %lld more", nskipped - (long long)json_array_size(sk));
 }
 
-void render_report(const json_t *doc, FILE *out)
+void render_report_rows(const json_t *doc, const struct rview_src *units, FILE *out)
 {
     const json_t *job = json_object_get(doc, "job");
     fprintf(out, "Restore report — job %lld '%s' (%s)\nFirmware: %s\nMode: %s\nCreated: %s  Finished: %s\n",
             num(job, "id"), str(job, "name"), str(job, "state"), str(job, "firmware"),
             json_is_false(json_object_get(job, "erase")) ? "update" : "erase and restore",
             str(job, "created"), str(job, "finished"));
-    size_t i;
-    const json_t *u;
-    json_array_foreach(list(doc, "units"), i, u) {
-        fprintf(out, "\nUnit %s  %s  serial %s\n  result: %s   started %s   ended %s\n", str(u, "ecid"),
-                str(u, "product_type"), str(u, "serial"), str(u, "state"), str(u, "started"),
-                str(u, "ended"));
-        attempt_lines(list(u, "attempts"), out);
+    struct rview u;
+    rview_init(&u);
+    for (size_t i = 0; i < units->n; i++) {
+        rview_src_row(units, i, &u);
+        fprintf(out, "\nUnit %s  %s  serial %s\n  result: %s   started %s   ended %s\n", vstr(&u, "ecid"),
+                vstr(&u, "product_type"), vstr(&u, "serial"), vstr(&u, "state"), vstr(&u, "started"),
+                vstr(&u, "ended"));
+        struct rval atts = rview_get(&u, "attempts");
+        attempt_lines(atts.type == RVAL_OTHER ? atts : rval_json(NULL), out);
     }
-    fprintf(out, "\n%zu units\n", json_array_size(list(doc, "units")));
+    rview_release(&u);
+    fprintf(out, "\n%zu units\n", units->n);
+}
+
+void render_report(const json_t *doc, FILE *out)
+{
+    struct rview_src units = rview_src_json(list(doc, "units"));
+    render_report_rows(doc, &units, out);
 }
 
 static void human_bytes(long long n, char *buf, size_t len)

@@ -8,11 +8,21 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "rview.h"
+
 /* A progress bar of width cells for percent (clamped to 0..100; NaN → 0):
  * "[#########.........]  45%". buf needs width + 8 bytes. */
 void render_bar(double percent, int width, char *buf, size_t len);
 /* Overall percent of a run from its state, step (0..7) and fraction. */
 double render_run_percent(const json_t *run);
+
+/* The paged documents' tables take their rows apart from the rest of the document (doc:
+ * its other members), so rows read from the pages' text (rview.h) print the same as
+ * those of a parsed document: render_units(doc) is render_units_rows(doc, its "units"). */
+void render_units_rows(const json_t *doc, const struct rview_src *rows, FILE *out);
+void render_ports_rows(const json_t *doc, const struct rview_src *rows, FILE *out);
+void render_job_rows(const json_t *doc, const struct rview_src *runs, FILE *out);
+void render_report_rows(const json_t *doc, const struct rview_src *units, FILE *out);
 
 void render_agents(const json_t *doc, FILE *out);
 void render_units(const json_t *doc, FILE *out);

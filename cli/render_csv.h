@@ -8,6 +8,8 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "rview.h"
+
 /* units: ecid, product_type, serial, mode, agent, port, label, present, last_seen, run_state */
 void render_csv_units(const json_t *doc, FILE *out);
 /* ports: agent, path, label, hub, bus, depth, power_switch, state, ecid, strikes, reason */
@@ -18,5 +20,11 @@ void render_csv_jobs(const json_t *doc, FILE *out);
 void render_csv_runs(const json_t *doc, FILE *out);
 /* report: one row per attempt (a unit without attempts: one row, attempt fields empty) */
 void render_csv_report(const json_t *doc, FILE *out);
+
+/* The paged lists' rows apart from their document, as in render.h. */
+void render_csv_units_rows(const json_t *doc, const struct rview_src *rows, FILE *out);
+void render_csv_ports_rows(const json_t *doc, const struct rview_src *rows, FILE *out);
+void render_csv_runs_rows(const json_t *doc, const struct rview_src *rows, FILE *out);
+void render_csv_report_rows(const json_t *doc, const struct rview_src *units, FILE *out);
 
 #endif

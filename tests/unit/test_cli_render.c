@@ -1,4 +1,5 @@
-/* test_cli_render — documents rendered for people; odd documents never crash. */
+/* test_cli_render — documents rendered for people; odd documents never crash; rows read
+ * from their text render as the parsed rows do. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,6 +150,71 @@ static void odd_documents_render_without_crashing(void **state)
     }
 }
 
+typedef void rows_fn(const json_t *, const struct rview_src *, FILE *);
+
+/* What fn prints of doc's list key given as each row's compact text (caller frees). */
+__attribute__((noinline)) static char *render_rows_to_string(rows_fn *fn, const json_t *doc, const char *key)
+{
+    const json_t *list = json_object_get(doc, key);
+    size_t n = json_is_array(list) ? json_array_size(list) : 0;
+    char **texts = calloc(n + 1, sizeof *texts);
+    struct jspan *spans = calloc(n + 1, sizeof *spans);
+    for (size_t i = 0; i < n; i++) {
+        texts[i] = json_dumps(json_array_get(list, i), JSON_COMPACT | JSON_ENCODE_ANY);
+        spans[i] = (struct jspan){ texts[i], strlen(texts[i]) };
+    }
+    json_t *head = json_copy((json_t *)doc);
+    json_object_del(head, key);
+    struct rview_src rows = rview_src_texts(spans, n);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    fn(head, &rows, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(spans);
+    json_decref(head);
+    return buf;
+}
+
+/* Rows read straight from their text print byte for byte as the parsed rows do: strings
+ * with escapes, reals where integers are expected, booleans, nulls, nested values, rows
+ * that are not objects, missing fields. */
+static void rows_read_from_text_render_as_parsed(void **state)
+{
+    struct {
+        void (*doc)(const json_t *, FILE *);
+        rows_fn *rows;
+        const char *key;
+    } fns[] = {
+        { render_units, render_units_rows, "units" },          { render_ports, render_ports_rows, "ports" },
+        { render_job, render_job_rows, "runs" },               { render_report, render_report_rows, "units" },
+        { render_csv_units, render_csv_units_rows, "units" },  { render_csv_ports, render_csv_ports_rows, "ports" },
+        { render_csv_runs, render_csv_runs_rows, "runs" },     { render_csv_report, render_csv_report_rows, "units" },
+    };
+    json_t *odd = json_pack(
+        "{s:[{s:s, s:s, s:s, s:f, s:b, s:n, s:s, s:{s:i}}, {s:s, s:i, s:s}, i, s], "
+        "s:[{s:s, s:f, s:f, s:s, s:b, s:s}, {}], s:[{s:s, s:f, s:i, s:s, s:s, s:f}], s:{s:i}, s:[]}",
+        "units", "ecid", "0x\"1\"", "label", "caf\u00e9\n", "state", "", "bus", 2.75, "present", 1, "reason",
+        "mode", "tab\there", "attempts", "n", 1, "ecid", "0x2", "step", 3, "reason", "", 7, "x",
+        "ports", "agent", "A\\B", "bus", 1e2, "strikes", -2.5, "reason", "it's \"bad\"", "power_switch", 1,
+        "path", "\u263a", "runs", "state", "restoring", "fraction", 0.333, "step", 2, "error", "",
+        "status", "going \u00e0 la", "attempt", 1.9, "job", "id", 3, "moves");
+    json_t *docs[] = { load("watch.json"), load("report.json"), odd, json_object() };
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
+            char *want = render_to_string(fns[f].doc, docs[d]);
+            char *got = render_rows_to_string(fns[f].rows, docs[d], fns[f].key);
+            assert_string_equal(got, want);
+            free(want);
+            free(got);
+        }
+        json_decref(docs[d]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -159,6 +225,7 @@ int main(void)
         cmocka_unit_test(csv_fields_are_quoted_as_rfc_4180_says),
         cmocka_unit_test(report_csv_is_a_row_per_attempt),
         cmocka_unit_test(odd_documents_render_without_crashing),
+        cmocka_unit_test(rows_read_from_text_render_as_parsed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
