@@ -14,6 +14,7 @@
 #include "engine_output.h"
 #include "engine_probe.h"
 #include "flashrack.pb-c.h"
+#include "fr_replay.h"
 #include "fr_service.h"
 #include "fr_types.h"
 #include "fr_zsock.h"
@@ -56,7 +57,7 @@ struct outbox_entry {
     uint64_t seq;
     uint8_t *data;
     size_t len;
-    uint64_t sent_at;            /* uv_now of the last send */
+    struct fr_replay replay;     /* when it goes out again (uv_now ms) */
     Fr__AttemptRef ref;          /* JobResult entries: the attempt it reports (else ecid 0) */
     int64_t journal_id;          /* its row in the result journal (0 = none) */
     struct outbox_entry *next;
@@ -90,6 +91,7 @@ struct agent {
     uint64_t last_tick;          /* uv_now of the last link timer tick */
     uint64_t next_seq;           /* next reliable seq */
     uint64_t acked;              /* highest seq the controller acked */
+    uint64_t tick_acked;         /* acked at the previous link tick */
     struct outbox_entry *outbox, **outbox_tail;
     uint64_t dropped;
     int hellos_unsent;           /* Hellos in a row with no link to send them on */

@@ -33,7 +33,7 @@ void link_send(struct agent *a, Fr__Envelope *env)
 static void outbox_transmit(struct agent *a, struct outbox_entry *e)
 {
     if (a->welcomed && fr_zsock_send(&a->zs, NULL, 0, e->data, e->len) == 0)
-        e->sent_at = uv_now(a->loop);
+        fr_replay_sent(&e->replay, uv_now(a->loop));
 }
 
 /* Queues env under the next seq. The seq is taken only once the message is packed: a
@@ -165,13 +165,19 @@ static void outbox_ack(struct agent *a, uint64_t ack)
         a->outbox_tail = &a->outbox;
 }
 
-/* Replays entries not acknowledged within a heartbeat (or all, after a Welcome). */
+/* After a Welcome, every entry goes again on the new link; at a tick, those that may
+ * have been lost (fr_replay.h: never sent, or unacknowledged while the ack stands still). */
 static void outbox_replay(struct agent *a, int all)
 {
     uint64_t now = uv_now(a->loop);
-    for (struct outbox_entry *e = a->outbox; e; e = e->next)
-        if (all || now - e->sent_at >= a->heartbeat_ms)
+    int ack_moved = a->acked != a->tick_acked;
+    a->tick_acked = a->acked;
+    for (struct outbox_entry *e = a->outbox; e; e = e->next) {
+        if (all)
+            fr_replay_relink(&e->replay);
+        if (fr_replay_due(&e->replay, now, a->heartbeat_ms, ack_moved))
             outbox_transmit(a, e);
+    }
 }
 
 static int send_hello(struct agent *a)

@@ -47,6 +47,7 @@
 #include "fr_batch.h"
 #include "fr_err.h"
 #include "fr_keys.h"
+#include "fr_replay.h"
 #include "fr_types.h"
 #include "fr_wire.h"
 
@@ -71,7 +72,8 @@ struct outbox_entry {
     uint64_t seq;
     uint8_t *data;
     size_t len;
-    uint64_t first_ns, sent_ns;
+    uint64_t first_ns;
+    struct fr_replay replay; /* when it goes out again (ms), as the agent's */
     int is_result;
     Fr__AttemptRef ref; /* a result's attempt, listed in Hellos until acknowledged */
     struct outbox_entry *next;
@@ -106,7 +108,7 @@ struct lg_agent {
     uint64_t epoch;
     uint32_t hb_ms, liveness;
     uint64_t last_heard_ms, last_tick_ms;
-    uint64_t next_seq, acked;
+    uint64_t next_seq, acked, tick_acked;
     struct outbox_entry *outbox, **outbox_tail;
     uv_timer_t hb;
     struct lg_unit *units;
@@ -225,7 +227,7 @@ static void outbox_transmit(struct lg_agent *a, struct outbox_entry *e)
         return;
     if (fr_zsock_send(&a->zs, NULL, 0, e->data, e->len) == 0) {
         G.st.sent++;
-        e->sent_ns = uv_hrtime();
+        fr_replay_sent(&e->replay, now_ms());
     } else {
         G.st.send_fail++;
     }
@@ -272,14 +274,20 @@ static void outbox_ack(struct lg_agent *a, uint64_t ack)
         a->outbox_tail = &a->outbox;
 }
 
+/* As the agent replays (fr_replay.h): all after a Welcome, else what may have been lost. */
 static void outbox_replay(struct lg_agent *a, int all)
 {
-    uint64_t now = uv_hrtime();
-    for (struct outbox_entry *e = a->outbox; e; e = e->next)
-        if (all || now - e->sent_ns >= (uint64_t)a->hb_ms * 1000000) {
-            G.st.replays++;
+    uint64_t now = now_ms();
+    int ack_moved = a->acked != a->tick_acked;
+    a->tick_acked = a->acked;
+    for (struct outbox_entry *e = a->outbox; e; e = e->next) {
+        if (all)
+            fr_replay_relink(&e->replay);
+        if (fr_replay_due(&e->replay, now, a->hb_ms, ack_moved)) {
+            G.st.replays += e->replay.sends > 0 || all;
             outbox_transmit(a, e);
         }
+    }
 }
 
 static void fill_unit(const struct lg_unit *u, Fr__UnitInfo *ui, char *path, size_t pathlen)

@@ -4,39 +4,12 @@ hello_generation) makes the agent say Hello again with its ports. A fake control
 (a ROUTER on 127.0.0.1) takes the Hello the agent sends before the simulator is up
 (no ports), starts the simulator, and once a Hello with the ports has come answers
 that first Hello, as a busy controller would, so the Welcome is stale every time."""
-import time
 
 import zmq
 
+from fake_controller import HEARTBEAT, HELLO, next_hello, next_message, welcome
 from harness import check, free_port, main, Site, simple_rack
-from wire import field_bytes, field_varint, fields
-
-HELLO, WELCOME, HEARTBEAT = 10, 11, 12
-
-
-def next_message(router, limit_s=10):
-    """(routing id, envelope fields) of the agent's next message."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if router.poll(100):
-            ident, data = router.recv_multipart()
-            return ident, fields(data)
-    raise AssertionError("the agent sent nothing within %ss" % limit_s)
-
-
-def next_hello(router, limit_s=10):
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        ident, env = next_message(router, deadline - time.monotonic())
-        if HELLO in env:
-            return ident, env, fields(env[HELLO][0])
-    raise AssertionError("no Hello within %ss" % limit_s)
-
-
-def welcome(session, generation, epoch=7):
-    body = (field_varint(1, epoch) + field_varint(2, 200) + field_varint(3, 100) +
-            field_varint(6, session) + field_varint(7, generation))
-    return field_varint(1, 1) + field_varint(3, epoch) + field_bytes(WELCOME, body)
+from wire import fields
 
 
 def welcome_for_an_older_port_list(bindir):
