@@ -306,8 +306,8 @@ static enum MHD_Result answer_events(struct page *p, struct MHD_Connection *conn
     if (!r) {
         sse_queue_free(&cl->q);
         free(cl);
-        return answer_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the rack is larger than a client's "
-                           "queue ([page] client_buffer_kb)\n");
+        return answer_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot queue the rack's snapshot "
+                           "now (out of memory)\n");
     }
     cl->next = p->clients;
     p->clients = cl;

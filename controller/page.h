@@ -13,7 +13,8 @@
  * what changed is sent. Where one reading costs more than a tenth of that (a site of
  * thousands of ports), the next waits PAGE_DUTY times as long as the last took, so an
  * open page never takes more than about a tenth of the loop. At most [page] max_clients streams (503 beyond); each client
- * has a queue of at most [page] client_buffer_kb unread bytes: a client that falls that
+ * has a queue of at most [page] client_buffer_kb unread bytes, or one event (a snapshot
+ * larger than that goes to a client that has read everything): a client that falls that
  * far behind is dropped, so a slow reader never grows the controller's memory. A client
  * that went away is noticed at the next event or heartbeat sent to it (a stream with
  * nothing to send is suspended, its socket not watched).

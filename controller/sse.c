@@ -33,10 +33,12 @@ size_t sse_queue_take(struct sse_queue *q, char *out, size_t n)
     return n;
 }
 
-/* Room for need more bytes, moving the unread ones to the front first. */
+/* Room for need more bytes, moving the unread ones to the front first. A client that has
+ * read everything is not behind: one event into an empty queue fits whatever its size (a
+ * snapshot of a rack larger than the bound). */
 static int reserve(struct sse_queue *q, size_t need)
 {
-    if (sse_queue_pending(q) + need > q->max)
+    if (sse_queue_pending(q) && sse_queue_pending(q) + need > q->max)
         return -1;
     if (q->off) {
         memmove(q->buf, q->buf + q->off, q->len - q->off);

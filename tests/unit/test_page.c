@@ -58,6 +58,25 @@ static void bounded(void **state)
     sse_queue_free(&q);
 }
 
+/* A snapshot larger than the bound goes into an empty queue (a new client, or one that
+ * read everything: a rack of 10,000 ports is more than the default bound); behind it,
+ * nothing more fits until it is read. */
+static void a_large_event_fits_an_empty_queue(void **state)
+{
+    struct sse_queue q;
+    sse_queue_init(&q, 100);
+    char data[301];
+    memset(data, 'x', 300);
+    data[300] = '\0';
+    assert_int_equal(sse_event(&q, "snapshot", data), 0);
+    assert_int_equal(sse_queue_pending(&q), 16 + 6 + 300 + 2);
+    assert_int_equal(sse_event(&q, "e", "y"), -1); /* the client is behind now */
+    char all[400];
+    assert_int_equal(sse_queue_take(&q, all, sizeof all), 324);
+    assert_int_equal(sse_event(&q, "e", "y"), 0);
+    sse_queue_free(&q);
+}
+
 static json_t *load(const char *text)
 {
     json_error_t e;
@@ -151,7 +170,8 @@ static void config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(framing), cmocka_unit_test(bounded), cmocka_unit_test(tiles),
+        cmocka_unit_test(framing), cmocka_unit_test(bounded), cmocka_unit_test(a_large_event_fits_an_empty_queue),
+        cmocka_unit_test(tiles),
         cmocka_unit_test(tones),   cmocka_unit_test(tokens),  cmocka_unit_test(config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
