@@ -12,7 +12,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 #include "httpd.h"
-#include "page_tiles.h"
+#include "page_rack.h"
 #include "sse.h"
 
 /* controller/page/rack.html, embedded at build time (controller/page/embed.cmake). */
@@ -38,60 +38,11 @@ struct page {
     char url[300];
     struct page_client *clients;
     int nclients;
-    json_t *tiles;           /* what the clients were last sent: id -> tile */
-    char *layout;            /* the hubs and tile ids in order, to notice ports that came or went */
-    char *jobs;              /* the job summary last sent */
+    struct page_rack *rack;  /* what the clients were last sent, read only where it changed */
     uint64_t dropped;
     uint64_t next_ms;        /* no reading of the rack before this (uv_now; PAGE_DUTY) */
     int closing;
 };
-
-/* ---- what the page shows -------------------------------------------------------- */
-
-static json_t *job_summary(const json_t *watch)
-{
-    json_t *jobs = json_array();
-    const json_t *j;
-    size_t i;
-    json_array_foreach(json_object_get(watch, "jobs"), i, j)
-        json_array_append_new(jobs, json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(j, "id"),
-                                              "name", json_object_get(j, "name"), "state",
-                                              json_object_get(j, "state"), "totals",
-                                              json_object_get(j, "totals")));
-    return jobs;
-}
-
-/* The rack now ({"hubs", "jobs"}), or NULL when the store could not be read. */
-static json_t *rack_now(struct page *p)
-{
-    json_t *ports = store_doc_ports(p->c->store, NULL);
-    json_t *watch = ports ? store_doc_status(p->c->store, 0, 1) : NULL;
-    json_t *doc = watch ? page_tiles(ports, watch) : NULL;
-    if (doc)
-        json_object_set_new(doc, "jobs", job_summary(watch));
-    json_decref(ports);
-    json_decref(watch);
-    return doc;
-}
-
-static char *layout_of(const json_t *doc)
-{
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    const json_t *h, *t;
-    size_t i, j;
-    if (!f)
-        return NULL;
-    json_array_foreach(json_object_get(doc, "hubs"), i, h) {
-        fprintf(f, "|%s %s:", json_string_value(json_object_get(h, "agent")),
-                json_string_value(json_object_get(h, "hub")));
-        json_array_foreach(json_object_get(h, "tiles"), j, t)
-            fprintf(f, " %s", json_string_value(json_object_get(t, "id")));
-    }
-    fclose(f);
-    return text;
-}
 
 /* ---- clients -------------------------------------------------------------------- */
 
@@ -135,51 +86,27 @@ static void broadcast(struct page *p, const char *event, const json_t *data)
     free(text);
 }
 
-static void remember(struct page *p, json_t *doc)
+/* Reads what changed in the rack and tells the clients; -1 when the store could not be
+ * read (the clients keep what they have). */
+static int refresh(struct page *p)
 {
-    json_t *by_id = json_object();
-    const json_t *h, *t;
-    size_t i, j;
-    json_array_foreach(json_object_get(doc, "hubs"), i, h)
-        json_array_foreach(json_object_get(h, "tiles"), j, t)
-            json_object_set(by_id, json_string_value(json_object_get(t, "id")), (json_t *)t);
-    json_decref(p->tiles);
-    p->tiles = by_id;
-    free(p->jobs);
-    p->jobs = json_dumps(json_object_get(doc, "jobs"), JSON_COMPACT | JSON_SORT_KEYS);
-}
-
-/* Reads the rack and tells the clients what changed since they were last told; returns
- * the rack (the caller's), or NULL when the store could not be read (the clients keep what
- * they have). */
-static json_t *refresh(struct page *p)
-{
-    json_t *doc = rack_now(p);
-    char *layout = doc ? layout_of(doc) : NULL;
-    if (!layout) {
-        json_decref(doc);
-        return NULL;
-    }
-    if (!p->layout || strcmp(layout, p->layout)) {
-        broadcast(p, "snapshot", doc);
+    struct page_rack_delta d;
+    if (page_rack_read(p->rack, p->c->store, &d) < 0)
+        return -1;
+    if (d.layout) {
+        broadcast(p, "snapshot", page_rack_doc(p->rack));
     } else {
-        const json_t *h, *t;
-        size_t i, j;
-        json_array_foreach(json_object_get(doc, "hubs"), i, h)
-            json_array_foreach(json_object_get(h, "tiles"), j, t) {
-                const json_t *was = json_object_get(p->tiles, json_string_value(json_object_get(t, "id")));
-                if (!json_equal(was, t))
-                    broadcast(p, "tile", t);
-            }
-        char *jobs = json_dumps(json_object_get(doc, "jobs"), JSON_COMPACT | JSON_SORT_KEYS);
-        if (jobs && (!p->jobs || strcmp(jobs, p->jobs)))
-            broadcast(p, "jobs", json_object_get(doc, "jobs"));
-        free(jobs);
+        size_t i;
+        const json_t *t;
+        json_array_foreach(d.tiles, i, t)
+            broadcast(p, "tile", t);
+        if (d.jobs)
+            broadcast(p, "jobs", page_rack_jobs(p->rack));
     }
-    free(p->layout);
-    p->layout = layout;
-    remember(p, doc);
-    return doc;
+    fr_debug("page", "read the rack%s: %zu port rows changed, %zu runs read, %zu tiles built, %zu sent",
+             d.whole ? " whole" : "", d.ports_changed, d.runs_read, d.tiles_built, json_array_size(d.tiles));
+    json_decref(d.tiles);
+    return 0;
 }
 
 static void heartbeats(struct page *p)
@@ -197,7 +124,7 @@ static void on_tick(uv_timer_t *t)
         return;
     if (uv_now(p->c->loop) >= p->next_ms) {
         uint64_t t0 = uv_hrtime();
-        json_decref(refresh(p));
+        refresh(p);
         uv_update_time(p->c->loop);
         p->next_ms = uv_now(p->c->loop) + (PAGE_DUTY - 1) * ((uv_hrtime() - t0) / 1000000);
     }
@@ -272,9 +199,7 @@ static enum MHD_Result answer_page(struct MHD_Connection *conn)
 
 static enum MHD_Result answer_json(struct page *p, struct MHD_Connection *conn)
 {
-    json_t *doc = rack_now(p);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
+    char *text = refresh(p) == 0 ? json_dumps(page_rack_doc(p->rack), JSON_COMPACT) : NULL;
     if (!text)
         return answer_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the store now\n");
     return answer(conn, MHD_HTTP_OK, "application/json", text, strlen(text), MHD_RESPMEM_MUST_FREE);
@@ -286,9 +211,7 @@ static enum MHD_Result answer_events(struct page *p, struct MHD_Connection *conn
         return answer_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too many clients of the rack page "
                            "([page] max_clients)\n");
     /* the others hear what changed first, so they and the newcomer agree from here on */
-    json_t *doc = refresh(p);
-    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
+    char *text = refresh(p) == 0 ? json_dumps(page_rack_doc(p->rack), JSON_COMPACT) : NULL;
     struct page_client *cl = text ? calloc(1, sizeof *cl) : NULL;
     if (!cl) {
         free(text);
@@ -414,6 +337,8 @@ int page_start(struct controller *c, char *err, size_t errlen)
         return FR_ENOMEM;
     p->c = c;
     c->page = p;
+    if (!(p->rack = page_rack_new()))
+        return FR_ENOMEM;
     if (cfg->page_token_file[0] && read_token(cfg->page_token_file, p->token, err, errlen) < 0)
         return FR_ECONFIG;
     port = httpd_start(&p->http, c->loop, &ss, (unsigned)cfg->page_max_clients + 16, on_request, p);
@@ -457,9 +382,7 @@ void page_destroy(struct controller *c)
     for (struct page_client *cl = p->clients; cl; cl = cl->next)
         wake(cl); /* stopping with suspended connections is not allowed */
     httpd_stop(&p->http); /* frees the clients */
-    json_decref(p->tiles);
-    free(p->layout);
-    free(p->jobs);
+    page_rack_destroy(&p->rack);
     free(p);
     c->page = NULL;
 }

@@ -10,7 +10,10 @@
  * GET /rack.json   the snapshot as one JSON document
  *
  * The rack is read from the store every PAGE_TICK_MS while a client listens, and only
- * what changed is sent. Where one reading costs more than a tenth of that (a site of
+ * what changed is sent. A reading reads only what changed (page_rack.h: the port rows
+ * with a tile's columns, the runs written since the last reading) and builds only the
+ * tiles that may have; the whole rack is read at the first reading and when ports came
+ * or went or the watched jobs changed. Where one reading costs more than a tenth of that (a site of
  * thousands of ports), the next waits PAGE_DUTY times as long as the last took, so an
  * open page never takes more than about a tenth of the loop. At most [page] max_clients streams (503 beyond); each client
  * has a queue of at most [page] client_buffer_kb unread bytes, or one event (a snapshot

@@ -38,8 +38,7 @@ const char *page_tone(const char *state)
     return "busy"; /* preflight, fetching_firmware, restoring, verifying */
 }
 
-/* "agent<US>path": the key of a port (or of a hub: agent and hub) in the indexes below. */
-static void key_of(const char *a, const char *b, char *buf, size_t len)
+void page_key(const char *a, const char *b, char *buf, size_t len)
 {
     snprintf(buf, len, "%s\x1f%s", a, b);
 }
@@ -47,13 +46,13 @@ static void key_of(const char *a, const char *b, char *buf, size_t len)
 /* The runs on each port, in the document's order: {"agent<US>port": [run...]}. One pass,
  * so a refresh costs the ports plus the runs, not the ports times the runs (at 3,000 ports
  * that product took 4 s a refresh, with the controller's loop blocked). */
-static json_t *runs_by_port(const json_t *runs)
+json_t *page_runs_by_port(const json_t *runs)
 {
     json_t *by = json_object(), *r;
     size_t i;
     json_array_foreach(runs, i, r) {
         char key[200];
-        key_of(str(r, "agent"), str(r, "port"), key, sizeof key);
+        page_key(str(r, "agent"), str(r, "port"), key, sizeof key);
         json_t *list = json_object_get(by, key);
         if (!list) {
             list = json_array();
@@ -101,11 +100,9 @@ static void move_hint(const json_t *moves, const json_t *port, char *out, size_t
     }
 }
 
-static json_t *tile(const json_t *port, const json_t *by_port, const json_t *moves)
+json_t *page_tile(const json_t *port, const json_t *port_runs, const json_t *moves)
 {
-    char key[200];
-    key_of(str(port, "agent"), str(port, "path"), key, sizeof key);
-    const json_t *run = run_on(json_object_get(by_port, key), port);
+    const json_t *run = run_on(port_runs, port);
     const char *state = !strcmp(str(port, "state"), "quarantined") ? "quarantined"
                       : run ? str(run, "state") : *str(port, "ecid") ? "present" : "empty";
     char error[600] = "", move[600], id[160];
@@ -127,25 +124,31 @@ static json_t *tile(const json_t *port, const json_t *by_port, const json_t *mov
                      (int)json_integer_value(json_object_get(port, "strikes")));
 }
 
-json_t *page_tiles(const json_t *ports_doc, const json_t *watch_doc)
+json_t *page_tiles_of(const json_t *ports, const json_t *by_port, const json_t *moves)
 {
-    const json_t *moves = json_object_get(watch_doc, "moves");
-    json_t *by_port = runs_by_port(json_object_get(watch_doc, "runs"));
     json_t *hubs = json_array(), *rows = json_object(); /* rows: "agent<US>hub" -> hub */
     const json_t *p;
     size_t i;
-    json_array_foreach(json_object_get(ports_doc, "ports"), i, p) {
+    json_array_foreach(ports, i, p) {
         char key[200];
-        key_of(str(p, "agent"), str(p, "hub"), key, sizeof key);
+        page_key(str(p, "agent"), str(p, "hub"), key, sizeof key);
         json_t *row = json_object_get(rows, key); /* a hub seen before (labels interleave hubs) */
         if (!row) {
             row = json_pack("{s:s, s:s, s:[]}", "agent", str(p, "agent"), "hub", str(p, "hub"), "tiles");
             json_array_append_new(hubs, row);
             json_object_set(rows, key, row);
         }
-        json_array_append_new(json_object_get(row, "tiles"), tile(p, by_port, moves));
+        page_key(str(p, "agent"), str(p, "path"), key, sizeof key);
+        json_array_append_new(json_object_get(row, "tiles"), page_tile(p, json_object_get(by_port, key), moves));
     }
     json_decref(rows);
-    json_decref(by_port);
     return json_pack("{s:o}", "hubs", hubs);
+}
+
+json_t *page_tiles(const json_t *ports_doc, const json_t *watch_doc)
+{
+    json_t *by_port = page_runs_by_port(json_object_get(watch_doc, "runs"));
+    json_t *doc = page_tiles_of(json_object_get(ports_doc, "ports"), by_port, json_object_get(watch_doc, "moves"));
+    json_decref(by_port);
+    return doc;
 }

@@ -14,6 +14,16 @@
 
 json_t *page_tiles(const json_t *ports_doc, const json_t *watch_doc);
 
+/* The same in parts, for a page that keeps the rack and rebuilds only the tiles whose
+ * port, runs or moves changed. page_key: "agent<US>path", the key of a port (or of a hub:
+ * agent and hub). page_runs_by_port: {"agent<US>port": [run...]}, the runs in the order
+ * given (the newest job last). page_tile: one port's tile from the runs on it (NULL:
+ * none). page_tiles_of: {"hubs"} from the ports in rack order and the runs by port. */
+void page_key(const char *a, const char *b, char *buf, size_t len);
+json_t *page_runs_by_port(const json_t *runs);
+json_t *page_tile(const json_t *port, const json_t *port_runs, const json_t *moves);
+json_t *page_tiles_of(const json_t *ports, const json_t *by_port, const json_t *moves);
+
 /* The tone of a state (see above). */
 const char *page_tone(const char *state);
 

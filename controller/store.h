@@ -292,6 +292,22 @@ json_t *store_doc_status_page(struct store *s, uint64_t job_id, int with_runs, c
 json_t *store_doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit);
 json_t *store_doc_units(struct store *s, const struct store_page *pg);
 json_t *store_doc_ports(struct store *s, const struct store_page *pg);
+/* A port as the rack page's tile shows it (controller/page_tiles.h): its unit (ECID, ""
+ * when none is plugged in), quarantined or not, its strikes, and the reason its ports
+ * document gives. Strings valid during the call only. */
+struct store_rack_port {
+    const char *agent, *path, *label, *hub, *reason, *ecid;
+    int quarantined;
+    long long strikes;
+};
+typedef void (*store_rack_port_fn)(void *arg, const struct store_rack_port *port);
+/* Every port in rack order (agent, label, path), fn called for each: 0, or FR_ESTORE when
+ * the store could not be read (fn may have seen some ports). */
+int store_rack_ports(struct store *s, store_rack_port_fn fn, void *arg);
+/* What tells a quiet rack from one whose runs or jobs changed: the newest change number
+ * of any unit run (unit_runs.seq) and the watched jobs' ids, states and names, as text
+ * (malloc'ed; NULL when the store could not be read). */
+char *store_rack_stamp(struct store *s);
 /* Agents rows; the caller adds live fields (state, running, dropped_msgs). */
 json_t *store_doc_agents(struct store *s);
 /* Pages of its units. */

@@ -449,6 +449,44 @@ static int doc_ports(struct store *s, const struct store_page *pg, struct jtext 
     return 1;
 }
 
+/* The ports with only what a tile shows, in rack order; no jansson, no strikes history:
+ * the rack page reads this every time to notice the ports that changed. */
+int store_rack_ports(struct store *s, store_rack_port_fn fn, void *arg)
+{
+    /* one join, not a subquery per column: half the cost at 10,000 ports (a port holds one unit) */
+    sqlite3_stmt *st = st_query(s, "SELECT p.agent, p.path, p.label, p.hub, p.quarantined, p.strikes,"
+                                " p.quarantine_reason, u.ecid, u.reason FROM ports p"
+                                " LEFT JOIN units u ON u.agent = p.agent AND u.port = p.path AND u.present = 1"
+                                " ORDER BY p.agent, p.label, p.path", NULL);
+    int rc;
+    s->read_failed = 0;
+    while (st && (rc = st_step(s, st)) == SQLITE_ROW) {
+        char ecid[FR_ECID_STRLEN] = "";
+        if (sqlite3_column_type(st, 7) != SQLITE_NULL)
+            fr_ecid_format((uint64_t)sqlite3_column_int64(st, 7), ecid, sizeof ecid);
+        const char *reason = col_text(st, 6)[0] ? col_text(st, 6) : col_text(st, 8);
+        struct store_rack_port r = { col_text(st, 0), col_text(st, 1), col_text(st, 2), col_text(st, 3),
+                                     reason, ecid, sqlite3_column_int(st, 4), sqlite3_column_int64(st, 5) };
+        fn(arg, &r);
+    }
+    if (st)
+        sqlite3_reset(st);
+    return st && !s->read_failed ? 0 : FR_ESTORE;
+}
+
+char *store_rack_stamp(struct store *s)
+{
+    sqlite3_stmt *st = st_query(s, "SELECT (SELECT COALESCE(MAX(seq), 0) FROM unit_runs) || '|' ||"
+                                " COALESCE((SELECT group_concat(id || ':' || state || ':' || name, ',') FROM"
+                                " (SELECT id, state, name FROM jobs WHERE state = 'running'"
+                                "  OR id = (SELECT MAX(id) FROM jobs) ORDER BY id)), '')", NULL);
+    s->read_failed = 0;
+    char *stamp = st && st_step(s, st) == SQLITE_ROW ? strdup(col_text(st, 0)) : NULL;
+    if (st)
+        sqlite3_reset(st);
+    return s->read_failed ? (free(stamp), NULL) : stamp;
+}
+
 /* rows of sql (no parameters) into objects with the given keys (t = text, i = integer). */
 static json_t *rows_of(struct store *s, const char *sql, const char *const *keys, const char *types)
 {

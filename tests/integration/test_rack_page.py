@@ -101,6 +101,21 @@ def stream_follows_a_job(bindir):
             comments += event == ":"
         es.close()
         site.wait_job_finished(job, 30)
+        readings_read_what_changed(site.log("flashrackd"))
+
+
+def readings_read_what_changed(log):
+    """The page reads the rack whole only at its first reading and when the watched jobs
+    change (the job's submit); every other reading reads the runs written since the one
+    before, and a quiet one reads none and builds no tile."""
+    lines = [l for l in log.splitlines() if "read the rack" in l]
+    whole = [l for l in lines if "read the rack whole" in l]
+    check(len(lines) > len(whole) + 2, "readings: %s" % lines[-10:])
+    check(1 <= len(whole) <= 3, "read whole only at the start and at the submit: %s" % whole)
+    check(any(", 3 runs read" in l for l in whole[1:]), "the submit's reading read its 3 runs: %s" % whole)
+    check(any(": 0 port rows changed, 0 runs read, 0 tiles built, 0 sent" in l for l in lines[-3:]),
+          "a quiet reading reads nothing: %s" % lines[-3:])
+    check(any(", 0 runs read" not in l and "whole" not in l for l in lines), "changes read alone: %s" % lines)
 
 
 def token_is_checked_on_every_request(bindir):
