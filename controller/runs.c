@@ -141,8 +141,8 @@ static int apply_live(struct store *s, const struct policy_cfg *base, const char
         rc = store_run_next(s, ref->job_id, ref->ecid, &rn, now_ms);
     if (rc == 0 && *cls)
         rc = store_event(s, now_ms, "decision", ref->job_id, ref->ecid, agent, fx->port, d.why);
-    if (rc == 0)
-        rc = store_jobs_settle(s, now_ms);
+    if (rc == 0 && rn.terminal) /* only a run that ended can finish its job */
+        rc = store_job_settle(s, ref->job_id, now_ms);
     return rc;
 }
 

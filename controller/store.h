@@ -102,8 +102,9 @@ typedef void (*store_attempt_cb)(void *arg, const Fr__AttemptRef *ref, const str
 typedef void (*store_cancel_cb)(void *arg, const Fr__AttemptRef *ref, const char *agent);
 int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t now_ms, int *nruns,
                      store_cancel_cb cb, void *arg);
-/* Marks finished jobs done. */
+/* Marks finished jobs done: every running one, or the one job given. */
 int store_jobs_settle(struct store *s, uint64_t now_ms);
+int store_job_settle(struct store *s, uint64_t job, uint64_t now_ms);
 
 /* ---- scheduling ------------------------------------------------------------ */
 /* Creates unit runs for selector jobs (agents/ports) from the units present now: every

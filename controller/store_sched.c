@@ -198,16 +198,28 @@ int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t n
     return rc;
 }
 
+/* A running job is done when it has runs, none of them open, and (a selector job) as many
+ * as it asked for. The whole site's settle reads every running job; one job's is by its
+ * id: a result settles only the job of a run it ended (runs.c). */
+#define SETTLE(which)                                                                        \
+    "UPDATE jobs SET state = 'done', finished = ?1 WHERE " which " AND state = 'running'"    \
+    " AND standing = 0"                                                                      \
+    " AND EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = jobs.id)"                          \
+    " AND NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.state IN " OPEN                      \
+    "  AND r.job = jobs.id)"                                                                 \
+    " AND (count = 0 OR (SELECT COUNT(*) FROM unit_runs r WHERE r.job = jobs.id) >= count"   \
+    "  OR (agents = '[]' AND ports = '[]'))"
+
 int store_jobs_settle(struct store *s, uint64_t now_ms)
 {
-    return st_exec(s, "UPDATE jobs SET state = 'done', finished = ? WHERE state = 'running'"
-                   " AND standing = 0"
-                   " AND EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = jobs.id)"
-                   " AND NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.state IN " OPEN
-                   "  AND r.job = jobs.id)"
-                   " AND (count = 0 OR (SELECT COUNT(*) FROM unit_runs r WHERE r.job = jobs.id) >= count"
-                   "  OR (agents = '[]' AND ports = '[]'))", "u", now_ms);
+    return st_exec(s, SETTLE("1"), "u", now_ms);
 }
+
+int store_job_settle(struct store *s, uint64_t job, uint64_t now_ms)
+{
+    return st_exec(s, SETTLE("id = ?2"), "uu", now_ms, job);
+}
+#undef SETTLE
 
 /* ---- scheduling ------------------------------------------------------------------ */
 

@@ -715,6 +715,13 @@ static int count_row(void *arg, uint64_t job, uint64_t ecid)
     return 0;
 }
 
+/* The same work, some, at a small site and a large one (steps, not times). */
+static void assert_same_work(uint64_t small, uint64_t large)
+{
+    assert_true(small > 0);
+    assert_int_equal(large, small);
+}
+
 /* The store's work to find whether one ended unit of a job has its record: a job of n
  * cancelled runs, and the steps that lookup took. */
 static uint64_t steps_for_one_record_lookup(struct store *s, const char *key, uint64_t first, size_t n)
@@ -741,9 +748,7 @@ static void one_units_record_lookup_does_not_grow_with_the_job(void **state)
 {
     struct store *s = *state;
     uint64_t small = steps_for_one_record_lookup(s, "small", 0x10000, 10);
-    uint64_t large = steps_for_one_record_lookup(s, "large", 0x20000, 2000);
-    assert_true(small > 0);
-    assert_int_equal(large, small);
+    assert_same_work(small, steps_for_one_record_lookup(s, "large", 0x20000, 2000));
 }
 
 /* A submit's plan: the selector's units counted per agent (each once, however often its
@@ -1286,9 +1291,64 @@ static void no_device_twice_holds_until_the_unit_is_plugged_in_again(void **stat
     assert_int_equal(ncands(s), 1);
 }
 
+/* One unit of agent A in a job of its own, its attempt claimed and accepted. */
+static Fr__AttemptRef running_attempt(struct store *s, const char *key, uint64_t ecid)
+{
+    hello_with_units(s, "A", 1, ecid);
+    int created, erase;
+    uint32_t n;
+    submit(s, key, &ecid, 1, NULL, 0, &created);
+    struct cands cs = { .n = 0 };
+    assert_int_equal(store_sched_candidates(s, collect, &cs), 0);
+    assert_int_equal(cs.n, 1);
+    Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, "/x.ipsw", "", &ref, &erase, &n), 0);
+    assert_int_equal(store_run_accepted(s, &ref), 0);
+    return ref;
+}
+
+/* The store's work for one result that ends its run, in a site with nother other jobs
+ * running (their units absent); the job is done after it. */
+static uint64_t steps_for_a_result(struct store *s, const char *key, uint64_t ecid, size_t nother)
+{
+    for (size_t i = 0; i < nother; i++) {
+        char k[64];
+        uint64_t absent = ecid + 0x100 + i;
+        int created;
+        snprintf(k, sizeof k, "%s-other-%zu", key, i);
+        submit(s, k, &absent, 1, NULL, 0, &created);
+    }
+    Fr__AttemptRef ref = running_attempt(s, key, ecid);
+    Fr__JobResult res = FR__JOB_RESULT__INIT;
+    res.ref = &ref;
+    res.outcome = FR__OUTCOME__OUTCOME_SUCCESS;
+    struct policy_cfg pc;
+    policy_cfg_default(&pc);
+    struct run_effects fx;
+    uint64_t before = store_vm_steps(s);
+    assert_int_equal(apply(s, "A", &res, 4000, &pc, &fx), 0);
+    uint64_t steps = store_vm_steps(s) - before;
+    assert_int_equal(fx.match, ATTEMPT_LIVE);
+    char q[96];
+    snprintf(q, sizeof q, "SELECT state = 'done' FROM jobs WHERE id = %llu", (unsigned long long)ref.job_id);
+    assert_int_equal(count_sql(q), 1);
+    return steps;
+}
+
+/* A result settles only the job of the run it ended: it looked at every running job (an
+ * UPDATE of jobs with two subqueries each), after every result. */
+static void a_results_work_does_not_grow_with_the_running_jobs(void **state)
+{
+    struct store *s = *state;
+    uint64_t few = steps_for_a_result(s, "few", 0xE200, 1);
+    assert_same_work(few, steps_for_a_result(s, "many", 0xE400, 60));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_results_work_does_not_grow_with_the_running_jobs, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(no_device_twice_holds_until_the_unit_is_plugged_in_again, setup, teardown),
         cmocka_unit_test_setup_teardown(a_units_imei_is_kept_once_read, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_with_a_reason_waits_for_an_operator, setup, teardown),
