@@ -16,7 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 
-#define SCHEMA_VERSION 12
+#define SCHEMA_VERSION 13
 
 static const char *const schema[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -175,6 +175,17 @@ static const char *const schema_v12[] = {
     "ALTER TABLE units ADD COLUMN imei TEXT NOT NULL DEFAULT ''",
 };
 
+/* v13: the writers of the hot paths (a run's progress, its end, a refusal) stamp the change
+ * sequence in their own UPDATE (NEXT_SEQ, store_int.h); the trigger stamps only a write
+ * that left seq as it was, so that every other writer is still numbered and none twice.
+ * Before, every progress item was two UPDATEs of its run: the writer's and the trigger's. */
+static const char *const schema_v13[] = {
+    "DROP TRIGGER unit_runs_changed",
+    "CREATE TRIGGER unit_runs_changed AFTER UPDATE OF state, attempts, error_class, error_text,"
+    " started, ended, step, fraction, status, updated ON unit_runs WHEN NEW.seq = OLD.seq BEGIN"
+    " UPDATE unit_runs SET seq = (SELECT COALESCE(MAX(seq), 0) FROM unit_runs) + 1 WHERE rowid = NEW.rowid; END",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -192,6 +203,7 @@ static const struct {
     { schema_v10, sizeof schema_v10 / sizeof schema_v10[0] },
     { schema_v11, sizeof schema_v11 / sizeof schema_v11[0] },
     { schema_v12, sizeof schema_v12 / sizeof schema_v12[0] },
+    { schema_v13, sizeof schema_v13 / sizeof schema_v13[0] },
 };
 
 
@@ -519,6 +531,11 @@ int store_close(struct store **ps)
 uint64_t store_epoch(const struct store *s) { return s->epoch; }
 int store_read_failed(const struct store *s) { return s->read_failed; }
 const char *store_errmsg(const struct store *s) { return sqlite3_errmsg(s->db); }
+
+uint64_t store_rows_changed(const struct store *s)
+{
+    return (uint64_t)sqlite3_total_changes64(s->db);
+}
 
 uint64_t store_vm_steps(const struct store *s)
 {

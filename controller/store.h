@@ -50,6 +50,9 @@ const char *store_errmsg(const struct store *s);
  * count that does not depend on the machine's speed (tests compare it across site
  * sizes: work per unit that grows with the site is a scan). */
 uint64_t store_vm_steps(const struct store *s);
+/* The rows every statement has inserted, updated or deleted, those of triggers included:
+ * tests count the writes a message costs. */
+uint64_t store_rows_changed(const struct store *s);
 /* Whether the last document (store_doc_*) came back NULL because a read failed. */
 int store_read_failed(const struct store *s);
 

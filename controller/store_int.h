@@ -54,6 +54,11 @@ struct store {
 #define OPEN "('waiting_unit','preflight','fetching_firmware','queued_for_bus','restoring'," \
              "'verifying','needs_move','needs_operator')"
 
+/* The next change number of unit runs (schema v10, v13): a writer of one run sets
+ * "seq = " NEXT_SEQ in its UPDATE, and the trigger then leaves that write alone. Only for
+ * an UPDATE of one row: the subquery is read once per statement. */
+#define NEXT_SEQ "(SELECT COALESCE(MAX(seq), 0) FROM unit_runs) + 1"
+
 /* Steps st: SQLITE_ROW, SQLITE_DONE, or an error (logged; it poisons the transaction). */
 int st_step(struct store *s, sqlite3_stmt *st);
 /* A reader loop's step: 1 = a row, 0 = no more rows, FR_ESTORE = an error (BUSY, IOERR...),

@@ -133,7 +133,8 @@ int store_attempt_refused(struct store *s, const Fr__AttemptRef *ref, const char
                      " ended = ? WHERE id = ?", "tuu", reason, now_ms, ref->attempt_id);
     if (rc == 0)
         rc = st_exec(s, "UPDATE unit_runs SET state = 'waiting_unit', status = ?, updated = ?,"
-                     " refusals = refusals + 1 WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                     " refusals = refusals + 1, seq = " NEXT_SEQ " WHERE job = ? AND ecid = ?"
+                     " AND state NOT IN " TERMINAL,
                   "tuuu", reason, now_ms, ref->job_id, ref->ecid);
     int64_t n = 0;
     if (rc == 0)
@@ -146,7 +147,8 @@ int store_attempt_refused(struct store *s, const Fr__AttemptRef *ref, const char
 int store_run_hold(struct store *s, uint64_t job, uint64_t ecid, int64_t not_before_ms,
                    const char *status)
 {
-    return st_exec(s, "UPDATE unit_runs SET not_before = ?, status = ? WHERE job = ? AND ecid = ?",
+    return st_exec(s, "UPDATE unit_runs SET not_before = ?, status = ?, seq = " NEXT_SEQ
+                   " WHERE job = ? AND ecid = ?",
                 "ituu", not_before_ms, status, job, ecid);
 }
 
@@ -159,6 +161,9 @@ int store_run_accepted(struct store *s, const Fr__AttemptRef *ref)
     return rc;
 }
 
+/* One UPDATE of the run per report, its change number stamped in it (schema v13). A report
+ * in the state the run is in already (all but one per step) leaves state alone, and with it
+ * the unit_runs_state index: SQLite rewrites only the indexes of the columns a SET names. */
 int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr__JobProgress *p,
                            uint64_t now_ms)
 {
@@ -167,10 +172,16 @@ int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr_
         return FR_EINVAL; /* terminal states come with a JobResult */
     int rc = store_attempt_running(s, ref);
     if (rc == 0)
-        rc = st_exec(s, "UPDATE unit_runs SET state = ?, step = ?, fraction = ?, status = ?, updated = ?"
-                     " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
-                  "tidtuuu", p->state, (int64_t)p->step, (double)p->fraction, p->status, now_ms,
-                  ref->job_id, ref->ecid);
+        rc = st_exec(s, "UPDATE unit_runs SET step = ?, fraction = ?, status = ?, updated = ?,"
+                     " seq = " NEXT_SEQ " WHERE job = ? AND ecid = ? AND state = ?",
+                     "idtuuut", (int64_t)p->step, (double)p->fraction, p->status, now_ms,
+                     ref->job_id, ref->ecid, p->state);
+    if (rc == 0 && sqlite3_changes(s->db) == 0) /* another state, or ended: not if terminal */
+        rc = st_exec(s, "UPDATE unit_runs SET state = ?, step = ?, fraction = ?, status = ?,"
+                     " updated = ?, seq = " NEXT_SEQ " WHERE job = ? AND ecid = ?"
+                     " AND state NOT IN " TERMINAL,
+                     "tidtuuu", p->state, (int64_t)p->step, (double)p->fraction, p->status, now_ms,
+                     ref->job_id, ref->ecid);
     return rc;
 }
 
@@ -271,7 +282,8 @@ int store_run_next(struct store *s, uint64_t job, uint64_t ecid, const struct ru
     int rc = st_exec(s, "UPDATE unit_runs SET state = ?, error_class = ?, error_text = ?,"
                      " ended = ?, updated = ?, step = CASE WHEN ? = 'done' THEN 7 ELSE step END,"
                      " fraction = CASE WHEN ? = 'done' THEN 1 ELSE fraction END,"
-                     " status = ? WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+                     " status = ?, seq = " NEXT_SEQ " WHERE job = ? AND ecid = ?"
+                     " AND state NOT IN " TERMINAL,
                   "tttuuttt" "uu", n->state, n->error_class, n->error_text, n->terminal ? now_ms : 0,
                   now_ms, n->state, n->state, n->why, job, ecid);
     if (rc == 0 && n->terminal && sqlite3_changes(s->db) > 0)
@@ -329,8 +341,8 @@ static int interrupt_missing(struct store *s, const char *agent, Fr__AttemptRef 
                      " error_class = 'interrupted', error_text = 'the agent no longer runs this attempt',"
                      " ended = ? WHERE id = ?", "uu", now_ms, gone[i].id);
         if (rc == 0)
-            rc = st_exec(s, "UPDATE unit_runs SET state = 'waiting_unit', updated = ?"
-                         " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
+            rc = st_exec(s, "UPDATE unit_runs SET state = 'waiting_unit', updated = ?,"
+                         " seq = " NEXT_SEQ " WHERE job = ? AND ecid = ? AND state NOT IN " TERMINAL,
                       "uuu", now_ms, gone[i].job, gone[i].ecid);
     }
     free(gone);

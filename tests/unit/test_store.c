@@ -1027,7 +1027,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 12"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 13"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }
@@ -1307,6 +1307,79 @@ static Fr__AttemptRef running_attempt(struct store *s, const char *key, uint64_t
     return ref;
 }
 
+/* The rows one progress report of ref writes, and checks it is the newest change. */
+static uint64_t rows_of_a_report(struct store *s, const Fr__AttemptRef *ref, const char *state,
+                                 int step, float fraction)
+{
+    Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
+    p.ref = (Fr__AttemptRef *)ref;
+    p.state = (char *)state;
+    p.step = step;
+    p.fraction = fraction;
+    p.status = "working";
+    int64_t before = count_sql("SELECT MAX(seq) FROM unit_runs");
+    uint64_t rows = store_rows_changed(s);
+    assert_int_equal(store_attempt_progress(s, ref, &p, 5000), 0);
+    rows = store_rows_changed(s) - rows;
+    char q[160];
+    snprintf(q, sizeof q, "SELECT seq FROM unit_runs WHERE job = %llu AND ecid = %llu",
+             (unsigned long long)ref->job_id, (unsigned long long)ref->ecid);
+    assert_int_equal(count_sql(q), before + 1); /* above every run's, by one */
+    snprintf(q, sizeof q, "SELECT step FROM unit_runs WHERE job = %llu AND ecid = %llu"
+             " AND state = '%s'", (unsigned long long)ref->job_id, (unsigned long long)ref->ecid, state);
+    assert_int_equal(count_sql(q), step);
+    return rows;
+}
+
+/* A progress report is one write of its run, the change number stamped in it: the
+ * trigger of v10 made it two (the writer's UPDATE, then the trigger's), for 40,000
+ * reports a second at 10,000 units. A watch still sees it, once. */
+static void a_progress_report_is_one_write_of_its_run(void **state)
+{
+    struct store *s = *state;
+    Fr__AttemptRef ref = running_attempt(s, "progress", 0xE000);
+    int64_t seq = 0;
+    json_decref(watch_changes(s, ref.job_id, &seq, 10));
+    assert_int_equal(rows_of_a_report(s, &ref, "restoring", 3, 0.25f), 1); /* a new state */
+    assert_int_equal(rows_of_a_report(s, &ref, "restoring", 4, 0.5f), 1);  /* the same one */
+    json_t *runs = watch_changes(s, ref.job_id, &seq, 10);
+    assert_int_equal(json_array_size(runs), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, 0), "step")), 4);
+    json_decref(runs);
+    /* a terminal state comes only with a result, and an ended run takes no report */
+    Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
+    p.ref = &ref;
+    p.state = "done";
+    p.status = "";
+    assert_int_equal(store_attempt_progress(s, &ref, &p, 5000), FR_EINVAL);
+    sql("UPDATE unit_runs SET state = 'failed' WHERE ecid = 57344");
+    p.state = "restoring";
+    assert_int_equal(store_attempt_progress(s, &ref, &p, 5000), 0);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE ecid = 57344 AND state = 'failed'"), 1);
+}
+
+/* A store of schema 12 is upgraded to 13: the trigger leaves the runs a writer stamped
+ * alone, and still numbers every other write (a cancel is one of those). */
+static void a_version_12_store_stamps_each_write_once(void **state)
+{
+    struct store *s = *state;
+    Fr__AttemptRef ref = running_attempt(s, "v12", 0xE100);
+    store_close(&s);
+    sql("DROP TRIGGER unit_runs_changed; CREATE TRIGGER unit_runs_changed AFTER UPDATE OF state,"
+        " attempts, error_class, error_text, started, ended, step, fraction, status, updated"
+        " ON unit_runs BEGIN UPDATE unit_runs SET seq = (SELECT COALESCE(MAX(seq), 0) FROM unit_runs)"
+        " + 1 WHERE rowid = NEW.rowid; END; PRAGMA user_version = 12");
+    char err[256];
+    assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
+    *state = s;
+    assert_int_equal(count_sql("PRAGMA user_version"), 13);
+    assert_int_equal(rows_of_a_report(s, &ref, "restoring", 2, 0.1f), 1);
+    int64_t seq = count_sql("SELECT MAX(seq) FROM unit_runs");
+    int nruns = 0;
+    assert_int_equal(store_job_cancel(s, ref.job_id, 0, 6000, &nruns, NULL, NULL), 0);
+    assert_int_equal(count_sql("SELECT seq FROM unit_runs WHERE ecid = 57600"), seq + 1);
+}
+
 /* The store's work for one result that ends its run, in a site with nother other jobs
  * running (their units absent); the job is done after it. */
 static uint64_t steps_for_a_result(struct store *s, const char *key, uint64_t ecid, size_t nother)
@@ -1347,6 +1420,8 @@ static void a_results_work_does_not_grow_with_the_running_jobs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_progress_report_is_one_write_of_its_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_version_12_store_stamps_each_write_once, setup, teardown),
         cmocka_unit_test_setup_teardown(a_results_work_does_not_grow_with_the_running_jobs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(no_device_twice_holds_until_the_unit_is_plugged_in_again, setup, teardown),
