@@ -1055,6 +1055,46 @@ static void a_nested_rollback_undoes_only_its_part(void **state)
     assert_int_equal(count_sql("SELECT COUNT(*) FROM events WHERE text = 'inner, undone'"), 0);
 }
 
+/* SQLite's temporary files this process holds open: it unlinks them at once, so
+ * /proc/self/fd is where they show (their names begin "etilqs_"). */
+static int open_temp_files(void)
+{
+    int n = 0;
+    char link[64], target[512];
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len > 0) {
+            target[len] = 0;
+            n += strstr(target, "etilqs_") != NULL;
+        }
+    }
+    return n;
+}
+
+/* A savepoint's journal (every nested begin: a claim, each message of a turn) is kept in
+ * memory: spilled to a temporary file it cost a pwrite of every page each savepoint
+ * touched, which was most of a claim's time. */
+static void a_savepoints_journal_stays_in_memory(void **state)
+{
+    struct store *s = *state;
+    uint64_t ecids[2000];
+    for (size_t i = 0; i < 2000; i++)
+        ecids[i] = 0x900000 + i;
+    int created = 0, n = 0;
+    uint64_t job = submit(s, "big", ecids, 2000, NULL, 0, &created);
+    int before = open_temp_files();
+    assert_int_equal(store_begin(s), 0);
+    /* a savepoint rewriting every page of the job's runs: far past SQLite's 64 KiB spill */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_job_cancel(s, job, 0, 10, &n, NULL, NULL), 0);
+    assert_int_equal(n, 2000);
+    int during = open_temp_files();
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(during, before);
+}
+
 /* A second controller on a live store is refused before it writes anything. */
 static void a_store_in_use_is_refused(void **state)
 {
@@ -1432,6 +1472,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_store_from_a_newer_flashrackd_is_refused_untouched, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(submit_is_idempotent, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_savepoints_journal_stays_in_memory, setup, teardown),
         cmocka_unit_test_setup_teardown(selector_expansion_takes_only_the_units_named, setup, teardown),
         cmocka_unit_test_setup_teardown(documents_come_in_pages_that_cover_them_once, setup, teardown),
         cmocka_unit_test_setup_teardown(a_page_of_large_rows_ends_at_its_byte_size, setup, teardown),
