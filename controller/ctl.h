@@ -121,6 +121,9 @@ struct controller {
     struct expand_cursor expand_at;
     uint64_t *expand_units;
     size_t nexpand, expand_cap;
+    int sched_continued;      /* the last pass left claims: the next one continues it */
+    uint64_t sched_end_cpu_ns; /* the loop thread's CPU when the last pass ended */
+    int progress_held;        /* the progress flush waits for the passes (scheduler.c) */
     int stopping;
 };
 

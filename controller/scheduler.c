@@ -2,13 +2,15 @@
  * selector jobs, then claims attempts for waiting runs whose unit is present on
  * an online agent with a free slot, and sends the assignments. A pass runs on the
  * next loop turn after anything that could change the answer (coalesced), in one
- * transaction (turn.h: the assignments go out after its commit), and claims until
- * its claims have used PASS_BUDGET_NS of the loop's CPU (at least MIN_CLAIMS, at most
- * MAX_CLAIMS): a larger backlog continues on the next turn, after the loop has read
- * its sockets, so heartbeats and results never wait behind a 10,000-unit submit, and
- * a fixed count was either too few for a large submit or too many for a slow machine. Selector jobs look for new units only after units, jobs or runs changed, and
- * then only at the units that changed; after a submit at all of them, EXPAND_PAGE
- * units per pass (the whole site in one query blocked the loop for 300 ms). */
+ * transaction (turn.h: the assignments go out after its commit). It claims CLAIM_CHUNK
+ * attempts per savepoint (a chunk the store refuses is claimed again one by one) until
+ * the pass has used its share of the loop's CPU (pass_budget: at least MIN_CLAIMS, at
+ * most MAX_CLAIMS); a larger backlog continues on the next turn, after the loop has read
+ * its sockets, so heartbeats and results never wait behind a 10,000-unit submit, and the
+ * progress flush waits until no claims are left. Selector jobs look for new units only
+ * after units, jobs or runs changed, and then only at the units that changed; after a
+ * submit at all of them, EXPAND_PAGE units per pass (the whole site in one query blocked
+ * the loop for 300 ms). */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,13 +25,15 @@
 #include "runs.h"
 
 #define MAX_BATCH 1024
-#define PASS_BUDGET_NS (20 * 1000000ull) /* the loop's CPU a pass spends before it claims no more */
+#define PASS_BUDGET_NS (25 * 1000000ull) /* the most of the loop's CPU a pass spends claiming */
+#define PASS_MIN_NS (5 * 1000000ull)
+#define TURN_TARGET_NS (40 * 1000000ull) /* a continued pass and the loop's work since the last */
 #define MIN_CLAIMS 64                      /* claimed in any pass with candidates, whatever it cost */
 #define MAX_CLAIMS 8192
-#define BUDGET_EVERY 16                    /* claims between two looks at the clock */
+#define CLAIM_CHUNK 64                     /* claims in one savepoint; the budget is looked at between two */
 #define CONTINUE_MS 1 /* > 0: a continued pass runs after the loop polled its sockets */
 #define EXPAND_UNITS_MAX 4096 /* more changed units than this: look at them all */
-#define EXPAND_PAGE 1024      /* units of the whole site looked at per pass */
+#define EXPAND_PAGE 512       /* units of the whole site looked at per pass (about 15 ms) */
 
 struct batch {
     struct sched_candidate *c;
@@ -146,37 +150,81 @@ static struct pass_agent *pass_agent(struct claim_pass *p, const char *agent)
     return &p->ag[p->nag++];
 }
 
-/* Claims an attempt for cand and sends its JobAssign (after the commit): 1 when it is
- * live on the agent now, 0 when it ended at once (firmware the catalog cannot resolve)
- * or was not claimed (the next pass tries again). */
-static int assign_one(struct claim_pass *p, struct agent_state *a, const struct sched_candidate *cand)
+/* A claim made: its log line and its JobAssign (sent after the commit), or, for firmware
+ * the catalog cannot resolve, its end at once. 1 when it is live on the agent now. */
+static int announce(struct controller *c, struct agent_state *a, const struct pass_fw *f,
+                    const struct claim *cl)
 {
-    struct controller *c = p->c;
-    const struct pass_fw *f = pass_firmware(p, cand);
-    if (!f || f->rc < 0)
-        return 0; /* the next pass tries again */
-    Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
-    int erase = 1;
-    uint32_t n = 0;
-    if (store_claim_attempt(c->store, cand, fr_time_wall_ms(), f->firmware, f->sha, &ref, &erase, &n) < 0 ||
-        (*f->w.build && store_attempt_set_build(c->store, ref.attempt_id, f->w.version, f->w.build) < 0)) {
-        fr_error("sched", "cannot claim an attempt: %s", store_errmsg(c->store));
-        return 0;
-    }
+    const struct sched_candidate *cand = cl->c;
     char ecid[FR_ECID_STRLEN];
     fr_ecid_format(cand->ecid, ecid, sizeof ecid);
     struct fr_log_ctx lc = { cand->job, cand->ecid, cand->agent, cand->port };
     fr_infox("sched", &lc, "unit %s: waiting_unit -> preflight (job %llu, attempt %u on %s:%s, "
-             "epoch %llu)", ecid, (unsigned long long)cand->job, n, cand->agent, cand->port,
-             (unsigned long long)ref.epoch);
+             "epoch %llu)", ecid, (unsigned long long)cand->job, cl->n, cand->agent, cand->port,
+             (unsigned long long)cl->ref.epoch);
+    Fr__AttemptRef ref = cl->ref;
     if (f->unresolved) { /* never retried, never blames a port (ERRORS.md: wrong_firmware) */
         struct run_end e = { FR__OUTCOME__OUTCOME_FAILED, fr_class_name(FR_CLASS_WRONG_FIRMWARE),
                              f->why, "", cand->port, 0, 0, NULL, NULL, NULL, NULL, NULL };
         runs_end(c, a, &ref, &e);
         return 0;
     }
-    struct attempt_info ai = { cand->agent, cand->port, f->firmware, f->sha, erase, n };
+    struct attempt_info ai = { cand->agent, cand->port, f->firmware, f->sha, cl->erase, cl->n };
     agents_send_assign(c, &ref, &ai);
+    return 1;
+}
+
+/* The claims of one chunk, each with its agent (a slot already counted) and firmware as
+ * indexes into the pass's arrays (which grow, and move, as the chunk is filled). */
+struct chunk {
+    struct claim cl[CLAIM_CHUNK];
+    size_t ag[CLAIM_CHUNK], fw[CLAIM_CHUNK];
+    size_t n;
+};
+
+/* Claims a chunk in one savepoint; when that fails, each claim on its own, so that one
+ * the store refuses does not lose the others (the next pass tries it again). */
+static void claim_chunk(struct claim_pass *p, struct chunk *k)
+{
+    struct controller *c = p->c;
+    uint64_t now = fr_time_wall_ms();
+    for (size_t i = 0; i < k->n; i++) { /* p->fw no longer moves */
+        const struct pass_fw *f = &p->fw[k->fw[i]];
+        int built = f->w.build[0] != 0;
+        k->cl[i].firmware = f->firmware;
+        k->cl[i].sha = f->sha;
+        k->cl[i].fw_version = built ? f->w.version : NULL;
+        k->cl[i].fw_build = built ? f->w.build : NULL;
+    }
+    int together = store_claim_attempts(c->store, k->cl, k->n, now) == 0;
+    for (size_t i = 0; i < k->n; i++) {
+        struct pass_agent *pa = &p->ag[k->ag[i]];
+        if (!together && store_claim_attempts(c->store, &k->cl[i], 1, now) < 0) {
+            fr_error("sched", "cannot claim an attempt: %s", store_errmsg(c->store));
+            pa->live--;
+            continue;
+        }
+        if (!announce(c, pa->a, &p->fw[k->fw[i]], &k->cl[i]))
+            pa->live--;
+    }
+}
+
+/* Adds cand to the chunk when its agent is online with a free slot and its firmware is
+ * known; returns whether it did. */
+static int chunk_add(struct claim_pass *p, struct chunk *k, const struct sched_candidate *cand)
+{
+    struct pass_agent *pa = pass_agent(p, cand->agent);
+    if (!pa || pa->live >= (int)pa->a->slots)
+        return 0;
+    size_t ag = (size_t)(pa - p->ag);
+    const struct pass_fw *f = pass_firmware(p, cand); /* may move p->fw, not p->ag */
+    if (!f || f->rc < 0)
+        return 0; /* the next pass tries again */
+    pa->live++;
+    k->cl[k->n] = (struct claim){ .c = cand }; /* its firmware: when the chunk is claimed */
+    k->ag[k->n] = ag;
+    k->fw[k->n] = (size_t)(f - p->fw);
+    k->n++;
     return 1;
 }
 
@@ -252,41 +300,40 @@ static void plan_moves(struct controller *c)
 }
 
 /* Whether the pass may claim once more: MIN_CLAIMS always, then until its CPU budget
- * (looked at every BUDGET_EVERY claims) or MAX_CLAIMS. */
+ * (looked at between two chunks) or MAX_CLAIMS. */
 static int pass_may_claim(struct claim_pass *p)
 {
-    if (p->claims < MIN_CLAIMS)
-        return 1;
     if (p->claims >= MAX_CLAIMS)
         return 0;
-    if (p->claims % BUDGET_EVERY == 0 && fr_time_thread_cpu_ns() >= p->until_ns)
+    if (p->claims >= MIN_CLAIMS && p->until_ns && fr_time_thread_cpu_ns() >= p->until_ns)
         p->until_ns = 0; /* spent: no more this pass */
-    return p->until_ns != 0;
+    return p->claims < MIN_CLAIMS || p->until_ns != 0;
 }
 
-/* Claims for one batch of candidates; returns how many it claimed. */
+/* Claims for one batch of candidates, a chunk at a time; returns how many it tried. */
 static size_t claim_batch(struct claim_pass *p, struct batch *b)
 {
-    size_t claimed = 0;
+    struct chunk k;
+    size_t tried = 0, i = 0;
     b->n = 0;
     store_sched_candidates(p->c->store, on_candidate, b);
-    for (size_t i = 0; i < b->n && pass_may_claim(p); i++) {
-        struct pass_agent *pa = pass_agent(p, b->c[i].agent);
-        if (!pa || pa->live >= (int)pa->a->slots)
-            continue;
-        pa->live += assign_one(p, pa->a, &b->c[i]);
-        p->claims++; /* tried: an attempt claimed, ended at once, or a claim that failed */
-        claimed++;
+    while (i < b->n && pass_may_claim(p)) {
+        k.n = 0;
+        for (; i < b->n && k.n < CLAIM_CHUNK && p->claims + k.n < MAX_CLAIMS; i++)
+            chunk_add(p, &k, &b->c[i]);
+        claim_chunk(p, &k);
+        p->claims += k.n; /* tried: claimed, ended at once, or a claim that failed */
+        tried += k.n;
     }
-    return claimed;
+    return tried;
 }
 
 /* Claims for candidates, batch after batch, while the pass may (its budget counted
  * from started_ns); returns whether it
  * stopped with candidates left (a full batch it did not finish, or its budget). */
-static int claim_pass(struct controller *c, uint64_t started_ns)
+static int claim_pass(struct controller *c, uint64_t until_ns)
 {
-    struct claim_pass p = { .c = c, .until_ns = started_ns + PASS_BUDGET_NS };
+    struct claim_pass p = { .c = c, .until_ns = until_ns };
     struct batch b = { calloc(MAX_BATCH, sizeof *b.c), 0 };
     int more = 0;
     while (b.c) {
@@ -321,21 +368,52 @@ static int expand(struct controller *c, uint64_t now)
     return rc == 0 && (!done || c->nexpand > 0);
 }
 
+/* The CPU a continued pass may spend: what keeps it and the loop's other work since the
+ * last pass (a drain of the agents' messages, timers) under TURN_TARGET_NS, between
+ * PASS_MIN_NS and PASS_BUDGET_NS. A first pass, after the loop was idle, gets the most. */
+static uint64_t pass_budget(struct controller *c, uint64_t start_ns)
+{
+    if (!c->sched_continued || start_ns < c->sched_end_cpu_ns)
+        return PASS_BUDGET_NS;
+    uint64_t other = start_ns - c->sched_end_cpu_ns;
+    uint64_t b = other + PASS_MIN_NS < TURN_TARGET_NS ? TURN_TARGET_NS - other : PASS_MIN_NS;
+    return b < PASS_BUDGET_NS ? b : PASS_BUDGET_NS;
+}
+
+/* While claims are left, the progress flush waits (a run's latest report stays queued,
+ * the newer replacing the older): its turns took a third of the loop from the passes of
+ * a large submit. It resumes, and writes what waited, with the pass that leaves none. */
+static void hold_progress(struct controller *c, int hold)
+{
+    if (c->stopping || hold == c->progress_held)
+        return;
+    c->progress_held = hold;
+    if (hold)
+        uv_timer_stop(&c->progress_flush);
+    else
+        uv_timer_start(&c->progress_flush, agents_on_progress_flush, 0, PROGRESS_FLUSH_MS);
+}
+
 static void sched_run(struct controller *c)
 {
     uint64_t now = fr_time_wall_ms();
+    uint64_t start = fr_time_thread_cpu_ns();
     if (turn_begin(c) < 0) {
         fr_error("sched", "cannot open a transaction: %s", store_errmsg(c->store));
+        hold_progress(c, 0); /* no pass continues: progress is not held for one */
         return;
     }
+    /* the budget counts from the start: a page of the site after a submit is part of it */
+    uint64_t until = start + pass_budget(c, start);
     int more = expand(c, now);
-    /* the budget counts from here: a page of the site after a submit costs about as much
-     * again, and claims held to what was left of one budget came 64 a pass */
-    more |= claim_pass(c, fr_time_thread_cpu_ns());
+    more |= claim_pass(c, until);
     plan_moves(c);
     store_jobs_settle(c->store, now);
     turn_end(c);
-    if (more && !c->stopping)
+    c->sched_continued = more && !c->stopping;
+    c->sched_end_cpu_ns = fr_time_thread_cpu_ns();
+    hold_progress(c, c->sched_continued);
+    if (c->sched_continued)
         uv_timer_start(&c->sched, sched_on_timer, CONTINUE_MS, 0);
 }
 

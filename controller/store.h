@@ -138,6 +138,18 @@ int store_sched_candidates(struct store *s,
 int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64_t now_ms,
                         const char *firmware, const char *sha, Fr__AttemptRef *ref, int *erase,
                         uint32_t *n);
+/* One claim of a batch: the candidate and its firmware in, the attempt out. */
+struct claim {
+    const struct sched_candidate *c;
+    const char *firmware, *sha;
+    const char *fw_version, *fw_build; /* the catalog's build for it, or NULL */
+    Fr__AttemptRef ref; /* job, attempt, epoch, ecid, token */
+    int erase;
+    uint32_t n;         /* the attempt's number for its run */
+};
+/* Claims every one of cl[0..n) as store_claim_attempt does, in one savepoint: all of
+ * them, or (an error) none and the store as it was. */
+int store_claim_attempts(struct store *s, struct claim *cl, size_t n, uint64_t now_ms);
 /* The job's firmware as submitted (file, URL or catalog selector) and its hash ("" if none). */
 int store_job_firmware(struct store *s, uint64_t job, char *fw, size_t fwlen, char *sha, size_t shalen);
 /* The newest job's download URL for an IPSW hash (the mirror fetches it from there). */

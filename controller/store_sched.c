@@ -451,36 +451,36 @@ int store_sched_candidates(struct store *s,
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : FR_ESTORE;
 }
 
-/* 128 bits from the kernel's CSPRNG: a peer that did not receive the JobAssign cannot
- * guess them (job, attempt and epoch are small counters). */
-static int draw_token(uint64_t token[2])
+/* 128 bits per token from the kernel's CSPRNG: a peer that did not receive the JobAssign
+ * cannot guess them (job, attempt and epoch are small counters). One call for n tokens
+ * (a read past 256 bytes may come short when a signal arrives: the rest is read again). */
+static int draw_tokens(uint64_t *token, size_t n)
 {
-    ssize_t got = getrandom(token, 2 * sizeof token[0], 0);
-    return got == (ssize_t)(2 * sizeof token[0]) ? 0 : FR_ESYS;
+    size_t want = 2 * n * sizeof token[0], got = 0;
+    for (int tries = 0; got < want && tries < 8; tries++) {
+        ssize_t r = getrandom((char *)token + got, want - got, 0);
+        if (r > 0)
+            got += (size_t)r;
+    }
+    return got == want ? 0 : FR_ESYS;
 }
 
-int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64_t now_ms,
-                        const char *firmware, const char *sha, Fr__AttemptRef *ref, int *erase,
-                        uint32_t *n)
+/* One claim inside the batch's savepoint: the attempt (epoch given) and its run. */
+static int claim_one(struct store *s, struct claim *cl, int64_t epoch, const uint64_t token[2],
+                     uint64_t now_ms)
 {
-    uint64_t token[2];
-    if (draw_token(token) < 0) {
-        fr_error("store", "cannot draw an attempt token: getrandom failed");
-        return FR_ESYS;
-    }
-    int rc = store_begin(s);
-    int64_t epoch = 0;
-    if (rc == 0) /* the new epoch in the statement that takes it */
-        rc = st_scalar_rc(s, &epoch, "UPDATE meta SET value = value + 1 WHERE key = 'lease_epoch'"
-                          " RETURNING value", NULL);
-    *n = (uint32_t)st_scalar(s, 0, "SELECT COUNT(*) FROM attempts WHERE job = ? AND ecid = ?", "uu",
-                          c->job, c->ecid) + 1;
+    const struct sched_candidate *c = cl->c;
+    int64_t before = 0;
+    int rc = st_scalar_rc(s, &before, "SELECT COUNT(*) FROM attempts WHERE job = ? AND ecid = ?", "uu",
+                          c->job, c->ecid);
+    cl->n = (uint32_t)before + 1;
     if (rc == 0)
         rc = st_exec(s, "INSERT INTO attempts (job, ecid, n, agent, port, epoch, state, started,"
-                     " firmware, sha256, token_hi, token_lo)"
-                     " VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?, ?, ?, ?, ?)",
-                  "uuittiutt" "uu", c->job, c->ecid, (int64_t)*n, c->agent, c->port, epoch, now_ms,
-                  firmware, sha, token[0], token[1]);
+                     " firmware, sha256, token_hi, token_lo, fw_version, fw_build)"
+                     " VALUES (?, ?, ?, ?, ?, ?, 'assigned', ?, ?, ?, ?, ?, ?, ?)",
+                  "uuittiutt" "uutt", c->job, c->ecid, (int64_t)cl->n, c->agent, c->port, epoch,
+                  now_ms, cl->firmware, cl->sha, token[0], token[1],
+                  cl->fw_version ? cl->fw_version : "", cl->fw_build ? cl->fw_build : "");
     uint64_t id = (uint64_t)sqlite3_last_insert_rowid(s->db);
     if (rc == 0)
         rc = st_exec(s, "UPDATE unit_runs SET state = 'preflight', attempts = attempts + 1,"
@@ -491,20 +491,61 @@ int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64
     if (rc == 0)
         rc = st_exec(s, "UPDATE moves SET done = ? WHERE job = ? AND ecid = ? AND done = 0", "uuu",
                   now_ms, c->job, c->ecid);
-    *erase = (int)st_scalar(s, 1, "SELECT erase FROM jobs WHERE id = ?", "u", c->job);
+    int64_t erase = 1;
+    if (rc == 0)
+        rc = st_scalar_rc(s, &erase, "SELECT erase FROM jobs WHERE id = ?", "u", c->job);
+    cl->erase = (int)erase;
+    fr__attempt_ref__init(&cl->ref);
+    cl->ref.job_id = c->job;
+    cl->ref.attempt_id = id;
+    cl->ref.epoch = (uint64_t)epoch;
+    cl->ref.ecid = c->ecid;
+    cl->ref.token_hi = token[0];
+    cl->ref.token_lo = token[1];
+    return rc;
+}
+
+/* One savepoint and one bump of the lease epoch for the whole batch: a savepoint per
+ * claim journalled the same pages again for every claim. */
+int store_claim_attempts(struct store *s, struct claim *cl, size_t n, uint64_t now_ms)
+{
+    if (n == 0)
+        return 0;
+    uint64_t *token = malloc(2 * n * sizeof *token);
+    if (!token)
+        return FR_ENOMEM;
+    if (draw_tokens(token, n) < 0) {
+        fr_error("store", "cannot draw attempt tokens: getrandom failed");
+        free(token);
+        return FR_ESYS;
+    }
+    int rc = store_begin(s);
+    int64_t last = 0;
+    if (rc == 0) /* the batch's epochs, last - n + 1 .. last, in the statement that takes them */
+        rc = st_scalar_rc(s, &last, "UPDATE meta SET value = value + ? WHERE key = 'lease_epoch'"
+                          " RETURNING value", "u", (uint64_t)n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = claim_one(s, &cl[i], last - (int64_t)n + 1 + (int64_t)i, &token[2 * i], now_ms);
+    free(token);
     if (rc == 0)
         rc = store_commit(s);
-    if (rc < 0) {
+    if (rc < 0)
         store_rollback(s);
-        return rc;
+    return rc;
+}
+
+int store_claim_attempt(struct store *s, const struct sched_candidate *c, uint64_t now_ms,
+                        const char *firmware, const char *sha, Fr__AttemptRef *ref, int *erase,
+                        uint32_t *n)
+{
+    struct claim cl = { .c = c, .firmware = firmware, .sha = sha };
+    int rc = store_claim_attempts(s, &cl, 1, now_ms);
+    if (rc == 0) {
+        *ref = cl.ref;
+        *erase = cl.erase;
+        *n = cl.n;
     }
-    ref->job_id = c->job;
-    ref->attempt_id = id;
-    ref->epoch = (uint64_t)epoch;
-    ref->ecid = c->ecid;
-    ref->token_hi = token[0];
-    ref->token_lo = token[1];
-    return 0;
+    return rc;
 }
 
 int store_live_attempts(struct store *s, const char *agent, const char *state_filter,

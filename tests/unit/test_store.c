@@ -1095,6 +1095,53 @@ static void a_savepoints_journal_stays_in_memory(void **state)
     assert_int_equal(during, before);
 }
 
+/* A batch of claims (the scheduler's chunk) in one savepoint: one lease epoch each, in
+ * order, a token each, references a JobAssign can carry, and the catalog's build kept. */
+static void a_batch_of_claims_gets_an_epoch_and_token_each(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 3, 0x2100);
+    uint64_t ecids[] = { 0x2100, 0x2101, 0x2102 };
+    int created;
+    submit(s, "batch", ecids, 3, NULL, 0, &created);
+    struct cands cs = { .n = 0 };
+    assert_int_equal(store_sched_candidates(s, collect, &cs), 0);
+    assert_int_equal(cs.n, 3);
+    struct claim cl[3];
+    for (int i = 0; i < 3; i++)
+        cl[i] = (struct claim){ .c = &cs.c[i], .firmware = "/x.ipsw", .sha = "" };
+    cl[2].fw_version = "18.2";
+    cl[2].fw_build = "22C152";
+    assert_int_equal(store_claim_attempts(s, cl, 3, 3000), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_ptr_equal(cl[i].ref.base.descriptor, &fr__attempt_ref__descriptor);
+        assert_true(fr__attempt_ref__get_packed_size(&cl[i].ref) > 0);
+        assert_int_equal(cl[i].n, 1);
+        assert_int_equal(cl[i].erase, 1);
+        assert_int_equal(cl[i].ref.ecid, cs.c[i].ecid);
+        if (i > 0) {
+            assert_int_equal(cl[i].ref.epoch, cl[i - 1].ref.epoch + 1);
+            assert_true(cl[i].ref.token_hi != cl[i - 1].ref.token_hi);
+        }
+    }
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'preflight'"), 3);
+    assert_int_equal(count_sql("SELECT COUNT(DISTINCT epoch) FROM attempts"), 3);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM attempts WHERE fw_build = '22C152'"
+                               " AND fw_version = '18.2'"), 1);
+    /* the next claim's epoch comes after the batch's */
+    hello_with_units(s, "B", 1, 0x2200);
+    uint64_t more[] = { 0x2200 };
+    submit(s, "after", more, 1, NULL, 0, &created);
+    cs.n = 0;
+    assert_int_equal(store_sched_candidates(s, collect, &cs), 0);
+    assert_int_equal(cs.n, 1);
+    Fr__AttemptRef r = FR__ATTEMPT_REF__INIT;
+    int erase;
+    uint32_t n;
+    assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, "/x.ipsw", "", &r, &erase, &n), 0);
+    assert_int_equal(r.epoch, cl[2].ref.epoch + 1);
+}
+
 /* A second controller on a live store is refused before it writes anything. */
 static void a_store_in_use_is_refused(void **state)
 {
@@ -1473,6 +1520,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(submit_is_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(a_savepoints_journal_stays_in_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_batch_of_claims_gets_an_epoch_and_token_each, setup, teardown),
         cmocka_unit_test_setup_teardown(selector_expansion_takes_only_the_units_named, setup, teardown),
         cmocka_unit_test_setup_teardown(documents_come_in_pages_that_cover_them_once, setup, teardown),
         cmocka_unit_test_setup_teardown(a_page_of_large_rows_ends_at_its_byte_size, setup, teardown),

@@ -1,6 +1,6 @@
 /* test_store_faults — failure injection in the store, as SQLite tests itself: the Nth
  * SQLite call (prepare or step) fails with IOERR, FULL or BUSY, for every N, on the
- * result, submit, cancel and Hello paths. After each: no crash; an operation that
+ * result, submit, cancel, Hello and claim paths. After each: no crash; an operation that
  * reported success is committed (read back through another connection); one that
  * failed left the store exactly as it was and sent no effect; and the same operation
  * tried again succeeds once (nothing lost). The sanitization records (records.h) are
@@ -125,8 +125,8 @@ static int on_cand(void *arg, const struct sched_candidate *c)
     return 1;
 }
 
-/* A store with agent A, a job on both units and both attempts running (refs[]). */
-static struct store *site(Fr__AttemptRef refs[NUNITS])
+/* A store with agent A, a job on both units and (claimed) both attempts running (refs[]). */
+static struct store *site(Fr__AttemptRef refs[NUNITS], int claimed)
 {
     remove_store();
     struct store *s = NULL;
@@ -139,7 +139,7 @@ static struct store *site(Fr__AttemptRef refs[NUNITS])
     struct sched_candidate c[NUNITS];
     memset(c, 0, sizeof c);
     assert_int_equal(store_sched_candidates(s, on_cand, c), 0);
-    for (int i = 0; i < NUNITS; i++) {
+    for (int i = 0; claimed && i < NUNITS; i++) {
         int erase;
         uint32_t n;
         fr__attempt_ref__init(&refs[i]);
@@ -244,11 +244,35 @@ static int hello_applied(void)
            count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'waiting_unit'") == 1;
 }
 
+/* Both units claimed in one batch (the scheduler's chunk), on a site with none claimed. */
+static int op_claim(struct store *s, struct op_ctx *x)
+{
+    static struct sched_candidate c[NUNITS];
+    memset(c, 0, sizeof c);
+    if (store_sched_candidates(s, on_cand, c) < 0)
+        return FR_ESTORE;
+    struct claim cl[NUNITS];
+    for (int i = 0; i < NUNITS; i++)
+        cl[i] = (struct claim){ .c = &c[i], .firmware = "/x.ipsw", .sha = "" };
+    int rc = store_claim_attempts(s, cl, NUNITS, 3000);
+    for (int i = 0; rc == 0 && i < NUNITS; i++)
+        x->refs[i] = cl[i].ref;
+    return rc;
+}
+
+static int claim_applied(void)
+{
+    return count_sql("SELECT COUNT(*) FROM attempts WHERE state = 'assigned'") == NUNITS &&
+           count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'preflight' AND attempts = 1") == NUNITS &&
+           count_sql("SELECT COUNT(DISTINCT epoch) FROM attempts") == NUNITS;
+}
+
 struct path {
     const char *name;
     int (*op)(struct store *s, struct op_ctx *x);
     int (*applied)(void);
     int effects;            /* JobCancels a successful run hands out */
+    int unclaimed;          /* the site's attempts are not claimed yet */
 };
 
 /* For N = 1, 2, ...: the Nth call fails with code; until the operation runs through
@@ -258,7 +282,7 @@ static int sweep(const struct path *p, int code)
     int n;
     for (n = 1; n < 1000; n++) {
         struct op_ctx x = { .cancels = 0 };
-        struct store *s = site(x.refs);
+        struct store *s = site(x.refs, !p->unclaimed);
         char *before = digest();
         store_fault_arm(s, n, code);
         int rc = p->op(s, &x);
@@ -304,31 +328,37 @@ static void sweep_all(const struct path *p)
 static void result_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "result", op_result, result_applied, 0 });
+    sweep_all(&(struct path){ "result", op_result, result_applied, 0, 0 });
 }
 
 static void success_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "success", op_success, success_applied, 0 });
+    sweep_all(&(struct path){ "success", op_success, success_applied, 0, 0 });
 }
 
 static void submit_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "submit", op_submit, submit_applied, 0 });
+    sweep_all(&(struct path){ "submit", op_submit, submit_applied, 0, 0 });
 }
 
 static void cancel_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "cancel", op_cancel, cancel_applied, NUNITS });
+    sweep_all(&(struct path){ "cancel", op_cancel, cancel_applied, NUNITS, 0 });
 }
 
 static void hello_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "hello", op_hello, hello_applied, 0 });
+    sweep_all(&(struct path){ "hello", op_hello, hello_applied, 0, 0 });
+}
+
+static void claim_path(void **state)
+{
+    (void)state;
+    sweep_all(&(struct path){ "claim", op_claim, claim_applied, 0, 1 });
 }
 
 int main(void)
@@ -346,6 +376,7 @@ int main(void)
         cmocka_unit_test(submit_path),
         cmocka_unit_test(cancel_path),
         cmocka_unit_test(hello_path),
+        cmocka_unit_test(claim_path),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     records_release(&recs);
