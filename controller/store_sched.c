@@ -291,10 +291,25 @@ static char *ecid_list(const uint64_t *ecids, size_t n)
     return text;
 }
 
+/* The runs of job for ecids[0..n), in that order, in one statement. */
+static int insert_runs(struct store *s, uint64_t job, const uint64_t *ecids, size_t n, uint64_t now_ms)
+{
+    if (n == 0)
+        return 0;
+    char *list = ecid_list(ecids, n);
+    if (!list)
+        return FR_ENOMEM;
+    int rc = st_exec(s, "INSERT INTO unit_runs (job, ecid, updated) SELECT ?, value, ? FROM json_each(?)",
+                     "uut", job, now_ms, list);
+    free(list);
+    return rc;
+}
+
 /* Runs to create from the pairs st yields: every (job, unit) pair that matches, in job
  * order, each unit once (for the earliest job that wants it) and no job past its count.
- * One query and one transaction for the whole pass: a site of hundreds of units joins a
- * job at once, and a query per unit made that quadratic (seconds with the loop blocked). */
+ * One query, one INSERT per job and one transaction for the whole pass: a site of
+ * hundreds of units joins a job at once, and a query per unit made that quadratic
+ * (seconds with the loop blocked). */
 static int expand_rows(struct store *s, sqlite3_stmt *st, uint64_t now_ms)
 {
     if (!st)
@@ -324,6 +339,7 @@ static int expand_rows(struct store *s, sqlite3_stmt *st, uint64_t now_ms)
     for (size_t i = 0; ret == 0 && i < n; i++) {
         const struct expand_row *r = &rows[i];
         if (i > 0 && rows[i - 1].job != r->job) { /* a unit comes once per job: sort per job */
+            ret = insert_runs(s, rows[i - 1].job, taken + nsorted, ntaken - nsorted, now_ms);
             qsort(taken, ntaken, sizeof *taken, cmp_u64);
             nsorted = ntaken;
             added = 0;
@@ -331,11 +347,11 @@ static int expand_rows(struct store *s, sqlite3_stmt *st, uint64_t now_ms)
         if ((r->count > 0 && r->have + added >= r->count) ||
             bsearch(&r->ecid, taken, nsorted, sizeof *taken, cmp_u64))
             continue;
-        ret = st_exec(s, "INSERT INTO unit_runs (job, ecid, updated) VALUES (?, ?, ?)", "uuu", r->job,
-                   r->ecid, now_ms);
         added++;
         taken[ntaken++] = r->ecid;
     }
+    if (ret == 0 && n > 0)
+        ret = insert_runs(s, rows[n - 1].job, taken + nsorted, ntaken - nsorted, now_ms);
     if (ret == 0 && n > 0)
         ret = store_commit(s);
     else if (n > 0)
