@@ -6,6 +6,8 @@
 #include <libimobiledevice/restore.h>
 #include <libirecovery.h>
 #include <plist/plist.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,11 +270,30 @@ static void enter_recovery(struct job *j, idevice_t dev)
     lockdownd_client_free(c); /* its Goodbye may fail: the unit is rebooting */
 }
 
+/* libusbmuxd copies the program's name into a global at its first message to usbmuxd,
+ * without a lock: two first lookups at once (units that attach together, read on the
+ * thread pool) each make a copy and one is lost, which LeakSanitizer reports at exit.
+ * So lookups take turns until one has gone through; then they run side by side. */
+static pthread_mutex_t first_lookup = PTHREAD_MUTEX_INITIALIZER;
+static atomic_int looked_up;
+
+static idevice_error_t lookup(idevice_t *dev, const char *udid)
+{
+    if (atomic_load(&looked_up))
+        return idevice_new_with_options(dev, udid, IDEVICE_LOOKUP_USBMUX);
+    pthread_mutex_lock(&first_lookup);
+    idevice_error_t ie = idevice_new_with_options(dev, udid, IDEVICE_LOOKUP_USBMUX);
+    if (ie == IDEVICE_E_SUCCESS)
+        atomic_store(&looked_up, 1);
+    pthread_mutex_unlock(&first_lookup);
+    return ie;
+}
+
 static void on_work(uv_work_t *req)
 {
     struct job *j = req->data;
     idevice_t dev = NULL;
-    idevice_error_t ie = idevice_new_with_options(&dev, j->udid, IDEVICE_LOOKUP_USBMUX);
+    idevice_error_t ie = lookup(&dev, j->udid);
     if (ie != IDEVICE_E_SUCCESS) {
         j->rc = FR_EUNAVAIL;
         snprintf(j->err, sizeof j->err, "not on usbmuxd (idevice error %d)", ie);
