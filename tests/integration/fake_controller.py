@@ -1,10 +1,35 @@
 """A fake controller's side of the handshake, for tests that put a ROUTER of their own
 where flashrackd would be: the agent's next message or Hello, and a Welcome."""
+import contextlib
 import time
 
+import zmq
+
+from harness import free_port
 from wire import field_bytes, field_varint, fields
 
 HELLO, WELCOME, HEARTBEAT = 10, 11, 12
+
+
+@contextlib.contextmanager
+def router_for(site):
+    """A ROUTER on 127.0.0.1 where the site's agents look for their controller; on the
+    way out the site is stopped (its logs dumped if the test failed) and the ROUTER
+    closed."""
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    router.bind("tcp://127.0.0.1:%d" % free_port())
+    site.agents_ep = router.getsockopt_string(zmq.LAST_ENDPOINT)
+    try:
+        yield router
+    except BaseException:
+        site.dump_logs()
+        raise
+    finally:
+        site.stop()
+        router.close()
+        ctx.term()
 
 
 def next_message(router, limit_s=10):

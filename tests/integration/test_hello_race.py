@@ -5,21 +5,14 @@ hello_generation) makes the agent say Hello again with its ports. A fake control
 (no ports), starts the simulator, and once a Hello with the ports has come answers
 that first Hello, as a busy controller would, so the Welcome is stale every time."""
 
-import zmq
-
-from fake_controller import HEARTBEAT, HELLO, next_hello, next_message, welcome
-from harness import check, free_port, main, Site, simple_rack
+from fake_controller import HEARTBEAT, HELLO, next_hello, next_message, router_for, welcome
+from harness import check, main, Site, simple_rack
 from wire import fields
 
 
 def welcome_for_an_older_port_list(bindir):
     site = Site(bindir, simple_rack(hosts=("U",), ports=3), agents=(), curve=False)
-    ctx = zmq.Context()
-    router = ctx.socket(zmq.ROUTER)
-    router.setsockopt(zmq.LINGER, 0)
-    router.bind("tcp://127.0.0.1:%d" % free_port())
-    site.agents_ep = router.getsockopt_string(zmq.LAST_ENDPOINT)
-    try:
+    with router_for(site) as router:
         site.start_agent("U")  # the simulator is not up: no ports yet
         ident, env, first = next_hello(router)
         check(first.get(4, []) == [] and first.get(7, [0]) == [0],
@@ -49,13 +42,6 @@ def welcome_for_an_older_port_list(bindir):
             check(HELLO not in msg, "a Hello after a current Welcome")
         log = site.log("agent-U")
         check(log.count("the ports changed since the hello") == 1, "one stale Welcome: %s" % log)
-    except BaseException:
-        site.dump_logs()
-        raise
-    finally:
-        site.stop()
-        router.close()
-        ctx.term()
 
 
 if __name__ == "__main__":

@@ -8,11 +8,9 @@ for 4 s: the agent's port events come back a few times each, not about 40 times;
 acknowledged, they stop."""
 import time
 
-import zmq
-
-from harness import check, free_port, main, Site, simple_rack
+from harness import check, main, Site, simple_rack
 from wire import envelope, fields
-from fake_controller import next_hello, welcome
+from fake_controller import next_hello, router_for, welcome
 
 EPOCH = 7
 
@@ -36,12 +34,7 @@ def copies_until(router, until, ack):
 
 def unacknowledged_messages_back_off(bindir):
     site = Site(bindir, simple_rack(hosts=("U",), ports=3), agents=(), curve=False)
-    ctx = zmq.Context()
-    router = ctx.socket(zmq.ROUTER)
-    router.setsockopt(zmq.LINGER, 0)
-    router.bind("tcp://127.0.0.1:%d" % free_port())
-    site.agents_ep = router.getsockopt_string(zmq.LAST_ENDPOINT)
-    try:
+    with router_for(site) as router:
         site.start_sim()
         site.start_agent("U")
         ident, env, hello = next_hello(router, 20)
@@ -60,13 +53,6 @@ def unacknowledged_messages_back_off(bindir):
         copies_until(router, time.monotonic() + 0.5, top)  # the ack reaches the agent
         after = copies_until(router, time.monotonic() + 2.0, top)
         check(not any(s <= top for s in after), "acknowledged messages stop: %s" % after)
-    except BaseException:
-        site.dump_logs()
-        raise
-    finally:
-        site.stop()
-        router.close()
-        ctx.term()
 
 
 if __name__ == "__main__":
