@@ -22,6 +22,8 @@ void jt_release(struct jtext *jt)
 char *jt_take(struct jtext *jt)
 {
     char *text = jt->failed ? NULL : jt->buf;
+    if (text)
+        text[jt->len] = '\0'; /* grow keeps a byte for it */
     if (!jt->failed && !text && !(text = calloc(1, 1)))
         jt->failed = 1;
     if (jt->failed)
@@ -49,18 +51,19 @@ static int grow(struct jtext *jt, size_t more)
     return 0;
 }
 
-static void put(struct jtext *jt, const char *s, size_t n)
+/* The text is NUL-terminated only when taken: a put is a copy, nothing more. */
+static inline void put(struct jtext *jt, const char *s, size_t n)
 {
-    if (grow(jt, n) == 0) {
+    if (jt->len + n + 1 <= jt->cap || grow(jt, n) == 0) {
         memcpy(jt->buf + jt->len, s, n);
         jt->len += n;
-        jt->buf[jt->len] = '\0';
     }
 }
 
-static void putc_(struct jtext *jt, char ch)
+static inline void putc_(struct jtext *jt, char ch)
 {
-    put(jt, &ch, 1);
+    if (jt->len + 2 <= jt->cap || grow(jt, 1) == 0)
+        jt->buf[jt->len++] = ch;
 }
 
 /* Before a value: the comma after the previous member of an array (an object's comma
@@ -137,18 +140,38 @@ void jt_str(struct jtext *jt, const char *s)
     quoted(jt, s ? s : "");
 }
 
+/* v in decimal at the end of b[24] (as "%lld" prints it); returns where it starts. */
+static char *decimal(char b[24], int64_t v)
+{
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char *p = b + 24;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    return p;
+}
+
 void jt_int(struct jtext *jt, int64_t v)
 {
-    char b[24];
+    char b[24], *p = decimal(b, v);
     value_at(jt, 0);
-    put(jt, b, (size_t)snprintf(b, sizeof b, "%lld", (long long)v));
+    put(jt, p, (size_t)(b + 24 - p));
 }
+
+#define JT_EXACT 1e15 /* below it, %.17g prints an integral double as its digits */
 
 /* As jansson prints a real: %.17g, ".0" when that reads as an integer, and the
  * exponent without its '+' or leading zeros. A value JSON cannot hold is written 0.0
  * (jansson refuses to make one). */
 void jt_real(struct jtext *jt, double v)
 {
+    if (v > -JT_EXACT && v < JT_EXACT && v == (double)(int64_t)v && (v != 0 || !signbit(v))) {
+        jt_int(jt, (int64_t)v); /* the common case (a fraction of 1.0, 0.0) without %.17g */
+        put(jt, ".0", 2);
+        return;
+    }
     char b[40];
     int n = isfinite(v) ? snprintf(b, sizeof b, "%.17g", v) : snprintf(b, sizeof b, "0");
     if (!strchr(b, '.') && !strchr(b, 'e'))

@@ -43,6 +43,9 @@ static void strings_escape_as_jansson(void **state)
 static const double reals[] = {
     0.0, -0.0, 1.0, 0.5, 0.1, 1.0 / 3.0, 2.0 / 3.0, 0.999999999999, 100.0, 1e16, 1e17, 1.5e300,
     1e-5, 1e-7, 2.5e-300, DBL_MAX, DBL_MIN, -123456.789, 4.9e-324, 123456789012345678.0,
+    /* about the integral values written without %.17g: each side of where that stops */
+    -1.0, 42.0, -7.0, 999999999999999.0, -999999999999999.0, 1e15, -1e15, 9007199254740993.0,
+    0.25, -0.5,
 };
 
 static void numbers_print_as_jansson(void **state)
@@ -56,7 +59,8 @@ static void numbers_print_as_jansson(void **state)
         same_as_jansson(r, jt_take(&jt));
         json_decref(r);
     }
-    static const int64_t ints[] = { 0, 1, -1, INT64_MAX, INT64_MIN, 1234567890123 };
+    static const int64_t ints[] = { 0, 1, -1, 9, 10, -10, 99, 100, INT64_MAX, INT64_MIN, INT64_MIN + 1,
+                                    1234567890123, -1234567890123 };
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
         struct jtext jt;
         jt_init(&jt);

@@ -1,12 +1,16 @@
-/* test_types — ECID text form and the shared name tables. */
+/* test_types — ECID text form, ISO-8601 times and the shared name tables. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "fr_err.h"
+#include "fr_time.h"
 #include "fr_types.h"
 
 static void ecid_round_trip(void **state)
@@ -17,6 +21,46 @@ static void ecid_round_trip(void **state)
     assert_string_equal(buf, "0x001A2B3C4D5E6F70");
     assert_int_equal(fr_ecid_parse(buf, &v), 0);
     assert_true(v == 0x001A2B3C4D5E6F70ull);
+}
+
+/* The ECID written by hand reads as printf's "0x%016llX", and truncates as it does. */
+static void ecid_formats_as_printf(void **state)
+{
+    static const uint64_t ecids[] = { 0, 1, 0xF, 0x10, 0x001A2B3C4D5E6F70ull, 0xFFFFFFFFFFFFFFFFull,
+                                      0x8000000000000000ull, 0x00000000DEADBEEFull };
+    for (size_t i = 0; i < sizeof ecids / sizeof *ecids; i++) {
+        char got[FR_ECID_STRLEN + 4], want[FR_ECID_STRLEN + 4];
+        fr_ecid_format(ecids[i], got, sizeof got);
+        snprintf(want, sizeof want, "0x%016" PRIX64, ecids[i]);
+        assert_string_equal(got, want);
+        fr_ecid_format(ecids[i], got, 7);
+        want[6] = '\0';
+        assert_string_equal(got, want);
+    }
+}
+
+/* ISO-8601 written by hand reads as gmtime and strftime give it, across leap days,
+ * centuries and the last millisecond of a four-digit year; 0 is "". */
+static void iso8601_as_strftime(void **state)
+{
+    static const uint64_t ms[] = { 1, 999, 1000, 86399999, 86400000, 951782400000ull /* 2000-02-29 */,
+                                   951868800000ull, 4107542400000ull /* 2100-03-01 */, 1796386800123ull,
+                                   253402300799999ull, 253402300800000ull, 1709164800000ull /* 2024-02-29 */ };
+    char got[32], want[32], base[24];
+    for (size_t i = 0; i < sizeof ms / sizeof *ms + 2000; i++) {
+        uint64_t t = i < sizeof ms / sizeof *ms ? ms[i] : (uint64_t)(i * 7919u) * 123456789ull % 253402300800000ull + 1;
+        time_t secs = (time_t)(t / 1000u);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want, sizeof want, "%s.%03uZ", base, (unsigned)(t % 1000u));
+        fr_time_iso8601(t, got, sizeof got);
+        assert_string_equal(got, want);
+    }
+    fr_time_iso8601(0, got, sizeof got);
+    assert_string_equal(got, "");
+    fr_time_iso8601(1796386800123ull, got, 11); /* a short buffer: truncated */
+    assert_string_equal(got, "2026-12-04");
 }
 
 static void ecid_accepts_idevicerestore_forms(void **state)
@@ -109,7 +153,8 @@ static void loopback_endpoints(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(ecid_round_trip),       cmocka_unit_test(ecid_accepts_idevicerestore_forms),
+        cmocka_unit_test(ecid_round_trip),       cmocka_unit_test(ecid_formats_as_printf),
+        cmocka_unit_test(iso8601_as_strftime),       cmocka_unit_test(ecid_accepts_idevicerestore_forms),
         cmocka_unit_test(ecid_rejects_garbage),  cmocka_unit_test(state_names_round_trip),
         cmocka_unit_test(class_and_mode_names),  cmocka_unit_test(error_table),
         cmocka_unit_test(firmware_references),   cmocka_unit_test(loopback_endpoints),
