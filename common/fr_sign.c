@@ -261,31 +261,99 @@ int fr_sign_key_id(EVP_PKEY *k, char id[FR_SIGN_KEY_ID_LEN + 1])
 
 /* ---- records ----------------------------------------------------------------------- */
 
-int fr_sign_record(EVP_PKEY *k, const json_t *record, char **line, char *err, size_t errlen)
+struct fr_signer {
+    EVP_MD_CTX *ready; /* initialised with the key once; each record signs with a copy */
+    EVP_MD_CTX *work;
+    char id[FR_SIGN_KEY_ID_LEN + 1];
+};
+
+void fr_signer_free(struct fr_signer *sg)
+{
+    if (!sg)
+        return;
+    EVP_MD_CTX_free(sg->ready);
+    EVP_MD_CTX_free(sg->work);
+    free(sg);
+}
+
+int fr_signer_new(EVP_PKEY *k, struct fr_signer **out, char *err, size_t errlen)
+{
+    struct fr_signer *sg = calloc(1, sizeof *sg);
+    *out = NULL;
+    if (!sg)
+        return fr_seterr(FR_ENOMEM, err, errlen, "out of memory");
+    sg->ready = EVP_MD_CTX_new();
+    sg->work = EVP_MD_CTX_new();
+    if (!sg->ready || !sg->work || EVP_DigestSignInit(sg->ready, NULL, NULL, NULL, k) != 1 ||
+        fr_sign_key_id(k, sg->id) < 0) {
+        fr_signer_free(sg);
+        return fr_seterr(FR_ESYS, err, errlen, "libcrypto cannot sign with this key");
+    }
+    *out = sg;
+    return 0;
+}
+
+static char *cat(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+/* The line written around the record's canonical text, in canonical order ("record"
+ * before "signature"; "alg", "key_id", "value"): the record is serialized once, and
+ * the signature's members need no escaping (hex and base64). */
+static int line_of(const char *msg, size_t len, const char *id, const char *b64, char **line,
+                   char *err, size_t errlen)
+{
+    static const char head[] = "{\"record\":", mid[] = ",\"signature\":{\"alg\":\"Ed25519\",\"key_id\":\"",
+                      val[] = "\",\"value\":\"", tail[] = "\"}}";
+    size_t idlen = strlen(id), n = sizeof head - 1 + len + sizeof mid - 1 + idlen + sizeof val - 1 +
+                                   SIG_B64_LEN + sizeof tail - 1;
+    char *p = *line = malloc(n + 1);
+    if (!p)
+        return fr_seterr(FR_ENOMEM, err, errlen, "out of memory");
+    p = cat(p, head, sizeof head - 1);
+    p = cat(p, msg, len);
+    p = cat(p, mid, sizeof mid - 1);
+    p = cat(p, id, idlen);
+    p = cat(p, val, sizeof val - 1);
+    p = cat(p, b64, SIG_B64_LEN);
+    cat(p, tail, sizeof tail); /* with its NUL */
+    return 0;
+}
+
+int fr_signer_sign(struct fr_signer *sg, const json_t *record, char **line, char *err, size_t errlen)
 {
     *line = NULL;
-    char *msg = NULL, id[FR_SIGN_KEY_ID_LEN + 1];
+    char *msg = NULL;
     size_t len = 0;
     int rc = fr_canon_json(record, &msg, &len, err, errlen);
     if (rc < 0)
         return rc;
     unsigned char sig[SIG_LEN];
     size_t siglen = sizeof sig;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) == 1 &&
-             EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)msg, len) == 1 &&
-             siglen == SIG_LEN && fr_sign_key_id(k, id) == 0;
-    EVP_MD_CTX_free(ctx);
-    free(msg);
-    if (!ok)
+    int ok = EVP_MD_CTX_copy_ex(sg->work, sg->ready) == 1 &&
+             EVP_DigestSign(sg->work, sig, &siglen, (const unsigned char *)msg, len) == 1 &&
+             siglen == SIG_LEN;
+    if (!ok) {
+        free(msg);
         return fr_seterr(FR_ESYS, err, errlen, "libcrypto cannot sign with this key");
+    }
     char b64[SIG_B64_LEN + 1];
     EVP_EncodeBlock((unsigned char *)b64, sig, SIG_LEN);
-    json_t *whole = json_pack("{s:O, s:{s:s, s:s, s:s}}", "record", record, "signature", "alg",
-                              "Ed25519", "key_id", id, "value", b64);
-    rc = whole ? fr_canon_json(whole, line, NULL, err, errlen)
-               : fr_seterr(FR_ENOMEM, err, errlen, "out of memory");
-    json_decref(whole);
+    rc = line_of(msg, len, sg->id, b64, line, err, errlen);
+    free(msg);
+    return rc;
+}
+
+int fr_sign_record(EVP_PKEY *k, const json_t *record, char **line, char *err, size_t errlen)
+{
+    struct fr_signer *sg = NULL;
+    *line = NULL;
+    int rc = fr_signer_new(k, &sg, err, errlen);
+    if (rc == 0)
+        rc = fr_signer_sign(sg, record, line, err, errlen);
+    fr_signer_free(sg);
     return rc;
 }
 

@@ -17,7 +17,8 @@
  * Keys are PEM files (PKCS#8 private key, mode 0600; SubjectPublicKeyInfo public
  * key), so anyone can check a record with `openssl pkeyutl -verify -rawin` too.
  * Keys are EVP_PKEY *: the caller frees them with EVP_PKEY_free(). Functions return 0
- * or a negative fr_err code with the reason in err (naming the file). Thread-safe. */
+ * or a negative fr_err code with the reason in err (naming the file). Thread-safe, but
+ * a struct fr_signer is used by one thread at a time. */
 #ifndef FR_SIGN_H
 #define FR_SIGN_H
 
@@ -45,6 +46,14 @@ int fr_sign_key_id(EVP_PKEY *k, char id[FR_SIGN_KEY_ID_LEN + 1]);
 
 /* The signed record line (no newline) for record, into *line (malloc'ed). */
 int fr_sign_record(EVP_PKEY *k, const json_t *record, char **line, char *err, size_t errlen);
+
+/* A key made ready for many records: its key id and its signing context set up once,
+ * not per record (a controller signs one per ended run). The lines are fr_sign_record's,
+ * byte for byte. k stays the caller's and must outlive the signer. */
+struct fr_signer;
+int fr_signer_new(EVP_PKEY *k, struct fr_signer **out, char *err, size_t errlen);
+void fr_signer_free(struct fr_signer *sg);
+int fr_signer_sign(struct fr_signer *sg, const json_t *record, char **line, char *err, size_t errlen);
 /* Checks one signed record line (trailing "\n" allowed) against pub. 0 and *record
  * (when not NULL; the caller decrefs) when it is canonical and the signature is
  * pub's over its record; else FR_EPROTO (not a signed record: the reason) or FR_EPERM

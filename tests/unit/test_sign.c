@@ -1,6 +1,8 @@
 /* test_sign — canonical JSON (exact bytes), Ed25519 record keys (files, mode, ids), and
  * signed records: a round trip verifies, and every single changed byte of a signed line
- * fails, as does another key's public key. */
+ * fails, as does another key's public key; and a line recorded from a fixed key and record
+ * (tests/fixtures/records: a test key, signed.line as the first signer wrote it) comes out
+ * byte for byte, from fr_sign_record and from one fr_signer used again and again. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -206,6 +208,67 @@ static void another_key_fails(void **state)
     free_keys(b);
 }
 
+static char *fixture_path(const char *name)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/records/%s", getenv("FR_FIXTURES"), name);
+    return path;
+}
+
+static char *read_line(const char *name)
+{
+    FILE *fp = fopen(fixture_path(name), "r");
+    assert_non_null(fp);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, fp);
+    fclose(fp);
+    assert_true(n > 1 && line[n - 1] == '\n');
+    line[n - 1] = '\0';
+    return line;
+}
+
+static void a_recorded_line_comes_out_byte_for_byte(void **state)
+{
+    EVP_PKEY *k = NULL, *pub = NULL;
+    char err[512] = "", *want = read_line("signed.line"), *line = NULL;
+    assert_int_equal(fr_sign_key_load(fixture_path("record.key"), &k, err, sizeof err), 0);
+    assert_int_equal(fr_sign_pub_load(fixture_path("record.key.pub"), &pub, err, sizeof err), 0);
+    json_error_t je;
+    json_t *rec = json_load_file(fixture_path("record.json"), JSON_REJECT_DUPLICATES, &je);
+    assert_non_null(rec);
+    assert_int_equal(fr_sign_record(k, rec, &line, err, sizeof err), 0);
+    assert_string_equal(line, want);
+    free(line);
+    struct fr_signer *sg = NULL;
+    assert_int_equal(fr_signer_new(k, &sg, err, sizeof err), 0);
+    json_t *other = sample_record();
+    for (int i = 0; i < 3; i++) { /* the context set up once serves every record after */
+        assert_int_equal(fr_signer_sign(sg, rec, &line, err, sizeof err), 0);
+        assert_string_equal(line, want);
+        free(line);
+        assert_int_equal(fr_signer_sign(sg, other, &line, err, sizeof err), 0);
+        assert_int_equal(fr_verify_record(pub, line, strlen(line), NULL, err, sizeof err), 0);
+        free(line);
+    }
+    assert_int_equal(fr_verify_record(pub, want, strlen(want), NULL, err, sizeof err), 0);
+    /* a real number is still refused, by its path, and the signer still signs after it */
+    json_t *bad = json_pack("{s:f}", "t", 1.5);
+    assert_int_equal(fr_signer_sign(sg, bad, &line, err, sizeof err), FR_EINVAL);
+    assert_null(line);
+    assert_non_null(strstr(err, "$.t"));
+    assert_int_equal(fr_signer_sign(sg, rec, &line, err, sizeof err), 0);
+    assert_string_equal(line, want);
+    free(line);
+    json_decref(bad);
+    json_decref(other);
+    fr_signer_free(sg);
+    json_decref(rec);
+    EVP_PKEY_free(k);
+    EVP_PKEY_free(pub);
+    free(want);
+}
+
 static void malformed_lines_say_what(void **state)
 {
     struct keys *k = make_keys();
@@ -232,6 +295,7 @@ int main(void)
         cmocka_unit_test(every_changed_byte_fails),
         cmocka_unit_test(another_key_fails),
         cmocka_unit_test(malformed_lines_say_what),
+        cmocka_unit_test(a_recorded_line_comes_out_byte_for_byte),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
