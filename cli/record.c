@@ -255,6 +255,10 @@ int record_export(const json_t *doc, const char *format, const char *out_dir)
     }
     if (!strcmp(format, "pdf"))
         cert_done();
+    json_int_t pending = json_integer_value(json_object_get(doc, "pending"));
+    if (pending > 0) /* runs that ended, their records written after their commit */
+        fprintf(stderr, "flashrack record: %lld more pending (the run%s ended; %s being signed)\n",
+                (long long)pending, pending == 1 ? "" : "s", pending == 1 ? "its record is" : "their records are");
     if (out != stdout) {
         rc |= fclose(out) != 0;
         printf("%s\n", path);

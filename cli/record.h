@@ -38,7 +38,9 @@ void record_csv_row(const json_t *rec, FILE *out);
     "  The signed sanitization record of every unit of job JOB, or of unit ECID (0x...) in\n"  \
     "  every job: json is one signed record per line, exactly as the controller signed it;\n" \
     "  csv one row per unit; pdf a one-page certificate per unit (needs --out). --out DIR\n"   \
-    "  writes files there (JOB-ECID.json, .pdf; records.csv) instead of to stdout.\n"          \
+    "  writes files there (JOB-ECID.json, .pdf; records.csv) instead of to stdout. A run that\n" \
+    "  has just ended may have its record pending (signed just after): stderr says how many,\n" \
+    "  and the exit code is 1 while none is written yet.\n"                                    \
     "  record verify FILE [--pubkey FILE]\n"                                                  \
     "  Checks every record in FILE offline against the controller's record key (default\n"    \
     "  $FLASHRACK_RECORD_PUBKEY, else $FLASHRACK_KEYS_DIR/record.key.pub, else\n"              \

@@ -255,28 +255,41 @@ static json_t *with_buttons(json_t *doc)
     return doc;
 }
 
-/* The signed records of a job, or of a unit across jobs; FR_ENOTFOUND when there are none
- * (replied here: NULL). */
+/* The signed records of a job, or of a unit across jobs, and "pending": how many of its
+ * ended runs have their record still to be written (records.h: after the run's commit).
+ * FR_EAGAIN when none is written yet but some are pending, FR_ENOTFOUND when there are
+ * none at all (replied here: NULL). */
 static json_t *records_doc(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__QueryRequest *q)
 {
     json_t *doc = store_doc_records(c->store, q->job_id, q->ecid);
-    char err[300], e[FR_ECID_STRLEN];
-    if (!doc) {
+    int64_t pending = doc ? store_records_pending(c->store, q->job_id, q->ecid) : -1;
+    char err[300], e[FR_ECID_STRLEN], what[80];
+    if (!doc || pending < 0) {
+        json_decref(doc);
         snprintf(err, sizeof err, "cannot read the store: %s", store_errmsg(c->store));
         reply(c, id, seq, FR_ESTORE, err, NULL);
         return NULL;
     }
+    json_object_set_new(doc, "pending", json_integer(pending));
     if (json_array_size(json_object_get(doc, "records")) > 0)
         return doc;
+    json_decref(doc);
     fr_ecid_format(q->ecid, e, sizeof e);
     if (q->job_id)
-        snprintf(err, sizeof err, "no sanitization records for job %llu%s%s (a record is written when "
-                 "a unit's run ends)", (unsigned long long)q->job_id, q->ecid ? " unit " : "",
+        snprintf(what, sizeof what, "job %llu%s%s", (unsigned long long)q->job_id, q->ecid ? " unit " : "",
                  q->ecid ? e : "");
     else
-        snprintf(err, sizeof err, "no sanitization records for unit %s", e);
-    json_decref(doc);
-    reply(c, id, seq, FR_ENOTFOUND, err, NULL);
+        snprintf(what, sizeof what, "unit %s", e);
+    if (pending > 0) {
+        snprintf(err, sizeof err, "the sanitization records of %s are pending: %lld run%s ended and "
+                 "%s being signed; ask again in a moment", what, (long long)pending,
+                 pending == 1 ? "" : "s", pending == 1 ? "its record is" : "their records are");
+        reply(c, id, seq, FR_EAGAIN, err, NULL);
+    } else {
+        snprintf(err, sizeof err, "no sanitization records for %s%s", what, q->job_id ? " (a record is "
+                 "written when a unit's run ends)" : "");
+        reply(c, id, seq, FR_ENOTFOUND, err, NULL);
+    }
     return NULL;
 }
 

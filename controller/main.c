@@ -12,6 +12,7 @@
 #include "fr_dirs.h"
 #include "fr_err.h"
 #include "fr_log.h"
+#include "fr_time.h"
 #include "fr_types.h"
 #include "fr_wire.h"
 
@@ -276,6 +277,7 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_close((uv_handle_t *)&c->sched, on_quiet_close);
     agents_flush_progress(c);
     uv_close((uv_handle_t *)&c->progress_flush, on_quiet_close);
+    records_close(&c->records, c->store);
     mirror_close(c);
     page_close(c);
     firmware_close(c);
@@ -303,7 +305,8 @@ static int load_keys(struct controller *c, char *err, size_t errlen)
 }
 
 /* The record-signing key, made at first start; every run that ends from now on gets
- * its signed record in the transaction that ends it. */
+ * its signed record after the transaction that ends it commits, and any ended run a
+ * stop left without one (killed between the two) gets it now. */
 static int open_records(struct controller *c, char *err, size_t errlen)
 {
     char path[1100];
@@ -319,8 +322,17 @@ static int open_records(struct controller *c, char *err, size_t errlen)
         records_attach(&c->records, c->store);
         fr_info("flashrackd", "sanitization records signed with '%s' (key id %s)", path,
                 c->records.key_id);
+        rc = records_catch_up(&c->records, c->store, fr_time_wall_ms());
     }
-    return rc;
+    if (rc > 0)
+        fr_info("flashrackd", "wrote %d sanitization records still missing (runs that ended before "
+                "the last stop)", rc);
+    if (rc < 0)
+        fr_seterr(rc, err, errlen, "cannot write the missing sanitization records: %s",
+                  store_errmsg(c->store));
+    if (rc >= 0)
+        records_start(&c->records, c->loop, c->store);
+    return rc < 0 ? rc : 0;
 }
 
 static int start(struct controller *c)

@@ -29,13 +29,20 @@ int records_open(struct records *r, const char *key_path, const char *site, cons
     int rc = fr_sign_key_load(key_path, &r->key, err, errlen);
     if (rc == 0)
         rc = fr_sign_key_id(r->key, r->key_id);
+    if (rc == 0)
+        rc = fr_signer_new(r->key, &r->signer, err, errlen);
     return rc;
 }
 
 void records_release(struct records *r)
 {
+    fr_signer_free(r->signer);
+    r->signer = NULL;
     EVP_PKEY_free(r->key);
     r->key = NULL;
+    free(r->due);
+    r->due = NULL;
+    r->head = r->ndue = r->cap = 0;
 }
 
 static json_t *iso(json_int_t ms)
@@ -167,15 +174,19 @@ json_t *records_build(const json_t *f, const struct records_info *info)
         "destination", info->destination, "signed_at", info->signed_at);
 }
 
+/* A batch: the records written so far and how many more it may write. */
 struct write_ctx {
     struct records *r;
     struct store *s;
     uint64_t now_ms;
+    size_t left, written;
 };
 
 static int write_one(void *arg, uint64_t job, uint64_t ecid)
 {
     struct write_ctx *w = arg;
+    if (w->left == 0)
+        return 1; /* the batch is full: the rest on the next one */
     char err[256] = "", at[32], e[FR_ECID_STRLEN];
     fr_ecid_format(ecid, e, sizeof e);
     json_t *facts = store_record_facts(w->s, job, ecid);
@@ -189,26 +200,137 @@ static int write_one(void *arg, uint64_t job, uint64_t ecid)
     json_t *rec = records_build(facts, &info);
     json_decref(facts);
     char *line = NULL;
-    int rc = rec ? fr_sign_record(w->r->key, rec, &line, err, sizeof err) : FR_ENOMEM;
+    int rc = rec ? fr_signer_sign(w->r->signer, rec, &line, err, sizeof err) : FR_ENOMEM;
     json_decref(rec);
     if (rc == 0)
         rc = store_record_insert(w->s, job, ecid, w->r->key_id, line, w->now_ms);
     free(line);
-    if (rc < 0)
+    if (rc < 0) {
         fr_error("records", "job %llu unit %s: cannot write its record: %s", (unsigned long long)job, e,
                  *err ? err : store_errmsg(w->s));
+        return rc;
+    }
+    w->left--;
+    w->written++;
+    return 0;
+}
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(struct records *r, uint64_t after_ms)
+{
+    if (r->started && !uv_is_closing((uv_handle_t *)&r->timer))
+        uv_timer_start(&r->timer, on_timer, after_ms, 0);
+}
+
+/* Noted in the transaction that ends the run; written after it commits. A note that
+ * finds no room asks for every missing record of the store instead: nothing is lost. */
+static void note(struct records *r, uint64_t job, uint64_t ecid)
+{
+    if (r->head == r->ndue)
+        r->head = r->ndue = 0;
+    if (r->ndue == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 256;
+        struct record_due *v = realloc(r->due, cap * sizeof *v);
+        if (v) {
+            r->due = v;
+            r->cap = cap;
+        }
+    }
+    if (r->ndue < r->cap)
+        r->due[r->ndue++] = (struct record_due){ job, ecid };
     else
-        w->r->written++;
-    return rc;
+        r->all_due = 1;
+    if (r->started && !uv_is_active((uv_handle_t *)&r->timer))
+        arm(r, 0);
 }
 
 static int on_runs_ended(void *arg, struct store *s, uint64_t job, uint64_t ecid, uint64_t now_ms)
 {
-    struct write_ctx w = { arg, s, now_ms };
-    return store_records_missing(s, job, ecid, write_one, &w);
+    (void)s;
+    (void)now_ms;
+    note(arg, job, ecid);
+    return 0;
 }
 
 void records_attach(struct records *r, struct store *s)
 {
     store_on_run_ended(s, on_runs_ended, r);
+}
+
+/* What is due, written until the batch is full: every missing record first when that was
+ * asked for, then the entries at head. An entry leaves the queue only when all of its runs
+ * have their record, as the store says: none twice, none for a run whose end rolled back. */
+static int write_batch(struct records *r, struct store *s, struct write_ctx *w)
+{
+    int rc = r->all_due ? store_records_missing(s, 0, 0, write_one, w) : 0;
+    if (rc == 0)
+        r->all_due = 0;
+    while (rc == 0 && r->head < r->ndue) {
+        struct record_due d = r->due[r->head];
+        rc = store_records_missing(s, d.job, d.ecid, write_one, w);
+        if (rc == 0)
+            r->head++;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+int records_write_due(struct records *r, struct store *s, size_t max, uint64_t now_ms)
+{
+    if (r->head == r->ndue && !r->all_due)
+        return 0;
+    size_t head = r->head;
+    int all_due = r->all_due;
+    struct write_ctx w = { r, s, now_ms, max, 0 };
+    int rc = store_begin(s);
+    if (rc == 0)
+        rc = write_batch(r, s, &w);
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0) {
+        store_rollback(s);
+        r->head = head; /* all of the batch is due again */
+        r->all_due = all_due;
+        return rc;
+    }
+    r->written += w.written;
+    if (r->head == r->ndue)
+        r->head = r->ndue = 0;
+    return (int)(r->ndue - r->head) + r->all_due;
+}
+
+int records_catch_up(struct records *r, struct store *s, uint64_t now_ms)
+{
+    uint64_t before = r->written;
+    r->all_due = 1;
+    int rc;
+    while ((rc = records_write_due(r, s, RECORDS_PER_TURN, now_ms)) > 0)
+        ;
+    return rc < 0 ? rc : (int)(r->written - before);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct records *r = t->data;
+    int rc = records_write_due(r, r->store, RECORDS_PER_TURN, fr_time_wall_ms());
+    if (rc > 0)
+        arm(r, 0);
+    else if (rc < 0)
+        arm(r, RECORDS_RETRY_MS);
+}
+
+void records_start(struct records *r, uv_loop_t *loop, struct store *s)
+{
+    uv_timer_init(loop, &r->timer);
+    r->timer.data = r;
+    r->store = s;
+    r->started = 1;
+}
+
+void records_close(struct records *r, struct store *s)
+{
+    while (records_write_due(r, s, RECORDS_PER_TURN, fr_time_wall_ms()) > 0)
+        ;
+    if (r->started && !uv_is_closing((uv_handle_t *)&r->timer))
+        uv_close((uv_handle_t *)&r->timer, NULL);
 }

@@ -2,13 +2,20 @@
  * "Sanitization records").
  *
  * When a unit's run in a job reaches a terminal state (done, failed, cancelled,
- * hardware_suspect), the store calls records' hook inside that same transaction; it
- * reads what the store knows of the run (store_record_facts), builds the record
- * (records_build: the fields of R2v3 Appendix B and of NIST SP 800-88 Rev. 1 Appendix G's
- * certificate of sanitization), signs its canonical JSON with the controller's Ed25519
- * record key (fr_sign.h) and stores the line once. A record is never rewritten: the
- * table has no UPDATE path and triggers refuse one. A failure to build or sign fails
- * the transaction, so a run never ends without its record.
+ * hardware_suspect), the store calls records' hook inside that transaction; the hook only
+ * notes the run as due. The record is written after that transaction commits, so that
+ * neither the result's commit nor its ack waits for it: records_write_due reads what the
+ * store knows of each due run (store_record_facts), builds the record (records_build: the
+ * fields of R2v3 Appendix B and of NIST SP 800-88 Rev. 1 Appendix G's certificate of
+ * sanitization), signs its canonical JSON with the controller's Ed25519 record key
+ * (fr_sign.h) and stores the line once, a bounded batch per transaction. Until then the
+ * run's record is pending (store_records_pending). A record is never rewritten: the table
+ * has no UPDATE path and triggers refuse one.
+ *
+ * What is due is found again in the store, not only in memory: a run noted here whose
+ * transaction rolled back is skipped (it has not ended), and at start
+ * records_catch_up writes every record a stop between a run's end and its record left
+ * missing (a crash, a kill): each ended run gets exactly one.
  *
  * The key is [records] key (default KEYS_DIR/record.key), made at first start when
  * missing (0600, atomically; its public key beside it as record.key.pub).
@@ -18,15 +25,32 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <uv.h>
 
 #include "fr_sign.h"
 #include "store.h"
 
+#define RECORDS_PER_TURN 64    /* records written per loop turn: ~6 ms; the rest next turn */
+#define RECORDS_RETRY_MS 1000  /* after a batch that could not be written */
+
+/* A run whose record is due: ecid 0 for every ended run of job (a cancel), job 0 for
+ * every ended run in the store. */
+struct record_due {
+    uint64_t job, ecid;
+};
+
 struct records {
     EVP_PKEY *key;
+    struct fr_signer *signer;    /* the key set up for signing once */
     char key_id[FR_SIGN_KEY_ID_LEN + 1];
     char site[128], destination[256];
     uint64_t written;            /* records written by this process */
+    struct record_due *due;      /* due[head..ndue): noted, not yet written */
+    size_t head, ndue, cap;
+    int all_due;                 /* every ended run without a record is due (start, no room) */
+    struct store *store;         /* records_start's */
+    uv_timer_t timer;            /* records_start: writes what is due after the turn */
+    int started;
 };
 
 /* What a record says beyond the store's facts. */
@@ -40,8 +64,19 @@ struct records_info {
 int records_open(struct records *r, const char *key_path, const char *site, const char *destination,
                  char *err, size_t errlen);
 void records_release(struct records *r);
-/* Installs the hook on s: from now on every run that ends gets its record. */
+/* Installs the hook on s: from now on every run that ends is noted as due. */
 void records_attach(struct records *r, struct store *s);
+/* Writes up to max due records in one transaction of s; returns how many are still due
+ * (> 0: call again), or a negative fr_err code (the batch rolled back, still due). */
+int records_write_due(struct records *r, struct store *s, size_t max, uint64_t now_ms);
+/* Every ended run in s without a record gets it now (at start); how many were written,
+ * or a negative fr_err code. */
+int records_catch_up(struct records *r, struct store *s, uint64_t now_ms);
+/* Writes due records on loop, RECORDS_PER_TURN a turn, from a timer armed when a run is
+ * noted: it fires after the turn that noted it has committed. */
+void records_start(struct records *r, uv_loop_t *loop, struct store *s);
+/* Writes what is still due, then closes the timer (the loop is stopping). */
+void records_close(struct records *r, struct store *s);
 
 /* The record of one run from its facts (store_record_facts). Pure. */
 json_t *records_build(const json_t *facts, const struct records_info *info);

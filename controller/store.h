@@ -344,15 +344,20 @@ json_t *store_doc_metrics(struct store *s);
 
 /* ---- sanitization records (records.h) -------------------------------------------- */
 /* hook is called inside the open transaction each time unit runs reach a terminal state
- * (ecid 0: some runs of job, a cancel); a non-zero return fails that transaction. */
+ * (ecid 0: some runs of job, a cancel); a non-zero return fails that transaction. It
+ * must not write: records are written after that transaction commits (records.h). */
 typedef int (*store_run_end_hook)(void *arg, struct store *s, uint64_t job, uint64_t ecid,
                                   uint64_t now_ms);
 void store_on_run_ended(struct store *s, store_run_end_hook hook, void *arg);
 /* The iOS version and build an attempt's firmware is (the catalog's word for it). */
 int store_attempt_set_build(struct store *s, uint64_t attempt_id, const char *version, const char *build);
-/* cb for each ended run of job (of ecid, unless 0) that has no record yet. */
+/* cb for each ended run of job (of ecid, unless 0; of every job when job is 0) that has
+ * no record yet; a non-zero return from cb stops there and is returned. */
 int store_records_missing(struct store *s, uint64_t job, uint64_t ecid,
                           int (*cb)(void *arg, uint64_t job, uint64_t ecid), void *arg);
+/* How many ended runs of job (0: any) and ecid (0: any) have no record yet: their records
+ * are pending, written after the transactions that ended them; -1 when a read failed. */
+int64_t store_records_pending(struct store *s, uint64_t job, uint64_t ecid);
 /* What the store knows of an ended run: {"job_id", "job_name", "job_firmware", "erase",
  * "operator", "state", "started_ms", "ended_ms", "error_class", "error_text",
  * "product_type", "serial", "cpid", "bdid", "ecid", "attempts": [{..., "firmware", "sha256",

@@ -1,7 +1,8 @@
-"""The signed sanitization record of each unit run: written once when the run ends (a
-restore, a cancel), with the fields an auditor needs; exported as JSON Lines, CSV and a
-one-page PDF; checked offline by `flashrack record verify` (and by openssl itself), which
-fails on a changed byte or another key; immutable in the store."""
+"""The signed sanitization record of each unit run: written once after the run ends (a
+restore, a cancel), with the fields an auditor needs; pending, and said so, until it is;
+written at the next start when the controller was killed in between; exported as JSON
+Lines, CSV and a one-page PDF; checked offline by `flashrack record verify` (and by
+openssl itself), which fails on a changed byte or another key; immutable in the store."""
 import csv
 import io
 import json
@@ -11,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
+import time
 
 from harness import RACK_SMALL, check, main, running_site
 
@@ -30,7 +32,14 @@ def verify(site, path, *extra):
 
 
 def records_of(site, what):
-    r = site.cli("record", what, "-o", "json")
+    """Every record of what, once none is pending (written after the run's commit)."""
+    for _ in range(100):
+        r = site.cli("record", what, "-o", "json")
+        if "pending" not in r.stderr:
+            break
+        check(re.search(r"pending \(the runs? ended; (its record is|their records are) being signed\)|"
+                        r"are pending: \d+ runs? ended", r.stderr), "says what is pending: %s" % r.stderr)
+        time.sleep(0.1)
     check(r.returncode == 0, "record %s: exit %d: %s" % (what, r.returncode, r.stderr))
     lines = [l for l in r.stdout.split("\n") if l]
     return lines, [json.loads(l)["record"] for l in lines]
@@ -182,6 +191,50 @@ def cancelled_run_has_its_record(bindir):
         check(os.stat(key).st_mode & 0o777 == 0o600, "record.key is 0600")
 
 
+def killed_between_the_end_and_its_record(bindir):
+    """SIGKILL while records are being written after a large cancel's commit: the next start
+    writes every missing one before it serves, each ended run has exactly one record, and
+    each verifies."""
+    n = 500
+    tmp = tempfile.mkdtemp(prefix="fr-rec-")
+    try:
+        with running_site(bindir, RACK_SMALL) as site:
+            units = present(site, 2)[:2]
+            done = site.submit("--ecid", ",".join(u["ecid"] for u in units))
+            site.wait_job_finished(done, 60)
+            waiting = site.submit("--ecid", ",".join("0x%x" % (0xA0000 + i) for i in range(n)), "--wait")
+            check(site.cli("cancel", str(waiting)).returncode == 0, "cancel")
+            site.kill("flashrackd")  # SIGKILL: whatever was still due is lost with the process
+            db = sqlite3.connect(site.store)
+            ended = db.execute("SELECT COUNT(*) FROM unit_runs WHERE state IN"
+                               " ('done','failed','cancelled','hardware_suspect')").fetchone()[0]
+            written = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+            db.close()
+            check(ended == n + 2, "every run ended and committed before the kill: %d" % ended)
+            # the cancel's commit came before its reply; its 500 records a batch a turn after
+            check(written < ended, "the kill left records to write (%d of %d written)" % (written, ended))
+            site.start_controller()
+            check("sanitization records still missing" in site.log("flashrackd"), "the start said so")
+            db = sqlite3.connect(site.store)
+            rows = db.execute("SELECT r.job, r.ecid, COUNT(d.ecid) FROM unit_runs r LEFT JOIN records d"
+                              " ON d.job = r.job AND d.ecid = r.ecid GROUP BY r.job, r.ecid").fetchall()
+            db.close()
+            check(len(rows) == n + 2 and all(c == 1 for _, _, c in rows),
+                  "exactly one record per ended run: %s" % [r for r in rows if r[2] != 1][:5])
+            for job, count in ((done, 2), (waiting, n)):
+                lines, recs = records_of(site, str(job))
+                check(len(lines) == count, "job %d: %d records" % (job, len(lines)))
+                path = os.path.join(tmp, "%d.jsonl" % job)
+                with open(path, "w", encoding="utf-8") as f:
+                    f.write("\n".join(lines) + "\n")
+                r = verify(site, path)
+                check(r.returncode == 0 and r.stdout.count(": valid: ") == count,
+                      "job %d: every record verifies: %s" % (job, r.stdout[-400:]))
+            check(all(r["state"] == "cancelled" for r in recs), "the cancelled runs' records")
+    finally:
+        shutil.rmtree(tmp)
+
+
 def keys_gen_makes_the_record_key(bindir):
     tmp = tempfile.mkdtemp(prefix="fr-rec-")
     try:
@@ -200,4 +253,5 @@ def keys_gen_makes_the_record_key(bindir):
 
 
 if __name__ == "__main__":
-    main(restored_units_have_signed_records, cancelled_run_has_its_record, keys_gen_makes_the_record_key)
+    main(restored_units_have_signed_records, cancelled_run_has_its_record,
+         killed_between_the_end_and_its_record, keys_gen_makes_the_record_key)

@@ -1,7 +1,9 @@
 /* test_records — the sanitization record of a unit run: built with the fields an audit
- * needs (pure), written once and signed in the transaction that ends the run (a result,
- * a cancel), never for a replay, refused an UPDATE or DELETE by the store itself, and
- * verifiable with the public key the controller wrote. Real SQLite files. */
+ * needs (pure), pending once the transaction that ends the run (a result, a cancel)
+ * commits, then written once and signed in batches after it, never for a replay nor for
+ * an end rolled back, written at start when a stop left it missing, refused an UPDATE or
+ * DELETE by the store itself, and verifiable with the public key the controller wrote.
+ * Real SQLite files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -224,9 +226,12 @@ static int apply_success(struct fixture *f, uint64_t now)
     return apply_success_of(f, now, NULL, NULL);
 }
 
-/* The only stored line, checked with the public key the controller wrote. */
+/* The only stored line, written now if it is still due, checked with the public key
+ * the controller wrote. */
 static json_t *the_record(struct fixture *f)
 {
+    assert_int_equal(records_write_due(&f->r, f->s, 64, 12000), 0);
+    assert_int_equal(store_records_pending(f->s, f->job, 0), 0);
     json_t *doc = store_doc_records(f->s, f->job, 0);
     assert_non_null(doc);
     json_t *lines = json_object_get(doc, "records");
@@ -248,9 +253,16 @@ static void a_run_that_ends_gets_one_signed_record(void **state)
     claim(f);
     assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 0); /* open: none yet */
     assert_int_equal(apply_success(f, 9000), 0);
-    /* committed with the run's end: another connection sees both */
+    /* the run's end commits without its record: pending until it is written */
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM unit_runs WHERE state = 'done'"), 1);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 0);
+    assert_int_equal(store_records_pending(f->s, f->job, 0), 1);
+    assert_int_equal(store_records_pending(f->s, 0, 0xE000), 1);
+    assert_int_equal(records_write_due(&f->r, f->s, 64, 12000), 0);
+    /* written and committed: another connection sees it with the run */
     assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records r JOIN unit_runs u ON u.job = r.job"
                                        " AND u.ecid = r.ecid WHERE u.state = 'done'"), 1);
+    assert_int_equal(store_records_pending(f->s, f->job, 0), 0);
     json_t *rec = the_record(f);
     assert_string_equal(str_at(rec, "device", "model"), "iPhone13,2");
     assert_string_equal(str_at(rec, "device", "marketing_name"), "iPhone 12");
@@ -269,8 +281,94 @@ static void a_run_that_ends_gets_one_signed_record(void **state)
     json_decref(rec);
     /* the agent's replay of the same result changes nothing: still one record */
     assert_int_equal(apply_success(f, 9500), 0);
+    assert_int_equal(records_write_due(&f->r, f->s, 64, 12500), 0);
     assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 1);
     assert_int_equal(f->r.written, 1);
+    /* nothing is missing at a start after this: the catch-up writes none */
+    assert_int_equal(records_catch_up(&f->r, f->s, 13000), 0);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 1);
+}
+
+/* A run's end noted, then rolled back (the turn's transaction failed): it has not ended,
+ * so it gets no record; when it does end, it gets one. */
+static void a_rolled_back_end_gets_no_record(void **state)
+{
+    struct fixture *f = *state;
+    claim(f);
+    assert_int_equal(store_begin(f->s), 0); /* the turn */
+    assert_int_equal(apply_success(f, 9000), 0);
+    store_rollback(f->s);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM unit_runs WHERE state = 'done'"), 0);
+    assert_int_equal(records_write_due(&f->r, f->s, 64, 12000), 0);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 0);
+    assert_int_equal(f->r.written, 0);
+    assert_int_equal(apply_success(f, 9500), 0);
+    json_decref(the_record(f));
+    assert_int_equal(f->r.written, 1);
+}
+
+/* Runs that ended before a stop that left their records unwritten (the process killed
+ * between the two commits): the next start writes each, once, in batches. */
+static void a_start_writes_the_records_a_stop_left_missing(void **state)
+{
+    struct fixture *f = *state;
+    claim(f);
+    assert_int_equal(apply_success(f, 9000), 0);
+    int n = 0; /* and a second job, cancelled with all of its runs */
+    uint64_t ecids[3 * RECORDS_PER_TURN], job2 = 0;
+    for (size_t i = 0; i < sizeof ecids / sizeof *ecids; i++)
+        ecids[i] = 0xF000 + i;
+    struct job_spec spec = { .key = "k2", .name = "t2", .firmware = "/x.ipsw", .sha256 = "",
+                             .ecids = ecids, .necids = sizeof ecids / sizeof *ecids, .erase = 1 };
+    char err[256];
+    int created;
+    assert_int_equal(store_job_submit(f->s, &spec, 2000, &job2, &created, err, sizeof err), 0);
+    assert_int_equal(store_job_cancel(f->s, job2, 0, 4000, &n, NULL, NULL), 0);
+    assert_int_equal(n, 3 * RECORDS_PER_TURN);
+    /* the process stops here: what it noted is gone with it */
+    records_release(&f->r);
+    assert_int_equal(store_records_pending(f->s, 0, 0), 1 + 3 * RECORDS_PER_TURN);
+    assert_int_equal(records_open(&f->r, keypath, "Depot 7", "resale", err, sizeof err), 0);
+    records_attach(&f->r, f->s);
+    assert_int_equal(records_write_due(&f->r, f->s, 64, 12000), 0); /* nothing noted */
+    assert_int_equal(records_catch_up(&f->r, f->s, 12000), 1 + 3 * RECORDS_PER_TURN);
+    assert_int_equal(store_records_pending(f->s, 0, 0), 0);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 1 + 3 * RECORDS_PER_TURN);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(DISTINCT job || ':' || ecid) FROM records"),
+                     1 + 3 * RECORDS_PER_TURN);
+    assert_int_equal(records_catch_up(&f->r, f->s, 13000), 0);
+    json_t *doc = store_doc_records(f->s, job2, 0);
+    EVP_PKEY *pub = NULL;
+    assert_int_equal(fr_sign_pub_load(pubpath, &pub, err, sizeof err), 0);
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(doc, "records"), i, l)
+        assert_int_equal(fr_verify_record(pub, json_string_value(l), json_string_length(l), NULL, err,
+                                          sizeof err), 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "records")), 3 * RECORDS_PER_TURN);
+    EVP_PKEY_free(pub);
+    json_decref(doc);
+}
+
+/* A cancel of many runs writes their records a batch at a time, each batch committed. */
+static void many_due_records_are_written_in_batches(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t ecids[2 * RECORDS_PER_TURN + 5], job2 = 0;
+    for (size_t i = 0; i < sizeof ecids / sizeof *ecids; i++)
+        ecids[i] = 0xF000 + i;
+    struct job_spec spec = { .key = "k2", .name = "t2", .firmware = "/x.ipsw", .sha256 = "",
+                             .ecids = ecids, .necids = sizeof ecids / sizeof *ecids, .erase = 1 };
+    char err[256];
+    int created, n = 0;
+    assert_int_equal(store_job_submit(f->s, &spec, 2000, &job2, &created, err, sizeof err), 0);
+    assert_int_equal(store_job_cancel(f->s, job2, 0, 4000, &n, NULL, NULL), 0);
+    assert_true(records_write_due(&f->r, f->s, RECORDS_PER_TURN, 5000) > 0);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), RECORDS_PER_TURN);
+    assert_true(records_write_due(&f->r, f->s, RECORDS_PER_TURN, 5000) > 0);
+    assert_int_equal(records_write_due(&f->r, f->s, RECORDS_PER_TURN, 5000), 0);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 2 * RECORDS_PER_TURN + 5);
+    assert_int_equal(store_records_pending(f->s, job2, 0), 0);
 }
 
 /* What the unit said after the restore decides the record's verification: the same
@@ -337,6 +435,8 @@ static void records_cannot_be_changed_or_dropped(void **state)
     struct fixture *f = *state;
     claim(f);
     assert_int_equal(apply_success(f, 9000), 0);
+    assert_int_equal(records_write_due(&f->r, f->s, 64, 12000), 0);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 1);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 2000);
@@ -385,6 +485,9 @@ int main(void)
         cmocka_unit_test(a_record_has_the_audit_fields),
         cmocka_unit_test_setup_teardown(a_run_that_ends_gets_one_signed_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_cancelled_run_gets_its_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_rolled_back_end_gets_no_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_start_writes_the_records_a_stop_left_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_due_records_are_written_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(the_units_word_after_the_restore_verifies_the_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_that_says_another_build_fails_verification, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_not_read_back_is_not_verified_with_the_reason, setup, teardown),

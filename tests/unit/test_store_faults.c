@@ -4,8 +4,10 @@
  * reported success is committed (read back through another connection); one that
  * failed left the store exactly as it was and sent no effect; and the same operation
  * tried again succeeds once (nothing lost). The sanitization records (records.h) are
- * attached: a run that ends has its record in the same commit, or neither is there. Built against the store compiled with
- * FR_STORE_FAULTS (tests/unit/controller.cmake). */
+ * attached: a run that ends commits without its record (written after that commit), and
+ * writing the due records is a path of its own: all of a batch or none, tried again until
+ * each ended run has one. Built against the store compiled with FR_STORE_FAULTS
+ * (tests/unit/controller.cmake). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -146,6 +148,8 @@ static struct store *site(Fr__AttemptRef refs[NUNITS], int claimed)
         assert_int_equal(store_claim_attempt(s, &c[i], 3000, "/x.ipsw", "", &refs[i], &erase, &n), 0);
         assert_int_equal(store_attempt_running(s, &refs[i]), 0);
     }
+    /* what an earlier store left due is not this one's: found ended in none, dropped */
+    assert_int_equal(records_write_due(&recs, s, 1000, 1000), 0);
     return s;
 }
 
@@ -184,11 +188,25 @@ static int op_success(struct store *s, struct op_ctx *x)
     return runs_apply(s, &pc, "A", &x->refs[0], &e, 5000, &fx);
 }
 
+/* the record is not in the result's commit: due, written after it */
 static int success_applied(void)
 {
     return count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'done'") == 1 &&
-           count_sql("SELECT COUNT(*) FROM records WHERE ecid = 57344") == 1 &&
            count_sql("SELECT COUNT(*) FROM attempts WHERE fw_build = '22C152'") == 1 &&
+           count_sql("SELECT COUNT(*) FROM records") == 0;
+}
+
+static int op_records(struct store *s, struct op_ctx *x)
+{
+    (void)x;
+    int rc = records_write_due(&recs, s, 64, 5000);
+    return rc < 0 ? rc : 0;
+}
+
+static int success_record_applied(void)
+{
+    return count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'done'") == 1 &&
+           count_sql("SELECT COUNT(*) FROM records WHERE ecid = 57344") == 1 &&
            count_sql("SELECT COUNT(*) FROM records") == 1;
 }
 
@@ -225,6 +243,12 @@ static int cancel_applied(void)
 {
     return count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'cancelled'") == NUNITS &&
            count_sql("SELECT COUNT(*) FROM jobs WHERE state = 'cancelled'") == 1 &&
+           count_sql("SELECT COUNT(*) FROM records") == 0;
+}
+
+static int cancel_records_applied(void)
+{
+    return count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'cancelled'") == NUNITS &&
            count_sql("SELECT COUNT(*) FROM records") == NUNITS;
 }
 
@@ -273,6 +297,7 @@ struct path {
     int (*applied)(void);
     int effects;            /* JobCancels a successful run hands out */
     int unclaimed;          /* the site's attempts are not claimed yet */
+    int (*before)(struct store *s, struct op_ctx *x); /* run first, without faults */
 };
 
 /* For N = 1, 2, ...: the Nth call fails with code; until the operation runs through
@@ -283,6 +308,10 @@ static int sweep(const struct path *p, int code)
     for (n = 1; n < 1000; n++) {
         struct op_ctx x = { .cancels = 0 };
         struct store *s = site(x.refs, !p->unclaimed);
+        if (p->before) {
+            assert_int_equal(p->before(s, &x), 0);
+            x.cancels = 0;
+        }
         char *before = digest();
         store_fault_arm(s, n, code);
         int rc = p->op(s, &x);
@@ -328,37 +357,49 @@ static void sweep_all(const struct path *p)
 static void result_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "result", op_result, result_applied, 0, 0 });
+    sweep_all(&(struct path){ "result", op_result, result_applied, 0, 0, NULL });
 }
 
 static void success_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "success", op_success, success_applied, 0, 0 });
+    sweep_all(&(struct path){ "success", op_success, success_applied, 0, 0, NULL });
+}
+
+static void success_record_path(void **state)
+{
+    (void)state;
+    sweep_all(&(struct path){ "success's record", op_records, success_record_applied, 0, 0, op_success });
+}
+
+static void cancel_records_path(void **state)
+{
+    (void)state;
+    sweep_all(&(struct path){ "cancel's records", op_records, cancel_records_applied, 0, 0, op_cancel });
 }
 
 static void submit_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "submit", op_submit, submit_applied, 0, 0 });
+    sweep_all(&(struct path){ "submit", op_submit, submit_applied, 0, 0, NULL });
 }
 
 static void cancel_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "cancel", op_cancel, cancel_applied, NUNITS, 0 });
+    sweep_all(&(struct path){ "cancel", op_cancel, cancel_applied, NUNITS, 0, NULL });
 }
 
 static void hello_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "hello", op_hello, hello_applied, 0, 0 });
+    sweep_all(&(struct path){ "hello", op_hello, hello_applied, 0, 0, NULL });
 }
 
 static void claim_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "claim", op_claim, claim_applied, 0, 1 });
+    sweep_all(&(struct path){ "claim", op_claim, claim_applied, 0, 1, NULL });
 }
 
 int main(void)
@@ -373,6 +414,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(result_path),
         cmocka_unit_test(success_path),
+        cmocka_unit_test(success_record_path),
+        cmocka_unit_test(cancel_records_path),
         cmocka_unit_test(submit_path),
         cmocka_unit_test(cancel_path),
         cmocka_unit_test(hello_path),
