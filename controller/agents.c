@@ -269,7 +269,10 @@ static size_t flush_progress(struct controller *c, size_t max)
         p.step = pp->step;
         p.fraction = pp->fraction;
         p.status = pp->status;
-        if (runs_match(c, pp->agent, &pp->ref, "progress", now) == ATTEMPT_LIVE)
+        /* most reports: one UPDATE of the run, the attempt matched inside it; the rest (a new
+         * state, an attempt not running, a ref that matches none) the whole way */
+        if (store_progress_running(c->store, pp->agent->id, &pp->ref, &p, now) != 1 &&
+            runs_match(c, pp->agent, &pp->ref, "progress", now) == ATTEMPT_LIVE)
             store_attempt_progress(c->store, &pp->ref, &p, now);
     }
     if (store_commit(c->store) < 0)

@@ -542,6 +542,14 @@ uint64_t store_rows_changed(const struct store *s)
     return (uint64_t)sqlite3_total_changes64(s->db);
 }
 
+uint64_t store_statements_run(const struct store *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->ncache; i++)
+        n += (uint64_t)sqlite3_stmt_status(s->cache[i].st, SQLITE_STMTSTATUS_RUN, 0);
+    return n;
+}
+
 uint64_t store_vm_steps(const struct store *s)
 {
     uint64_t n = 0;

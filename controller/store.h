@@ -49,6 +49,8 @@ const char *store_errmsg(const struct store *s);
 /* The virtual-machine steps of every statement the store has run: the work it did, in a
  * count that does not depend on the machine's speed (tests compare it across site
  * sizes: work per unit that grows with the site is a scan). */
+/* The statements the store has run (SQLite's count of each cached statement's runs). */
+uint64_t store_statements_run(const struct store *s);
 uint64_t store_vm_steps(const struct store *s);
 /* The rows every statement has inserted, updated or deleted, those of triggers included:
  * tests count the writes a message costs. */
@@ -189,6 +191,11 @@ int store_run_hold(struct store *s, uint64_t job, uint64_t ecid, int64_t not_bef
                    const char *status);
 /* The agent accepted: the attempt runs, and the run's refusals start over. */
 int store_run_accepted(struct store *s, const Fr__AttemptRef *ref);
+/* Writes progress of ref's attempt when it is running, agent's, and in its run's state
+ * already: 1 written, 0 not (match ref and call store_attempt_progress), FR_EINVAL for a
+ * terminal or unknown state. One statement, no match before it. */
+int store_progress_running(struct store *s, const char *agent, const Fr__AttemptRef *ref,
+                           const Fr__JobProgress *p, uint64_t now_ms);
 /* Writes progress of a live attempt (the caller has matched ref). */
 int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr__JobProgress *p,
                            uint64_t now_ms);

@@ -185,6 +185,25 @@ int store_attempt_progress(struct store *s, const Fr__AttemptRef *ref, const Fr_
     return rc;
 }
 
+/* The attempt matched in the run's own UPDATE, on its key: a report of a running attempt
+ * in its run's state, all but one per step, is this one statement. */
+int store_progress_running(struct store *s, const char *agent, const Fr__AttemptRef *ref,
+                           const Fr__JobProgress *p, uint64_t now_ms)
+{
+    int st = fr_state_parse(p->state);
+    if (st < 0 || fr_state_is_terminal(st))
+        return FR_EINVAL; /* terminal states come with a JobResult */
+    int rc = st_exec(s, "UPDATE unit_runs SET step = ?, fraction = ?, status = ?, updated = ?,"
+                     " seq = " NEXT_SEQ " WHERE job = ? AND ecid = ? AND state = ? AND EXISTS"
+                     " (SELECT 1 FROM attempts a WHERE a.id = ? AND a.job = unit_runs.job"
+                     " AND a.ecid = unit_runs.ecid AND a.epoch = ? AND a.agent = ? AND a.token_hi = ?"
+                     " AND a.token_lo = ? AND a.state = 'running')",
+                     "idtuuut" "uutuu", (int64_t)p->step, (double)p->fraction, p->status, now_ms,
+                     ref->job_id, ref->ecid, p->state, ref->attempt_id, ref->epoch, agent,
+                     ref->token_hi, ref->token_lo);
+    return rc < 0 ? rc : sqlite3_changes(s->db) > 0;
+}
+
 int store_attempt_end(struct store *s, const Fr__AttemptRef *ref, const struct attempt_end *e)
 {
     int read = e->fw_version && *e->fw_version; /* the engine said what it installed */

@@ -1445,6 +1445,98 @@ static void a_progress_report_is_one_write_of_its_run(void **state)
     assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE ecid = 57344 AND state = 'failed'"), 1);
 }
 
+/* What one report of a running attempt in its run's state costs: statements run, rows
+ * written, VM steps; checks it was written. */
+struct cost {
+    uint64_t statements, rows, steps;
+};
+
+static struct cost cost_of_a_report(struct store *s, const Fr__AttemptRef *ref, int step, int want)
+{
+    Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
+    p.ref = (Fr__AttemptRef *)ref;
+    p.state = "restoring";
+    p.step = step;
+    p.fraction = 0.5f;
+    p.status = "working";
+    struct cost c = { store_statements_run(s), store_rows_changed(s), store_vm_steps(s) };
+    assert_int_equal(store_progress_running(s, "A", ref, &p, 5000), want);
+    c = (struct cost){ store_statements_run(s) - c.statements, store_rows_changed(s) - c.rows,
+                       store_vm_steps(s) - c.steps };
+    char q[160];
+    snprintf(q, sizeof q, "SELECT step FROM unit_runs WHERE job = %llu AND ecid = %llu",
+             (unsigned long long)ref->job_id, (unsigned long long)ref->ecid);
+    if (want == 1)
+        assert_int_equal(count_sql(q), step);
+    return c;
+}
+
+/* A report of a running attempt in its run's state is one statement: the run's UPDATE, with
+ * the attempt matched inside it (no SELECT to match first, no UPDATE of the attempt that
+ * changes nothing), one row written, and the same work with 1 or 97 runs restoring.
+ * Anything else (a new state, an attempt not running, another agent's or epoch's ref)
+ * is not written by it, and goes the whole way. */
+static void a_report_in_its_state_is_one_statement_flat_as_runs_grow(void **state)
+{
+    struct store *s = *state;
+    Fr__AttemptRef ref = running_attempt(s, "flat", 0xE700);
+    assert_int_equal(rows_of_a_report(s, &ref, "restoring", 1, 0.1f), 1); /* its new state */
+    /* the whole way: the match's SELECT, the attempt's UPDATE that changes nothing, the
+     * run's UPDATE; SQLite counts the run's UPDATE twice (its trigger's program runs too) */
+    uint64_t before = store_statements_run(s);
+    assert_int_equal(store_attempt_match(s, "A", &ref), ATTEMPT_LIVE);
+    Fr__JobProgress whole = FR__JOB_PROGRESS__INIT;
+    whole.ref = &ref;
+    whole.state = "restoring";
+    whole.status = "working";
+    assert_int_equal(store_attempt_progress(s, &ref, &whole, 5000), 0);
+    assert_int_equal(store_statements_run(s) - before, 4);
+    struct cost few = cost_of_a_report(s, &ref, 2, 1);
+    assert_int_equal(few.statements, 2); /* the run's UPDATE alone */
+    assert_int_equal(few.rows, 1);
+    uint64_t others[96]; /* and 96 more restoring, on 12 other agents */
+    for (size_t i = 0; i < 96; i++)
+        others[i] = 0xE800 + i;
+    for (int i = 0; i < 12; i++) {
+        char agent[8];
+        snprintf(agent, sizeof agent, "B%d", i);
+        hello_with_units(s, agent, 8, others[8 * i]);
+    }
+    int created, erase, running = 0;
+    uint32_t n;
+    submit(s, "flat-others", others, 96, NULL, 0, &created);
+    for (struct cands cs = { .n = 16 }; cs.n > 0;) {
+        cs.n = 0;
+        assert_int_equal(store_sched_candidates(s, collect, &cs), 0);
+        for (size_t i = 0; i < cs.n; i++, running++) {
+            Fr__AttemptRef other = FR__ATTEMPT_REF__INIT;
+            assert_int_equal(store_claim_attempt(s, &cs.c[i], 3000, "/x.ipsw", "", &other, &erase, &n), 0);
+            assert_int_equal(store_run_accepted(s, &other), 0);
+            assert_int_equal(rows_of_a_report(s, &other, "restoring", 1, 0.1f), 1);
+        }
+    }
+    assert_int_equal(running, 96);
+    struct cost many = cost_of_a_report(s, &ref, 3, 1);
+    assert_int_equal(many.statements, 2);
+    assert_int_equal(many.rows, 1);
+    assert_same_work(few.steps, many.steps);
+    /* not written here: another state, another token, another agent, an attempt assigned */
+    Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
+    p.ref = &ref;
+    p.state = "verifying";
+    p.status = "";
+    assert_int_equal(store_progress_running(s, "A", &ref, &p, 5000), 0);
+    p.state = "done";
+    assert_int_equal(store_progress_running(s, "A", &ref, &p, 5000), FR_EINVAL);
+    Fr__AttemptRef forged = ref;
+    forged.token_lo ^= 1;
+    assert_int_equal(cost_of_a_report(s, &forged, 9, 0).rows, 0);
+    assert_int_equal(store_progress_running(s, "B", &ref, &p, 5000) <= 0, 1);
+    sql("UPDATE attempts SET state = 'assigned' WHERE id = (SELECT MAX(id) FROM attempts WHERE ecid = 59136)");
+    assert_int_equal(cost_of_a_report(s, &ref, 9, 0).rows, 0);
+    assert_int_equal(count_sql("SELECT step FROM unit_runs WHERE ecid = 59136"), 3);
+}
+
 /* A store of schema 12 is upgraded to 13: the trigger leaves the runs a writer stamped
  * alone, and still numbers every other write (a cancel is one of those). */
 static void a_version_12_store_stamps_each_write_once(void **state)
@@ -1508,6 +1600,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(a_progress_report_is_one_write_of_its_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_report_in_its_state_is_one_statement_flat_as_runs_grow, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(a_version_12_store_stamps_each_write_once, setup, teardown),
         cmocka_unit_test_setup_teardown(a_results_work_does_not_grow_with_the_running_jobs, setup,
                                         teardown),
