@@ -129,22 +129,47 @@ static char *checked_text(struct store *s, struct jtext *jt, int ok)
 
 /* ---- documents ---------------------------------------------------------------------- */
 
+/* The states each total counts (a state in none is counted in "units" only). */
+static const char *const total_states[][6] = {
+    { "waiting_unit", "needs_move", "needs_operator", NULL },
+    { "preflight", "fetching_firmware", "queued_for_bus", "restoring", "verifying", NULL },
+    { "done", NULL },
+    { "failed", "hardware_suspect", NULL },
+    { "cancelled", NULL },
+};
+
+static int total_of(const char *state)
+{
+    for (int i = 0; i < 5; i++)
+        for (int j = 0; total_states[i][j]; j++)
+            if (!strcmp(total_states[i][j], state))
+                return i + 1;
+    return 0;
+}
+
+/* A job's totals: its runs counted in the primary key's index, and each state's in
+ * unit_runs_state (state, job), a range per state. Neither visits a run's row: summing
+ * the states over the rows cost about 8 ms at 10,000 runs, and every page of a watch
+ * carries its jobs' totals. */
 static json_t *job_totals(struct store *s, uint64_t job)
 {
+    int64_t t[6] = { st_scalar(s, 0, "SELECT COUNT(*) FROM unit_runs WHERE job = ?", "u", job) };
     sqlite3_stmt *st = st_query(s,
-        "SELECT COUNT(*),"
-        " SUM(state IN ('waiting_unit','needs_move','needs_operator')),"
-        " SUM(state IN ('preflight','fetching_firmware','queued_for_bus','restoring','verifying')),"
-        " SUM(state = 'done'), SUM(state IN ('failed','hardware_suspect')), SUM(state = 'cancelled')"
-        " FROM unit_runs WHERE job = ?", "u", job);
-    json_t *t = json_object();
-    static const char *keys[] = { "units", "waiting", "active", "done", "failed", "cancelled" };
-    int row = st && st_step(s, st) == SQLITE_ROW;
-    for (int i = 0; i < 6; i++)
-        json_object_set_new(t, keys[i], json_integer(row ? sqlite3_column_int64(st, i) : 0));
+        "SELECT state, COUNT(*) FROM unit_runs WHERE job = ? AND state IN ('waiting_unit', 'needs_move',"
+        " 'needs_operator', 'preflight', 'fetching_firmware', 'queued_for_bus', 'restoring', 'verifying', 'done',"
+        " 'failed', 'hardware_suspect', 'cancelled') GROUP BY state", "u", job);
+    while (st && st_step(s, st) == SQLITE_ROW) {
+        int i = total_of(col_text(st, 0));
+        if (i)
+            t[i] += sqlite3_column_int64(st, 1);
+    }
     if (st)
         sqlite3_reset(st);
-    return t;
+    static const char *keys[] = { "units", "waiting", "active", "done", "failed", "cancelled" };
+    json_t *totals = json_object();
+    for (int i = 0; i < 6; i++)
+        json_object_set_new(totals, keys[i], json_integer(t[i]));
+    return totals;
 }
 
 #define JOB_COLS "id, name, state, firmware, erase, created, finished, count, standing"
