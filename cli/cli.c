@@ -376,18 +376,8 @@ static int job_arg(const char *verb, int argc, char **argv, uint64_t *job)
 
 /* ---- list verbs ------------------------------------------------------------------ */
 
-/* Rows (unit runs, or a report's units) whose state is a failure. */
-static int count_failed(const json_t *rows)
-{
-    size_t i;
-    const json_t *r;
-    int n = 0;
-    json_array_foreach(rows, i, r) {
-        const char *st = json_string_value(json_object_get(r, "state"));
-        n += st && (!strcmp(st, "failed") || !strcmp(st, "hardware_suspect"));
-    }
-    return n;
-}
+/* The states of rows (unit runs, or a report's units) that are failures. */
+static const char *const failed_states[] = { "failed", "hardware_suspect", NULL };
 
 /* Rows a list verb keeps (--state, --model, --quarantined): NULL or 0 keeps all. */
 struct filters {
@@ -421,7 +411,6 @@ typedef void rows_fn(const json_t *doc, const struct rview_src *rows, FILE *out)
 static int show_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, rows_fn *render, rows_fn *csv,
                       int failed, const struct filters *filt)
 {
-    static const char *const failures[] = { "failed", "hardware_suspect", NULL };
     int by_port = kind == FR__QUERY_REQUEST__KIND__UNITS || kind == FR__QUERY_REQUEST__KIND__STATUS;
     uint32_t limit;
     struct listing l;
@@ -443,7 +432,7 @@ static int show_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, rows
         csv(doc, &rows, stdout);
     else if (rc == EXIT_OK)
         render(doc, &rows, stdout);
-    failed = rc == EXIT_OK && failed && listing_count(&l, "state", failures);
+    failed = rc == EXIT_OK && failed && listing_count(&l, "state", failed_states);
     json_decref(doc);
     listing_release(&l);
     return rc ? rc : failed ? EXIT_FAILED : EXIT_OK;
@@ -862,35 +851,39 @@ static int on_watch_opt(void *arg, int ch, const char *val)
     return -1;
 }
 
-static int watched_finished(const json_t *doc, int *failures)
+static int watched_finished(struct snapshot *snap, int *failures)
 {
     size_t i;
-    const json_t *j;
-    int finished = json_array_size(json_object_get(doc, "jobs")) > 0;
-    json_array_foreach(json_object_get(doc, "jobs"), i, j) {
+    const json_t *j, *jobs = json_object_get(snapshot_head(snap), "jobs");
+    int finished = json_array_size(jobs) > 0;
+    json_array_foreach(jobs, i, j) {
         const char *st = json_string_value(json_object_get(j, "state"));
         finished &= st && strcmp(st, "running") != 0;
     }
-    *failures = count_failed(json_object_get(doc, "runs"));
+    struct rview_src view = snapshot_view(snap);
+    *failures = (int)rows_count_texts(view.texts, view.n, "state", failed_states);
     return finished;
 }
 
 /* Plain lines, one per change, for logs and pipes. */
-static void watch_lines(const json_t *doc, json_t *seen)
+static void watch_lines(const struct rview_src *runs, json_t *seen)
 {
-    size_t i;
-    const json_t *r;
-    json_array_foreach(json_object_get(doc, "runs"), i, r) {
+    struct rview r;
+    rview_init(&r);
+    for (size_t i = 0; i < runs->n; i++) {
         char line[512], key[64];
-        render_run_line(r, line, sizeof line);
-        snprintf(key, sizeof key, "%lld/%s", (long long)json_integer_value(json_object_get(r, "job_id")),
-                 json_string_value(json_object_get(r, "ecid")));
+        rview_src_row(runs, i, &r);
+        render_run_line_view(&r, line, sizeof line);
+        struct rval job = rview_get(&r, "job_id");
+        const char *ecid = rview_str(&r, "ecid");
+        snprintf(key, sizeof key, "%lld/%s", job.type == RVAL_INTEGER ? job.i : 0, ecid ? ecid : "(null)");
         const char *old = json_string_value(json_object_get(seen, key));
         if (!old || strcmp(old, line) != 0) {
             printf("%s\n", line);
             json_object_set_new(seen, key, json_string(line));
         }
     }
+    rview_release(&r);
     fflush(stdout);
 }
 
@@ -910,72 +903,77 @@ static void watch_move_lines(const json_t *doc, json_t *seen)
     }
 }
 
-static void watch_frame(const json_t *doc, int ansi)
+static void watch_frame(struct snapshot *snap, int ansi)
 {
     if (ansi)
         fputs("\033[H\033[2J", stdout);
     char t[32];
     fr_time_iso8601(fr_time_wall_ms(), t, sizeof t);
     printf("flashrack watch — %s\n\n", t);
-    render_job(doc, stdout);
+    struct rview_src view = snapshot_view(snap);
+    render_job_rows(snapshot_head(snap), &view, stdout);
     fflush(stdout);
 }
 
 #define WATCH_PAGE 1000 /* runs per reply */
 
-/* A frame's reads: watch replies, applied to snap, until one says there are no more
- * changes now; changed gets the runs they carried. */
-static int watch_read(struct cli *c, uint64_t job, json_t *snap, json_t *changed)
+static int watch_send(struct cli *c, uint64_t job, uint64_t since, uint64_t *seq)
 {
-    int rc = EXIT_OK, more = 1;
-    for (int pages = 0; rc == EXIT_OK && more; pages++) {
-        if (pages >= PAGES_MAX) {
-            fprintf(stderr, "flashrack watch: the controller sent more than %d pages of changes\n", PAGES_MAX);
+    Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
+    q.kind = FR__QUERY_REQUEST__KIND__WATCH;
+    q.job_id = job;
+    q.limit = WATCH_PAGE;
+    q.since = since;
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    env.body_case = FR__ENVELOPE__BODY_QUERY;
+    env.query = &q;
+    return cli_send(c, &env, seq);
+}
+
+/* A frame's reads: watch replies, applied to snap, until one says there are no more
+ * changes now. As with a listing's pages, the next request goes out as soon as a
+ * reply's seq and more are read, before its runs are. */
+static int watch_read(struct cli *c, uint64_t job, struct snapshot *snap)
+{
+    uint64_t seq, since;
+    int rc = watch_send(c, job, snapshot_seq(snap), &seq), more = 1;
+    for (int pages = 1; rc == EXIT_OK && more; pages++) {
+        char *text = NULL, err[256];
+        if ((rc = cli_recv(c, seq, &text)) != EXIT_OK)
+            break;
+        if (snapshot_reply_cursor(text, &since, &more) < 0) {
+            fprintf(stderr, "flashrack: the controller's watch reply has no seq and more\n");
+            free(text);
             return EXIT_FAILED;
         }
-        Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
-        q.kind = FR__QUERY_REQUEST__KIND__WATCH;
-        q.job_id = job;
-        q.limit = WATCH_PAGE;
-        q.since = snapshot_seq(snap);
-        Fr__Envelope env = FR__ENVELOPE__INIT;
-        env.body_case = FR__ENVELOPE__BODY_QUERY;
-        env.query = &q;
-        uint64_t seq;
-        char *text = NULL;
-        json_t *reply = NULL;
-        json_error_t jerr;
-        if ((rc = cli_send(c, &env, &seq)) == EXIT_OK && (rc = cli_recv(c, seq, &text)) == EXIT_OK &&
-            !(reply = json_loads(text, 0, &jerr))) {
-            fprintf(stderr, "flashrack: the controller's reply is not JSON: %s\n", jerr.text);
+        if (more && pages >= PAGES_MAX) {
+            fprintf(stderr, "flashrack watch: the controller sent more than %d pages of changes\n", PAGES_MAX);
+            free(text);
+            return EXIT_FAILED;
+        }
+        if (more)
+            rc = watch_send(c, job, since, &seq);
+        if (snapshot_apply(snap, text, err, sizeof err) < 0) {
+            fprintf(stderr, "flashrack: %s\n", err);
             rc = EXIT_FAILED;
         }
-        if (rc == EXIT_OK) {
-            snapshot_apply(snap, reply, text);
-            json_array_extend(changed, json_object_get(reply, "runs"));
-            more = json_is_true(json_object_get(reply, "more"));
-        }
-        free(text);
-        json_decref(reply);
     }
     return rc;
 }
 
 /* One frame: the snapshot as a document (with -o json, "changes": the runs this frame
  * read), or the lines of what changed. */
-static void watch_show(struct cli *c, json_t *snap, const json_t *doc, json_t *changed, int tty, json_t *seen)
+static void watch_show(struct cli *c, struct snapshot *snap, int tty, json_t *seen)
 {
     if (c->json) {
-        snapshot_print_json(snap, json_array_size(changed), stdout);
+        snapshot_print_json(snap, stdout);
         fflush(stdout);
     } else if (tty) {
-        watch_frame(doc, 1);
+        watch_frame(snap, 1);
     } else {
-        rows_sort(changed, rows_by_port);
-        json_t *lines = json_pack("{s:O}", "runs", changed);
-        watch_lines(lines, seen);
-        json_decref(lines);
-        watch_move_lines(doc, seen);
+        struct rview_src changed = snapshot_changed(snap);
+        watch_lines(&changed, seen);
+        watch_move_lines(snapshot_head(snap), seen);
     }
 }
 
@@ -992,25 +990,29 @@ static int run_watch(struct cli *c, int argc, char **argv)
     if (rc)
         return rc;
     int tty = isatty(STDOUT_FILENO) && !c->json;
-    json_t *seen = json_object(), *snap = snapshot_new();
+    json_t *seen = json_object();
+    struct snapshot *snap = snapshot_new();
+    if (!seen || !snap) {
+        fprintf(stderr, "flashrack: out of memory\n");
+        json_decref(seen);
+        snapshot_free(snap);
+        return EXIT_FAILED;
+    }
     int failures = 0;
     for (long long frame = 1;; frame++) {
-        json_t *changed = json_array();
-        rc = watch_read(c, job, snap, changed);
-        json_t *doc = rc ? NULL : snapshot_doc(snap);
-        int finished = doc && watched_finished(doc, &failures);
-        if (doc)
-            watch_show(c, snap, doc, changed, tty, seen);
+        rc = watch_read(c, job, snap);
+        int finished = !rc && watched_finished(snap, &failures);
+        if (!rc)
+            watch_show(c, snap, tty, seen);
         if (finished && !c->json && !tty)
-            render_jobs(doc, stdout);
-        json_decref(changed);
-        json_decref(doc);
+            render_jobs(snapshot_head(snap), stdout);
+        snapshot_frame_end(snap);
         if (rc || w.once || (w.frames ? frame >= w.frames : finished))
             break;
         struct timespec ts = { w.interval_ms / 1000, (w.interval_ms % 1000) * 1000000L };
         nanosleep(&ts, NULL);
     }
-    json_decref(snap);
+    snapshot_free(snap);
     json_decref(seen);
     if (!rc && failures && !w.once) {
         fprintf(stderr, "flashrack watch: %d unit%s failed\n", failures, failures == 1 ? "" : "s");

@@ -85,62 +85,9 @@ int listing_add(struct listing *l, char *text, char *err, size_t errlen)
     return 0;
 }
 
-/* Sort keys read from the rows' text: a string's bytes between its quotes, or, when it
- * holds an escape, the string jansson decodes (kept in decoded until the sort is done). */
-struct text_keys {
-    const struct listing *l;
-    const char *const *keys;
-    json_t *decoded;
-    size_t row;
-    struct jmember *m;
-    size_t n;
-};
-
-static int text_key(void *arg, size_t row, size_t key, struct rows_key *k)
-{
-    struct text_keys *t = arg;
-    for (size_t j = 0; j <= key; j++)
-        if (!t->keys[j])
-            return 0;
-    if (!t->m || t->row != row) {
-        free(t->m);
-        t->m = NULL;
-        t->row = row;
-        if (jscan_members(t->l->rows[row], &t->m, &t->n) < 0)
-            return 0; /* not an object (listing_add checked): no keys */
-    }
-    for (size_t i = 0; i < t->n; i++) {
-        struct jspan v = t->m[i].value;
-        if (!key_is(&t->m[i], t->keys[key]) || v.n < 2 || v.p[0] != '"')
-            continue;
-        if (!memchr(v.p, '\\', v.n)) {
-            *k = (struct rows_key){ v.p + 1, v.n - 2 };
-            return 0;
-        }
-        json_t *s = json_loadb(v.p, v.n, JSON_DECODE_ANY, NULL);
-        if (!json_is_string(s) || json_array_append_new(t->decoded, s) < 0)
-            return -1;
-        *k = (struct rows_key){ json_string_value(s), json_string_length(s) };
-        return 0;
-    }
-    return 0;
-}
-
 int listing_sort(struct listing *l, const char *const *keys)
 {
-    size_t *order = malloc((l->nrows ? l->nrows : 1) * sizeof *order);
-    struct jspan *sorted = malloc((l->nrows ? l->nrows : 1) * sizeof *sorted);
-    struct text_keys t = { l, keys, json_array(), 0, NULL, 0 };
-    int rc = order && sorted && t.decoded ? rows_order_keys(l->nrows, text_key, &t, order) : -1;
-    for (size_t i = 0; rc == 0 && i < l->nrows; i++)
-        sorted[i] = l->rows[order[i]];
-    if (rc == 0 && l->nrows)
-        memcpy(l->rows, sorted, l->nrows * sizeof *sorted);
-    free(t.m);
-    json_decref(t.decoded);
-    free(order);
-    free(sorted);
-    return rc;
+    return rows_sort_texts(l->rows, l->nrows, keys);
 }
 
 void listing_filter(struct listing *l, int (*keep)(struct rview *row, const void *arg), const void *arg)
@@ -159,18 +106,7 @@ void listing_filter(struct listing *l, int (*keep)(struct rview *row, const void
 
 size_t listing_count(const struct listing *l, const char *key, const char *const *values)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < l->nrows; i++) {
-        struct jspan v;
-        if (jscan_member(l->rows[i], key, &v) < 0)
-            continue;
-        for (size_t j = 0; values[j]; j++)
-            if (jscan_is_string(v, values[j])) {
-                n++;
-                break;
-            }
-    }
-    return n;
+    return rows_count_texts(l->rows, l->nrows, key, values);
 }
 
 static void print_rows(const struct listing *l, FILE *out)

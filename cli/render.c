@@ -243,15 +243,21 @@ void render_moves(const json_t *doc, FILE *out)
     }
 }
 
+void render_run_line_view(struct rview *v, char *buf, size_t len)
+{
+    const char *err = vstr(v, "error");
+    snprintf(buf, len, "%s %s %s %s try %lld step %lld %d%%%s%s", vstr(v, "label"), vstr(v, "ecid"),
+             vstr(v, "product_type"), vstr(v, "state"), vnum(v, "attempt"), vnum(v, "step"),
+             (int)(run_percent(v) + 0.5), strcmp(err, "-") ? ": " : "", strcmp(err, "-") ? err : "");
+}
+
 void render_run_line(const json_t *run, char *buf, size_t len)
 {
     struct rview v;
     rview_init(&v);
     rview_obj(&v, run);
-    const char *err = vstr(&v, "error");
-    snprintf(buf, len, "%s %s %s %s try %lld step %lld %d%%%s%s", vstr(&v, "label"), vstr(&v, "ecid"),
-             vstr(&v, "product_type"), vstr(&v, "state"), vnum(&v, "attempt"), vnum(&v, "step"),
-             (int)(run_percent(&v) + 0.5), strcmp(err, "-") ? ": " : "", strcmp(err, "-") ? err : "");
+    render_run_line_view(&v, buf, len);
+    rview_release(&v);
 }
 
 /* The attempts of a unit (a report's unit, or a job in a unit's history). */

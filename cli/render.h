@@ -36,6 +36,8 @@ void render_moves(const json_t *doc, FILE *out);
 void render_move_line(const json_t *move, char *buf, size_t len);
 /* One line per run for non-terminal watch output: "A-03 0x... restoring step 2 45%". */
 void render_run_line(const json_t *run, char *buf, size_t len);
+/* The same line of a run read through v (from jansson or from its text). */
+void render_run_line_view(struct rview *v, char *buf, size_t len);
 /* One unit: where it is, held or not, and every job it was in with its attempts. */
 void render_unit(const json_t *doc, FILE *out);
 /* What a submit matched: "12 units on A, B; 2 skipped: in job 2, held". */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 const char *const rows_by_port[] = { "agent", "label", "ecid", NULL };
 
 /* a row's sort keys, read once (not twice per comparison), and where it was */
@@ -90,4 +92,83 @@ void rows_sort(json_t *list, const char *const *keys)
         json_decref(v[i]);
     free(order);
     free(v);
+}
+
+static int key_is(const struct jmember *m, const char *key)
+{
+    return m->key.n == strlen(key) && !memcmp(m->key.p, key, m->key.n);
+}
+
+/* Sort keys read from the rows' text: a string's bytes between its quotes, or, when it
+ * holds an escape, the string jansson decodes (kept in decoded until the sort is done). */
+struct text_keys {
+    const struct jspan *rows;
+    const char *const *keys;
+    json_t *decoded;
+    size_t row;
+    struct jmember *m;
+    size_t n;
+};
+
+static int text_key(void *arg, size_t row, size_t key, struct rows_key *k)
+{
+    struct text_keys *t = arg;
+    for (size_t j = 0; j <= key; j++)
+        if (!t->keys[j])
+            return 0;
+    if (!t->m || t->row != row) {
+        free(t->m);
+        t->m = NULL;
+        t->row = row;
+        if (jscan_members(t->rows[row], &t->m, &t->n) < 0)
+            return 0; /* not an object: no keys */
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        struct jspan v = t->m[i].value;
+        if (!key_is(&t->m[i], t->keys[key]) || v.n < 2 || v.p[0] != '"')
+            continue;
+        if (!memchr(v.p, '\\', v.n)) {
+            *k = (struct rows_key){ v.p + 1, v.n - 2 };
+            return 0;
+        }
+        json_t *s = json_loadb(v.p, v.n, JSON_DECODE_ANY, NULL);
+        if (!json_is_string(s) || json_array_append_new(t->decoded, s) < 0)
+            return -1;
+        *k = (struct rows_key){ json_string_value(s), json_string_length(s) };
+        return 0;
+    }
+    return 0;
+}
+
+int rows_sort_texts(struct jspan *rows, size_t n, const char *const *keys)
+{
+    size_t *order = malloc((n ? n : 1) * sizeof *order);
+    struct jspan *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    struct text_keys t = { rows, keys, json_array(), 0, NULL, 0 };
+    int rc = order && sorted && t.decoded ? rows_order_keys(n, text_key, &t, order) : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        sorted[i] = rows[order[i]];
+    if (rc == 0 && n)
+        memcpy(rows, sorted, n * sizeof *sorted);
+    free(t.m);
+    json_decref(t.decoded);
+    free(order);
+    free(sorted);
+    return rc;
+}
+
+size_t rows_count_texts(const struct jspan *rows, size_t n, const char *key, const char *const *values)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct jspan v;
+        if (jscan_member(rows[i], key, &v) < 0)
+            continue;
+        for (size_t j = 0; values[j]; j++)
+            if (jscan_is_string(v, values[j])) {
+                count++;
+                break;
+            }
+    }
+    return count;
 }

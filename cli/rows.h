@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "jscan.h"
+
 #define ROWS_KEYS_MAX 4 /* the most string fields an order compares */
 
 /* Sorts list's rows (objects) by the string fields named in keys (NULL-terminated, at
@@ -23,6 +25,12 @@ struct rows_key {
  * sort serves parsed rows (rows_sort) and rows read as text (listing.h). */
 int rows_order_keys(size_t n, int (*get)(void *arg, size_t row, size_t key, struct rows_key *k), void *arg,
                     size_t *order);
+/* The same order for rows given as their JSON text (each an object), by string fields
+ * read from the text (a string with an escape decoded by jansson); the spans are
+ * reordered in place. Non-zero when out of memory (left as they were). */
+int rows_sort_texts(struct jspan *rows, size_t n, const char *const *keys);
+/* The rows (text) whose string member key is one of values (NULL-terminated). */
+size_t rows_count_texts(const struct jspan *rows, size_t n, const char *key, const char *const *values);
 /* The rack order of units and runs: agent, label, ECID. */
 extern const char *const rows_by_port[];
 

@@ -1,7 +1,7 @@
 /* test_cli_listing — a paged document put together from its pages' text: its rows in
  * rack order (keys read from the text, escapes included), printed as jansson prints the
- * merged document, counted, filtered and rendered from their text; and a watch frame
- * printed from the runs' kept text as jansson dumps it. */
+ * merged document, counted, filtered and rendered from their text; and watch frames
+ * kept as the runs' text, printed and rendered as from the parsed document. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,16 +68,31 @@ static void release_pages(void)
         json_decref(pages[i]);
 }
 
-/* What listing_print_json prints (caller frees). noinline: see test_cli_render.c. */
-__attribute__((noinline)) static char *printed_json(const struct listing *l)
+/* What print(arg, f) prints (caller frees). noinline: see test_cli_render.c. */
+__attribute__((noinline)) static char *printed(void (*print)(void *arg, FILE *f), void *arg)
 {
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
     assert_non_null(f);
-    listing_print_json(l, f);
+    print(arg, f);
     fclose(f);
     return text;
+}
+
+static void print_listing(void *l, FILE *f)
+{
+    listing_print_json(l, f);
+}
+
+static void print_frame(void *snap, FILE *f)
+{
+    snapshot_print_json(snap, f);
+}
+
+static char *printed_json(const struct listing *l)
+{
+    return printed(print_listing, (void *)l);
 }
 
 static void prints_the_merged_document_in_rack_order(void **state)
@@ -201,37 +216,119 @@ static void a_page_without_its_list_is_refused(void **state)
     listing_release(&l);
 }
 
-/* a frame printed from the runs' kept text is jansson's compact dump of the frame */
+/* What a watch reply of runs (borrowed) would be, as text; jobs: the ids watched. */
+static char *watch_reply(json_t *runs, int seq, int more, json_t *jobs)
+{
+    json_t *reply = json_pack("{s:o, s:O, s:i, s:b, s:[{s:i}]}", "jobs", jobs, "runs", runs, "seq", seq, "more",
+                              more, "moves", "id", 7);
+    char *text = json_dumps(reply, JSON_COMPACT);
+    json_decref(reply);
+    return text;
+}
+
+/* The frame as jansson would dump the merged document: runs (borrowed) by port. */
+static char *frame_as_jansson(json_t *runs, size_t changes)
+{
+    json_t *sorted = json_deep_copy(runs);
+    rows_sort(sorted, rows_by_port);
+    json_t *doc = json_pack("{s:[{s:i}], s:o, s:[{s:i}], s:I}", "jobs", "id", 1, "runs", sorted, "moves", "id", 7,
+                            "changes", (json_int_t)changes);
+    char *text = json_dumps(doc, JSON_COMPACT), *line = NULL;
+    assert_true(asprintf(&line, "%s\n", text) > 0);
+    free(text);
+    json_decref(doc);
+    return line;
+}
+
+/* The first frame (three replies, read ahead by their seq and more) and a later one
+ * (a run changed in place, one of a job no longer watched left out) print as jansson
+ * dumps the same frame, and its table as render_job prints the parsed document. */
 static void a_watch_frame_prints_as_jansson_dumps_it(void **state)
 {
     (void)state;
     make_pages();
-    json_t *snap = snapshot_new();
+    struct snapshot *snap = snapshot_new();
+    char err[256];
+    json_t *all = json_array();
     for (int i = 0; i < 3; i++) {
-        json_t *reply = json_pack("{s:O, s:O, s:I, s:b, s:[]}", "jobs", json_object_get(pages[0], "jobs"), "runs",
-                                  json_object_get(pages[i], "runs"), "seq", (json_int_t)i + 1, "more", 0, "moves");
-        char *text = json_dumps(reply, JSON_COMPACT);
-        snapshot_apply(snap, reply, i == 1 ? NULL : text); /* kept from the text, or dumped */
-        free(text);
-        json_decref(reply);
+        char *text = watch_reply(json_object_get(pages[i], "runs"), i + 1, i < 2, json_pack("[{s:i}]", "id", 1));
+        uint64_t seq = 0;
+        int more = -1;
+        assert_int_equal(snapshot_reply_cursor(text, &seq, &more), 0);
+        assert_int_equal(seq, i + 1);
+        assert_int_equal(more, i < 2);
+        assert_int_equal(snapshot_apply(snap, text, err, sizeof err), 0);
+        json_array_extend(all, json_object_get(pages[i], "runs"));
     }
-    json_t *doc = snapshot_doc(snap);
-    char *got = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&got, &len);
-    snapshot_print_json(snap, 5, f);
-    fclose(f);
-    json_t *out = json_deep_copy(doc);
-    json_object_set_new(out, "changes", json_integer(5));
-    char *want = json_dumps(out, JSON_COMPACT);
-    assert_int_equal(len, strlen(want) + 1);
-    assert_memory_equal(got, want, strlen(want));
-    free(want);
+    assert_int_equal(snapshot_seq(snap), 3);
+    char *got = printed(print_frame, snap), *want = frame_as_jansson(all, 5);
+    assert_string_equal(got, want);
     free(got);
-    json_decref(out);
+    free(want);
+    struct rview_src changed = snapshot_changed(snap);
+    assert_int_equal(changed.n, 5);
+    snapshot_frame_end(snap);
+
+    /* later: 0x03 is now failed, and a run of job 2 (not watched) comes */
+    json_t *later = json_pack("[o, {s:i, s:s, s:s, s:s, s:s}]", run("A", "A-01", "0x03", "failed"), "job_id", 2,
+                              "ecid", "0x09", "agent", "A", "label", "A-00", "state", "done");
+    assert_int_equal(snapshot_apply(snap, watch_reply(later, 9, 0, json_pack("[{s:i}]", "id", 1)), err, sizeof err), 0);
+    json_array_set(all, 2, json_array_get(later, 0));
+    got = printed(print_frame, snap);
+    want = frame_as_jansson(all, 2);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    changed = snapshot_changed(snap);
+    assert_int_equal(changed.n, 2);
+    struct rview v;
+    rview_init(&v);
+    rview_src_row(&changed, 0, &v); /* by port: job 2's A-00 first */
+    assert_string_equal(rview_str(&v, "ecid"), "0x09");
+    rview_release(&v);
+
+    /* its table is the parsed document's */
+    json_t *doc = json_pack("{s:[{s:i}], s:O, s:[]}", "jobs", "id", 1, "runs", all, "moves");
+    rows_sort(json_object_get(doc, "runs"), rows_by_port);
+    char *table = NULL, *from_text = NULL;
+    size_t n1 = 0, n2 = 0;
+    FILE *f = open_memstream(&table, &n1);
+    render_job(doc, f);
+    fclose(f);
+    struct rview_src view = snapshot_view(snap);
+    json_t *head = json_pack("{s:[{s:i}], s:[]}", "jobs", "id", 1, "moves");
+    f = open_memstream(&from_text, &n2);
+    render_job_rows(head, &view, f);
+    fclose(f);
+    assert_string_equal(from_text, table);
+    free(table);
+    free(from_text);
+    json_decref(head);
     json_decref(doc);
-    json_decref(snap);
+    json_decref(later);
+    json_decref(all);
+    snapshot_free(snap);
     release_pages();
+}
+
+/* A reply that is not a watch document is refused, naming what it lacks. */
+static void a_bad_watch_reply_is_refused(void **state)
+{
+    (void)state;
+    struct snapshot *snap = snapshot_new();
+    char err[256];
+    uint64_t seq;
+    int more;
+    assert_int_equal(snapshot_reply_cursor("{\"seq\":\"x\",\"more\":false}", &seq, &more), -1);
+    assert_int_equal(snapshot_apply(snap, strdup("{\"jobs\":[],\"seq\":1,\"more\":false,\"moves\":[]}"),
+                                    err, sizeof err), -1);
+    assert_non_null(strstr(err, "not a watch document"));
+    assert_int_equal(snapshot_apply(snap, strdup("{\"jobs\":[],\"runs\":[1],\"seq\":1,\"more\":false,"
+                                                 "\"moves\":[]}"), err, sizeof err), -1);
+    assert_non_null(strstr(err, "not an object"));
+    assert_int_equal(snapshot_seq(snap), 0);
+    snapshot_frame_end(snap);
+    snapshot_free(snap);
 }
 
 int main(void)
@@ -242,6 +339,7 @@ int main(void)
         cmocka_unit_test(an_empty_listing_sorts_and_prints),
         cmocka_unit_test(a_page_without_its_list_is_refused),
         cmocka_unit_test(a_watch_frame_prints_as_jansson_dumps_it),
+        cmocka_unit_test(a_bad_watch_reply_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
