@@ -917,13 +917,14 @@ static void watch_frame(struct snapshot *snap, int ansi)
 
 #define WATCH_PAGE 1000 /* runs per reply */
 
-static int watch_send(struct cli *c, uint64_t job, uint64_t since, uint64_t *seq)
+static int watch_send(struct cli *c, uint64_t job, uint64_t since, const char *cursor, uint64_t *seq)
 {
     Fr__QueryRequest q = FR__QUERY_REQUEST__INIT;
     q.kind = FR__QUERY_REQUEST__KIND__WATCH;
     q.job_id = job;
     q.limit = WATCH_PAGE;
     q.since = since;
+    q.cursor = (char *)cursor;
     Fr__Envelope env = FR__ENVELOPE__INIT;
     env.body_case = FR__ENVELOPE__BODY_QUERY;
     env.query = &q;
@@ -931,29 +932,32 @@ static int watch_send(struct cli *c, uint64_t job, uint64_t since, uint64_t *seq
 }
 
 /* A frame's reads: watch replies, applied to snap, until one says there are no more
- * changes now. As with a listing's pages, the next request goes out as soon as a
- * reply's seq and more are read, before its runs are. */
+ * changes now. The first frame is the snapshot's pages (cursor "[]", then each page's
+ * "next"), later ones the changes after seq. As with a listing's pages, the next request
+ * goes out as soon as a reply's seq, more and next are read, before its runs are. */
 static int watch_read(struct cli *c, uint64_t job, struct snapshot *snap)
 {
-    uint64_t seq, since;
-    int rc = watch_send(c, job, snapshot_seq(snap), &seq), more = 1;
+    uint64_t seq, since = snapshot_seq(snap);
+    int rc = watch_send(c, job, since, since ? "" : "[]", &seq), more = 1;
     for (int pages = 1; rc == EXIT_OK && more; pages++) {
-        char *text = NULL, err[256];
+        char *text = NULL, *next = NULL, err[256];
         if ((rc = cli_recv(c, seq, &text)) != EXIT_OK)
             break;
-        if (snapshot_reply_cursor(text, &since, &more) < 0) {
-            fprintf(stderr, "flashrack: the controller's watch reply has no seq and more\n");
+        if (snapshot_reply_cursor(text, &since, &more, &next) < 0) {
+            fprintf(stderr, "flashrack: the controller's watch reply has no seq, more and next\n");
             free(text);
             return EXIT_FAILED;
         }
         if (more && pages >= PAGES_MAX) {
             fprintf(stderr, "flashrack watch: the controller sent more than %d pages of changes\n", PAGES_MAX);
-            free(text);
-            return EXIT_FAILED;
+            rc = EXIT_FAILED;
+        } else if (more) {
+            rc = watch_send(c, job, since, next, &seq);
         }
-        if (more)
-            rc = watch_send(c, job, since, &seq);
-        if (snapshot_apply(snap, text, err, sizeof err) < 0) {
+        free(next);
+        if (rc != EXIT_OK)
+            free(text);
+        else if (snapshot_apply(snap, text, err, sizeof err) < 0) {
             fprintf(stderr, "flashrack: %s\n", err);
             rc = EXIT_FAILED;
         }

@@ -88,18 +88,21 @@ static int is_word(struct jspan v, const char *w)
     return v.n == strlen(w) && !memcmp(v.p, w, v.n);
 }
 
-int snapshot_reply_cursor(const char *text, uint64_t *seq, int *more)
+int snapshot_reply_cursor(const char *text, uint64_t *seq, int *more, char **next)
 {
-    struct jspan doc = { text, strlen(text) }, v, m;
+    struct jspan doc = { text, strlen(text) }, v, m, c;
     if (jscan_member(doc, "seq", &v) < 0 || jscan_member(doc, "more", &m) < 0)
         return -1;
     json_t *n = json_loadb(v.p, v.n, JSON_DECODE_ANY, NULL);
-    int ok = json_is_integer(n) && (is_word(m, "true") || is_word(m, "false"));
+    json_t *cur = jscan_member(doc, "next", &c) < 0 ? json_string("") : json_loadb(c.p, c.n, JSON_DECODE_ANY, NULL);
+    int ok = json_is_integer(n) && (is_word(m, "true") || is_word(m, "false")) && json_is_string(cur) &&
+             (*next = strdup(json_string_value(cur)));
     if (ok) {
         *seq = (uint64_t)json_integer_value(n);
         *more = is_word(m, "true");
     }
     json_decref(n);
+    json_decref(cur);
     return ok ? 0 : -1;
 }
 
@@ -244,9 +247,10 @@ int snapshot_apply(struct snapshot *s, char *text, char *err, size_t errlen)
     size_t n = 0;
     uint64_t seq;
     int more;
+    char *next = NULL;
     json_t *jobs = member(doc, "jobs"), *moves = member(doc, "moves");
     const char *why = NULL;
-    if (!json_is_array(jobs) || !json_is_array(moves) || snapshot_reply_cursor(text, &seq, &more) < 0 ||
+    if (!json_is_array(jobs) || !json_is_array(moves) || snapshot_reply_cursor(text, &seq, &more, &next) < 0 ||
         jscan_member(doc, "runs", &list) < 0 || jscan_elements(list, &runs, &n) < 0)
         why = "not a watch document (jobs, runs, seq, more, moves)";
     else if (keep_text(s, text, n) < 0)
@@ -268,6 +272,7 @@ int snapshot_apply(struct snapshot *s, char *text, char *err, size_t errlen)
     json_decref(jobs);
     json_decref(moves);
     free(runs);
+    free(next);
     return why ? -1 : 0;
 }
 

@@ -20,13 +20,15 @@ struct snapshot;
 /* An empty snapshot (seq 0: the first request reads every run); NULL when out of memory. */
 struct snapshot *snapshot_new(void);
 void snapshot_free(struct snapshot *s);
-/* A watch reply's "seq" and "more", read from its text before its runs are, so the next
- * request can go out first; -1 when the reply has no integer seq or boolean more. */
-int snapshot_reply_cursor(const char *text, uint64_t *seq, int *more);
+/* A watch reply's "seq", "more" and "next" (a snapshot page's cursor, malloc'ed: "" when
+ * the reply has none), read from its text before its runs are, so the next request can go
+ * out first; -1 when the reply has no integer seq, boolean more or string next. */
+int snapshot_reply_cursor(const char *text, uint64_t *seq, int *more, char **next);
 /* Applies one watch reply (its text, taken: kept until snapshot_frame_end, and freed
  * here on an error); its runs are this frame's changes too. -1 with err set when the
  * reply is not a watch document (the snapshot is then as it was, but for the runs
- * already read from it). */
+ * already read from it). The snapshot's pages come in key order, then the changes in
+ * the order they were written; both replace runs alike. */
 int snapshot_apply(struct snapshot *s, char *text, char *err, size_t errlen);
 /* The change sequence to ask from next. */
 uint64_t snapshot_seq(const struct snapshot *s);

@@ -317,8 +317,9 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
     switch (q->kind) {
     case FR__QUERY_REQUEST__KIND__STATUS: text = store_text_status(c->store, q->job_id, 0, &pg, NULL); break;
     case FR__QUERY_REQUEST__KIND__WATCH:
-        text = q->limit ? store_text_watch(c->store, q->job_id, (int64_t)q->since, pg.limit, moves_buttons)
-                        : store_text_status(c->store, q->job_id, 1, NULL, moves_buttons);
+        text = !q->limit ? store_text_status(c->store, q->job_id, 1, NULL, moves_buttons)
+             : *pg.cursor ? store_text_watch_snapshot(c->store, q->job_id, (int64_t)q->since, &pg, moves_buttons)
+                          : store_text_watch(c->store, q->job_id, (int64_t)q->since, pg.limit, moves_buttons);
         break;
     case FR__QUERY_REQUEST__KIND__UNITS: text = store_text_units(c->store, &pg); break;
     case FR__QUERY_REQUEST__KIND__PORTS: text = store_text_ports(c->store, &pg); break;

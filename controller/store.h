@@ -341,6 +341,11 @@ json_t *store_doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const 
 char *store_text_status(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg,
                         store_moves_fn moves_fn);
 char *store_text_watch(struct store *s, uint64_t job_id, int64_t since, int limit, store_moves_fn moves_fn);
+/* A page of a watch's snapshot: the watched jobs' runs in key order (job, ECID) after the
+ * cursor ("[]" for the first page, then the page before's "next"), with "seq" (since, or
+ * on the first page the store's newest change), "more" and "next". */
+char *store_text_watch_snapshot(struct store *s, uint64_t job_id, int64_t since, const struct store_page *pg,
+                                store_moves_fn moves_fn);
 char *store_text_units(struct store *s, const struct store_page *pg);
 char *store_text_ports(struct store *s, const struct store_page *pg);
 char *store_text_report(struct store *s, uint64_t job_id, uint64_t ecid, const struct store_page *pg);

@@ -371,6 +371,68 @@ static int doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit,
     return 1;
 }
 
+/* A snapshot page's runs: the watched jobs' (in jobs, by id) in key order, job and ECID,
+ * after the cursor [job, ecid] (none on the first page), up to the end of page pg;
+ * *key gets the sort key of a full page's last row. */
+static void snapshot_runs(struct store *s, json_t *jobs, const struct store_page *pg, struct jtext *jt, json_t **key)
+{
+    json_t *from = later_page(pg) ? json_loads(pg->cursor, 0, NULL) : NULL;
+    int64_t from_job = json_integer_value(json_array_get(from, 0)), from_ecid = json_integer_value(json_array_get(from, 1));
+    int ok = !from || (json_array_size(from) == 2 && json_is_integer(json_array_get(from, 0)) &&
+                       json_is_integer(json_array_get(from, 1)));
+    json_decref(from);
+    if (!ok) {
+        fr_warn("store", "a watch snapshot's cursor is not [job, ecid]: '%.60s'", pg->cursor);
+        return;
+    }
+    size_t n = 0, i;
+    json_t *j;
+    json_array_foreach(jobs, i, j) {
+        int64_t id = json_integer_value(json_object_get(j, "id")), last[2];
+        if (id < from_job)
+            continue;
+        struct store_page rest = { "", pg->limit - (int)n };
+        int ended;
+        n += run_rows(s, id == from_job ? st_query(s, RUNS_SQL(" WHERE r.job = ?2 AND r.ecid > ?3 ORDER BY r.ecid LIMIT ?1"),
+                                                   "iii", (int64_t)rest.limit, id, from_ecid)
+                                        : st_query(s, RUNS_SQL(" WHERE r.job = ?2 ORDER BY r.ecid LIMIT ?1"), "ii",
+                                                   (int64_t)rest.limit, id),
+                      jt, last, &rest, &ended);
+        if (ended) {
+            *key = json_pack("[I, I]", (json_int_t)id, (json_int_t)last[0]);
+            return;
+        }
+    }
+}
+
+/* A page of a watch's snapshot (proto/PROTOCOL.md "watch"): the watched jobs' runs in key
+ * order, not in change order, which visits the runs' rows at random (twice the cost of a
+ * status page). "seq" is the newest change when the snapshot began: since, or on its
+ * first page (since 0) the store's newest; a run written after it comes with the changes
+ * after the snapshot. "more" while "next" is not "". 0 when job_id names no job. */
+static int doc_watch_snapshot(struct store *s, uint64_t job_id, int64_t since, const struct store_page *pg,
+                              store_moves_fn moves_fn, struct jtext *jt)
+{
+    json_t *jobs = status_jobs(s, job_id, 1), *key = NULL;
+    if (!jobs)
+        return 0;
+    int64_t seq = since > 0 ? since : st_scalar(s, 0, "SELECT COALESCE(MAX(seq), 0) FROM unit_runs", NULL);
+    jt_obj(jt);
+    jt_key(jt, "jobs");
+    jt_json(jt, jobs);
+    jt_key(jt, "runs");
+    jt_arr(jt);
+    snapshot_runs(s, jobs, pg, jt, &key);
+    jt_arr_end(jt);
+    jt_kint(jt, "seq", seq);
+    jt_kbool(jt, "more", key != NULL);
+    page_next(jt, pg, key);
+    with_moves(s, jt, moves_fn);
+    jt_obj_end(jt);
+    json_decref(jobs);
+    return 1;
+}
+
 #define UNITS_SQL(after)                                                                     \
     "SELECT u.ecid, u.product_type, u.serial, u.mode, u.agent, u.port, COALESCE(p.label, ''),"  \
     " u.present, u.last_seen, COALESCE((SELECT r.state FROM unit_runs r WHERE r.ecid = u.ecid" \
@@ -788,6 +850,18 @@ char *store_text_watch(struct store *s, uint64_t job_id, int64_t since, int limi
     jt_init(&jt);
     s->read_failed = 0;
     int ok = doc_watch(s, job_id, since, limit > 0 ? limit : -1, moves_fn, &jt);
+    return checked_text(s, &jt, ok);
+}
+
+char *store_text_watch_snapshot(struct store *s, uint64_t job_id, int64_t since, const struct store_page *pg,
+                                store_moves_fn moves_fn)
+{
+    struct jtext jt;
+    jt_init(&jt);
+    s->read_failed = 0;
+    /* the first page's cursor is "[]": a watch request without one is the change-ordered kind */
+    struct store_page first = { "", pg->limit }, *p = !strcmp(pg->cursor, "[]") ? &first : NULL;
+    int ok = doc_watch_snapshot(s, job_id, since, p ? p : pg, moves_fn, &jt);
     return checked_text(s, &jt, ok);
 }
 

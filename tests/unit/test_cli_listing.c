@@ -254,9 +254,12 @@ static void a_watch_frame_prints_as_jansson_dumps_it(void **state)
         char *text = watch_reply(json_object_get(pages[i], "runs"), i + 1, i < 2, json_pack("[{s:i}]", "id", 1));
         uint64_t seq = 0;
         int more = -1;
-        assert_int_equal(snapshot_reply_cursor(text, &seq, &more), 0);
+        char *next = NULL;
+        assert_int_equal(snapshot_reply_cursor(text, &seq, &more, &next), 0);
         assert_int_equal(seq, i + 1);
         assert_int_equal(more, i < 2);
+        assert_string_equal(next, ""); /* a reply of changes has none */
+        free(next);
         assert_int_equal(snapshot_apply(snap, text, err, sizeof err), 0);
         json_array_extend(all, json_object_get(pages[i], "runs"));
     }
@@ -319,7 +322,12 @@ static void a_bad_watch_reply_is_refused(void **state)
     char err[256];
     uint64_t seq;
     int more;
-    assert_int_equal(snapshot_reply_cursor("{\"seq\":\"x\",\"more\":false}", &seq, &more), -1);
+    char *next = NULL;
+    assert_int_equal(snapshot_reply_cursor("{\"seq\":\"x\",\"more\":false}", &seq, &more, &next), -1);
+    assert_int_equal(snapshot_reply_cursor("{\"seq\":1,\"more\":true,\"next\":[1]}", &seq, &more, &next), -1);
+    assert_int_equal(snapshot_reply_cursor("{\"seq\":1,\"more\":true,\"next\":\"[1,2]\"}", &seq, &more, &next), 0);
+    assert_string_equal(next, "[1,2]");
+    free(next);
     assert_int_equal(snapshot_apply(snap, strdup("{\"jobs\":[],\"seq\":1,\"more\":false,\"moves\":[]}"),
                                     err, sizeof err), -1);
     assert_non_null(strstr(err, "not a watch document"));

@@ -597,6 +597,75 @@ static void a_watch_reads_every_run_then_only_what_changed(void **state)
     assert_null(store_doc_watch(s, job + 1, 0, 2)); /* no such job */
 }
 
+/* A watch snapshot's pages (limit 2) from the cursor "[]" on: the runs, appended to runs;
+ * returns the last page's seq. */
+static int64_t snapshot_pages(struct store *s, uint64_t job, json_t *runs)
+{
+    char cursor[128] = "[]";
+    int64_t seq = 0;
+    for (int pages = 0; pages < 20; pages++) {
+        struct store_page pg = { cursor, 2 };
+        char *text = store_text_watch_snapshot(s, job, seq, &pg, NULL);
+        json_t *doc = json_loads(text, 0, NULL);
+        free(text);
+        assert_non_null(doc);
+        json_array_extend(runs, json_object_get(doc, "runs"));
+        int64_t got = json_integer_value(json_object_get(doc, "seq"));
+        assert_true(got > 0 && (!seq || got == seq)); /* every page says where the snapshot began */
+        seq = got;
+        const char *next = json_string_value(json_object_get(doc, "next"));
+        assert_int_equal(json_is_true(json_object_get(doc, "more")), *next != 0);
+        snprintf(cursor, sizeof cursor, "%s", next);
+        json_decref(doc);
+        if (!*cursor)
+            return seq;
+    }
+    fail_msg("a snapshot that does not end");
+    return 0;
+}
+
+/* Every watched job's run once, in key order (job, ECID), in pages across two jobs; its
+ * seq is the newest change when it began, so a run written during the snapshot comes
+ * with the changes after it; a cursor that is not [job, ecid] is an empty last page. */
+static void a_watch_snapshot_reads_every_run_in_key_order(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 3, 0x4800);
+    char *agents[] = { "A" };
+    int created;
+    uint64_t ecids[] = { 0x4802 };
+    uint64_t first = submit(s, "snap1", ecids, 1, NULL, 0, &created);
+    uint64_t second = submit(s, "snap2", NULL, 0, agents, 1, &created); /* the other two */
+    assert_int_equal(store_sched_expand(s, 2, NULL, 0), 0);
+    json_t *runs = json_array();
+    int64_t seq = snapshot_pages(s, 0, runs); /* job 0: every running job; a page crosses */
+    assert_int_equal(json_array_size(runs), 3);
+    const char *want[] = { "0x0000000000004802", "0x0000000000004800", "0x0000000000004801" };
+    for (size_t i = 0; i < 3; i++) {
+        assert_string_equal(run_field(runs, i, "ecid"), want[i]);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(runs, i), "job_id")),
+                         i < 1 ? first : second);
+    }
+    json_decref(runs);
+    assert_int_equal(seq, count_sql("SELECT MAX(seq) FROM unit_runs"));
+
+    int n;
+    assert_int_equal(store_job_cancel(s, second, 0x4801, 10, &n, NULL, NULL), 0);
+    runs = watch_changes(s, second, &seq, 2);
+    assert_int_equal(json_array_size(runs), 1);
+    assert_string_equal(run_field(runs, 0, "state"), "cancelled");
+    json_decref(runs);
+
+    struct store_page odd = { "[\"x\"]", 2 };
+    char *text = store_text_watch_snapshot(s, second, 1, &odd, NULL);
+    json_t *doc = json_loads(text, 0, NULL);
+    free(text);
+    assert_int_equal(json_array_size(json_object_get(doc, "runs")), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "next")), "");
+    json_decref(doc);
+    assert_null(store_text_watch_snapshot(s, second + 1, 0, &odd, NULL)); /* no such job */
+}
+
 static void selector_jobs_take_units_up_to_count(void **state)
 {
     struct store *s = *state;
@@ -1621,6 +1690,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(runs_ports_and_report_pages_cover_them_once_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(a_change_between_pages_shifts_no_other_row, setup, teardown),
         cmocka_unit_test_setup_teardown(a_watch_reads_every_run_then_only_what_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_watch_snapshot_reads_every_run_in_key_order, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_joins_the_earliest_selector_job_only, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_get_increasing_epochs_and_stale_results_are_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(reconcile_interrupts_attempts_the_agent_lost, setup, teardown),
