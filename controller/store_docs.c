@@ -712,16 +712,17 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
     return list ? list : json_array();
 }
 
-/* A page of a job's units (the inner query), each with its attempts: a row per attempt,
- * or one with a NULL attempt for a unit that has none, in ECID and attempt order. */
-#define REPORT_SQL(after)                                                                   \
-    "SELECT r.ecid, r.product_type, r.serial, r.firmware, r.state, r.started, r.ended, "      \
-    ATTEMPT_COLS " FROM (SELECT r.ecid, COALESCE(u.product_type, '') AS product_type,"         \
-    " COALESCE(u.serial, '') AS serial, j.firmware, r.state, r.started, r.ended"              \
-    " FROM unit_runs r JOIN jobs j ON j.id = r.job"                                            \
-    " LEFT JOIN units u ON u.ecid = r.ecid WHERE r.job = ?2 AND (?3 = 0 OR r.ecid = ?3)"       \
-    after " ORDER BY r.ecid LIMIT ?1) r LEFT JOIN attempts a ON a.job = ?2 AND a.ecid = r.ecid" \
-    ATTEMPT_JOINS " ORDER BY r.ecid, a.n"
+/* A job's units from a page's first on, each with its attempts: a row per attempt, or one
+ * with a NULL attempt for a unit that has none, in ECID and attempt order; the page ends
+ * in doc_report. The attempts come by the index attempts_unit (job, ecid), whose entries
+ * of one run are in id order, which is the attempts' n order (claim_one numbers an attempt
+ * as it inserts it): ordering by n, or taking the units in a subquery with their LIMIT,
+ * made SQLite copy the whole page into a sorter first. */
+#define REPORT_SQL(after)                                                                    \
+    "SELECT r.ecid, COALESCE(u.product_type, ''), COALESCE(u.serial, ''), j.firmware, r.state," \
+    " r.started, r.ended, " ATTEMPT_COLS " FROM unit_runs r JOIN jobs j ON j.id = r.job"        \
+    " LEFT JOIN units u ON u.ecid = r.ecid LEFT JOIN attempts a ON a.job = r.job AND a.ecid = r.ecid" \
+    ATTEMPT_JOINS " WHERE r.job = ?2 AND (?3 = 0 OR r.ecid = ?3)" after " ORDER BY r.ecid, a.id"
 #define REPORT_ATTEMPT 7 /* the column the attempt's start at */
 
 /* A job's units in ECID order (the primary key's), the job itself with the first page;
@@ -776,8 +777,6 @@ static int doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const str
         if (sqlite3_column_type(st, REPORT_ATTEMPT) != SQLITE_NULL)
             attempt_obj(jt, st, REPORT_ATTEMPT, 0);
     }
-    if (!key && pg->limit > 0 && n == (size_t)pg->limit) /* the inner query's limit */
-        key = ecid_key(unit);
     if (st)
         sqlite3_reset(st);
     if (n) {
