@@ -196,9 +196,11 @@ static const char *paged_list(int kind, uint64_t job, uint32_t *limit)
     }
 }
 
-/* Every page of a paged document into l. The next page is asked for as soon as a page's
- * cursor is known, before its rows are read, so the controller builds it meanwhile. */
-static int fetch_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, uint32_t limit, struct listing *l)
+/* Every page of a paged document into l, each given to on_page (unless NULL) once added,
+ * with the index of its first row. The next page is asked for as soon as a page's cursor
+ * is known, before its rows are read, so the controller builds it meanwhile. */
+static int fetch_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, uint32_t limit, struct listing *l,
+                       int (*on_page)(void *arg, struct listing *l, size_t from), void *arg)
 {
     uint64_t seq;
     int rc = page_send(c, kind, job, ecid, "", limit, &seq);
@@ -215,11 +217,14 @@ static int fetch_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, uin
         } else if (*next) {
             rc = page_send(c, kind, job, ecid, next, limit, &seq);
         }
+        size_t from = l->nrows;
         if (rc == EXIT_OK && listing_add(l, text, err, sizeof err) < 0) {
             fprintf(stderr, "flashrack: %s\n", err);
             rc = EXIT_FAILED;
         } else if (rc != EXIT_OK) {
             free(text);
+        } else if (on_page) {
+            rc = on_page(arg, l, from);
         }
         int last = !next || !*next;
         free(next);
@@ -403,37 +408,96 @@ static int keep_row(struct rview *row, const void *arg)
 /* A paged document's table and CSV: its rows apart from the rest of it (render.h). */
 typedef void rows_fn(const json_t *doc, const struct rview_src *rows, FILE *out);
 
+/* How a paged document is shown: its table and CSV (csv NULL where the verb has none),
+ * and for a list served in the order it is shown, the same in parts, printed as the
+ * pages come (NULL: printed once all have come, after sorting them into rack order). */
+struct pages_view {
+    rows_fn *render, *csv;
+    const struct render_parts *parts, *csv_parts;
+};
+
+/* A document printed page by page: -o json, or the table or CSV in parts. */
+struct streamed {
+    struct cli *c;
+    const struct render_parts *parts; /* NULL: -o json */
+    const struct filters *filt;
+    json_t *doc;
+};
+
+static int stream_page(void *arg, struct listing *l, size_t from)
+{
+    struct streamed *st = arg;
+    if (filtering(st->filt))
+        listing_filter_from(l, from, keep_row, st->filt);
+    int first = from == 0 && l->npages == 1;
+    if (first && st->parts && !(st->doc = listing_head(l))) {
+        fprintf(stderr, "flashrack: the controller's page of %s is not JSON\n", l->list);
+        return EXIT_FAILED;
+    }
+    if (!st->parts) {
+        if (first)
+            listing_json_begin(l, stdout);
+        listing_json_rows(l, from, stdout);
+        return EXIT_OK;
+    }
+    if (first && st->parts->head)
+        st->parts->head(st->doc, stdout);
+    struct rview_src rows = rview_src_texts(l->rows + from, l->nrows - from);
+    st->parts->rows(st->doc, &rows, stdout);
+    return EXIT_OK;
+}
+
+/* The rows once every page has come: sorted into rack order (by_port), filtered, shown. */
+static int show_listing(struct cli *c, struct listing *l, const struct pages_view *pv, int by_port,
+                        const struct filters *filt)
+{
+    if (by_port && listing_sort(l, rows_by_port) < 0)
+        return EXIT_FAILED;
+    if (filtering(filt))
+        listing_filter(l, keep_row, filt);
+    if (c->json) {
+        listing_print_json(l, stdout);
+        return EXIT_OK;
+    }
+    json_t *doc = listing_head(l);
+    if (!doc) {
+        fprintf(stderr, "flashrack: the controller's page of %s is not JSON\n", l->list);
+        return EXIT_FAILED;
+    }
+    struct rview_src rows = listing_rows(l);
+    (pv->csv && !strcmp(c->format, "csv") ? pv->csv : pv->render)(doc, &rows, stdout);
+    json_decref(doc);
+    return EXIT_OK;
+}
+
 /* A paged document: -o json prints its rows from the pages' text, a table or CSV reads
  * their fields from it; no page is parsed but for its members besides the rows. Units and
- * runs are shown in rack order, sorted by keys read from their text. failed: whether
- * failed rows make the exit code 1; csv NULL where the verb has no CSV form; filt may be
- * NULL. */
-static int show_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, rows_fn *render, rows_fn *csv,
+ * runs are shown in rack order, sorted by keys read from their text, once every page has
+ * come; a list served in the order shown (pv's parts) is printed as its pages come, so the
+ * CLI prints one page while the controller writes the next (after an error, what was
+ * printed stays). failed: whether failed rows make the exit code 1; filt may be NULL. */
+static int show_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, const struct pages_view *pv,
                       int failed, const struct filters *filt)
 {
     int by_port = kind == FR__QUERY_REQUEST__KIND__UNITS || kind == FR__QUERY_REQUEST__KIND__STATUS;
+    int csv = !strcmp(c->format, "csv");
+    const struct render_parts *parts = csv && pv->csv ? pv->csv_parts : pv->parts;
+    struct streamed st = { c, c->json ? NULL : parts, filt, NULL };
+    int stream = !by_port && (c->json || parts);
     uint32_t limit;
     struct listing l;
     listing_init(&l, paged_list(kind, job, &limit));
-    int rc = fetch_pages(c, kind, job, ecid, limit, &l);
-    if (rc == EXIT_OK && by_port && listing_sort(&l, rows_by_port) < 0)
-        rc = EXIT_FAILED;
-    if (rc == EXIT_OK && filtering(filt))
-        listing_filter(&l, keep_row, filt);
-    json_t *doc = rc || c->json ? NULL : listing_head(&l);
-    if (rc == EXIT_OK && !c->json && !doc) {
-        fprintf(stderr, "flashrack: the controller's page of %s is not JSON\n", l.list);
-        rc = EXIT_FAILED;
+    int rc = fetch_pages(c, kind, job, ecid, limit, &l, stream ? stream_page : NULL, &st);
+    if (stream && rc == EXIT_OK) { /* after an error, what was printed stays unfinished */
+        if (!st.parts)
+            listing_json_end(&l, stdout);
+        else if (st.parts->foot)
+            st.parts->foot(st.doc, l.nrows, stdout);
     }
-    struct rview_src rows = listing_rows(&l);
-    if (rc == EXIT_OK && c->json)
-        listing_print_json(&l, stdout);
-    else if (rc == EXIT_OK && csv && !strcmp(c->format, "csv"))
-        csv(doc, &rows, stdout);
-    else if (rc == EXIT_OK)
-        render(doc, &rows, stdout);
+    if (rc == EXIT_OK && !stream)
+        rc = show_listing(c, &l, pv, by_port, filt);
     failed = rc == EXIT_OK && failed && listing_count(&l, "state", failed_states);
-    json_decref(doc);
+    json_decref(st.doc);
     listing_release(&l);
     return rc ? rc : failed ? EXIT_FAILED : EXIT_OK;
 }
@@ -501,7 +565,7 @@ struct list_verb {
     const char *verb, *sub, *what;
     int (*act)(struct cli *c, const char *arg);
     int kind;
-    rows_fn *render, *csv;
+    struct pages_view view;
     const char *list, *state_key; /* the rows --state filters, and the field it compares */
     int has_model, has_quarantined;
 };
@@ -548,13 +612,14 @@ static int run_list_verb(struct cli *c, const struct list_verb *lv, int argc, ch
         fprintf(stderr, "flashrack %s: unexpected argument '%s'\n", lv->verb, argv[optind]);
         return verb_usage(lv->verb, stderr, EXIT_USAGE);
     }
-    return show_pages(c, lv->kind, 0, 0, lv->render, lv->csv, 0, &fa.f);
+    return show_pages(c, lv->kind, 0, 0, &lv->view, 0, &fa.f);
 }
 
 static int run_units(struct cli *c, int argc, char **argv)
 {
     static const struct list_verb lv = { "units", "release", "unit (ECID)", units_release,
-                                         FR__QUERY_REQUEST__KIND__UNITS, render_units_rows, render_csv_units_rows,
+                                         FR__QUERY_REQUEST__KIND__UNITS,
+                                         { render_units_rows, render_csv_units_rows, NULL, NULL },
                                          "units", "run_state", 1, 0 };
     return run_list_verb(c, &lv, argc, argv);
 }
@@ -588,7 +653,9 @@ static int ports_clear(struct cli *c, const char *port)
 static int run_ports(struct cli *c, int argc, char **argv)
 {
     static const struct list_verb lv = { "ports", "clear", "port (rack label or agent:path)", ports_clear,
-                                         FR__QUERY_REQUEST__KIND__PORTS, render_ports_rows, render_csv_ports_rows,
+                                         FR__QUERY_REQUEST__KIND__PORTS,
+                                         { render_ports_rows, render_csv_ports_rows, &render_ports_parts,
+                                           &render_csv_ports_parts },
                                          "ports", "state", 0, 1 };
     return run_list_verb(c, &lv, argc, argv);
 }
@@ -607,8 +674,8 @@ static int run_status(struct cli *c, int argc, char **argv)
         rc = job_arg("status", argc, argv, &job);
     if (rc)
         return rc;
-    return job ? show_pages(c, FR__QUERY_REQUEST__KIND__STATUS, job, 0, render_job_rows, render_csv_runs_rows, 1,
-                            NULL)
+    static const struct pages_view runs = { render_job_rows, render_csv_runs_rows, NULL, NULL };
+    return job ? show_pages(c, FR__QUERY_REQUEST__KIND__STATUS, job, 0, &runs, 1, NULL)
                : show_whole(c, FR__QUERY_REQUEST__KIND__STATUS, 0, 0, render_jobs, render_csv_jobs);
 }
 
@@ -629,8 +696,9 @@ static int run_report(struct cli *c, int argc, char **argv)
     int rc = parse_verb(c, "report", argc, argv, own, 1, on_ecid_opt, &ecid);
     if (!rc)
         rc = job_arg("report", argc, argv, &job);
-    return rc ? rc : show_pages(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, render_report_rows,
-                                render_csv_report_rows, 1, NULL);
+    static const struct pages_view units = { render_report_rows, render_csv_report_rows, &render_report_parts,
+                                             &render_csv_report_parts };
+    return rc ? rc : show_pages(c, FR__QUERY_REQUEST__KIND__REPORT, job, ecid, &units, 1, NULL);
 }
 
 static void say_cancelled(const json_t *doc, const void *job)

@@ -92,10 +92,16 @@ int listing_sort(struct listing *l, const char *const *keys)
 
 void listing_filter(struct listing *l, int (*keep)(struct rview *row, const void *arg), const void *arg)
 {
+    listing_filter_from(l, 0, keep, arg);
+}
+
+void listing_filter_from(struct listing *l, size_t from, int (*keep)(struct rview *row, const void *arg),
+                         const void *arg)
+{
     struct rview v;
     rview_init(&v);
-    size_t kept = 0;
-    for (size_t i = 0; i < l->nrows; i++) {
+    size_t kept = from;
+    for (size_t i = from; i < l->nrows; i++) {
         rview_text(&v, l->rows[i]);
         if (keep(&v, arg))
             l->rows[kept++] = l->rows[i];
@@ -109,38 +115,59 @@ size_t listing_count(const struct listing *l, const char *key, const char *const
     return rows_count_texts(l->rows, l->nrows, key, values);
 }
 
-static void print_rows(const struct listing *l, FILE *out)
-{
-    if (!l->nrows) {
-        fputs("[]", out);
-        return;
-    }
-    fputc('[', out);
-    for (size_t i = 0; i < l->nrows; i++) {
-        fputs(i ? ",\n    " : "\n    ", out);
-        jscan_print_indented(out, l->rows[i], 2);
-    }
-    fputs("\n  ]", out);
-}
-
-void listing_print_json(const struct listing *l, FILE *out)
+/* The first page's members from member from on, but "next", printed as
+ * json_dumps(JSON_INDENT(2)) prints them, up to the list's key (its value is the caller's:
+ * returns 1 there) or to the end (0), counting them in l->shown. */
+static int print_members(struct listing *l, size_t from, FILE *out)
 {
     struct jmember *m = NULL;
-    size_t n = 0, shown = 0;
+    size_t n = 0;
+    int at_list = 0;
     if (l->npages)
         jscan_members((struct jspan){ l->texts[0], strlen(l->texts[0]) }, &m, &n);
-    fputc('{', out);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = from; i < n && !at_list; i++) {
         if (key_is(&m[i], "next"))
             continue;
-        fprintf(out, "%s\n  \"%.*s\": ", shown++ ? "," : "", (int)m[i].key.n, m[i].key.p);
-        if (key_is(&m[i], l->list))
-            print_rows(l, out);
+        fprintf(out, "%s\n  \"%.*s\": ", l->shown++ ? "," : "", (int)m[i].key.n, m[i].key.p);
+        if ((at_list = key_is(&m[i], l->list)))
+            l->after_list = i + 1;
         else
             jscan_print_indented(out, m[i].value, 1);
     }
-    fputs(shown ? "\n}\n" : "}\n", out);
     free(m);
+    return at_list;
+}
+
+void listing_json_begin(struct listing *l, FILE *out)
+{
+    l->shown = l->printed = 0;
+    fputc('{', out);
+    l->in_list = print_members(l, 0, out);
+}
+
+void listing_json_rows(struct listing *l, size_t from, FILE *out)
+{
+    for (size_t i = from; l->in_list && i < l->nrows; i++) {
+        fputs(l->printed++ ? ",\n    " : "[\n    ", out);
+        jscan_print_indented(out, l->rows[i], 2);
+    }
+}
+
+void listing_json_end(struct listing *l, FILE *out)
+{
+    if (l->in_list) {
+        fputs(l->printed ? "\n  ]" : "[]", out);
+        print_members(l, l->after_list, out);
+    }
+    fputs(l->shown ? "\n}\n" : "}\n", out);
+    l->in_list = 0;
+}
+
+void listing_print_json(struct listing *l, FILE *out)
+{
+    listing_json_begin(l, out);
+    listing_json_rows(l, 0, out);
+    listing_json_end(l, out);
 }
 
 json_t *listing_head(const struct listing *l)

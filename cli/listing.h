@@ -19,6 +19,10 @@ struct listing {
     size_t npages;
     struct jspan *rows; /* each row's text, in the order shown */
     size_t nrows, cap;
+    /* -o json as it is printed: members and rows printed, whether the list is open, the
+     * first page's member after it */
+    size_t shown, printed, after_list;
+    int in_list;
 };
 
 void listing_init(struct listing *l, const char *list);
@@ -33,12 +37,21 @@ int listing_add(struct listing *l, char *text, char *err, size_t errlen);
 int listing_sort(struct listing *l, const char *const *keys);
 /* Drops the rows keep() says no to (each row read from its text). */
 void listing_filter(struct listing *l, int (*keep)(struct rview *row, const void *arg), const void *arg);
+/* The same for the rows from row from on (a page just added). */
+void listing_filter_from(struct listing *l, size_t from, int (*keep)(struct rview *row, const void *arg),
+                         const void *arg);
 /* The rows whose string member key is one of values (NULL-terminated), read from their
  * text. */
 size_t listing_count(const struct listing *l, const char *key, const char *const *values);
 /* The document as one, as json_dumps(JSON_INDENT(2)) of the merged document would print
  * it: the first page's members in order with the list holding every row, no "next". */
-void listing_print_json(const struct listing *l, FILE *out);
+void listing_print_json(struct listing *l, FILE *out);
+/* The same printed as the pages come, for a list served in the order it is shown: begin
+ * after the first page is added (the members before the list), rows after each page (its
+ * rows, from row from on), end after the last (the members after the list). */
+void listing_json_begin(struct listing *l, FILE *out);
+void listing_json_rows(struct listing *l, size_t from, FILE *out);
+void listing_json_end(struct listing *l, FILE *out);
 /* The rest of the document for the renderers: the first page's members but the list and
  * "next", parsed (the caller frees it). NULL when they do not read as JSON or out of memory. */
 json_t *listing_head(const struct listing *l);

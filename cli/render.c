@@ -146,11 +146,16 @@ void render_units(const json_t *doc, FILE *out)
     render_units_rows(doc, &rows, out);
 }
 
-void render_ports_rows(const json_t *doc, const struct rview_src *rows, FILE *out)
+static void ports_head(const json_t *doc, FILE *out)
 {
     (void)doc;
     fprintf(out, "%-8s %-7s %-8s %-8s %3s %5s %5s %-12s %-18s %7s  %s\n", "AGENT", "LABEL", "PATH", "HUB",
             "BUS", "DEPTH", "POWER", "STATE", "UNIT", "STRIKES", "REASON");
+}
+
+static void ports_body(const json_t *doc, const struct rview_src *rows, FILE *out)
+{
+    (void)doc;
     struct rview p;
     rview_init(&p);
     for (size_t i = 0; i < rows->n; i++) {
@@ -161,6 +166,22 @@ void render_ports_rows(const json_t *doc, const struct rview_src *rows, FILE *ou
                 rview_str(&p, "reason") ? vstr(&p, "reason") : "");
     }
     rview_release(&p);
+}
+
+const struct render_parts render_ports_parts = { ports_head, ports_body, NULL };
+
+void render_parts_all(const struct render_parts *p, const json_t *doc, const struct rview_src *rows, FILE *out)
+{
+    if (p->head)
+        p->head(doc, out);
+    p->rows(doc, rows, out);
+    if (p->foot)
+        p->foot(doc, rows->n, out);
+}
+
+void render_ports_rows(const json_t *doc, const struct rview_src *rows, FILE *out)
+{
+    render_parts_all(&render_ports_parts, doc, rows, out);
 }
 
 void render_ports(const json_t *doc, FILE *out)
@@ -345,13 +366,18 @@ void render_submit_summary(const json_t *doc, char *buf, size_t len)
         snprintf(buf + n, len - n, ", and %lld more", nskipped - (long long)json_array_size(sk));
 }
 
-void render_report_rows(const json_t *doc, const struct rview_src *units, FILE *out)
+static void report_head(const json_t *doc, FILE *out)
 {
     const json_t *job = json_object_get(doc, "job");
     fprintf(out, "Restore report — job %lld '%s' (%s)\nFirmware: %s\nMode: %s\nCreated: %s  Finished: %s\n",
             num(job, "id"), str(job, "name"), str(job, "state"), str(job, "firmware"),
             json_is_false(json_object_get(job, "erase")) ? "update" : "erase and restore",
             str(job, "created"), str(job, "finished"));
+}
+
+static void report_body(const json_t *doc, const struct rview_src *units, FILE *out)
+{
+    (void)doc;
     struct rview u;
     rview_init(&u);
     for (size_t i = 0; i < units->n; i++) {
@@ -363,7 +389,19 @@ void render_report_rows(const json_t *doc, const struct rview_src *units, FILE *
         attempt_lines(atts.type == RVAL_OTHER ? atts : rval_json(NULL), out);
     }
     rview_release(&u);
-    fprintf(out, "\n%zu units\n", units->n);
+}
+
+static void report_foot(const json_t *doc, size_t n, FILE *out)
+{
+    (void)doc;
+    fprintf(out, "\n%zu units\n", n);
+}
+
+const struct render_parts render_report_parts = { report_head, report_body, report_foot };
+
+void render_report_rows(const json_t *doc, const struct rview_src *units, FILE *out)
+{
+    render_parts_all(&render_report_parts, doc, units, out);
 }
 
 void render_report(const json_t *doc, FILE *out)

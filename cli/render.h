@@ -24,6 +24,19 @@ void render_ports_rows(const json_t *doc, const struct rview_src *rows, FILE *ou
 void render_job_rows(const json_t *doc, const struct rview_src *runs, FILE *out);
 void render_report_rows(const json_t *doc, const struct rview_src *units, FILE *out);
 
+/* A list served in the order it is shown (the ports, a report's units) is printed as its
+ * pages come: head before the first page's rows, rows for each page's, foot (NULL: none)
+ * after the last, n the rows in all; doc is the document's other members. */
+struct render_parts {
+    void (*head)(const json_t *doc, FILE *out);
+    void (*rows)(const json_t *doc, const struct rview_src *rows, FILE *out);
+    void (*foot)(const json_t *doc, size_t n, FILE *out);
+};
+/* render_ports_rows and render_report_rows in parts (render_csv.h has the CSV's). */
+extern const struct render_parts render_ports_parts, render_report_parts;
+/* All of p at once: what render_ports_rows is of render_ports_parts. */
+void render_parts_all(const struct render_parts *p, const json_t *doc, const struct rview_src *rows, FILE *out);
+
 void render_agents(const json_t *doc, FILE *out);
 void render_units(const json_t *doc, FILE *out);
 void render_ports(const json_t *doc, FILE *out);

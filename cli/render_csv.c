@@ -55,9 +55,8 @@ static void fields(struct rview *row, const char *const *cols, int first, FILE *
     rview_release(&sub);
 }
 
-static void rows(const struct rview_src *src, const char *const *cols, FILE *out)
+static void body(const struct rview_src *src, const char *const *cols, FILE *out)
 {
-    header(cols, out);
     struct rview r;
     rview_init(&r);
     for (size_t i = 0; i < src->n; i++) {
@@ -66,6 +65,12 @@ static void rows(const struct rview_src *src, const char *const *cols, FILE *out
         csv_end(out);
     }
     rview_release(&r);
+}
+
+static void rows(const struct rview_src *src, const char *const *cols, FILE *out)
+{
+    header(cols, out);
+    body(src, cols, out);
 }
 
 static const char *const unit_cols[] = { "ecid", "product_type", "serial", "mode", "agent", "port",
@@ -88,10 +93,23 @@ void render_csv_units(const json_t *doc, FILE *out)
     rows(&src, unit_cols, out);
 }
 
-void render_csv_ports_rows(const json_t *doc, const struct rview_src *src, FILE *out)
+static void ports_head(const json_t *doc, FILE *out)
 {
     (void)doc;
-    rows(src, port_cols, out);
+    header(port_cols, out);
+}
+
+static void ports_body(const json_t *doc, const struct rview_src *src, FILE *out)
+{
+    (void)doc;
+    body(src, port_cols, out);
+}
+
+const struct render_parts render_csv_ports_parts = { ports_head, ports_body, NULL };
+
+void render_csv_ports_rows(const json_t *doc, const struct rview_src *src, FILE *out)
+{
+    render_parts_all(&render_csv_ports_parts, doc, src, out);
 }
 
 void render_csv_ports(const json_t *doc, FILE *out)
@@ -122,14 +140,9 @@ void render_csv_runs(const json_t *doc, FILE *out)
     rows(&src, run_cols, out);
 }
 
-void render_csv_report_rows(const json_t *doc, const struct rview_src *units, FILE *out)
+static void report_head(const json_t *doc, FILE *out)
 {
-    static const char *const report_cols[] = { "ecid", "product_type", "serial", "state", "started",
-                                               "ended", NULL };
-    static const char *const att_cols[] = { "n", "agent", "port", "label", "started", "ended",
-                                            "duration_s", "outcome", "error_class", "error_text",
-                                            "exit_code", "firmware", "version", "build", "sha256",
-                                            "log_path", "verified", "verification", NULL };
+    (void)doc;
     static const char *const head[] = { "job_id", "ecid", "product_type", "serial", "unit_state",
                                         "unit_started", "unit_ended", "attempt", "agent", "port",
                                         "label", "started", "ended", "duration_s", "outcome",
@@ -137,6 +150,16 @@ void render_csv_report_rows(const json_t *doc, const struct rview_src *units, FI
                                         "ios_version", "ios_build", "ipsw_sha256", "log", "verified",
                                         "verification", NULL };
     header(head, out);
+}
+
+static void report_body(const json_t *doc, const struct rview_src *units, FILE *out)
+{
+    static const char *const report_cols[] = { "ecid", "product_type", "serial", "state", "started",
+                                               "ended", NULL };
+    static const char *const att_cols[] = { "n", "agent", "port", "label", "started", "ended",
+                                            "duration_s", "outcome", "error_class", "error_text",
+                                            "exit_code", "firmware", "version", "build", "sha256",
+                                            "log_path", "verified", "verification", NULL };
     char job[32];
     value_text(rval_json(json_object_get(json_object_get(doc, "job"), "id")), job, sizeof job);
     struct rview u, a;
@@ -158,6 +181,13 @@ void render_csv_report_rows(const json_t *doc, const struct rview_src *units, FI
     }
     rview_release(&a);
     rview_release(&u);
+}
+
+const struct render_parts render_csv_report_parts = { report_head, report_body, NULL };
+
+void render_csv_report_rows(const json_t *doc, const struct rview_src *units, FILE *out)
+{
+    render_parts_all(&render_csv_report_parts, doc, units, out);
 }
 
 void render_csv_report(const json_t *doc, FILE *out)

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
+#include "render.h"
 #include "rview.h"
 
 /* units: ecid, product_type, serial, mode, agent, port, label, present, last_seen, run_state */
@@ -26,5 +27,7 @@ void render_csv_units_rows(const json_t *doc, const struct rview_src *rows, FILE
 void render_csv_ports_rows(const json_t *doc, const struct rview_src *rows, FILE *out);
 void render_csv_runs_rows(const json_t *doc, const struct rview_src *rows, FILE *out);
 void render_csv_report_rows(const json_t *doc, const struct rview_src *units, FILE *out);
+/* The ports' and the report's CSV in parts, printed as the pages come (render.h). */
+extern const struct render_parts render_csv_ports_parts, render_csv_report_parts;
 
 #endif

@@ -90,9 +90,9 @@ static void print_frame(void *snap, FILE *f)
     snapshot_print_json(snap, f);
 }
 
-static char *printed_json(const struct listing *l)
+static char *printed_json(struct listing *l)
 {
-    return printed(print_listing, (void *)l);
+    return printed(print_listing, l);
 }
 
 static void prints_the_merged_document_in_rack_order(void **state)
@@ -116,6 +116,71 @@ static void prints_the_merged_document_in_rack_order(void **state)
     free(got);
     json_decref(want_doc);
     listing_release(&l);
+    release_pages();
+}
+
+static int not_done(struct rview *row, const void *arg);
+
+/* The pages printed as they come (a list shown in the order served), filtered page by
+ * page: -o json as jansson prints the merged document, and a table in parts as the whole
+ * table; with the first page's member after the list ("moves") in its place. */
+static void pages_print_as_they_come(void **state)
+{
+    (void)state;
+    make_pages();
+    json_t *doc = json_deep_copy(pages[0]), *all = json_object_get(doc, "runs");
+    json_array_extend(all, json_object_get(pages[1], "runs"));
+    json_array_extend(all, json_object_get(pages[2], "runs"));
+    json_object_del(doc, "next");
+    for (int filter = 0; filter < 2; filter++) {
+        struct listing l;
+        listing_init(&l, "runs");
+        char err[256], *json = NULL, *table = NULL;
+        size_t jn = 0, tn = 0;
+        FILE *jf = open_memstream(&json, &jn), *tf = open_memstream(&table, &tn);
+        json_t *head = NULL;
+        for (int i = 0; i < 3; i++) {
+            size_t from = l.nrows;
+            assert_int_equal(listing_add(&l, json_dumps(pages[i], JSON_COMPACT), err, sizeof err), 0);
+            if (filter)
+                listing_filter_from(&l, from, not_done, NULL);
+            if (i == 0) {
+                listing_json_begin(&l, jf);
+                head = listing_head(&l);
+                render_ports_parts.head(head, tf);
+            }
+            listing_json_rows(&l, from, jf);
+            struct rview_src rows = rview_src_texts(l.rows + from, l.nrows - from);
+            render_ports_parts.rows(head, &rows, tf);
+        }
+        listing_json_end(&l, jf);
+        fclose(jf);
+        fclose(tf);
+        json_t *want_doc = json_deep_copy(doc);
+        json_t *rows = json_object_get(want_doc, "runs");
+        for (size_t i = json_array_size(rows); filter && i-- > 0;)
+            if (!strcmp(json_string_value(json_object_get(json_array_get(rows, i), "state")), "done"))
+                json_array_remove(rows, i);
+        char *want = json_dumps(want_doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER), *want_table = NULL;
+        assert_int_equal(strlen(json), strlen(want) + 1);
+        assert_memory_equal(json, want, strlen(want));
+        size_t wn = 0;
+        FILE *wf = open_memstream(&want_table, &wn);
+        json_t *as_ports = json_pack("{s:O}", "ports", rows);
+        render_ports(as_ports, wf);
+        fclose(wf);
+        json_decref(as_ports);
+        assert_string_equal(table, want_table);
+        assert_int_equal(l.nrows, filter ? 3 : 5);
+        free(json);
+        free(table);
+        free(want);
+        free(want_table);
+        json_decref(want_doc);
+        json_decref(head);
+        listing_release(&l);
+    }
+    json_decref(doc);
     release_pages();
 }
 
@@ -343,6 +408,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(prints_the_merged_document_in_rack_order),
+        cmocka_unit_test(pages_print_as_they_come),
         cmocka_unit_test(text_rows_filter_and_render),
         cmocka_unit_test(an_empty_listing_sorts_and_prints),
         cmocka_unit_test(a_page_without_its_list_is_refused),
