@@ -99,13 +99,32 @@ void jt_obj_end(struct jtext *jt) { close_(jt, '}'); }
 void jt_arr(struct jtext *jt) { open_(jt, '['); }
 void jt_arr_end(struct jtext *jt) { close_(jt, ']'); }
 
+/* Whether any of the 8 bytes in w needs an escape: below 0x20, '"' or '\\' (the bit
+ * tricks of "determine if a word has a byte less than n" and "has a byte equal to n"). */
+static inline int needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((w - ones * 0x20) | (q - ones) | (b - ones)) & ~w & highs) != 0;
+}
+
 /* s quoted, escaped as jansson's dump escapes (no JSON_ENSURE_ASCII, no
- * JSON_ESCAPE_SLASH): the quote, the backslash and control characters; UTF-8 as is. */
+ * JSON_ESCAPE_SLASH): the quote, the backslash and control characters; UTF-8 as is.
+ * Eight bytes are checked at a time: most strings need no escape, and this was a fifth
+ * of the cost of writing a report. */
 static void quoted(struct jtext *jt, const char *s)
 {
+    size_t n = strlen(s), i = 0;
     putc_(jt, '"');
+    while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (needs_escape(w))
+            break;
+        i += 8;
+    }
     const char *run = s;
-    for (; *s; s++) {
+    for (s += i; *s; s++) {
         unsigned char ch = (unsigned char)*s;
         if (ch >= 0x20 && ch != '"' && ch != '\\')
             continue;

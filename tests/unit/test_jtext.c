@@ -25,6 +25,10 @@ static void same_as_jansson(const json_t *doc, char *text)
 static const char *const strings[] = {
     "", "plain", "quote \" and backslash \\", "slash / stays", "\b\f\n\r\t", "\x01\x1f\x7f",
     "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x93\xb1", "0x00000000DEADBEEF", "2026-11-24T10:00:00.123Z",
+    /* eight bytes are checked at a time: an escape at each place of a word, and after */
+    "1234567\"", "12345678\\", "123456789\n", "abc\\defgh", "ab\x01" "cdefghij", "a\"bcdefghijklmnopq", "abcdefghijklmno\x1f", "abcdefghijklmnop\x01q",
+    "\xc3\xa9\xc3\xa9\xe2\x82\xac\xc3\xa9\"\xe2\x82\xac\xf0\x9f\x93\xb1\xc3\xa9", " !#$%&'()*+,-./[]^_`{|}~\x7f",
+    "not verified: the agent read nothing back from the unit after the restore (it does not say why)",
 };
 
 static void strings_escape_as_jansson(void **state)
