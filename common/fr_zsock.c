@@ -1,6 +1,7 @@
 /* fr_zsock — ZeroMQ socket on a libuv loop (poll wakes, prepare/idle/check drain). */
 #include "fr_zsock.h"
 #include "fr_err.h"
+#include "fr_time.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,15 +55,29 @@ static int zs_recv_one(fr_zsock *zs, zmq_msg_t *parts, size_t *nparts)
     return 1;
 }
 
+/* Whether the drain that started at CPU time start (and handed over n messages) may
+ * take one more: under its count, and under its CPU every FR_ZSOCK_CPU_EVERY messages. */
+static int zs_may_drain(fr_zsock *zs, unsigned n, uint64_t start)
+{
+    if (n >= zs->budget || zs->closing)
+        return 0;
+    if (!zs->budget_cpu_ns || n == 0 || n % FR_ZSOCK_CPU_EVERY)
+        return 1;
+    return zs->cpu_ns() - start < zs->budget_cpu_ns;
+}
+
 static void zs_drain(fr_zsock *zs)
 {
-    uint64_t before = zs->received;
-    for (int budget = FR_ZSOCK_BUDGET; budget > 0 && !zs->closing; budget--) {
+    uint64_t start = zs->cpu_ns(), before = zs->received;
+    unsigned n = 0;
+    int more = 1;
+    while ((more = zs_may_drain(zs, n, start))) {
         zmq_msg_t parts[FR_ZSOCK_MAX_PARTS];
         size_t nparts = 0;
         int rc = zs_recv_one(zs, parts, &nparts);
         if (rc == 0)
             break;
+        n++; /* a dropped message counts: its frames were read */
         if (rc < 0)
             continue;
         zs->received++;
@@ -70,8 +85,13 @@ static void zs_drain(fr_zsock *zs)
         for (size_t i = 0; i < nparts; i++)
             zmq_msg_close(&parts[i]);
     }
-    if (zs->on_drained && zs->received != before)
+    if (zs->received == before)
+        return; /* nothing, or only dropped shapes: no turn to commit */
+    if (zs->on_drained)
         zs->on_drained(zs, zs->arg);
+    zs->drains++;
+    zs->yields += !more && !zs->closing && zs_pending(zs);
+    zs->drain_cpu_ns += zs->cpu_ns() - start;
 }
 
 static void on_poll_readable(uv_poll_t *h, int status, int events)
@@ -109,6 +129,9 @@ int fr_zsock_start(fr_zsock *zs, uv_loop_t *loop, void *sock, fr_zsock_msg_cb on
     zs->sock = sock;
     zs->on_msg = on_msg;
     zs->arg = arg;
+    zs->budget = FR_ZSOCK_BUDGET;
+    zs->budget_cpu_ns = FR_ZSOCK_BUDGET_CPU_NS;
+    zs->cpu_ns = fr_time_thread_cpu_ns;
     if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len) < 0)
         return FR_ESYS;
     if (uv_poll_init(loop, &zs->poll, fd) < 0)

@@ -3,8 +3,12 @@
  * ZMQ_FD is edge-triggered and a zmq_send can consume the readable edge
  * (a reader that reads once per wake-up stalls). So the uv_poll on ZMQ_FD only wakes the loop; a uv_prepare
  * checks ZMQ_EVENTS before every block and starts a uv_idle when input is
- * pending (so the loop does not block); a uv_check drains up to a budget of
- * messages per turn with ZMQ_DONTWAIT. Every receive and send is non-blocking.
+ * pending (so the loop does not block); a uv_check drains messages with ZMQ_DONTWAIT
+ * until none is pending or the turn's budget is spent: budget_cpu_ns of the loop
+ * thread's CPU (looked at every FR_ZSOCK_CPU_EVERY messages: what a message costs is
+ * the caller's, from a heartbeat to a result with its signed record) or budget
+ * messages, whichever comes first. What is left is drained on the next turns, after
+ * the loop's timers ran. Every receive and send is non-blocking.
  *
  * Ownership: the caller owns the zmq socket and the struct (embed it); the
  * socket must outlive fr_zsock_close()'s callback. Loop thread only: a libzmq socket belongs to one thread.
@@ -24,12 +28,15 @@
 #include <zmq.h>
 
 #define FR_ZSOCK_MAX_PARTS 8 /* a ZAP request has 7 */
-#define FR_ZSOCK_BUDGET 256 /* messages drained per loop turn */
+#define FR_ZSOCK_BUDGET 256 /* messages drained per loop turn, at most (default) */
+#define FR_ZSOCK_BUDGET_CPU_NS (10 * 1000000ull) /* the CPU a turn's drain may spend (default) */
+#define FR_ZSOCK_CPU_EVERY 4 /* messages between two looks at the CPU clock (a system call) */
 
 typedef struct fr_zsock fr_zsock;
 typedef void (*fr_zsock_msg_cb)(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
 typedef void (*fr_zsock_close_cb)(fr_zsock *zs);
 typedef void (*fr_zsock_drained_cb)(fr_zsock *zs, void *arg);
+typedef uint64_t (*fr_zsock_clock)(void);
 
 struct fr_zsock {
     void *sock;           /* the zmq socket (not owned) */
@@ -42,13 +49,20 @@ struct fr_zsock {
     fr_zsock_drained_cb on_drained; /* optional: after each turn's drain that had messages */
     void *arg;
     size_t max_frame;     /* 0 = no limit beyond ZMQ_MAXMSGSIZE */
+    unsigned budget;      /* messages per turn's drain (fr_zsock_start: FR_ZSOCK_BUDGET) */
+    uint64_t budget_cpu_ns; /* CPU per turn's drain (FR_ZSOCK_BUDGET_CPU_NS; 0 = no limit) */
+    fr_zsock_clock cpu_ns; /* the loop thread's CPU clock (fr_time_thread_cpu_ns; a test's own) */
     uint64_t received;
     uint64_t dropped;     /* malformed multipart shapes */
+    uint64_t drains;      /* drains that handed over at least one message */
+    uint64_t yields;      /* of those, the ones that stopped at the budget with more pending */
+    uint64_t drain_cpu_ns; /* the CPU of those drains, on_drained included */
     int closing;
     int open_handles;
 };
 
-/* Joins the loop. Returns 0 or FR_ESYS (no callback is called on error). */
+/* Joins the loop, with the default budgets (change them after). Returns 0 or FR_ESYS
+ * (no callback is called on error). */
 int fr_zsock_start(fr_zsock *zs, uv_loop_t *loop, void *sock, fr_zsock_msg_cb on_msg, void *arg);
 /* Leaves the loop; cb (may be NULL) runs once every handle is closed. */
 void fr_zsock_close(fr_zsock *zs, fr_zsock_close_cb cb);

@@ -1,5 +1,6 @@
 /* test_zsock — ZeroMQ on libuv: no lost wake-ups under load (ZMQ_FD is edge-triggered),
- * malformed multipart shapes dropped and counted, clean close. */
+ * malformed multipart shapes dropped and counted, clean close, and a turn's drain
+ * bounded by its CPU budget and its count (the rest on the next turns, in order). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "fr_err.h"
+#include "fr_time.h"
 #include "fr_zsock.h"
 
 #define TOTAL 12000
@@ -169,6 +171,124 @@ static void unroutable_send_reports_unreach(void **state)
     teardown_pair(&p);
 }
 
+/* A drain's budget: NQUEUED messages queued at once over inproc (in the reader's pipe as
+ * soon as zmq_send returns), drained under a CPU clock the test controls or under the
+ * thread's own; each drain's count is recorded by on_drained. */
+#define NQUEUED 40
+
+struct budgeted {
+    uv_loop_t loop;
+    void *ctx, *router, *dealer;
+    fr_zsock rz;
+    int seen[NQUEUED], nseen;
+    int per_drain[NQUEUED + 1], ndrains, in_drain;
+    uint64_t cost_ns; /* what each message costs: on the fake clock, or burnt for real */
+    int burn;         /* 1: burn cost_ns of the thread's CPU; 0: advance the fake clock */
+};
+
+static uint64_t fake_ns;
+static uint64_t fake_clock(void)
+{
+    return fake_ns;
+}
+
+static void on_budgeted_msg(fr_zsock *zs, zmq_msg_t *parts, size_t n, void *arg)
+{
+    struct budgeted *b = arg;
+    int v = -1;
+    assert_int_equal(n, 2);
+    assert_int_equal(zmq_msg_size(&parts[1]), sizeof v);
+    memcpy(&v, zmq_msg_data(&parts[1]), sizeof v);
+    assert_true(b->nseen < NQUEUED);
+    b->seen[b->nseen++] = v;
+    b->in_drain++;
+    if (b->burn) {
+        uint64_t t0 = fr_time_thread_cpu_ns();
+        while (fr_time_thread_cpu_ns() - t0 < b->cost_ns)
+            ;
+    } else {
+        fake_ns += b->cost_ns;
+    }
+    if (b->nseen == NQUEUED)
+        fr_zsock_close(zs, NULL);
+}
+
+static void on_budgeted_drained(fr_zsock *zs, void *arg)
+{
+    struct budgeted *b = arg;
+    assert_true(b->ndrains <= NQUEUED);
+    b->per_drain[b->ndrains++] = b->in_drain;
+    b->in_drain = 0;
+}
+
+/* Queues NQUEUED messages 0..NQUEUED-1 and runs the loop until they are all drained. */
+static void run_budgeted(struct budgeted *b, unsigned budget, uint64_t budget_cpu_ns)
+{
+    uv_loop_init(&b->loop);
+    b->ctx = zmq_ctx_new();
+    b->router = zmq_socket(b->ctx, ZMQ_ROUTER);
+    b->dealer = zmq_socket(b->ctx, ZMQ_DEALER);
+    assert_int_equal(zmq_bind(b->router, "inproc://budget"), 0);
+    assert_int_equal(zmq_connect(b->dealer, "inproc://budget"), 0);
+    for (int i = 0; i < NQUEUED; i++)
+        assert_int_equal(zmq_send(b->dealer, &i, sizeof i, 0), (int)sizeof i);
+    assert_int_equal(fr_zsock_start(&b->rz, &b->loop, b->router, on_budgeted_msg, b), 0);
+    b->rz.on_drained = on_budgeted_drained;
+    b->rz.budget = budget;
+    b->rz.budget_cpu_ns = budget_cpu_ns;
+    if (!b->burn)
+        b->rz.cpu_ns = fake_clock;
+    assert_int_equal(uv_run(&b->loop, UV_RUN_DEFAULT), 0);
+    zmq_close(b->router);
+    zmq_close(b->dealer);
+    zmq_ctx_term(b->ctx);
+    assert_int_equal(uv_loop_close(&b->loop), 0);
+    assert_int_equal(b->nseen, NQUEUED); /* nothing lost */
+    for (int i = 0; i < NQUEUED; i++)
+        assert_int_equal(b->seen[i], i); /* order kept */
+}
+
+/* 3 ms a message against a 10 ms budget looked at every FR_ZSOCK_CPU_EVERY (4): each
+ * drain stops at its first look (12 ms), the rest waits for the next turns. */
+static void drain_stops_at_cpu_budget(void **state)
+{
+    struct budgeted b = { .cost_ns = 3000000, .burn = 0 };
+    fake_ns = 0;
+    run_budgeted(&b, FR_ZSOCK_BUDGET, 10000000);
+    assert_int_equal(b.ndrains, NQUEUED / FR_ZSOCK_CPU_EVERY);
+    for (int i = 0; i < b.ndrains; i++)
+        assert_int_equal(b.per_drain[i], FR_ZSOCK_CPU_EVERY);
+    assert_true(b.rz.drains == (uint64_t)b.ndrains);
+    assert_true(b.rz.yields == (uint64_t)b.ndrains - 1); /* the last one emptied the socket */
+    assert_true(b.rz.drain_cpu_ns == 3000000ull * NQUEUED);
+}
+
+/* Cheap messages: the count caps the drain before the CPU budget does. */
+static void drain_stops_at_count(void **state)
+{
+    struct budgeted b = { .cost_ns = 1000, .burn = 0 };
+    fake_ns = 0;
+    run_budgeted(&b, 16, 10000000);
+    assert_int_equal(b.ndrains, 3); /* 16, 16, 8 */
+    assert_int_equal(b.per_drain[0], 16);
+    assert_int_equal(b.per_drain[1], 16);
+    assert_int_equal(b.per_drain[2], 8);
+}
+
+/* The thread's own CPU clock: messages that each burn 2 ms of it against a 10 ms budget.
+ * At the second look (8 messages) a drain has spent at least 16 ms: no drain hands over
+ * more than 8, so the 40 take at least 5 turns. */
+static void drain_stops_at_real_cpu(void **state)
+{
+    struct budgeted b = { .cost_ns = 2000000, .burn = 1 };
+    run_budgeted(&b, FR_ZSOCK_BUDGET, 10000000);
+    assert_true(b.ndrains >= NQUEUED / (2 * FR_ZSOCK_CPU_EVERY));
+    for (int i = 0; i < b.ndrains; i++) {
+        assert_true(b.per_drain[i] >= 1);
+        assert_true(b.per_drain[i] <= 2 * FR_ZSOCK_CPU_EVERY);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -176,6 +296,9 @@ int main(void)
         cmocka_unit_test(too_many_frames_dropped),
         cmocka_unit_test(oversized_frame_dropped),
         cmocka_unit_test(unroutable_send_reports_unreach),
+        cmocka_unit_test(drain_stops_at_cpu_budget),
+        cmocka_unit_test(drain_stops_at_count),
+        cmocka_unit_test(drain_stops_at_real_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
