@@ -27,6 +27,8 @@
 #include <uv.h>
 #include <zmq.h>
 
+#include "fr_time.h"
+
 #define FR_ZSOCK_MAX_PARTS 8 /* a ZAP request has 7 */
 #define FR_ZSOCK_BUDGET 256 /* messages drained per loop turn, at most (default) */
 #define FR_ZSOCK_BUDGET_CPU_NS (10 * 1000000ull) /* the CPU a turn's drain may spend (default) */
@@ -36,7 +38,6 @@ typedef struct fr_zsock fr_zsock;
 typedef void (*fr_zsock_msg_cb)(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
 typedef void (*fr_zsock_close_cb)(fr_zsock *zs);
 typedef void (*fr_zsock_drained_cb)(fr_zsock *zs, void *arg);
-typedef uint64_t (*fr_zsock_clock)(void);
 
 struct fr_zsock {
     void *sock;           /* the zmq socket (not owned) */
@@ -51,7 +52,7 @@ struct fr_zsock {
     size_t max_frame;     /* 0 = no limit beyond ZMQ_MAXMSGSIZE */
     unsigned budget;      /* messages per turn's drain (fr_zsock_start: FR_ZSOCK_BUDGET) */
     uint64_t budget_cpu_ns; /* CPU per turn's drain (FR_ZSOCK_BUDGET_CPU_NS; 0 = no limit) */
-    fr_zsock_clock cpu_ns; /* the loop thread's CPU clock (fr_time_thread_cpu_ns; a test's own) */
+    fr_clock_ns cpu_ns;    /* the loop thread's CPU clock (fr_time_thread_cpu_ns; a test's own) */
     uint64_t received;
     uint64_t dropped;     /* malformed multipart shapes */
     uint64_t drains;      /* drains that handed over at least one message */

@@ -254,14 +254,19 @@ static void queue_progress(struct controller *c, struct agent_state *a, const Fr
     snprintf(pp->status, sizeof pp->status, "%s", p->status);
 }
 
-/* Writes up to max pending reports in one transaction; returns how many are left. */
-static size_t flush_progress(struct controller *c, size_t max)
+/* Writes up to max pending reports in one transaction, and while cpu_ns (0: no limit) of
+ * the loop's CPU is not spent; returns how many are left. */
+static size_t flush_progress(struct controller *c, size_t max, uint64_t cpu_ns)
 {
     size_t end = c->nprogress - c->progress_flushed > max ? c->progress_flushed + max : c->nprogress;
     if (end == c->progress_flushed || store_begin(c->store) < 0)
         return 0; /* nothing, or the next tick tries again */
-    uint64_t now = fr_time_wall_ms();
-    for (size_t i = c->progress_flushed; i < end; i++) {
+    uint64_t now = fr_time_wall_ms(), start = ctl_cpu_ns(c);
+    size_t i = c->progress_flushed;
+    for (; i < end; i++) {
+        if (cpu_ns && i > c->progress_flushed && (i - c->progress_flushed) % PROGRESS_CPU_EVERY == 0 &&
+            ctl_cpu_ns(c) - start >= cpu_ns)
+            break; /* spent: the rest on the next turn */
         struct pending_progress *pp = &c->progress[i];
         Fr__JobProgress p = FR__JOB_PROGRESS__INIT;
         p.ref = &pp->ref;
@@ -275,8 +280,12 @@ static size_t flush_progress(struct controller *c, size_t max)
             runs_match(c, pp->agent, &pp->ref, "progress", now) == ATTEMPT_LIVE)
             store_attempt_progress(c->store, &pp->ref, &p, now);
     }
+    end = i;
     if (store_commit(c->store) < 0)
         store_rollback(c->store);
+    c->flush_work.runs++;
+    c->flush_work.items += end - c->progress_flushed;
+    c->flush_work.cpu_ns += ctl_cpu_ns(c) - start;
     c->progress_flushed = end;
     if (end < c->nprogress)
         return c->nprogress - end;
@@ -285,19 +294,19 @@ static size_t flush_progress(struct controller *c, size_t max)
     return 0;
 }
 
-/* At most PROGRESS_PER_TURN reports per turn: ten thousand running units' reports took
- * 300 ms of one turn, with results and heartbeats waiting behind them. The rest is
- * written on the next turn, after the loop has read its sockets. */
+/* At most PROGRESS_PER_TURN reports and PROGRESS_CPU_NS of CPU per turn: ten thousand
+ * running units' reports took 300 ms of one turn, with results and heartbeats waiting
+ * behind them. The rest is written on the next turn, after the loop has read its sockets. */
 void agents_on_progress_flush(uv_timer_t *t)
 {
     struct controller *c = t->data;
-    if (flush_progress(c, PROGRESS_PER_TURN) > 0 && !c->stopping)
+    if (flush_progress(c, PROGRESS_PER_TURN, PROGRESS_CPU_NS) > 0 && !c->stopping)
         uv_timer_start(&c->progress_flush, agents_on_progress_flush, 1, PROGRESS_FLUSH_MS);
 }
 
 void agents_flush_progress(struct controller *c)
 {
-    flush_progress(c, PROGRESS_MAX);
+    flush_progress(c, PROGRESS_MAX, 0);
 }
 
 static void dispatch(struct controller *c, struct agent_state *a, const Fr__Envelope *env)

@@ -13,6 +13,7 @@
 #include "flashrack.pb-c.h"
 #include "firmware.h"
 #include "fr_service.h"
+#include "fr_time.h"
 #include "fr_zsock.h"
 #include "loop_probe.h"
 #include "turn.h"
@@ -82,7 +83,9 @@ struct pending_progress {
     char status[256];
 };
 #define PROGRESS_FLUSH_MS 500
-#define PROGRESS_PER_TURN 1024 /* written per loop turn; a larger backlog goes on next turn */
+#define PROGRESS_PER_TURN 1024 /* written per loop turn, at most; a larger backlog goes on next turn */
+#define PROGRESS_CPU_NS (10 * 1000000ull) /* and at most this much of the loop's CPU per turn */
+#define PROGRESS_CPU_EVERY 64  /* reports between two looks at the CPU clock */
 #define PROGRESS_MAX 16384
 #define PROGRESS_SLOTS (2 * PROGRESS_MAX) /* open addressing by attempt id: index + 1, 0 = free */
 
@@ -124,8 +127,18 @@ struct controller {
     int sched_continued;      /* the last pass left claims: the next one continues it */
     uint64_t sched_end_cpu_ns; /* the loop thread's CPU when the last pass ended */
     int progress_held;        /* the progress flush waits for the passes (scheduler.c) */
+    fr_clock_ns cpu_ns;       /* the loop thread's CPU clock (NULL: fr_time_thread_cpu_ns; a test's own) */
+    struct loop_count pass_work;  /* scheduling passes: claims tried, CPU (the loop probe logs them) */
+    struct loop_count flush_work; /* progress flushes: reports written, CPU */
     int stopping;
 };
+
+/* The loop thread's CPU time, on c->cpu_ns when a test gave its own clock: what the
+ * budgets of a turn's work (passes, flushes) are counted in. */
+static inline uint64_t ctl_cpu_ns(const struct controller *c)
+{
+    return c->cpu_ns ? c->cpu_ns() : fr_time_thread_cpu_ns();
+}
 
 /* agents.c */
 void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);

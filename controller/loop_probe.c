@@ -1,8 +1,39 @@
 /* loop_probe — counts the loop's stalls; see loop_probe.h. */
 #include "loop_probe.h"
 
+#include <stdio.h>
+
 #include "fr_log.h"
 #include "fr_time.h"
+
+static struct loop_count read_watch(const struct loop_watch *w)
+{
+    return (struct loop_count){ *w->runs, *w->nitems, *w->cpu_ns };
+}
+
+/* "scheduling passes 2 (512 claims, 31 ms), ..., the rest 3 ms" since the last tick
+ * (which spent cpu_ms); takes the new counts as the last. */
+static void describe_turn(struct loop_probe *p, uint64_t cpu_ms, char *buf, size_t len)
+{
+    size_t at = 0;
+    uint64_t watched_ms = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < p->nwatch; i++) {
+        struct loop_watch *w = &p->watch[i];
+        struct loop_count now = read_watch(w);
+        if (now.runs != w->last.runs && at < len)
+            at += (size_t)snprintf(buf + at, len - at, "%s%s %llu (%llu %s, %llu ms)",
+                                   at ? ", " : "", w->what,
+                                   (unsigned long long)(now.runs - w->last.runs),
+                                   (unsigned long long)(now.items - w->last.items), w->items,
+                                   (unsigned long long)((now.cpu_ns - w->last.cpu_ns) / 1000000));
+        watched_ms += (now.cpu_ns - w->last.cpu_ns) / 1000000;
+        w->last = now;
+    }
+    if (at < len) /* timers: heartbeats and liveness, the mirror, the rack page */
+        snprintf(buf + at, len - at, "%sthe rest %llu ms", at ? ", " : "",
+                 (unsigned long long)(cpu_ms > watched_ms ? cpu_ms - watched_ms : 0));
+}
 
 static void on_tick(uv_timer_t *t)
 {
@@ -17,8 +48,12 @@ static void on_tick(uv_timer_t *t)
         p->max_lag_ms = lag;
     if (cpu_ms > p->max_cpu_ms)
         p->max_cpu_ms = cpu_ms;
-    if (cpu_ms > LOOP_STALL_MS)
+    char work[512];
+    describe_turn(p, cpu_ms, work, sizeof work);
+    if (cpu_ms > LOOP_STALL_MS) {
         p->cpu_stalls++;
+        fr_warn("loop", "a turn of %llu ms of the loop's CPU: %s", (unsigned long long)cpu_ms, work);
+    }
     if (lag > LOOP_STALL_MS) {
         p->stalls++;
         fr_warn("loop", "loop stalled: a %d ms tick came %llu ms late (%llu ms of the loop's CPU "
@@ -36,6 +71,22 @@ void loop_probe_start(struct loop_probe *p, uv_loop_t *loop)
     uv_timer_start(&p->timer, on_tick, LOOP_PROBE_MS, LOOP_PROBE_MS);
 }
 
+void loop_probe_watch(struct loop_probe *p, const char *what, const char *items,
+                      const uint64_t *runs, const uint64_t *nitems, const uint64_t *cpu_ns)
+{
+    if (p->nwatch == LOOP_PROBE_WATCH)
+        return;
+    struct loop_watch *w = &p->watch[p->nwatch++];
+    *w = (struct loop_watch){ what, items, runs, nitems, cpu_ns, { 0, 0, 0 } };
+    w->last = read_watch(w);
+}
+
+void loop_probe_watch_count(struct loop_probe *p, const char *what, const char *items,
+                            const struct loop_count *n)
+{
+    loop_probe_watch(p, what, items, &n->runs, &n->items, &n->cpu_ns);
+}
+
 static void on_closed(uv_handle_t *h)
 {
 }
@@ -47,5 +98,12 @@ void loop_probe_close(struct loop_probe *p)
             "more than %d ms of the loop's CPU (the most %llu ms)", (unsigned long long)p->stalls,
             LOOP_STALL_MS, (unsigned long long)p->max_lag_ms, (unsigned long long)p->cpu_stalls,
             LOOP_STALL_MS, (unsigned long long)p->max_cpu_ms);
+    for (int i = 0; i < p->nwatch; i++) { /* what the loop's CPU went to, over its life */
+        struct loop_count n = read_watch(&p->watch[i]);
+        fr_log(p->stalls || p->cpu_stalls ? FR_LOG_WARN : FR_LOG_INFO, "loop",
+               "loop probe: %s %llu (%llu %s, %llu ms of CPU)", p->watch[i].what,
+               (unsigned long long)n.runs, (unsigned long long)n.items, p->watch[i].items,
+               (unsigned long long)(n.cpu_ns / 1000000));
+    }
     uv_close((uv_handle_t *)&p->timer, on_closed);
 }

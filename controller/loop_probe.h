@@ -4,7 +4,9 @@
  * It also measures the loop thread's own CPU between two ticks: a late tick with
  * little CPU behind it is a loaded machine, one with more than LOOP_STALL_MS of CPU
  * is the controller's own long turn (the figure a benchmark on a shared machine
- * can trust); those are logged when the probe closes. */
+ * can trust); those are logged when the probe closes. Each such turn is logged as it
+ * happens, with what the loop did since the last tick: the work each watched module
+ * counts (runs, items, CPU), read from its counters at every tick. */
 #ifndef LOOP_PROBE_H
 #define LOOP_PROBE_H
 
@@ -13,6 +15,18 @@
 
 #define LOOP_PROBE_MS 20
 #define LOOP_STALL_MS 50
+#define LOOP_PROBE_WATCH 6
+
+/* A module's cumulative counts of one kind of work (it only adds to them). */
+struct loop_count {
+    uint64_t runs, items, cpu_ns;
+};
+
+struct loop_watch {
+    const char *what, *items;   /* "scheduling passes", "claims" */
+    const uint64_t *runs, *nitems, *cpu_ns;
+    struct loop_count last;     /* at the last tick */
+};
 
 struct loop_probe {
     uv_timer_t timer;
@@ -21,9 +35,18 @@ struct loop_probe {
     uint64_t max_lag_ms;  /* the latest tick so far */
     uint64_t cpu_stalls;  /* ticks after more than LOOP_STALL_MS of the loop's CPU */
     uint64_t max_cpu_ms;  /* the most CPU the loop spent between two ticks */
+    struct loop_watch watch[LOOP_PROBE_WATCH];
+    int nwatch;
 };
 
 void loop_probe_start(struct loop_probe *p, uv_loop_t *loop);
 void loop_probe_close(struct loop_probe *p);
+/* Logs, for each turn over LOOP_STALL_MS of CPU, what these counters added since the
+ * last tick (they must outlive the probe). */
+void loop_probe_watch(struct loop_probe *p, const char *what, const char *items,
+                      const uint64_t *runs, const uint64_t *nitems, const uint64_t *cpu_ns);
+/* The same for a struct loop_count. */
+void loop_probe_watch_count(struct loop_probe *p, const char *what, const char *items,
+                            const struct loop_count *n);
 
 #endif

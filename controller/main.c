@@ -394,6 +394,12 @@ static int start(struct controller *c)
     uv_signal_start(&c->sigint, on_signal, SIGINT);
     uv_signal_start(&c->sigterm, on_signal, SIGTERM);
     loop_probe_start(&c->probe, c->loop);
+    loop_probe_watch(&c->probe, "agents' drains", "messages", &c->agents_zs.drains,
+                     &c->agents_zs.received, &c->agents_zs.drain_cpu_ns);
+    loop_probe_watch(&c->probe, "clients' drains", "requests", &c->clients_zs.drains,
+                     &c->clients_zs.received, &c->clients_zs.drain_cpu_ns);
+    loop_probe_watch_count(&c->probe, "scheduling passes", "claims", &c->pass_work);
+    loop_probe_watch_count(&c->probe, "progress flushes", "reports", &c->flush_work);
     sched_kick(c);
     fr_service_on_status(&c->svc, on_service_status, c);
     fr_service_on_reload(&c->svc, "logging", on_reload_logging, c);

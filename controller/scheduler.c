@@ -305,7 +305,7 @@ static int pass_may_claim(struct claim_pass *p)
 {
     if (p->claims >= MAX_CLAIMS)
         return 0;
-    if (p->claims >= MIN_CLAIMS && p->until_ns && fr_time_thread_cpu_ns() >= p->until_ns)
+    if (p->claims >= MIN_CLAIMS && p->until_ns && ctl_cpu_ns(p->c) >= p->until_ns)
         p->until_ns = 0; /* spent: no more this pass */
     return p->claims < MIN_CLAIMS || p->until_ns != 0;
 }
@@ -331,7 +331,7 @@ static size_t claim_batch(struct claim_pass *p, struct batch *b)
 /* Claims for candidates, batch after batch, while the pass may (its budget counted
  * from started_ns); returns whether it
  * stopped with candidates left (a full batch it did not finish, or its budget). */
-static int claim_pass(struct controller *c, uint64_t until_ns)
+static int claim_pass(struct controller *c, uint64_t until_ns, size_t *claims)
 {
     struct claim_pass p = { .c = c, .until_ns = until_ns };
     struct batch b = { calloc(MAX_BATCH, sizeof *b.c), 0 };
@@ -347,6 +347,7 @@ static int claim_pass(struct controller *c, uint64_t until_ns)
     free(b.c);
     free(p.fw);
     free(p.ag);
+    *claims = p.claims;
     return more;
 }
 
@@ -397,7 +398,7 @@ static void hold_progress(struct controller *c, int hold)
 static void sched_run(struct controller *c)
 {
     uint64_t now = fr_time_wall_ms();
-    uint64_t start = fr_time_thread_cpu_ns();
+    uint64_t start = ctl_cpu_ns(c);
     if (turn_begin(c) < 0) {
         fr_error("sched", "cannot open a transaction: %s", store_errmsg(c->store));
         hold_progress(c, 0); /* no pass continues: progress is not held for one */
@@ -405,13 +406,17 @@ static void sched_run(struct controller *c)
     }
     /* the budget counts from the start: a page of the site after a submit is part of it */
     uint64_t until = start + pass_budget(c, start);
+    size_t claims = 0;
     int more = expand(c, now);
-    more |= claim_pass(c, until);
+    more |= claim_pass(c, until, &claims);
     plan_moves(c);
     store_jobs_settle(c->store, now);
     turn_end(c);
     c->sched_continued = more && !c->stopping;
-    c->sched_end_cpu_ns = fr_time_thread_cpu_ns();
+    c->sched_end_cpu_ns = ctl_cpu_ns(c);
+    c->pass_work.runs++;
+    c->pass_work.items += claims;
+    c->pass_work.cpu_ns += c->sched_end_cpu_ns - start;
     hold_progress(c, c->sched_continued);
     if (c->sched_continued)
         uv_timer_start(&c->sched, sched_on_timer, CONTINUE_MS, 0);
