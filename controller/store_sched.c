@@ -536,10 +536,14 @@ int store_claim_attempts(struct store *s, struct claim *cl, size_t n, uint64_t n
         return FR_ESYS;
     }
     int rc = store_begin(s);
+    if (rc < 0) { /* no savepoint: a rollback now would undo the enclosing turn's work */
+        free(token);
+        return rc;
+    }
     int64_t last = 0;
-    if (rc == 0) /* the batch's epochs, last - n + 1 .. last, in the statement that takes them */
-        rc = st_scalar_rc(s, &last, "UPDATE meta SET value = value + ? WHERE key = 'lease_epoch'"
-                          " RETURNING value", "u", (uint64_t)n);
+    /* the batch's epochs, last - n + 1 .. last, in the statement that takes them */
+    rc = st_scalar_rc(s, &last, "UPDATE meta SET value = value + ? WHERE key = 'lease_epoch'"
+                      " RETURNING value", "u", (uint64_t)n);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = claim_one(s, &cl[i], last - (int64_t)n + 1 + (int64_t)i, &token[2 * i], now_ms);
     free(token);

@@ -13,5 +13,7 @@ target_include_directories(fr_controller_faults PUBLIC ${CMAKE_SOURCE_DIR}/contr
 target_link_libraries(fr_controller_faults PUBLIC $<TARGET_PROPERTY:fr_controller_core,LINK_LIBRARIES>)
 fr_unit_test(test_store_faults SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_store_faults.c
              LIBS fr_controller_faults TIMEOUT 240)
+# The scheduler's passes on a real store and inproc ZeroMQ, a fault at each SQLite call.
+fr_unit_test(test_sched SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_sched.c LIBS fr_controller_faults)
 fr_unit_test(test_jtext SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_jtext.c LIBS fr_controller_core)
 fr_unit_test(test_records SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_records.c LIBS fr_controller_core)

@@ -1,10 +1,13 @@
 /* sql_probe — what another connection sees in a store: the tests' way to tell that
- * something was committed (and not only written inside a transaction). */
+ * something was committed (and not only written inside a transaction); and a store's
+ * files removed between two scenarios. */
 #ifndef SQL_PROBE_H
 #define SQL_PROBE_H
 
 #include <sqlite3.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
 
 /* The first column of the first row of query on the database at path (a fresh
  * connection each time). */
@@ -19,6 +22,17 @@ static inline int64_t sql_probe(const char *path, const char *query)
     sqlite3_finalize(st);
     sqlite3_close(db);
     return v;
+}
+
+/* Removes the store at path with its -wal, -shm and .lock files. */
+static inline void sql_probe_remove(const char *path)
+{
+    char p[1100];
+    const char *sfx[] = { "", "-wal", "-shm", ".lock" };
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+        unlink(p);
+    }
 }
 
 #endif

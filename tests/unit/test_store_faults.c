@@ -60,13 +60,7 @@ static int64_t count_sql(const char *text)
 
 static void remove_store(void)
 {
-    char p[96];
-    unlink(dbpath);
-    const char *sfx[] = { "-wal", "-shm", ".lock" };
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", dbpath, sfx[i]);
-        unlink(p);
-    }
+    sql_probe_remove(dbpath);
 }
 
 /* ---- the site every scenario starts from ----------------------------------------- */

@@ -1,0 +1,396 @@
+/* test_sched — the scheduler's passes against a real store file and real ZeroMQ: a
+ * controller with NAGENTS agents online (each a DEALER on an inproc ROUTER, so the
+ * JobAssigns a pass sends are read back), one job for all their units, and passes run
+ * one at a time under a CPU clock the test controls. What it checks:
+ * - a chunk of claims the store refuses is claimed again one by one: an SQLite call
+ *   failed at every point of a pass loses no claim, starts none twice, and sends a
+ *   JobAssign only for an attempt that was committed;
+ * - a pass whose clock says its budget is spent claims MIN_CLAIMS (one chunk) and
+ *   continues on the next turn; under a clock that does not move it claims them all;
+ * - while claims are left the progress flush is held (a report waits), and the pass
+ *   that leaves none starts it again and the report is written.
+ * Counts and states only, never times. Built against the store with FR_STORE_FAULTS. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "ctl.h"
+#include "fr_err.h"
+#include "fr_wire.h"
+#include "sql_probe.h"
+
+#define NAGENTS 4
+#define MAX_PORTS 64
+#define CHUNK 64 /* scheduler.c's CLAIM_CHUNK and MIN_CLAIMS */
+
+static char dbpath[64];
+
+/* The CPU clock of the passes: still, or a second further at every look. */
+static uint64_t clock_ns;
+static int clock_runs;
+static uint64_t test_clock(void)
+{
+    uint64_t v = clock_ns;
+    if (clock_runs)
+        clock_ns += 1000000000ull;
+    return v;
+}
+
+struct site {
+    struct controller c;
+    uv_loop_t loop;
+    void *zctx, *router, *dealer[NAGENTS];
+    struct agent_state agent[NAGENTS];
+    uint64_t job;
+    int assigns;                 /* JobAssigns read back so far */
+    Fr__AttemptRef first;        /* the first one's attempt */
+};
+
+static void remove_store(void)
+{
+    sql_probe_remove(dbpath);
+}
+
+static int64_t count_sql(const char *q)
+{
+    return sql_probe(dbpath, q);
+}
+
+static void ignore_msg(fr_zsock *zs, zmq_msg_t *parts, size_t n, void *arg)
+{
+    (void)zs, (void)parts, (void)n, (void)arg;
+}
+
+/* Agent i's Hello: nunits units on as many ports, ECIDs from 0xE000 + 1000 * i. */
+static void hello(struct site *st, int i, int nunits)
+{
+    Fr__PortInfo ports[MAX_PORTS], *pp[MAX_PORTS];
+    Fr__UnitInfo units[MAX_PORTS], *up[MAX_PORTS];
+    char paths[MAX_PORTS][16];
+    for (int k = 0; k < nunits; k++) {
+        fr__port_info__init(&ports[k]);
+        snprintf(paths[k], sizeof paths[k], "1-1.%d", k + 1);
+        ports[k].path = ports[k].label = paths[k];
+        pp[k] = &ports[k];
+        fr__unit_info__init(&units[k]);
+        units[k].ecid = 0xE000 + 1000 * (uint64_t)i + (uint64_t)k;
+        units[k].product_type = "iPhone12,1";
+        units[k].mode = 2;
+        units[k].port_path = paths[k];
+        up[k] = &units[k];
+    }
+    Fr__Hello h = FR__HELLO__INIT;
+    h.hostname = st->agent[i].id;
+    h.slots = (uint32_t)nunits;
+    h.ports = pp;
+    h.n_ports = h.n_units = (size_t)nunits;
+    h.units = up;
+    assert_int_equal(store_agent_hello(st->c.store, st->agent[i].id, &h, 1000, NULL), 0);
+}
+
+/* The agent's DEALER, known to the ROUTER by its routing id before any pass sends. */
+static void connect_agent(struct site *st, int i)
+{
+    char hi[8];
+    st->dealer[i] = zmq_socket(st->zctx, ZMQ_DEALER);
+    zmq_setsockopt(st->dealer[i], ZMQ_ROUTING_ID, st->agent[i].id, strlen(st->agent[i].id));
+    assert_int_equal(zmq_connect(st->dealer[i], "inproc://sched-agents"), 0);
+    assert_int_equal(zmq_send(st->dealer[i], "hi", 2, 0), 2);
+    assert_true(zmq_recv(st->router, hi, sizeof hi, 0) > 0); /* its routing id */
+    assert_int_equal(zmq_recv(st->router, hi, sizeof hi, 0), 2);
+}
+
+/* A controller on a fresh store with nagents agents of nunits units each, online with
+ * a slot per unit, and one job for all of those units. */
+static void site_open(struct site *st, int nagents, int nunits)
+{
+    memset(st, 0, sizeof *st);
+    remove_store();
+    struct controller *c = &st->c;
+    char err[256];
+    assert_int_equal(store_open(dbpath, &c->store, err, sizeof err), 0);
+    assert_int_equal(store_bump_epoch(c->store), 0);
+    assert_int_equal(uv_loop_init(&st->loop), 0);
+    c->loop = &st->loop;
+    c->cpu_ns = test_clock;
+    st->zctx = zmq_ctx_new();
+    st->router = zmq_socket(st->zctx, ZMQ_ROUTER);
+    assert_int_equal(zmq_bind(st->router, "inproc://sched-agents"), 0);
+    uint64_t ecids[NAGENTS * MAX_PORTS];
+    size_t n = 0;
+    for (int i = 0; i < nagents; i++) {
+        struct agent_state *a = &st->agent[i];
+        snprintf(a->id, sizeof a->id, "agent%d", i);
+        snprintf(a->route, sizeof a->route, "agent%d", i);
+        a->online = 1;
+        a->slots = (uint32_t)nunits;
+        a->next = c->agents;
+        c->agents = a;
+        connect_agent(st, i);
+        hello(st, i, nunits);
+        for (int k = 0; k < nunits; k++)
+            ecids[n++] = 0xE000 + 1000 * (uint64_t)i + (uint64_t)k;
+    }
+    assert_int_equal(fr_zsock_start(&c->agents_zs, c->loop, st->router, ignore_msg, c), 0);
+    uv_timer_init(c->loop, &c->sched);
+    uv_timer_init(c->loop, &c->progress_flush);
+    c->sched.data = c->progress_flush.data = c;
+    uv_timer_start(&c->progress_flush, agents_on_progress_flush, PROGRESS_FLUSH_MS, PROGRESS_FLUSH_MS);
+    c->progress = calloc(PROGRESS_MAX, sizeof *c->progress);
+    c->progress_slot = calloc(PROGRESS_SLOTS, sizeof *c->progress_slot);
+    assert_non_null(c->progress);
+    assert_non_null(c->progress_slot);
+    struct job_spec spec = { .key = "k", .name = "t", .firmware = "/x.ipsw", .sha256 = "",
+                             .ecids = ecids, .necids = n, .erase = 1 };
+    int created;
+    assert_int_equal(store_job_submit(c->store, &spec, 2000, &st->job, &created, err, sizeof err), 0);
+}
+
+static void site_close(struct site *st)
+{
+    struct controller *c = &st->c;
+    c->stopping = 1;
+    uv_close((uv_handle_t *)&c->sched, NULL);
+    uv_close((uv_handle_t *)&c->progress_flush, NULL);
+    fr_zsock_close(&c->agents_zs, NULL);
+    assert_int_equal(uv_run(c->loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(c->loop), 0);
+    turn_free(c);
+    sched_free(c);
+    free(c->progress);
+    free(c->progress_slot);
+    assert_int_equal(store_close(&c->store), 0);
+    for (int i = 0; i < NAGENTS; i++)
+        if (st->dealer[i])
+            zmq_close(st->dealer[i]);
+    zmq_close(st->router);
+    zmq_ctx_term(st->zctx);
+    remove_store();
+}
+
+/* Reads every JobAssign the agents got since the last call; returns how many. */
+static int read_assigns(struct site *st)
+{
+    int got = 0;
+    for (int i = 0; i < NAGENTS; i++) {
+        uint8_t buf[4096];
+        int len;
+        while (st->dealer[i] && (len = zmq_recv(st->dealer[i], buf, sizeof buf, ZMQ_DONTWAIT)) > 0) {
+            Fr__Envelope *env = NULL;
+            char err[128];
+            assert_int_equal(fr_wire_unpack(buf, (size_t)len, &env, err, sizeof err), 0);
+            if (env->body_case == FR__ENVELOPE__BODY_JOB_ASSIGN) {
+                if (st->assigns + got == 0) {
+                    st->first = *env->job_assign->ref;
+                    st->first.base.unknown_fields = NULL;
+                }
+                got++;
+            }
+            fr__envelope__free_unpacked(env, NULL);
+        }
+    }
+    st->assigns += got;
+    return got;
+}
+
+static int64_t attempts(void)
+{
+    return count_sql("SELECT COUNT(*) FROM attempts");
+}
+
+/* ---- a failed chunk, claimed again one by one ----------------------------------- */
+
+#define FEW 3
+
+static int ncand;
+static int on_cand(void *arg, const struct sched_candidate *cd)
+{
+    struct sched_candidate *out = arg;
+    out[ncand++] = *cd;
+    return ncand == FEW;
+}
+
+/* The SQLite calls of one chunk of FEW claims, as a pass makes it. */
+static long calls_of_a_chunk(void)
+{
+    struct site st;
+    site_open(&st, 1, FEW);
+    struct sched_candidate cand[FEW];
+    struct claim cl[FEW];
+    memset(cl, 0, sizeof cl);
+    size_t n = 0;
+    ncand = 0;
+    assert_int_equal(store_sched_candidates(st.c.store, on_cand, cand), 0);
+    assert_int_equal(ncand, FEW);
+    for (n = 0; n < FEW; n++)
+        cl[n] = (struct claim){ .c = &cand[n], .firmware = "/x.ipsw", .sha = "" };
+    assert_int_equal(store_begin(st.c.store), 0);
+    store_fault_arm(st.c.store, 0, 0);
+    assert_int_equal(store_claim_attempts(st.c.store, cl, FEW, 3000), 0);
+    long calls = store_fault_calls(st.c.store);
+    store_rollback(st.c.store);
+    site_close(&st);
+    return calls;
+}
+
+/* For every N, the Nth SQLite call of a pass fails: after it, what was sent is what was
+ * committed, and a second pass completes the job's claims, each unit's once. A failure
+ * inside the chunk's claim leaves the pass claiming all FEW, one by one. */
+static void a_failed_chunk_is_claimed_one_by_one(void **state)
+{
+    (void)state;
+    long chunk = calls_of_a_chunk();
+    assert_true(chunk >= 3);
+    long calls = 0, rescued = 0;
+    for (long n = 1;; n++) {
+        struct site st;
+        site_open(&st, 1, FEW);
+        clock_ns = 0;
+        clock_runs = 0;
+        store_fault_arm(st.c.store, n, SQLITE_IOERR);
+        sched_on_timer(&st.c.sched);
+        long made = store_fault_calls(st.c.store);
+        store_fault_arm(st.c.store, 0, 0);
+        int sent = read_assigns(&st);
+        assert_int_equal(sent, attempts()); /* a JobAssign for each committed attempt only */
+        if (made >= n && sent == FEW)
+            rescued++;
+        if (made < n) /* the pass made fewer calls than n: every point was tried */
+            calls = made;
+        sched_on_timer(&st.c.sched); /* no fault: the rest */
+        read_assigns(&st);
+        assert_int_equal(attempts(), FEW);
+        assert_int_equal(st.assigns, FEW);
+        assert_int_equal(count_sql("SELECT COUNT(DISTINCT ecid) FROM attempts"), FEW);
+        site_close(&st);
+        if (calls)
+            break;
+    }
+    assert_true(calls > chunk);
+    /* every call of the chunk's but its SAVEPOINT's prepare and step (a failure there
+     * fails the turn) */
+    assert_true(rescued >= chunk - 2);
+}
+
+/* ---- the pass budget, and the progress flush held behind it --------------------- */
+
+#define MANY 50 /* per agent: 200 units, four chunks */
+
+static int64_t claimed_runs(void)
+{
+    return count_sql("SELECT COUNT(*) FROM unit_runs WHERE state <> 'waiting_unit'");
+}
+
+static void a_spent_budget_claims_one_chunk_a_pass(void **state)
+{
+    (void)state;
+    struct site st;
+    site_open(&st, NAGENTS, MANY);
+    clock_ns = 0;
+    clock_runs = 1; /* every look at the clock: a second later, the budget spent */
+    int passes = 0;
+    for (int64_t want = CHUNK; want < NAGENTS * MANY; want += CHUNK) {
+        sched_on_timer(&st.c.sched);
+        passes++;
+        assert_int_equal(attempts(), want);
+        assert_int_equal(read_assigns(&st), CHUNK);
+        assert_int_equal(st.c.sched_continued, 1); /* claims left: the next turn goes on */
+        assert_true(uv_is_active((uv_handle_t *)&st.c.sched));
+    }
+    sched_on_timer(&st.c.sched);
+    passes++;
+    assert_int_equal(attempts(), NAGENTS * MANY);
+    assert_int_equal(claimed_runs(), NAGENTS * MANY);
+    assert_int_equal(read_assigns(&st), NAGENTS * MANY - (passes - 1) * CHUNK);
+    assert_int_equal(st.c.sched_continued, 0);
+    assert_int_equal(passes, (NAGENTS * MANY + CHUNK - 1) / CHUNK);
+    assert_true(st.c.pass_work.runs == (uint64_t)passes);
+    assert_true(st.c.pass_work.items == NAGENTS * MANY);
+    site_close(&st);
+}
+
+static void a_still_clock_claims_all_in_one_pass(void **state)
+{
+    (void)state;
+    struct site st;
+    site_open(&st, NAGENTS, MANY);
+    clock_ns = 0;
+    clock_runs = 0;
+    sched_on_timer(&st.c.sched);
+    assert_int_equal(attempts(), NAGENTS * MANY);
+    assert_int_equal(read_assigns(&st), NAGENTS * MANY);
+    assert_int_equal(st.c.sched_continued, 0);
+    site_close(&st);
+}
+
+/* A report for the first claimed attempt, queued as agents.c queues one. */
+static void queue_report(struct site *st, const char *status)
+{
+    struct controller *c = &st->c;
+    struct pending_progress *pp = &c->progress[0];
+    memset(pp, 0, sizeof *pp);
+    pp->ref = st->first;
+    pp->agent = agents_find(c, "agent0");
+    snprintf(pp->state, sizeof pp->state, "restoring");
+    pp->step = 3;
+    snprintf(pp->status, sizeof pp->status, "%s", status);
+    c->nprogress = 1;
+}
+
+static int64_t reports_written(void)
+{
+    return count_sql("SELECT COUNT(*) FROM unit_runs WHERE status = 'held report'");
+}
+
+static void the_progress_flush_waits_for_the_claims(void **state)
+{
+    (void)state;
+    struct site st;
+    site_open(&st, NAGENTS, MANY);
+    clock_ns = 0;
+    clock_runs = 1;
+    sched_on_timer(&st.c.sched);
+    assert_int_equal(read_assigns(&st), CHUNK);
+    assert_int_equal(st.first.ecid >= 0xE000, 1);
+    assert_int_equal(st.c.progress_held, 1);
+    assert_false(uv_is_active((uv_handle_t *)&st.c.progress_flush));
+    queue_report(&st, "held report");
+    /* the passes that still claim: the flush stays off, the report waits */
+    while (attempts() < NAGENTS * MANY - CHUNK) {
+        sched_on_timer(&st.c.sched);
+        assert_int_equal(st.c.progress_held, 1);
+        assert_false(uv_is_active((uv_handle_t *)&st.c.progress_flush));
+    }
+    assert_int_equal(reports_written(), 0);
+    assert_int_equal(st.c.nprogress, 1);
+    sched_on_timer(&st.c.sched); /* the last claims */
+    assert_int_equal(attempts(), NAGENTS * MANY);
+    assert_int_equal(st.c.progress_held, 0);
+    assert_true(uv_is_active((uv_handle_t *)&st.c.progress_flush));
+    uv_timer_stop(&st.c.sched);
+    assert_int_equal(uv_run(st.c.loop, UV_RUN_NOWAIT), 1); /* the flush's timer, due now */
+    assert_int_equal(reports_written(), 1);
+    assert_int_equal(st.c.nprogress, 0);
+    assert_true(st.c.flush_work.items == 1);
+    site_close(&st);
+}
+
+int main(void)
+{
+    snprintf(dbpath, sizeof dbpath, "/tmp/fr-test-sched-%d.db", (int)getpid());
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(a_failed_chunk_is_claimed_one_by_one),
+        cmocka_unit_test(a_spent_budget_claims_one_chunk_a_pass),
+        cmocka_unit_test(a_still_clock_claims_all_in_one_pass),
+        cmocka_unit_test(the_progress_flush_waits_for_the_claims),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
