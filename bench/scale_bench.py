@@ -16,11 +16,12 @@ moves every figure). Every socket speaks CURVE, keys authorized as a site's are
 (--insecure: the loopback insecure mode instead, to see what CURVE costs). Stalls are
 counted twice: ticks of the controller's 20 ms probe that came > 50 ms late (a loaded
 machine makes them), and those after > 50 ms of the loop's own CPU (it does not). Use
-a Release build.
+a Release build. Under each table: the turns over 50 ms of the loop's CPU by what took
+most of each (the controller logs each such turn with its drains, passes and flushes).
 
 Usage: bench/scale_bench.py BIN_DIR [--units 500,2500,5000,10000] [--ports 50]
        [--restore-ms 2000] [--rate 1000[,2000...]] [--duration 10] [--timeout 300] [--insecure]
-       [--json FILE]
+       [--json FILE] [--keep-logs DIR]
 """
 import argparse
 import json
@@ -120,6 +121,41 @@ def loop_cpu(tmp):
     return (int(n[-1]), int(m[-1])) if m and n else None
 
 
+def long_turns(tmp):
+    """The controller's turns over 50 ms of the loop's CPU, each as (its ms, {work: (runs,
+    items, ms)}) from its log line "a turn of N ms of the loop's CPU: W R (I ITEMS, M ms),
+    ..., the rest M ms" (the rest: timers, as (0, 0, M))."""
+    try:
+        text = open(os.path.join(tmp, "flashrackd.log")).read()
+    except OSError:
+        return []
+    turns = []
+    for ms, line in re.findall(r"a turn of (\d+) ms of the loop's CPU: ([^\n]*)", text):
+        parts = re.findall(r"([a-z' ]+?) (\d+) \((\d+) [a-z]+, (\d+) ms\)", line)
+        work = {w.strip(", "): (int(r), int(i), int(m)) for w, r, i, m in parts}
+        rest = re.search(r"the rest (\d+) ms", line)
+        if rest:
+            work["the rest (timers)"] = (0, 0, int(rest.group(1)))
+        turns.append((int(ms), work))
+    return turns
+
+
+def print_long_turns(r):
+    """One line: the long turns grouped by the work that took most of each."""
+    turns = r.get("long_turns") or []
+    if not turns:
+        return
+    by = {}
+    for ms, work in turns:
+        top = max(work, key=lambda w: work[w][2]) if work else "nothing watched"
+        n, most, items = by.get(top, (0, 0, 0))
+        by[top] = (n + 1, max(most, ms), max(items, work[top][1] if work else 0))
+    print("  %s units: %d turns over 50 ms of CPU, by their largest part: %s" % (
+        r["units"], len(turns), "; ".join(
+            "%s %d (the longest %d ms, up to %d items)" % (w, n, most, items)
+            for w, (n, most, items) in sorted(by.items(), key=lambda kv: -kv[1][0]))))
+
+
 def one_size(bindir, args, units, mode, rate):
     tmp = tempfile.mkdtemp(prefix="fr-scale-")
     keys = None if args.insecure else make_keys(bindir, tmp, max(1, units // args.ports))
@@ -130,6 +166,10 @@ def one_size(bindir, args, units, mode, rate):
         stop_controller(p)
     r["curve"] = keys is not None
     r["loop_cpu"] = loop_cpu(tmp)
+    r["long_turns"] = long_turns(tmp)
+    if args.keep_logs:
+        shutil.copy(os.path.join(tmp, "flashrackd.log"),
+                    os.path.join(args.keep_logs, "flashrackd-%s-%d.log" % (mode, units)))
     shutil.rmtree(tmp, ignore_errors=True)
     return r
 
@@ -171,6 +211,8 @@ def print_burst(rows):
             fmt(r["controller_peak_rss_mb"], " MB", 0), loop_of(r), r["rehellos"], r["replays"],
             r["started_twice"], fmt(r["loadgen_cpu_s"], " s", 1),
             " (bottleneck)" if r.get("loadgen_bottleneck") else "", r["load1"]))
+    for r in rows:
+        print_long_turns(r)
 
 
 def print_steady(rows, args):
@@ -192,6 +234,8 @@ def print_steady(rows, args):
             fmt(r["controller_peak_rss_mb"], " MB", 0), loop_of(r), r["rehellos"], r["replays"],
             fmt(r["loadgen_cpu_s"], " s", 1), " (bottleneck)" if r.get("loadgen_bottleneck") else "",
             r["load1"]))
+    for r in rows:
+        print_long_turns(r)
 
 
 def main():
@@ -208,6 +252,7 @@ def main():
     ap.add_argument("--insecure", action="store_true",
                     help="no CURVE: the controller in its loopback insecure mode")
     ap.add_argument("--json", help="also write every row to this file")
+    ap.add_argument("--keep-logs", help="copy each run's flashrackd.log into this directory")
     args = ap.parse_args()
     args.bindir = os.path.abspath(args.bindir)
     sizes = [int(u) for u in args.units.split(",")]
