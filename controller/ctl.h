@@ -130,6 +130,7 @@ struct controller {
     fr_clock_ns cpu_ns;       /* the loop thread's CPU clock (NULL: fr_time_thread_cpu_ns; a test's own) */
     struct loop_count pass_work;  /* scheduling passes: claims tried, CPU (the loop probe logs them) */
     struct loop_count flush_work; /* progress flushes: reports written, CPU */
+    struct loop_count tick_work;  /* heartbeat ticks: agents online, CPU (main.c) */
     int stopping;
 };
 
