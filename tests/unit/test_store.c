@@ -597,6 +597,34 @@ static void a_watch_reads_every_run_then_only_what_changed(void **state)
     assert_null(store_doc_watch(s, job + 1, 0, 2)); /* no such job */
 }
 
+/* A job's totals count each run once by its state's group (units counts every run). */
+static void a_jobs_totals_count_each_state(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 8, 0x4a00);
+    char *agents[] = { "A" };
+    int created;
+    uint64_t job = submit(s, "totals", NULL, 0, agents, 1, &created);
+    assert_int_equal(store_sched_expand(s, 2, NULL, 0), 0);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    static const char *const states[] = { "waiting_unit", "needs_move", "restoring", "verifying", "done",
+                                          "failed", "hardware_suspect", "cancelled" };
+    for (int i = 0; i < 8; i++) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "UPDATE unit_runs SET state = '%s' WHERE ecid = %d", states[i], 0x4a00 + i);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    sqlite3_close(db);
+    json_t *doc = store_doc_status(s, job, 0);
+    json_t *t = json_object_get(json_array_get(json_object_get(doc, "jobs"), 0), "totals");
+    static const char *const keys[] = { "units", "waiting", "active", "done", "failed", "cancelled" };
+    static const int want[] = { 8, 2, 2, 1, 2, 1 };
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(json_integer_value(json_object_get(t, keys[i])), want[i]);
+    json_decref(doc);
+}
+
 /* A watch snapshot's pages (limit 2) from the cursor "[]" on: the runs, appended to runs;
  * returns the last page's seq. */
 static int64_t snapshot_pages(struct store *s, uint64_t job, json_t *runs)
@@ -1691,6 +1719,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_change_between_pages_shifts_no_other_row, setup, teardown),
         cmocka_unit_test_setup_teardown(a_watch_reads_every_run_then_only_what_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(a_watch_snapshot_reads_every_run_in_key_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_jobs_totals_count_each_state, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_joins_the_earliest_selector_job_only, setup, teardown),
         cmocka_unit_test_setup_teardown(claims_get_increasing_epochs_and_stale_results_are_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(reconcile_interrupts_attempts_the_agent_lost, setup, teardown),
