@@ -208,9 +208,9 @@ int jscan_member(struct jspan text, const char *key, struct jspan *value)
 static void newline(FILE *out, int depth)
 {
     static const char spaces[] = "                                                                ";
-    fputc('\n', out);
+    putc_unlocked('\n', out);
     for (int n = 2 * depth; n > 0; n -= (int)sizeof spaces - 1)
-        fwrite(spaces, 1, n < (int)sizeof spaces - 1 ? (size_t)n : sizeof spaces - 1, out);
+        fwrite_unlocked(spaces, 1, n < (int)sizeof spaces - 1 ? (size_t)n : sizeof spaces - 1, out);
 }
 
 /* jansson's indented form: a newline and two spaces a level after an opening bracket and
@@ -228,28 +228,28 @@ void jscan_print_indented(FILE *out, struct jspan value, int depth)
                 p++;
         }
         if (p > run) {
-            fwrite(run, 1, (size_t)(p - run), out);
+            fwrite_unlocked(run, 1, (size_t)(p - run), out);
             continue;
         }
         char ch = *p++;
         if (ch == '{' || ch == '[') {
             const char *next = skip_space(p, end);
             if (next < end && *next == (ch == '{' ? '}' : ']')) {
-                fputc(ch, out);
-                fputc(*next, out);
+                putc_unlocked(ch, out);
+                putc_unlocked(*next, out);
                 p = next + 1;
             } else {
-                fputc(ch, out);
+                putc_unlocked(ch, out);
                 newline(out, ++depth);
             }
         } else if (ch == '}' || ch == ']') {
             newline(out, --depth);
-            fputc(ch, out);
+            putc_unlocked(ch, out);
         } else if (ch == ',') {
-            fputc(',', out);
+            putc_unlocked(',', out);
             newline(out, depth);
         } else if (ch == ':') {
-            fputs(": ", out);
+            fwrite_unlocked(": ", 1, 2, out);
         }
     }
 }
