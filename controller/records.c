@@ -314,7 +314,7 @@ static void on_timer(uv_timer_t *t)
     struct records *r = t->data;
     int rc = records_write_due(r, r->store, RECORDS_PER_TURN, fr_time_wall_ms());
     if (rc > 0)
-        arm(r, 0);
+        arm(r, RECORDS_NEXT_MS); /* after the loop has polled its sockets again */
     else if (rc < 0)
         arm(r, RECORDS_RETRY_MS);
 }

@@ -350,6 +350,39 @@ static void a_start_writes_the_records_a_stop_left_missing(void **state)
     json_decref(doc);
 }
 
+/* On the controller's loop the due records are written a batch per loop turn, with the
+ * loop polling its sockets between two: a timer re-armed at 0 ms from its own callback
+ * ran again in the same timer phase (libuv 1.44), and every due record was written in one
+ * stretch of the loop, with no message read meanwhile. */
+static void the_loop_writes_a_batch_a_turn(void **state)
+{
+    struct fixture *f = *state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    records_start(&f->r, &loop, f->s);
+    uint64_t ecids[5 * RECORDS_PER_TURN], job2 = 0;
+    for (size_t i = 0; i < sizeof ecids / sizeof *ecids; i++)
+        ecids[i] = 0xF000 + i;
+    struct job_spec spec = { .key = "k2", .name = "t2", .firmware = "/x.ipsw", .sha256 = "",
+                             .ecids = ecids, .necids = sizeof ecids / sizeof *ecids, .erase = 1 };
+    char err[256];
+    int created, n = 0, turns = 0;
+    assert_int_equal(store_job_submit(f->s, &spec, 2000, &job2, &created, err, sizeof err), 0);
+    assert_int_equal(store_job_cancel(f->s, job2, 0, 4000, &n, NULL, NULL), 0);
+    int64_t written = 0;
+    while (written < 5 * RECORDS_PER_TURN && turns++ < 1000) {
+        uv_run(&loop, UV_RUN_ONCE); /* 1.44 runs due timers before its poll and after it */
+        int64_t now = sql_probe(dbpath, "SELECT COUNT(*) FROM records");
+        assert_true(now - written <= 2 * RECORDS_PER_TURN);
+        written = now;
+    }
+    assert_int_equal(written, 5 * RECORDS_PER_TURN);
+    assert_true(turns >= 3);
+    records_close(&f->r, f->s);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 /* A cancel of many runs writes their records a batch at a time, each batch committed. */
 static void many_due_records_are_written_in_batches(void **state)
 {
@@ -488,6 +521,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_rolled_back_end_gets_no_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_start_writes_the_records_a_stop_left_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(many_due_records_are_written_in_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(the_loop_writes_a_batch_a_turn, setup, teardown),
         cmocka_unit_test_setup_teardown(the_units_word_after_the_restore_verifies_the_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_that_says_another_build_fails_verification, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_not_read_back_is_not_verified_with_the_reason, setup, teardown),
