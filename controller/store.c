@@ -16,7 +16,7 @@
 #include "fr_err.h"
 #include "fr_log.h"
 
-#define SCHEMA_VERSION 13
+#define SCHEMA_VERSION 14
 
 static const char *const schema[] = {
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)",
@@ -186,6 +186,34 @@ static const char *const schema_v13[] = {
     " UPDATE unit_runs SET seq = (SELECT COALESCE(MAX(seq), 0) FROM unit_runs) + 1 WHERE rowid = NEW.rowid; END",
 };
 
+/* v14: the change sequence of ports, for the rack page (page_rack.h), which reads only the
+ * ports written since its last reading: a port is stamped with the next number when it is
+ * added, when a column its tile shows changes (label, hub, strikes, quarantine), and when
+ * a unit comes, goes or changes on it (present, agent, port, model, reason: its old port
+ * and its new one, each with its own number). Triggers stamp it, WHEN the value really
+ * changed, so that a Hello that says what the store holds stamps nothing; the ports
+ * stored before are numbered in rowid order. */
+#define PORT_NEXT_SEQ "(SELECT COALESCE(MAX(seq), 0) FROM ports) + 1"
+static const char *const schema_v14[] = {
+    "ALTER TABLE ports ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
+    "UPDATE ports SET seq = rowid",
+    "CREATE INDEX ports_seq ON ports(seq)",
+    "CREATE TRIGGER ports_added AFTER INSERT ON ports BEGIN"
+    " UPDATE ports SET seq = " PORT_NEXT_SEQ " WHERE rowid = NEW.rowid; END",
+    "CREATE TRIGGER ports_changed AFTER UPDATE OF label, hub, strikes, quarantined, quarantine_reason"
+    " ON ports WHEN OLD.label IS NOT NEW.label OR OLD.hub IS NOT NEW.hub OR OLD.strikes IS NOT NEW.strikes"
+    " OR OLD.quarantined IS NOT NEW.quarantined OR OLD.quarantine_reason IS NOT NEW.quarantine_reason BEGIN"
+    " UPDATE ports SET seq = " PORT_NEXT_SEQ " WHERE rowid = NEW.rowid; END",
+    "CREATE TRIGGER units_added_to_port AFTER INSERT ON units WHEN NEW.present = 1 BEGIN"
+    " UPDATE ports SET seq = " PORT_NEXT_SEQ " WHERE agent = NEW.agent AND path = NEW.port; END",
+    "CREATE TRIGGER units_changed_on_port AFTER UPDATE OF agent, port, present, product_type, reason ON units"
+    " WHEN OLD.agent IS NOT NEW.agent OR OLD.port IS NOT NEW.port OR OLD.present IS NOT NEW.present"
+    " OR OLD.product_type IS NOT NEW.product_type OR OLD.reason IS NOT NEW.reason BEGIN"
+    " UPDATE ports SET seq = " PORT_NEXT_SEQ " WHERE agent = OLD.agent AND path = OLD.port;"
+    " UPDATE ports SET seq = " PORT_NEXT_SEQ " WHERE agent = NEW.agent AND path = NEW.port"
+    "  AND (OLD.agent IS NOT NEW.agent OR OLD.port IS NOT NEW.port); END",
+};
+
 /* upgrades[v] brings a store from version v to v + 1. */
 static const struct {
     const char *const *sql;
@@ -204,6 +232,7 @@ static const struct {
     { schema_v11, sizeof schema_v11 / sizeof schema_v11[0] },
     { schema_v12, sizeof schema_v12 / sizeof schema_v12[0] },
     { schema_v13, sizeof schema_v13 / sizeof schema_v13[0] },
+    { schema_v14, sizeof schema_v14 / sizeof schema_v14[0] },
 };
 
 

@@ -1076,6 +1076,11 @@ static void sql(const char *text)
 
 /* A store written by the first schema (no firmware per attempt) opens, is upgraded
  * in place, and its old attempts read their job's firmware. */
+/* What schema 14 added, taken away again: a store as schema 13 left it. */
+#define V14_DROPPED                                                                          \
+    "DROP TRIGGER ports_added; DROP TRIGGER ports_changed; DROP TRIGGER units_added_to_port;"   \
+    " DROP TRIGGER units_changed_on_port; DROP INDEX ports_seq; ALTER TABLE ports DROP COLUMN seq;"
+
 static void a_version_1_store_is_upgraded_in_place(void **state)
 {
     struct store *s = *state;
@@ -1089,7 +1094,8 @@ static void a_version_1_store_is_upgraded_in_place(void **state)
     Fr__AttemptRef ref = FR__ATTEMPT_REF__INIT;
     assert_int_equal(store_claim_attempt(s, &cs.c[0], 3000, "", "", &ref, &erase, &n), 0);
     store_close(&s);
-    sql("ALTER TABLE attempts DROP COLUMN firmware; ALTER TABLE attempts DROP COLUMN sha256;"
+    sql(V14_DROPPED
+        " ALTER TABLE attempts DROP COLUMN firmware; ALTER TABLE attempts DROP COLUMN sha256;"
         " ALTER TABLE attempts DROP COLUMN token_hi; ALTER TABLE attempts DROP COLUMN token_lo;"
         " ALTER TABLE unit_runs DROP COLUMN refusals; ALTER TABLE unit_runs DROP COLUMN not_before;"
         " ALTER TABLE units DROP COLUMN reason; ALTER TABLE units DROP COLUMN arrived;"
@@ -1124,7 +1130,7 @@ static void a_store_from_a_newer_flashrackd_is_refused_untouched(void **state)
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), FR_ESTORE);
     assert_non_null(strstr(err, "schema version 99"));
-    sql("PRAGMA user_version = 13"); /* nothing else was changed: it opens again */
+    sql("PRAGMA user_version = 14"); /* nothing else was changed: it opens again */
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
 }
@@ -1641,19 +1647,71 @@ static void a_version_12_store_stamps_each_write_once(void **state)
     struct store *s = *state;
     Fr__AttemptRef ref = running_attempt(s, "v12", 0xE100);
     store_close(&s);
-    sql("DROP TRIGGER unit_runs_changed; CREATE TRIGGER unit_runs_changed AFTER UPDATE OF state,"
+    sql(V14_DROPPED " DROP TRIGGER unit_runs_changed; CREATE TRIGGER unit_runs_changed AFTER UPDATE OF state,"
         " attempts, error_class, error_text, started, ended, step, fraction, status, updated"
         " ON unit_runs BEGIN UPDATE unit_runs SET seq = (SELECT COALESCE(MAX(seq), 0) FROM unit_runs)"
         " + 1 WHERE rowid = NEW.rowid; END; PRAGMA user_version = 12");
     char err[256];
     assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
     *state = s;
-    assert_int_equal(count_sql("PRAGMA user_version"), 13);
+    assert_int_equal(count_sql("PRAGMA user_version"), 14);
     assert_int_equal(rows_of_a_report(s, &ref, "restoring", 2, 0.1f), 1);
     int64_t seq = count_sql("SELECT MAX(seq) FROM unit_runs");
     int nruns = 0;
     assert_int_equal(store_job_cancel(s, ref.job_id, 0, 6000, &nruns, NULL, NULL), 0);
     assert_int_equal(count_sql("SELECT seq FROM unit_runs WHERE ecid = 57600"), seq + 1);
+}
+
+static int64_t port_seq(const char *path)
+{
+    char q[160];
+    snprintf(q, sizeof q, "SELECT seq FROM ports WHERE agent = 'A' AND path = '%s'", path);
+    return count_sql(q);
+}
+
+/* A port is stamped with the next change number when what its tile shows changes (its
+ * own columns, or the unit on it), each port with its own, and not when nothing did. */
+static void a_port_is_stamped_when_what_its_tile_shows_changes(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 3, 0x100);
+    int64_t seq = count_sql("SELECT MAX(seq) FROM ports");
+    assert_int_equal(count_sql("SELECT COUNT(DISTINCT seq) FROM ports WHERE seq > 0"), 3);
+    sql("UPDATE ports SET label = label, strikes = strikes, hub = hub; UPDATE units SET last_seen = 5,"
+        " serial = 'S', product_type = product_type");
+    assert_int_equal(count_sql("SELECT MAX(seq) FROM ports"), seq);
+    sql("UPDATE ports SET strikes = 2 WHERE path = '1-1.3'");
+    assert_int_equal(port_seq("1-1.3"), seq + 1);
+    sql("UPDATE units SET port = '1-1.2' WHERE ecid = 256"); /* moved: the port left and the new one */
+    assert_int_equal(port_seq("1-1.1"), seq + 2);
+    assert_int_equal(port_seq("1-1.2"), seq + 3);
+    sql("UPDATE units SET product_type = 'iPhone13,2' WHERE ecid = 257");
+    assert_int_equal(port_seq("1-1.2"), seq + 4);
+    Fr__UnitInfo u = FR__UNIT_INFO__INIT;
+    u.ecid = 0x102;
+    u.port_path = "1-1.3";
+    Fr__PortEvent ev = FR__PORT_EVENT__INIT;
+    ev.kind = FR__PORT_EVENT__KIND__DETACH;
+    ev.unit = &u;
+    assert_int_equal(store_unit_event(s, "A", &ev, 6000), 0);
+    assert_int_equal(port_seq("1-1.3"), seq + 5);
+    assert_int_equal(count_sql("SELECT COUNT(DISTINCT seq) FROM ports"), 3);
+}
+
+/* A store of schema 13 is upgraded to 14: its ports numbered, and stamped from there. */
+static void a_version_13_store_numbers_its_ports(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 2, 0x200);
+    store_close(&s);
+    sql(V14_DROPPED " PRAGMA user_version = 13");
+    char err[256];
+    assert_int_equal(store_open(dbpath, &s, err, sizeof err), 0);
+    *state = s;
+    assert_int_equal(count_sql("PRAGMA user_version"), 14);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM ports WHERE seq = rowid"), 2);
+    sql("UPDATE ports SET quarantined = 1 WHERE path = '1-1.1'");
+    assert_int_equal(port_seq("1-1.1"), 3);
 }
 
 /* The store's work for one result that ends its run, in a site with nother other jobs
@@ -1700,6 +1758,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_report_in_its_state_is_one_statement_flat_as_runs_grow, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_version_12_store_stamps_each_write_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_port_is_stamped_when_what_its_tile_shows_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_version_13_store_numbers_its_ports, setup, teardown),
         cmocka_unit_test_setup_teardown(a_results_work_does_not_grow_with_the_running_jobs, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(no_device_twice_holds_until_the_unit_is_plugged_in_again, setup, teardown),
