@@ -30,10 +30,19 @@ struct page_client {
     struct page_client *next;
 };
 
+/* A request for the rack (/rack.json, /events) waiting, suspended, for the reading under
+ * way to be done, so that it gets the rack as the clients were just told it. */
+struct page_wait {
+    struct MHD_Connection *conn;
+    int resumed, failed;
+    struct page_wait *next;
+};
+
 struct page {
     struct controller *c;
     struct httpd http;
     uv_timer_t tick;
+    uv_timer_t step;         /* the next step of a reading under way, at the next turn */
     char token[TOKEN_MAX];   /* "" when none is needed */
     char url[300];
     struct page_client *clients;
@@ -41,6 +50,9 @@ struct page {
     struct page_rack *rack;  /* what the clients were last sent, read only where it changed */
     uint64_t dropped;
     uint64_t next_ms;        /* no reading of the rack before this (uv_now; PAGE_DUTY) */
+    uint64_t reading_ns;     /* the loop's time the reading under way has taken */
+    int reading;             /* a reading is under way: its next step is due */
+    struct page_wait *waits;
     int closing;
 };
 
@@ -75,38 +87,87 @@ static void queued(struct page_client *cl, int rc)
     wake(cl);
 }
 
-static void broadcast(struct page *p, const char *event, const json_t *data)
+static void broadcast_text(struct page *p, const char *event, const char *text)
 {
-    char *text = json_dumps(data, JSON_COMPACT);
-    if (!text)
-        return;
     for (struct page_client *cl = p->clients; cl; cl = cl->next)
         if (!cl->dropped)
             queued(cl, sse_event(&cl->q, event, text));
-    free(text);
 }
 
-/* Reads what changed in the rack and tells the clients; -1 when the store could not be
- * read (the clients keep what they have). */
-static int refresh(struct page *p)
+/* What a reading found, told to the clients. */
+static void tell(struct page *p, const struct page_rack_delta *d)
+{
+    size_t len, i;
+    const char *text = page_rack_text(p->rack, &len);
+    const json_t *t;
+    if (d->layout && text) {
+        broadcast_text(p, "snapshot", text);
+        return;
+    }
+    json_array_foreach(d->tiles, i, t)
+        broadcast_text(p, "tile", json_string_value(t));
+    char *jobs = d->jobs ? json_dumps(page_rack_jobs(p->rack), JSON_COMPACT) : NULL;
+    if (jobs)
+        broadcast_text(p, "jobs", jobs);
+    free(jobs);
+}
+
+/* The requests waiting for the reading are served again (failed: the store could not be read). */
+static void resume_waits(struct page *p, int failed)
+{
+    for (struct page_wait *w = p->waits; w; w = w->next)
+        if (!w->resumed) {
+            w->resumed = 1;
+            w->failed = failed;
+            MHD_resume_connection(w->conn);
+        }
+}
+
+static void on_step(uv_timer_t *t);
+
+/* One step of the reading of the rack (page_rack.h): the next at the next turn of the
+ * loop until it is done; then the clients hear what changed and the waiting requests
+ * are answered. A reading that took more than a tenth of the loop's time makes the next
+ * wait PAGE_DUTY times as long. */
+static void step(struct page *p)
 {
     struct page_rack_delta d;
-    if (page_rack_read(p->rack, p->c->store, &d) < 0)
-        return -1;
-    if (d.layout) {
-        broadcast(p, "snapshot", page_rack_doc(p->rack));
-    } else {
-        size_t i;
-        const json_t *t;
-        json_array_foreach(d.tiles, i, t)
-            broadcast(p, "tile", t);
-        if (d.jobs)
-            broadcast(p, "jobs", page_rack_jobs(p->rack));
+    uint64_t t0 = uv_hrtime();
+    int rc = page_rack_step(p->rack, p->c->store, PAGE_RACK_STEP_NS, p->waits != NULL, &d);
+    p->reading_ns += uv_hrtime() - t0;
+    p->reading = rc == 0 && !d.done;
+    if (p->reading) {
+        uv_timer_start(&p->step, on_step, 0, 0);
+        return;
     }
-    fr_debug("page", "read the rack%s: %zu port rows changed, %zu runs read, %zu tiles built, %zu sent",
-             d.whole ? " whole" : "", d.ports_changed, d.runs_read, d.tiles_built, json_array_size(d.tiles));
+    if (rc == 0) {
+        tell(p, &d);
+        fr_debug("page", "read the rack%s in %zu steps: %zu port rows changed, %zu runs read, %zu tiles "
+                 "built, %zu sent", d.whole ? " whole" : "", d.steps, d.ports_read, d.runs_read, d.tiles_built,
+                 d.layout ? (size_t)0 : json_array_size(d.tiles));
+    }
     json_decref(d.tiles);
-    return 0;
+    uv_update_time(p->c->loop);
+    p->next_ms = uv_now(p->c->loop) + (PAGE_DUTY - 1) * (p->reading_ns / 1000000);
+    p->reading_ns = 0;
+    resume_waits(p, rc < 0);
+    httpd_drive(&p->http);
+}
+
+static void on_step(uv_timer_t *t)
+{
+    struct page *p = t->data;
+    if (!p->closing)
+        step(p);
+}
+
+/* A reading begun now, unless one is under way. */
+static void kick(struct page *p)
+{
+    if (!p->reading) {
+        p->reading = 1;
+        uv_timer_start(&p->step, on_step, 0, 0);
+    }
 }
 
 static void heartbeats(struct page *p)
@@ -122,12 +183,8 @@ static void on_tick(uv_timer_t *t)
     struct page *p = t->data;
     if (!p->nclients)
         return;
-    if (uv_now(p->c->loop) >= p->next_ms) {
-        uint64_t t0 = uv_hrtime();
-        refresh(p);
-        uv_update_time(p->c->loop);
-        p->next_ms = uv_now(p->c->loop) + (PAGE_DUTY - 1) * ((uv_hrtime() - t0) / 1000000);
-    }
+    if (uv_now(p->c->loop) >= p->next_ms)
+        kick(p);
     heartbeats(p);
     httpd_drive(&p->http);
 }
@@ -199,10 +256,11 @@ static enum MHD_Result answer_page(struct MHD_Connection *conn)
 
 static enum MHD_Result answer_json(struct page *p, struct MHD_Connection *conn)
 {
-    char *text = refresh(p) == 0 ? json_dumps(page_rack_doc(p->rack), JSON_COMPACT) : NULL;
+    size_t len;
+    const char *text = page_rack_text(p->rack, &len);
     if (!text)
         return answer_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the store now\n");
-    return answer(conn, MHD_HTTP_OK, "application/json", text, strlen(text), MHD_RESPMEM_MUST_FREE);
+    return answer(conn, MHD_HTTP_OK, "application/json", text, len, MHD_RESPMEM_MUST_COPY);
 }
 
 static enum MHD_Result answer_events(struct page *p, struct MHD_Connection *conn)
@@ -210,19 +268,16 @@ static enum MHD_Result answer_events(struct page *p, struct MHD_Connection *conn
     if (p->nclients >= (int)p->c->cfg.page_max_clients)
         return answer_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "too many clients of the rack page "
                            "([page] max_clients)\n");
-    /* the others hear what changed first, so they and the newcomer agree from here on */
-    char *text = refresh(p) == 0 ? json_dumps(page_rack_doc(p->rack), JSON_COMPACT) : NULL;
+    size_t len;
+    const char *text = page_rack_text(p->rack, &len);
     struct page_client *cl = text ? calloc(1, sizeof *cl) : NULL;
-    if (!cl) {
-        free(text);
+    if (!cl)
         return answer_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the store now\n");
-    }
     cl->p = p;
     cl->conn = conn;
     cl->last_write = uv_now(p->c->loop);
     sse_queue_init(&cl->q, (size_t)p->c->cfg.page_buffer_kb * 1024);
     int rc = sse_event(&cl->q, "snapshot", text);
-    free(text);
     struct MHD_Response *r = rc == 0 ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024,
                                                                          client_read, cl, client_free)
                                      : NULL;
@@ -240,6 +295,36 @@ static enum MHD_Result answer_events(struct page *p, struct MHD_Connection *conn
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+/* A request for the rack waits (suspended) for a reading: the first call suspends it,
+ * the one after its resume answers. 1 when it is to wait (or waits still), 0 when it
+ * is to be answered now, -1 when the reading failed or memory ran out. */
+static int wait_for_reading(struct page *p, struct MHD_Connection *conn, void **con_cls)
+{
+    struct page_wait *w = *con_cls;
+    if (!w) {
+        if (!(w = calloc(1, sizeof *w)))
+            return -1;
+        w->conn = conn;
+        w->next = p->waits;
+        p->waits = w;
+        *con_cls = w;
+        MHD_suspend_connection(conn);
+        kick(p);
+        return 1;
+    }
+    if (!w->resumed)
+        return 1;
+    int failed = w->failed;
+    for (struct page_wait **pp = &p->waits; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    free(w);
+    *con_cls = NULL;
+    return failed ? -1 : 0;
 }
 
 int page_token_equal(const char *a, const char *b)
@@ -273,10 +358,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                            "([page] token_file): ?token=TOKEN or Authorization: Bearer TOKEN\n");
     if (!strcmp(url, "/"))
         return answer_page(conn);
-    if (!strcmp(url, "/events"))
-        return answer_events(p, conn);
-    if (!strcmp(url, "/rack.json"))
-        return answer_json(p, conn);
+    int events = !strcmp(url, "/events");
+    if (events && p->nclients >= (int)p->c->cfg.page_max_clients)
+        return answer_events(p, conn); /* refused at once */
+    if (events || !strcmp(url, "/rack.json")) {
+        int rc = wait_for_reading(p, conn, con_cls);
+        if (rc > 0)
+            return MHD_YES;
+        if (rc < 0)
+            return answer_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the store now\n");
+        return events ? answer_events(p, conn) : answer_json(p, conn);
+    }
     return answer_text(conn, MHD_HTTP_NOT_FOUND, "try /, /events or /rack.json\n");
 }
 
@@ -347,6 +439,8 @@ int page_start(struct controller *c, char *err, size_t errlen)
                          cfg->page_listen, strerror(errno));
     uv_timer_init(c->loop, &p->tick);
     p->tick.data = p;
+    uv_timer_init(c->loop, &p->step);
+    p->step.data = p;
     uv_timer_start(&p->tick, on_tick, PAGE_TICK_MS, PAGE_TICK_MS);
     snprintf(p->url, sizeof p->url, strchr(host, ':') ? "http://[%s]:%d/" : "http://%s:%d/", host, port);
     fr_info("page", "the rack page is on %s%s", p->url, p->token[0] ? " (operator token required)" : "");
@@ -368,8 +462,10 @@ void page_close(struct controller *c)
     if (!p || p->closing)
         return;
     p->closing = 1;
-    if (p->http.d)
+    if (p->http.d) {
         uv_close((uv_handle_t *)&p->tick, on_closed);
+        uv_close((uv_handle_t *)&p->step, on_closed);
+    }
     httpd_close(&p->http);
 }
 
@@ -381,7 +477,13 @@ void page_destroy(struct controller *c)
     p->closing = 1;
     for (struct page_client *cl = p->clients; cl; cl = cl->next)
         wake(cl); /* stopping with suspended connections is not allowed */
+    resume_waits(p, 1);
     httpd_stop(&p->http); /* frees the clients */
+    while (p->waits) { /* requests that were not called again */
+        struct page_wait *w = p->waits;
+        p->waits = w->next;
+        free(w);
+    }
     page_rack_destroy(&p->rack);
     free(p);
     c->page = NULL;

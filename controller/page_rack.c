@@ -1,117 +1,116 @@
-/* page_rack — the rack page's rack, kept and read only where it changed; see page_rack.h. */
+/* page_rack — the rack page's rack, read in steps and only where it changed; see page_rack.h. */
 #include "page_rack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fr_err.h"
 #include "page_tiles.h"
 #include "store.h"
 
+/* What one reading (begun, not yet done) has seen. */
+struct reading {
+    int on;
+    int runs_read_up, ports_read_up, moves_read, placed;
+    int layout, jobs;         /* a port came or moved; the job summary changed */
+    char *stamp;              /* store_rack_stamp when it began */
+    json_t *told;             /* texts of the placed tiles that changed */
+    struct page_rack_delta st;
+};
+
 struct page_rack {
-    json_t *ports;      /* the port rows in rack order (the fields a tile reads) */
-    uint64_t *hashes;   /* each row's hash, to notice the ones that changed */
-    size_t nports;
-    uint64_t layout;    /* the hash of every port's agent, hub and path, in order */
-    json_t *index;      /* "agent<US>path" -> its row's index in ports */
+    json_t *rows;       /* "agent<US>path" -> the port's row (the fields a tile reads) */
     json_t *runs;       /* "job/ecid" -> run */
     json_t *by_port;    /* "agent<US>port" -> [run...] by job, then ECID (the status order) */
     json_t *moves;      /* the open move instructions */
-    char *moves_text, *job_ids;
-    char *stamp;        /* store_rack_stamp at the last reading of the runs */
-    int64_t seq;        /* the change number read up to */
-    json_t *doc;        /* {"hubs", "jobs"}: what the clients were last told */
-    json_t *tiles;      /* "agent:path" -> its tile in doc (the same objects) */
+    char *moves_text;
+    json_t *job_set;    /* the watched jobs' ids -> true */
+    json_int_t newest_job;
+    char *stamp;        /* store_rack_stamp at the last reading done */
+    int64_t port_seq, run_seq; /* the change numbers read up to */
+    json_t *jobs;       /* the job summary */
+    json_t *tiles;      /* "agent:path" -> its tile (the object placed in doc) */
+    json_t *dirty;      /* "agent<US>path" of the ports whose tiles are to be built again */
+    json_t *doc;        /* {"hubs", "jobs"}: NULL before the first reading is done */
+    json_t *hub_of;     /* "agent:path" -> the index of its hub in doc */
+    char **hub_text;    /* each hub as compact JSON, NULL where to be dumped again */
+    size_t nhubs;
+    char *text;         /* the whole doc as compact JSON, NULL where to be joined again */
+    size_t text_len;
+    struct reading rd;
+    struct page_rack *fresh; /* the rack being read whole again, while this one is served */
 };
 
-/* ---- port rows ------------------------------------------------------------------ */
-
-static uint64_t fnv(uint64_t h, const char *s)
+static uint64_t cpu_ns(void)
 {
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (h ^ 0x1f) * 1099511628211ULL; /* a separator: "ab","c" is not "a","bc" */
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
-
-static uint64_t row_hash(const struct store_rack_port *p)
-{
-    uint64_t h = 14695981039346656037ULL;
-    const char *f[] = { p->agent, p->path, p->label, p->hub, p->reason, p->ecid };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        h = fnv(h, f[i]);
-    return (h ^ (uint64_t)p->strikes ^ ((uint64_t)p->quarantined << 62)) * 1099511628211ULL;
-}
-
-static json_t *port_obj(const struct store_rack_port *p)
-{
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "agent", p->agent, "path", p->path, "label",
-                     p->label, "hub", p->hub, "state", p->quarantined ? "quarantined" : "", "reason", p->reason,
-                     "ecid", p->ecid, "strikes", (json_int_t)p->strikes);
-}
-
-/* One walk of the ports: the new hashes and layout, and a row object for every port
- * (all) or only for those whose hash differs from the kept one (changed: index -> row). */
-struct scan {
-    const struct page_rack *r;
-    int all;
-    uint64_t *hashes, layout;
-    size_t n, cap;
-    json_t *rows;    /* all: every row, in order */
-    json_t *changed; /* not all: "index" -> row */
-    int oom;
-};
-
-static void on_port(void *arg, const struct store_rack_port *p)
-{
-    struct scan *sc = arg;
-    if (sc->n == sc->cap) {
-        size_t cap = sc->cap ? 2 * sc->cap : 1024;
-        uint64_t *h = realloc(sc->hashes, cap * sizeof *h);
-        if (!h) {
-            sc->oom = 1;
-            return;
-        }
-        sc->hashes = h;
-        sc->cap = cap;
-    }
-    uint64_t h = row_hash(p);
-    sc->layout = fnv(fnv(fnv(sc->layout, p->agent), p->hub), p->path);
-    size_t i = sc->n++;
-    sc->hashes[i] = h;
-    if (sc->all) {
-        sc->oom |= json_array_append_new(sc->rows, port_obj(p)) < 0;
-    } else if (i >= sc->r->nports || sc->r->hashes[i] != h) {
-        char key[32];
-        snprintf(key, sizeof key, "%zu", i);
-        sc->oom |= json_object_set_new(sc->changed, key, port_obj(p)) < 0;
-    }
-}
-
-static int scan_ports(const struct page_rack *r, struct store *s, int all, struct scan *sc)
-{
-    memset(sc, 0, sizeof *sc);
-    sc->r = r;
-    sc->all = all;
-    sc->layout = 14695981039346656037ULL;
-    sc->rows = all ? json_array() : NULL;
-    sc->changed = all ? NULL : json_object();
-    if (store_rack_ports(s, on_port, sc) < 0 || sc->oom || !(all ? sc->rows : sc->changed)) {
-        free(sc->hashes);
-        json_decref(sc->rows);
-        json_decref(sc->changed);
-        return FR_ESTORE;
-    }
-    return 0;
-}
-
-/* ---- runs ----------------------------------------------------------------------- */
 
 static const char *str(const json_t *o, const char *key)
 {
     const char *v = json_string_value(json_object_get(o, key));
     return v ? v : "";
 }
+
+static void mark(json_t *dirty, const char *port_key)
+{
+    json_object_set_new(dirty, port_key, json_true());
+}
+
+static void tile_id(const json_t *row, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s:%s", str(row, "agent"), str(row, "path"));
+}
+
+/* ---- port rows ------------------------------------------------------------------ */
+
+static json_t *port_obj(const struct store_rack_port *p)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "agent", p->agent, "path", p->path,
+                     "label", p->label, "hub", p->hub, "state", p->quarantined ? "quarantined" : "",
+                     "reason", p->reason, "ecid", p->ecid, "model", p->model, "strikes",
+                     (json_int_t)p->strikes);
+}
+
+struct port_scan {
+    struct page_rack *r;
+    int n, oom;
+};
+
+/* A port row read: kept, its tile to be built again; a new port, or one in another
+ * place in the rack's order or in another hub, is a new layout. */
+static void on_port(void *arg, const struct store_rack_port *p)
+{
+    struct port_scan *sc = arg;
+    struct page_rack *r = sc->r;
+    char key[200];
+    page_key(p->agent, p->path, key, sizeof key);
+    const json_t *was = json_object_get(r->rows, key);
+    if (!was || strcmp(str(was, "label"), p->label) || strcmp(str(was, "hub"), p->hub))
+        r->rd.layout = 1;
+    json_t *row = port_obj(p);
+    sc->oom |= !row || json_object_set_new(r->rows, key, row) < 0;
+    mark(r->dirty, key);
+    r->port_seq = p->seq;
+    sc->n++;
+}
+
+static int read_ports(struct page_rack *r, struct store *s)
+{
+    struct port_scan sc = { r, 0, 0 };
+    int n = store_rack_ports_since(s, r->port_seq, PAGE_RACK_ROWS, on_port, &sc);
+    if (n < 0 || sc.oom)
+        return FR_ESTORE;
+    r->rd.st.ports_read += (size_t)n;
+    r->rd.ports_read_up = n < PAGE_RACK_ROWS;
+    return 0;
+}
+
+/* ---- runs ----------------------------------------------------------------------- */
 
 static void run_key(const json_t *run, char *buf, size_t len)
 {
@@ -130,30 +129,33 @@ static int run_before(const json_t *a, const json_t *b)
     return ja != jb ? ja < jb : strcmp(str(a, "ecid"), str(b, "ecid")) < 0;
 }
 
-static void mark(json_t *affected, const char *port_key)
+/* The kept run of key out of its port's list (that port's tile to be built again). */
+static void forget_run(struct page_rack *r, const char *key)
 {
-    json_object_set_new(affected, port_key, json_true());
+    json_t *was = json_object_get(r->runs, key);
+    if (!was)
+        return;
+    char port[200];
+    port_of_run(was, port, sizeof port);
+    mark(r->dirty, port);
+    json_t *list = json_object_get(r->by_port, port);
+    for (size_t i = 0; i < json_array_size(list); i++)
+        if (json_array_get(list, i) == was) {
+            json_array_remove(list, i);
+            break;
+        }
+    json_object_del(r->runs, key);
 }
 
 /* run replaces the kept run of its job and unit: out of its old port's list, into its
  * new one's in order; both ports' tiles are to be built again. */
-static void apply_run(struct page_rack *r, json_t *run, json_t *affected)
+static void apply_run(struct page_rack *r, json_t *run)
 {
     char key[160], port[200];
     run_key(run, key, sizeof key);
-    json_t *was = json_object_get(r->runs, key);
-    if (was) {
-        port_of_run(was, port, sizeof port);
-        mark(affected, port);
-        json_t *list = json_object_get(r->by_port, port);
-        for (size_t i = 0; i < json_array_size(list); i++)
-            if (json_array_get(list, i) == was) {
-                json_array_remove(list, i);
-                break;
-            }
-    }
+    forget_run(r, key);
     port_of_run(run, port, sizeof port);
-    mark(affected, port);
+    mark(r->dirty, port);
     json_t *list = json_object_get(r->by_port, port);
     if (!list) {
         list = json_array();
@@ -164,21 +166,6 @@ static void apply_run(struct page_rack *r, json_t *run, json_t *affected)
         at--;
     json_array_insert(list, at, run);
     json_object_set(r->runs, key, run);
-}
-
-/* ---- moves and jobs ------------------------------------------------------------- */
-
-static void mark_moves(const json_t *moves, json_t *affected)
-{
-    const json_t *m;
-    size_t i;
-    char port[200];
-    json_array_foreach(moves, i, m) {
-        page_key(str(m, "from_agent"), str(m, "from_port"), port, sizeof port);
-        mark(affected, port);
-        page_key(str(m, "to_agent"), str(m, "to_port"), port, sizeof port);
-        mark(affected, port);
-    }
 }
 
 static json_t *job_summary(const json_t *watch)
@@ -194,41 +181,303 @@ static json_t *job_summary(const json_t *watch)
     return jobs;
 }
 
-static char *job_ids(const json_t *watch)
+/* The watched jobs of a watch page: the runs of a job no longer watched are let go; 1
+ * when a job is watched that is older than the newest one read (a job watched again:
+ * its runs were not all written since), which only a whole reading shows. */
+static int watch_jobs(struct page_rack *r, const json_t *watch)
 {
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
+    json_t *set = json_object();
     const json_t *j;
     size_t i;
-    if (!f)
-        return NULL;
-    json_array_foreach(json_object_get(watch, "jobs"), i, j)
-        fprintf(f, "%lld,", (long long)json_integer_value(json_object_get(j, "id")));
+    int again = 0;
+    json_int_t newest = r->newest_job;
+    json_array_foreach(json_object_get(watch, "jobs"), i, j) {
+        json_int_t id = json_integer_value(json_object_get(j, "id"));
+        char k[32];
+        snprintf(k, sizeof k, "%lld", (long long)id);
+        json_object_set_new(set, k, json_true());
+        again |= r->job_set && !json_object_get(r->job_set, k) && id <= r->newest_job;
+        newest = id > newest ? id : newest;
+    }
+    if (again) {
+        json_decref(set);
+        return 1;
+    }
+    const char *key;
+    json_t *run, *tmp;
+    if (r->job_set && !json_equal(set, r->job_set))
+        json_object_foreach_safe(r->runs, tmp, key, run) {
+            char k[32];
+            snprintf(k, sizeof k, "%lld", (long long)json_integer_value(json_object_get(run, "job_id")));
+            if (!json_object_get(set, k))
+                forget_run(r, key);
+        }
+    json_decref(r->job_set);
+    r->job_set = set;
+    r->newest_job = newest;
+    return 0;
+}
+
+#define WHOLE 2 /* a part's answer: the rack is to be read whole */
+
+/* A page of the runs written since the last: WHOLE when the rack is to be read whole. */
+static int read_runs(struct page_rack *r, struct store *s)
+{
+    json_t *watch = store_doc_watch(s, 0, r->run_seq, PAGE_RACK_ROWS);
+    if (!watch)
+        return FR_ESTORE;
+    if (watch_jobs(r, watch)) {
+        json_decref(watch);
+        return WHOLE;
+    }
+    const json_t *run;
+    size_t i;
+    json_array_foreach(json_object_get(watch, "runs"), i, run)
+        apply_run(r, (json_t *)run);
+    r->rd.st.runs_read += json_array_size(json_object_get(watch, "runs"));
+    r->run_seq = json_integer_value(json_object_get(watch, "seq"));
+    r->rd.runs_read_up = !json_is_true(json_object_get(watch, "more"));
+    json_t *jobs = job_summary(watch);
+    if (!json_equal(jobs, r->jobs)) {
+        json_decref(r->jobs);
+        r->jobs = jobs;
+        r->rd.jobs = 1;
+    } else {
+        json_decref(jobs);
+    }
+    json_decref(watch);
+    return 0;
+}
+
+/* ---- moves ---------------------------------------------------------------------- */
+
+static void mark_moves(struct page_rack *r, const json_t *moves)
+{
+    const json_t *m;
+    size_t i;
+    char port[200];
+    json_array_foreach(moves, i, m) {
+        page_key(str(m, "from_agent"), str(m, "from_port"), port, sizeof port);
+        mark(r->dirty, port);
+        page_key(str(m, "to_agent"), str(m, "to_port"), port, sizeof port);
+        mark(r->dirty, port);
+    }
+}
+
+/* The open move instructions: the ports of the ones that came or went are to be built again. */
+static int read_moves(struct page_rack *r, struct store *s)
+{
+    json_t *doc = store_doc_moves(s);
+    if (!doc)
+        return FR_ESTORE;
+    json_t *moves = json_incref(json_object_get(doc, "moves"));
+    json_decref(doc);
+    char *text = json_dumps(moves, JSON_COMPACT);
+    if (!text || !r->moves_text || strcmp(text, r->moves_text)) {
+        mark_moves(r, r->moves);
+        mark_moves(r, moves);
+    }
+    json_decref(r->moves);
+    r->moves = moves;
+    free(r->moves_text);
+    r->moves_text = text;
+    r->rd.moves_read = 1;
+    return 0;
+}
+
+/* ---- tiles and their text -------------------------------------------------------- */
+
+static void hub_changed(struct page_rack *r, const char *id)
+{
+    json_t *h = json_object_get(r->hub_of, id);
+    if (!h)
+        return;
+    size_t i = (size_t)json_integer_value(h);
+    if (i < r->nhubs) {
+        free(r->hub_text[i]);
+        r->hub_text[i] = NULL;
+    }
+    free(r->text);
+    r->text = NULL;
+}
+
+/* The tiles of the ports marked dirty built again (a run on a port not in the rack has
+ * none); a placed tile that changed is changed in place (the same object is in doc) and
+ * its text told, unless the layout changed (the clients get a snapshot). */
+static void build_dirty(struct page_rack *r)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(r->dirty, key, v) {
+        const json_t *row = json_object_get(r->rows, key);
+        if (!row)
+            continue;
+        char id[160];
+        tile_id(row, id, sizeof id);
+        json_t *t = page_tile(row, json_object_get(r->by_port, key), r->moves);
+        json_t *was = json_object_get(r->tiles, id);
+        r->rd.st.tiles_built++;
+        if (!t)
+            continue;
+        if (!was) {
+            json_object_set_new(r->tiles, id, t);
+            continue;
+        }
+        if (!json_equal(t, was)) {
+            json_object_update(was, t);
+            hub_changed(r, id);
+            if (!r->rd.layout && json_object_get(r->hub_of, id)) {
+                char *text = json_dumps(was, JSON_COMPACT);
+                if (text)
+                    json_array_append_new(r->rd.told, json_string(text));
+                free(text);
+            }
+        }
+        json_decref(t);
+    }
+    json_object_clear(r->dirty);
+}
+
+static int rack_order(const void *a, const void *b)
+{
+    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
+    int c = strcmp(str(x, "agent"), str(y, "agent"));
+    if (!c)
+        c = strcmp(str(x, "label"), str(y, "label"));
+    return c ? c : strcmp(str(x, "path"), str(y, "path"));
+}
+
+static void forget_text(struct page_rack *r)
+{
+    for (size_t i = 0; i < r->nhubs; i++)
+        free(r->hub_text[i]);
+    free(r->hub_text);
+    r->hub_text = NULL;
+    r->nhubs = 0;
+    free(r->text);
+    r->text = NULL;
+}
+
+/* The ports in rack order (agent, label, path: the ports document's) into hubs of their
+ * tiles, hubs in the order of their first port (labels interleave hubs). */
+static int place(struct page_rack *r)
+{
+    size_t n = json_object_size(r->rows), k = 0;
+    const json_t **v = malloc((n + 1) * sizeof *v);
+    json_t *hubs = json_array(), *by_hub = json_object(), *hub_of = json_object();
+    if (!v || !hubs || !by_hub || !hub_of) {
+        free(v);
+        json_decref(hubs);
+        json_decref(by_hub);
+        json_decref(hub_of);
+        return FR_ENOMEM;
+    }
+    const char *key;
+    json_t *row;
+    json_object_foreach(r->rows, key, row)
+        v[k++] = row;
+    qsort(v, n, sizeof *v, rack_order);
+    for (size_t i = 0; i < n; i++) {
+        char hk[200], id[160];
+        page_key(str(v[i], "agent"), str(v[i], "hub"), hk, sizeof hk);
+        json_t *hub = json_object_get(by_hub, hk);
+        if (!hub) {
+            hub = json_pack("{s:s, s:s, s:[]}", "agent", str(v[i], "agent"), "hub", str(v[i], "hub"), "tiles");
+            json_object_set_new(by_hub, hk, json_integer((json_int_t)json_array_size(hubs)));
+            json_array_append_new(hubs, hub);
+        } else {
+            hub = json_array_get(hubs, (size_t)json_integer_value(hub));
+        }
+        tile_id(v[i], id, sizeof id);
+        json_array_append(json_object_get(hub, "tiles"), json_object_get(r->tiles, id));
+        json_object_set(hub_of, id, json_object_get(by_hub, hk));
+    }
+    free(v);
+    json_decref(by_hub);
+    json_decref(r->doc);
+    r->doc = json_pack("{s:o, s:O}", "hubs", hubs, "jobs", r->jobs ? r->jobs : json_array());
+    json_decref(r->hub_of);
+    r->hub_of = hub_of;
+    forget_text(r);
+    r->nhubs = json_array_size(hubs);
+    r->hub_text = calloc(r->nhubs + 1, sizeof *r->hub_text);
+    return r->doc && r->hub_text ? 0 : FR_ENOMEM;
+}
+
+/* One hub's text dumped again, or the whole text joined from them: 0 when there was
+ * something to do, 1 when the text is current. */
+static int text_step(struct page_rack *r)
+{
+    if (r->text)
+        return 1;
+    const json_t *hubs = json_object_get(r->doc, "hubs");
+    size_t len = 0;
+    for (size_t i = 0; i < r->nhubs; i++) {
+        if (!r->hub_text[i]) {
+            r->hub_text[i] = json_dumps(json_array_get(hubs, i), JSON_COMPACT);
+            return 0;
+        }
+        len += strlen(r->hub_text[i]) + 1;
+    }
+    /* byte for byte json_dumps(doc, JSON_COMPACT): {"hubs":[HUB,...],"jobs":JOBS} */
+    char *jobs = json_dumps(json_object_get(r->doc, "jobs"), JSON_COMPACT);
+    FILE *f = jobs ? open_memstream(&r->text, &r->text_len) : NULL;
+    if (!f) {
+        free(jobs);
+        return 0;
+    }
+    fputs("{\"hubs\":[", f);
+    for (size_t i = 0; i < r->nhubs; i++)
+        fprintf(f, "%s%s", i ? "," : "", r->hub_text[i]);
+    fprintf(f, "],\"jobs\":%s}", jobs);
     fclose(f);
-    return text;
+    free(jobs);
+    return 0;
 }
 
 /* ---- readings ------------------------------------------------------------------- */
 
 struct page_rack *page_rack_new(void)
 {
-    return calloc(1, sizeof(struct page_rack));
+    struct page_rack *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->rows = json_object();
+    r->runs = json_object();
+    r->by_port = json_object();
+    r->moves = json_array();
+    r->tiles = json_object();
+    r->dirty = json_object();
+    r->hub_of = json_object();
+    if (!r->rows || !r->runs || !r->by_port || !r->moves || !r->tiles || !r->dirty || !r->hub_of)
+        page_rack_destroy(&r);
+    return r;
+}
+
+static void end_reading(struct reading *rd)
+{
+    free(rd->stamp);
+    json_decref(rd->told);
+    memset(rd, 0, sizeof *rd);
 }
 
 static void forget(struct page_rack *r)
 {
-    json_decref(r->ports);
-    free(r->hashes);
-    json_decref(r->index);
+    json_decref(r->rows);
     json_decref(r->runs);
     json_decref(r->by_port);
     json_decref(r->moves);
     free(r->moves_text);
-    free(r->job_ids);
+    json_decref(r->job_set);
     free(r->stamp);
-    json_decref(r->doc);
+    json_decref(r->jobs);
     json_decref(r->tiles);
+    json_decref(r->dirty);
+    json_decref(r->doc);
+    json_decref(r->hub_of);
+    forget_text(r);
+    end_reading(&r->rd);
+    page_rack_destroy(&r->fresh);
     memset(r, 0, sizeof *r);
 }
 
@@ -241,205 +490,121 @@ void page_rack_destroy(struct page_rack **r)
     *r = NULL;
 }
 
-static void tile_index(struct page_rack *r)
+/* A reading begun: the runs are not read when none was written and the jobs are the
+ * same since the last (store_rack_stamp). */
+static int begin(struct page_rack *r, struct store *s)
 {
-    const json_t *h, *t;
-    size_t i, j;
-    r->tiles = json_object();
-    json_array_foreach(json_object_get(r->doc, "hubs"), i, h)
-        json_array_foreach(json_object_get(h, "tiles"), j, t)
-            json_object_set(r->tiles, str(t, "id"), (json_t *)t);
-}
-
-/* The tiles that differ from the ones in old (the same layout's): none when old is NULL
- * (the clients get a snapshot). */
-static void changed_tiles(const struct page_rack *r, const json_t *old, struct page_rack_delta *d)
-{
-    const json_t *h;
-    json_t *t;
-    size_t i, j;
-    if (old)
-        json_array_foreach(json_object_get(r->doc, "hubs"), i, h)
-            json_array_foreach(json_object_get(h, "tiles"), j, t)
-                if (!json_equal(t, json_object_get(old, str(t, "id"))))
-                    json_array_append(d->tiles, t);
-}
-
-/* The rack read whole: every port row, every watched run; what the clients were told
- * before is compared with it when the layout is the same. */
-static int read_whole(struct page_rack *r, struct store *s, struct page_rack_delta *d)
-{
-    struct scan sc;
-    if (scan_ports(r, s, 1, &sc) < 0)
-        return FR_ESTORE;
-    char *stamp = store_rack_stamp(s);
-    json_t *watch = stamp ? store_doc_watch(s, 0, 0, 0) : NULL;
-    if (!watch) {
-        free(sc.hashes);
-        json_decref(sc.rows);
-        free(stamp);
+    struct reading *rd = &r->rd;
+    memset(rd, 0, sizeof *rd);
+    rd->stamp = store_rack_stamp(s);
+    rd->told = json_array();
+    if (!rd->stamp || !rd->told) {
+        end_reading(rd);
         return FR_ESTORE;
     }
-    json_t *old_tiles = r->tiles, *old_jobs = json_incref(json_object_get(r->doc, "jobs"));
-    int same_layout = r->doc && sc.n == r->nports && sc.layout == r->layout;
-    r->tiles = NULL;
-    forget(r);
-    r->ports = sc.rows;
-    r->hashes = sc.hashes;
-    r->nports = sc.n;
-    r->layout = sc.layout;
-    r->index = json_object();
-    const json_t *p, *run;
-    size_t i;
-    char key[200];
-    json_array_foreach(r->ports, i, p) {
-        page_key(str(p, "agent"), str(p, "path"), key, sizeof key);
-        json_object_set_new(r->index, key, json_integer((json_int_t)i));
-    }
-    r->runs = json_object();
-    r->by_port = json_object();
-    json_t *none = json_object(); /* nothing to mark: every tile is built below */
-    json_array_foreach(json_object_get(watch, "runs"), i, run)
-        apply_run(r, (json_t *)run, none);
-    json_decref(none);
-    r->moves = json_incref(json_object_get(watch, "moves"));
-    r->moves_text = json_dumps(r->moves, JSON_COMPACT);
-    r->job_ids = job_ids(watch);
-    r->seq = json_integer_value(json_object_get(watch, "seq"));
-    r->stamp = stamp;
-    r->doc = page_tiles_of(r->ports, r->by_port, r->moves);
-    json_object_set_new(r->doc, "jobs", job_summary(watch));
-    tile_index(r);
-    d->whole = 1;
-    d->layout = !same_layout;
-    d->jobs = !json_equal(old_jobs, json_object_get(r->doc, "jobs"));
-    changed_tiles(r, same_layout ? old_tiles : NULL, d);
-    json_decref(old_tiles);
-    json_decref(old_jobs);
-    d->ports_changed = r->nports;
-    d->runs_read = json_array_size(json_object_get(watch, "runs"));
-    d->tiles_built = r->nports;
-    json_decref(watch);
+    rd->on = 1;
+    rd->runs_read_up = r->doc && r->stamp && !strcmp(rd->stamp, r->stamp);
+    rd->st.whole = !r->doc;
     return 0;
 }
 
-/* The tile of the port at index i built again; into d->tiles when it changed. */
-static void rebuild_tile(struct page_rack *r, size_t i, struct page_rack_delta *d)
+/* The reading done: what the clients are to hear into d. */
+static void done(struct page_rack *r, struct page_rack_delta *d)
 {
-    const json_t *p = json_array_get(r->ports, i);
-    char key[200], id[160];
-    page_key(str(p, "agent"), str(p, "path"), key, sizeof key);
-    snprintf(id, sizeof id, "%s:%s", str(p, "agent"), str(p, "path"));
-    json_t *t = page_tile(p, json_object_get(r->by_port, key), r->moves);
-    json_t *was = json_object_get(r->tiles, id);
-    d->tiles_built++;
-    if (t && was && !json_equal(t, was)) {
-        json_object_update(was, t); /* in place: the same object is in doc's hub */
-        json_array_append(d->tiles, was);
-    }
-    json_decref(t);
-}
-
-static int by_index(const void *a, const void *b)
-{
-    size_t x = *(const size_t *)a, y = *(const size_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The tiles of the affected ports built again, in rack order (a run on a port that is
- * not in the rack has no tile). */
-static void rebuild_tiles(struct page_rack *r, const json_t *affected, struct page_rack_delta *d)
-{
-    size_t *at = malloc((json_object_size(affected) + 1) * sizeof *at), n = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)affected, k, v) {
-        json_t *i = json_object_get(r->index, k);
-        if (i && at)
-            at[n++] = (size_t)json_integer_value(i);
-    }
-    if (at)
-        qsort(at, n, sizeof *at, by_index);
-    for (size_t i = 0; i < n; i++)
-        rebuild_tile(r, at[i], d);
-    free(at);
-}
-
-/* What changed since the last reading; whole again when the layout or the jobs did. */
-static int read_changes(struct page_rack *r, struct store *s, struct page_rack_delta *d)
-{
-    struct scan sc;
-    if (scan_ports(r, s, 0, &sc) < 0)
-        return FR_ESTORE;
-    int layout = sc.n != r->nports || sc.layout != r->layout;
-    char *stamp = layout ? NULL : store_rack_stamp(s);
-    /* quiet: no run written and the same jobs since the last reading; only the moves are read */
-    int quiet = stamp && r->stamp && !strcmp(stamp, r->stamp);
-    json_t *watch = !stamp ? NULL : quiet ? store_doc_moves(s) : store_doc_watch(s, 0, r->seq, 0);
-    char *ids = watch && !quiet ? job_ids(watch) : NULL;
-    if (!watch || (!quiet && (!ids || strcmp(ids, r->job_ids)))) {
-        free(sc.hashes);
-        json_decref(sc.changed);
-        json_decref(watch);
-        free(ids);
-        free(stamp);
-        return read_whole(r, s, d);
-    }
-    free(ids);
+    struct reading *rd = &r->rd;
+    *d = rd->st;
+    d->done = 1;
+    d->layout = rd->layout;
+    d->jobs = rd->jobs;
+    d->tiles = rd->told;
+    rd->told = NULL;
     free(r->stamp);
-    r->stamp = stamp;
-    json_t *affected = json_object(), *v;
-    const char *k;
-    json_object_foreach(sc.changed, k, v) { /* the same ports in the same places: rows replaced */
-        size_t i = (size_t)strtoull(k, NULL, 10);
-        json_array_set(r->ports, i, v);
-        char key[200];
-        page_key(str(v, "agent"), str(v, "path"), key, sizeof key);
-        mark(affected, key);
-    }
-    d->ports_changed = json_object_size(sc.changed);
-    json_decref(sc.changed);
-    free(r->hashes);
-    r->hashes = sc.hashes;
-    const json_t *run;
-    size_t i;
-    json_array_foreach(json_object_get(watch, "runs"), i, run)
-        apply_run(r, (json_t *)run, affected);
-    d->runs_read = json_array_size(json_object_get(watch, "runs"));
-    if (!quiet)
-        r->seq = json_integer_value(json_object_get(watch, "seq"));
-    char *moves = json_dumps(json_object_get(watch, "moves"), JSON_COMPACT);
-    if (!moves || !r->moves_text || strcmp(moves, r->moves_text)) {
-        mark_moves(r->moves, affected);
-        json_decref(r->moves);
-        r->moves = json_incref(json_object_get(watch, "moves"));
-        mark_moves(r->moves, affected);
-    }
-    free(r->moves_text);
-    r->moves_text = moves;
-    rebuild_tiles(r, affected, d);
-    json_decref(affected);
-    if (!quiet) {
-        json_t *jobs = job_summary(watch);
-        d->jobs = !json_equal(jobs, json_object_get(r->doc, "jobs"));
-        json_object_set_new(r->doc, "jobs", jobs);
-    }
-    json_decref(watch);
+    r->stamp = rd->stamp;
+    rd->stamp = NULL;
+    end_reading(rd);
+}
+
+/* The rack read whole again into r->fresh, a step at a time; once it is done it takes
+ * r's place (the clients get a snapshot). */
+static int step_fresh(struct page_rack *r, struct store *s, uint64_t budget_ns, struct page_rack_delta *d)
+{
+    if (!r->fresh && !(r->fresh = page_rack_new()))
+        return FR_ENOMEM;
+    struct page_rack_delta fd;
+    int rc = page_rack_step(r->fresh, s, budget_ns, 1, &fd);
+    if (rc < 0 || !fd.done)
+        return rc;
+    struct page_rack *f = r->fresh;
+    r->fresh = NULL;
+    forget(r);
+    *r = *f;
+    free(f);
+    json_decref(fd.tiles);
+    *d = fd;
+    d->tiles = json_array();
+    d->whole = d->layout = 1;
     return 0;
 }
 
-int page_rack_read(struct page_rack *r, struct store *s, struct page_rack_delta *d)
+/* One part of the reading (a page of runs, then of ports; the moves; the tiles put in
+ * order; a hub's text): 0, 1 when there was none left, WHOLE, or an error. */
+static int part(struct page_rack *r, struct store *s, int want_text)
+{
+    struct reading *rd = &r->rd;
+    int rc = 0;
+    if (!rd->runs_read_up)
+        rc = read_runs(r, s);
+    else if (!rd->ports_read_up)
+        rc = read_ports(r, s);
+    else if (!rd->moves_read)
+        rc = read_moves(r, s);
+    else if (!rd->placed) {
+        rd->placed = 1;
+        if (rd->layout || !r->doc) {
+            rd->layout = 1;
+            return place(r);
+        }
+        if (rd->jobs) {
+            json_object_set(r->doc, "jobs", r->jobs);
+            free(r->text);
+            r->text = NULL;
+        }
+        return 0;
+    } else
+        return !(want_text || rd->layout) || text_step(r);
+    if (rc == 0)
+        build_dirty(r);
+    return rc;
+}
+
+int page_rack_step(struct page_rack *r, struct store *s, uint64_t budget_ns, int want_text,
+                   struct page_rack_delta *d)
 {
     memset(d, 0, sizeof *d);
-    d->tiles = json_array();
-    if (!d->tiles)
-        return FR_ENOMEM;
-    int rc = r->doc ? read_changes(r, s, d) : read_whole(r, s, d);
-    if (rc < 0) {
-        json_decref(d->tiles);
-        memset(d, 0, sizeof *d);
+    if (r->fresh)
+        return step_fresh(r, s, budget_ns, d);
+    if (!r->rd.on && begin(r, s) < 0)
+        return FR_ESTORE;
+    r->rd.st.steps++;
+    uint64_t t0 = cpu_ns();
+    int rc;
+    while ((rc = part(r, s, want_text)) == 0 && cpu_ns() - t0 < budget_ns)
+        ;
+    if (rc == 1) {
+        done(r, d);
+        return 0;
     }
-    return rc;
+    if (rc == WHOLE) { /* a job watched again */
+        end_reading(&r->rd);
+        return step_fresh(r, s, budget_ns, d);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+const char *page_rack_text(const struct page_rack *r, size_t *len)
+{
+    *len = r->text_len;
+    return r->text;
 }
 
 const json_t *page_rack_doc(const struct page_rack *r)

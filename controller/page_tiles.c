@@ -117,7 +117,7 @@ json_t *page_tile(const json_t *port, const json_t *port_runs, const json_t *mov
                  ? (int)(json_number_value(json_object_get(run, "fraction")) * 100 + 0.5) : -1;
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:i, s:i, s:s, s:s, s:i}", "id", id, "label",
                      str(port, "label"), "state", state, "tone", page_tone(state), "model",
-                     run ? str(run, "product_type") : "", "ecid",
+                     run ? str(run, "product_type") : str(port, "model"), "ecid",
                      *str(port, "ecid") ? str(port, "ecid") : run ? str(run, "ecid") : "",
                      "progress", progress, "try", run ? (int)json_integer_value(json_object_get(run, "attempt")) : 0,
                      "error", error, "move", move, "strikes",

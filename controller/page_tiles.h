@@ -6,7 +6,9 @@
  * then label), TILE = {"id": "agent:path", "label", "state", "tone", "model", "ecid",
  * "progress": 0..100 or -1, "try": n, "error", "move", "strikes"}.
  * state: "quarantined", the state of the unit run on the port, "present" (a unit, no
- * run) or "empty"; tone groups states for colour: ok, busy, wait, bad, idle. */
+ * run) or "empty"; tone groups states for colour: ok, busy, wait, bad, idle. model: the
+ * shown run's unit's, or with no run the model of the unit on the port (the port's
+ * "model", where the port rows carry one). */
 #ifndef PAGE_TILES_H
 #define PAGE_TILES_H
 

@@ -315,18 +315,21 @@ json_t *store_doc_status_page(struct store *s, uint64_t job_id, int with_runs, c
 json_t *store_doc_watch(struct store *s, uint64_t job_id, int64_t since, int limit);
 json_t *store_doc_units(struct store *s, const struct store_page *pg);
 json_t *store_doc_ports(struct store *s, const struct store_page *pg);
-/* A port as the rack page's tile shows it (controller/page_tiles.h): its unit (ECID, ""
- * when none is plugged in), quarantined or not, its strikes, and the reason its ports
- * document gives. Strings valid during the call only. */
+/* A port as the rack page's tile shows it (controller/page_tiles.h): its unit (ECID and
+ * model, "" when none is plugged in; of several present on it, the one the ports document
+ * names), quarantined or not, its strikes, the reason its ports document gives, and its
+ * change number (ports.seq). Strings valid during the call only. */
 struct store_rack_port {
-    const char *agent, *path, *label, *hub, *reason, *ecid;
+    const char *agent, *path, *label, *hub, *reason, *ecid, *model;
     int quarantined;
     long long strikes;
+    int64_t seq;
 };
 typedef void (*store_rack_port_fn)(void *arg, const struct store_rack_port *port);
-/* Every port in rack order (agent, label, path), fn called for each: 0, or FR_ESTORE when
- * the store could not be read (fn may have seen some ports). */
-int store_rack_ports(struct store *s, store_rack_port_fn fn, void *arg);
+/* The ports written after change number since (0: every port), in change order, at most
+ * limit of them, fn called for each: how many, or FR_ESTORE when the store could not be
+ * read (fn may have seen some ports). */
+int store_rack_ports_since(struct store *s, int64_t since, int limit, store_rack_port_fn fn, void *arg);
 /* What tells a quiet rack from one whose runs or jobs changed: the newest change number
  * of any unit run (unit_runs.seq) and the watched jobs' ids, states and names, as text
  * (malloc'ed; NULL when the store could not be read). */

@@ -105,14 +105,17 @@ def stream_follows_a_job(bindir):
 
 
 def readings_read_what_changed(log):
-    """The page reads the rack whole only at its first reading and when the watched jobs
-    change (the job's submit); every other reading reads the runs written since the one
-    before, and a quiet one reads none and builds no tile."""
+    """The page reads the rack whole only at its first reading: the submit's reading reads
+    the job's runs and no port, and every other reading reads the runs and ports written
+    since the one before; a quiet one reads none and builds no tile."""
     lines = [l for l in log.splitlines() if "read the rack" in l]
     whole = [l for l in lines if "read the rack whole" in l]
     check(len(lines) > len(whole) + 2, "readings: %s" % lines[-10:])
-    check(1 <= len(whole) <= 3, "read whole only at the start and at the submit: %s" % whole)
-    check(any(", 3 runs read" in l for l in whole[1:]), "the submit's reading read its 3 runs: %s" % whole)
+    check(len(whole) == 1 and lines[0] in whole, "read whole only at the first reading: %s" % whole)
+    check(": %d port rows changed, 0 runs read, %d tiles built" % (len(LABELS), len(LABELS)) in whole[0],
+          "the first reading read every port once and built every tile once: %s" % whole)
+    check(any(": 0 port rows changed, 3 runs read" in l for l in lines[1:]),
+          "the submit's reading read its 3 runs and no port: %s" % lines)
     check(any(": 0 port rows changed, 0 runs read, 0 tiles built, 0 sent" in l for l in lines[-3:]),
           "a quiet reading reads nothing: %s" % lines[-3:])
     check(any(", 0 runs read" not in l and "whole" not in l for l in lines), "changes read alone: %s" % lines)

@@ -2,6 +2,7 @@
 fr_unit_test(test_store SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_store.c LIBS fr_controller_core)
 fr_unit_test(test_mirror_range SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_mirror_range.c LIBS fr_controller_core)
 fr_unit_test(test_page SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_page.c LIBS fr_controller_core)
+fr_unit_test(test_page_rack SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_page_rack.c LIBS fr_controller_core)
 
 # The controller built with FR_STORE_FAULTS (the Nth SQLite call of the store fails) for
 # the failure-injection sweep; flashrackd itself never has it.
