@@ -10,13 +10,16 @@
  * GET /rack.json   the snapshot as one JSON document
  *
  * The rack is read from the store every PAGE_TICK_MS while a client listens, and only
- * what changed is sent. A reading reads only what changed (page_rack.h: the port rows
- * with a tile's columns, the runs written since the last reading) and builds only the
- * tiles that may have; the whole rack is read at the first reading and when ports came
- * or went or the watched jobs changed. Where one reading costs more than a tenth of that (a site of
- * thousands of ports), the next waits PAGE_DUTY times as long as the last took, so an
- * open page never takes more than about a tenth of the loop. At most [page] max_clients streams (503 beyond); each client
- * has a queue of at most [page] client_buffer_kb unread bytes, or one event (a snapshot
+ * what changed is sent. A reading reads only what changed (page_rack.h: the ports and the
+ * runs written since the last reading, by their change numbers) and builds only the
+ * tiles that may have; it goes in steps of at most PAGE_RACK_STEP_NS of CPU, one per turn
+ * of the loop, the first reading (the whole rack) too, and the clients hear of it only
+ * when it is done. A request for /rack.json or /events waits (suspended) for the reading
+ * it starts and is answered from the rack's text, kept a hub at a time. Where one reading
+ * costs more than a tenth of PAGE_TICK_MS (a busy site of thousands of ports), the next
+ * waits PAGE_DUTY times as long as the last took, so an open page never takes more than
+ * about a tenth of the loop. At most [page] max_clients streams (503 beyond, at once);
+ * each client has a queue of at most [page] client_buffer_kb unread bytes, or one event (a snapshot
  * larger than that goes to a client that has read everything): a client that falls that
  * far behind is dropped, so a slow reader never grows the controller's memory. A client
  * that went away is noticed at the next event or heartbeat sent to it (a stream with
