@@ -13,7 +13,8 @@ a run to show), then:
   client reading /events (the page refreshes every 500 ms while a client is connected):
   the difference is what an open page costs the controller's loop;
 - the loop probe's longest turn (ms of the loop's own CPU between two ticks), logged at
-  the controller's exit.
+  the controller's exit, and the late ticks it warned of after the site was filled (the
+  page's part: the readings above), each with the loop's CPU since the tick before.
 bench/page_bench (C) times the tiles alone. Use a Release build.
 
 Usage: bench/page_bench.py BIN_DIR [--units 10000] [--runs 5] [--seconds 10] [--buffer-kb KB]
@@ -22,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -73,6 +75,14 @@ def cpu_rate(pid, seconds):
     return (controller_cpu(pid) - c0) / (time.monotonic() - t0)
 
 
+def page_stalls(tmp, offset):
+    """the loop's CPU (ms) of each late tick the loop probe warned of after offset in its log"""
+    with open(os.path.join(tmp, "flashrackd.log"), errors="replace") as f:
+        f.seek(offset)
+        text = f.read()
+    return [int(ms) for ms in re.findall(r"loop stalled: .* \((\d+) ms of the loop's CPU", text)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bindir")
@@ -91,6 +101,7 @@ def main():
     p, aep, cep = scale_bench.start_controller(bindir, tmp, None, sets)
     try:
         d = fill_site(bindir, aep, cep, args.units, "page_bench")
+        filled = os.path.getsize(os.path.join(tmp, "flashrackd.log"))
         print("load average before: %.2f %.2f %.2f; %d units" % (os.getloadavg() + (d["units"],)))
         walls, cpus, tiles = [], [], 0
         for _ in range(args.runs + 1):
@@ -118,7 +129,10 @@ def main():
         scale_bench.stop_controller(p)
     lc = scale_bench.loop_cpu(tmp)
     if lc:
-        print("loop turns over 50 ms of CPU: %d, the longest %d ms" % lc)
+        print("loop turns over 50 ms of CPU: %d, the longest %d ms (the fill included)" % lc)
+    late = page_stalls(tmp, filled)
+    print("after the fill: %d ticks more than 50 ms late%s" % (
+        len(late), ", with at most %d ms of the loop's CPU since the tick before" % max(late) if late else ""))
     shutil.rmtree(tmp, ignore_errors=True)
 
 
