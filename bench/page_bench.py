@@ -17,7 +17,10 @@ a run to show), then:
   page's part: the readings above), each with the loop's CPU since the tick before.
 bench/page_bench (C) times the tiles alone. Use a Release build.
 
+With --perf FILE the controller is recorded (perf record -g) during the first GET alone.
+
 Usage: bench/page_bench.py BIN_DIR [--units 10000] [--runs 5] [--seconds 10] [--buffer-kb KB]
+       [--perf FILE]
 """
 import argparse
 import http.client
@@ -25,8 +28,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -75,6 +80,14 @@ def cpu_rate(pid, seconds):
     return (controller_cpu(pid) - c0) / (time.monotonic() - t0)
 
 
+def start_perf(pid, out):
+    """perf record -g of pid into out, once it has begun"""
+    rec = subprocess.Popen(["perf", "record", "-g", "-F", "1999", "-p", str(pid), "-o", out],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    time.sleep(1)
+    return rec
+
+
 def page_stalls(tmp, offset):
     """the loop's CPU (ms) of each late tick the loop probe warned of after offset in its log"""
     with open(os.path.join(tmp, "flashrackd.log"), errors="replace") as f:
@@ -89,6 +102,7 @@ def main():
     ap.add_argument("--units", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--perf", help="record the controller during the first GET into this perf.data file")
     ap.add_argument("--buffer-kb", type=int, default=None,
                     help="[page] client_buffer_kb (default: the controller's)")
     args = ap.parse_args()
@@ -104,11 +118,15 @@ def main():
         filled = os.path.getsize(os.path.join(tmp, "flashrackd.log"))
         print("load average before: %.2f %.2f %.2f; %d units" % (os.getloadavg() + (d["units"],)))
         walls, cpus, tiles = [], [], 0
-        for _ in range(args.runs + 1):
+        for i in range(args.runs + 1):
+            rec = start_perf(p.pid, args.perf) if args.perf and i == 0 else None
             c0, t0 = controller_cpu(p.pid), time.monotonic()
             doc = get_rack(page_port)
             walls.append(time.monotonic() - t0)
             cpus.append(controller_cpu(p.pid) - c0)
+            if rec:
+                rec.send_signal(signal.SIGINT)
+                rec.wait(60)
             tiles = sum(len(h["tiles"]) for h in doc["hubs"])
         size = len(json.dumps(doc, separators=(",", ":")))
         print("GET /rack.json: %d tiles, %d bytes; the first (the rack read whole) %.0f ms wall, %.0f ms of "
