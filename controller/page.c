@@ -11,6 +11,7 @@
 #include "ctl.h"
 #include "fr_err.h"
 #include "fr_log.h"
+#include "fr_turn.h"
 #include "httpd.h"
 #include "page_rack.h"
 #include "sse.h"
@@ -137,7 +138,7 @@ static void step(struct page *p)
     p->reading_ns += uv_hrtime() - t0;
     p->reading = rc == 0 && !d.done;
     if (p->reading) {
-        uv_timer_start(&p->step, on_step, 0, 0);
+        fr_turn_later(&p->step, on_step); /* after the loop has read its sockets again */
         return;
     }
     if (rc == 0) {

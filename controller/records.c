@@ -8,6 +8,7 @@
 
 #include "fr_err.h"
 #include "fr_log.h"
+#include "fr_turn.h"
 #include "fr_models.h"
 #include "fr_time.h"
 #include "fr_types.h"
@@ -314,7 +315,7 @@ static void on_timer(uv_timer_t *t)
     struct records *r = t->data;
     int rc = records_write_due(r, r->store, RECORDS_PER_TURN, fr_time_wall_ms());
     if (rc > 0)
-        arm(r, RECORDS_NEXT_MS); /* after the loop has polled its sockets again */
+        arm(r, FR_TURN_NEXT_MS); /* after the loop has polled its sockets again */
     else if (rc < 0)
         arm(r, RECORDS_RETRY_MS);
 }

@@ -31,8 +31,6 @@
 #include "store.h"
 
 #define RECORDS_PER_TURN 64    /* records written per loop turn: ~6 ms; the rest next turn */
-#define RECORDS_NEXT_MS 1      /* the next batch: not 0, which libuv 1.44 runs in the same
-                                * timer phase, every batch at once with no I/O between */
 #define RECORDS_RETRY_MS 1000  /* after a batch that could not be written */
 
 /* A run whose record is due: ecid 0 for every ended run of job (a cancel), job 0 for

@@ -4,6 +4,7 @@ fr_unit_test(test_config SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_config.c LI
 fr_unit_test(test_types SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_types.c LIBS fr_common)
 fr_unit_test(test_zsock SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_zsock.c LIBS fr_common TIMEOUT 120)
 fr_unit_test(test_replay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_replay.c LIBS fr_common)
+fr_unit_test(test_turn SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_turn.c LIBS fr_common)
 fr_unit_test(test_linebuf SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_linebuf.c LIBS fr_common)
 fr_unit_test(test_ipsw SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ipsw.c LIBS fr_ipsw fr_common)
 fr_unit_test(test_tss SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_tss.c LIBS fr_tss PkgConfig::MHD)
