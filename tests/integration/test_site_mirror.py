@@ -77,9 +77,11 @@ def one_upstream_download_per_site(bindir):
             # damaged meanwhile is fetched again, never served.
             site.kill("flashrackd", signal.SIGTERM)
             kept = os.path.join(site.dir, "mirror", sha + ".ipsw")
-            with open(kept, "r+b") as f:
+            with open(kept, "r+b") as f:  # a byte changed, whatever it was (random data)
                 f.seek(1000)
-                f.write(b"X")
+                was = f.read(1)[0]
+                f.seek(1000)
+                f.write(bytes([was ^ 0xFF]))
             site.start_controller()
             status, hdr, _ = http_get(site.mirror + "/ipsw/" + sha)
             check(status == 503 and hdr.get("Retry-After"), "checked before served: %s" % status)
