@@ -123,6 +123,7 @@ struct samples {
 struct stats {
     uint64_t sent, received, send_fail;
     uint64_t rehellos, relinks, replays, started_twice, restored_twice, refused, assigns;
+    uint64_t assigns_again; /* JobAssigns of an attempt it already had (each answered again) */
     uint64_t results_sent, results_acked, restored, failed_results;
     struct samples submit_assign, attach_assign, result_ack;
     uint64_t last_assign_ns;
@@ -474,14 +475,48 @@ static void start_restore(struct lg_agent *a, struct lg_unit *u, const Fr__JobAs
     uv_timer_start(&u->end, on_restore_end, (uint64_t)ms, 0);
 }
 
+/* A JobAssign of an attempt it runs or ran (the controller had not read our accept): as
+ * the agent answers it (agent/unit_run.c), with an accept again while it runs, or its
+ * result again, under a new seq, while that waits for its ack. Neither counts as a result. */
+static void answer_again(struct lg_agent *a, const struct lg_unit *u, const Fr__AttemptRef *ref)
+{
+    G.st.assigns_again++;
+    if (u->running) {
+        Fr__AttemptRef r = *ref;
+        Fr__JobAccept acc = FR__JOB_ACCEPT__INIT;
+        acc.ref = &r;
+        acc.accepted = 1;
+        acc.reason = "already running";
+        Fr__Envelope env = FR__ENVELOPE__INIT;
+        env.body_case = FR__ENVELOPE__BODY_JOB_ACCEPT;
+        env.job_accept = &acc;
+        send_reliable(a, &env, 0);
+        return;
+    }
+    for (struct outbox_entry *e = a->outbox; e; e = e->next) {
+        Fr__Envelope *env = NULL;
+        char err[64];
+        if (!e->is_result || e->ref.attempt_id != ref->attempt_id ||
+            fr_wire_unpack(e->data, e->len, &env, err, sizeof err) < 0)
+            continue;
+        char *kept_id = env->agent_id; /* send_reliable points it at ours; this one is freed */
+        send_reliable(a, env, 0);
+        env->agent_id = kept_id;
+        fr_wire_free(&env);
+        return;
+    }
+}
+
 static void on_assign(struct lg_agent *a, const Fr__JobAssign *as)
 {
     struct lg_unit *u = NULL;
     for (int i = 0; i < G.o.nports && !u; i++)
         if (a->units[i].ecid == as->ref->ecid)
             u = &a->units[i];
-    if (u && as->ref->attempt_id == u->last_attempt)
-        return; /* the heartbeat's re-send of one we run or ran (it crossed our accept) */
+    if (u && as->ref->attempt_id == u->last_attempt) {
+        answer_again(a, u, as->ref); /* a re-send that crossed our accept */
+        return;
+    }
     if (!u || !u->present) {
         G.st.refused++;
         return;
@@ -921,6 +956,7 @@ static int report(void)
     put_i(j, "rehellos", G.st.rehellos);
     put_i(j, "relinks", G.st.relinks);
     put_i(j, "replays", G.st.replays);
+    put_i(j, "assigns_again", G.st.assigns_again);
     put_i(j, "refused_assigns", G.st.refused);
     put_i(j, "send_fail", G.st.send_fail);
     put_i(j, "plugged", G.plugged);

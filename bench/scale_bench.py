@@ -198,17 +198,17 @@ def done(r):
 def print_burst(rows):
     print("| units | submit → last JobAssign | submit → JobAssign p50 / p99 | JobResult → ack "
           "p50 / p99 | job done | msgs/s | controller CPU | peak RSS | stalls > 50 ms late / of CPU | "
-          "re-Hellos / replays | started twice | loadgen CPU | load avg |")
+          "re-Hellos / replays / JobAssigns again | started twice | loadgen CPU | load avg |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s / %s | %s | %s%s | %.1f |" % (
+        print("| %s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s | %s / %s / %s | %s | %s%s | %.1f |" % (
             r["units"], fmt(r["submit_last_assign_s"], " s", 2),
             fmt(r["submit_assign_p50_ms"], " ms", 0), fmt(r["submit_assign_p99_ms"], " ms", 0),
             fmt(r["result_ack_p50_ms"], " ms", 1), fmt(r["result_ack_p99_ms"], " ms", 1),
             fmt(r["job_done_s"], " s", 1) if done(r) else
             "not done in %g s (%d/%d acked)" % (r["job_done_s"], r["results_acked"], r["units"]),
             fmt(r["msgs_per_s"], "", 0), fmt(r["controller_cpu_s"], " s", 1),
-            fmt(r["controller_peak_rss_mb"], " MB", 0), loop_of(r), r["rehellos"], r["replays"],
+            fmt(r["controller_peak_rss_mb"], " MB", 0), loop_of(r), r["rehellos"], r["replays"], r.get("assigns_again", "?"),
             r["started_twice"], fmt(r["loadgen_cpu_s"], " s", 1),
             " (bottleneck)" if r.get("loadgen_bottleneck") else "", r["load1"]))
     for r in rows:
@@ -221,17 +221,17 @@ def print_steady(rows, args):
           "directions at loadgen" % args.duration)
     print("| units (ports) | rate | plugged | attach → JobAssign p50 / p99 | JobResult → ack p99 | "
           "window msgs/s sent / read / both | controller CPU | peak RSS | "
-          "stalls > 50 ms late / of CPU | re-Hellos / replays | loadgen CPU | load avg |")
+          "stalls > 50 ms late / of CPU | re-Hellos / replays / JobAssigns again | loadgen CPU | load avg |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %s | %g | %s | %s / %s | %s | %s / %s / %s | %s | %s | %s | %s / %s | %s%s | %.1f |" % (
+        print("| %s | %g | %s | %s / %s | %s | %s / %s / %s | %s | %s | %s | %s / %s / %s | %s%s | %.1f |" % (
             r["units"], r["rate"], r["plugged"], fmt(r["attach_assign_p50_ms"], " ms", 1),
             fmt(r["attach_assign_p99_ms"], " ms", 1), fmt(r["result_ack_p99_ms"], " ms", 1),
             fmt(r.get("window_sent_per_s"), "", 0), fmt(r.get("window_controller_read_per_s"), "", 0),
             fmt((r.get("window_sent_per_s") or 0) + (r.get("window_received_per_s") or 0)
                 if "window_sent_per_s" in r else None, "", 0),
             fmt(r["controller_cpu_s"], " s", 1),
-            fmt(r["controller_peak_rss_mb"], " MB", 0), loop_of(r), r["rehellos"], r["replays"],
+            fmt(r["controller_peak_rss_mb"], " MB", 0), loop_of(r), r["rehellos"], r["replays"], r.get("assigns_again", "?"),
             fmt(r["loadgen_cpu_s"], " s", 1), " (bottleneck)" if r.get("loadgen_bottleneck") else "",
             r["load1"]))
     for r in rows:
