@@ -7,6 +7,7 @@
 #include "ctl.h"
 #include "fr_err.h"
 #include "fr_log.h"
+#include "fr_replay.h"
 #include "fr_time.h"
 #include "fr_types.h"
 #include "fr_wire.h"
@@ -91,9 +92,86 @@ void agents_send_assign(struct controller *c, const Fr__AttemptRef *ref, const s
     agents_send(c, a, &env);
 }
 
+/* ---- re-sending JobAssigns --------------------------------------------------------- */
+
+/* A JobAssign has no ack: its attempt stays "assigned" until the agent's accept or
+ * refusal is applied. On a live link a JobAssign is not lost, only queued, and when we
+ * are behind, the accept waits in our own queue. Sending every unaccepted one again on
+ * every tick sent a 20,000-unit burst's 20,000 JobAssigns again once a second while the
+ * accepts waited unread. So, as an agent does with its outbox (fr_replay.h), they go
+ * again only where one may have been lost:
+ *   - after the agent's Hello (a new link: what went to the old one may be gone), all;
+ *   - else the ones claimed more than a heartbeat ago, on a tick when the agent's
+ *     reliable messages stood still since the previous one (while they move, we are
+ *     reading its stream, and an accept it sent is in it) and 1, 2, 4, 8, then 16
+ *     ticks after the last round that found some; after RESEND_MAX_TICKS whatever its
+ *     messages do, so that an agent that never stops sending still gets a lost one;
+ *   - at most RESEND_PER_TICK a tick, the agents in turn from where the last tick stopped.
+ * Counted in ticks: a loop that runs late sends no more for it. The agent refuses an
+ * attempt it already has, so a copy never starts anything twice. */
+#define RESEND_MAX_TICKS FR_REPLAY_MAX_WAIT
+#define RESEND_PER_TICK 1024
+
+struct resend {
+    struct controller *c;
+    size_t n;
+};
+
 static void on_resend_assign(void *arg, const Fr__AttemptRef *ref, const struct attempt_info *ai)
 {
-    agents_send_assign(arg, ref, ai);
+    struct resend *r = arg;
+    agents_send_assign(r->c, ref, ai);
+    r->n++;
+}
+
+/* A new link: everything still assigned goes at the next tick, and the waits start over. */
+static void resend_relink(struct agent_state *a)
+{
+    a->tick_seq = a->applied_seq;
+    a->resend_idle = a->resend_rounds = 0;
+    a->resend_due = a->resend_any_age = 1;
+}
+
+/* One tick for an online agent: whether its next round is due. */
+static void resend_tick(struct agent_state *a)
+{
+    int moved = a->applied_seq != a->tick_seq;
+    a->tick_seq = a->applied_seq;
+    a->resend_idle += a->resend_idle < RESEND_MAX_TICKS;
+    unsigned wait = 1u << (a->resend_rounds < 4 ? a->resend_rounds : 4);
+    if (a->resend_idle >= RESEND_MAX_TICKS || (!moved && a->resend_idle >= wait))
+        a->resend_due = 1;
+}
+
+static void resend_round(struct controller *c, struct agent_state *a, struct resend *r)
+{
+    size_t before = r->n;
+    uint64_t claimed_before = a->resend_any_age ? (uint64_t)INT64_MAX
+                                                : fr_time_wall_ms() - (uint64_t)c->cfg.heartbeat_ms;
+    if (store_assigned_attempts(c->store, a->id, claimed_before, on_resend_assign, r) < 0)
+        fr_warn("agents", "agent '%s': cannot read its unaccepted attempts: %s", a->id,
+                store_errmsg(c->store));
+    a->resend_rounds = r->n > before ? a->resend_rounds + 1 : 0;
+    a->resend_idle = 0;
+    a->resend_due = a->resend_any_age = 0;
+}
+
+static void resend_assigns(struct controller *c)
+{
+    struct resend r = { c, 0 };
+    struct agent_state *start = c->resend_next ? c->resend_next : c->agents, *a = start;
+    c->resend_next = NULL;
+    while (a) {
+        if (r.n >= RESEND_PER_TICK) {
+            c->resend_next = a; /* the rest on the next tick */
+            return;
+        }
+        if (a->online && a->resend_due)
+            resend_round(c, a, &r);
+        a = a->next ? a->next : c->agents;
+        if (a == start)
+            return;
+    }
 }
 
 /* ---- Hello ------------------------------------------------------------------------- */
@@ -115,6 +193,7 @@ static void on_hello(struct controller *c, struct agent_state *a, const Fr__Enve
         sched_expand_unit(c, h->units[i]->ecid);
     a->session = env->session;
     a->slots = h->slots;
+    resend_relink(a);
     if (!a->online)
         store_event(c->store, now, "agent", 0, 0, a->id, NULL, "online");
     a->online = 1;
@@ -418,6 +497,7 @@ void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
         if (!a->online) { /* the same session, silent for a while: it is back */
             a->online = 1;
             fr_info("agents", "agent '%s' online again", a->id);
+            resend_relink(a); /* nothing went to it while it was offline */
             store_event(c->store, fr_time_wall_ms(), "agent", 0, 0, a->id, NULL, "online");
             sched_kick(c);
         }
@@ -459,6 +539,7 @@ void agents_on_heartbeat(uv_timer_t *t)
             continue;
         }
         send_heartbeat(c, a->route, a->applied_seq);
-        store_live_attempts(c->store, a->id, "assigned", on_resend_assign, c);
+        resend_tick(a);
     }
+    resend_assigns(c);
 }

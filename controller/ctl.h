@@ -68,6 +68,12 @@ struct agent_state {
     uint64_t refused;      /* attempts it refused */
     char key[48];          /* the CURVE key its Hello came with ("" in insecure mode) */
     char route[FR_ZSOCK_ROUTE_MAX]; /* the routing id its last Hello came from ("ID/RANDOM") */
+    /* its JobAssigns not accepted yet, sent again (agents.c, "re-sending JobAssigns") */
+    uint64_t tick_seq;       /* applied_seq at the previous heartbeat tick */
+    unsigned resend_idle;    /* ticks since they last went again */
+    unsigned resend_rounds;  /* rounds since its Hello that found some, in a row */
+    int resend_due;          /* the next round may take them (RESEND_PER_TICK permitting) */
+    int resend_any_age;      /* ... all of them, however new (a new link) */
     struct agent_state *next;
 };
 
@@ -107,6 +113,7 @@ struct controller {
     struct agent_state *agents;
     uint64_t dropped_unknown; /* refused messages from no known agent */
     uint64_t last_tick;       /* uv_now of the last heartbeat tick */
+    struct agent_state *resend_next; /* whose JobAssigns the next tick looks at first (NULL: the first's) */
     uint64_t sched_retry_at;  /* uv_now when a held-back run may be assigned (0 = none) */
     struct mirror *mirror;    /* mirror.c; NULL when off */
     struct page *page;        /* page.c, the rack page; NULL when off */

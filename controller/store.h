@@ -159,6 +159,10 @@ int store_firmware_url(struct store *s, const char *sha, char *url, size_t len);
 /* Calls cb for every live attempt (assigned or running) on agent; state_filter NULL = both. */
 int store_live_attempts(struct store *s, const char *agent, const char *state_filter,
                         store_attempt_cb cb, void *arg);
+/* Calls cb for every attempt on agent still assigned (not accepted) that was claimed
+ * before claimed_before_ms (wall clock): the JobAssigns the heartbeat may send again. */
+int store_assigned_attempts(struct store *s, const char *agent, uint64_t claimed_before_ms,
+                            store_attempt_cb cb, void *arg);
 
 /* Live attempts (assigned or running) on agent, or FR_ESTORE. */
 int store_live_count(struct store *s, const char *agent);

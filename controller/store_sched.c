@@ -578,6 +578,14 @@ int store_live_attempts(struct store *s, const char *agent, const char *state_fi
                                  state_filter ? state_filter : ""), cb, arg);
 }
 
+int store_assigned_attempts(struct store *s, const char *agent, uint64_t claimed_before_ms,
+                            store_attempt_cb cb, void *arg)
+{
+    return each_attempt(s, st_query(s, "SELECT " ATTEMPT_COLS " FROM attempts a JOIN jobs j ON j.id = a.job"
+                                    " WHERE a.agent = ? AND a.state = 'assigned' AND a.started < ?"
+                                    " ORDER BY a.id", "tu", agent, claimed_before_ms), cb, arg);
+}
+
 int store_job_firmware(struct store *s, uint64_t job, char *fw, size_t fwlen, char *sha, size_t shalen)
 {
     sqlite3_stmt *st = st_query(s, "SELECT firmware, sha256 FROM jobs WHERE id = ?", "u", job);
