@@ -289,7 +289,7 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* Keys first: a controller that cannot authenticate its peers does not start. */
 /* The heartbeat tick, its CPU counted for the loop probe (it sends to every agent and
- * reads each one's unaccepted attempts again). */
+ * sends unaccepted JobAssigns again where they may have been lost). */
 static void on_heartbeat_tick(uv_timer_t *t)
 {
     struct controller *c = t->data;
