@@ -48,6 +48,7 @@ int fr_state_is_terminal(enum fr_state s);
     X(STACK_TOO_OLD, "stack_too_old")        \
     X(HARDWARE, "hardware")                  \
     X(BATTERY, "battery")                    \
+    X(VERIFICATION, "verification")          \
     X(UNKNOWN, "unknown")                    \
     X(INTERRUPTED, "interrupted")
 

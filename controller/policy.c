@@ -139,6 +139,7 @@ void policy_after_attempt(const struct policy_cfg *cfg, const struct policy_hist
         bounded_retry(cfg, h, cls, 2, d);
         return;
     case FR_CLASS_UNKNOWN:
+    case FR_CLASS_VERIFICATION: /* the restore did not take: once more, then failed */
         bounded_retry(cfg, h, cls, 1, d);
         return;
     default: /* not_signed, wrong_firmware, stack_too_old: configuration, never retried */

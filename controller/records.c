@@ -132,10 +132,10 @@ static json_t *verification_of(const json_t *a)
 
 static const char *result_of(const char *state, int erase, const json_t *last)
 {
-    if (strcmp(state, "done") != 0)
-        return "not sanitized";
     if (last && !strcmp(str(last, "verified"), "does not match"))
         return "verification failed: the unit does not run the firmware that was installed";
+    if (strcmp(state, "done") != 0)
+        return "not sanitized";
     return erase ? "sanitized" : "restored, not sanitized (update restore)";
 }
 

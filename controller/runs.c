@@ -109,6 +109,15 @@ static int apply_live(struct store *s, const struct policy_cfg *base, const char
                                e->unit_version, e->unit_build, e->unverified };
     char verdict[400];
     enum verify_status vs = verify_judge(&vi, verdict, sizeof verdict);
+    /* The engine said it restored, but the unit runs something else: the restore did not
+     * take, so the attempt failed (class verification), whatever the engine's exit said. */
+    struct run_end judged = *e;
+    if (vs == VERIFY_MISMATCH) {
+        judged.outcome = FR__OUTCOME__OUTCOME_FAILED;
+        judged.error_class = cls = fr_class_name(FR_CLASS_VERIFICATION);
+        judged.error_text = verdict;
+    }
+    e = &judged;
     struct attempt_end ae = { outcome_name(e->outcome), cls, e->error_text ? e->error_text : "",
                               e->log_path ? e->log_path : "", fx->port, e->exit_code,
                               e->ended_ms ? e->ended_ms : now_ms, e->fw_version, e->fw_build,

@@ -2,8 +2,8 @@
 shows on the simulator's usbmuxd; the agent reads its ProductVersion and BuildVersion
 through lockdownd (unpaired) and sends them with the result; the controller compares them
 with what the engine installed. The record and the report say "matches", "does not
-match" (a unit that reports another build: a failed verification) or "not verified"
-with the reason (a unit that stays in recovery mode holds its port only verify_wait_s).
+match" (a unit that reports another build: a failed verification, which fails the
+attempt: the unit is restored once more, then its run fails) or "not verified" with the reason (a unit that stays in recovery mode holds its port only verify_wait_s).
 lockdownd gives the IMEI only in a session: the unit paired with this host has it in its
 record and in `flashrack unit` (read before its erase, after which the unit no longer
 trusts the host); an unpaired one says "not known"."""
@@ -13,7 +13,8 @@ RACK = """
 [sim]
 seed = 11
 time_scale = 400
-move_s = 36000
+; the technician puts a unit back in DFU in 40 simulated seconds (0.1 s)
+move_s = 40
 
 [host A]
 fill = no
@@ -65,13 +66,37 @@ def luhn_ok(digits):
     return total % 10 == 0
 
 
+def run_of(site, job, ecid):
+    return next(r for r in site.job(job)["runs"] if r["ecid"] == ecid)
+
+
+def report_unit(site, job, ecid):
+    return next(u for u in site.cli_json("report", str(job))["units"] if u["ecid"] == ecid)
+
+
 def restored_units_are_read_back_and_compared(bindir):
     site = Site(bindir, RACK, usbmuxd=True, discovery="sim+usbmuxd", verify_wait_s=WAIT_S)
     with started(site):
         site.wait_for(lambda: sum(1 for u in site.cli_json("units")["units"] if u["present"]) == 3,
                       30, "three units present")
         job = site.submit("--ecid", ",".join((GOOD, OTHER, STAYS)))
+        # the unit that says another build failed its restore: it is restored once more,
+        # which needs it in recovery; unpaired on iOS 18 it cannot be sent there, so the
+        # operator is asked for the buttons, and puts it in DFU on the same port
+        site.wait_for(lambda: run_of(site, job, OTHER)["state"] == "needs_operator", 60,
+                      "the unit that says another build waiting for the operator")
+        tries = report_unit(site, job, OTHER)["attempts"]
+        check([(a["outcome"], a["error_class"]) for a in tries] ==
+              [("failed", "verification"), ("failed", "needs_dfu")],
+              "a failed verification, then the way back to recovery refused: %s" % tries)
+        site.move_unit(OTHER, "A-02", dfu=True)
         site.wait_job_finished(job, 90)
+        tries = report_unit(site, job, OTHER)["attempts"]
+        check(len(tries) == 3 and tries[2]["error_class"] == "verification" and
+              run_of(site, job, OTHER)["state"] == "failed",
+              "restored again from DFU, still another build: the run failed: %s" % tries)
+        check(run_of(site, job, GOOD)["state"] == "done" and run_of(site, job, STAYS)["state"] == "done",
+              "the unit that matches and the one not read back are done")
         recs = records(site, job)
         check(set(recs) == {GOOD, OTHER, STAYS}, "a record per unit: %s" % sorted(recs))
         good = recs[GOOD]["verification"]

@@ -112,6 +112,23 @@ static void non_moving_classes(void **state)
     assert_int_equal(play(&c, &nd, FR_CLASS_NO_DEVICE, "A:1-1.1", &d), POLICY_OPERATOR);
 }
 
+/* The engine said it restored but the unit runs another build: the restore did not take.
+ * Once more in place (not the port's fault, no strike), then the run fails. */
+static void a_failed_verification_is_retried_once_then_failed(void **state)
+{
+    struct policy_cfg c = cfg_default();
+    struct policy_history h = { 0 };
+    struct policy_decision d;
+    assert_int_equal(play(&c, &h, FR_CLASS_VERIFICATION, "A:1-1.1", &d), POLICY_RETRY_IN_PLACE);
+    assert_int_equal(d.next, FR_STATE_WAITING_UNIT);
+    assert_false(d.strike_port);
+    assert_int_equal(play(&c, &h, FR_CLASS_VERIFICATION, "A:1-1.1", &d), POLICY_FAIL);
+    assert_int_equal(d.next, FR_STATE_FAILED);
+    assert_false(d.strike_port);
+    assert_int_equal(h.nfailed_ports, 0);
+    assert_string_equal(fr_class_name(FR_CLASS_VERIFICATION), "verification");
+}
+
 static void interruptions_do_not_count(void **state)
 {
     struct policy_cfg c = cfg_default();
@@ -242,6 +259,7 @@ int main(void)
         cmocka_unit_test(target_prefers_the_bus_with_least_work),
         cmocka_unit_test(target_waits_for_a_better_separated_port),
         cmocka_unit_test(interruptions_do_not_count),
+        cmocka_unit_test(a_failed_verification_is_retried_once_then_failed),
         cmocka_unit_test(naive_practice_retries_in_place),
         cmocka_unit_test(quarantine_needs_two_units_in_the_window),
         cmocka_unit_test(target_prefers_other_hub_bus_and_shallow_tier),

@@ -424,9 +424,23 @@ static void the_units_word_after_the_restore_verifies_the_record(void **state)
 static void a_unit_that_says_another_build_fails_verification(void **state)
 {
     struct fixture *f = *state;
+    /* the first mismatch fails the attempt and the unit is restored once more: no record yet */
     claim(f);
     assert_int_equal(apply_read_back(f, 9000, "18.2", "22C152", "18.2", "22C999", ""), 0);
+    assert_int_equal(records_write_due(&f->r, f->s, 64, 9500), 0);
+    json_t *none = store_doc_records(f->s, f->job, 0);
+    assert_int_equal(json_array_size(json_object_get(none, "records")), 0);
+    json_decref(none);
+    claim(f);
+    assert_int_equal(apply_read_back(f, 11000, "18.2", "22C152", "18.2", "22C999", ""), 0);
     json_t *rec = the_record(f);
+    json_t *attempts = json_object_get(rec, "attempts");
+    assert_int_equal(json_array_size(attempts), 2);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *a = json_array_get(attempts, i);
+        assert_string_equal(json_string_value(json_object_get(a, "outcome")), "failed");
+        assert_string_equal(json_string_value(json_object_get(a, "error_class")), "verification");
+    }
     assert_string_equal(str_at(rec, "verification", "result"),
                         "ProductVersion 18.2 BuildVersion 22C999 read from the unit after the restore: "
                         "does not match the installed iOS 18.2 (22C152)");
