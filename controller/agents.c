@@ -250,12 +250,13 @@ static int on_port_event(struct controller *c, struct agent_state *a, const Fr__
     fr_debug("agents", "unit %s %s on %s:%s (%s)", ecid, kinds[ev->kind], a->id,
              ev->unit->port_path, fr_mode_name(ev->unit->mode));
     int rc = store_begin(c->store); /* a savepoint in the turn: all of the event or none */
-    if (rc == 0)
+    if (rc == 0) { /* else no savepoint: a rollback would undo the turn */
         rc = store_unit_event(c->store, a->id, ev, fr_time_wall_ms());
-    if (rc == 0)
-        rc = store_commit(c->store);
-    if (rc < 0)
-        store_rollback(c->store);
+        if (rc == 0)
+            rc = store_commit(c->store);
+        if (rc < 0)
+            store_rollback(c->store);
+    }
     sched_expand_unit(c, ev->unit->ecid);
     if (rc < 0)
         fr_error("agents", "unit %s: cannot record port event: %s (not acknowledged)", ecid,

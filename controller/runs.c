@@ -289,6 +289,7 @@ int runs_on_accept(struct controller *c, struct agent_state *a, const Fr__JobAcc
     uint64_t now = fr_time_wall_ms();
     int64_t delay = 0;
     int rc = store_begin(c->store);
+    int begun = rc == 0; /* else no savepoint: a rollback would undo the enclosing turn */
     int match = rc < 0 ? rc : runs_match(c, a, acc->ref, "accept", now);
     rc = match < 0 ? match : 0;
     if (match == ATTEMPT_LIVE)
@@ -298,7 +299,8 @@ int runs_on_accept(struct controller *c, struct agent_state *a, const Fr__JobAcc
     if (rc == 0)
         rc = store_commit(c->store);
     if (rc < 0) {
-        store_rollback(c->store);
+        if (begun)
+            store_rollback(c->store);
         fr_error("runs", "agent '%s': cannot record an accept: %s (not acknowledged)", a->id,
                  store_errmsg(c->store));
         return rc;

@@ -253,16 +253,58 @@ static int fault(struct store *s)
     return SQLITE_OK;
 }
 
+#ifdef FR_STORE_FAULTS
+static int interrupt_now(void *arg)
+{
+    (void)arg;
+    return 1;
+}
+
+static int fault_sql(struct store *s, sqlite3_stmt *st)
+{
+    if (!s->fault_sql || strncmp(sqlite3_sql(st), s->fault_sql, strlen(s->fault_sql)) != 0)
+        return SQLITE_OK;
+    return ++s->fault_sql_steps == s->fault_sql_at ? s->fault_sql_code : SQLITE_OK;
+}
+#endif
+
+/* SQLite rolls a whole transaction back by itself after some errors of a statement that
+ * writes (an interrupt, an I/O error, a full disk or memory), and what followed would then
+ * run, and commit, outside it: a SAVEPOINT would open a transaction of its own, and its
+ * RELEASE commit it. A transaction lost that way is poisoned, and no statement runs until
+ * its owner rolls it back. */
+static int txn_lost(struct store *s)
+{
+    if (s->depth == 0 || !sqlite3_get_autocommit(s->db))
+        return 0;
+    if (!s->txn_gone)
+        fr_error("store", "the open transaction was rolled back by SQLite: nothing more runs in it "
+                 "until it is rolled back");
+    s->txn_gone = s->txn_failed = 1;
+    return 1;
+}
+
 int st_step(struct store *s, sqlite3_stmt *st)
 {
-    int rc = fault(s);
+    int rc = txn_lost(s) ? SQLITE_ABORT : fault(s);
+#ifdef FR_STORE_FAULTS
+    if (rc == SQLITE_OK)
+        rc = fault_sql(s, st);
+    if (rc == SQLITE_INTERRUPT) { /* an interrupt for real: SQLite ends a writer's transaction */
+        sqlite3_progress_handler(s->db, 1, interrupt_now, NULL);
+        rc = sqlite3_step(st);
+        sqlite3_progress_handler(s->db, 0, NULL, NULL);
+    }
+#endif
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         fr_error("store", "'%.60s': %s", sqlite3_sql(st),
-                 s->fault_code && rc == s->fault_code ? sqlite3_errstr(rc) : sqlite3_errmsg(s->db));
+                 (s->fault_code && rc == s->fault_code) || (s->fault_sql && rc == s->fault_sql_code)
+                 ? sqlite3_errstr(rc) : sqlite3_errmsg(s->db));
         s->txn_failed |= s->in_txn;
         s->read_failed = 1;
+        txn_lost(s);
     }
     return rc;
 }
@@ -529,8 +571,9 @@ int store_bump_epoch(struct store *s)
 {
     int64_t epoch = 0;
     int rc = store_begin(s);
-    if (rc == 0)
-        rc = st_exec(s, "UPDATE meta SET value = value + 1 WHERE key = 'controller_epoch'", NULL);
+    if (rc < 0)
+        return rc;
+    rc = st_exec(s, "UPDATE meta SET value = value + 1 WHERE key = 'controller_epoch'", NULL);
     if (rc == 0)
         rc = st_scalar_rc(s, &epoch, "SELECT value FROM meta WHERE key = 'controller_epoch'", NULL);
     if (rc == 0)
@@ -636,13 +679,18 @@ void store_rollback(struct store *s)
     }
     if (!sqlite3_get_autocommit(s->db) && st_exec(s, "ROLLBACK", NULL) < 0)
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* past any injected fault */
-    s->in_txn = s->txn_failed = 0;
+    s->in_txn = s->txn_failed = s->txn_gone = 0;
     s->depth = 0;
 }
 
 int store_in_txn(const struct store *s)
 {
     return s->depth > 0;
+}
+
+int store_txn_ok(const struct store *s)
+{
+    return s->depth > 0 && !s->txn_failed;
 }
 
 #ifdef FR_STORE_FAULTS
@@ -654,6 +702,14 @@ void store_fault_arm(struct store *s, long n, int code)
 }
 
 long store_fault_calls(const struct store *s) { return s->fault_calls; }
+
+void store_fault_arm_sql(struct store *s, const char *prefix, long n, int code)
+{
+    s->fault_sql = prefix;
+    s->fault_sql_at = n;
+    s->fault_sql_steps = 0;
+    s->fault_sql_code = code;
+}
 #endif
 
 int store_backup(const char *path, const char *dest, char *err, size_t errlen)

@@ -43,6 +43,9 @@ int store_backup(const char *path, const char *dest, char *err, size_t errlen);
 void store_fault_arm(struct store *s, long n, int code);
 /* Calls counted since the last arm. */
 long store_fault_calls(const struct store *s);
+/* Test builds only: the nth step from now of the statements whose SQL begins with prefix
+ * (a literal the caller keeps) fails with code; NULL disarms. */
+void store_fault_arm_sql(struct store *s, const char *prefix, long n, int code);
 #endif
 /* The last SQLite error text, for logs. */
 const char *store_errmsg(const struct store *s);
@@ -59,12 +62,21 @@ uint64_t store_rows_changed(const struct store *s);
 int store_read_failed(const struct store *s);
 
 /* A begin inside an open transaction is a savepoint: its commit releases it, its
- * rollback undoes only what followed it (and forgets failures that came after it). */
+ * rollback undoes only what followed it (and forgets failures that came after it). A
+ * begin that failed opened nothing: its caller returns the error without a rollback (at
+ * a depth > 0 that rollback would undo the enclosing transaction, which only its owner
+ * ends), and the enclosing transaction, poisoned by the failure, does not commit. When
+ * SQLite rolls an open transaction back by itself (an interrupt, an I/O error or a full
+ * disk in a write), every statement fails until its owner rolls it back: none runs
+ * outside it. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
 /* Whether a transaction is open. */
 int store_in_txn(const struct store *s);
+/* Whether the open transaction can still commit: no statement of it failed (outside a
+ * savepoint that was rolled back since). */
+int store_txn_ok(const struct store *s);
 
 /* ---- agents, ports, units ---------------------------------------------- */
 /* An agent's Hello, in one transaction: the agent, its ports, the units present, and

@@ -953,9 +953,10 @@ int store_unit_release(struct store *s, uint64_t ecid, uint64_t now_ms, char *er
         return fr_seterr(FR_ENOTFOUND, err, errlen, "unit %s is not held (only a hardware_suspect "
                          "unit is)", e);
     int rc = store_begin(s);
-    if (rc == 0)
-        rc = store_event(s, now_ms, "unit_released", (uint64_t)job, ecid, NULL, NULL,
-                         "released by an operator: it may be restored again");
+    if (rc < 0) /* no savepoint: a rollback would undo the enclosing turn */
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot release unit %s: %s", e, sqlite3_errmsg(s->db));
+    rc = store_event(s, now_ms, "unit_released", (uint64_t)job, ecid, NULL, NULL,
+                     "released by an operator: it may be restored again");
     if (rc == 0)
         rc = store_commit(s);
     if (rc < 0) {

@@ -33,11 +33,15 @@ struct store {
     } *cache;
     size_t ncache, cache_cap;
     int in_txn, txn_failed;  /* an error inside the open transaction: it must not commit */
+    int txn_gone;            /* SQLite rolled the open transaction back itself (store.c) */
     int depth;               /* store_begin nesting: 1 = the transaction, more = savepoints */
     int failed_at[STORE_MAX_DEPTH]; /* txn_failed when each savepoint began */
     int read_failed;         /* an error since a document began: it is not sent half-read */
     long fault_at, fault_calls;
     int fault_code;
+    const char *fault_sql;   /* store_fault_arm_sql: the statements counted, */
+    long fault_sql_at, fault_sql_steps; /* the step of them that fails, and their steps */
+    int fault_sql_code;
     store_run_end_hook run_ended; /* records.h: unit runs reached a terminal state */
     void *run_ended_arg;
     struct store_profile *profile; /* store_profile.c: FR_STORE_PROFILE, else NULL */

@@ -62,8 +62,9 @@ int store_agent_hello(struct store *s, const char *agent, const Fr__Hello *h, ui
 {
     int n = 0;
     int rc = store_begin(s);
-    if (rc == 0)
-        rc = agent_hello(s, agent, h, now_ms);
+    if (rc < 0) /* no savepoint: a rollback would undo the enclosing turn */
+        return rc;
+    rc = agent_hello(s, agent, h, now_ms);
     if (rc == 0)
         rc = interrupt_missing(s, agent, h->attempts, h->n_attempts, now_ms, &n);
     if (rc == 0)

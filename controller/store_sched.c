@@ -87,16 +87,17 @@ int store_job_submit(struct store *s, const struct job_spec *spec, uint64_t now_
         return 0;
     }
     int rc = store_begin(s);
-    if (rc == 0)
+    if (rc == 0) { /* else no savepoint: a rollback would undo the enclosing turn */
         rc = job_insert(s, spec, now_ms, job_id);
-    if (rc == 0)
-        rc = store_event(s, now_ms, "job", *job_id, 0, NULL, NULL, "submitted");
-    if (rc == 0)
-        rc = store_commit(s); /* the reply goes out only after this */
-    if (rc < 0) {
-        store_rollback(s);
-        return fr_seterr(FR_ESTORE, err, errlen, "cannot store the job: %s", sqlite3_errmsg(s->db));
+        if (rc == 0)
+            rc = store_event(s, now_ms, "job", *job_id, 0, NULL, NULL, "submitted");
+        if (rc == 0)
+            rc = store_commit(s); /* the reply goes out only after this */
+        if (rc < 0)
+            store_rollback(s);
     }
+    if (rc < 0)
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot store the job: %s", sqlite3_errmsg(s->db));
     *created = 1;
     return 0;
 }
@@ -165,8 +166,9 @@ int store_job_cancel(struct store *s, uint64_t job_id, uint64_t ecid, uint64_t n
         return found < 0 ? FR_ESTORE : FR_ENOTFOUND;
     struct attempt_list live = { 0 };
     int rc = store_begin(s);
-    if (rc == 0)
-        rc = each_attempt(s, st_query(s, "SELECT " ATTEMPT_COLS " FROM attempts a JOIN jobs j ON j.id = a.job"
+    if (rc < 0) /* no savepoint: a rollback would undo the enclosing turn */
+        return rc;
+    rc = each_attempt(s, st_query(s, "SELECT " ATTEMPT_COLS " FROM attempts a JOIN jobs j ON j.id = a.job"
                                       " WHERE a.job = ? AND (? = 0 OR a.ecid = ?) AND a.state IN " LIVE,
                                    "uuu", job_id, ecid, ecid), on_list_attempt, &live);
     if (rc == 0 && live.failed)
@@ -332,8 +334,9 @@ static int expand_rows(struct store *s, sqlite3_stmt *st, uint64_t now_ms)
     uint64_t *taken = n ? calloc(n, sizeof *taken) : NULL;
     size_t ntaken = 0;
     int ret = rc == SQLITE_DONE && (n == 0 || taken) ? 0 : FR_ESTORE;
-    if (ret == 0 && n > 0)
-        ret = store_begin(s);
+    int begun = ret == 0 && n > 0 && store_begin(s) == 0;
+    if (ret == 0 && n > 0 && !begun) /* no savepoint: nothing to undo here, the turn fails */
+        ret = FR_ESTORE;
     int64_t added = 0;
     size_t nsorted = 0; /* taken[0..nsorted): the units earlier jobs took, sorted */
     for (size_t i = 0; ret == 0 && i < n; i++) {
@@ -352,9 +355,9 @@ static int expand_rows(struct store *s, sqlite3_stmt *st, uint64_t now_ms)
     }
     if (ret == 0 && n > 0)
         ret = insert_runs(s, rows[n - 1].job, taken + nsorted, ntaken - nsorted, now_ms);
-    if (ret == 0 && n > 0)
+    if (ret == 0 && begun)
         ret = store_commit(s);
-    else if (n > 0)
+    if (ret < 0 && begun) /* only what this savepoint did: a failed read began none */
         store_rollback(s);
     free(rows);
     free(taken);
@@ -802,9 +805,10 @@ int store_port_clear(struct store *s, const char *spec, uint64_t now_ms, char *e
     if (!found)
         return fr_seterr(FR_ENOTFOUND, err, errlen, "no port '%s' (expected a rack label or agent:path)", spec);
     int rc = store_begin(s);
-    if (rc == 0)
-        rc = st_exec(s, "UPDATE ports SET quarantined = 0, strikes = 0, quarantine_reason = ''"
-                     " WHERE agent = ? AND path = ?", "tt", agent, path);
+    if (rc < 0) /* no savepoint: a rollback would undo the enclosing turn */
+        return fr_seterr(FR_ESTORE, err, errlen, "cannot clear port '%s': %s", spec, sqlite3_errmsg(s->db));
+    rc = st_exec(s, "UPDATE ports SET quarantined = 0, strikes = 0, quarantine_reason = ''"
+                 " WHERE agent = ? AND path = ?", "tt", agent, path);
     if (rc == 0)
         rc = st_exec(s, "DELETE FROM port_strikes WHERE agent = ? AND path = ?", "tt", agent, path);
     if (rc == 0)

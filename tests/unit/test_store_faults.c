@@ -1,9 +1,15 @@
 /* test_store_faults — failure injection in the store, as SQLite tests itself: the Nth
- * SQLite call (prepare or step) fails with IOERR, FULL or BUSY, for every N, on the
- * result, submit, cancel, Hello and claim paths. After each: no crash; an operation that
- * reported success is committed (read back through another connection); one that
- * failed left the store exactly as it was and sent no effect; and the same operation
- * tried again succeeds once (nothing lost). The sanitization records (records.h) are
+ * SQLite call (prepare or step) fails, for every N, on the result, submit, cancel, Hello,
+ * claim, expansion, port clear and release paths: with IOERR (FULL and BUSY take the same
+ * path: the call returns the code), and interrupted for real (SQLITE_INTERRUPT from a
+ * progress handler: SQLite then rolls back the whole transaction of a statement that
+ * writes). After each: no crash; an operation that reported success is committed (read
+ * back through another connection); one that failed left the store exactly as it was and
+ * sent no effect; and the same operation tried again succeeds once (nothing lost). Each
+ * path also runs inside an enclosing transaction, as the controller's turn calls it
+ * (turn.h), with a write of the turn before it and one after: the operation never ends
+ * that transaction, and the turn commits both of its writes and the operation's part as
+ * reported, or (its transaction failed) nothing at all: no statement of it ran outside. The sanitization records (records.h) are
  * attached: a run that ends commits without its record (written after that commit), and
  * writing the due records is a path of its own: all of a batch or none, tried again until
  * each ended run has one. Built against the store compiled with FR_STORE_FAULTS
@@ -40,7 +46,8 @@ static char *digest(void)
         " (SELECT COALESCE(group_concat(id || state), '') FROM jobs) || '|' ||"
         " (SELECT COALESCE(group_concat(job || ecid || state || attempts || avoid), '') FROM unit_runs) || '|' ||"
         " (SELECT COALESCE(group_concat(id || state || outcome || port), '') FROM attempts) || '|' ||"
-        " (SELECT COUNT(*) FROM port_strikes) || '|' || (SELECT COUNT(*) FROM events) || '|' ||"
+        " (SELECT COUNT(*) FROM port_strikes) || '|' ||"
+        " (SELECT COUNT(*) FROM events WHERE kind <> 'turn') || '|' ||"
         " (SELECT COUNT(*) FROM records)";
     sqlite3 *db;
     sqlite3_stmt *st;
@@ -152,6 +159,7 @@ static struct store *site(Fr__AttemptRef refs[NUNITS], int claimed)
 struct op_ctx {
     Fr__AttemptRef refs[NUNITS];
     int cancels;            /* JobCancels the store handed out */
+    int nested;             /* inside an enclosing transaction, which has not committed yet */
 };
 
 static int op_result(struct store *s, struct op_ctx *x)
@@ -222,8 +230,10 @@ static void on_cancel(void *arg, const Fr__AttemptRef *ref, const char *agent)
     struct op_ctx *x = arg;
     (void)ref;
     (void)agent;
-    /* handed out only after the commit: another connection sees it */
-    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'cancelled'"), NUNITS);
+    /* handed out only after the commit: another connection sees it (not yet when the
+     * enclosing transaction is still open) */
+    if (!x->nested)
+        assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE state = 'cancelled'"), NUNITS);
     x->cancels++;
 }
 
@@ -285,6 +295,71 @@ static int claim_applied(void)
            count_sql("SELECT COUNT(DISTINCT epoch) FROM attempts") == NUNITS;
 }
 
+/* A selector job for agent A's units, their explicit job cancelled: its runs are made by
+ * the expansion. */
+static int selector_job(struct store *s, struct op_ctx *x)
+{
+    int rc = op_cancel(s, x);
+    char *agents[] = { "A" };
+    struct job_spec spec = { .key = "sel", .name = "t", .firmware = "/x.ipsw", .sha256 = "",
+                             .agents = agents, .nagents = 1, .erase = 1 };
+    uint64_t id;
+    int created;
+    char err[256];
+    return rc < 0 ? rc : store_job_submit(s, &spec, 4000, &id, &created, err, sizeof err);
+}
+
+static int op_expand(struct store *s, struct op_ctx *x)
+{
+    (void)x;
+    return store_sched_expand(s, 5000, NULL, 0);
+}
+
+static int expand_applied(void)
+{
+    return count_sql("SELECT COUNT(*) FROM unit_runs r JOIN jobs j ON j.id = r.job WHERE j.key = 'sel'"
+                     " AND r.state = 'waiting_unit'") == NUNITS;
+}
+
+static int op_port_clear(struct store *s, struct op_ctx *x)
+{
+    (void)x;
+    char err[256];
+    return store_port_clear(s, "A:1-1.1", 5000, err, sizeof err);
+}
+
+static int port_clear_applied(void)
+{
+    return count_sql("SELECT COUNT(*) FROM events WHERE kind = 'port' AND agent = 'A' AND port = '1-1.1'"
+                     " AND text = 'cleared by an operator'") == 1;
+}
+
+/* The first unit found hardware_suspect: held until released. */
+static int hold_unit(struct store *s, struct op_ctx *x)
+{
+    struct run_next n = { "hardware_suspect", "hardware_suspect", "held for a test", "held", 1 };
+    int rc = store_begin(s);
+    if (rc < 0)
+        return rc;
+    rc = store_run_next(s, x->refs[0].job_id, x->refs[0].ecid, &n, 4500);
+    if (rc == 0)
+        rc = store_commit(s);
+    if (rc < 0)
+        store_rollback(s);
+    return rc;
+}
+
+static int op_release(struct store *s, struct op_ctx *x)
+{
+    char err[256];
+    return store_unit_release(s, x->refs[0].ecid, 5000, err, sizeof err);
+}
+
+static int release_applied(void)
+{
+    return count_sql("SELECT COUNT(*) FROM events WHERE kind = 'unit_released' AND ecid = 57344") == 1;
+}
+
 struct path {
     const char *name;
     int (*op)(struct store *s, struct op_ctx *x);
@@ -294,9 +369,36 @@ struct path {
     int (*before)(struct store *s, struct op_ctx *x); /* run first, without faults */
 };
 
+/* The enclosing transaction's own writes: events of kind 'turn', which digest() leaves out. */
+static int turn_write(struct store *s, const char *text)
+{
+    return store_event(s, 4000, "turn", 0, 0, NULL, NULL, text);
+}
+
+/* Ends the enclosing transaction around p's operation (fault code at call n, rc its
+ * result): it must still be open, and it commits its two writes, or nothing; returns
+ * whether it committed. */
+static int end_enclosing(struct store *s, const struct path *p, int code, int n, int rc)
+{
+    if (!store_in_txn(s))
+        fail_msg("%s inside a transaction, fault %d at call %d: the operation (rc %d) ended the "
+                 "enclosing transaction", p->name, code, n, rc);
+    int later = turn_write(s, "after");
+    int committed = store_commit(s) == 0;
+    if (!committed)
+        store_rollback(s);
+    int64_t writes = count_sql("SELECT COUNT(*) FROM events WHERE kind = 'turn'");
+    if (writes != (committed ? 2 : 0))
+        fail_msg("%s inside a transaction, fault %d at call %d: %lld of its 2 writes are committed "
+                 "(its commit %s, the write after the operation %s)", p->name, code, n,
+                 (long long)writes, committed ? "succeeded" : "failed", later < 0 ? "failed" : "ran");
+    return committed;
+}
+
 /* For N = 1, 2, ...: the Nth call fails with code; until the operation runs through
- * without reaching call N. Returns how many N were tried. */
-static int sweep(const struct path *p, int code)
+ * without reaching call N. Nested: inside an enclosing transaction. Returns how many N
+ * were tried. */
+static int sweep(const struct path *p, int code, int nested)
 {
     int n;
     for (n = 1; n < 1000; n++) {
@@ -307,10 +409,20 @@ static int sweep(const struct path *p, int code)
             x.cancels = 0;
         }
         char *before = digest();
+        if (nested) {
+            assert_int_equal(store_begin(s), 0);
+            assert_int_equal(turn_write(s, "before"), 0);
+            x.nested = 1;
+        }
         store_fault_arm(s, n, code);
         int rc = p->op(s, &x);
         long calls = store_fault_calls(s);
         store_fault_arm(s, 0, 0);
+        x.nested = 0;
+        if (nested && !end_enclosing(s, p, code, n, rc)) {
+            rc = FR_ESTORE; /* what it did, if anything, went with the enclosing transaction */
+            x.cancels = 0;  /* handed out before that failed (it was not the owner) */
+        }
         char *after = digest();
         if (rc == 0) {
             if (!p->applied())
@@ -336,28 +448,40 @@ static int sweep(const struct path *p, int code)
     return n;
 }
 
-static const int codes[] = { SQLITE_IOERR, SQLITE_FULL, SQLITE_BUSY };
+static const int codes[] = { SQLITE_IOERR, SQLITE_INTERRUPT };
+
+static void sweep_codes(const struct path *p, int nested)
+{
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        int tried = sweep(p, codes[i], nested);
+        assert_true(tried > 3); /* the path made SQLite calls to fail */
+        print_message("%s%s: %s at each of %d calls\n", p->name, nested ? " (nested)" : "",
+                      sqlite3_errstr(codes[i]), tried - 1);
+    }
+}
 
 static void sweep_all(const struct path *p)
 {
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-        int tried = sweep(p, codes[i]);
-        assert_true(tried > 3); /* the path made SQLite calls to fail */
-        print_message("%s: %s failed at each of %d calls\n", p->name, sqlite3_errstr(codes[i]),
-                      tried - 1);
-    }
+    sweep_codes(p, 0);
+}
+
+/* On its own and inside an enclosing transaction, as a turn calls it. */
+static void sweep_both(const struct path *p)
+{
+    sweep_codes(p, 0);
+    sweep_codes(p, 1);
 }
 
 static void result_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "result", op_result, result_applied, 0, 0, NULL });
+    sweep_both(&(struct path){ "result", op_result, result_applied, 0, 0, NULL });
 }
 
 static void success_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "success", op_success, success_applied, 0, 0, NULL });
+    sweep_both(&(struct path){ "success", op_success, success_applied, 0, 0, NULL });
 }
 
 static void success_record_path(void **state)
@@ -375,25 +499,43 @@ static void cancel_records_path(void **state)
 static void submit_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "submit", op_submit, submit_applied, 0, 0, NULL });
+    sweep_both(&(struct path){ "submit", op_submit, submit_applied, 0, 0, NULL });
 }
 
 static void cancel_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "cancel", op_cancel, cancel_applied, NUNITS, 0, NULL });
+    sweep_both(&(struct path){ "cancel", op_cancel, cancel_applied, NUNITS, 0, NULL });
 }
 
 static void hello_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "hello", op_hello, hello_applied, 0, 0, NULL });
+    sweep_both(&(struct path){ "hello", op_hello, hello_applied, 0, 0, NULL });
 }
 
 static void claim_path(void **state)
 {
     (void)state;
-    sweep_all(&(struct path){ "claim", op_claim, claim_applied, 0, 1, NULL });
+    sweep_both(&(struct path){ "claim", op_claim, claim_applied, 0, 1, NULL });
+}
+
+static void expand_path(void **state)
+{
+    (void)state;
+    sweep_both(&(struct path){ "expand", op_expand, expand_applied, 0, 0, selector_job });
+}
+
+static void port_clear_path(void **state)
+{
+    (void)state;
+    sweep_both(&(struct path){ "port clear", op_port_clear, port_clear_applied, 0, 0, NULL });
+}
+
+static void release_path(void **state)
+{
+    (void)state;
+    sweep_both(&(struct path){ "release", op_release, release_applied, 0, 0, hold_unit });
 }
 
 int main(void)
@@ -414,6 +556,9 @@ int main(void)
         cmocka_unit_test(cancel_path),
         cmocka_unit_test(hello_path),
         cmocka_unit_test(claim_path),
+        cmocka_unit_test(expand_path),
+        cmocka_unit_test(port_clear_path),
+        cmocka_unit_test(release_path),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     records_release(&recs);
