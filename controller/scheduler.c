@@ -10,7 +10,10 @@
  * progress flush waits until no claims are left. Selector jobs look for new units only
  * after units, jobs or runs changed, and then only at the units that changed; after a
  * submit at all of them, EXPAND_PAGE units per pass (the whole site in one query blocked
- * the loop for 300 ms). */
+ * the loop for 300 ms). A pass whose transaction cannot commit (a read failed: the
+ * candidates, say) stops claiming there, and one whose commit failed is undone: nothing
+ * it claimed was sent, the units it looked at are looked at again, and it runs again
+ * RETRY_MS later. */
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,7 @@
 #define CONTINUE_MS 1 /* > 0: a continued pass runs after the loop polled its sockets */
 #define EXPAND_UNITS_MAX 4096 /* more changed units than this: look at them all */
 #define EXPAND_PAGE 512       /* units of the whole site looked at per pass (about 15 ms) */
+#define RETRY_MS 250          /* after a pass the store failed */
 
 struct batch {
     struct sched_candidate *c;
@@ -188,6 +192,8 @@ static void claim_chunk(struct claim_pass *p, struct chunk *k)
 {
     struct controller *c = p->c;
     uint64_t now = fr_time_wall_ms();
+    if (k->n == 0)
+        return;
     for (size_t i = 0; i < k->n; i++) { /* p->fw no longer moves */
         const struct pass_fw *f = &p->fw[k->fw[i]];
         int built = f->w.build[0] != 0;
@@ -199,7 +205,9 @@ static void claim_chunk(struct claim_pass *p, struct chunk *k)
     int together = store_claim_attempts(c->store, k->cl, k->n, now) == 0;
     for (size_t i = 0; i < k->n; i++) {
         struct pass_agent *pa = &p->ag[k->ag[i]];
-        if (!together && store_claim_attempts(c->store, &k->cl[i], 1, now) < 0) {
+        /* one by one only into a transaction that can still commit (a failed savepoint
+         * poisons the turn: nothing claimed in it would be kept) */
+        if (!together && (!store_txn_ok(c->store) || store_claim_attempts(c->store, &k->cl[i], 1, now) < 0)) {
             fr_error("sched", "cannot claim an attempt: %s", store_errmsg(c->store));
             pa->live--;
             continue;
@@ -300,10 +308,11 @@ static void plan_moves(struct controller *c)
 }
 
 /* Whether the pass may claim once more: MIN_CLAIMS always, then until its CPU budget
- * (looked at between two chunks) or MAX_CLAIMS. */
+ * (looked at between two chunks) or MAX_CLAIMS; never into a transaction that cannot
+ * commit. */
 static int pass_may_claim(struct claim_pass *p)
 {
-    if (p->claims >= MAX_CLAIMS)
+    if (p->claims >= MAX_CLAIMS || !store_txn_ok(p->c->store))
         return 0;
     if (p->claims >= MIN_CLAIMS && p->until_ns && ctl_cpu_ns(p->c) >= p->until_ns)
         p->until_ns = 0; /* spent: no more this pass */
@@ -316,7 +325,12 @@ static size_t claim_batch(struct claim_pass *p, struct batch *b)
     struct chunk k;
     size_t tried = 0, i = 0;
     b->n = 0;
-    store_sched_candidates(p->c->store, on_candidate, b);
+    if (store_sched_candidates(p->c->store, on_candidate, b) < 0) {
+        fr_error("sched", "cannot read the runs waiting for an attempt: %s (none claimed; the pass "
+                 "runs again)", store_errmsg(p->c->store));
+        b->n = 0; /* those read before the error are not claimed: the transaction cannot commit */
+        return 0;
+    }
     while (i < b->n && pass_may_claim(p)) {
         k.n = 0;
         for (; i < b->n && k.n < CLAIM_CHUNK && p->claims + k.n < MAX_CLAIMS; i++)
@@ -395,6 +409,13 @@ static void hold_progress(struct controller *c, int hold)
         uv_timer_start(&c->progress_flush, agents_on_progress_flush, 0, PROGRESS_FLUSH_MS);
 }
 
+/* What a pass's expansion moves on, put back when its transaction was rolled back. */
+struct expand_state {
+    int all;
+    struct expand_cursor at;
+    size_t n;
+};
+
 static void sched_run(struct controller *c)
 {
     uint64_t now = fr_time_wall_ms();
@@ -407,19 +428,28 @@ static void sched_run(struct controller *c)
     /* the budget counts from the start: a page of the site after a submit is part of it */
     uint64_t until = start + pass_budget(c, start);
     size_t claims = 0;
+    struct expand_state was = { c->expand_all, c->expand_at, c->nexpand };
     int more = expand(c, now);
     more |= claim_pass(c, until, &claims);
-    plan_moves(c);
-    store_jobs_settle(c->store, now);
-    turn_end(c);
+    if (store_txn_ok(c->store)) { /* else all of it is rolled back: no use */
+        plan_moves(c);
+        store_jobs_settle(c->store, now);
+    }
+    int failed = turn_end(c) < 0;
+    if (failed) { /* nothing of it is kept, nor was anything sent */
+        c->expand_all = was.all;
+        c->expand_at = was.at;
+        c->nexpand = was.n;
+        more = 0;
+    }
     c->sched_continued = more && !c->stopping;
     c->sched_end_cpu_ns = ctl_cpu_ns(c);
     c->pass_work.runs++;
     c->pass_work.items += claims;
     c->pass_work.cpu_ns += c->sched_end_cpu_ns - start;
     hold_progress(c, c->sched_continued);
-    if (c->sched_continued)
-        uv_timer_start(&c->sched, sched_on_timer, CONTINUE_MS, 0);
+    if (c->sched_continued || (failed && !c->stopping))
+        uv_timer_start(&c->sched, sched_on_timer, failed ? RETRY_MS : CONTINUE_MS, 0);
 }
 
 void sched_on_timer(uv_timer_t *t)

@@ -85,11 +85,11 @@ static void release_held(struct controller *c, int send)
     t->tail = &t->held;
 }
 
-void turn_end(struct controller *c)
+int turn_end(struct controller *c)
 {
     struct turn *t = &c->turn;
     if (!t->open)
-        return;
+        return 0;
     t->open = 0;
     if (store_commit(c->store) == 0) {
         t->commits++;
@@ -100,7 +100,7 @@ void turn_end(struct controller *c)
         for (size_t i = 0; i < t->nseqs; i++)
             if (t->seqs[i].agent->applied_seq != t->seqs[i].applied_seq)
                 agents_ack(c, t->seqs[i].agent);
-        return;
+        return 0;
     }
     fr_error("turn", "cannot commit this turn's messages: %s (none acknowledged; the agents "
              "send them again)", store_errmsg(c->store));
@@ -109,6 +109,7 @@ void turn_end(struct controller *c)
     release_held(c, 0);
     for (size_t i = 0; i < t->nseqs; i++)
         t->seqs[i].agent->applied_seq = t->seqs[i].applied_seq;
+    return FR_ESTORE;
 }
 
 void turn_free(struct controller *c)

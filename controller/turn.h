@@ -40,8 +40,9 @@ void turn_touch(struct controller *c, struct agent_state *a);
 /* Sends env (packed) to the agent with routing id `id` now, or at turn_end when a turn
  * is open. Returns 0 or a negative fr_err code. */
 int turn_send(struct controller *c, const char *id, Fr__Envelope *env);
-/* Commits the turn and sends what it held, or rolls it back (see above). */
-void turn_end(struct controller *c);
+/* Commits the turn and sends what it held, or rolls it back (see above): 0, or
+ * FR_ESTORE when it was rolled back. */
+int turn_end(struct controller *c);
 /* Frees what a turn that never ended held (shutdown). */
 void turn_free(struct controller *c);
 

@@ -8,7 +8,13 @@
  * - a pass whose clock says its budget is spent claims MIN_CLAIMS (one chunk) and
  *   continues on the next turn; under a clock that does not move it claims them all;
  * - while claims are left the progress flush is held (a report waits), and the pass
- *   that leaves none starts it again and the report is written.
+ *   that leaves none starts it again and the report is written;
+ * - a pass whose read of the candidates fails claims none of those it read, sends
+ *   nothing and runs again later; one whose transaction is rolled back after it made a
+ *   selector job's runs makes them again on that next pass;
+ * - a drain's turn of agents' messages (accepts, port events; each in a savepoint), an
+ *   SQLite call failed at every point of it: what is committed is exactly what is
+ *   acknowledged, and the agents' replay completes it.
  * Counts and states only, never times. Built against the store with FR_STORE_FAULTS. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -109,8 +115,9 @@ static void connect_agent(struct site *st, int i)
 }
 
 /* A controller on a fresh store with nagents agents of nunits units each, online with
- * a slot per unit, and one job for all of those units. */
-static void site_open(struct site *st, int nagents, int nunits)
+ * a slot per unit, and one job for all of those units: naming them, or (selector) naming
+ * agent0, its runs made by the passes. */
+static void site_open_job(struct site *st, int nagents, int nunits, int selector)
 {
     memset(st, 0, sizeof *st);
     remove_store();
@@ -131,6 +138,7 @@ static void site_open(struct site *st, int nagents, int nunits)
         snprintf(a->id, sizeof a->id, "agent%d", i);
         snprintf(a->route, sizeof a->route, "agent%d", i);
         a->online = 1;
+        a->session = 77;
         a->slots = (uint32_t)nunits;
         a->next = c->agents;
         c->agents = a;
@@ -148,10 +156,21 @@ static void site_open(struct site *st, int nagents, int nunits)
     c->progress_slot = calloc(PROGRESS_SLOTS, sizeof *c->progress_slot);
     assert_non_null(c->progress);
     assert_non_null(c->progress_slot);
+    char *agent0[] = { "agent0" };
     struct job_spec spec = { .key = "k", .name = "t", .firmware = "/x.ipsw", .sha256 = "",
                              .ecids = ecids, .necids = n, .erase = 1 };
+    if (selector)
+        spec = (struct job_spec){ .key = "k", .name = "t", .firmware = "/x.ipsw", .sha256 = "",
+                                  .agents = agent0, .nagents = 1, .erase = 1 };
     int created;
     assert_int_equal(store_job_submit(c->store, &spec, 2000, &st->job, &created, err, sizeof err), 0);
+    if (selector)
+        sched_expand_all(c); /* as a submit does */
+}
+
+static void site_open(struct site *st, int nagents, int nunits)
+{
+    site_open_job(st, nagents, nunits, 0);
 }
 
 static void site_close(struct site *st)
@@ -383,6 +402,215 @@ static void the_progress_flush_waits_for_the_claims(void **state)
     site_close(&st);
 }
 
+/* ---- a pass whose store fails ----------------------------------------------------- */
+
+#define CANDIDATES_SQL "SELECT r.job, r.ecid, u.agent, u.port, u.product_type FROM unit_runs r"
+
+/* The candidates' read fails after it read one: the pass claims none (not even that one:
+ * its transaction cannot commit), sends nothing, and runs again later. */
+static void a_failed_candidate_read_claims_nothing(void **state)
+{
+    (void)state;
+    struct site st;
+    site_open(&st, 1, FEW);
+    clock_ns = 0;
+    clock_runs = 0;
+    store_fault_arm_sql(st.c.store, CANDIDATES_SQL, 2, SQLITE_IOERR);
+    sched_on_timer(&st.c.sched);
+    store_fault_arm_sql(st.c.store, NULL, 0, 0);
+    assert_int_equal(attempts(), 0);
+    assert_int_equal(read_assigns(&st), 0);
+    assert_true(st.c.pass_work.items == 0); /* no claim was tried */
+    assert_int_equal(st.c.turn.failed, 1);
+    assert_false(store_in_txn(st.c.store));
+    assert_int_equal(st.c.sched_continued, 0);
+    assert_true(uv_is_active((uv_handle_t *)&st.c.sched)); /* it runs again */
+    assert_int_equal(st.c.progress_held, 0);
+    uv_timer_stop(&st.c.sched);
+    sched_on_timer(&st.c.sched); /* that next pass */
+    assert_int_equal(attempts(), FEW);
+    assert_int_equal(read_assigns(&st), FEW);
+    site_close(&st);
+}
+
+/* A selector job's runs, made by a pass whose transaction then fails: the next pass looks
+ * at those units again and makes them. */
+static void a_rolled_back_pass_expands_again(void **state)
+{
+    (void)state;
+    struct site st;
+    site_open_job(&st, 1, FEW, 1);
+    clock_ns = 0;
+    clock_runs = 0;
+    store_fault_arm_sql(st.c.store, CANDIDATES_SQL, 1, SQLITE_IOERR);
+    sched_on_timer(&st.c.sched);
+    store_fault_arm_sql(st.c.store, NULL, 0, 0);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs"), 0);
+    assert_int_equal(read_assigns(&st), 0);
+    assert_true(uv_is_active((uv_handle_t *)&st.c.sched));
+    uv_timer_stop(&st.c.sched);
+    sched_on_timer(&st.c.sched);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs"), FEW);
+    assert_int_equal(attempts(), FEW);
+    assert_int_equal(read_assigns(&st), FEW);
+    site_close(&st);
+}
+
+/* ---- a drain's turn, a fault at each of its SQLite calls ------------------------------ */
+
+#define TURN_AGENTS 2
+
+struct drain {
+    Fr__AttemptRef ref[TURN_AGENTS];  /* each agent's attempt (one unit each) */
+    uint64_t acked[TURN_AGENTS];      /* the highest ack each agent got */
+};
+
+/* Each agent's claimed attempt, as its JobAssign named it. */
+static void read_refs(struct drain *d)
+{
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT id, job, epoch, ecid, token_hi, token_lo FROM attempts"
+                                        " WHERE agent = ?", -1, &q, NULL), SQLITE_OK);
+    for (int i = 0; i < TURN_AGENTS; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "agent%d", i);
+        sqlite3_bind_text(q, 1, id, -1, SQLITE_TRANSIENT);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        fr__attempt_ref__init(&d->ref[i]);
+        d->ref[i].attempt_id = (uint64_t)sqlite3_column_int64(q, 0);
+        d->ref[i].job_id = (uint64_t)sqlite3_column_int64(q, 1);
+        d->ref[i].epoch = (uint64_t)sqlite3_column_int64(q, 2);
+        d->ref[i].ecid = (uint64_t)sqlite3_column_int64(q, 3);
+        d->ref[i].token_hi = (uint64_t)sqlite3_column_int64(q, 4);
+        d->ref[i].token_lo = (uint64_t)sqlite3_column_int64(q, 5);
+        sqlite3_reset(q);
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+}
+
+/* Agent i's reliable message seq: 1 its accept, 2 its unit in another mode (recovery). */
+static void agent_says(struct site *st, struct drain *d, int i, uint64_t seq)
+{
+    Fr__Envelope env = FR__ENVELOPE__INIT;
+    Fr__JobAccept acc = FR__JOB_ACCEPT__INIT;
+    Fr__PortEvent ev = FR__PORT_EVENT__INIT;
+    Fr__UnitInfo u = FR__UNIT_INFO__INIT;
+    env.agent_id = st->agent[i].id;
+    env.session = st->agent[i].session;
+    env.seq = seq;
+    if (seq == 1) {
+        acc.ref = &d->ref[i];
+        acc.accepted = 1;
+        env.body_case = FR__ENVELOPE__BODY_JOB_ACCEPT;
+        env.job_accept = &acc;
+    } else {
+        u.ecid = d->ref[i].ecid;
+        u.product_type = "iPhone12,1";
+        u.mode = 1;
+        u.port_path = "1-1.1";
+        ev.kind = FR__PORT_EVENT__KIND__MODE;
+        ev.unit = &u;
+        env.body_case = FR__ENVELOPE__BODY_PORT_EVENT;
+        env.port_event = &ev;
+    }
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(fr_wire_pack(&env, &buf, &len), 0);
+    zmq_msg_t parts[2];
+    zmq_msg_init_size(&parts[0], strlen(st->agent[i].id));
+    memcpy(zmq_msg_data(&parts[0]), st->agent[i].id, strlen(st->agent[i].id));
+    zmq_msg_init_size(&parts[1], len);
+    memcpy(zmq_msg_data(&parts[1]), buf, len);
+    free(buf);
+    agents_on_msg(&st->c.agents_zs, parts, 2, &st->c);
+    zmq_msg_close(&parts[0]);
+    zmq_msg_close(&parts[1]);
+}
+
+/* One drain: the agents' messages interleaved, then the turn's end. */
+static void drain(struct site *st, struct drain *d)
+{
+    agent_says(st, d, 1, 1);
+    agent_says(st, d, 0, 1);
+    agent_says(st, d, 0, 2);
+    agent_says(st, d, 1, 2);
+    agents_on_drained(&st->c.agents_zs, &st->c);
+}
+
+/* The acks the agents got since the last call: the highest of each. */
+static void read_acks(struct site *st, struct drain *d)
+{
+    for (int i = 0; i < TURN_AGENTS; i++) {
+        uint8_t buf[4096];
+        int len;
+        while ((len = zmq_recv(st->dealer[i], buf, sizeof buf, ZMQ_DONTWAIT)) > 0) {
+            Fr__Envelope *env = NULL;
+            char err[128];
+            assert_int_equal(fr_wire_unpack(buf, (size_t)len, &env, err, sizeof err), 0);
+            if (env->ack > d->acked[i])
+                d->acked[i] = env->ack;
+            fr__envelope__free_unpacked(env, NULL);
+        }
+    }
+}
+
+/* How many of agent i's messages are committed: 0, 1 (its accept) or 2 (and its mode). */
+static int64_t committed(const struct drain *d, int i)
+{
+    char q[160];
+    snprintf(q, sizeof q, "SELECT (SELECT COUNT(*) FROM attempts WHERE id = %llu AND state = 'running')"
+             " + (SELECT COUNT(*) FROM units WHERE ecid = %llu AND mode = 1)",
+             (unsigned long long)d->ref[i].attempt_id, (unsigned long long)d->ref[i].ecid);
+    return count_sql(q);
+}
+
+static long drain_with_fault(long n, int code)
+{
+    struct site st;
+    struct drain d;
+    memset(&d, 0, sizeof d);
+    site_open(&st, TURN_AGENTS, 1);
+    clock_ns = 0;
+    clock_runs = 0;
+    sched_on_timer(&st.c.sched); /* both attempts claimed and assigned */
+    assert_int_equal(read_assigns(&st), TURN_AGENTS);
+    read_refs(&d);
+    store_fault_arm(st.c.store, n, code);
+    drain(&st, &d);
+    long calls = store_fault_calls(st.c.store);
+    store_fault_arm(st.c.store, 0, 0);
+    assert_false(store_in_txn(st.c.store));
+    read_acks(&st, &d);
+    for (int i = 0; i < TURN_AGENTS; i++)
+        if (committed(&d, i) != (int64_t)d.acked[i])
+            fail_msg("fault %d at call %ld of the turn: agent%d has %lld of its messages committed, "
+                     "%llu acknowledged", code, n, i, (long long)committed(&d, i),
+                     (unsigned long long)d.acked[i]);
+    drain(&st, &d); /* the agents replay what was not acknowledged */
+    read_acks(&st, &d);
+    for (int i = 0; i < TURN_AGENTS; i++) {
+        assert_int_equal(committed(&d, i), 2);
+        assert_int_equal(d.acked[i], 2);
+    }
+    site_close(&st);
+    return calls;
+}
+
+static void a_failed_savepoint_does_not_undo_the_turn(void **state)
+{
+    (void)state;
+    static const int codes[] = { SQLITE_IOERR, SQLITE_INTERRUPT };
+    for (size_t k = 0; k < sizeof codes / sizeof codes[0]; k++) {
+        long n = 1;
+        while (drain_with_fault(n, codes[k]) >= n)
+            n++;
+        assert_true(n > 8); /* four messages, each a savepoint and its statements */
+    }
+}
+
 int main(void)
 {
     snprintf(dbpath, sizeof dbpath, "/tmp/fr-test-sched-%d.db", (int)getpid());
@@ -391,6 +619,9 @@ int main(void)
         cmocka_unit_test(a_spent_budget_claims_one_chunk_a_pass),
         cmocka_unit_test(a_still_clock_claims_all_in_one_pass),
         cmocka_unit_test(the_progress_flush_waits_for_the_claims),
+        cmocka_unit_test(a_failed_candidate_read_claims_nothing),
+        cmocka_unit_test(a_rolled_back_pass_expands_again),
+        cmocka_unit_test(a_failed_savepoint_does_not_undo_the_turn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
