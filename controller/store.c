@@ -10,6 +10,7 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -451,6 +452,18 @@ char *st_json_list(char *const *v, size_t n)
         json_array_append_new(a, json_string(v[i]));
     char *text = json_dumps(a, JSON_COMPACT);
     json_decref(a);
+    return text;
+}
+
+char *st_ecid_list(const uint64_t *ecids, size_t n)
+{
+    char *text = malloc(n * 21 + 3), *p = text;
+    if (!text)
+        return NULL;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s%" PRId64, i ? "," : "", (int64_t)ecids[i]);
+    strcpy(p, "]");
     return text;
 }
 

@@ -94,6 +94,9 @@ void st_profile_finish(struct store *s);
 json_t *st_checked(struct store *s, json_t *doc);
 /* v[0..n) as a compact JSON array of strings (malloc'ed; NULL when out of memory). */
 char *st_json_list(char *const *v, size_t n);
+/* ecids[0..n) as a JSON array of the integers the store holds (malloc'ed; NULL when out
+ * of memory). */
+char *st_ecid_list(const uint64_t *ecids, size_t n);
 
 static inline const char *col_text(sqlite3_stmt *st, int i)
 {

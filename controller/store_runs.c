@@ -32,6 +32,24 @@ static int unit_upsert(struct store *s, const char *agent, const Fr__UnitInfo *u
                 (int64_t)u->mode, agent, u->port_path, u->reason, now_ms, now_ms, u->imei ? u->imei : "");
 }
 
+/* The agent's units its Hello does not list are absent. Only those are written: marking
+ * every unit absent before the Hello's came back present stamped each of the agent's
+ * ports twice (ports.seq, schema v14), and the rack page then read them all again. */
+static int units_gone(struct store *s, const char *agent, const Fr__Hello *h)
+{
+    uint64_t *ecids = malloc((h->n_units + 1) * sizeof *ecids);
+    for (size_t i = 0; ecids && i < h->n_units; i++)
+        ecids[i] = h->units[i]->ecid;
+    char *list = ecids ? st_ecid_list(ecids, h->n_units) : NULL;
+    free(ecids);
+    if (!list)
+        return FR_ENOMEM;
+    int rc = st_exec(s, "UPDATE units SET present = 0 WHERE agent = ? AND present = 1"
+                     " AND ecid NOT IN (SELECT value FROM json_each(?))", "tt", agent, list);
+    free(list);
+    return rc;
+}
+
 static int agent_hello(struct store *s, const char *agent, const Fr__Hello *h, uint64_t now_ms)
 {
     int rc = st_exec(s, "INSERT INTO agents (id, hostname, version, slots, last_seen, engine,"
@@ -50,10 +68,10 @@ static int agent_hello(struct store *s, const char *agent, const Fr__Hello *h, u
                   "ttttiii", agent, p->path, p->label, p->hub, (int64_t)p->bus, (int64_t)p->depth,
                   (int64_t)p->power_switch);
     }
-    if (rc == 0)
-        rc = st_exec(s, "UPDATE units SET present = 0 WHERE agent = ?", "t", agent);
     for (size_t i = 0; rc == 0 && i < h->n_units; i++)
         rc = unit_upsert(s, agent, h->units[i], now_ms);
+    if (rc == 0)
+        rc = units_gone(s, agent, h);
     return rc;
 }
 

@@ -280,25 +280,12 @@ static const char expand_units_sql[] =
     "  OR (j.ports <> '[]' AND " PORT_LISTED ")))"
     EXPAND_PICK;
 
-/* ecids[0..n) as a JSON array (malloc'ed; NULL when out of memory). */
-static char *ecid_list(const uint64_t *ecids, size_t n)
-{
-    char *text = malloc(n * 21 + 3), *p = text;
-    if (!text)
-        return NULL;
-    *p++ = '[';
-    for (size_t i = 0; i < n; i++)
-        p += sprintf(p, "%s%" PRId64, i ? "," : "", (int64_t)ecids[i]);
-    strcpy(p, "]");
-    return text;
-}
-
 /* The runs of job for ecids[0..n), in that order, in one statement. */
 static int insert_runs(struct store *s, uint64_t job, const uint64_t *ecids, size_t n, uint64_t now_ms)
 {
     if (n == 0)
         return 0;
-    char *list = ecid_list(ecids, n);
+    char *list = st_ecid_list(ecids, n);
     if (!list)
         return FR_ENOMEM;
     int rc = st_exec(s, "INSERT INTO unit_runs (job, ecid, updated) SELECT ?, value, ? FROM json_each(?)",
@@ -419,7 +406,7 @@ int store_sched_expand(struct store *s, uint64_t now_ms, const uint64_t *ecids, 
     }
     if (necids == 0)
         return 0;
-    char *list = ecid_list(ecids, necids);
+    char *list = st_ecid_list(ecids, necids);
     if (!list)
         return FR_ENOMEM;
     sqlite3_stmt *st = st_query(s, expand_units_sql, "t", list);

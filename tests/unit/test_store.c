@@ -1698,6 +1698,33 @@ static void a_port_is_stamped_when_what_its_tile_shows_changes(void **state)
     assert_int_equal(count_sql("SELECT COUNT(DISTINCT seq) FROM ports"), 3);
 }
 
+/* A Hello stamps only the ports whose tile changes: one that says what the store holds
+ * stamps none and writes only the agent, its ports and its units' last_seen; a unit it no
+ * longer lists stamps that port once, and the unit back stamps it once more. */
+static void a_hello_stamps_only_the_ports_that_change(void **state)
+{
+    struct store *s = *state;
+    hello_with_units(s, "A", 3, 0x300);
+    int64_t seq = count_sql("SELECT MAX(seq) FROM ports");
+    uint64_t rows = store_rows_changed(s);
+    hello_with_units(s, "A", 3, 0x300);
+    assert_int_equal(count_sql("SELECT MAX(seq) FROM ports"), seq);
+    /* the agent's row, its 3 ports' and its 3 units' (last_seen): no trigger wrote */
+    assert_int_equal(store_rows_changed(s) - rows, 1 + 3 + 3);
+    hello_with_units(s, "A", 2, 0x300); /* the unit on 1-1.3 is gone */
+    assert_int_equal(port_seq("1-1.3"), seq + 1);
+    assert_int_equal(count_sql("SELECT MAX(seq) FROM ports"), seq + 1);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM units WHERE present = 1"), 2);
+    assert_int_equal(count_sql("SELECT present FROM units WHERE ecid = 770"), 0);
+    hello_with_units(s, "A", 3, 0x300); /* and back */
+    assert_int_equal(port_seq("1-1.3"), seq + 2);
+    assert_int_equal(count_sql("SELECT MAX(seq) FROM ports"), seq + 2);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM units WHERE present = 1"), 3);
+    hello_with_units(s, "A", 0, 0x300); /* none left */
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM units WHERE present = 1"), 0);
+    assert_int_equal(count_sql("SELECT MAX(seq) FROM ports"), seq + 5);
+}
+
 /* A store of schema 13 is upgraded to 14: its ports numbered, and stamped from there. */
 static void a_version_13_store_numbers_its_ports(void **state)
 {
@@ -1759,6 +1786,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_version_12_store_stamps_each_write_once, setup, teardown),
         cmocka_unit_test_setup_teardown(a_port_is_stamped_when_what_its_tile_shows_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_hello_stamps_only_the_ports_that_change, setup, teardown),
         cmocka_unit_test_setup_teardown(a_version_13_store_numbers_its_ports, setup, teardown),
         cmocka_unit_test_setup_teardown(a_results_work_does_not_grow_with_the_running_jobs, setup,
                                         teardown),
