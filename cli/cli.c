@@ -732,9 +732,10 @@ static int run_cancel(struct cli *c, int argc, char **argv)
 /* ---- submit ------------------------------------------------------------------------ */
 
 #define MAX_SEL 1024
+#define MAX_ECIDS FR_WIRE_MAX_LIST /* what one SubmitRequest may carry */
 
 struct submit_args {
-    uint64_t ecids[MAX_SEL];
+    uint64_t ecids[MAX_ECIDS];
     size_t necids;
     char *agents[MAX_SEL], *ports[MAX_SEL];
     size_t nagents, nports;
@@ -743,19 +744,27 @@ struct submit_args {
     char firmware[PATH_MAX]; /* a local IPSW's absolute path */
 };
 
-/* "--ecid A,B" or repeated --ecid. */
+/* "--ecid A,B" or repeated --ecid: the whole list, however long (a copy of it cut at
+ * 4 KiB once sent the first 512 ECIDs of 1,000 and dropped the rest unsaid). */
 static int add_ecids(struct submit_args *s, const char *val)
 {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", val);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (s->necids >= MAX_SEL || fr_ecid_parse(tok, &s->ecids[s->necids]) < 0) {
+    char *buf = strdup(val);
+    int rc = buf ? 0 : -1;
+    for (char *save = NULL, *tok = buf ? strtok_r(buf, ",", &save) : NULL; tok && rc == 0;
+         tok = strtok_r(NULL, ",", &save)) {
+        if (s->necids >= MAX_ECIDS) {
+            fprintf(stderr, "flashrack submit: --ecid: more than %d ECIDs; submit the rest as another "
+                            "job\n", MAX_ECIDS);
+            rc = -1;
+        } else if (fr_ecid_parse(tok, &s->ecids[s->necids]) < 0) {
             fprintf(stderr, "flashrack submit: --ecid: '%s' is not an ECID (0x followed by hex, or decimal)\n", tok);
-            return -1;
+            rc = -1;
+        } else {
+            s->necids++;
         }
-        s->necids++;
     }
-    return 0;
+    free(buf);
+    return rc;
 }
 
 static int on_submit_opt(void *arg, int ch, const char *val)

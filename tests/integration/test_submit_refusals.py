@@ -67,7 +67,15 @@ def nothing_that_cannot_work(bindir):
         refused(site, 1, "unit 0x0000000000000001 is in job %d" % waiting["job_id"], "--ecid", "0x1", "--wait")
         queued = site.cli_json("submit", "--firmware", site.ipsw(), "--ecid", "0x1", "--wait", "--queue")
         check(queued["created"] and queued["job_id"] != waiting["job_id"], "--queue: %s" % queued)
-        for j in (waiting, queued):
+        # a long --ecid list arrives whole: 1,000 ECIDs of 7 characters (a 4 KiB copy of the
+        # list once kept the first 512 and dropped the rest unsaid), waited for
+        many = ["0x%05X" % (0x10000 + i) for i in range(1000)]
+        big = site.cli_json("submit", "--firmware", site.ipsw(), "--ecid", ",".join(many), "--wait")
+        check(big["created"] and big["matched"] == 1000, "1,000 ECIDs: matched %s" % big.get("matched"))
+        totals = site.cli_json("status", str(big["job_id"]))["jobs"][0]["totals"]
+        check(totals["units"] == 1000 and totals["waiting"] == 1000, "1,000 ECIDs: totals %s" % totals)
+        refused(site, 2, "more than 4096 ECIDs", "--ecid", ",".join("0x%05X" % (0x20000 + i) for i in range(4097)))
+        for j in (waiting, queued, big):
             check(site.cli("cancel", str(j["job_id"])).returncode == 0, "cancel")
 
         a = site.cli_json("submit", "--firmware", site.ipsw(), "--ecid", GOOD, "--key", "k-1")
