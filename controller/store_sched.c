@@ -75,9 +75,13 @@ static const char *job_differs(struct store *s, uint64_t job, const struct job_s
 int store_job_submit(struct store *s, const struct job_spec *spec, uint64_t now_ms,
                      uint64_t *job_id, int *created, char *err, size_t errlen)
 {
+    s->read_failed = 0;
     int64_t existing = st_scalar(s, 0, "SELECT id FROM jobs WHERE key = ?", "t", spec->key);
     if (existing > 0) {
         const char *diff = job_differs(s, (uint64_t)existing, spec);
+        if (s->read_failed) /* not "a different request": what it is was not read */
+            return fr_seterr(FR_ESTORE, err, errlen, "cannot read job %lld, submitted with key '%s': %s",
+                             (long long)existing, spec->key, sqlite3_errmsg(s->db));
         if (diff)
             return fr_seterr(FR_EEXIST, err, errlen, "key '%s' was used for job %lld with a different "
                              "request (%s differs): choose a new key, or send the same request",

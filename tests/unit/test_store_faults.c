@@ -218,6 +218,28 @@ static int op_submit(struct store *s, struct op_ctx *x)
     return submit(s, "second") > 0 ? 0 : FR_ESTORE;
 }
 
+/* The same request again: the job it made, never "a different request" for a read that
+ * failed. */
+static int op_resubmit(struct store *s, struct op_ctx *x)
+{
+    (void)x;
+    struct job_spec spec = { .key = "site", .name = "t", .firmware = "/x.ipsw", .sha256 = "",
+                             .ecids = ecids, .necids = NUNITS, .erase = 1 };
+    uint64_t id = 0;
+    int created = -1;
+    char err[256];
+    int rc = store_job_submit(s, &spec, 2000, &id, &created, err, sizeof err);
+    if (rc == FR_EEXIST)
+        fail_msg("the same request again: %s", err);
+    assert_true(rc < 0 || (id > 0 && created == 0));
+    return rc;
+}
+
+static int resubmit_applied(void)
+{
+    return count_sql("SELECT COUNT(*) FROM jobs") == 1;
+}
+
 static int submit_applied(void)
 {
     return count_sql("SELECT COUNT(*) FROM jobs WHERE key = 'second'") == 1 &&
@@ -502,6 +524,12 @@ static void submit_path(void **state)
     sweep_both(&(struct path){ "submit", op_submit, submit_applied, 0, 0, NULL });
 }
 
+static void resubmit_path(void **state)
+{
+    (void)state;
+    sweep_all(&(struct path){ "resubmit", op_resubmit, resubmit_applied, 0, 0, NULL });
+}
+
 static void cancel_path(void **state)
 {
     (void)state;
@@ -553,6 +581,7 @@ int main(void)
         cmocka_unit_test(success_record_path),
         cmocka_unit_test(cancel_records_path),
         cmocka_unit_test(submit_path),
+        cmocka_unit_test(resubmit_path),
         cmocka_unit_test(cancel_path),
         cmocka_unit_test(hello_path),
         cmocka_unit_test(claim_path),
