@@ -322,26 +322,30 @@ static int line_of(const char *msg, size_t len, const char *id, const char *b64,
     return 0;
 }
 
+int fr_signer_sign_canon(struct fr_signer *sg, const char *msg, size_t len, char **line, char *err,
+                         size_t errlen)
+{
+    *line = NULL;
+    unsigned char sig[SIG_LEN];
+    size_t siglen = sizeof sig;
+    int ok = EVP_MD_CTX_copy_ex(sg->work, sg->ready) == 1 &&
+             EVP_DigestSign(sg->work, sig, &siglen, (const unsigned char *)msg, len) == 1 &&
+             siglen == SIG_LEN;
+    if (!ok)
+        return fr_seterr(FR_ESYS, err, errlen, "libcrypto cannot sign with this key");
+    char b64[SIG_B64_LEN + 1];
+    EVP_EncodeBlock((unsigned char *)b64, sig, SIG_LEN);
+    return line_of(msg, len, sg->id, b64, line, err, errlen);
+}
+
 int fr_signer_sign(struct fr_signer *sg, const json_t *record, char **line, char *err, size_t errlen)
 {
     *line = NULL;
     char *msg = NULL;
     size_t len = 0;
     int rc = fr_canon_json(record, &msg, &len, err, errlen);
-    if (rc < 0)
-        return rc;
-    unsigned char sig[SIG_LEN];
-    size_t siglen = sizeof sig;
-    int ok = EVP_MD_CTX_copy_ex(sg->work, sg->ready) == 1 &&
-             EVP_DigestSign(sg->work, sig, &siglen, (const unsigned char *)msg, len) == 1 &&
-             siglen == SIG_LEN;
-    if (!ok) {
-        free(msg);
-        return fr_seterr(FR_ESYS, err, errlen, "libcrypto cannot sign with this key");
-    }
-    char b64[SIG_B64_LEN + 1];
-    EVP_EncodeBlock((unsigned char *)b64, sig, SIG_LEN);
-    rc = line_of(msg, len, sg->id, b64, line, err, errlen);
+    if (rc == 0)
+        rc = fr_signer_sign_canon(sg, msg, len, line, err, errlen);
     free(msg);
     return rc;
 }

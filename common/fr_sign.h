@@ -54,6 +54,10 @@ struct fr_signer;
 int fr_signer_new(EVP_PKEY *k, struct fr_signer **out, char *err, size_t errlen);
 void fr_signer_free(struct fr_signer *sg);
 int fr_signer_sign(struct fr_signer *sg, const json_t *record, char **line, char *err, size_t errlen);
+/* The same from the record's canonical JSON (fr_canon_json's msg, len): what a thread that
+ * does not share the caller's jansson values signs (records.h signs on libuv's pool). */
+int fr_signer_sign_canon(struct fr_signer *sg, const char *msg, size_t len, char **line, char *err,
+                         size_t errlen);
 /* Checks one signed record line (trailing "\n" allowed) against pub. 0 and *record
  * (when not NULL; the caller decrefs) when it is canonical and the signature is
  * pub's over its record; else FR_EPROTO (not a signed record: the reason) or FR_EPERM
