@@ -15,7 +15,7 @@
 
 #define LOOP_PROBE_MS 20
 #define LOOP_STALL_MS 50
-#define LOOP_PROBE_WATCH 6
+#define LOOP_PROBE_WATCH 8
 
 /* A module's cumulative counts of one kind of work (it only adds to them). */
 struct loop_count {

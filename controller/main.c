@@ -414,6 +414,7 @@ static int start(struct controller *c)
     loop_probe_watch_count(&c->probe, "scheduling passes", "claims", &c->pass_work);
     loop_probe_watch_count(&c->probe, "progress flushes", "reports", &c->flush_work);
     loop_probe_watch_count(&c->probe, "heartbeat ticks", "agents", &c->tick_work);
+    loop_probe_watch_count(&c->probe, "records' batches", "records", &c->records.work);
     sched_kick(c);
     fr_service_on_status(&c->svc, on_service_status, c);
     fr_service_on_reload(&c->svc, "logging", on_reload_logging, c);

@@ -175,45 +175,202 @@ json_t *records_build(const json_t *f, const struct records_info *info)
         "destination", info->destination, "signed_at", info->signed_at);
 }
 
-/* A batch: the records written so far and how many more it may write. */
-struct write_ctx {
-    struct records *r;
-    struct store *s;
-    uint64_t now_ms;
-    size_t left, written;
+/* ---- a batch: read and built on the loop, signed (on the pool), stored on the loop ---- */
+
+/* One record of a batch: its run, its canonical text, its signed line. */
+struct record_item {
+    struct store_run run;
+    char *canon, *line;
+    size_t len;
 };
 
-static int write_one(void *arg, uint64_t job, uint64_t ecid)
+struct record_batch {
+    uv_work_t req;               /* the pool's: its data is the batch */
+    struct records *r;
+    struct fr_signer *signer;    /* the batch's own, made for it (a signer is one thread's) */
+    int own_signer, on_pool;
+    uint64_t now_ms;
+    size_t n, max;
+    int rc;                      /* the signing's: 0 or the first failure (err says why) */
+    char err[256];
+    uint64_t sign_cpu_ns;        /* the signing thread's CPU for it */
+    struct record_item item[];
+};
+
+static struct record_batch *batch_new(struct records *r, size_t max, uint64_t now_ms, int own_signer)
 {
-    struct write_ctx *w = arg;
-    if (w->left == 0)
-        return 1; /* the batch is full: the rest on the next one */
-    char err[256] = "", at[32], e[FR_ECID_STRLEN];
-    fr_ecid_format(ecid, e, sizeof e);
-    json_t *facts = store_record_facts(w->s, job, ecid);
-    if (!facts) {
-        fr_error("records", "job %llu unit %s: cannot read the run for its record",
-                 (unsigned long long)job, e);
-        return FR_ESTORE;
+    struct record_batch *b = calloc(1, sizeof *b + max * sizeof b->item[0]);
+    if (!b)
+        return NULL;
+    b->r = r;
+    b->max = max;
+    b->now_ms = now_ms;
+    b->req.data = b;
+    b->own_signer = own_signer;
+    b->signer = r->signer;
+    if (own_signer && fr_signer_new(r->key, &b->signer, b->err, sizeof b->err) < 0) {
+        free(b);
+        return NULL;
     }
-    fr_time_iso8601(w->now_ms, at, sizeof at);
-    struct records_info info = { w->r->site, w->r->destination, at };
-    json_t *rec = records_build(facts, &info);
-    json_decref(facts);
-    char *line = NULL;
-    int rc = rec ? fr_signer_sign(w->r->signer, rec, &line, err, sizeof err) : FR_ENOMEM;
-    json_decref(rec);
+    return b;
+}
+
+static void batch_free(struct record_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->item[i].canon);
+        free(b->item[i].line);
+    }
+    if (b->own_signer)
+        fr_signer_free(b->signer);
+    free(b);
+}
+
+/* A run the store says is missing, into b once: two entries may name the same run (every
+ * missing record and a cancel's; a unit's end and its job's cancel), and the store cannot
+ * tell, as nothing of b is stored before all of it is read. */
+static int add_one(void *arg, uint64_t job, uint64_t ecid)
+{
+    struct record_batch *b = arg;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->item[i].run.job == job && b->item[i].run.ecid == ecid)
+            return 0;
+    if (b->n == b->max)
+        return 1; /* the batch is full: the rest on the next one */
+    b->item[b->n++].run = (struct store_run){ job, ecid };
+    return 0;
+}
+
+/* What is due, taken into b until it is full: every missing record first when that was
+ * asked for, then the entries at head. An entry leaves the queue only when all of its runs
+ * are in a batch, as the store says: none twice (in the store, or in b), none for a run
+ * whose end rolled back. */
+static int collect(struct records *r, struct store *s, struct record_batch *b)
+{
+    int rc = r->all_due ? store_records_missing(s, 0, 0, add_one, b) : 0;
     if (rc == 0)
-        rc = store_record_insert(w->s, job, ecid, w->r->key_id, line, w->now_ms);
-    free(line);
+        r->all_due = 0;
+    while (rc == 0 && r->head < r->ndue) {
+        struct record_due d = r->due[r->head];
+        rc = store_records_missing(s, d.job, d.ecid, add_one, b);
+        if (rc == 0)
+            r->head++;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* Each record's canonical text, from its run's facts (read for the whole batch at once). */
+static int prepare(struct records *r, struct store *s, struct record_batch *b)
+{
+    json_t **facts = calloc(b->n ? b->n : 1, sizeof *facts);
+    struct store_run *runs = malloc((b->n ? b->n : 1) * sizeof *runs);
+    int rc = facts && runs ? 0 : FR_ENOMEM;
+    for (size_t i = 0; rc == 0 && i < b->n; i++)
+        runs[i] = b->item[i].run;
+    if (rc == 0)
+        rc = store_record_facts_batch(s, runs, b->n, facts);
+    char at[32], err[256] = "";
+    fr_time_iso8601(b->now_ms, at, sizeof at);
+    struct records_info info = { r->site, r->destination, at };
+    for (size_t i = 0; rc == 0 && i < b->n; i++) {
+        struct record_item *it = &b->item[i];
+        json_t *rec = facts[i] ? records_build(facts[i], &info) : NULL;
+        rc = rec ? fr_canon_json(rec, &it->canon, &it->len, err, sizeof err) : FR_ESTORE;
+        json_decref(rec);
+        if (rc < 0) {
+            char e[FR_ECID_STRLEN];
+            fr_ecid_format(it->run.ecid, e, sizeof e);
+            fr_error("records", "job %llu unit %s: cannot read the run for its record%s%s",
+                     (unsigned long long)it->run.job, e, *err ? ": " : "", err);
+        }
+    }
+    for (size_t i = 0; facts && i < b->n; i++)
+        json_decref(facts[i]);
+    free(facts);
+    free(runs);
+    return rc;
+}
+
+/* Signs every record of b: on a pool thread, or on the loop for the synchronous paths. */
+static void sign_all(struct record_batch *b)
+{
+    uint64_t start = fr_time_thread_cpu_ns();
+    for (size_t i = 0; b->rc == 0 && i < b->n; i++)
+        b->rc = fr_signer_sign_canon(b->signer, b->item[i].canon, b->item[i].len, &b->item[i].line,
+                                     b->err, sizeof b->err);
+    b->sign_cpu_ns = fr_time_thread_cpu_ns() - start;
+}
+
+/* The batch's lines, inserted in the open transaction of s. */
+static int insert_all(struct records *r, struct store *s, const struct record_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        const struct record_item *it = &b->item[i];
+        int rc = store_record_insert(s, it->run.job, it->run.ecid, r->key_id, it->line, b->now_ms);
+        if (rc < 0) {
+            char e[FR_ECID_STRLEN];
+            fr_ecid_format(it->run.ecid, e, sizeof e);
+            fr_error("records", "job %llu unit %s: cannot write its record: %s",
+                     (unsigned long long)it->run.job, e, store_errmsg(s));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int due(const struct records *r)
+{
+    return (int)(r->ndue - r->head) + r->all_due;
+}
+
+int records_write_due(struct records *r, struct store *s, size_t max, uint64_t now_ms)
+{
+    if (r->batch)
+        return FR_EBUSY; /* the pool's batch first: its runs are not written yet */
+    if (r->head == r->ndue && !r->all_due)
+        return 0;
+    size_t head = r->head;
+    int all_due = r->all_due;
+    struct record_batch *b = batch_new(r, max, now_ms, 0);
+    int rc = b ? store_begin(s) : FR_ENOMEM;
+    if (rc == 0)
+        rc = collect(r, s, b);
+    if (rc == 0)
+        rc = prepare(r, s, b);
+    if (rc == 0) {
+        sign_all(b);
+        if ((rc = b->rc) < 0)
+            fr_error("records", "cannot sign a record: %s", b->err);
+    }
+    if (rc == 0)
+        rc = insert_all(r, s, b);
+    if (rc == 0)
+        rc = store_commit(s);
     if (rc < 0) {
-        fr_error("records", "job %llu unit %s: cannot write its record: %s", (unsigned long long)job, e,
-                 *err ? err : store_errmsg(w->s));
+        if (b)
+            store_rollback(s);
+        r->head = head; /* all of the batch is due again */
+        r->all_due = all_due;
+        batch_free(b);
         return rc;
     }
-    w->left--;
-    w->written++;
-    return 0;
+    r->written += b->n;
+    batch_free(b);
+    if (r->head == r->ndue)
+        r->head = r->ndue = 0;
+    return due(r);
+}
+
+int records_catch_up(struct records *r, struct store *s, uint64_t now_ms)
+{
+    uint64_t before = r->written;
+    r->all_due = 1;
+    int rc;
+    while ((rc = records_write_due(r, s, RECORDS_PER_TURN, now_ms)) > 0)
+        ;
+    return rc < 0 ? rc : (int)(r->written - before);
 }
 
 static void on_timer(uv_timer_t *t);
@@ -259,79 +416,119 @@ void records_attach(struct records *r, struct store *s)
     store_on_run_ended(s, on_runs_ended, r);
 }
 
-/* What is due, written until the batch is full: every missing record first when that was
- * asked for, then the entries at head. An entry leaves the queue only when all of its runs
- * have their record, as the store says: none twice, none for a run whose end rolled back. */
-static int write_batch(struct records *r, struct store *s, struct write_ctx *w)
+/* ---- on the loop: the timer takes a batch, the pool signs it, after-work stores it ---- */
+
+static void finish_close(struct records *r);
+
+static void sign_work(uv_work_t *req)
 {
-    int rc = r->all_due ? store_records_missing(s, 0, 0, write_one, w) : 0;
-    if (rc == 0)
-        r->all_due = 0;
-    while (rc == 0 && r->head < r->ndue) {
-        struct record_due d = r->due[r->head];
-        rc = store_records_missing(s, d.job, d.ecid, write_one, w);
-        if (rc == 0)
-            r->head++;
-    }
-    return rc < 0 ? rc : 0;
+    sign_all(req->data);
 }
 
-int records_write_due(struct records *r, struct store *s, size_t max, uint64_t now_ms)
+/* On the loop, once the pool has signed b (or the close cancelled it before it began):
+ * its records in one transaction. A batch that cannot be stored leaves every missing
+ * record due, as the store will say: nothing is lost, nothing is written twice. */
+static void after_sign(uv_work_t *req, int status)
 {
-    if (r->head == r->ndue && !r->all_due)
-        return 0;
+    struct record_batch *b = req->data;
+    struct records *r = b->r;
+    uint64_t start = fr_time_thread_cpu_ns();
+    r->batch = NULL;
+    int rc = status < 0 ? FR_ECANCELED : b->rc;
+    if (rc < 0 && status == 0)
+        fr_error("records", "cannot sign a record: %s", b->err);
+    if (rc == 0)
+        rc = store_begin(r->store);
+    if (rc == 0 && (rc = insert_all(r, r->store, b)) == 0)
+        rc = store_commit(r->store);
+    if (rc < 0 && rc != FR_ECANCELED)
+        store_rollback(r->store);
+    if (rc < 0)
+        r->all_due = 1;
+    else
+        r->written += b->n;
+    r->signed_on_pool += rc < 0 || !b->on_pool ? 0 : b->n;
+    r->pool_cpu_ns += b->sign_cpu_ns;
+    batch_free(b);
+    r->work.cpu_ns += fr_time_thread_cpu_ns() - start;
+    if (r->closing)
+        finish_close(r);
+    else if (due(r))
+        arm(r, rc < 0 ? RECORDS_RETRY_MS : FR_TURN_NEXT_MS); /* after the loop has polled again */
+}
+
+/* A batch of what is due, read and built here and handed to the pool to sign. */
+static int submit(struct records *r, uint64_t now_ms)
+{
     size_t head = r->head;
     int all_due = r->all_due;
-    struct write_ctx w = { r, s, now_ms, max, 0 };
-    int rc = store_begin(s);
-    if (rc == 0)
-        rc = write_batch(r, s, &w);
-    if (rc == 0)
-        rc = store_commit(s);
-    if (rc < 0) {
-        store_rollback(s);
-        r->head = head; /* all of the batch is due again */
-        r->all_due = all_due;
+    struct record_batch *b = batch_new(r, RECORDS_PER_TURN, now_ms, 1);
+    int rc = b ? collect(r, r->store, b) : FR_ENOMEM;
+    if (rc == 0 && b->n > 0)
+        rc = prepare(r, r->store, b);
+    if (rc < 0 || b->n == 0) {
+        if (rc < 0) {
+            r->head = head; /* all of the batch is due again */
+            r->all_due = all_due;
+        }
+        batch_free(b);
         return rc;
     }
-    r->written += w.written;
     if (r->head == r->ndue)
         r->head = r->ndue = 0;
-    return (int)(r->ndue - r->head) + r->all_due;
-}
-
-int records_catch_up(struct records *r, struct store *s, uint64_t now_ms)
-{
-    uint64_t before = r->written;
-    r->all_due = 1;
-    int rc;
-    while ((rc = records_write_due(r, s, RECORDS_PER_TURN, now_ms)) > 0)
-        ;
-    return rc < 0 ? rc : (int)(r->written - before);
+    r->work.runs++;
+    r->work.items += b->n;
+    r->batch = b;
+    b->on_pool = 1;
+    if (uv_queue_work(r->loop, &b->req, sign_work, after_sign) < 0) {
+        b->on_pool = 0;
+        sign_all(b); /* no pool: signed here, stored as the pool's would be */
+        after_sign(&b->req, 0);
+    }
+    return 0;
 }
 
 static void on_timer(uv_timer_t *t)
 {
     struct records *r = t->data;
-    int rc = records_write_due(r, r->store, RECORDS_PER_TURN, fr_time_wall_ms());
-    if (rc > 0)
-        arm(r, FR_TURN_NEXT_MS); /* after the loop has polled its sockets again */
-    else if (rc < 0)
+    if (r->batch || r->closing)
+        return; /* after_sign arms it again */
+    uint64_t start = fr_time_thread_cpu_ns();
+    int rc = due(r) ? submit(r, fr_time_wall_ms()) : 0;
+    r->work.cpu_ns += fr_time_thread_cpu_ns() - start;
+    if (rc < 0)
         arm(r, RECORDS_RETRY_MS);
+    else if (!r->batch && due(r))
+        arm(r, FR_TURN_NEXT_MS);
 }
 
 void records_start(struct records *r, uv_loop_t *loop, struct store *s)
 {
     uv_timer_init(loop, &r->timer);
     r->timer.data = r;
+    r->loop = loop;
     r->store = s;
     r->started = 1;
 }
 
-void records_close(struct records *r, struct store *s)
+/* What is still due, written here; then the timer closes. */
+static void finish_close(struct records *r)
 {
-    while (records_write_due(r, s, RECORDS_PER_TURN, fr_time_wall_ms()) > 0)
+    while (records_write_due(r, r->store, RECORDS_PER_TURN, fr_time_wall_ms()) > 0)
         ;
+    if (r->signed_on_pool)
+        fr_info("records", "%llu records signed on libuv's thread pool, %llu ms of its CPU",
+                (unsigned long long)r->signed_on_pool, (unsigned long long)(r->pool_cpu_ns / 1000000));
     if (r->started && !uv_is_closing((uv_handle_t *)&r->timer))
         uv_close((uv_handle_t *)&r->timer, NULL);
+}
+
+void records_close(struct records *r, struct store *s)
+{
+    r->store = s;
+    r->closing = 1;
+    if (r->batch) /* cancelled if it has not begun; either way after_sign finishes the close */
+        uv_cancel((uv_req_t *)&r->batch->req);
+    else
+        finish_close(r);
 }

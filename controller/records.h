@@ -4,22 +4,28 @@
  * When a unit's run in a job reaches a terminal state (done, failed, cancelled,
  * hardware_suspect), the store calls records' hook inside that transaction; the hook only
  * notes the run as due. The record is written after that transaction commits, so that
- * neither the result's commit nor its ack waits for it: records_write_due reads what the
- * store knows of each due run (store_record_facts), builds the record (records_build: the
- * fields of R2v3 Appendix B and of NIST SP 800-88 Rev. 1 Appendix G's certificate of
- * sanitization), signs its canonical JSON with the controller's Ed25519 record key
- * (fr_sign.h) and stores the line once, a bounded batch per transaction. Until then the
- * run's record is pending (store_records_pending). A record is never rewritten: the table
- * has no UPDATE path and triggers refuse one.
+ * neither the result's commit nor its ack waits for it, a batch of at most
+ * RECORDS_PER_TURN runs at a time: the loop reads what the store knows of the batch's runs
+ * (store_record_facts_batch: two statements for the batch), builds each record
+ * (records_build: the fields of R2v3 Appendix B and of NIST SP 800-88 Rev. 1 Appendix G's
+ * certificate of sanitization) and its canonical JSON; a thread of libuv's pool signs
+ * them with the controller's Ed25519 record key (fr_sign.h; the batch has its own
+ * signer, as a signer is one thread's); back on the loop, after-work stores the lines in
+ * one transaction. One batch is in flight at a time: the next is taken only once the
+ * last is stored, so no run is in two. Until then a run's record is pending
+ * (store_records_pending). A record is never rewritten: the table has no UPDATE path
+ * and triggers refuse one.
  *
  * What is due is found again in the store, not only in memory: a run noted here whose
  * transaction rolled back is skipped (it has not ended), and at start
  * records_catch_up writes every record a stop between a run's end and its record left
- * missing (a crash, a kill): each ended run gets exactly one.
+ * missing (a crash, a kill, a batch still on the pool): each ended run gets exactly one.
+ * A stop (records_close) waits for the batch on the pool (cancelled if it has not begun)
+ * and writes what is still due.
  *
  * The key is [records] key (default KEYS_DIR/record.key), made at first start when
  * missing (0600, atomically; its public key beside it as record.key.pub).
- * Loop thread only. */
+ * Loop thread only, but for the signing of a batch on the pool. */
 #ifndef RECORDS_H
 #define RECORDS_H
 
@@ -28,9 +34,10 @@
 #include <uv.h>
 
 #include "fr_sign.h"
+#include "loop_probe.h"
 #include "store.h"
 
-#define RECORDS_PER_TURN 64    /* records written per loop turn: ~6 ms; the rest next turn */
+#define RECORDS_PER_TURN 64    /* records in a batch; the next after the loop has polled again */
 #define RECORDS_RETRY_MS 1000  /* after a batch that could not be written */
 
 /* A run whose record is due: ecid 0 for every ended run of job (a cancel), job 0 for
@@ -39,9 +46,11 @@ struct record_due {
     uint64_t job, ecid;
 };
 
+struct record_batch;
+
 struct records {
     EVP_PKEY *key;
-    struct fr_signer *signer;    /* the key set up for signing once */
+    struct fr_signer *signer;    /* the key set up for signing once, on the loop */
     char key_id[FR_SIGN_KEY_ID_LEN + 1];
     char site[128], destination[256];
     uint64_t written;            /* records written by this process */
@@ -49,8 +58,12 @@ struct records {
     size_t head, ndue, cap;
     int all_due;                 /* every ended run without a record is due (start, no room) */
     struct store *store;         /* records_start's */
-    uv_timer_t timer;            /* records_start: writes what is due after the turn */
-    int started;
+    uv_loop_t *loop;
+    uv_timer_t timer;            /* records_start: takes a batch of what is due after the turn */
+    struct record_batch *batch;  /* the batch on the pool, or NULL */
+    int started, closing;
+    struct loop_count work;      /* the loop's share: batches, records, its CPU (loop_probe.h) */
+    uint64_t signed_on_pool, pool_cpu_ns; /* records signed on the pool, and the pool's CPU */
 };
 
 /* What a record says beyond the store's facts. */
@@ -66,16 +79,18 @@ int records_open(struct records *r, const char *key_path, const char *site, cons
 void records_release(struct records *r);
 /* Installs the hook on s: from now on every run that ends is noted as due. */
 void records_attach(struct records *r, struct store *s);
-/* Writes up to max due records in one transaction of s; returns how many are still due
- * (> 0: call again), or a negative fr_err code (the batch rolled back, still due). */
+/* Writes up to max due records in one transaction of s, signed here; returns how many
+ * entries are still due (> 0: call again), or a negative fr_err code (the batch rolled
+ * back, still due; FR_EBUSY while a batch is on the pool). */
 int records_write_due(struct records *r, struct store *s, size_t max, uint64_t now_ms);
 /* Every ended run in s without a record gets it now (at start); how many were written,
  * or a negative fr_err code. */
 int records_catch_up(struct records *r, struct store *s, uint64_t now_ms);
-/* Writes due records on loop, RECORDS_PER_TURN a turn, from a timer armed when a run is
- * noted: it fires after the turn that noted it has committed. */
+/* Writes due records on loop, a batch at a time signed on libuv's pool, from a timer armed
+ * when a run is noted: it fires after the turn that noted it has committed. */
 void records_start(struct records *r, uv_loop_t *loop, struct store *s);
-/* Writes what is still due, then closes the timer (the loop is stopping). */
+/* The loop is stopping: once the batch on the pool (if any) is back, writes what is
+ * still due and closes the timer. Let the loop run until it ends. */
 void records_close(struct records *r, struct store *s);
 
 /* The record of one run from its facts (store_record_facts). Pure. */

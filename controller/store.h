@@ -395,6 +395,14 @@ int64_t store_records_pending(struct store *s, uint64_t job, uint64_t ecid);
  * "version", "build", "agent_version", "engine", "libimobiledevice", "started_ms",
  * "ended_ms"}]}; NULL when none (or when a read failed). */
 json_t *store_record_facts(struct store *s, uint64_t job, uint64_t ecid);
+/* A unit run: its job and its unit. */
+struct store_run {
+    uint64_t job, ecid;
+};
+/* store_record_facts of runs[0..n), read in one statement for the runs and one for all of
+ * their attempts (not two per run): out[i] the facts of runs[i] (the caller decrefs), NULL
+ * for a run the store has not. 0, or a negative fr_err code with every out[i] NULL. */
+int store_record_facts_batch(struct store *s, const struct store_run *runs, size_t n, json_t **out);
 /* Stores a signed record line once (a second one for the run fails: FR_ESTORE). */
 int store_record_insert(struct store *s, uint64_t job, uint64_t ecid, const char *key_id,
                         const char *line, uint64_t now_ms);

@@ -648,17 +648,7 @@ static json_int_t duration_s(int64_t started, int64_t ended)
     return started > 0 && ended >= started ? (ended - started + 500) / 1000 : 0;
 }
 
-/* An attempt's columns, from at on (ATTEMPT_COLS), and the joins they need */
-#define ATTEMPT_COLS                                                                           \
-    "a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"               \
-    " a.error_class, a.error_text, a.exit_code, a.log_path, a.state, a.firmware, a.sha256,"     \
-    " a.fw_version, a.fw_build, COALESCE(g.version, ''), COALESCE(g.engine, ''),"               \
-    " COALESCE(g.libimobiledevice, ''), a.verified, a.verification"
-#define ATTEMPT_JOINS                                                                          \
-    " LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port LEFT JOIN agents g ON g.id = a.agent"
-
-/* One attempt as an object (full: with what a record signs too). */
-static void attempt_obj(struct jtext *jt, sqlite3_stmt *st, int at, int full)
+void st_attempt_obj(struct jtext *jt, sqlite3_stmt *st, int at, int full)
 {
     const char *outcome = col_text(st, at + 6);
     int64_t started = sqlite3_column_int64(st, at + 4), ended = sqlite3_column_int64(st, at + 5);
@@ -694,11 +684,11 @@ static void attempt_obj(struct jtext *jt, sqlite3_stmt *st, int at, int full)
 /* A run's attempts, as the array being written. */
 static void attempts_of(struct store *s, uint64_t job, uint64_t ecid, int full, struct jtext *jt)
 {
-    sqlite3_stmt *st = st_query(s, "SELECT " ATTEMPT_COLS " FROM attempts a" ATTEMPT_JOINS
+    sqlite3_stmt *st = st_query(s, "SELECT " ATTEMPT_DOC_COLS " FROM attempts a" ATTEMPT_DOC_JOINS
                                    " WHERE a.job = ? AND a.ecid = ? ORDER BY a.n", "uu", job, ecid);
     jt_arr(jt);
     while (st && st_step(s, st) == SQLITE_ROW)
-        attempt_obj(jt, st, 0, full);
+        st_attempt_obj(jt, st, 0, full);
     if (st)
         sqlite3_reset(st);
     jt_arr_end(jt);
@@ -723,9 +713,9 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
  * made SQLite copy the whole page into a sorter first. */
 #define REPORT_SQL(after)                                                                    \
     "SELECT r.ecid, COALESCE(u.product_type, ''), COALESCE(u.serial, ''), j.firmware, r.state," \
-    " r.started, r.ended, " ATTEMPT_COLS " FROM unit_runs r JOIN jobs j ON j.id = r.job"        \
+    " r.started, r.ended, " ATTEMPT_DOC_COLS " FROM unit_runs r JOIN jobs j ON j.id = r.job"        \
     " LEFT JOIN units u ON u.ecid = r.ecid LEFT JOIN attempts a ON a.job = r.job AND a.ecid = r.ecid" \
-    ATTEMPT_JOINS " WHERE r.job = ?2 AND (?3 = 0 OR r.ecid = ?3)" after " ORDER BY r.ecid, a.id"
+    ATTEMPT_DOC_JOINS " WHERE r.job = ?2 AND (?3 = 0 OR r.ecid = ?3)" after " ORDER BY r.ecid, a.id"
 #define REPORT_ATTEMPT 7 /* the column the attempt's start at */
 
 /* A job's units in ECID order (the primary key's), the job itself with the first page;
@@ -778,7 +768,7 @@ static int doc_report(struct store *s, uint64_t job_id, uint64_t ecid, const str
             jt_arr(jt);
         }
         if (sqlite3_column_type(st, REPORT_ATTEMPT) != SQLITE_NULL)
-            attempt_obj(jt, st, REPORT_ATTEMPT, 0);
+            st_attempt_obj(jt, st, REPORT_ATTEMPT, 0);
     }
     if (st)
         sqlite3_reset(st);
@@ -1182,34 +1172,6 @@ int store_job_plan(struct store *s, const struct job_spec *sp, json_t **out, cha
 }
 
 /* ---- sanitization records (records.h) ------------------------------------------------ */
-
-json_t *store_record_facts(struct store *s, uint64_t job, uint64_t ecid)
-{
-    s->read_failed = 0;
-    sqlite3_stmt *st = st_query(s,
-        "SELECT j.id, j.name, j.firmware, j.erase, j.operator, r.state, r.started, r.ended,"
-        " r.error_class, r.error_text, COALESCE(u.product_type, ''), COALESCE(u.serial, ''),"
-        " COALESCE(u.cpid, 0), COALESCE(u.bdid, 0), r.ecid, COALESCE(u.imei, '')"
-        " FROM unit_runs r JOIN jobs j ON j.id = r.job LEFT JOIN units u ON u.ecid = r.ecid"
-        " WHERE r.job = ? AND r.ecid = ?", "uu", job, ecid);
-    json_t *f = NULL;
-    if (st && st_step(s, st) == SQLITE_ROW)
-        f = json_pack("{s:I, s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:s}",
-            "job_id", (json_int_t)sqlite3_column_int64(st, 0), "job_name", col_text(st, 1),
-            "job_firmware", col_text(st, 2), "erase", sqlite3_column_int(st, 3),
-            "operator", col_text(st, 4), "state", col_text(st, 5),
-            "started_ms", (json_int_t)sqlite3_column_int64(st, 6),
-            "ended_ms", (json_int_t)sqlite3_column_int64(st, 7), "error_class", col_text(st, 8),
-            "error_text", col_text(st, 9), "product_type", col_text(st, 10), "serial", col_text(st, 11),
-            "cpid", (json_int_t)sqlite3_column_int64(st, 12),
-            "bdid", (json_int_t)sqlite3_column_int64(st, 13), "ecid", col_ecid(st, 14),
-            "imei", col_text(st, 15));
-    if (st)
-        sqlite3_reset(st);
-    if (f)
-        json_object_set_new(f, "attempts", st_attempts(s, job, ecid, 1));
-    return st_checked(s, f); /* a record is never signed from half a read */
-}
 
 json_t *store_doc_records(struct store *s, uint64_t job, uint64_t ecid)
 {

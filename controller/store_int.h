@@ -5,8 +5,8 @@
  * The store is split by what its statements are about: store.c (schema, helpers, open,
  * transactions, backup, events), store_runs.c (agents, ports, units, attempts),
  * store_sched.c (jobs, scheduling, moves), store_docs.c (documents and queries for
- * clients, the records' facts and lines), store_records.c (the end-of-run hook, writing
- * records). The helpers keep store.h's rules: every prepare and step goes through
+ * clients, the records' lines), store_records.c (the end-of-run hook, the records' facts,
+ * writing records). The helpers keep store.h's rules: every prepare and step goes through
  * them, an error inside a transaction poisons it, and one since a document began
  * makes the document NULL. */
 #ifndef STORE_INT_H
@@ -83,6 +83,18 @@ int64_t st_scalar(struct store *s, int64_t dflt, const char *sql, const char *fm
 /* Unit runs of job (ecid 0: any of them) reached a terminal state inside the open
  * transaction: calls the records hook (store_on_run_ended), if any. */
 int st_run_ended(struct store *s, uint64_t job, uint64_t ecid, uint64_t now_ms);
+/* An attempt's columns, from at on (ATTEMPT_DOC_COLS), and the joins they need */
+#define ATTEMPT_DOC_COLS                                                                       \
+    "a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"              \
+    " a.error_class, a.error_text, a.exit_code, a.log_path, a.state, a.firmware, a.sha256,"    \
+    " a.fw_version, a.fw_build, COALESCE(g.version, ''), COALESCE(g.engine, ''),"              \
+    " COALESCE(g.libimobiledevice, ''), a.verified, a.verification"
+#define ATTEMPT_DOC_JOINS                                                                      \
+    " LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port LEFT JOIN agents g ON g.id = a.agent"
+struct jtext;
+/* One attempt as an object, its ATTEMPT_DOC_COLS from column at on (full: with what a record
+ * signs too: agent_version, engine, libimobiledevice, started_ms, ended_ms). */
+void st_attempt_obj(struct jtext *jt, sqlite3_stmt *st, int at, int full);
 /* The attempts of a unit run, as the report shows them; full adds what a record needs
  * (agent_version, engine, libimobiledevice, started_ms, ended_ms). */
 json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full);

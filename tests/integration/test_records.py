@@ -9,6 +9,7 @@ import json
 import re
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -191,6 +192,47 @@ def cancelled_run_has_its_record(bindir):
         check(os.stat(key).st_mode & 0o777 == 0o600, "record.key is 0600")
 
 
+def large_cancel(site, n):
+    """A finished job of 2 units, then a cancel of n runs: (its job, the cancelled job)."""
+    units = present(site, 2)[:2]
+    done = site.submit("--ecid", ",".join(u["ecid"] for u in units))
+    site.wait_job_finished(done, 60)
+    waiting = site.submit("--ecid", ",".join("0x%x" % (0xA0000 + i) for i in range(n)), "--wait")
+    check(site.cli("cancel", str(waiting)).returncode == 0, "cancel")
+    return done, waiting
+
+
+def counts(site):
+    """(ended runs, records stored), read from the store file."""
+    db = sqlite3.connect(site.store)
+    ended = db.execute("SELECT COUNT(*) FROM unit_runs WHERE state IN"
+                       " ('done','failed','cancelled','hardware_suspect')").fetchone()[0]
+    written = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+    db.close()
+    return ended, written
+
+
+def one_verifying_record_each(site, tmp, jobs):
+    """Every run in the store has exactly one record, and each job's records verify."""
+    db = sqlite3.connect(site.store)
+    rows = db.execute("SELECT r.job, r.ecid, COUNT(d.ecid) FROM unit_runs r LEFT JOIN records d"
+                      " ON d.job = r.job AND d.ecid = r.ecid GROUP BY r.job, r.ecid").fetchall()
+    db.close()
+    check(len(rows) == sum(c for _, c in jobs) and all(c == 1 for _, _, c in rows),
+          "exactly one record per ended run: %s" % [r for r in rows if r[2] != 1][:5])
+    recs = []
+    for job, count in jobs:
+        lines, recs = records_of(site, str(job))
+        check(len(lines) == count, "job %d: %d records" % (job, len(lines)))
+        path = os.path.join(tmp, "%d.jsonl" % job)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines) + "\n")
+        r = verify(site, path)
+        check(r.returncode == 0 and r.stdout.count(": valid: ") == count,
+              "job %d: every record verifies: %s" % (job, r.stdout[-400:]))
+    return recs
+
+
 def killed_between_the_end_and_its_record(bindir):
     """SIGKILL while records are being written after a large cancel's commit: the next start
     writes every missing one before it serves, each ended run has exactly one record, and
@@ -199,38 +241,38 @@ def killed_between_the_end_and_its_record(bindir):
     tmp = tempfile.mkdtemp(prefix="fr-rec-")
     try:
         with running_site(bindir, RACK_SMALL) as site:
-            units = present(site, 2)[:2]
-            done = site.submit("--ecid", ",".join(u["ecid"] for u in units))
-            site.wait_job_finished(done, 60)
-            waiting = site.submit("--ecid", ",".join("0x%x" % (0xA0000 + i) for i in range(n)), "--wait")
-            check(site.cli("cancel", str(waiting)).returncode == 0, "cancel")
+            done, waiting = large_cancel(site, n)
             site.kill("flashrackd")  # SIGKILL: whatever was still due is lost with the process
-            db = sqlite3.connect(site.store)
-            ended = db.execute("SELECT COUNT(*) FROM unit_runs WHERE state IN"
-                               " ('done','failed','cancelled','hardware_suspect')").fetchone()[0]
-            written = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
-            db.close()
+            ended, written = counts(site)
             check(ended == n + 2, "every run ended and committed before the kill: %d" % ended)
             # the cancel's commit came before its reply; its 500 records a batch a turn after
             check(written < ended, "the kill left records to write (%d of %d written)" % (written, ended))
             site.start_controller()
             check("sanitization records still missing" in site.log("flashrackd"), "the start said so")
-            db = sqlite3.connect(site.store)
-            rows = db.execute("SELECT r.job, r.ecid, COUNT(d.ecid) FROM unit_runs r LEFT JOIN records d"
-                              " ON d.job = r.job AND d.ecid = r.ecid GROUP BY r.job, r.ecid").fetchall()
-            db.close()
-            check(len(rows) == n + 2 and all(c == 1 for _, _, c in rows),
-                  "exactly one record per ended run: %s" % [r for r in rows if r[2] != 1][:5])
-            for job, count in ((done, 2), (waiting, n)):
-                lines, recs = records_of(site, str(job))
-                check(len(lines) == count, "job %d: %d records" % (job, len(lines)))
-                path = os.path.join(tmp, "%d.jsonl" % job)
-                with open(path, "w", encoding="utf-8") as f:
-                    f.write("\n".join(lines) + "\n")
-                r = verify(site, path)
-                check(r.returncode == 0 and r.stdout.count(": valid: ") == count,
-                      "job %d: every record verifies: %s" % (job, r.stdout[-400:]))
+            recs = one_verifying_record_each(site, tmp, ((done, 2), (waiting, n)))
             check(all(r["state"] == "cancelled" for r in recs), "the cancelled runs' records")
+    finally:
+        shutil.rmtree(tmp)
+
+
+def stopped_while_signing(bindir):
+    """SIGTERM right after a large cancel's commit, with its records being signed on the
+    thread pool a batch at a time: the stop takes the batch back (or cancels it) and writes
+    the rest before it exits, cleanly; after a restart every ended run still has exactly one
+    record, and each verifies. (That a batch is on the pool at the stop is made certain in
+    test_records' unit test; here the real process and signal.)"""
+    n = 500
+    tmp = tempfile.mkdtemp(prefix="fr-rec-")
+    try:
+        with running_site(bindir, RACK_SMALL) as site:
+            done, waiting = large_cancel(site, n)
+            site.kill("flashrackd", signal.SIGTERM)
+            check(site.procs["flashrackd"].returncode == 0, "a clean stop: %s" % site.procs["flashrackd"].returncode)
+            ended, written = counts(site)
+            check(ended == n + 2 and written == ended, "the stop wrote every record: %d of %d" % (written, ended))
+            site.start_controller()
+            one_verifying_record_each(site, tmp, ((done, 2), (waiting, n)))
+            check("sanitization records still missing" not in site.log("flashrackd"), "none left to write")
     finally:
         shutil.rmtree(tmp)
 
@@ -254,4 +296,4 @@ def keys_gen_makes_the_record_key(bindir):
 
 if __name__ == "__main__":
     main(restored_units_have_signed_records, cancelled_run_has_its_record,
-         killed_between_the_end_and_its_record, keys_gen_makes_the_record_key)
+         killed_between_the_end_and_its_record, stopped_while_signing, keys_gen_makes_the_record_key)

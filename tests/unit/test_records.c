@@ -307,6 +307,23 @@ static void a_rolled_back_end_gets_no_record(void **state)
     assert_int_equal(f->r.written, 1);
 }
 
+/* How many records job (0: any) has, each checked with the public key the controller wrote. */
+static size_t verified_records(struct fixture *f, uint64_t job)
+{
+    char err[256] = "";
+    json_t *doc = store_doc_records(f->s, job, 0);
+    EVP_PKEY *pub = NULL;
+    assert_int_equal(fr_sign_pub_load(pubpath, &pub, err, sizeof err), 0);
+    size_t i, n = json_array_size(json_object_get(doc, "records"));
+    json_t *l;
+    json_array_foreach(json_object_get(doc, "records"), i, l)
+        assert_int_equal(fr_verify_record(pub, json_string_value(l), json_string_length(l), NULL, err,
+                                          sizeof err), 0);
+    EVP_PKEY_free(pub);
+    json_decref(doc);
+    return n;
+}
+
 /* Runs that ended before a stop that left their records unwritten (the process killed
  * between the two commits): the next start writes each, once, in batches. */
 static void a_start_writes_the_records_a_stop_left_missing(void **state)
@@ -337,17 +354,24 @@ static void a_start_writes_the_records_a_stop_left_missing(void **state)
     assert_int_equal(sql_probe(dbpath, "SELECT COUNT(DISTINCT job || ':' || ecid) FROM records"),
                      1 + 3 * RECORDS_PER_TURN);
     assert_int_equal(records_catch_up(&f->r, f->s, 13000), 0);
-    json_t *doc = store_doc_records(f->s, job2, 0);
-    EVP_PKEY *pub = NULL;
-    assert_int_equal(fr_sign_pub_load(pubpath, &pub, err, sizeof err), 0);
-    size_t i;
-    json_t *l;
-    json_array_foreach(json_object_get(doc, "records"), i, l)
-        assert_int_equal(fr_verify_record(pub, json_string_value(l), json_string_length(l), NULL, err,
-                                          sizeof err), 0);
-    assert_int_equal(json_array_size(json_object_get(doc, "records")), 3 * RECORDS_PER_TURN);
-    EVP_PKEY_free(pub);
-    json_decref(doc);
+    assert_int_equal(verified_records(f, job2), 3 * RECORDS_PER_TURN);
+}
+
+/* A second job of n units (0xF000 on), submitted and cancelled: n runs ended at once. */
+static uint64_t cancelled_job(struct fixture *f, size_t n)
+{
+    uint64_t *ecids = calloc(n, sizeof *ecids), job2 = 0;
+    for (size_t i = 0; i < n; i++)
+        ecids[i] = 0xF000 + i;
+    struct job_spec spec = { .key = "k2", .name = "t2", .firmware = "/x.ipsw", .sha256 = "",
+                             .ecids = ecids, .necids = n, .erase = 1 };
+    char err[256];
+    int created, ended = 0;
+    assert_int_equal(store_job_submit(f->s, &spec, 2000, &job2, &created, err, sizeof err), 0);
+    assert_int_equal(store_job_cancel(f->s, job2, 0, 4000, &ended, NULL, NULL), 0);
+    assert_int_equal(ended, (int)n);
+    free(ecids);
+    return job2;
 }
 
 /* On the controller's loop the due records are written a batch per loop turn, with the
@@ -360,15 +384,8 @@ static void the_loop_writes_a_batch_a_turn(void **state)
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     records_start(&f->r, &loop, f->s);
-    uint64_t ecids[5 * RECORDS_PER_TURN], job2 = 0;
-    for (size_t i = 0; i < sizeof ecids / sizeof *ecids; i++)
-        ecids[i] = 0xF000 + i;
-    struct job_spec spec = { .key = "k2", .name = "t2", .firmware = "/x.ipsw", .sha256 = "",
-                             .ecids = ecids, .necids = sizeof ecids / sizeof *ecids, .erase = 1 };
-    char err[256];
-    int created, n = 0, turns = 0;
-    assert_int_equal(store_job_submit(f->s, &spec, 2000, &job2, &created, err, sizeof err), 0);
-    assert_int_equal(store_job_cancel(f->s, job2, 0, 4000, &n, NULL, NULL), 0);
+    cancelled_job(f, 5 * RECORDS_PER_TURN);
+    int turns = 0;
     int64_t written = 0;
     while (written < 5 * RECORDS_PER_TURN && turns++ < 1000) {
         uv_run(&loop, UV_RUN_ONCE); /* 1.44 runs due timers before its poll and after it */
@@ -378,9 +395,59 @@ static void the_loop_writes_a_batch_a_turn(void **state)
     }
     assert_int_equal(written, 5 * RECORDS_PER_TURN);
     assert_true(turns >= 3);
+    assert_int_equal(f->r.signed_on_pool, 5 * RECORDS_PER_TURN); /* not on the loop */
+    assert_int_equal(f->r.work.items, 5 * RECORDS_PER_TURN);      /* what the loop probe sees */
+    assert_true(f->r.work.runs >= 5);
     records_close(&f->r, f->s);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A stop while a batch is on the pool (taken and handed over, not yet stored): the close
+ * waits for it or cancels it, then writes what is still due; every ended run has exactly
+ * one record that verifies, and a start after it finds none missing. */
+static void a_stop_while_signing_leaves_one_record_each(void **state)
+{
+    struct fixture *f = *state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    records_start(&f->r, &loop, f->s);
+    cancelled_job(f, 5 * RECORDS_PER_TURN);
+    char err[256];
+    int turns = 0;
+    while (!f->r.batch && turns++ < 100)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_non_null(f->r.batch); /* on the pool */
+    assert_int_equal(records_write_due(&f->r, f->s, 64, 5000), FR_EBUSY); /* not beside it */
+    assert_true(sql_probe(dbpath, "SELECT COUNT(*) FROM records") < 5 * RECORDS_PER_TURN);
+    records_close(&f->r, f->s);
+    assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_null(f->r.batch);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 5 * RECORDS_PER_TURN);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(DISTINCT job || ':' || ecid) FROM records"),
+                     5 * RECORDS_PER_TURN);
+    /* the next start: nothing missing, nothing written twice */
+    records_release(&f->r);
+    assert_int_equal(records_open(&f->r, keypath, "Depot 7", "resale", err, sizeof err), 0);
+    records_attach(&f->r, f->s);
+    assert_int_equal(records_catch_up(&f->r, f->s, 13000), 0);
+    assert_int_equal(verified_records(f, 0), 5 * RECORDS_PER_TURN);
+}
+
+/* A run asked for twice in one batch (every missing record, and a cancel's entry that
+ * covers the same runs; or a unit's end and then its job's cancel) is written once: a
+ * batch's runs are stored only after all of them are read, so the store alone cannot
+ * say it is already taken. */
+static void a_run_due_twice_in_a_batch_gets_one_record(void **state)
+{
+    struct fixture *f = *state;
+    uint64_t job2 = cancelled_job(f, 3); /* noted: (job2, every run) */
+    assert_int_equal(records_catch_up(&f->r, f->s, 12000), 3); /* and every missing one */
+    assert_int_equal(store_records_pending(f->s, 0, 0), 0);
+    assert_int_equal(verified_records(f, job2), 3);
+    assert_int_equal(records_write_due(&f->r, f->s, 64, 12500), 0);
+    assert_int_equal(f->r.written, 3);
 }
 
 /* A cancel of many runs writes their records a batch at a time, each batch committed. */
@@ -464,6 +531,105 @@ static void a_unit_not_read_back_is_not_verified_with_the_reason(void **state)
     json_decref(rec);
 }
 
+/* A failure the job retries in place (the naive policy: no move). */
+static int apply_failure(struct fixture *f, uint64_t now)
+{
+    struct policy_cfg pc;
+    policy_cfg_default(&pc);
+    pc.naive = 1;
+    struct run_end e = { FR__OUTCOME__OUTCOME_FAILED, "link_lost", "the unit went away", "/logs/1.log", "",
+                         -1, now, NULL, NULL, NULL, NULL, NULL };
+    struct run_effects fx;
+    return runs_apply(f->s, &pc, "A", &f->ref, &e, now, &fx);
+}
+
+/* text with each "flashrackd " FR_VERSION written "flashrackd @VERSION@" (a release does
+ * not change what the test expects), appended to out at *len, with a newline. */
+static void put_unversioned(char *out, size_t *len, size_t cap, const char *text)
+{
+    static const char tool[] = "flashrackd " FR_VERSION "\"";
+    for (const char *at; (at = strstr(text, tool)); text = at + sizeof tool - 1) {
+        assert_true(*len + (size_t)(at - text) + 32 < cap);
+        *len += (size_t)sprintf(out + *len, "%.*sflashrackd @VERSION@\"", (int)(at - text), text);
+    }
+    assert_true(*len + strlen(text) + 2 < cap);
+    *len += (size_t)sprintf(out + *len, "%s\n", text);
+}
+
+/* The canonical text of each record a batch read of runs gives, a line each ("-" for a
+ * run the store has not). */
+static char *batch_texts(struct store *s, const struct store_run *runs, size_t n)
+{
+    json_t *facts[8] = { NULL };
+    assert_true(n <= 8);
+    assert_int_equal(store_record_facts_batch(s, runs, n, facts), 0);
+    struct records_info info = { "Depot 7", "resale", "2026-12-02T00:00:00.000Z" };
+    size_t len = 0, cap = 1 << 16;
+    char *all = calloc(1, cap);
+    for (size_t i = 0; i < n; i++) {
+        json_t *rec = facts[i] ? records_build(facts[i], &info) : NULL;
+        char *canon = NULL;
+        if (rec)
+            assert_int_equal(fr_canon_json(rec, &canon, NULL, NULL, 0), 0);
+        put_unversioned(all, &len, cap, canon ? canon : "-");
+        free(canon);
+        json_decref(rec);
+        json_decref(facts[i]);
+    }
+    return all;
+}
+
+static char *file_text(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return strdup("");
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+/* Runs read as one batch, in any order, give the records they gave when each was read
+ * alone (tests/fixtures/records/batch.txt was written by that code, before the reads
+ * were batched): a run with two attempts, cancelled runs without any, a run there is
+ * none of; each run's attempts are its own. */
+static void a_batch_reads_the_records_one_run_at_a_time_gave(void **state)
+{
+    struct fixture *f = *state;
+    claim(f);
+    assert_int_equal(apply_failure(f, 5000), 0);
+    claim(f);
+    assert_int_equal(apply_read_back(f, 9000, "18.2", "22C152", "18.2", "22C152", ""), 0);
+    uint64_t ecids[3] = { 0xF000, 0xF001, 0xF002 }, job2 = 0;
+    struct job_spec spec = { .key = "k2", .name = "t2 \"quoted\"", .firmware = "/y.ipsw", .sha256 = "",
+                             .ecids = ecids, .necids = 3, .erase = 0, .operator = "sam" };
+    char err[256];
+    int created, n = 0;
+    assert_int_equal(store_job_submit(f->s, &spec, 2000, &job2, &created, err, sizeof err), 0);
+    assert_int_equal(store_job_cancel(f->s, job2, 0, 4000, &n, NULL, NULL), 0);
+    struct store_run runs[] = { { job2, 0xF001 }, { f->job, 0xE000 }, { job2, 0xF000 }, { 999, 1 },
+                                { job2, 0xF002 } };
+    char *got = batch_texts(f->s, runs, sizeof runs / sizeof *runs), path[1024];
+    snprintf(path, sizeof path, "%s/records/batch.txt", getenv("FR_FIXTURES"));
+    char *want = file_text(path);
+    if (strcmp(got, want) != 0)
+        printf("%s", got); /* what to compare with the fixture */
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    /* one at a time, each the same as in the batch */
+    json_t *in[5] = { NULL };
+    assert_int_equal(store_record_facts_batch(f->s, runs, 5, in), 0);
+    for (size_t i = 0; i < 5; i++) {
+        json_t *one = store_record_facts(f->s, runs[i].job, runs[i].ecid);
+        assert_true(one ? json_equal(one, in[i]) : in[i] == NULL);
+        json_decref(one);
+        json_decref(in[i]);
+    }
+}
+
 static void a_cancelled_run_gets_its_record(void **state)
 {
     struct fixture *f = *state;
@@ -532,10 +698,13 @@ int main(void)
         cmocka_unit_test(a_record_has_the_audit_fields),
         cmocka_unit_test_setup_teardown(a_run_that_ends_gets_one_signed_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_cancelled_run_gets_its_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_batch_reads_the_records_one_run_at_a_time_gave, setup, teardown),
         cmocka_unit_test_setup_teardown(a_rolled_back_end_gets_no_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_start_writes_the_records_a_stop_left_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(many_due_records_are_written_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(the_loop_writes_a_batch_a_turn, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_stop_while_signing_leaves_one_record_each, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_run_due_twice_in_a_batch_gets_one_record, setup, teardown),
         cmocka_unit_test_setup_teardown(the_units_word_after_the_restore_verifies_the_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_that_says_another_build_fails_verification, setup, teardown),
         cmocka_unit_test_setup_teardown(a_unit_not_read_back_is_not_verified_with_the_reason, setup, teardown),
