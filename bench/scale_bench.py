@@ -17,7 +17,9 @@ moves every figure). Every socket speaks CURVE, keys authorized as a site's are
 counted twice: ticks of the controller's 20 ms probe that came > 50 ms late (a loaded
 machine makes them), and those after > 50 ms of the loop's own CPU (it does not). Use
 a Release build. Under each table: the turns over 50 ms of the loop's CPU by what took
-most of each (the controller logs each such turn with its drains, passes and flushes).
+most of each (the controller logs each such turn with its drains, passes, flushes and
+records' batches), and the controller's CPU by thread (its loop, ZeroMQ's threads, the
+rest: libuv's thread pool, where records are signed), read from /proc before it stops.
 
 Usage: bench/scale_bench.py BIN_DIR [--units 500,2500,5000,10000] [--ports 50]
        [--restore-ms 2000] [--rate 1000[,2000...]] [--duration 10] [--timeout 300] [--insecure]
@@ -156,12 +158,39 @@ def print_long_turns(r):
             for w, (n, most, items) in sorted(by.items(), key=lambda kv: -kv[1][0]))))
 
 
+def thread_cpu(pid):
+    """The controller's CPU so far by thread, in seconds: its loop (the main thread), then
+    the others by name (ZeroMQ's "ZMQbg/..."; libuv's thread pool, which signs the
+    records, keeps the process's name)."""
+    tick, by = os.sysconf("SC_CLK_TCK"), {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+            with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()  # from the state on: utime, stime are 11, 12
+        name = "loop" if int(tid) == pid else comm
+        by[name] = by.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return by
+
+
+def print_thread_cpu(r):
+    by = r.get("thread_cpu") or {}
+    if by:
+        print("  %s units: controller CPU by thread: %s" % (r["units"], ", ".join(
+            "%s %.1f s" % (name, s) for name, s in sorted(by.items(), key=lambda kv: -kv[1]))))
+
+
 def one_size(bindir, args, units, mode, rate):
     tmp = tempfile.mkdtemp(prefix="fr-scale-")
     keys = None if args.insecure else make_keys(bindir, tmp, max(1, units // args.ports))
     p, aep, cep = start_controller(bindir, tmp, keys)
     try:
         r = run_loadgen(bindir, p, aep, cep, args, units, mode, keys, rate)
+        r["thread_cpu"] = thread_cpu(p.pid)
     finally:
         stop_controller(p)
     r["curve"] = keys is not None
@@ -213,6 +242,7 @@ def print_burst(rows):
             " (bottleneck)" if r.get("loadgen_bottleneck") else "", r["load1"]))
     for r in rows:
         print_long_turns(r)
+        print_thread_cpu(r)
 
 
 def print_steady(rows, args):
@@ -236,6 +266,7 @@ def print_steady(rows, args):
             r["load1"]))
     for r in rows:
         print_long_turns(r)
+        print_thread_cpu(r)
 
 
 def main():
