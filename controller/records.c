@@ -269,8 +269,9 @@ static int prepare(struct records *r, struct store *s, struct record_batch *b)
     int rc = facts && runs ? 0 : FR_ENOMEM;
     for (size_t i = 0; rc == 0 && i < b->n; i++)
         runs[i] = b->item[i].run;
-    if (rc == 0)
-        rc = store_record_facts_batch(s, runs, b->n, facts);
+    if (rc == 0 && (rc = store_record_facts_batch(s, runs, b->n, facts)) < 0)
+        fr_error("records", "cannot read the %zu runs of a batch for their records: %s", b->n,
+                 store_errmsg(s));
     char at[32], err[256] = "";
     fr_time_iso8601(b->now_ms, at, sizeof at);
     struct records_info info = { r->site, r->destination, at };
