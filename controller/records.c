@@ -335,7 +335,7 @@ int records_write_due(struct records *r, struct store *s, size_t max, uint64_t n
     size_t head = r->head;
     int all_due = r->all_due;
     struct record_batch *b = batch_new(r, max, now_ms, 0);
-    int rc = b ? store_begin(s) : FR_ENOMEM;
+    int rc = b ? store_begin(s) : FR_ENOMEM, began = rc == 0;
     if (rc == 0)
         rc = collect(r, s, b);
     if (rc == 0)
@@ -350,7 +350,7 @@ int records_write_due(struct records *r, struct store *s, size_t max, uint64_t n
     if (rc == 0)
         rc = store_commit(s);
     if (rc < 0) {
-        if (b)
+        if (began) /* a begin that failed opened nothing: no rollback of the enclosing turn */
             store_rollback(s);
         r->head = head; /* all of the batch is due again */
         r->all_due = all_due;
@@ -438,11 +438,10 @@ static void after_sign(uv_work_t *req, int status)
     int rc = status < 0 ? FR_ECANCELED : b->rc;
     if (rc < 0 && status == 0)
         fr_error("records", "cannot sign a record: %s", b->err);
-    if (rc == 0)
-        rc = store_begin(r->store);
+    int began = rc == 0 && (rc = store_begin(r->store)) == 0;
     if (rc == 0 && (rc = insert_all(r, r->store, b)) == 0)
         rc = store_commit(r->store);
-    if (rc < 0 && rc != FR_ECANCELED)
+    if (rc < 0 && began)
         store_rollback(r->store);
     if (rc < 0)
         r->all_due = 1;
