@@ -6,6 +6,7 @@ on free TCP ports of 127.0.0.1. Every wait is bounded; every process is killed
 at the end, whatever happened.
 """
 import contextlib
+import fcntl
 import json
 import os
 import plistlib
@@ -20,6 +21,8 @@ import zipfile
 
 
 _ports_given = set()
+_port_locks = []  # this process's claims on its ports, held until it exits
+PORT_LOCKS = os.path.join(tempfile.gettempdir(), "flashrack-test-ports")
 
 
 def write_ipsw(path, manifest=True, models=("iPhone12,1",)):
@@ -36,14 +39,34 @@ def write_ipsw(path, manifest=True, models=("iPhone12,1",)):
     return path
 
 
+def claim_port(port):
+    """True when no other test process on this machine has claimed port: a lock on a file
+    per port, which the kernel drops when the process ends. Between the check that a port
+    is free and the bind of the server that takes it, another test running beside this
+    one (ctest -j, or another checkout's suite) could pick the same port."""
+    try:
+        os.makedirs(PORT_LOCKS, exist_ok=True)
+        fd = os.open(os.path.join(PORT_LOCKS, "%d.lock" % port), os.O_CREAT | os.O_RDWR, 0o666)
+    except OSError:  # a directory another user made: the bind check alone, as before
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return False
+    _port_locks.append(fd)
+    return True
+
+
 def free_port():
     """A loopback port for a server of the site. Taken below Linux's ephemeral range
     (32768-60999): a port the kernel handed out as free there can be the source port of
     someone's outgoing connection by the time the server binds it ("Address already in
-    use"). Never the same port twice in one test process."""
+    use"). Never the same port twice in one test process, nor one another test process
+    claimed (claim_port)."""
     for _ in range(1000):
         port = random.randrange(20000, 32000)
-        if port in _ports_given:
+        if port in _ports_given or not claim_port(port):
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
@@ -59,6 +82,13 @@ class Failure(Exception):
     pass
 
 
+# How long a process of the site may take to come up (its socket, its first answer, the
+# agents online) before the test calls it hung. Generous: the suite runs its Debug+ASan
+# builds two at a time on a loaded 2-core machine, and a start that is merely slow must
+# not fail; a failing start fails at this bound just the same.
+START_LIMIT_S = 60
+
+
 def check(cond, what):
     if not cond:
         raise Failure(what)
@@ -67,7 +97,7 @@ def check(cond, what):
 class Site:
     def __init__(self, bindir, rack_text, agents=("A",), hb_ms=200, liveness=3,
                  watchdog_s=20, operator=False, controller_sets=(), bus_limit=10,
-                 cli_timeout=2, slots=48, engine=None, usbmuxd=False, discovery="sim",
+                 cli_timeout=10, slots=48, engine=None, usbmuxd=False, discovery="sim",
                  curve=True, verify_wait_s=None):
         self.bin = bindir
         self.dir = tempfile.mkdtemp(prefix="fr-it-")
@@ -136,7 +166,7 @@ class Site:
         def loaded():
             sec = self.cli_json("agents")["security"]
             return sec["mode"] != "curve" or (sec["agent_keys"], sec["operator_keys"]) == want
-        self.wait_for(loaded, 10, "the controller reloading its keys")
+        self.wait_for(loaded, START_LIMIT_S, "the controller reloading its keys")
 
     def make_keys(self):
         os.makedirs(self.keys_dir, exist_ok=True)
@@ -184,10 +214,10 @@ class Site:
             argv += ["--usbmuxd-tcp", self.muxd_tcp]
         self._spawn("sim", argv)
         self.wait_for(lambda: os.path.exists(self.sim_sock) and
-                      (not self.muxd_sock or os.path.exists(self.muxd_sock)), 10,
+                      (not self.muxd_sock or os.path.exists(self.muxd_sock)), START_LIMIT_S,
                       "simulator socket")
         if self.muxd_tcp:  # logged once the port listens
-            self.wait_for(lambda: "usbmuxd on TCP" in self.log("sim"), 10, "usbmuxd on TCP")
+            self.wait_for(lambda: "usbmuxd on TCP" in self.log("sim"), START_LIMIT_S, "usbmuxd on TCP")
 
     def start_controller(self):
         self._spawn("flashrackd", [
@@ -203,7 +233,7 @@ class Site:
             "--set", "page.listen=127.0.0.1:%d" % self.page_port,
             "--set", "security.keys_dir=" + self.keys_dir] +
             [a for kv in self.controller_sets for a in ("--set", kv)])
-        self.wait_for(lambda: self.cli_ok("agents"), 10, "controller answering")
+        self.wait_for(lambda: self.cli_ok("agents"), START_LIMIT_S, "controller answering")
 
     def agent_ini(self, aid):
         work = os.path.join(self.dir, "agent-" + aid)
@@ -232,7 +262,7 @@ class Site:
         self.start_controller()
         for a in self.agent_ids:
             self.start_agent(a)
-        self.wait_for(lambda: self.online_agents() >= len(self.agent_ids), 20,
+        self.wait_for(lambda: self.online_agents() >= len(self.agent_ids), START_LIMIT_S,
                       "agents online")
         return self
 
@@ -291,7 +321,7 @@ class Site:
 
     def cli_ok(self, *args):
         try:
-            return self.cli(*args, timeout=1).returncode == 0
+            return self.cli(*args, timeout=5).returncode == 0
         except subprocess.TimeoutExpired:
             return False
 
