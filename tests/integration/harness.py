@@ -373,15 +373,20 @@ class Origin:
     """The firmware publisher: a real HTTP server on 127.0.0.1 serving a directory,
     counting GETs and body bytes; the first `fail_first` GETs are answered 500; with
     `rate` (bytes per second) it sends slowly, like a distant server: each download at
-    that rate, or with `shared` all downloads together (one WAN link)."""
+    that rate, or with `shared` all downloads together (one WAN link). With `hold_end`
+    the last piece of every file waits for release(): until then no download is whole,
+    however slowly the machine runs."""
 
-    def __init__(self, directory, fail_first=0, rate=0, shared=False):
+    def __init__(self, directory, fail_first=0, rate=0, shared=False, hold_end=False):
         import http.server
         import threading
         origin = self
         self.gets = []
         self.bytes = 0
         self.fail_first = fail_first
+        self.released = threading.Event()
+        if not hold_end:
+            self.released.set()
         lock = threading.Lock()
         link = {"free_at": 0.0}  # shared: when the link has sent everything queued so far
 
@@ -397,10 +402,13 @@ class Origin:
 
             def copyfile(self, source, outputfile):
                 step = min(1 << 20, rate // 10) if rate else 1 << 20
+                size = os.fstat(source.fileno()).st_size
                 while True:
                     buf = source.read(step)
                     if not buf:
                         break
+                    if source.tell() == size:
+                        check(origin.released.wait(120), "the test released the files' ends")
                     outputfile.write(buf)
                     with lock:
                         origin.bytes += len(buf)
@@ -423,7 +431,12 @@ class Origin:
     def url(self, path):
         return "%s/%s" % (self.base, os.path.basename(path))
 
+    def release(self):
+        """The held ends of the files go out (see hold_end)."""
+        self.released.set()
+
     def close(self):
+        self.released.set()
         self.srv.shutdown()
         self.srv.server_close()
 

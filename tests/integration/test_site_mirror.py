@@ -118,7 +118,9 @@ def prefetch_on_submit(bindir):
 
 def agents_read_while_the_mirror_fetches(bindir):
     with running_site(bindir, RACK, agents=("A", "B")) as site:
-        origin = Origin(site.dir, rate=1024 * 1024)  # about 3 s for the file
+        # about 3 s for the file, and its last piece held until the agents were answered:
+        # whenever they ask, the mirror has only part of it
+        origin = Origin(site.dir, rate=1024 * 1024, hold_end=True)
         try:
             ipsw = big_ipsw(site)
             sha = sha256_of(ipsw)
@@ -126,9 +128,10 @@ def agents_read_while_the_mirror_fetches(bindir):
                           "--sha256", sha, "--wait")
             # Both agents are served from the partial file as it grows, not told to wait.
             site.wait_for(lambda: site.cli_json("firmware", "list")["mirror"]["streamed_answers"] >= 2,
-                          10, "the agents streamed from the mirror while it fetched")
+                          30, "the agents streamed from the mirror while it fetched")
             check(not (cached(site, "A", sha) or cached(site, "B", sha)),
                   "and they were served before the mirror had the whole file")
+            origin.release()
             site.wait_for(lambda: cached(site, "A", sha) and cached(site, "B", sha), 30,
                           "both agents hold the verified file")
             mirror = site.cli_json("firmware", "list")["mirror"]
