@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 
-from harness import RACK_SMALL, Site, check, main, tended
+from harness import RACK_SMALL, Failure, Site, check, main, tended
 
 JOURNAL_DIR = "/run/systemd/journal"
 
@@ -136,8 +136,14 @@ def journal_gets_fields_per_unit(bindir):
             job, ecid = restore_one(site)
             site.wait_for(lambda: about(journal.entries, "flashrack-agent", "unit", job, ecid), 10,
                           "the agent's lines about the unit")
+            # The journal's thread reads the datagrams in its own time: the controller's
+            # line is waited for as the agent's is, not looked for once.
+            try:
+                site.wait_for(lambda: about(journal.entries, "flashrackd", "runs", job, ecid), 10,
+                              "the controller's result line with JOB and ECID")
+            except Failure as e:
+                raise Failure("%s: %r" % (e, journal.entries[-5:]))
             ctl = about(journal.entries, "flashrackd", "runs", job, ecid)
-            check(ctl, "the controller's result line carries JOB and ECID: %r" % journal.entries[-5:])
             e = ctl[-1]
             check(e["AGENT"] == "A" and e.get("PORT") and e["PRIORITY"] == "6"
                   and e["MESSAGE"].startswith("runs: unit "), "fields: %r" % e)
