@@ -6,6 +6,7 @@ read none."""
 import json
 import os
 import subprocess
+import threading
 
 from harness import RACK_SMALL, check, main, running_site
 
@@ -19,10 +20,28 @@ health = disk
 ABSENT = "0x00000000000AB5E7"  # named by the job, never plugged in: waits until cancelled
 
 
-def frames_of(proc):
-    out, err = proc.communicate(timeout=60)
-    check(proc.returncode in (0, 1), "watch exit %d: %s" % (proc.returncode, err))
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+class Frames:
+    """The frames of a running `watch -o json`, read as it prints them (a thread)."""
+
+    def __init__(self, proc):
+        self.proc, self.frames = proc, []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if line.strip():
+                self.frames.append(json.loads(line))
+
+    def all(self):
+        """Every frame, once watch has ended (its stdout read by the thread alone to its
+        end: communicate() would take the last frames from it)."""
+        self.proc.wait(timeout=60)
+        self.reader.join(20)
+        check(not self.reader.is_alive(), "watch's output read to its end")
+        err = self.proc.stderr.read()
+        check(self.proc.returncode in (0, 1), "watch exit %d: %s" % (self.proc.returncode, err))
+        return self.frames
 
 
 def by_ecid(runs):
@@ -41,12 +60,18 @@ def the_last_frame_is_the_store_and_later_frames_read_only_changes(bindir):
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  env=site.env, stdin=subprocess.DEVNULL)
         try:
+            seen = Frames(watch)
+
             def four_ended():
                 runs = site.cli_json("status", str(job))["runs"]
                 return sum(r["state"] in ("done", "failed", "hardware_suspect") for r in runs) == 4
             site.wait_for(four_ended, 90, "4 runs ended")
+            # nothing changes now until the cancel: a frame reads that, whenever it comes
+            after = len(seen.frames)
+            site.wait_for(lambda: any(f["changes"] == 0 for f in seen.frames[after:]), 30,
+                          "a frame of watch after the four ended that read nothing")
             check(site.cli("cancel", str(job)).returncode == 0, "cancel")
-            frames = frames_of(watch)
+            frames = seen.all()
         finally:
             if watch.poll() is None:
                 watch.kill()
