@@ -8,8 +8,13 @@ from chaos import chaos_rack, quiet
 from harness import Site, tended
 from netcut import NetCut
 
+UNTIL_LIMIT_S = 120
 
-def partition(bindir, cut_s, units=6, time_scale=100, log=None):
+
+def partition(bindir, cut_s, units=6, time_scale=100, log=None, until_restored=False):
+    """The counts of one cut of cut_s seconds; with until_restored the cut also lasts until
+    the simulator has counted every unit restored (bounded): a test asks what the agent
+    did while cut off, not how much of it fitted into cut_s on a loaded machine."""
     say = log or (lambda msg: None)
     site = Site(bindir, chaos_rack(["A"], units, seed=5, time_scale=time_scale), agents=("A",),
                 hb_ms=200, liveness=3, slots=units, bus_limit=units)
@@ -27,7 +32,7 @@ def partition(bindir, cut_s, units=6, time_scale=100, log=None):
                 runs = site.job(job).get("runs", [])
                 return sum(1 for r in runs if r["state"] in ("restoring", "verifying"))
             site.wait_for(lambda: active() == units, 60, "every unit restoring")
-            c.update(_during_the_cut(site, cut, cut_s, units, say))
+            c.update(_during_the_cut(site, cut, cut_s, units if until_restored else 0, say))
             site.wait_job_finished(job, 120)
             c.update(_afterwards(site, job))
     finally:
@@ -45,13 +50,20 @@ def _restored(site):
     return sum(u["restored"] for u in site.sim_request({"op": "runs"})["units"].values())
 
 
-def _during_the_cut(site, cut, cut_s, units, say):
+def _during_the_cut(site, cut, cut_s, until, say):
+    """A cut of cut_s seconds, and longer until `until` restores ended in it (at most
+    UNTIL_LIMIT_S more)."""
     restored_before = _restored(site)
     began = time.monotonic()
     cut.cut()
     say("link of agent A cut for %g s" % cut_s)
     offline_seen = False
-    while time.monotonic() - began < cut_s:
+
+    def over():
+        elapsed = time.monotonic() - began
+        return elapsed >= cut_s and (elapsed >= cut_s + UNTIL_LIMIT_S or
+                                     _restored(site) - restored_before >= until)
+    while not over():
         offline_seen = offline_seen or _agent_state(site) == ["offline"]
         time.sleep(0.5)
     restored_during = _restored(site) - restored_before
