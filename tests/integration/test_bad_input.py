@@ -4,7 +4,6 @@ counted; unknown CLI arguments print usage."""
 import os
 import subprocess
 import tempfile
-import time
 
 import zmq
 
@@ -86,18 +85,24 @@ def hostile_messages_dropped(bindir):
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.IDENTITY, ident + b"-x")
             s.connect(site.agents_ep)
+            dropped = site.cli_json("agents")["dropped_unknown"]
             s.send(b"\xff\xff\xff\xff\x0f garbage")
             s.send_multipart([b"a", b"b", b"c", b"d", b"e"])
             s.send(b"\x08\x63")  # proto_version 99, no body
+            # the three read and dropped before the socket closes (a fixed pause could end
+            # it before its handshake on a loaded machine, and nothing would be tried)
+            site.wait_for(lambda: site.cli_json("agents")["dropped_unknown"] >= dropped + 3, 30,
+                          "the 3 bad messages from %r dropped and counted" % ident)
             s.send(os.urandom(2 * 1024 * 1024))  # over the size cap
-            time.sleep(0.3)
             s.close()
+        requests = site.log("flashrackd").count("dropped a request")
         c = ctx.socket(zmq.DEALER)
         curve_client(c, site.env["FLASHRACK_KEY"], site.env["FLASHRACK_CONTROLLER_KEY"])
         c.setsockopt(zmq.LINGER, 0)
         c.connect(site.clients_ep)
         c.send(b"not a request")
-        time.sleep(0.3)
+        site.wait_for(lambda: site.log("flashrackd").count("dropped a request") > requests, 30,
+                      "the bad request dropped")
         c.close()
         ctx.term()
         # still alive, still answering, the job still there and finishing
