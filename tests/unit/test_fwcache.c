@@ -197,10 +197,12 @@ static void url_of(const struct fixture *f, int blob, int mode, char *buf, size_
     snprintf(buf, len, "http://127.0.0.1:%d/%d/%s.ipsw", f->port, blob, mode_names[mode]);
 }
 
-/* Runs the loop until every result has been called back (bounded). */
+/* Runs the loop until every result has been called back, bounded in time (30 s), not
+ * in turns: the downloads and their hashing jobs run on threads, which a loaded machine
+ * can hold back far longer than a count of short sleeps allows. */
 static void run(uv_loop_t *loop, struct result *r, int n)
 {
-    for (int i = 0; i < 3000; i++) {
+    for (uint64_t limit = uv_hrtime() + 30 * 1000000000ull; uv_hrtime() < limit;) {
         int done = 1;
         for (int k = 0; k < n; k++)
             done &= r[k].calls > 0;

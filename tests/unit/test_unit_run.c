@@ -103,6 +103,17 @@ static void slurp(const char *path, char *buf, size_t len)
     fclose(fp);
 }
 
+/* Bounds in time for the loops below that wait for a child process or a socket: a count
+ * of turns with a sleep in each is a bound in time only on an idle machine, and on a
+ * loaded one the child may need far longer than the count allows. Long enough that it
+ * only ends a real hang. */
+#define WAIT_LIMIT_NS (30 * 1000000000ull)
+
+static uint64_t wait_limit(void)
+{
+    return uv_hrtime() + WAIT_LIMIT_NS;
+}
+
 /* The agent hands its engine settings (the simulator's socket) through the child's
  * environment: set on top of the agent's own, replacing a stale value of the same name. */
 static void engine_env_is_set_on_top_of_the_agents(void **state)
@@ -146,14 +157,18 @@ static void engine_output_reaches_parser_and_log(void **state)
     assert_non_null(strstr(buf, "DONE"));
 }
 
-/* A silent engine is killed with its whole process group, grandchildren included. */
+/* A silent engine is killed with its whole process group, grandchildren included. The
+ * grandchild's pid is written before the engine's last line: the watchdog counts silence
+ * from that line, so it cannot end the script before the grandchild is there, however
+ * slowly the shell runs. */
 static void watchdog_kills_the_process_group(void **state)
 {
     struct child c = { 0 };
     char pidfile[] = "/tmp/fr-test-pid-XXXXXX", script[256];
     close(mkstemp(pidfile));
-    snprintf(script, sizeof script, "echo started; sleep 60 & echo $! > %s; wait", pidfile);
-    run_script(script, 300, &c, "/dev/null");
+    snprintf(script, sizeof script, "echo starting; sleep 60 & echo $! > %s; echo started; wait",
+             pidfile);
+    run_script(script, 1000, &c, "/dev/null");
     assert_true(c.exited);
     assert_true(c.watchdog);
     assert_int_equal(c.sig, SIGKILL);
@@ -163,7 +178,7 @@ static void watchdog_kills_the_process_group(void **state)
     fclose(fp);
     unlink(pidfile);
     int gone = 0;
-    for (int i = 0; i < 200 && !gone; i++) { /* reaped by init shortly after the kill */
+    for (uint64_t limit = wait_limit(); !gone && uv_hrtime() < limit;) { /* reaped by init after the kill */
         gone = kill(pid, 0) < 0 && errno == ESRCH;
         if (!gone)
             usleep(10000);
@@ -585,7 +600,8 @@ static void a_cancel_while_waiting_for_the_unit_ends_the_wait(void **state)
     struct booting_seams b = { .ios = "", .build = "" };
     booting_rig(&g, &b, 60, -1);
     assign_to(&g, 64, TEST_ECID, "1-1", NULL, "");
-    for (int i = 0; i < 2000 && !(run_of(&g.a, 64) && run_of(&g.a, 64)->awaiting_normal); i++)
+    for (uint64_t limit = wait_limit();
+         !(run_of(&g.a, 64) && run_of(&g.a, 64)->awaiting_normal) && uv_hrtime() < limit;)
         uv_run(&g.loop, UV_RUN_NOWAIT), usleep(1000);
     assert_non_null(run_of(&g.a, 64));
     Fr__AttemptRef ref = run_of(&g.a, 64)->ref;
@@ -797,7 +813,7 @@ static void tap_read(struct wire_tap *t)
  * (want < 0: sent at all); whether they were. */
 static int tap_until(struct rig *g, struct wire_tap *t, int n, float want)
 {
-    for (int i = 0; i < 10000; i++) {
+    for (uint64_t limit = wait_limit(); uv_hrtime() < limit;) {
         uv_run(&g->loop, UV_RUN_NOWAIT);
         tap_read(t);
         int all = 1;
