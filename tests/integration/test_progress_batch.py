@@ -4,7 +4,6 @@ items name attempts that are not its own is counted item by item as mismatches a
 nothing, as a single JobProgress (still taken) is; a batch over the bound of 128 items, with
 a malformed item, or with none is refused whole and counted as a dropped message. The
 controller stays up and every unit is restored once."""
-import time
 
 import wire
 from harness import check, main, running_site, simple_rack, welcomed_peer
@@ -48,8 +47,14 @@ def bad_batches_are_refused_whole(site, s, session, job, ecids, forged):
     s.send(wire.progress_batch("X", session, []))
     site.wait_for(lambda: agent_row(site, "X").get("dropped_msgs", 0) >= dropped0 + 4, 20,
                   "the 4 bad batches counted as dropped")
-    time.sleep(0.5)  # a progress flush would come within it
-    check(agent_row(site, "X").get("mismatched") == forged,
+    # One more forged item, after them on the same link: once it is counted, the flush
+    # that would have counted anything of the refused batches has come (a fixed pause
+    # was only likely to cover it)
+    s.send(wire.job_progress_alone("X", session, wire.job_progress(
+        wire.attempt_ref(job, 98, 1, ecids[0]), status="forged")))
+    site.wait_for(lambda: agent_row(site, "X").get("mismatched", 0) >= forged + 1, 20,
+                  "the forged item sent after the bad batches counted")
+    check(agent_row(site, "X").get("mismatched") == forged + 1,
           "nothing of a refused batch was matched or applied: %s" % agent_row(site, "X"))
     check("field 'items[1]'" in site.log("flashrackd"), "the refusal names the malformed item")
 
