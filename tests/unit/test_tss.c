@@ -88,10 +88,14 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The request's timeout: 500 ms for the server that answers after 2 s ("slow"), which
+ * must time out; 10 s for the others, which must not, however loaded the machine (at
+ * 500 ms each, a slow turn of the mock's thread could make an answer "unreachable"). */
 static enum fr_tss_verdict ask(struct mock *m, const char *mode, char *detail, size_t len)
 {
     m->mode = mode;
-    struct fr_tss_request req = { m->url, 0x001A2B3C4D5E6F70ull, 0x8020, 0x0e, "22C152", 500 };
+    long timeout_ms = strcmp(mode, "slow") ? 10000 : 500;
+    struct fr_tss_request req = { m->url, 0x001A2B3C4D5E6F70ull, 0x8020, 0x0e, "22C152", timeout_ms };
     enum fr_tss_verdict v = FR_TSS_UNEXPECTED;
     assert_int_equal(fr_tss_check(&req, &v, detail, len), 0);
     return v;
