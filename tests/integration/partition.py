@@ -56,7 +56,7 @@ def _during_the_cut(site, cut, cut_s, until, say):
     restored_before = _restored(site)
     began = time.monotonic()
     cut.cut()
-    say("link of agent A cut for %g s" % cut_s)
+    say("link of agent A cut for %g s%s" % (cut_s, ", and until %d restores ended" % until if until else ""))
     offline_seen = False
 
     def over():
@@ -72,9 +72,11 @@ def _during_the_cut(site, cut, cut_s, until, say):
                      "saw" if offline_seen else "never saw"))
     cut.mend()
     mended = time.monotonic()
+    lasted = mended - began
     site.wait_for(lambda: _agent_state(site) == ["online"], 60, "agent online again")
     return dict(restored_before_cut=restored_before, restored_during_cut=restored_during,
-                offline_seen=offline_seen, online_again_s=round(time.monotonic() - mended, 1))
+                offline_seen=offline_seen, cut_lasted_s=round(lasted, 1),
+                online_again_s=round(time.monotonic() - mended, 1))
 
 
 def _afterwards(site, job):
@@ -95,7 +97,7 @@ def _afterwards(site, job):
 
 LINES = [
     ("units", "units on the agent"),
-    ("cut_s", "seconds the agent's link was cut"),
+    ("cut_lasted_s", "seconds the agent's link was cut"),
     ("restored_before_cut", "restores ended before the cut"),
     ("restored_during_cut", "restores ended during the cut (simulator)"),
     ("offline_seen", "the controller saw the agent offline during the cut"),
