@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import RACK_SMALL, Site, check, main, started  # noqa: E402
+from harness import RACK_SMALL, START_LIMIT_S, Site, check, main, started  # noqa: E402
 from test_units import add_systemd_library  # noqa: E402
 
 SRC, WORK = (os.path.abspath(a) for a in sys.argv[1:3])
@@ -107,7 +107,7 @@ class InstalledSite(Site):
 
     def start_sim(self):
         self._spawn("sim", [os.path.join(ROOT, "usr/bin/flashrack-sim"), self.rack, "--socket", self.sim_sock])
-        self.wait_for(lambda: os.path.exists(self.sim_sock), 10, "simulator socket")
+        self.wait_for(lambda: os.path.exists(self.sim_sock), START_LIMIT_S, "simulator socket")
 
     def start_controller(self):
         self._spawn("flashrackd", [
@@ -115,7 +115,7 @@ class InstalledSite(Site):
             "--set", "controller.agents_endpoint=" + self.agents_ep,
             "--set", "controller.clients_endpoint=" + self.clients_ep,
             "--set", "mirror.listen=127.0.0.1:%d" % self.mirror_port, "--set", "page.listen=off"])
-        self.wait_for(lambda: self.cli_ok("agents"), 10, "controller answering")
+        self.wait_for(lambda: self.cli_ok("agents"), START_LIMIT_S, "controller answering")
 
     def start_agent(self, aid):
         self._spawn("agent-" + aid, [
