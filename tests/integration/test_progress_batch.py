@@ -60,7 +60,7 @@ def bad_batches_are_refused_whole(site, s, session, job, ecids, forged):
 
 
 def batches_apply_per_item_and_bad_ones_are_refused(bindir):
-    with running_site(bindir, simple_rack(ports=3, seed=7, time_scale=30)) as site:
+    with running_site(bindir, simple_rack(ports=3, seed=7, time_scale=60)) as site:
         site.wait_for(lambda: len(site.cli_json("units")["units"]) >= 3, 20, "3 units")
         ecids = [int(u["ecid"], 16) for u in site.cli_json("units")["units"]]
         job = site.submit("--agent", "A", "--name", "batched")
