@@ -1214,6 +1214,12 @@ int main(int argc, char **argv)
     srand((unsigned)(G.o.seed * 7919 + (uint64_t)getpid()));
     G.loop = uv_default_loop();
     G.zctx = zmq_ctx_new();
+    /* one DEALER per agent and one client: ZeroMQ's default of 1,023 sockets a context
+     * stops at 1,022 agents (51,100 units at 50 ports) */
+    if (zmq_ctx_set(G.zctx, ZMQ_MAX_SOCKETS, G.o.nagents + 16) < 0) {
+        fprintf(stderr, "loadgen: cannot allow %d sockets: %s\n", G.o.nagents + 16, zmq_strerror(errno));
+        return 2;
+    }
     G.start_ns = uv_hrtime();
     getrusage(RUSAGE_SELF, &G.ru0);
     long hwm0;
