@@ -12,6 +12,7 @@ fr_unit_test(test_catalog SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_catalog.c 
 fr_unit_test(test_sha SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_sha.c LIBS fr_common)
 fr_unit_test(test_fwcache SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fwcache.c LIBS fr_fwcache PkgConfig::MHD TIMEOUT 120)
 fr_unit_test(test_dirs SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_dirs.c LIBS fr_common)
+fr_unit_test(test_text SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_text.c LIBS fr_common)
 fr_unit_test(test_keys SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_keys.c LIBS fr_common)
 fr_unit_test(test_log SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_log.c LIBS fr_common)
 fr_unit_test(test_sign SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_sign.c LIBS fr_sign)
