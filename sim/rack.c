@@ -12,6 +12,7 @@
 #include "fr_err.h"
 #include "fr_models.h"
 #include "fr_sha.h"
+#include "fr_text.h"
 #include "fr_types.h"
 
 /* A [port] or [unit] section, resolved once every hub is known. */
@@ -193,8 +194,8 @@ static int add_host(struct rack *r, const char *name)
     GROW(r->hosts, r->nhosts);
     struct rack_host *h = &r->hosts[r->nhosts];
     memset(h, 0, sizeof *h);
-    snprintf(h->name, sizeof h->name, "%s", name);
-    snprintf(h->label_prefix, sizeof h->label_prefix, "%s-", name);
+    snprintf(h->name, sizeof h->name, "%s", name); /* callers checked its length */
+    h->label_prefix[0] = '\0'; /* "NAME-" unless the file sets one: see default_prefixes() */
     snprintf(h->product_types, sizeof h->product_types, "iPhone12,1");
     h->fill = 1;
     h->mode = 2; /* recovery */
@@ -368,8 +369,15 @@ static void on_hub_key(struct parse_ctx *c, int line, const char *k, const char 
 {
     struct rack_hub *h = &c->r->hubs[c->cur_hub];
     if (strcmp(k, "host") == 0) {
+        if (!*v || strlen(v) >= sizeof c->r->hosts[0].name) {
+            fail(c, line, k, v, "expected a host name of 1 to %zu characters",
+                 sizeof c->r->hosts[0].name - 1);
+            return;
+        }
         int i = rack_find_host(c->r, v);
         h->host = i >= 0 ? i : add_host(c->r, v);
+        if (i < 0)
+            c->r->hosts[h->host].line = line;
     } else if (strcmp(k, "bus") == 0) {
         integer(c, line, k, v, 1, 127, &h->bus);
     } else if (strcmp(k, "depth") == 0) {
@@ -445,9 +453,12 @@ static int enter_section(struct parse_ctx *c, int line, const char *sec)
     c->cur_pend = NULL;
     if (kind == 3 && strncmp(sec, "sim", 3) == 0 && !sp)
         return 0;
-    if (!*name || strlen(name) >= 32)
+    if (!*name)
         return fail(c, line, NULL, NULL, "unknown section: expected [sim], [host NAME], [hub NAME], [port LABEL] "
                                          "or [unit ECID]"), -1;
+    if (strlen(name) >= sizeof c->r->hosts[0].name)
+        return fail(c, line, NULL, NULL, "the name '%s' is longer than %zu characters", name,
+                    sizeof c->r->hosts[0].name - 1), -1;
     if (kind == 4 && strncmp(sec, "host", 4) == 0) {
         int i = rack_find_host(c->r, name);
         c->cur_host = i >= 0 ? i : add_host(c->r, name);
@@ -688,9 +699,27 @@ static int resolve_pending(struct parse_ctx *c)
     return c->failed ? -1 : 0;
 }
 
+/* A host without label_prefix labels its ports "NAME-01"...: refused when "NAME-" does not
+ * fit, rather than two long names cut to one prefix and their labels taken twice. */
+static int default_prefixes(struct parse_ctx *c)
+{
+    for (size_t i = 0; i < c->r->nhosts; i++) {
+        struct rack_host *h = &c->r->hosts[i];
+        if (h->label_prefix[0] || fr_fmt(h->label_prefix, sizeof h->label_prefix, "%s-", h->name) == 0)
+            continue;
+        snprintf(c->cursec, sizeof c->cursec, "host %s", h->name);
+        return fail(c, h->line, NULL, NULL, "a host name over %zu characters needs a label_prefix "
+                    "(its ports' labels are the prefix and a number)",
+                    sizeof h->label_prefix - 2), -1;
+    }
+    return 0;
+}
+
 static int validate(struct parse_ctx *c)
 {
     struct rack *r = c->r;
+    if (default_prefixes(c) < 0)
+        return -1;
     for (size_t i = 0; i < r->nhubs; i++)
         if (r->hubs[i].host < 0) {
             snprintf(c->cursec, sizeof c->cursec, "hub %s", r->hubs[i].name);

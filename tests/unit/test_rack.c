@@ -112,6 +112,29 @@ static void bad_racks_name_line_and_key(void **state)
     assert_non_null(strstr(err, "cannot open '/nonexistent/rack.ini'"));
 }
 
+/* A name longer than its field is refused with the limit, never cut to fit: a cut host
+ * name made a second host, a cut label prefix gave two hosts the same port labels. */
+static void long_names_are_refused_not_cut(void **state)
+{
+    expect_error("bad_hub_host_long.ini", "bad_hub_host_long.ini:3: [hub A.1] host",
+                 "expected a host name of 1 to 31 characters, got 'assembly-line-west-aisle-03-bench-12'");
+    expect_error("bad_host_no_prefix.ini", "bad_host_no_prefix.ini:4: [host west-aisle-bench-1]",
+                 "a host name over 14 characters needs a label_prefix");
+    expect_error("bad_section_name_long.ini",
+                 "bad_section_name_long.ini:2: [host assembly-line-west-aisle-03-bench-12]",
+                 "is longer than 31 characters");
+    char path[1024], err[512] = "";
+    snprintf(path, sizeof path, "%s/racks/long_host_with_prefix.ini", getenv("FR_FIXTURES"));
+    struct rack r;
+    if (rack_load(path, &r, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(r.nhosts, 2);
+    assert_true(rack_find_port_label(&r, "W1-04") >= 0 && rack_find_port_label(&r, "W2-01") >= 0);
+    assert_int_equal(r.ports[rack_find_port_label(&r, "W2-01")].host,
+                     rack_find_host(&r, "west-aisle-bench-2"));
+    rack_free(&r);
+}
+
 /* The lockdown model's keys, and UDIDs in the two real forms. */
 static void normal_mode_units_have_ios_pairing_and_udids(void **state)
 {
@@ -177,6 +200,7 @@ int main(void)
         cmocka_unit_test(example_rack_loads),
         cmocka_unit_test(same_seed_same_ecids),
         cmocka_unit_test(bad_racks_name_line_and_key),
+        cmocka_unit_test(long_names_are_refused_not_cut),
         cmocka_unit_test(normal_mode_units_have_ios_pairing_and_udids),
         cmocka_unit_test(iphones_have_an_imei_with_a_luhn_check_digit),
     };
