@@ -193,6 +193,9 @@ static int split(const char *value, char words[][32], int max)
 static int on_uplink(struct load *l, int line, const char *name, const char *value)
 {
     char hubs[64][32];
+    if (!name_ok(name)) /* its hubs keep it in uplink[32]: a longer name would be cut */
+        return fail(l, line, "uplinks", name, "expected an uplink name of 1 to %zu characters "
+                    "without spaces, '=', ';' or brackets", sizeof l->m->hubs[0].uplink - 1);
     int n = split(value, hubs, 64);
     if (n <= 0)
         return fail(l, line, "uplinks", name, "expected the names of the hubs sharing it");

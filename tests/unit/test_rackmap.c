@@ -63,6 +63,14 @@ static void mistakes_name_file_and_line(void **state)
     refuses("three_paths.ini", "2: [ports] A-01: expected 1 or 2 paths, got '1-1.1 2-1.1 3-1.1'");
 }
 
+/* An uplink's name is kept whole or refused: it was cut to 31 characters (so two long
+ * names sharing a beginning became one uplink, and a rewrite of the map stored the cut one). */
+static void long_uplink_name_is_refused(void **state)
+{
+    refuses("long_uplink.ini", "4: [uplinks] shelf-1-front-chain-left-side-usb3: expected an uplink "
+                               "name of 1 to 31 characters without spaces, '=', ';' or brackets");
+}
+
 static void missing_file(void **state)
 {
     struct rackmap *m = NULL;
@@ -103,6 +111,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_labels_hubs_and_uplinks),
+        cmocka_unit_test(long_uplink_name_is_refused),
         cmocka_unit_test(mistakes_name_file_and_line),
         cmocka_unit_test(missing_file),
         cmocka_unit_test(adds_and_round_trips),
