@@ -1293,6 +1293,8 @@ static int record_fetch(struct cli *c, const char *what, const struct record_arg
         fprintf(stderr, "flashrack record: expected a job number or an ECID (0x...), got '%s'\n", what);
         return EXIT_USAGE;
     }
+    if (record_check_out(ra->out) < 0)
+        return EXIT_USAGE;
     json_t *doc = NULL;
     int rc = cli_query(c, FR__QUERY_REQUEST__KIND__RECORDS, job, ecid, &doc);
     if (rc == 0)

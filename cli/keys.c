@@ -13,6 +13,7 @@
 #include "fr_err.h"
 #include "fr_keys.h"
 #include "fr_sign.h"
+#include "fr_text.h"
 
 enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -82,7 +83,8 @@ static int keys_gen_record(const struct keys_args *k, const char *pub)
 static int keys_gen(const struct keys_args *k)
 {
     char pub[4096], err[1024];
-    snprintf(pub, sizeof pub, "%s.pub", k->file);
+    if (fr_fmt(pub, sizeof pub, "%s.pub", k->file) < 0) /* cut, it would name another file */
+        return usage_error("FILE: '%s' and its '.pub' are longer than 4095 bytes", k->file);
     if (k->record)
         return keys_gen_record(k, pub);
     if (!k->force && (access(k->file, F_OK) == 0 || access(pub, F_OK) == 0)) {
@@ -122,7 +124,8 @@ static int entry_path(const struct keys_args *k, const char **kind, const char *
     if (!fr_key_name_ok(*name))
         return usage_error("'%s': expected 1-63 letters, digits, '.', '_' or '-' (not starting "
                            "with '.')", *name);
-    snprintf(path, len, "%s/%s/%s.pub", k->dir, *kind, *name);
+    if (fr_fmt(path, len, "%s/%s/%s.pub", k->dir, *kind, *name) < 0)
+        return usage_error("-d: '%s' is too long for a key's path (at most 4095 bytes in all)", k->dir);
     return 0;
 }
 
@@ -248,6 +251,10 @@ int keys_run(int argc, char **argv, int json)
     int rc = parse(argc, argv, &k);
     if (rc)
         return rc;
+    if (strlen(k.dir) > FR_KEYS_DIR_MAX) /* its entries' paths would be cut: other files */
+        return fprintf(stderr, "flashrack keys: -d (or $FLASHRACK_KEYS_DIR): expected a directory "
+                               "path of at most %d bytes, got %zu\n", FR_KEYS_DIR_MAX, strlen(k.dir)),
+               EXIT_USAGE;
     const char *sub = optind < argc ? argv[optind++] : "";
     k.file = optind < argc ? argv[optind++] : NULL;
     if (optind < argc)

@@ -10,6 +10,7 @@
 #include "cert.h"
 #include "csv.h"
 #include "fr_sign.h"
+#include "fr_text.h"
 
 static const char *keys_dir(const char *dir)
 {
@@ -19,19 +20,22 @@ static const char *keys_dir(const char *dir)
     return env && *env ? env : "keys";
 }
 
-void record_pubkey_path(char *buf, size_t len)
+int record_pubkey_path(char *buf, size_t len)
 {
     const char *env = getenv("FLASHRACK_RECORD_PUBKEY");
     if (env && *env)
-        snprintf(buf, len, "%s", env);
-    else
-        snprintf(buf, len, "%s/record.key.pub", keys_dir(NULL));
+        return fr_fmt(buf, len, "%s", env);
+    return fr_fmt(buf, len, "%s/record.key.pub", keys_dir(NULL));
 }
 
 int record_pubkey(const char *dir)
 {
     char path[4096], err[512], *pem = NULL;
-    snprintf(path, sizeof path, "%s/record.key", keys_dir(dir));
+    if (fr_fmt(path, sizeof path, "%s/record.key", keys_dir(dir)) < 0) {
+        fprintf(stderr, "flashrack record pubkey: --keys-dir: '%s/record.key' is longer than %zu "
+                        "bytes\n", keys_dir(dir), sizeof path - 1);
+        return RECORD_VERIFY_UNREADABLE;
+    }
     EVP_PKEY *k = NULL;
     if (fr_sign_pub_load(path, &k, err, sizeof err) < 0) {
         fprintf(stderr, "flashrack record pubkey: %s\n", err);
@@ -100,12 +104,14 @@ static int verify_lines(FILE *fp, const char *path, EVP_PKEY *pub)
 int record_verify(const char *path, const char *pubkey)
 {
     char keypath[4096], err[512];
-    if (pubkey)
-        snprintf(keypath, sizeof keypath, "%s", pubkey);
-    else
-        record_pubkey_path(keypath, sizeof keypath);
+    if (!pubkey && record_pubkey_path(keypath, sizeof keypath) < 0) {
+        fprintf(stderr, "flashrack record verify: the default public key's path ($FLASHRACK_RECORD_PUBKEY, "
+                        "or $FLASHRACK_KEYS_DIR/record.key.pub) is longer than %zu bytes\n",
+                sizeof keypath - 1);
+        return RECORD_VERIFY_UNREADABLE;
+    }
     EVP_PKEY *pub = NULL;
-    if (fr_sign_pub_load(keypath, &pub, err, sizeof err) < 0) {
+    if (fr_sign_pub_load(pubkey ? pubkey : keypath, &pub, err, sizeof err) < 0) {
         fprintf(stderr, "flashrack record verify: %s (--pubkey names the controller's record.key.pub)\n", err);
         return RECORD_VERIFY_UNREADABLE;
     }
@@ -162,9 +168,25 @@ static json_t *record_of(const char *line)
     return rec;
 }
 
+/* The longest file name export writes into --out (file_name() below). */
+#define RECORD_NAME_MAX 127
+
+int record_check_out(const char *out_dir)
+{
+    if (!out_dir || strlen(out_dir) + 1 + RECORD_NAME_MAX < RECORD_PATH_MAX)
+        return 0;
+    fprintf(stderr, "flashrack record: --out: expected a directory path of at most %d bytes (its "
+                    "files' names are added to it), got %zu bytes\n",
+            RECORD_PATH_MAX - 2 - RECORD_NAME_MAX, strlen(out_dir));
+    return -1;
+}
+
 static FILE *open_out(const char *dir, const char *name, char *path, size_t len)
 {
-    snprintf(path, len, "%s/%s", dir, name);
+    if (fr_fmt(path, len, "%s/%s", dir, name) < 0) { /* record_check_out() keeps this off */
+        fprintf(stderr, "flashrack record: --out: '%s/%s' is too long\n", dir, name);
+        return NULL;
+    }
     FILE *fp = fopen(path, "w");
     if (!fp)
         fprintf(stderr, "flashrack record: cannot write '%s': %s\n", path, strerror(errno));
@@ -190,7 +212,7 @@ static void print_table_row(const json_t *rec)
 /* One record in one format: to out (json, csv, table) or to a file of its own in dir. */
 static int export_one(const char *line, const json_t *rec, const char *format, const char *dir, FILE *out)
 {
-    char name[128], path[4096], err[512];
+    char name[RECORD_NAME_MAX + 1], path[RECORD_PATH_MAX], err[512];
     if (!strcmp(format, "csv")) {
         record_csv_row(rec, out);
         return 0;
@@ -201,7 +223,10 @@ static int export_one(const char *line, const json_t *rec, const char *format, c
     }
     if (!strcmp(format, "pdf")) {
         file_name(rec, "pdf", name, sizeof name);
-        snprintf(path, sizeof path, "%s/%s", dir, name);
+        if (fr_fmt(path, sizeof path, "%s/%s", dir, name) < 0) {
+            fprintf(stderr, "flashrack record: --out: '%s/%s' is too long\n", dir, name);
+            return 1;
+        }
         if (cert_pdf(rec, path, err, sizeof err) < 0) {
             fprintf(stderr, "flashrack record: %s\n", err);
             return 1;
@@ -229,12 +254,14 @@ int record_export(const json_t *doc, const char *format, const char *out_dir)
         fprintf(stderr, "flashrack record: -o pdf writes one file per unit: name a directory with --out\n");
         return 2;
     }
+    if (record_check_out(out_dir) < 0)
+        return 2;
     if (out_dir && mkdir(out_dir, 0755) < 0 && errno != EEXIST) {
         fprintf(stderr, "flashrack record: cannot make '%s': %s\n", out_dir, strerror(errno));
         return 1;
     }
     FILE *out = stdout;
-    char path[4096];
+    char path[RECORD_PATH_MAX];
     if (!strcmp(format, "csv") && out_dir && !(out = open_out(out_dir, "records.csv", path, sizeof path)))
         return 1;
     if (!strcmp(format, "csv"))

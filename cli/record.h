@@ -22,9 +22,14 @@ enum { RECORD_VERIFY_OK = 0, RECORD_VERIFY_BAD = 1, RECORD_VERIFY_UNREADABLE = 2
 int record_verify(const char *path, const char *pubkey);
 /* The public key file `record verify` uses without --pubkey: $FLASHRACK_RECORD_PUBKEY, else
  * KEYS_DIR/record.key.pub with KEYS_DIR = $FLASHRACK_KEYS_DIR or ./keys. */
-void record_pubkey_path(char *buf, size_t len);
+int record_pubkey_path(char *buf, size_t len); /* 0, or FR_ETOOBIG: longer than len - 1 */
 /* Prints the public half of KEYS_DIR/record.key (--keys-dir; NULL: $FLASHRACK_KEYS_DIR or ./keys). */
 int record_pubkey(const char *dir);
+/* The paths export writes: --out DIR, "/" and a file's name. */
+#define RECORD_PATH_MAX 4096
+/* 0 when out_dir (NULL: none) leaves room for the names export writes into it; else
+ * prints the --out error and returns -1 (checked before anything is asked or made). */
+int record_check_out(const char *out_dir);
 /* Writes doc ({"records": [LINE...]}) as format ("table", "json", "csv", "pdf") to stdout,
  * or to files in out_dir (required for pdf). */
 int record_export(const json_t *doc, const char *format, const char *out_dir);

@@ -1,6 +1,7 @@
 /* fr_keys — CURVE key files (read, generate, atomic write) and client sockets. */
 #include "fr_keys.h"
 #include "fr_err.h"
+#include "fr_text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -168,8 +169,9 @@ int fr_keys_each(const char *dir, fr_key_entry_cb cb, void *arg)
     static const char *const kinds[2] = { "agents", "operators" };
     int rc = 0;
     for (int i = 0; i < 2 && rc == 0; i++) {
-        char sub[2048];
-        snprintf(sub, sizeof sub, "%s/%s", dir, kinds[i]);
+        char sub[4096];
+        if (fr_fmt(sub, sizeof sub, "%s/%s", dir, kinds[i]) < 0)
+            return FR_ETOOBIG; /* a cut DIR would be another directory's allowlist */
         DIR *d = opendir(sub);
         struct dirent *e;
         while (d && rc == 0 && (e = readdir(d))) {
@@ -178,7 +180,8 @@ int fr_keys_each(const char *dir, fr_key_entry_cb cb, void *arg)
                 continue;
             char name[256], path[4096];
             snprintf(name, sizeof name, "%.*s", (int)(len - 4), e->d_name);
-            snprintf(path, sizeof path, "%s/%s", sub, e->d_name);
+            if (fr_fmt(path, sizeof path, "%s/%s", sub, e->d_name) < 0)
+                continue; /* over PATH_MAX: no open() reaches it, and a cut path is another file */
             rc = cb(arg, kinds[i], name, path);
         }
         if (d)

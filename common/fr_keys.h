@@ -57,7 +57,10 @@ int fr_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
 /* The controller's allowlist directory (zap.h): calls cb for every NAME.pub file in
  * DIR/agents and DIR/operators, kind being "agents" or "operators", name the file name
  * without ".pub". Other files (temporary files of an atomic write) are skipped; a
- * missing directory is empty. Stops at the first non-zero cb and returns it, else 0. */
+ * missing directory is empty. Stops at the first non-zero cb and returns it, else 0;
+ * FR_ETOOBIG when DIR is longer than FR_KEYS_DIR_MAX. */
+/* The longest keys directory: "DIR/operators/NAME.pub" (NAME up to 63) fits in PATH_MAX. */
+#define FR_KEYS_DIR_MAX (4095 - 11 - 63 - 4)
 typedef int (*fr_key_entry_cb)(void *arg, const char *kind, const char *name, const char *path);
 int fr_keys_each(const char *dir, fr_key_entry_cb cb, void *arg);
 
