@@ -190,23 +190,28 @@ int fr_keys_each(const char *dir, fr_key_entry_cb cb, void *arg)
     return rc;
 }
 
-/* $ENV, else ~/.config/flashrack/NAME; "" when neither applies. */
-static void client_path(const char *env, const char *name, char *out, size_t outlen)
+/* $ENV, else ~/.config/flashrack/NAME; "" when neither applies. FR_ETOOBIG when the path
+ * does not fit: cut, it would be another file's. */
+static int client_path(const char *env, const char *name, char *out, size_t outlen)
 {
     const char *v = getenv(env), *home = getenv("HOME");
+    *out = '\0';
     if (v && *v)
-        snprintf(out, outlen, "%s", v);
-    else if (home && *home)
-        snprintf(out, outlen, "%s/.config/flashrack/%s", home, name);
-    else
-        *out = '\0';
+        return fr_fmt(out, outlen, "%s", v);
+    if (home && *home)
+        return fr_fmt(out, outlen, "%s/.config/flashrack/%s", home, name);
+    return 0;
 }
 
 int fr_key_find_client(struct fr_key *mine, struct fr_key *controller, char *err, size_t errlen)
 {
-    char kpath[2048], cpath[2048];
-    client_path("FLASHRACK_KEY", "key", kpath, sizeof kpath);
-    client_path("FLASHRACK_CONTROLLER_KEY", "controller.pub", cpath, sizeof cpath);
+    char kpath[4096], cpath[4096];
+    if (client_path("FLASHRACK_KEY", "key", kpath, sizeof kpath) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "$FLASHRACK_KEY (or $HOME/.config/flashrack/key): "
+                         "expected a path of at most %zu bytes", sizeof kpath - 1);
+    if (client_path("FLASHRACK_CONTROLLER_KEY", "controller.pub", cpath, sizeof cpath) < 0)
+        return fr_seterr(FR_ECONFIG, err, errlen, "$FLASHRACK_CONTROLLER_KEY (or $HOME/.config/flashrack/"
+                         "controller.pub): expected a path of at most %zu bytes", sizeof cpath - 1);
     int have_k = *kpath && access(kpath, F_OK) == 0, have_c = *cpath && access(cpath, F_OK) == 0;
     const char *ek = getenv("FLASHRACK_KEY"), *ec = getenv("FLASHRACK_CONTROLLER_KEY");
     if (!have_k && !have_c && !(ek && *ek) && !(ec && *ec))

@@ -15,15 +15,11 @@ def run_cli(bindir, *argv, env=None):
 
 
 def padded(d, total, leaf):
-    """d/././.../leaf (leaf with an 'x' in front when the parity asks), exactly total
-    bytes: a path in d of any length under PATH_MAX, no deep directories needed."""
+    """d/././.../leaf: the file leaf in d by a path of total bytes (total - 1 when the
+    parity asks), any length under PATH_MAX without deep directories."""
     pad = total - len(d) - 1 - len(leaf)
-    if pad % 2:
-        leaf, pad = "x" + leaf, pad - 1
     check(pad >= 0, "pad %d" % pad)
-    path = d + "/" + "./" * (pad // 2) + leaf
-    check(len(path) == total, "path is %d bytes" % len(path))
-    return path
+    return d + "/" + "./" * (pad // 2) + leaf
 
 
 def listing(d):
@@ -35,6 +31,9 @@ def keys_gen_file_too_long_for_its_pub(bindir):
     # FILE fits (4093 bytes) but FILE.pub (4097) does not: refused before any write, and
     # the message keeps its reason (it was cut after 1 KiB of the path, the reason lost)
     path = padded(d, 4093, "agent.key")
+    if len(path) == 4092:
+        path = padded(d, 4093, "agents.key")
+    check(len(path) == 4093, "path is %d bytes" % len(path))
     r = run_cli(bindir, "keys", "gen", path)
     check(r.returncode == 2, "exit %d: %r" % (r.returncode, r.stderr))
     check("FILE:" in r.stderr and "longer than 4095 bytes" in r.stderr,
@@ -75,6 +74,26 @@ def record_out_too_long_is_refused_before_asking(bindir):
     check(listing(d) == [], "no directory made: %r" % listing(d))
 
 
+def client_key_paths_are_read_whole(bindir):
+    d = tempfile.mkdtemp(prefix="fr-long-")
+    key = os.path.join(d, "op.key")
+    check(run_cli(bindir, "keys", "gen", key).returncode == 0, "keys gen")
+    # 3000 bytes each: they were cut at 2047 and the CLI looked for a key that is not there
+    env = dict(os.environ, FLASHRACK_KEY=padded(d, 3000, "op.key"),
+               FLASHRACK_CONTROLLER_KEY=padded(d, 3000, "op.key.pub"))
+    endpoint = "tcp://127.0.0.1:%d" % free_port()
+    r = run_cli(bindir, "-C", endpoint, "agents", env=env)
+    check("no key at" not in r.stderr and "no controller public key" not in r.stderr,
+          "both keys found: %r" % r.stderr[:300])
+    check(r.returncode == 3 and "did not answer" in r.stderr,
+          "it got as far as asking (nobody listens): exit %d, %r" % (r.returncode, r.stderr[:300]))
+    # longer than any path: refused, naming the variable and the limit
+    env["FLASHRACK_KEY"] = "/" + "x" * 4100
+    r = run_cli(bindir, "-C", endpoint, "agents", env=env)
+    check(r.returncode == 2 and "$FLASHRACK_KEY (or $HOME/.config/flashrack/key): expected a path "
+          "of at most 4095 bytes" in r.stderr, "too long: exit %d, %r" % (r.returncode, r.stderr[:300]))
+
+
 if __name__ == "__main__":
     main(keys_gen_file_too_long_for_its_pub, keys_dir_too_long_is_refused,
-         record_out_too_long_is_refused_before_asking)
+         record_out_too_long_is_refused_before_asking, client_key_paths_are_read_whole)
