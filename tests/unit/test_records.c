@@ -307,6 +307,29 @@ static void a_rolled_back_end_gets_no_record(void **state)
     assert_int_equal(f->r.written, 1);
 }
 
+/* A records' batch inside a turn whose savepoint cannot be opened leaves the turn's
+ * transaction to its owner: still open (what follows in the turn is not autocommitted on
+ * its own), not committable, and undone whole by the owner's rollback; the record, due
+ * again, is written once the run's end is. */
+static void a_failed_batch_begin_leaves_the_turn_to_its_owner(void **state)
+{
+    struct fixture *f = *state;
+    claim(f);
+    assert_int_equal(store_begin(f->s), 0); /* the turn */
+    assert_int_equal(apply_success(f, 9000), 0);
+    store_fault_arm_sql(f->s, "SAVEPOINT", 1, SQLITE_BUSY);
+    assert_true(records_write_due(&f->r, f->s, 64, 12000) < 0);
+    store_fault_arm_sql(f->s, NULL, 0, 0);
+    assert_true(store_in_txn(f->s));
+    assert_true(store_commit(f->s) < 0);
+    store_rollback(f->s);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM unit_runs WHERE state = 'done'"), 0);
+    assert_int_equal(sql_probe(dbpath, "SELECT COUNT(*) FROM records"), 0);
+    assert_int_equal(apply_success(f, 9500), 0);
+    json_decref(the_record(f));
+    assert_int_equal(f->r.written, 1);
+}
+
 /* How many records job (0: any) has, each checked with the public key the controller wrote. */
 static size_t verified_records(struct fixture *f, uint64_t job)
 {
@@ -700,6 +723,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_cancelled_run_gets_its_record, setup, teardown),
         cmocka_unit_test_setup_teardown(a_batch_reads_the_records_one_run_at_a_time_gave, setup, teardown),
         cmocka_unit_test_setup_teardown(a_rolled_back_end_gets_no_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_failed_batch_begin_leaves_the_turn_to_its_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(a_start_writes_the_records_a_stop_left_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(many_due_records_are_written_in_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(the_loop_writes_a_batch_a_turn, setup, teardown),
