@@ -1,6 +1,7 @@
 /* fr_config — INI files into config structs, with file:line errors. */
 #include "fr_config.h"
 #include "fr_err.h"
+#include "fr_text.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -16,7 +17,7 @@
 #define INI_MAX_SEEN 512
 
 struct ini_seen {
-    char name[160]; /* "[section]" or "section\nkey" */
+    char *name; /* "[section]" or "section\nkey", whole: a line may be 64 KiB */
     int line;
 };
 
@@ -49,18 +50,46 @@ static void cut_comment(char *v)
         }
 }
 
-/* Remembers name at line; a second time is an error naming both lines. */
-static int ini_once(struct ini_reader *r, const char *name, int line, const char *what)
+/* "section [s] given twice" or "[s] key given twice", whole; when the caller's buffer cannot
+ * hold the whole key, the error says how long it is instead of ending in a cut name. */
+static int ini_twice(struct ini_reader *r, const char *key, int line, int first)
 {
+    int rc = key ? fr_fmt(r->err, r->errlen, "%s:%d: [%s] %s given twice (first at line %d)", r->path,
+                          line, r->section, key, first)
+                 : fr_fmt(r->err, r->errlen, "%s:%d: section [%s] given twice (first at line %d)",
+                          r->path, line, r->section, first);
+    if (rc < 0 && key)
+        fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: [%s] a key of %zu characters given twice "
+                  "(first at line %d)", r->path, line, r->section, strlen(key), first);
+    else if (rc < 0)
+        fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: section given twice (first at line %d)",
+                  r->path, line, first);
+    return FR_ECONFIG;
+}
+
+/* Remembers the current section (key NULL) or one of its keys at line; a second time is an
+ * error naming both lines. */
+static int ini_once(struct ini_reader *r, const char *key, int line)
+{
+    size_t len = strlen(r->section) + (key ? strlen(key) + 2 : 3);
+    char *name = malloc(len);
+    if (!name)
+        return fr_seterr(FR_ENOMEM, r->err, r->errlen, "out of memory");
+    if (key)
+        snprintf(name, len, "%s\n%s", r->section, key);
+    else
+        snprintf(name, len, "[%s]", r->section);
     for (size_t i = 0; i < r->nseen; i++)
-        if (strcmp(r->seen[i].name, name) == 0)
-            return fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: %s given twice (first at line %d)",
-                             r->path, line, what, r->seen[i].line);
-    if (r->nseen == INI_MAX_SEEN || strlen(name) >= sizeof r->seen[0].name)
-        return fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: more than %d sections and keys, or a "
-                         "name over %zu characters", r->path, line, INI_MAX_SEEN,
-                         sizeof r->seen[0].name - 1);
-    snprintf(r->seen[r->nseen].name, sizeof r->seen[0].name, "%s", name);
+        if (strcmp(r->seen[i].name, name) == 0) {
+            free(name);
+            return ini_twice(r, key, line, r->seen[i].line);
+        }
+    if (r->nseen == INI_MAX_SEEN) {
+        free(name);
+        return fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: more than %d sections and keys",
+                         r->path, line, INI_MAX_SEEN);
+    }
+    r->seen[r->nseen].name = name;
     r->seen[r->nseen++].line = line;
     return 0;
 }
@@ -68,7 +97,7 @@ static int ini_once(struct ini_reader *r, const char *name, int line, const char
 /* One line: a section, a key = value (cb), a comment or blank. */
 static int ini_line(struct ini_reader *r, char *text, int line, fr_cfg_ini_handler cb, void *user)
 {
-    char *s = trim(text), what[200], name[300];
+    char *s = trim(text);
     if (!*s || *s == ';' || *s == '#')
         return 0;
     if (*s == '[') {
@@ -76,9 +105,7 @@ static int ini_line(struct ini_reader *r, char *text, int line, fr_cfg_ini_handl
         if (!close || close == s + 1 || *trim(close + 1) || (size_t)(close - s - 1) >= sizeof r->section)
             return fr_seterr(FR_ECONFIG, r->err, r->errlen, "%s:%d: expected '[section]'", r->path, line);
         snprintf(r->section, sizeof r->section, "%.*s", (int)(close - s - 1), s + 1);
-        snprintf(what, sizeof what, "section [%s]", r->section);
-        snprintf(name, sizeof name, "[%s]", r->section);
-        return ini_once(r, name, line, what);
+        return ini_once(r, NULL, line);
     }
     char *eq = strchr(s, '=');
     if (!eq || eq == s || !*r->section)
@@ -88,9 +115,7 @@ static int ini_line(struct ini_reader *r, char *text, int line, fr_cfg_ini_handl
     char *key = trim(s), *value = eq + 1;
     cut_comment(value);
     value = trim(value);
-    snprintf(what, sizeof what, "[%s] %s", r->section, key);
-    snprintf(name, sizeof name, "%s\n%s", r->section, key);
-    if (ini_once(r, name, line, what) < 0)
+    if (ini_once(r, key, line) < 0)
         return FR_ECONFIG;
     return cb(user, r->section, key, value, line) ? 0 : FR_ECONFIG;
 }
@@ -121,6 +146,8 @@ int fr_cfg_ini_parse(const char *path, fr_cfg_ini_handler cb, void *user, char *
     if (rc == 0 && ferror(fp))
         rc = fr_seterr(FR_ECONFIG, err, errlen, "cannot read '%s': %s", path, strerror(errno));
     free(text);
+    for (size_t i = 0; r && i < r->nseen; i++)
+        free(r->seen[i].name);
     free(r);
     fclose(fp);
     return rc;

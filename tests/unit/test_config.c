@@ -166,6 +166,30 @@ static void repeats_are_errors_with_both_lines(void **state)
     assert_int_equal(load_text("[link]\nendpoint = a\n[sim]\nscale = 2\n", &cfg, err, sizeof err), 0);
 }
 
+static int accept_any(void *user, const char *section, const char *key, const char *value, int line)
+{
+    (void)user, (void)section, (void)key, (void)value, (void)line;
+    return 1;
+}
+
+/* A long key given twice is named whole, or, when the caller's buffer cannot hold it, by its
+ * length; never cut. */
+static void long_key_given_twice_is_named_whole(void **state)
+{
+    char key[301], text[700], want[400], err[1024] = "", small[128] = "";
+    memset(key, 'k', 300);
+    key[300] = '\0';
+    snprintf(text, sizeof text, "[rack]\n%s = 1\n%s = 2\n", key, key);
+    char *path = write_tmp(text);
+    assert_int_equal(fr_cfg_ini_parse(path, accept_any, NULL, err, sizeof err), FR_ECONFIG);
+    snprintf(want, sizeof want, ":3: [rack] %s given twice (first at line 2)", key);
+    assert_non_null(strstr(err, want));
+    assert_int_equal(fr_cfg_ini_parse(path, accept_any, NULL, small, sizeof small), FR_ECONFIG);
+    assert_non_null(strstr(small, ":3: [rack] a key of 300 characters given twice (first at line 2)"));
+    unlink(path);
+    free(path);
+}
+
 static void choices_are_checked_with_their_line(void **state)
 {
     struct demo_cfg cfg = { "x", 1000, 0, 1.0, "", "" };
@@ -198,6 +222,7 @@ int main(void)
         cmocka_unit_test(syntax_error_and_missing_file), cmocka_unit_test(string_too_long),
         cmocka_unit_test(command_line_overrides),  cmocka_unit_test(long_lines_are_read_whole),
         cmocka_unit_test(repeats_are_errors_with_both_lines),
+        cmocka_unit_test(long_key_given_twice_is_named_whole),
         cmocka_unit_test(choices_are_checked_with_their_line),
         cmocka_unit_test(comments_and_key_outside_a_section),
     };
