@@ -836,9 +836,9 @@ static void print_submitted(const json_t *doc, const char *key)
         putchar('\n');
         return;
     }
-    char line[1024];
-    render_submit_summary(doc, line, sizeof line);
-    printf(": %s\n", line);
+    fputs(": ", stdout);
+    render_submit_summary(doc, stdout);
+    putchar('\n');
 }
 
 static int run_submit(struct cli *c, int argc, char **argv)

@@ -333,37 +333,30 @@ void render_unit(const json_t *doc, FILE *out)
         fprintf(out, "\nin no job yet\n");
 }
 
-void render_submit_summary(const json_t *doc, char *buf, size_t len)
+void render_submit_summary(const json_t *doc, FILE *out)
 {
     const json_t *sk = list(doc, "skipped"), *v;
     long long matched = num(doc, "matched"), nskipped = num(doc, "skipped_total");
-    const char *a;
-    size_t i, n = 0;
-    char agents[256] = "";
+    const char *a, *sep = " on ";
+    size_t i;
+    fprintf(out, "%lld unit%s", matched, matched == 1 ? "" : "s");
     json_object_foreach((json_t *)json_object_get(doc, "agents"), a, v) {
-        if (*a && strlen(agents) + strlen(a) + 2 < sizeof agents) {
-            strcat(agents, a);
-            strcat(agents, ", ");
+        if (*a) { /* "" counts the units not connected */
+            fprintf(out, "%s%s", sep, a);
+            sep = ", ";
         }
     }
-    if ((n = strlen(agents)) >= 2)
-        agents[n - 2] = '\0';
-    n = (size_t)snprintf(buf, len, "%lld unit%s%s%s", matched, matched == 1 ? "" : "s",
-                         *agents ? " on " : "", agents);
-    if (nskipped == 0 || n >= len)
+    if (nskipped == 0)
         return;
-    n += (size_t)snprintf(buf + n, len - n, "; %lld skipped:", nskipped);
+    fprintf(out, "; %lld skipped:", nskipped);
     json_array_foreach(sk, i, v) {
-        if (n >= len)
-            return;
         if (!strcmp(str(v, "why"), "held"))
-            n += (size_t)snprintf(buf + n, len - n, "%s %s held", i ? "," : "", str(v, "ecid"));
+            fprintf(out, "%s %s held", i ? "," : "", str(v, "ecid"));
         else
-            n += (size_t)snprintf(buf + n, len - n, "%s %s in job %lld", i ? "," : "", str(v, "ecid"),
-                                  num(v, "job_id"));
+            fprintf(out, "%s %s in job %lld", i ? "," : "", str(v, "ecid"), num(v, "job_id"));
     }
-    if ((long long)json_array_size(sk) < nskipped && n < len)
-        snprintf(buf + n, len - n, ", and %lld more", nskipped - (long long)json_array_size(sk));
+    if ((long long)json_array_size(sk) < nskipped)
+        fprintf(out, ", and %lld more", nskipped - (long long)json_array_size(sk));
 }
 
 static void report_head(const json_t *doc, FILE *out)

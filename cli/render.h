@@ -53,8 +53,8 @@ void render_run_line(const json_t *run, char *buf, size_t len);
 void render_run_line_view(struct rview *v, char *buf, size_t len);
 /* One unit: where it is, held or not, and every job it was in with its attempts. */
 void render_unit(const json_t *doc, FILE *out);
-/* What a submit matched: "12 units on A, B; 2 skipped: in job 2, held". */
-void render_submit_summary(const json_t *doc, char *buf, size_t len);
+/* What a submit matched, every agent named: "12 units on A, B; 2 skipped: X held, Y in job 2". */
+void render_submit_summary(const json_t *doc, FILE *out);
 /* The firmware catalog, what a selector resolves to, and the site mirror. */
 void render_firmware(const json_t *doc, FILE *out);
 

@@ -128,12 +128,38 @@ static void report_csv_is_a_row_per_attempt(void **state)
     json_decref(doc);
 }
 
+/* A submit over 60 agents names every one of them, and the skipped units the reply lists,
+ * with the count of those it does not; nothing is cut at a buffer's end. */
+static void submit_summary_names_every_agent(void **state)
+{
+    json_t *agents = json_object(), *doc;
+    char name[64];
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof name, "depot-bench-%02d.example", i);
+        json_object_set_new(agents, name, json_integer(50));
+    }
+    json_object_set_new(agents, "", json_integer(3));
+    doc = json_pack("{s:i, s:o, s:[{s:s, s:s}, {s:s, s:s, s:i}], s:i}", "matched", 3003, "agents", agents,
+                    "skipped", "ecid", "0x1", "why", "held", "ecid", "0x2", "why", "in_job", "job_id", 7,
+                    "skipped_total", 5);
+    char *out = render_to_string(render_submit_summary, doc);
+    assert_true(strncmp(out, "3003 units on depot-bench-00.example, depot-bench-01.example, ", 62) == 0);
+    for (int i = 0; i < 60; i++) {
+        snprintf(name, sizeof name, "depot-bench-%02d.example", i);
+        assert_non_null(strstr(out, name));
+    }
+    assert_non_null(strstr(out, "depot-bench-59.example; 5 skipped: 0x1 held, 0x2 in job 7, and 3 more"));
+    free(out);
+    json_decref(doc);
+}
+
 static void odd_documents_render_without_crashing(void **state)
 {
     void (*fns[])(const json_t *, FILE *) = { render_agents, render_units, render_ports,
                                               render_jobs, render_job, render_report,
                                               render_csv_units, render_csv_ports, render_csv_jobs,
-                                              render_csv_runs, render_csv_report };
+                                              render_csv_runs, render_csv_report,
+                                              render_submit_summary };
     json_t *docs[] = {
         json_object(),
         json_pack("{s:s}", "runs", "not a list"),
@@ -224,6 +250,7 @@ int main(void)
         cmocka_unit_test(report_is_a_record_per_unit),
         cmocka_unit_test(csv_fields_are_quoted_as_rfc_4180_says),
         cmocka_unit_test(report_csv_is_a_row_per_attempt),
+        cmocka_unit_test(submit_summary_names_every_agent),
         cmocka_unit_test(odd_documents_render_without_crashing),
         cmocka_unit_test(rows_read_from_text_render_as_parsed),
     };
