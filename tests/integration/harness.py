@@ -5,6 +5,7 @@ real SQLite file, and agents (flashrack-agent), each in a temporary directory,
 on free TCP ports of 127.0.0.1. Every wait is bounded; every process is killed
 at the end, whatever happened.
 """
+import atexit
 import contextlib
 import fcntl
 import json
@@ -21,8 +22,10 @@ import zipfile
 
 
 _ports_given = set()
-_port_locks = []  # this process's claims on its ports, held until it exits
-PORT_LOCKS = os.path.join(tempfile.gettempdir(), "flashrack-test-ports")
+_port_locks = []  # this process's claims on its ports (fd, path), held until it exits
+_swept = False
+PORT_LOCKS = (os.environ.get("FLASHRACK_TEST_PORT_LOCKS")
+              or os.path.join(tempfile.gettempdir(), "flashrack-test-ports"))
 
 
 def write_ipsw(path, manifest=True, models=("iPhone12,1",)):
@@ -39,22 +42,68 @@ def write_ipsw(path, manifest=True, models=("iPhone12,1",)):
     return path
 
 
-def claim_port(port):
-    """True when no other test process on this machine has claimed port: a lock on a file
-    per port, which the kernel drops when the process ends. Between the check that a port
-    is free and the bind of the server that takes it, another test running beside this
-    one (ctest -j, or another checkout's suite) could pick the same port."""
-    try:
-        os.makedirs(PORT_LOCKS, exist_ok=True)
-        fd = os.open(os.path.join(PORT_LOCKS, "%d.lock" % port), os.O_CREAT | os.O_RDWR, 0o666)
-    except OSError:  # a directory another user made: the bind check alone, as before
-        return True
+def _lock(path, create):
+    """An fd of path with an exclusive lock on it, or None when another process holds it
+    (OSError when path cannot be opened). The lock counts only while path is still the file
+    locked: a process done with its port may have removed the file between this open and
+    this lock."""
+    fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o666)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held, now = os.fstat(fd), os.stat(path)
+        if (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino):
+            return fd
     except OSError:
-        os.close(fd)
+        pass
+    os.close(fd)
+    return None
+
+
+def _unlock(fd, path):
+    """Removes path while its lock is held, then drops the lock."""
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+    os.close(fd)
+
+
+@atexit.register
+def _release_ports():
+    while _port_locks:
+        _unlock(*_port_locks.pop())
+
+
+def _sweep_ports():
+    """Removes the lock files no process holds: those of test processes killed before their
+    exit handlers ran. Once per process, so that the directory stays as small as the claims
+    of the tests running now."""
+    global _swept
+    _swept = True
+    with contextlib.suppress(OSError):
+        for name in os.listdir(PORT_LOCKS):
+            path = os.path.join(PORT_LOCKS, name)
+            with contextlib.suppress(OSError):
+                fd = _lock(path, create=False) if name.endswith(".lock") else None
+                if fd is not None:
+                    _unlock(fd, path)
+
+
+def claim_port(port):
+    """True when no other test process on this machine has claimed port: a lock on a file
+    per port, which the kernel drops when the process ends (and the file is removed at its
+    exit, _release_ports). Between the check that a port is free and the bind of the server
+    that takes it, another test running beside this one (ctest -j, or another checkout's
+    suite) could pick the same port."""
+    path = os.path.join(PORT_LOCKS, "%d.lock" % port)
+    try:
+        os.makedirs(PORT_LOCKS, exist_ok=True)
+        if not _swept:
+            _sweep_ports()
+        fd = _lock(path, create=True)
+    except OSError:  # a directory another user made: the bind check alone, as before
+        return True
+    if fd is None:
         return False
-    _port_locks.append(fd)
+    _port_locks.append((fd, path))
     return True
 
 
