@@ -199,6 +199,16 @@ static void job_line(const json_t *j, FILE *out)
             num(t, "waiting"), clock_of(json_string_value(json_object_get(j, "created")), c, sizeof c));
 }
 
+/* A selector job whose runs the controller is still making (a page of units a pass): its
+ * totals count those units as waiting already, and this says so. */
+static void expanding_line(const json_t *j, FILE *out)
+{
+    long long more = num(json_object_get(j, "totals"), "expanding");
+    if (more > 0)
+        fprintf(out, "job %lld: %lld of its units are still being added (counted as waiting)\n",
+                num(j, "id"), more);
+}
+
 void render_jobs(const json_t *doc, FILE *out)
 {
     fprintf(out, "%-5s %-16s %-10s %5s %5s %6s %6s %7s  %s\n", "JOB", "NAME", "STATE", "UNITS", "DONE",
@@ -207,6 +217,8 @@ void render_jobs(const json_t *doc, FILE *out)
     const json_t *j;
     json_array_foreach(list(doc, "jobs"), i, j)
         job_line(j, out);
+    json_array_foreach(list(doc, "jobs"), i, j)
+        expanding_line(j, out);
 }
 
 void render_job_rows(const json_t *doc, const struct rview_src *runs, FILE *out)
@@ -366,6 +378,7 @@ static void report_head(const json_t *doc, FILE *out)
             num(job, "id"), str(job, "name"), str(job, "state"), str(job, "firmware"),
             json_is_false(json_object_get(job, "erase")) ? "update" : "erase and restore",
             str(job, "created"), str(job, "finished"));
+    expanding_line(job, out);
 }
 
 static void report_body(const json_t *doc, const struct rview_src *units, FILE *out)

@@ -303,6 +303,26 @@ static int cursor_ok(const char *cursor)
     return ok;
 }
 
+/* status, watch and report, whose jobs' totals count the matches a selector job has no
+ * run of yet while the scheduler is still looking at the whole site (store_docs_expanding). */
+static char *jobs_text(struct controller *c, const Fr__QueryRequest *q, const struct store_page *pg)
+{
+    char *text;
+    store_docs_expanding(c->store, c->expand_all);
+    if (q->kind == FR__QUERY_REQUEST__KIND__REPORT)
+        text = store_text_report(c->store, q->job_id, q->ecid, pg);
+    else if (q->kind == FR__QUERY_REQUEST__KIND__STATUS)
+        text = store_text_status(c->store, q->job_id, 0, pg, NULL);
+    else if (!q->limit)
+        text = store_text_status(c->store, q->job_id, 1, NULL, moves_buttons);
+    else if (*pg->cursor)
+        text = store_text_watch_snapshot(c->store, q->job_id, (int64_t)q->since, pg, moves_buttons);
+    else
+        text = store_text_watch(c->store, q->job_id, (int64_t)q->since, pg->limit, moves_buttons);
+    store_docs_expanding(c->store, 0);
+    return text;
+}
+
 static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr__QueryRequest *q)
 {
     json_t *doc = NULL;
@@ -315,16 +335,12 @@ static void on_query(struct controller *c, zmq_msg_t *id, uint64_t seq, const Fr
         return;
     }
     switch (q->kind) {
-    case FR__QUERY_REQUEST__KIND__STATUS: text = store_text_status(c->store, q->job_id, 0, &pg, NULL); break;
+    case FR__QUERY_REQUEST__KIND__STATUS:
     case FR__QUERY_REQUEST__KIND__WATCH:
-        text = !q->limit ? store_text_status(c->store, q->job_id, 1, NULL, moves_buttons)
-             : *pg.cursor ? store_text_watch_snapshot(c->store, q->job_id, (int64_t)q->since, &pg, moves_buttons)
-                          : store_text_watch(c->store, q->job_id, (int64_t)q->since, pg.limit, moves_buttons);
-        break;
+    case FR__QUERY_REQUEST__KIND__REPORT: text = jobs_text(c, q, &pg); break;
     case FR__QUERY_REQUEST__KIND__UNITS: text = store_text_units(c->store, &pg); break;
     case FR__QUERY_REQUEST__KIND__PORTS: text = store_text_ports(c->store, &pg); break;
     case FR__QUERY_REQUEST__KIND__AGENTS: doc = agents_doc(c); break;
-    case FR__QUERY_REQUEST__KIND__REPORT: text = store_text_report(c->store, q->job_id, q->ecid, &pg); break;
     case FR__QUERY_REQUEST__KIND__MOVES: doc = with_buttons(store_doc_moves(c->store)); break;
     case FR__QUERY_REQUEST__KIND__UNIT: {
         doc = store_doc_unit(c->store, q->ecid);

@@ -322,6 +322,10 @@ struct store_page {
 /* Decorates the open moves of a status or watch document before it is written (the
  * controller adds each move's buttons); may be NULL. */
 typedef void (*store_moves_fn)(json_t *moves);
+/* Whether the controller is still making selector jobs' runs from the units present (a
+ * look at the whole site, a page a pass): while on, a running job's totals count its
+ * matches without a run yet as units waiting, and "expanding" says how many. */
+void store_docs_expanding(struct store *s, int on);
 json_t *store_doc_status(struct store *s, uint64_t job_id, int with_runs);
 /* Pages of one job's runs (job_id > 0); the jobs and moves come whole on every page. */
 json_t *store_doc_status_page(struct store *s, uint64_t job_id, int with_runs, const struct store_page *pg);

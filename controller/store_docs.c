@@ -186,6 +186,26 @@ static json_t *job_row(struct store *s, sqlite3_stmt *st)
     return j;
 }
 
+/* While the controller is still making selector jobs' runs (a large submit takes a few
+ * passes), a running job's totals count its matches without a run yet as units waiting,
+ * and say how many they are in "expanding": else "units" grew 0, 512, 1,000 after a
+ * submit that said "matched 1000". Up to the job's count, if it has one. */
+static void with_unexpanded(struct store *s, json_t *j, json_t *totals)
+{
+    json_int_t units = json_integer_value(json_object_get(totals, "units")), more = 0;
+    json_int_t count = json_integer_value(json_object_get(j, "count"));
+    if (s->expanding && !strcmp(json_string_value(json_object_get(j, "state")), "running") &&
+        (count == 0 || units < count)) {
+        more = st_unexpanded(s, (uint64_t)json_integer_value(json_object_get(j, "id")));
+        if (count > 0 && more > count - units)
+            more = count - units;
+    }
+    json_object_set_new(totals, "units", json_integer(units + more));
+    json_object_set_new(totals, "waiting",
+                        json_integer(json_integer_value(json_object_get(totals, "waiting")) + more));
+    json_object_set_new(totals, "expanding", json_integer(more));
+}
+
 /* Rows of a jobs query, with totals (a second statement per job, after the first is done). */
 static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
 {
@@ -196,9 +216,17 @@ static json_t *jobs_from(struct store *s, sqlite3_stmt *st)
         sqlite3_reset(st);
     size_t i;
     json_t *j;
-    json_array_foreach(jobs, i, j)
-        json_object_set_new(j, "totals", job_totals(s, (uint64_t)json_integer_value(json_object_get(j, "id"))));
+    json_array_foreach(jobs, i, j) {
+        json_t *totals = job_totals(s, (uint64_t)json_integer_value(json_object_get(j, "id")));
+        with_unexpanded(s, j, totals);
+        json_object_set_new(j, "totals", totals);
+    }
     return jobs;
+}
+
+void store_docs_expanding(struct store *s, int on)
+{
+    s->expanding = on;
 }
 
 #define RUNS_SQL(tail)                                                                       \

@@ -45,6 +45,7 @@ struct store {
     store_run_end_hook run_ended; /* records.h: unit runs reached a terminal state */
     void *run_ended_arg;
     struct store_profile *profile; /* store_profile.c: FR_STORE_PROFILE, else NULL */
+    int expanding;           /* store_docs_expanding: selector jobs' runs still being made */
 };
 
 #define LIVE "('assigned','running')"
@@ -102,6 +103,10 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full);
  * writes it (before the statements are finalized). */
 void st_profile_start(struct store *s);
 void st_profile_finish(struct store *s);
+/* store_sched.c: the present units a running selector job matches that have no run of it
+ * yet and that the expansion would give it (in no other live job, not held); its count
+ * is not applied. */
+int64_t st_unexpanded(struct store *s, uint64_t job);
 /* doc, or NULL (and doc freed) when a read failed since s->read_failed was cleared. */
 json_t *st_checked(struct store *s, json_t *doc);
 /* v[0..n) as a compact JSON array of strings (malloc'ed; NULL when out of memory). */

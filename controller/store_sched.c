@@ -243,14 +243,15 @@ static int cmp_u64(const void *a, const void *b)
 /* The (job, unit) pairs m(job, ecid, agent, port) the expansion filters: those of runs that
  * do not exist yet, units in no other live job and not held, in job order; a job's count
  * is read only when it has one (a standing job's runs grow without end). */
+#define EXPAND_FREE                                                                          \
+    " NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = m.job AND r.ecid = m.ecid)"         \
+    " AND NOT EXISTS (SELECT 1 FROM unit_runs r JOIN jobs j2 ON j2.id = r.job"               \
+    "  WHERE r.ecid = m.ecid AND j2.state = 'running' AND r.state NOT IN " TERMINAL ")"     \
+    " AND NOT " HELD("m.ecid")
 #define EXPAND_PICK                                                                          \
     " SELECT m.job, m.ecid, j.count,"                                                        \
     "  CASE WHEN j.count > 0 THEN (SELECT COUNT(*) FROM unit_runs r WHERE r.job = m.job) END" \
-    " FROM m JOIN jobs j ON j.id = m.job"                                                    \
-    " WHERE NOT EXISTS (SELECT 1 FROM unit_runs r WHERE r.job = m.job AND r.ecid = m.ecid)"  \
-    " AND NOT EXISTS (SELECT 1 FROM unit_runs r JOIN jobs j2 ON j2.id = r.job"               \
-    "  WHERE r.ecid = m.ecid AND j2.state = 'running' AND r.state NOT IN " TERMINAL ")"     \
-    " AND NOT " HELD("m.ecid")                                                               \
+    " FROM m JOIN jobs j ON j.id = m.job WHERE" EXPAND_FREE                                   \
     " ORDER BY m.job, m.agent, m.port"
 
 /* Whether a job's port list names the port of unit u (agent:path or its rack label). */
@@ -283,6 +284,22 @@ static const char expand_units_sql[] =
     "  WHERE j.state = 'running' AND (EXISTS (SELECT 1 FROM json_each(j.agents) WHERE value = u.agent)"
     "  OR (j.ports <> '[]' AND " PORT_LISTED ")))"
     EXPAND_PICK;
+
+/* The matches of one running selector job that have no run yet (st_unexpanded). */
+static const char unexpanded_sql[] =
+    "WITH m(job, ecid) AS ("
+    " SELECT j.id, u.ecid FROM jobs j CROSS JOIN json_each(j.agents) ja"
+    "  CROSS JOIN units u ON u.agent = ja.value AND u.present = 1"
+    "  WHERE j.id = ?1 AND j.state = 'running' AND j.agents <> '[]'"
+    " UNION"
+    " SELECT j.id, u.ecid FROM jobs j JOIN units u ON u.present = 1"
+    "  WHERE j.id = ?1 AND j.state = 'running' AND j.ports <> '[]' AND " PORT_LISTED ")"
+    " SELECT COUNT(*) FROM m WHERE" EXPAND_FREE;
+
+int64_t st_unexpanded(struct store *s, uint64_t job)
+{
+    return st_scalar(s, 0, unexpanded_sql, "u", job);
+}
 
 /* The runs of job for ecids[0..n), in that order, in one statement. */
 static int insert_runs(struct store *s, uint64_t job, const uint64_t *ecids, size_t n, uint64_t now_ms)

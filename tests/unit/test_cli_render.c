@@ -128,6 +128,27 @@ static void report_csv_is_a_row_per_attempt(void **state)
     json_decref(doc);
 }
 
+/* A job whose runs are still being made says how many of its units are yet to come, in
+ * status and in the report; a job with none to come says nothing of it. */
+static void a_job_still_expanding_says_so(void **state)
+{
+    json_t *doc = json_pack("{s:[{s:i, s:s, s:s, s:{s:i, s:i, s:i}}, {s:i, s:s, s:s, s:{s:i, s:i}}]}", "jobs",
+                            "id", 5, "name", "big", "state", "running", "totals", "units", 1000,
+                            "waiting", 1000, "expanding", 488, "id", 4, "name", "small", "state", "done",
+                            "totals", "units", 3, "expanding", 0);
+    char *out = render_to_string(render_jobs, doc);
+    assert_non_null(strstr(out, " 1000 "));
+    assert_non_null(strstr(out, "\njob 5: 488 of its units are still being added (counted as waiting)\n"));
+    assert_null(strstr(out, "job 4:"));
+    free(out);
+    json_t *report = json_pack("{s:O, s:[]}", "job", json_array_get(json_object_get(doc, "jobs"), 0), "units");
+    out = render_to_string(render_report, report);
+    assert_non_null(strstr(out, "job 5: 488 of its units are still being added"));
+    free(out);
+    json_decref(report);
+    json_decref(doc);
+}
+
 /* A submit over 60 agents names every one of them, and the skipped units the reply lists,
  * with the count of those it does not; nothing is cut at a buffer's end. */
 static void submit_summary_names_every_agent(void **state)
@@ -251,6 +272,7 @@ int main(void)
         cmocka_unit_test(csv_fields_are_quoted_as_rfc_4180_says),
         cmocka_unit_test(report_csv_is_a_row_per_attempt),
         cmocka_unit_test(submit_summary_names_every_agent),
+        cmocka_unit_test(a_job_still_expanding_says_so),
         cmocka_unit_test(odd_documents_render_without_crashing),
         cmocka_unit_test(rows_read_from_text_render_as_parsed),
     };

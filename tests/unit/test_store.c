@@ -720,19 +720,31 @@ static void selector_jobs_take_units_up_to_count(void **state)
 /* A look at the whole site in pages: every present unit of the job's agents gets its
  * run once, a page creates at most its size of them, and a count holds across pages
  * (units joined in agent and port order, as in one pass). */
-static void the_whole_site_is_looked_at_a_page_at_a_time(void **state)
+static char *three_agents[] = { "A", "B", "C" };
+
+/* 22 units on A (8), B (8) and C (6), and a job for every unit of the three. */
+static uint64_t job_on_three_agents(struct store *s)
 {
-    struct store *s = *state;
     hello_with_units(s, "A", 8, 0x4100);
     hello_with_units(s, "B", 8, 0x4200);
     hello_with_units(s, "C", 6, 0x4300);
-    char *all[] = { "A", "B", "C" }, *bc[] = { "B", "C" };
-    int created;
     struct job_spec spec = { .key = "all", .name = "all", .firmware = "/x.ipsw", .sha256 = "",
-                             .agents = all, .nagents = 3, .erase = 1 };
-    uint64_t id, counted;
+                             .agents = three_agents, .nagents = 3, .erase = 1 };
+    uint64_t id;
+    int created;
     char err[128];
     assert_int_equal(store_job_submit(s, &spec, 1, &id, &created, err, sizeof err), 0);
+    return id;
+}
+
+static void the_whole_site_is_looked_at_a_page_at_a_time(void **state)
+{
+    struct store *s = *state;
+    char *bc[] = { "B", "C" };
+    uint64_t id = job_on_three_agents(s), counted;
+    int created;
+    char err[128];
+    struct job_spec spec;
     struct expand_cursor cur = { "", "" };
     int done = 0, pages = 0;
     int64_t runs = 0;
@@ -761,6 +773,57 @@ static void the_whole_site_is_looked_at_a_page_at_a_time(void **state)
                                " AND ecid < 16904"), 8); /* all of B (0x4200..) */
     assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs WHERE job = 2 AND ecid IN"
                                " (17152, 17153)"), 2); /* and C's first two (0x4300, 0x4301) */
+}
+
+static json_int_t total(json_t *job, const char *key)
+{
+    return json_integer_value(json_object_get(json_object_get(job, "totals"), key));
+}
+
+/* The job's totals in its status: units, of which waiting and expanding. */
+static void assert_totals(struct store *s, uint64_t job, json_int_t units, json_int_t waiting,
+                          json_int_t expanding)
+{
+    json_t *doc = store_doc_status(s, job, 0), *j = json_array_get(json_object_get(doc, "jobs"), 0);
+    assert_int_equal(total(j, "units"), units);
+    assert_int_equal(total(j, "waiting"), waiting);
+    assert_int_equal(total(j, "expanding"), expanding);
+    json_decref(doc);
+}
+
+/* While the site is still being looked at a page a pass, a job's totals count the units it
+ * matched that have no run yet as waiting, and "expanding" says how many: status and
+ * report say 22 units from the submit on, not 5, 10, ... 22. Up to a job's count. */
+static void totals_count_the_matches_not_yet_expanded(void **state)
+{
+    struct store *s = *state;
+    uint64_t id = job_on_three_agents(s), counted;
+    int created, done = 0;
+    char err[128];
+    struct expand_cursor cur = { "", "" };
+    assert_int_equal(store_sched_expand_page(s, 2, &cur, 5, &done), 0);
+    assert_int_equal(count_sql("SELECT COUNT(*) FROM unit_runs"), 5);
+    store_docs_expanding(s, 1);
+    assert_totals(s, id, 22, 22, 17);
+    json_t *doc = store_doc_report(s, id, 0, NULL);
+    assert_int_equal(total(json_object_get(doc, "job"), "units"), 22);
+    assert_int_equal(total(json_object_get(doc, "job"), "expanding"), 17);
+    json_decref(doc);
+    while (!done)
+        assert_int_equal(store_sched_expand_page(s, 3, &cur, 5, &done), 0);
+    assert_totals(s, id, 22, 22, 0);
+    /* a job of 10 on units another job holds: none to come; once they are free, up to 10 */
+    struct job_spec spec = { .key = "ten", .name = "ten", .firmware = "/x.ipsw", .sha256 = "",
+                             .agents = three_agents, .nagents = 3, .count = 10, .erase = 1 };
+    assert_int_equal(store_job_submit(s, &spec, 4, &counted, &created, err, sizeof err), 0);
+    assert_totals(s, counted, 0, 0, 0);
+    assert_int_equal(store_job_cancel(s, id, 0, 5, &created, NULL, NULL), 0);
+    cur = (struct expand_cursor){ "", "" };
+    assert_int_equal(store_sched_expand_page(s, 6, &cur, 3, &done), 0);
+    assert_totals(s, counted, 10, 10, 7);
+    /* the controller says when it is not looking: the runs there are, nothing more */
+    store_docs_expanding(s, 0);
+    assert_totals(s, counted, 3, 3, 0);
 }
 
 struct cancels {
@@ -1815,6 +1878,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(selector_jobs_take_units_up_to_count, setup, teardown),
         cmocka_unit_test_setup_teardown(the_whole_site_is_looked_at_a_page_at_a_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(totals_count_the_matches_not_yet_expanded, setup, teardown),
         cmocka_unit_test_setup_teardown(cancel_marks_runs_and_job, setup, teardown),
         cmocka_unit_test_setup_teardown(a_plan_counts_what_a_submit_matches_and_skips, setup, teardown),
         cmocka_unit_test_setup_teardown(a_plans_cost_per_unit_does_not_grow_with_the_site, setup,
