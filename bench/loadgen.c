@@ -18,6 +18,13 @@
  *           every agent is welcomed; the run ends when every unit is restored, or when
  *           nothing runs and the controller says the job is over (units failed for good).
  *   steady  a standing job first, then units plugged in steadily for --duration s.
+ *   capacity every port holds a unit and one job runs them all, restores outlasting the
+ *           run (--restore-ms); once every attempt runs, a --duration s window measures
+ *           the rate offered (with --progress-single: each attempt's own JobProgress
+ *           every --progress-ms, as agents sent before ProgressBatch), what loadgen's
+ *           agents sent, what the controller read (its loop.agent_messages), the backlog
+ *           at the window's ends against one round's messages, and both processes' CPU
+ *           by thread over it (/proc/PID/task).
  *
  * With --keys DIR every socket speaks CURVE, as real agents and operators do: --make-keys
  * writes a keypair per simulated agent and one for its client socket, authorized in the
@@ -51,7 +58,7 @@
 #include "fr_types.h"
 #include "fr_wire.h"
 
-enum mode { MODE_BURST, MODE_STEADY };
+enum mode { MODE_BURST, MODE_STEADY, MODE_CAPACITY };
 
 #define PATH_LEN 24
 
@@ -61,6 +68,7 @@ struct opts {
     enum mode mode;
     double restore_ms, link_fail, rate, duration_s, timeout_s;
     int progress_ms;
+    int progress_single;   /* each attempt its own JobProgress, as agents before batches */
     uint64_t seed;
     int pid;
     int json;
@@ -129,6 +137,14 @@ struct stats {
     uint64_t last_assign_ns;
 };
 
+/* A process's CPU so far by thread name (threads of one name summed), in clock ticks. */
+#define SNAP_MAX 16
+struct cpu_snap {
+    int n;
+    double rusage_s;             /* loadgen's own: getrusage, all threads */
+    struct { char name[24]; uint64_t ticks; } t[SNAP_MAX];
+};
+
 /* Steady mode's plugging window: the controller's own count of the agents' messages it
  * read (AGENTS document, loop.agent_messages) and loadgen's agents' sends, taken when
  * the controller answers at the window's start and at its end. */
@@ -136,6 +152,8 @@ struct window {
     int asking;               /* 1: the start's answer is due, 2: the end's */
     int have;                 /* answers received (2: both) */
     uint64_t ns[2], ctl_msgs[2], sent[2], received[2];
+    uint64_t ask_ns[2], sent_ask[2], send_fail[2]; /* at each question */
+    struct cpu_snap ctl[2], self[2]; /* CPU by thread at each question */
 };
 
 struct lg {
@@ -145,10 +163,11 @@ struct lg {
     struct lg_agent *agents;
     struct stats st;
     uint64_t start_ns, submit_ns, done_ns, plug_start_ns;
+    uint64_t all_running_ns; /* capacity: when the last unit's attempt started */
     uint64_t next_ecid, plugged;
     int submitted, job_id_known;
     unsigned probe_ticks;
-    uint64_t progress_ticks;
+    uint64_t progress_ticks, progress_t0;
     uint64_t job_id;
     void *client_sock;
     fr_zsock client;
@@ -384,26 +403,50 @@ static void send_batch(Fr__Envelope *env, void *arg)
     raw_send(arg, env);
 }
 
+static void fill_progress(struct lg_unit *u, Fr__JobProgress *it, uint64_t now)
+{
+    double total = G.o.restore_ms * 1e6;
+    double left = u->end_ns > now ? (double)(u->end_ns - now) : 0;
+    float f = (float)(left < total ? 1.0 - left / total : 0.0);
+    it->ref = &u->ref;
+    it->state = "restoring";
+    it->step = f < 1.0f ? (uint32_t)(f * 7.0f) : 7;
+    it->fraction = f;
+    it->status = "Sending filesystem now...";
+}
+
+/* --progress-single: one JobProgress envelope per running attempt, as agents sent them
+ * before ProgressBatch (envelope field 16): a message per attempt per round. */
+static void send_progress_single(struct lg_agent *a, uint64_t now)
+{
+    for (int p = 0; p < G.o.nports; p++) {
+        struct lg_unit *u = &a->units[p];
+        if (!u->running)
+            continue;
+        Fr__JobProgress it = FR__JOB_PROGRESS__INIT;
+        fill_progress(u, &it, now);
+        Fr__Envelope env = FR__ENVELOPE__INIT;
+        env.body_case = FR__ENVELOPE__BODY_JOB_PROGRESS;
+        env.job_progress = &it;
+        raw_send(a, &env);
+    }
+}
+
 /* One agent's progress round, as flashrack-agent sends it (agent/progress.c): every
  * run that changed since the last round (here every running one: its fraction moves),
  * FR_WIRE_MAX_BATCH items to a ProgressBatch. */
 static void send_progress_round(struct lg_agent *a, uint64_t now)
 {
+    if (G.o.progress_single) {
+        send_progress_single(a, now);
+        return;
+    }
     struct fr_batch b;
-    double total = G.o.restore_ms * 1e6;
     fr_batch_begin(&b, send_batch, a);
     for (int p = 0; p < G.o.nports; p++) {
         struct lg_unit *u = &a->units[p];
-        if (!u->running)
-            continue;
-        double left = u->end_ns > now ? (double)(u->end_ns - now) : 0;
-        float f = (float)(left < total ? 1.0 - left / total : 0.0);
-        Fr__JobProgress *it = fr_batch_add(&b);
-        it->ref = &u->ref;
-        it->state = "restoring";
-        it->step = f < 1.0f ? (uint32_t)(f * 7.0f) : 7;
-        it->fraction = f;
-        it->status = "Sending filesystem now...";
+        if (u->running)
+            fill_progress(u, fr_batch_add(&b), now);
     }
     fr_batch_end(&b);
 }
@@ -529,7 +572,7 @@ static void on_assign(struct lg_agent *a, const Fr__JobAssign *as)
     uint64_t now = uv_hrtime();
     if (!u->assigned) {
         u->assigned = 1;
-        if (G.o.mode == MODE_BURST && G.submit_ns)
+        if (G.o.mode != MODE_STEADY && G.submit_ns)
             sample_add(&G.st.submit_assign, now - G.submit_ns);
         if (G.o.mode == MODE_STEADY && u->attach_ns)
             sample_add(&G.st.attach_assign, now - u->attach_ns);
@@ -634,13 +677,24 @@ static void on_hb_timer(uv_timer_t *t)
  * ticks PROGRESS_SLICES times per --progress-ms, each tick taking one slice of them. */
 #define PROGRESS_SLICES 10
 
+/* A tick takes every slice due by the clock since the first, not one slice a tick: a
+ * repeating timer runs late by up to a millisecond each time, which at 12 ms slices
+ * offered 10 % less than asked. At most one round is caught up; beyond that loadgen
+ * itself is behind, and its sends fall short of the rate offered (window_loadgen_bottleneck). */
 static void on_progress_tick(uv_timer_t *t)
 {
-    uint64_t now = uv_hrtime();
-    int slice = (int)(G.progress_ticks++ % PROGRESS_SLICES);
-    for (int i = slice; i < G.o.nagents; i += PROGRESS_SLICES)
-        if (G.agents[i].welcomed)
-            send_progress_round(&G.agents[i], now);
+    uint64_t now = uv_hrtime(), slice_ns = (uint64_t)G.o.progress_ms * 1000000ull / PROGRESS_SLICES;
+    if (!G.progress_t0)
+        G.progress_t0 = now;
+    uint64_t due = (now - G.progress_t0) / (slice_ns ? slice_ns : 1) + 1;
+    if (due - G.progress_ticks > PROGRESS_SLICES)
+        G.progress_ticks = due - PROGRESS_SLICES;
+    while (G.progress_ticks < due) {
+        int slice = (int)(G.progress_ticks++ % PROGRESS_SLICES);
+        for (int i = slice; i < G.o.nagents; i += PROGRESS_SLICES)
+            if (G.agents[i].welcomed)
+                send_progress_round(&G.agents[i], now);
+    }
 }
 
 /* ---- the operator: submit, plug, query ----------------------------------------------------- */
@@ -655,10 +709,17 @@ static void client_send(Fr__Envelope *env)
 }
 
 static void query(Fr__QueryRequest__Kind kind);
+static void cpu_snap_take(int pid, const char *main_name, struct cpu_snap *s);
 
 static void window_ask(int which)
 {
     G.win.asking = which;
+    G.win.ask_ns[which - 1] = uv_hrtime();
+    G.win.sent_ask[which - 1] = G.st.sent;
+    G.win.send_fail[which - 1] = G.st.send_fail;
+    if (G.o.pid > 0)
+        cpu_snap_take(G.o.pid, "loop", &G.win.ctl[which - 1]);
+    cpu_snap_take(getpid(), "main", &G.win.self[which - 1]);
     query(FR__QUERY_REQUEST__KIND__AGENTS);
 }
 
@@ -834,8 +895,36 @@ static int any_running(void)
     return 0;
 }
 
+/* Capacity mode: once every unit runs (restores outlast the window) and SETTLE has passed,
+ * the window opens with a question to the controller; --duration s after its answer it
+ * closes with another, and the run ends once that is answered (or 5 s on). */
+static void capacity_tick(void)
+{
+    uint64_t now = uv_hrtime(), units = (uint64_t)G.o.nagents * (uint64_t)G.o.nports;
+    uint64_t settle_ns = (uint64_t)(G.o.progress_ms > 500 ? 2 * G.o.progress_ms : 1000) * 1000000ull;
+    if (!G.all_running_ns) {
+        if (G.st.assigns >= units)
+            G.all_running_ns = now;
+    } else if (!G.plug_start_ns && !G.done_ns) {
+        if (now - G.all_running_ns >= settle_ns) {
+            G.plug_start_ns = now;
+            window_ask(1);
+        }
+    } else if (G.plug_start_ns) { /* the window closes only after its start was answered */
+        if (G.win.have >= 1 && (double)(now - G.win.ns[0]) / 1e9 >= G.o.duration_s) {
+            G.plug_start_ns = 0;
+            G.done_ns = now;
+            window_ask(2);
+        }
+    } else if (G.win.have == 2 || now - G.done_ns > 5000000000ull) {
+        finish();
+    }
+}
+
 static void on_check_tick(uv_timer_t *t)
 {
+    if (G.o.mode == MODE_CAPACITY && !G.finishing)
+        capacity_tick();
     /* burst mode: a unit that failed for good (its attempts used up) is never restored; once
      * nothing runs and nothing waits for an ack, ask the controller each second whether the
      * job is over */
@@ -859,12 +948,10 @@ static void on_check_tick(uv_timer_t *t)
 
 /* ---- figures ---------------------------------------------------------------------------------- */
 
-static int read_proc(int pid, uint64_t *ticks, long *hwm_kb)
+/* utime + stime, in clock ticks, from a /proc stat file (a process's or a thread's). */
+static int stat_ticks(const char *path, uint64_t *ticks)
 {
-    char path[64], buf[2048];
-    *ticks = 0;
-    *hwm_kb = -1;
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    char buf[2048];
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -872,10 +959,22 @@ static int read_proc(int pid, uint64_t *ticks, long *hwm_kb)
     fclose(f);
     buf[n] = 0;
     char *p = strrchr(buf, ')');
-    unsigned long ut = 0, stt = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &stt) != 2)
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
         return -1;
-    *ticks = ut + stt;
+    *ticks = ut + st;
+    return 0;
+}
+
+static int read_proc(int pid, uint64_t *ticks, long *hwm_kb)
+{
+    char path[64], buf[256];
+    FILE *f;
+    *ticks = 0;
+    *hwm_kb = -1;
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    if (stat_ticks(path, ticks) < 0)
+        return -1;
     snprintf(path, sizeof path, "/proc/%d/status", pid);
     if ((f = fopen(path, "r"))) {
         while (fgets(buf, sizeof buf, f))
@@ -891,6 +990,76 @@ static double tv_s(struct timeval tv)
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
+/* One thread's name and utime + stime from /proc/PID/task/TID/; -1 when it is gone. */
+static int read_thread(int pid, const char *tid, char *name, size_t len, uint64_t *ticks)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task/%s/comm", pid, tid);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(name, (int)len, f)) {
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    name[strcspn(name, "\n")] = 0;
+    snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, tid);
+    return stat_ticks(path, ticks);
+}
+
+/* PID's CPU by thread, its main thread named main_name, the others by their names (the
+ * controller's ZeroMQ threads are ZMQbg/..., libuv's pool keeps the process's name). */
+static void cpu_snap_take(int pid, const char *main_name, struct cpu_snap *s)
+{
+    char dir[64], name[24];
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    s->rusage_s = tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
+    s->n = 0;
+    snprintf(dir, sizeof dir, "/proc/%d/task", pid);
+    uv_fs_t req;
+    uv_dirent_t ent;
+    if (uv_fs_scandir(NULL, &req, dir, 0, NULL) < 0)
+        return;
+    while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+        uint64_t ticks;
+        if (read_thread(pid, ent.name, name, sizeof name, &ticks) < 0)
+            continue;
+        if (atoi(ent.name) == pid)
+            snprintf(name, sizeof name, "%s", main_name);
+        int i = 0;
+        while (i < s->n && strcmp(s->t[i].name, name))
+            i++;
+        if (i == s->n && s->n == SNAP_MAX)
+            continue;
+        if (i == s->n) {
+            snprintf(s->t[i].name, sizeof s->t[i].name, "%s", name);
+            s->t[s->n++].ticks = 0;
+        }
+        s->t[i].ticks += ticks;
+    }
+    uv_fs_req_cleanup(&req);
+}
+
+/* The cores each thread used between two snapshots, as {name: cores}; the most any
+ * one used in *most. */
+static json_t *cpu_share(const struct cpu_snap *a, const struct cpu_snap *b, double s, double *most)
+{
+    json_t *o = json_object();
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    *most = 0;
+    for (int i = 0; i < b->n; i++) {
+        uint64_t before = 0;
+        for (int k = 0; k < a->n; k++)
+            if (!strcmp(a->t[k].name, b->t[i].name))
+                before = a->t[k].ticks;
+        double cores = (double)(b->t[i].ticks - before) / tick / s;
+        *most = cores > *most ? cores : *most;
+        json_object_set_new(o, b->t[i].name, json_real(cores));
+    }
+    return o;
+}
+
 static void put_i(json_t *j, const char *k, uint64_t v)
 {
     json_object_set_new(j, k, json_integer((json_int_t)v));
@@ -899,6 +1068,40 @@ static void put_i(json_t *j, const char *k, uint64_t v)
 static void put_f(json_t *j, const char *k, double v)
 {
     json_object_set_new(j, k, json_real(v));
+}
+
+/* Messages the agents sent before a question that the controller had not yet read when
+ * it answered it: the backlog, in ZeroMQ's queues and the sockets, at that moment. */
+static int64_t backlog(int i)
+{
+    return (int64_t)G.win.sent_ask[i] - (int64_t)G.win.ctl_msgs[i];
+}
+
+/* Capacity mode's window: the rate offered (each running attempt's progress and each
+ * agent's heartbeat, per second), the backlog at both ends against one round's messages,
+ * whether the controller kept up, and the CPU by thread of both processes over it. */
+static void put_capacity(json_t *j, double s)
+{
+    double units = (double)G.o.nagents * G.o.nports;
+    double hb = (double)G.o.nagents * 1000.0 / (G.agents[0].hb_ms ? G.agents[0].hb_ms : 1000);
+    double per_round = G.o.progress_ms > 0 ? (G.o.progress_single ? units : G.o.nagents) : 0;
+    double offered = (G.o.progress_ms > 0 ? per_round * 1000.0 / G.o.progress_ms : 0) + hb;
+    double sent = (double)(G.win.sent[1] - G.win.sent[0]) / s;
+    double read = (double)(G.win.ctl_msgs[1] - G.win.ctl_msgs[0]) / s;
+    double ctl_most, self_most, ask_s = (double)(G.win.ask_ns[1] - G.win.ask_ns[0]) / 1e9;
+    put_f(j, "offered_per_s", offered);
+    put_f(j, "round_msgs", per_round);
+    json_object_set_new(j, "backlog_start", json_integer(backlog(0)));
+    json_object_set_new(j, "backlog_end", json_integer(backlog(1)));
+    put_i(j, "window_send_fail", G.win.send_fail[1] - G.win.send_fail[0]);
+    int kept_up = read >= 0.95 * sent && backlog(1) < (int64_t)(per_round > 0 ? per_round : 1) &&
+                  G.win.send_fail[1] == G.win.send_fail[0];
+    json_object_set_new(j, "kept_up", json_boolean(kept_up));
+    json_object_set_new(j, "window_controller_cpu", cpu_share(&G.win.ctl[0], &G.win.ctl[1], ask_s, &ctl_most));
+    json_object_set_new(j, "window_loadgen_cpu", cpu_share(&G.win.self[0], &G.win.self[1], ask_s, &self_most));
+    put_f(j, "window_loadgen_cores", (G.win.self[1].rusage_s - G.win.self[0].rusage_s) / ask_s);
+    /* loadgen was the limit when it could not send what it offers, or its loop was busy */
+    json_object_set_new(j, "window_loadgen_bottleneck", json_boolean(sent < 0.95 * offered || self_most > 0.9));
 }
 
 /* The plugging window's rates: what loadgen's agents sent and received, and what the
@@ -912,6 +1115,8 @@ static void put_window(json_t *j)
     put_f(j, "window_sent_per_s", (double)(G.win.sent[1] - G.win.sent[0]) / s);
     put_f(j, "window_received_per_s", (double)(G.win.received[1] - G.win.received[0]) / s);
     put_f(j, "window_controller_read_per_s", (double)(G.win.ctl_msgs[1] - G.win.ctl_msgs[0]) / s);
+    if (G.o.mode == MODE_CAPACITY)
+        put_capacity(j, s);
 }
 
 static int report(void)
@@ -930,7 +1135,8 @@ static int report(void)
     json_t *loop = json_object_get(G.agents_doc, "loop");
     double last = G.st.last_assign_ns && G.submit_ns ? (double)(G.st.last_assign_ns - G.submit_ns) / 1e9 : -1;
     json_t *j = json_object();
-    json_object_set_new(j, "mode", json_string(G.o.mode == MODE_BURST ? "burst" : "steady"));
+    static const char *const names[] = { "burst", "steady", "capacity" };
+    json_object_set_new(j, "mode", json_string(names[G.o.mode]));
     put_i(j, "units", units);
     put_i(j, "agents", (uint64_t)G.o.nagents);
     put_i(j, "ports", (uint64_t)G.o.nports);
@@ -981,6 +1187,8 @@ static int report(void)
     json_decref(j);
     int ok = G.st.started_twice == 0 && G.st.restored_twice == 0 &&
              G.st.results_acked == G.st.results_sent;
+    if (G.o.mode == MODE_CAPACITY)
+        ok = G.st.started_twice == 0 && G.win.have == 2;
     if (G.o.mode == MODE_BURST)
         ok = ok && G.st.restored == units;
     return ok ? 0 : 1;
@@ -1107,7 +1315,7 @@ static int setup_agents(void)
             u->port = p;
             uv_timer_init(G.loop, &u->end);
             u->end.data = u;
-            if (G.o.mode == MODE_BURST) {
+            if (G.o.mode != MODE_STEADY) { /* burst, capacity: every port holds a unit */
                 u->ecid = G.next_ecid++;
                 u->present = 1;
             }
@@ -1129,12 +1337,17 @@ static void usage(FILE *f)
             "  --clients-endpoint EP  its clients ROUTER (tcp://127.0.0.1:7711)\n"
             "  --agents N             simulated agents (10)\n"
             "  --ports P              ports per agent (50)\n"
-            "  --mode burst|steady    one job for all present units, or a standing job and\n"
-            "                         units plugged in at --rate per second (burst)\n"
+            "  --mode burst|steady|capacity\n"
+            "                         one job for all present units, or a standing job and\n"
+            "                         units plugged in at --rate per second, or every unit\n"
+            "                         running and a --duration s window of the rate the\n"
+            "                         controller reads (burst)\n"
             "  --rate R               steady: units plugged per second across the site (1000)\n"
             "  --duration S           steady: seconds of plugging (10)\n"
             "  --restore-ms MS        mean restore duration (2000)\n"
             "  --progress-ms MS       interval of each agent's progress round, 0 = none (250)\n"
+            "  --progress-single      each running attempt sends its own JobProgress every\n"
+            "                         --progress-ms, not one ProgressBatch per agent\n"
             "  --link-fail P          probability that a restore loses its link (0)\n"
             "  --seed N               fates and ECIDs (1)\n"
             "  --timeout S            give up after S seconds (300)\n"
@@ -1154,10 +1367,10 @@ static int parse(int argc, char **argv, struct opts *o)
         { "rate", 1, 0, 'r' }, { "duration", 1, 0, 'd' }, { "restore-ms", 1, 0, 'R' },
         { "progress-ms", 1, 0, 'g' }, { "link-fail", 1, 0, 'l' }, { "seed", 1, 0, 's' },
         { "timeout", 1, 0, 't' }, { "pid", 1, 0, 'P' }, { "json", 0, 0, 'j' },
-        { "keys", 1, 0, 'k' }, { "make-keys", 0, 0, 'K' },
+        { "keys", 1, 0, 'k' }, { "make-keys", 0, 0, 'K' }, { "progress-single", 0, 0, 'S' },
         { "help", 0, 0, 'h' }, { 0, 0, 0, 0 } };
     *o = (struct opts){ "tcp://127.0.0.1:7710", "tcp://127.0.0.1:7711", 10, 50, MODE_BURST,
-                        2000, 0, 1000, 10, 300, 250, 1, 0, 0, NULL, 0 };
+                        2000, 0, 1000, 10, 300, 250, 0, 1, 0, 0, NULL, 0 };
     int ch;
     while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
         switch (ch) {
@@ -1166,11 +1379,16 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'n': o->nagents = atoi(optarg); break;
         case 'p': o->nports = atoi(optarg); break;
         case 'm':
-            if (strcmp(optarg, "burst") && strcmp(optarg, "steady")) {
-                fprintf(stderr, "loadgen: --mode: expected burst or steady, got '%s'\n", optarg);
+            if (!strcmp(optarg, "burst"))
+                o->mode = MODE_BURST;
+            else if (!strcmp(optarg, "steady"))
+                o->mode = MODE_STEADY;
+            else if (!strcmp(optarg, "capacity"))
+                o->mode = MODE_CAPACITY;
+            else {
+                fprintf(stderr, "loadgen: --mode: expected burst, steady or capacity, got '%s'\n", optarg);
                 return 2;
             }
-            o->mode = strcmp(optarg, "burst") ? MODE_STEADY : MODE_BURST;
             break;
         case 'r': o->rate = atof(optarg); break;
         case 'd': o->duration_s = atof(optarg); break;
@@ -1183,6 +1401,7 @@ static int parse(int argc, char **argv, struct opts *o)
         case 'j': o->json = 1; break;
         case 'k': o->keys_dir = optarg; break;
         case 'K': o->make_keys = 1; break;
+        case 'S': o->progress_single = 1; break;
         case 'h': usage(stdout); return -1;
         default: usage(stderr); return 2;
         }
@@ -1237,7 +1456,7 @@ int main(int argc, char **argv)
     uv_timer_init(G.loop, &G.plug);
     uv_timer_init(G.loop, &G.deadline);
     uv_timer_init(G.loop, &G.check);
-    uint64_t slice_ms = (uint64_t)G.o.progress_ms / PROGRESS_SLICES;
+    uint64_t slice_ms = (uint64_t)G.o.progress_ms / PROGRESS_SLICES; /* on_progress_tick keeps the clock */
     if (G.o.progress_ms > 0)
         uv_timer_start(&G.progress, on_progress_tick, slice_ms ? slice_ms : 1, slice_ms ? slice_ms : 1);
     if (G.o.mode == MODE_STEADY)

@@ -11,6 +11,13 @@ ports, mirror off) and runs loadgen twice against it:
           (its agents document, loop.agent_messages), with ack latency and loop stalls.
           --rate takes a list (1000,2000,4000): one run per rate and size, stepping the
           offered load up to find the most the controller keeps up with.
+  capacity every unit running in one job with restores that outlast the run, each attempt
+          sending its own JobProgress every --progress-ms (a list: one run per step, by
+          default 1000,500,250,200,125 ms: 10k to 80k msgs/s at 10,000 units); over a
+          --duration s window: the rate offered, sent and read (the controller's own count),
+          the backlog at the window's end against one round's messages (kept up: read
+          within 5 % of sent, less than a round behind, no send refused), re-Hellos and
+          relinks, peak RSS, and both processes' CPU by thread over the window.
 Prints a table per mode, and the load average next to it (other work on the machine
 moves every figure). Every socket speaks CURVE, keys authorized as a site's are
 (--insecure: the loopback insecure mode instead, to see what CURVE costs). Stalls are
@@ -23,7 +30,8 @@ rest: libuv's thread pool, where records are signed), read from /proc before it 
 
 Usage: bench/scale_bench.py BIN_DIR [--units 500,2500,5000,10000] [--ports 50]
        [--restore-ms 2000] [--rate 1000[,2000...]] [--duration 10] [--timeout 300] [--insecure]
-       [--json FILE] [--keep-logs DIR]
+       [--modes burst,steady,capacity] [--progress-ms 1000,500,250,200,125]
+       [--json FILE] [--keep-logs DIR (made if missing)]
 """
 import argparse
 import json
@@ -84,12 +92,17 @@ def start_controller(bindir, tmp, keys, extra=()):
 
 def run_loadgen(bindir, p, agents_ep, clients_ep, args, units, mode, keys, rate):
     nagents = max(1, units // args.ports)
+    restore_ms = args.restore_ms
+    extra = []
+    if mode == "capacity":  # rate: the progress interval; restores outlast the window
+        restore_ms = max(restore_ms, 4000 * (args.duration + 10))
+        extra = ["--progress-single", "--progress-ms", str(int(rate))]
     argv = [os.path.join(bindir, "loadgen"), "--agents-endpoint", agents_ep,
             "--clients-endpoint", clients_ep, "--agents", str(nagents),
-            "--ports", str(args.ports), "--mode", mode, "--restore-ms", str(args.restore_ms),
-            "--rate", str(rate), "--duration", str(args.duration),
+            "--ports", str(args.ports), "--mode", mode, "--restore-ms", str(restore_ms),
+            "--rate", str(rate if mode != "capacity" else 1000), "--duration", str(args.duration),
             "--timeout", str(args.timeout), "--pid", str(p.pid), "--json",
-            "--seed", str(args.seed)] + (["--keys", keys] if keys else [])
+            "--seed", str(args.seed)] + extra + (["--keys", keys] if keys else [])
     out = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          timeout=args.timeout + 60)
     if out.stderr.strip():
@@ -197,8 +210,9 @@ def one_size(bindir, args, units, mode, rate):
     r["loop_cpu"] = loop_cpu(tmp)
     r["long_turns"] = long_turns(tmp)
     if args.keep_logs:
-        shutil.copy(os.path.join(tmp, "flashrackd.log"),
-                    os.path.join(args.keep_logs, "flashrackd-%s-%d.log" % (mode, units)))
+        os.makedirs(args.keep_logs, exist_ok=True)
+        shutil.copy(os.path.join(tmp, "flashrackd.log"), os.path.join(
+            args.keep_logs, "flashrackd-%s-%d-%g.log" % (mode, units, rate)))
     shutil.rmtree(tmp, ignore_errors=True)
     return r
 
@@ -269,6 +283,39 @@ def print_steady(rows, args):
         print_thread_cpu(r)
 
 
+def cores(by):
+    """{thread: cores} as 'loop 0.97, ZMQbg/IO/0 0.41', the busiest first."""
+    return ", ".join("%s %.2f" % (n, c) for n, c in sorted((by or {}).items(), key=lambda kv: -kv[1])
+                     if c >= 0.005) or "?"
+
+
+def print_capacity(rows, args):
+    print("\ncapacity: every unit running (restores outlast the window), each attempt sending its "
+          "own JobProgress every PROGRESS ms, agents heartbeating; over a %g s window: msgs/s "
+          "offered (nominal) / sent by loadgen's agents / read by the controller (its own count); "
+          "backlog: sent before the window's last question and not yet read when the controller "
+          "answered it, against one round's messages" % args.duration)
+    print("| units | progress ms | offered / sent / read msgs/s | backlog start / end (one round) | "
+          "kept up | re-Hellos / relinks / send fails | peak RSS | controller cores by thread | "
+          "loadgen cores by thread (bottleneck) | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if "window_s" not in r:
+            print("| %s | %g | no window (exit %s) | | | %s / %s / %s | %s | | | %.1f |" % (
+                r.get("units", "?"), r["rate"], r["exit"], r.get("rehellos", "?"),
+                r.get("relinks", "?"), r.get("send_fail", "?"),
+                fmt(r.get("controller_peak_rss_mb"), " MB", 0), r["load1"]))
+            continue
+        print("| %s | %g | %s / %s / %s | %s / %s (%s) | %s | %s / %s / %s | %s | %s | %s%s | %.1f |" % (
+            r["units"], r["rate"], fmt(r["offered_per_s"], "", 0), fmt(r["window_sent_per_s"], "", 0),
+            fmt(r["window_controller_read_per_s"], "", 0), r["backlog_start"], r["backlog_end"],
+            fmt(r["round_msgs"], "", 0), "yes" if r["kept_up"] else "**no**",
+            r["rehellos"], r["relinks"], r["window_send_fail"],
+            fmt(r["controller_peak_rss_mb"], " MB", 0), cores(r.get("window_controller_cpu")),
+            cores(r.get("window_loadgen_cpu")),
+            " (**bottleneck**)" if r.get("window_loadgen_bottleneck") else "", r["load1"]))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bindir")
@@ -279,7 +326,10 @@ def main():
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--timeout", type=float, default=300)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--modes", default="burst,steady")
+    ap.add_argument("--modes", default="burst,steady",
+                    help="burst, steady, capacity (comma-separated)")
+    ap.add_argument("--progress-ms", default="1000,500,250,200,125",
+                    help="capacity: each attempt's progress interval, one run per step")
     ap.add_argument("--insecure", action="store_true",
                     help="no CURVE: the controller in its loopback insecure mode")
     ap.add_argument("--json", help="also write every row to this file")
@@ -294,7 +344,9 @@ def main():
     rates = [float(x) for x in args.rate.split(",")]
     for m in modes:
         for u in sizes:
-            for rate in (rates if m == "steady" else rates[:1]):
+            steps = rates if m == "steady" else \
+                [float(x) for x in args.progress_ms.split(",")] if m == "capacity" else rates[:1]
+            for rate in steps:
                 r = one_size(args.bindir, args, u, m, rate)
                 results[m].append(r)
                 sys.stderr.write("%s %d: %s\n" % (m, u, json.dumps(r)))
@@ -302,6 +354,8 @@ def main():
         print_burst(results["burst"])
     if "steady" in results:
         print_steady(results["steady"], args)
+    if "capacity" in results:
+        print_capacity(results["capacity"], args)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
