@@ -171,6 +171,16 @@ def print_long_turns(r):
             for w, (n, most, items) in sorted(by.items(), key=lambda kv: -kv[1][0]))))
 
 
+def print_turns(r):
+    """One line: each kind of periodic turn's runs and their CPU, the longest and the p99
+    (the agents document's loop.turns, as the controller counted them)."""
+    turns = (r.get("loop") or {}).get("turns") or {}
+    if turns:
+        print("  %s units at %g/s: CPU per run, max / p99: %s" % (r["units"], r.get("rate", 0), "; ".join(
+            "%s %d (%.1f / %.1f ms)" % (w, t["runs"], t["max_ms"], t["p99_ms"])
+            for w, t in turns.items())))
+
+
 def thread_cpu(pid):
     """The controller's CPU so far by thread, in seconds: its loop (the main thread), then
     the others by name (ZeroMQ's "ZMQbg/..."; libuv's thread pool, which signs the
@@ -256,6 +266,7 @@ def print_burst(rows):
             " (bottleneck)" if r.get("loadgen_bottleneck") else "", r["load1"]))
     for r in rows:
         print_long_turns(r)
+        print_turns(r)
         print_thread_cpu(r)
 
 
@@ -280,6 +291,7 @@ def print_steady(rows, args):
             r["load1"]))
     for r in rows:
         print_long_turns(r)
+        print_turns(r)
         print_thread_cpu(r)
 
 

@@ -363,9 +363,7 @@ static size_t flush_progress(struct controller *c, size_t max, uint64_t cpu_ns)
     end = i;
     if (store_commit(c->store) < 0)
         store_rollback(c->store);
-    c->flush_work.runs++;
-    c->flush_work.items += end - c->progress_flushed;
-    c->flush_work.cpu_ns += ctl_cpu_ns(c) - start;
+    loop_count_add(&c->flush_work, end - c->progress_flushed, ctl_cpu_ns(c) - start);
     c->progress_flushed = end;
     if (end < c->nprogress)
         return c->nprogress - end;

@@ -228,11 +228,13 @@ static json_t *agents_doc(struct controller *c)
         json_object_set_new(row, "refused", json_integer(a ? (json_int_t)a->refused : 0));
     }
     json_object_set_new(doc, "dropped_unknown", json_integer((json_int_t)c->dropped_unknown));
-    json_object_set_new(doc, "loop", json_pack("{s:I, s:I, s:i, s:I}", "stalls", (json_int_t)c->probe.stalls,
+    json_object_set_new(doc, "loop", json_pack("{s:I, s:I, s:i, s:I, s:o}", "stalls", (json_int_t)c->probe.stalls,
                                                "max_lag_ms", (json_int_t)c->probe.max_lag_ms,
                                                "stall_ms", LOOP_STALL_MS,
                                                /* every message read on the agents socket */
-                                               "agent_messages", (json_int_t)c->agents_zs.received));
+                                               "agent_messages", (json_int_t)c->agents_zs.received,
+                                               /* each kind of periodic turn: its longest runs */
+                                               "turns", loop_probe_turns(&c->probe)));
     json_object_set_new(doc, "security", zap_doc(c->zap));
     return doc;
 }

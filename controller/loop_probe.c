@@ -6,9 +6,31 @@
 #include "fr_log.h"
 #include "fr_time.h"
 
-static struct loop_count read_watch(const struct loop_watch *w)
+static struct loop_total read_watch(const struct loop_watch *w)
 {
-    return (struct loop_count){ *w->runs, *w->nitems, *w->cpu_ns };
+    return (struct loop_total){ *w->runs, *w->nitems, *w->cpu_ns };
+}
+
+void loop_count_add(struct loop_count *n, uint64_t items, uint64_t cpu_ns)
+{
+    uint64_t bin = cpu_ns / LOOP_HIST_NS;
+    n->runs++;
+    n->items += items;
+    n->cpu_ns += cpu_ns;
+    if (cpu_ns > n->max_ns)
+        n->max_ns = cpu_ns;
+    n->hist[bin < LOOP_HIST_BINS ? bin : LOOP_HIST_BINS - 1]++;
+}
+
+uint64_t loop_count_p99_ns(const struct loop_count *n)
+{
+    uint64_t seen = 0, want = n->runs - n->runs / 100; /* the runs at or under the 99th */
+    for (int i = 0; n->runs && i < LOOP_HIST_BINS; i++)
+        if ((seen += n->hist[i]) >= want) {
+            uint64_t edge = (uint64_t)(i + 1) * LOOP_HIST_NS;
+            return i == LOOP_HIST_BINS - 1 || edge > n->max_ns ? n->max_ns : edge;
+        }
+    return n->max_ns;
 }
 
 /* "scheduling passes 2 (512 claims, 31 ms), ..., the rest 3 ms" since the last tick
@@ -20,7 +42,7 @@ static void describe_turn(struct loop_probe *p, uint64_t cpu_ms, char *buf, size
     buf[0] = '\0';
     for (int i = 0; i < p->nwatch; i++) {
         struct loop_watch *w = &p->watch[i];
-        struct loop_count now = read_watch(w);
+        struct loop_total now = read_watch(w);
         if (now.runs != w->last.runs && at < len)
             at += (size_t)snprintf(buf + at, len - at, "%s%s %llu (%llu %s, %llu ms)",
                                    at ? ", " : "", w->what,
@@ -77,7 +99,7 @@ void loop_probe_watch(struct loop_probe *p, const char *what, const char *items,
     if (p->nwatch == LOOP_PROBE_WATCH)
         return;
     struct loop_watch *w = &p->watch[p->nwatch++];
-    *w = (struct loop_watch){ what, items, runs, nitems, cpu_ns, { 0, 0, 0 } };
+    *w = (struct loop_watch){ what, items, runs, nitems, cpu_ns, NULL, { 0, 0, 0 } };
     w->last = read_watch(w);
 }
 
@@ -85,6 +107,27 @@ void loop_probe_watch_count(struct loop_probe *p, const char *what, const char *
                             const struct loop_count *n)
 {
     loop_probe_watch(p, what, items, &n->runs, &n->items, &n->cpu_ns);
+    if (p->nwatch && p->watch[p->nwatch - 1].runs == &n->runs)
+        p->watch[p->nwatch - 1].count = n;
+}
+
+static double ms_of(uint64_t ns)
+{
+    return (double)(ns / 1000) / 1000.0;
+}
+
+json_t *loop_probe_turns(const struct loop_probe *p)
+{
+    json_t *doc = json_object();
+    for (int i = 0; doc && i < p->nwatch; i++) {
+        const struct loop_count *n = p->watch[i].count;
+        if (n)
+            json_object_set_new(doc, p->watch[i].what, json_pack(
+                "{s:I, s:I, s:f, s:f, s:f}", "runs", (json_int_t)n->runs, "items",
+                (json_int_t)n->items, "cpu_ms", ms_of(n->cpu_ns), "max_ms", ms_of(n->max_ns),
+                "p99_ms", ms_of(loop_count_p99_ns(n))));
+    }
+    return doc;
 }
 
 static void on_closed(uv_handle_t *h)
@@ -99,11 +142,16 @@ void loop_probe_close(struct loop_probe *p)
             LOOP_STALL_MS, (unsigned long long)p->max_lag_ms, (unsigned long long)p->cpu_stalls,
             LOOP_STALL_MS, (unsigned long long)p->max_cpu_ms);
     for (int i = 0; i < p->nwatch; i++) { /* what the loop's CPU went to, over its life */
-        struct loop_count n = read_watch(&p->watch[i]);
+        struct loop_total n = read_watch(&p->watch[i]);
+        const struct loop_count *k = p->watch[i].count;
+        char runs[96] = "";
+        if (k) /* each run's CPU: the longest, and the 99th percentile */
+            snprintf(runs, sizeof runs, "; a run at most %.2f ms, p99 %.2f ms", ms_of(k->max_ns),
+                     ms_of(loop_count_p99_ns(k)));
         fr_log(p->stalls || p->cpu_stalls ? FR_LOG_WARN : FR_LOG_INFO, "loop",
-               "loop probe: %s %llu (%llu %s, %llu ms of CPU)", p->watch[i].what,
+               "loop probe: %s %llu (%llu %s, %llu ms of CPU%s)", p->watch[i].what,
                (unsigned long long)n.runs, (unsigned long long)n.items, p->watch[i].items,
-               (unsigned long long)(n.cpu_ns / 1000000));
+               (unsigned long long)(n.cpu_ns / 1000000), runs);
     }
     uv_close((uv_handle_t *)&p->timer, on_closed);
 }

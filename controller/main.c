@@ -293,12 +293,11 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_heartbeat_tick(uv_timer_t *t)
 {
     struct controller *c = t->data;
-    uint64_t start = ctl_cpu_ns(c);
+    uint64_t start = ctl_cpu_ns(c), online = 0;
     agents_on_heartbeat(t);
     for (struct agent_state *a = c->agents; a; a = a->next)
-        c->tick_work.items += a->online != 0;
-    c->tick_work.runs++;
-    c->tick_work.cpu_ns += ctl_cpu_ns(c) - start;
+        online += a->online != 0;
+    loop_count_add(&c->tick_work, online, ctl_cpu_ns(c) - start);
 }
 
 static int load_keys(struct controller *c, char *err, size_t errlen)
@@ -415,6 +414,7 @@ static int start(struct controller *c)
     loop_probe_watch_count(&c->probe, "progress flushes", "reports", &c->flush_work);
     loop_probe_watch_count(&c->probe, "heartbeat ticks", "agents", &c->tick_work);
     loop_probe_watch_count(&c->probe, "records' batches", "records", &c->records.work);
+    loop_probe_watch_count(&c->probe, "records' stores", "records", &c->records.store_work);
     sched_kick(c);
     fr_service_on_status(&c->svc, on_service_status, c);
     fr_service_on_reload(&c->svc, "logging", on_reload_logging, c);

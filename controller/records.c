@@ -449,8 +449,8 @@ static void after_sign(uv_work_t *req, int status)
         r->written += b->n;
     r->signed_on_pool += rc < 0 || !b->on_pool ? 0 : b->n;
     r->pool_cpu_ns += b->sign_cpu_ns;
+    loop_count_add(&r->store_work, rc < 0 ? 0 : b->n, fr_time_thread_cpu_ns() - start);
     batch_free(b);
-    r->work.cpu_ns += fr_time_thread_cpu_ns() - start;
     if (r->closing)
         finish_close(r);
     else if (due(r))
@@ -458,7 +458,7 @@ static void after_sign(uv_work_t *req, int status)
 }
 
 /* A batch of what is due, read and built here and handed to the pool to sign. */
-static int submit(struct records *r, uint64_t now_ms)
+static int submit(struct records *r, uint64_t now_ms, size_t *taken)
 {
     size_t head = r->head;
     int all_due = r->all_due;
@@ -476,8 +476,7 @@ static int submit(struct records *r, uint64_t now_ms)
     }
     if (r->head == r->ndue)
         r->head = r->ndue = 0;
-    r->work.runs++;
-    r->work.items += b->n;
+    *taken = b->n;
     r->batch = b;
     b->on_pool = 1;
     if (uv_queue_work(r->loop, &b->req, sign_work, after_sign) < 0) {
@@ -494,8 +493,9 @@ static void on_timer(uv_timer_t *t)
     if (r->batch || r->closing)
         return; /* after_sign arms it again */
     uint64_t start = fr_time_thread_cpu_ns();
-    int rc = due(r) ? submit(r, fr_time_wall_ms()) : 0;
-    r->work.cpu_ns += fr_time_thread_cpu_ns() - start;
+    size_t taken = 0;
+    int rc = due(r) ? submit(r, fr_time_wall_ms(), &taken) : 0;
+    loop_count_add(&r->work, taken, fr_time_thread_cpu_ns() - start);
     if (rc < 0)
         arm(r, RECORDS_RETRY_MS);
     else if (!r->batch && due(r))

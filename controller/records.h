@@ -62,7 +62,8 @@ struct records {
     uv_timer_t timer;            /* records_start: takes a batch of what is due after the turn */
     struct record_batch *batch;  /* the batch on the pool, or NULL */
     int started, closing;
-    struct loop_count work;      /* the loop's share: batches, records, its CPU (loop_probe.h) */
+    struct loop_count work;      /* the loop's share: batches read and built, their records */
+    struct loop_count store_work; /* ... and the batches' records stored (loop_probe.h) */
     uint64_t signed_on_pool, pool_cpu_ns; /* records signed on the pool, and the pool's CPU */
 };
 

@@ -444,9 +444,7 @@ static void sched_run(struct controller *c)
     }
     c->sched_continued = more && !c->stopping;
     c->sched_end_cpu_ns = ctl_cpu_ns(c);
-    c->pass_work.runs++;
-    c->pass_work.items += claims;
-    c->pass_work.cpu_ns += c->sched_end_cpu_ns - start;
+    loop_count_add(&c->pass_work, claims, c->sched_end_cpu_ns - start);
     hold_progress(c, c->sched_continued);
     if (c->sched_continued || (failed && !c->stopping))
         uv_timer_start(&c->sched, sched_on_timer, failed ? RETRY_MS : CONTINUE_MS, 0);

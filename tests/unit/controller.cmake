@@ -19,3 +19,4 @@ fr_unit_test(test_sched SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_sched.c LIBS
 fr_unit_test(test_jtext SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_jtext.c LIBS fr_controller_core)
 # fr_controller_faults: a records' batch whose begin fails inside a turn
 fr_unit_test(test_records SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_records.c LIBS fr_controller_faults)
+fr_unit_test(test_loop_probe SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_loop_probe.c LIBS fr_controller_core)
