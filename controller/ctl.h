@@ -114,6 +114,9 @@ struct controller {
     uint64_t dropped_unknown; /* refused messages from no known agent */
     uint64_t last_tick;       /* uv_now of the last heartbeat tick */
     struct agent_state *resend_next; /* whose JobAssigns the next tick looks at first (NULL: the first's) */
+    uv_timer_t tick_more;     /* the heartbeat tick's next slice (agents.c) */
+    struct agent_state *tick_at; /* the next agent the tick under way visits (NULL: none under way) */
+    int tick_stalled;         /* the tick under way came after a stall: no agent judged offline */
     uint64_t sched_retry_at;  /* uv_now when a held-back run may be assigned (0 = none) */
     struct mirror *mirror;    /* mirror.c; NULL when off */
     struct page *page;        /* page.c, the rack page; NULL when off */
@@ -137,7 +140,7 @@ struct controller {
     fr_clock_ns cpu_ns;       /* the loop thread's CPU clock (NULL: fr_time_thread_cpu_ns; a test's own) */
     struct loop_count pass_work;  /* scheduling passes: claims tried, CPU (the loop probe logs them) */
     struct loop_count flush_work; /* progress flushes: reports written, CPU */
-    struct loop_count tick_work;  /* heartbeat ticks: agents online, CPU (main.c) */
+    struct loop_count tick_work;  /* heartbeat ticks' slices: agents online, CPU (agents.c) */
     int stopping;
 };
 
@@ -152,6 +155,8 @@ static inline uint64_t ctl_cpu_ns(const struct controller *c)
 void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg);
 /* After a drain of agent messages: commits their turn, then sends what it held. */
 void agents_on_drained(fr_zsock *zs, void *arg);
+/* The heartbeat tick: a heartbeat to every online agent (or offline after its silence),
+ * unaccepted JobAssigns again where one may be lost; a slice per loop turn (tick_more). */
 void agents_on_heartbeat(uv_timer_t *t);
 struct agent_state *agents_find(struct controller *c, const char *id);
 int agents_send(struct controller *c, struct agent_state *a, Fr__Envelope *env);

@@ -274,6 +274,7 @@ static void on_signal(uv_signal_t *h, int signum)
     fr_zsock_close(&c->clients_zs, NULL);
     zap_stop(c->zap);
     uv_close((uv_handle_t *)&c->heartbeat, on_quiet_close);
+    uv_close((uv_handle_t *)&c->tick_more, on_quiet_close);
     uv_close((uv_handle_t *)&c->sched, on_quiet_close);
     agents_flush_progress(c);
     uv_close((uv_handle_t *)&c->progress_flush, on_quiet_close);
@@ -288,18 +289,6 @@ static void on_signal(uv_signal_t *h, int signum)
 }
 
 /* Keys first: a controller that cannot authenticate its peers does not start. */
-/* The heartbeat tick, its CPU counted for the loop probe (it sends to every agent and
- * sends unaccepted JobAssigns again where they may have been lost). */
-static void on_heartbeat_tick(uv_timer_t *t)
-{
-    struct controller *c = t->data;
-    uint64_t start = ctl_cpu_ns(c), online = 0;
-    agents_on_heartbeat(t);
-    for (struct agent_state *a = c->agents; a; a = a->next)
-        online += a->online != 0;
-    loop_count_add(&c->tick_work, online, ctl_cpu_ns(c) - start);
-}
-
 static int load_keys(struct controller *c, char *err, size_t errlen)
 {
     if (!strcmp(c->cfg.insecure, "loopback")) {
@@ -390,15 +379,16 @@ static int start(struct controller *c)
     sched_expand_all(c);
     fr_zsock_start(&c->clients_zs, c->loop, c->clients_sock, clients_on_msg, c);
     uv_timer_init(c->loop, &c->heartbeat);
+    uv_timer_init(c->loop, &c->tick_more);
     uv_timer_init(c->loop, &c->sched);
     uv_timer_init(c->loop, &c->progress_flush);
-    c->heartbeat.data = c->sched.data = c->progress_flush.data = c;
+    c->heartbeat.data = c->tick_more.data = c->sched.data = c->progress_flush.data = c;
     c->progress = calloc(PROGRESS_MAX, sizeof *c->progress);
     c->progress_slot = calloc(PROGRESS_SLOTS, sizeof *c->progress_slot);
     if (!c->progress || !c->progress_slot)
         return 1;
     uv_timer_start(&c->progress_flush, agents_on_progress_flush, PROGRESS_FLUSH_MS, PROGRESS_FLUSH_MS);
-    uv_timer_start(&c->heartbeat, on_heartbeat_tick, (uint64_t)c->cfg.heartbeat_ms,
+    uv_timer_start(&c->heartbeat, agents_on_heartbeat, (uint64_t)c->cfg.heartbeat_ms,
                    (uint64_t)c->cfg.heartbeat_ms);
     uv_signal_init(c->loop, &c->sigint);
     uv_signal_init(c->loop, &c->sigterm);
@@ -412,7 +402,7 @@ static int start(struct controller *c)
                      &c->clients_zs.received, &c->clients_zs.drain_cpu_ns);
     loop_probe_watch_count(&c->probe, "scheduling passes", "claims", &c->pass_work);
     loop_probe_watch_count(&c->probe, "progress flushes", "reports", &c->flush_work);
-    loop_probe_watch_count(&c->probe, "heartbeat ticks", "agents", &c->tick_work);
+    loop_probe_watch_count(&c->probe, "heartbeat slices", "agents", &c->tick_work);
     loop_probe_watch_count(&c->probe, "records' batches", "records", &c->records.work);
     loop_probe_watch_count(&c->probe, "records' stores", "records", &c->records.store_work);
     sched_kick(c);

@@ -15,6 +15,9 @@
  * - a drain's turn of agents' messages (accepts, port events; each in a savepoint), an
  *   SQLite call failed at every point of it: what is committed is exactly what is
  *   acknowledged, and the agents' replay completes it.
+ * - the heartbeat tick goes a slice of agents per loop turn while its budget is spent,
+ *   every agent getting one heartbeat per tick, a tick due before the last is through
+ *   finishing it first, and one slice when the clock does not move.
  * Counts and states only, never times. Built against the store with FR_STORE_FAULTS. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -138,6 +141,7 @@ static void site_open_job(struct site *st, int nagents, int nunits, int selector
         snprintf(a->id, sizeof a->id, "agent%d", i);
         snprintf(a->route, sizeof a->route, "agent%d", i);
         a->online = 1;
+        a->last_seen = uv_now(c->loop);
         a->session = 77;
         a->slots = (uint32_t)nunits;
         a->next = c->agents;
@@ -150,7 +154,11 @@ static void site_open_job(struct site *st, int nagents, int nunits, int selector
     assert_int_equal(fr_zsock_start(&c->agents_zs, c->loop, st->router, ignore_msg, c), 0);
     uv_timer_init(c->loop, &c->sched);
     uv_timer_init(c->loop, &c->progress_flush);
-    c->sched.data = c->progress_flush.data = c;
+    uv_timer_init(c->loop, &c->heartbeat);
+    uv_timer_init(c->loop, &c->tick_more);
+    c->sched.data = c->progress_flush.data = c->heartbeat.data = c->tick_more.data = c;
+    c->cfg.heartbeat_ms = 1000;
+    c->cfg.liveness = 3;
     uv_timer_start(&c->progress_flush, agents_on_progress_flush, PROGRESS_FLUSH_MS, PROGRESS_FLUSH_MS);
     c->progress = calloc(PROGRESS_MAX, sizeof *c->progress);
     c->progress_slot = calloc(PROGRESS_SLOTS, sizeof *c->progress_slot);
@@ -179,6 +187,8 @@ static void site_close(struct site *st)
     c->stopping = 1;
     uv_close((uv_handle_t *)&c->sched, NULL);
     uv_close((uv_handle_t *)&c->progress_flush, NULL);
+    uv_close((uv_handle_t *)&c->heartbeat, NULL);
+    uv_close((uv_handle_t *)&c->tick_more, NULL);
     fr_zsock_close(&c->agents_zs, NULL);
     assert_int_equal(uv_run(c->loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(c->loop), 0);
@@ -195,8 +205,10 @@ static void site_close(struct site *st)
     remove_store();
 }
 
-/* Reads every JobAssign the agents got since the last call; returns how many. */
-static int read_assigns(struct site *st)
+/* Calls on(st, i, env, arg) for each message agent i got since the last read; returns
+ * how many on counted (its return: 1 or 0). */
+static int read_msgs(struct site *st, int (*on)(struct site *, int, const Fr__Envelope *, void *),
+                     void *arg)
 {
     int got = 0;
     for (int i = 0; i < NAGENTS; i++) {
@@ -206,16 +218,31 @@ static int read_assigns(struct site *st)
             Fr__Envelope *env = NULL;
             char err[128];
             assert_int_equal(fr_wire_unpack(buf, (size_t)len, &env, err, sizeof err), 0);
-            if (env->body_case == FR__ENVELOPE__BODY_JOB_ASSIGN) {
-                if (st->assigns + got == 0) {
-                    st->first = *env->job_assign->ref;
-                    st->first.base.unknown_fields = NULL;
-                }
-                got++;
-            }
+            got += on(st, i, env, arg);
             fr__envelope__free_unpacked(env, NULL);
         }
     }
+    return got;
+}
+
+static int on_assign(struct site *st, int i, const Fr__Envelope *env, void *arg)
+{
+    int *got = arg;
+    (void)i;
+    if (env->body_case != FR__ENVELOPE__BODY_JOB_ASSIGN)
+        return 0;
+    if (st->assigns + (*got)++ == 0) {
+        st->first = *env->job_assign->ref;
+        st->first.base.unknown_fields = NULL;
+    }
+    return 1;
+}
+
+/* Reads every JobAssign the agents got since the last call; returns how many. */
+static int read_assigns(struct site *st)
+{
+    int got = 0;
+    read_msgs(st, on_assign, &got);
     st->assigns += got;
     return got;
 }
@@ -611,6 +638,68 @@ static void a_failed_savepoint_does_not_undo_the_turn(void **state)
     }
 }
 
+/* ---- the heartbeat tick, a slice of agents per turn ----------------------------- */
+
+static int on_heartbeat(struct site *st, int i, const Fr__Envelope *env, void *arg)
+{
+    int *got = arg;
+    (void)st;
+    got[i] += env->body_case == FR__ENVELOPE__BODY_HEARTBEAT;
+    return env->body_case == FR__ENVELOPE__BODY_HEARTBEAT;
+}
+
+/* Heartbeats each agent got since the last call, into got[] (added); how many in all. */
+static int read_heartbeats(struct site *st, int got[NAGENTS])
+{
+    return read_msgs(st, on_heartbeat, got);
+}
+
+/* Runs the loop a turn at a time until the tick's slices are through (at most 20 turns);
+ * returns how many turns ran a slice. */
+static int run_tick_slices(struct site *st)
+{
+    uint64_t before = st->c.tick_work.runs;
+    for (int turns = 0; uv_is_active((uv_handle_t *)&st->c.tick_more) && turns < 20; turns++)
+        uv_run(st->c.loop, UV_RUN_ONCE);
+    assert_false(uv_is_active((uv_handle_t *)&st->c.tick_more));
+    return (int)(st->c.tick_work.runs - before);
+}
+
+/* A spent budget: two agents a slice (TICK_CPU_EVERY), the rest at the next turn; every
+ * agent gets exactly one heartbeat per tick, none is judged offline. A tick due while the
+ * last one is not through finishes it first. A clock that does not move: one slice. */
+static void the_heartbeat_tick_goes_a_slice_a_turn(void **state)
+{
+    (void)state;
+    struct site st;
+    site_open(&st, NAGENTS, 1);
+    int got[NAGENTS] = { 0 };
+    clock_ns = 0;
+    clock_runs = 1; /* every look: a second later */
+    agents_on_heartbeat(&st.c.heartbeat);
+    assert_int_equal(read_heartbeats(&st, got), 2);
+    assert_true(uv_is_active((uv_handle_t *)&st.c.tick_more)); /* the rest: next turn */
+    assert_int_equal(run_tick_slices(&st), NAGENTS / 2 - 1);
+    assert_int_equal(read_heartbeats(&st, got), NAGENTS - 2);
+    for (int i = 0; i < NAGENTS; i++) {
+        assert_int_equal(got[i], 1);
+        assert_true(st.agent[i].online);
+    }
+    assert_int_equal(st.c.tick_work.items, NAGENTS);
+    /* two ticks in a row, the first not through: each agent gets both */
+    agents_on_heartbeat(&st.c.heartbeat);
+    agents_on_heartbeat(&st.c.heartbeat);
+    run_tick_slices(&st);
+    assert_int_equal(read_heartbeats(&st, got), 2 * NAGENTS);
+    for (int i = 0; i < NAGENTS; i++)
+        assert_int_equal(got[i], 3);
+    clock_runs = 0;
+    agents_on_heartbeat(&st.c.heartbeat);
+    assert_false(uv_is_active((uv_handle_t *)&st.c.tick_more));
+    assert_int_equal(read_heartbeats(&st, got), NAGENTS);
+    site_close(&st);
+}
+
 int main(void)
 {
     snprintf(dbpath, sizeof dbpath, "/tmp/fr-test-sched-%d.db", (int)getpid());
@@ -622,6 +711,7 @@ int main(void)
         cmocka_unit_test(a_failed_candidate_read_claims_nothing),
         cmocka_unit_test(a_rolled_back_pass_expands_again),
         cmocka_unit_test(a_failed_savepoint_does_not_undo_the_turn),
+        cmocka_unit_test(the_heartbeat_tick_goes_a_slice_a_turn),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
