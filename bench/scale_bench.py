@@ -176,7 +176,8 @@ def print_turns(r):
     (the agents document's loop.turns, as the controller counted them)."""
     turns = (r.get("loop") or {}).get("turns") or {}
     if turns:
-        print("  %s units at %g/s: CPU per run, max / p99: %s" % (r["units"], r.get("rate", 0), "; ".join(
+        print("  %s units%s: CPU per run, max / p99: %s" % (
+            r["units"], " at %g/s" % r["rate"] if r.get("mode") == "steady" else "", "; ".join(
             "%s %d (%.1f / %.1f ms)" % (w, t["runs"], t["max_ms"], t["p99_ms"])
             for w, t in turns.items())))
 
