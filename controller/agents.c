@@ -157,22 +157,38 @@ static void resend_round(struct controller *c, struct agent_state *a, struct res
     a->resend_due = a->resend_any_age = 0;
 }
 
-static void resend_assigns(struct controller *c)
+/* A tick's round of re-sends starts where the last tick's stopped. */
+static void resend_begin(struct controller *c)
 {
-    struct resend r = { c, 0 };
-    struct agent_state *start = c->resend_next ? c->resend_next : c->agents, *a = start;
+    c->resend_from = c->resend_at = c->resend_next ? c->resend_next : c->agents;
     c->resend_next = NULL;
-    while (a) {
+    c->resend_sent = 0;
+}
+
+/* Goes on with the tick's round, each due agent's in turn, until budget_ns (0: no limit)
+ * of the loop's CPU since start_ns are spent; returns whether the round is through. */
+static int resend_assigns(struct controller *c, uint64_t start_ns, uint64_t budget_ns)
+{
+    struct resend r = { c, c->resend_sent };
+    struct agent_state *a = c->resend_at;
+    int spent = 0;
+    while (a && !spent) {
         if (r.n >= RESEND_PER_TICK) {
             c->resend_next = a; /* the rest on the next tick */
-            return;
+            a = NULL;
+            break;
         }
-        if (a->online && a->resend_due)
+        if (a->online && a->resend_due) {
             resend_round(c, a, &r);
+            spent = budget_ns && ctl_cpu_ns(c) - start_ns >= budget_ns;
+        }
         a = a->next ? a->next : c->agents;
-        if (a == start)
-            return;
+        if (a == c->resend_from)
+            a = NULL; /* all of them looked at */
     }
+    c->resend_at = a;
+    c->resend_sent = r.n;
+    return a == NULL;
 }
 
 /* ---- Hello ------------------------------------------------------------------------- */
@@ -517,9 +533,11 @@ void agents_on_drained(fr_zsock *zs, void *arg)
 /* A tick goes through the agents a slice per loop turn: TICK_CPU_EVERY agents between two
  * looks at the loop's CPU, until TICK_CPU_NS are spent; the rest at the next turn
  * (fr_turn_later), after the loop has read its sockets. 200 agents take about 1 ms, 1,600
- * about 8: a plug arriving meanwhile waited for all of it. A slice is short, so the last
- * agent's heartbeat comes a few turns after the first's; a tick due while the last one is
- * not through finishes it first, so every agent gets one heartbeat per tick. */
+ * about 8: a plug arriving meanwhile waited for all of it. After the heartbeats, the
+ * JobAssigns due go again in the same slices, an agent's at a time (up to 1,024 of them
+ * took 4-6 ms of a burst's tick). A slice is short, so the last agent's heartbeat comes a
+ * few turns after the first's; a tick due while the last one is not through finishes it
+ * first, so every agent gets one heartbeat per tick. */
 #define TICK_CPU_NS (2 * 1000000ull)
 #define TICK_CPU_EVERY 2
 
@@ -538,32 +556,38 @@ static void tick_agent(struct controller *c, struct agent_state *a, uint64_t now
     resend_tick(a);
 }
 
-/* The tick's agents from c->tick_at on, until budget_ns (0: no limit) of the loop's CPU
- * are spent; after the last, the JobAssigns due go again. Returns whether the tick is done. */
+/* The tick's agents from c->tick_at on, then its re-sends, until budget_ns (0: no limit)
+ * of the loop's CPU are spent. Returns whether the tick is done. */
 static int tick_slice(struct controller *c, uint64_t budget_ns)
 {
     uint64_t start = ctl_cpu_ns(c), now = uv_now(c->loop), online = 0, seen = 0;
     uint64_t limit = (uint64_t)(c->cfg.heartbeat_ms * c->cfg.liveness);
-    struct agent_state *a = c->tick_at;
-    for (; a; a = a->next, seen++) {
-        if (budget_ns && seen && seen % TICK_CPU_EVERY == 0 && ctl_cpu_ns(c) - start >= budget_ns)
-            break; /* spent: the rest at the next turn */
-        if (a->online) {
-            tick_agent(c, a, now, limit);
-            online++;
+    if (c->tick_phase == TICK_AGENTS) {
+        struct agent_state *a = c->tick_at;
+        for (; a; a = a->next, seen++) {
+            if (budget_ns && seen && seen % TICK_CPU_EVERY == 0 && ctl_cpu_ns(c) - start >= budget_ns)
+                break; /* spent: the rest at the next turn */
+            if (a->online) {
+                tick_agent(c, a, now, limit);
+                online++;
+            }
+        }
+        c->tick_at = a;
+        if (!a) {
+            resend_begin(c);
+            c->tick_phase = TICK_RESENDS;
         }
     }
-    c->tick_at = a;
-    if (!a)
-        resend_assigns(c);
+    if (c->tick_phase == TICK_RESENDS && resend_assigns(c, start, budget_ns))
+        c->tick_phase = TICK_DONE;
     loop_count_add(&c->tick_work, online, ctl_cpu_ns(c) - start);
-    return a == NULL;
+    return c->tick_phase == TICK_DONE;
 }
 
 static void on_tick_more(uv_timer_t *t)
 {
     struct controller *c = t->data;
-    if (c->tick_at && !tick_slice(c, TICK_CPU_NS) && !c->stopping)
+    if (c->tick_phase != TICK_DONE && !tick_slice(c, TICK_CPU_NS) && !c->stopping)
         fr_turn_later(&c->tick_more, on_tick_more);
 }
 
@@ -571,7 +595,7 @@ void agents_on_heartbeat(uv_timer_t *t)
 {
     struct controller *c = t->data;
     uint64_t now = uv_now(c->loop);
-    if (c->tick_at) /* the last tick is not through: its agents first */
+    if (c->tick_phase != TICK_DONE) /* the last tick is not through: its agents first */
         tick_slice(c, 0);
     /* A late tick means this loop was busy (agents' messages may wait unread, timers
      * run before the poll): no agent is declared offline on such a tick. */
@@ -586,6 +610,7 @@ void agents_on_heartbeat(uv_timer_t *t)
     }
     c->tick_stalled = stalled;
     c->tick_at = c->agents;
+    c->tick_phase = TICK_AGENTS;
     if (!tick_slice(c, TICK_CPU_NS) && !c->stopping)
         fr_turn_later(&c->tick_more, on_tick_more);
 }

@@ -117,8 +117,12 @@ struct controller {
     uint64_t last_tick;       /* uv_now of the last heartbeat tick */
     struct agent_state *resend_next; /* whose JobAssigns the next tick looks at first (NULL: the first's) */
     uv_timer_t tick_more;     /* the heartbeat tick's next slice (agents.c) */
-    struct agent_state *tick_at; /* the next agent the tick under way visits (NULL: none under way) */
-    int tick_stalled;         /* the tick under way came after a stall: no agent judged offline */
+    enum { TICK_DONE, TICK_AGENTS, TICK_RESENDS } tick_phase; /* the tick under way's */
+    struct agent_state *tick_at; /* the next agent it sends a heartbeat (TICK_AGENTS) */
+    int tick_stalled;         /* it came after a stall: no agent judged offline */
+    /* its round of re-sends (TICK_RESENDS): the next agent, the first, how many went */
+    struct agent_state *resend_at, *resend_from;
+    size_t resend_sent;
     uint64_t sched_retry_at;  /* uv_now when a held-back run may be assigned (0 = none) */
     struct mirror *mirror;    /* mirror.c; NULL when off */
     struct page *page;        /* page.c, the rack page; NULL when off */

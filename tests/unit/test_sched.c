@@ -16,7 +16,8 @@
  *   SQLite call failed at every point of it: what is committed is exactly what is
  *   acknowledged, and the agents' replay completes it.
  * - the heartbeat tick goes a slice of agents per loop turn while its budget is spent,
- *   every agent getting one heartbeat per tick, a tick due before the last is through
+ *   then its re-sends of unaccepted JobAssigns an agent's at a time, every agent getting
+ *   one heartbeat per tick and its JobAssigns once, a tick due before the last is through
  *   finishing it first, and one slice when the clock does not move.
  * Counts and states only, never times. Built against the store with FR_STORE_FAULTS. */
 #include <setjmp.h>
@@ -665,7 +666,8 @@ static int run_tick_slices(struct site *st)
     return (int)(st->c.tick_work.runs - before);
 }
 
-/* A spent budget: two agents a slice (TICK_CPU_EVERY), the rest at the next turn; every
+/* A spent budget: two agents a slice (TICK_CPU_EVERY), the rest at the next turn, then the
+ * re-sends' round an agent a slice (each is due: a tick with its messages still); every
  * agent gets exactly one heartbeat per tick, none is judged offline. A tick due while the
  * last one is not through finishes it first. A clock that does not move: one slice. */
 static void the_heartbeat_tick_goes_a_slice_a_turn(void **state)
@@ -679,7 +681,7 @@ static void the_heartbeat_tick_goes_a_slice_a_turn(void **state)
     agents_on_heartbeat(&st.c.heartbeat);
     assert_int_equal(read_heartbeats(&st, got), 2);
     assert_true(uv_is_active((uv_handle_t *)&st.c.tick_more)); /* the rest: next turn */
-    assert_int_equal(run_tick_slices(&st), NAGENTS / 2 - 1);
+    assert_int_equal(run_tick_slices(&st), NAGENTS / 2 - 1 + NAGENTS - 1);
     assert_int_equal(read_heartbeats(&st, got), NAGENTS - 2);
     for (int i = 0; i < NAGENTS; i++) {
         assert_int_equal(got[i], 1);
@@ -700,6 +702,39 @@ static void the_heartbeat_tick_goes_a_slice_a_turn(void **state)
     site_close(&st);
 }
 
+/* JobAssigns not accepted go again an agent's at a time under a spent budget, each agent's
+ * once, the tick done only after the last; under a still clock all in one slice. */
+static void the_ticks_resends_go_an_agent_a_slice(void **state)
+{
+    (void)state;
+    struct site st;
+    site_open(&st, NAGENTS, 1);
+    clock_ns = 0;
+    clock_runs = 0;
+    sched_on_timer(&st.c.sched);
+    assert_int_equal(read_assigns(&st), NAGENTS); /* claimed, never accepted */
+    for (int i = 0; i < NAGENTS; i++)
+        st.agent[i].resend_any_age = 1; /* as after a Hello: all of them, however new */
+    clock_runs = 1;
+    uint64_t runs = st.c.tick_work.runs;
+    agents_on_heartbeat(&st.c.heartbeat);
+    run_tick_slices(&st);
+    assert_int_equal(read_assigns(&st), NAGENTS);
+    assert_true(st.c.tick_work.runs - runs >= NAGENTS); /* an agent's round a slice at most */
+    for (int i = 0; i < NAGENTS; i++) {
+        assert_false(st.agent[i].resend_due);
+        st.agent[i].resend_any_age = 1;
+        st.agent[i].resend_due = 1;
+    }
+    clock_runs = 0;
+    runs = st.c.tick_work.runs;
+    agents_on_heartbeat(&st.c.heartbeat);
+    assert_int_equal(st.c.tick_work.runs - runs, 1);
+    assert_false(uv_is_active((uv_handle_t *)&st.c.tick_more));
+    assert_int_equal(read_assigns(&st), NAGENTS);
+    site_close(&st);
+}
+
 int main(void)
 {
     snprintf(dbpath, sizeof dbpath, "/tmp/fr-test-sched-%d.db", (int)getpid());
@@ -712,6 +747,7 @@ int main(void)
         cmocka_unit_test(a_rolled_back_pass_expands_again),
         cmocka_unit_test(a_failed_savepoint_does_not_undo_the_turn),
         cmocka_unit_test(the_heartbeat_tick_goes_a_slice_a_turn),
+        cmocka_unit_test(the_ticks_resends_go_an_agent_a_slice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
