@@ -15,6 +15,7 @@
 #include "fr_service.h"
 #include "fr_time.h"
 #include "fr_zsock.h"
+#include "checkpoint.h"
 #include "loop_probe.h"
 #include "turn.h"
 #include "mirror.h"
@@ -103,6 +104,7 @@ struct controller {
     char **argv;
     struct ctl_cfg cfg;
     struct store *store;
+    struct checkpoint *ckpt;  /* checkpoint.c: the store's WAL checkpoints, on the pool */
     struct policy_cfg policy;
     void *zctx, *agents_sock, *clients_sock;
     fr_zsock agents_zs, clients_zs;

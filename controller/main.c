@@ -279,6 +279,7 @@ static void on_signal(uv_signal_t *h, int signum)
     agents_flush_progress(c);
     uv_close((uv_handle_t *)&c->progress_flush, on_quiet_close);
     records_close(&c->records, c->store);
+    checkpoint_close(&c->ckpt); /* one in flight keeps the loop running until it has ended */
     mirror_close(c);
     page_close(c);
     firmware_close(c);
@@ -334,6 +335,15 @@ static int open_records(struct controller *c, char *err, size_t errlen)
     if (rc >= 0)
         records_start(&c->records, c->loop, c->store);
     return rc < 0 ? rc : 0;
+}
+
+/* Started last: nothing in start() fails after it, so a checkpoint is in flight only while
+ * the loop runs (finish() closes the store once uv_run has returned). */
+static void start_checkpoints(struct controller *c)
+{
+    char err[1200];
+    if (checkpoint_start(&c->ckpt, c->loop, c->store, NULL, err, sizeof err) < 0)
+        fr_warn("flashrackd", "%s; SQLite checkpoints the WAL itself, on the loop", err);
 }
 
 static int start(struct controller *c)
@@ -405,6 +415,7 @@ static int start(struct controller *c)
     loop_probe_watch_count(&c->probe, "heartbeat slices", "agents", &c->tick_work);
     loop_probe_watch_count(&c->probe, "records' batches", "records", &c->records.work);
     loop_probe_watch_count(&c->probe, "records' stores", "records", &c->records.store_work);
+    start_checkpoints(c);
     sched_kick(c);
     fr_service_on_status(&c->svc, on_service_status, c);
     fr_service_on_reload(&c->svc, "logging", on_reload_logging, c);
@@ -426,6 +437,7 @@ static void finish(struct controller *c)
         zmq_ctx_term(c->zctx);
     turn_free(c);
     sched_free(c);
+    checkpoint_close(&c->ckpt);
     store_close(&c->store);
     records_release(&c->records);
     agents_free(c);

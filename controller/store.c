@@ -618,6 +618,24 @@ int store_close(struct store **ps)
     return rc;
 }
 
+static int on_wal(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct store *s = arg;
+    s->wal_fn(s->wal_arg, frames);
+    return SQLITE_OK;
+}
+
+void store_on_wal_commit(struct store *s, store_wal_fn fn, void *arg)
+{
+    s->wal_fn = fn;
+    s->wal_arg = arg;
+    if (fn) /* replaces SQLite's own hook, which was the automatic checkpoint */
+        sqlite3_wal_hook(s->db, on_wal, s);
+    else
+        sqlite3_wal_autocheckpoint(s->db, 1000);
+}
+
+const char *store_path(const struct store *s) { return sqlite3_db_filename(s->db, "main"); }
 uint64_t store_epoch(const struct store *s) { return s->epoch; }
 int store_read_failed(const struct store *s) { return s->read_failed; }
 const char *store_errmsg(const struct store *s) { return sqlite3_errmsg(s->db); }

@@ -29,6 +29,15 @@ struct store;
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 /* Closes; FR_EBUSY if SQLite still had statements open (a leak; it is logged). */
 int store_close(struct store **s);
+/* After every commit of s's connection: fn(arg, frames), the WAL's length in frames (pages)
+ * then. Setting one turns SQLite's automatic checkpoint off for that connection (it ran
+ * inside the COMMIT, on the committing thread; checkpoint.h runs them elsewhere); NULL
+ * gives it back (every 1,000 pages). The WAL is checkpointed, whatever was set, when the
+ * store closes. */
+typedef void (*store_wal_fn)(void *arg, int frames);
+void store_on_wal_commit(struct store *s, store_wal_fn fn, void *arg);
+/* The store's file as SQLite opened it (an absolute path). */
+const char *store_path(const struct store *s);
 /* Starts this process's controller epoch (the stored one + 1). */
 int store_bump_epoch(struct store *s);
 /* This process's controller epoch (the stored one until store_bump_epoch()). */

@@ -46,6 +46,8 @@ struct store {
     void *run_ended_arg;
     struct store_profile *profile; /* store_profile.c: FR_STORE_PROFILE, else NULL */
     int expanding;           /* store_docs_expanding: selector jobs' runs still being made */
+    store_wal_fn wal_fn;     /* store_on_wal_commit: after each commit, else NULL */
+    void *wal_arg;
 };
 
 #define LIVE "('assigned','running')"

@@ -1,5 +1,7 @@
 # Unit tests of the controller's store (real SQLite files in a temp dir).
 fr_unit_test(test_store SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_store.c LIBS fr_controller_core)
+# The WAL's checkpoints on libuv's pool, a second connection to a real file.
+fr_unit_test(test_checkpoint SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_checkpoint.c LIBS fr_controller_core)
 fr_unit_test(test_mirror_range SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_mirror_range.c LIBS fr_controller_core)
 fr_unit_test(test_page SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_page.c LIBS fr_controller_core)
 fr_unit_test(test_page_rack SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_page_rack.c LIBS fr_controller_core)
