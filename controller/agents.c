@@ -14,12 +14,29 @@
 #include "fr_wire.h"
 #include "runs.h"
 
+static struct agent_state **agent_bucket(struct controller *c, const char *id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return &c->agent_hash[h % AGENT_HASH];
+}
+
 struct agent_state *agents_find(struct controller *c, const char *id)
 {
-    for (struct agent_state *a = c->agents; a; a = a->next)
+    for (struct agent_state *a = *agent_bucket(c, id); a; a = a->hnext)
         if (strcmp(a->id, id) == 0)
             return a;
     return NULL;
+}
+
+void agents_insert(struct controller *c, struct agent_state *a)
+{
+    a->next = c->agents;
+    c->agents = a;
+    struct agent_state **b = agent_bucket(c, a->id);
+    a->hnext = *b;
+    *b = a;
 }
 
 static struct agent_state *agents_add(struct controller *c, const char *id)
@@ -28,8 +45,7 @@ static struct agent_state *agents_add(struct controller *c, const char *id)
     if (!a)
         return NULL;
     snprintf(a->id, sizeof a->id, "%s", id);
-    a->next = c->agents;
-    c->agents = a;
+    agents_insert(c, a);
     return a;
 }
 
@@ -44,6 +60,7 @@ void agents_free(struct controller *c)
         c->agents = a->next;
         free(a);
     }
+    memset(c->agent_hash, 0, sizeof c->agent_hash);
 }
 
 static int send_to(struct controller *c, const char *id, uint64_t ack, Fr__Envelope *env)
@@ -472,11 +489,16 @@ void agents_on_keys_changed(void *arg)
 void agents_on_msg(fr_zsock *zs, zmq_msg_t *parts, size_t nparts, void *arg)
 {
     struct controller *c = arg;
-    char id[FR_ZSOCK_ROUTE_MAX] = "", name[64] = ""; /* the routing id; the agent it names */
+    char id[FR_ZSOCK_ROUTE_MAX], name[64]; /* the routing id; the agent it names */
     size_t idlen = zmq_msg_size(&parts[0]);
-    snprintf(id, sizeof id, "%.*s", (int)(idlen < sizeof id - 1 ? idlen : sizeof id - 1),
-             (const char *)zmq_msg_data(&parts[0]));
-    snprintf(name, sizeof name, "%.*s", (int)strcspn(id, "/"), id);
+    /* copies, not snprintf: this runs for every message (4 % of the loop at 125,000 a second) */
+    size_t n = idlen < sizeof id - 1 ? idlen : sizeof id - 1;
+    memcpy(id, zmq_msg_data(&parts[0]), n);
+    id[n] = 0;
+    n = strcspn(id, "/");
+    n = n < sizeof name - 1 ? n : sizeof name - 1;
+    memcpy(name, id, n);
+    name[n] = 0;
     struct agent_state *a = agents_find(c, name);
     if (turn_begin(c) < 0) /* the drain's messages commit together in agents_on_drained */
         fr_error("agents", "cannot open this turn's transaction: %s", store_errmsg(c->store));

@@ -22,3 +22,5 @@ fr_unit_test(test_jtext SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_jtext.c LIBS
 # fr_controller_faults: a records' batch whose begin fails inside a turn
 fr_unit_test(test_records SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_records.c LIBS fr_controller_faults)
 fr_unit_test(test_loop_probe SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_loop_probe.c LIBS fr_controller_core)
+# The allowlists as loaded: agents found by id among hundreds, operators kept apart.
+fr_unit_test(test_zap SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_zap.c LIBS fr_controller_core)

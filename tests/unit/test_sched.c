@@ -145,8 +145,7 @@ static void site_open_job(struct site *st, int nagents, int nunits, int selector
         a->last_seen = uv_now(c->loop);
         a->session = 77;
         a->slots = (uint32_t)nunits;
-        a->next = c->agents;
-        c->agents = a;
+        agents_insert(c, a);
         connect_agent(st, i);
         hello(st, i, nunits);
         for (int k = 0; k < nunits; k++)
