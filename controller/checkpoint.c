@@ -8,6 +8,7 @@
 
 #include "fr_err.h"
 #include "fr_log.h"
+#include "loop_probe.h"
 
 struct checkpoint {
     uv_loop_t *loop;
@@ -37,6 +38,7 @@ static void destroy(struct checkpoint *ck)
  * loop's turns it gets the lock within a few tries. */
 #define FULL_TRIES 10
 #define FULL_RETRY_US 2000
+#define CHECKPOINT_LATE_NS ((uint64_t)LOOP_STALL_MS * 1000000) /* what the probe calls a stall */
 
 static int step(struct checkpoint *ck, int mode)
 {
@@ -50,8 +52,8 @@ static int step(struct checkpoint *ck, int mode)
 /* The frames committed while the PASSIVE copy ran, copied with the store's writer held
  * off, so that none is added before the copy ends and the store's next write starts the
  * WAL again. (A PASSIVE copy that the writer outran never lets it start again: under a
- * steady load the WAL would only grow.) Only those few: the long copy and its fsyncs
- * were PASSIVE's, beside the writer. */
+ * steady load the WAL would only grow.) Only those few, but with two fsyncs, which on a
+ * busy disk took up to 460 ms: so only once the WAL is long (checkpoint.h). */
 static void finish_on_pool(struct checkpoint *ck)
 {
     for (int i = 0; i < FULL_TRIES; i++) {
@@ -74,6 +76,8 @@ static void run_on_pool(uv_work_t *w)
         ck->cfg.on_pool(ck->cfg.arg, 0);
     if (step(ck, SQLITE_CHECKPOINT_PASSIVE) != SQLITE_OK || ck->copied != ck->log)
         return; /* an error, or a reader holds the rest: FULL could not end it either */
+    if (ck->log < ck->cfg.full_frames)
+        return; /* the WAL may yet start again by itself, at a pause of the writer's */
     if (ck->cfg.on_pool)
         ck->cfg.on_pool(ck->cfg.arg, 1);
     finish_on_pool(ck);
@@ -159,6 +163,8 @@ int checkpoint_start(struct checkpoint **out, uv_loop_t *loop, struct store *s,
         ck->cfg = *cfg;
     if (ck->cfg.threshold <= 0)
         ck->cfg.threshold = CHECKPOINT_FRAMES;
+    if (ck->cfg.full_frames <= 0)
+        ck->cfg.full_frames = CHECKPOINT_FULL_FRAMES;
     ck->loop = loop;
     ck->store = s;
     /* NOMUTEX: one thread at a time (checkpoint.h). A first read opens the WAL: a
@@ -186,12 +192,14 @@ void checkpoint_close(struct checkpoint **pck)
     if (!ck)
         return;
     store_on_wal_commit(ck->store, NULL, NULL);
-    fr_info("store", "%llu WAL checkpoints on libuv's thread pool (%llu of all the WAL, %llu "
-            "failed); the WAL was at most %d pages; the writer held off %llu times, for %.1f ms "
-            "at most, %.1f ms in all", (unsigned long long)ck->st.runs,
-            (unsigned long long)ck->st.complete, (unsigned long long)ck->st.failed,
-            ck->st.max_frames, (unsigned long long)ck->st.full, ck->st.held_max_ns / 1e6,
-            ck->st.held_ns / 1e6);
+    /* a warning when the FULL step made the loop late (the loop probe's own measure) */
+    fr_log(ck->st.held_max_ns >= CHECKPOINT_LATE_NS ? FR_LOG_WARN : FR_LOG_INFO, "store",
+           "%llu WAL checkpoints on libuv's thread pool (%llu of all the WAL, %llu "
+           "failed); the WAL was at most %d pages; the writer held off %llu times, for %.1f ms "
+           "at most, %.1f ms in all", (unsigned long long)ck->st.runs,
+           (unsigned long long)ck->st.complete, (unsigned long long)ck->st.failed,
+           ck->st.max_frames, (unsigned long long)ck->st.full, ck->st.held_max_ns / 1e6,
+           ck->st.held_ns / 1e6);
     if (!ck->busy) {
         destroy(ck);
         return;

@@ -8,13 +8,15 @@
  * when a commit leaves the WAL threshold frames longer than at the last checkpoint, queues
  * a checkpoint on the pool. Its first step, PASSIVE, never waits and holds no writer
  * off: it copies what no reader still needs, with the fsyncs. The WAL starts again from
- * its beginning only at a write that finds all of it copied, which a writer that commits
- * while the copy runs never does; so a second step, FULL, copies the frames committed
- * meanwhile with the store's writer held off (it takes the write lock, never waiting for
- * it, tried again a few times 2 ms apart): the store's next write starts the WAL again.
- * The WAL is bounded by the threshold plus what is written while one checkpoint runs,
- * plus what is written while a reader outside the loop (a --backup) holds an older
- * snapshot; what the FULL step costs the loop, a commit that waits for it, is counted.
+ * its beginning only at a write that finds all of it copied: after a copy that ended while
+ * the writer paused, which under a steady load may never come. So once the WAL is
+ * full_frames long, a second step, FULL, copies the frames committed during the PASSIVE
+ * copy with the store's writer held off (it takes the write lock, never waiting for it,
+ * tried again a few times 2 ms apart), and the store's next write starts the WAL again.
+ * That step's fsyncs make a commit of the loop that comes meanwhile wait (how often and
+ * how long is counted): hence not at every checkpoint. The WAL is bounded by full_frames
+ * plus what is written while one checkpoint runs, plus what is written while a reader
+ * outside the loop (a --backup) holds an older snapshot.
  *
  * The pool's connection is used by one thread at a time: opened and closed on the loop
  * thread, used on the pool only while a checkpoint is in flight, never two at once. An
@@ -30,6 +32,7 @@
 #include "store.h"
 
 #define CHECKPOINT_FRAMES 1000 /* SQLite's own automatic threshold, in pages */
+#define CHECKPOINT_FULL_FRAMES 25000 /* the FULL step's: about 100 MB of WAL */
 
 struct checkpoint_stats {
     uint64_t queued;    /* checkpoints handed to the pool */
@@ -45,6 +48,7 @@ struct checkpoint_stats {
 
 struct checkpoint_cfg {
     int threshold;      /* frames; 0: CHECKPOINT_FRAMES */
+    int full_frames;    /* the WAL's length from which the FULL step runs; 0: CHECKPOINT_FULL_FRAMES */
     /* Tests: called on the pool's thread before each step of a checkpoint (0: the
      * PASSIVE copy, 1: the FULL one; to hold one in flight), and on the loop after each
      * has ended. NULL: none. */
