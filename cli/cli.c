@@ -1414,6 +1414,7 @@ int main(int argc, char **argv)
     if (!c.endpoint || !*c.endpoint)
         c.endpoint = "tcp://127.0.0.1:7711";
     srand((unsigned)fr_time_wall_ms());
+    fr_wire_keep_buffers();
     /* a listing is megabytes to a pipe: written in 64 KiB blocks, not stdio's 4 KiB */
     if (!isatty(STDOUT_FILENO))
         setvbuf(stdout, NULL, _IOFBF, 64 * 1024);

@@ -22,6 +22,10 @@
 
 /* Packs env (proto_version is set to FR_PROTO_VERSION). *out is malloc'd. */
 int fr_wire_pack(Fr__Envelope *env, uint8_t **out, size_t *len);
+/* For a process that serves or reads documents of many pages: malloc keeps blocks the size
+ * of a message in its heap for reuse (glibc maps each one anew above its mmap threshold,
+ * and hands freed memory back at once above its trim threshold). Call once, first. */
+void fr_wire_keep_buffers(void);
 
 /* Decodes and validates. On success *out must be released with fr_wire_free().
  * On failure returns FR_ETOOBIG, FR_EPROTO or FR_EVERSION with a reason in err. */

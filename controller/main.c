@@ -448,6 +448,7 @@ static void finish(struct controller *c)
 
 int main(int argc, char **argv)
 {
+    fr_wire_keep_buffers();
     struct controller c = { 0 };
     defaults(&c.cfg);
     const char *backup_to = NULL;

@@ -741,9 +741,9 @@ json_t *st_attempts(struct store *s, uint64_t job, uint64_t ecid, int full)
  * made SQLite copy the whole page into a sorter first. */
 #define REPORT_SQL(after)                                                                    \
     "SELECT r.ecid, COALESCE(u.product_type, ''), COALESCE(u.serial, ''), j.firmware, r.state," \
-    " r.started, r.ended, " ATTEMPT_DOC_COLS " FROM unit_runs r JOIN jobs j ON j.id = r.job"        \
+    " r.started, r.ended, " ATTEMPT_DOC_COLS_LEAN " FROM unit_runs r JOIN jobs j ON j.id = r.job"   \
     " LEFT JOIN units u ON u.ecid = r.ecid LEFT JOIN attempts a ON a.job = r.job AND a.ecid = r.ecid" \
-    ATTEMPT_DOC_JOINS " WHERE r.job = ?2 AND (?3 = 0 OR r.ecid = ?3)" after " ORDER BY r.ecid, a.id"
+    ATTEMPT_DOC_JOINS_LEAN " WHERE r.job = ?2 AND (?3 = 0 OR r.ecid = ?3)" after " ORDER BY r.ecid, a.id"
 #define REPORT_ATTEMPT 7 /* the column the attempt's start at */
 
 /* A job's units in ECID order (the primary key's), the job itself with the first page;

@@ -86,14 +86,18 @@ int64_t st_scalar(struct store *s, int64_t dflt, const char *sql, const char *fm
 /* Unit runs of job (ecid 0: any of them) reached a terminal state inside the open
  * transaction: calls the records hook (store_on_run_ended), if any. */
 int st_run_ended(struct store *s, uint64_t job, uint64_t ecid, uint64_t now_ms);
-/* An attempt's columns, from at on (ATTEMPT_DOC_COLS), and the joins they need */
-#define ATTEMPT_DOC_COLS                                                                       \
+/* An attempt's columns, from at on (ATTEMPT_DOC_COLS), and the joins they need; the
+ * _LEAN forms leave out what only st_attempt_obj's full form writes (the agent's
+ * versions: '' in their place), and the agents join with it, one lookup less a row. */
+#define ATTEMPT_COLS_WITH(agent_cols)                                                          \
     "a.n, a.agent, a.port, COALESCE(p.label, ''), a.started, a.ended, a.outcome,"              \
     " a.error_class, a.error_text, a.exit_code, a.log_path, a.state, a.firmware, a.sha256,"    \
-    " a.fw_version, a.fw_build, COALESCE(g.version, ''), COALESCE(g.engine, ''),"              \
-    " COALESCE(g.libimobiledevice, ''), a.verified, a.verification"
-#define ATTEMPT_DOC_JOINS                                                                      \
-    " LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port LEFT JOIN agents g ON g.id = a.agent"
+    " a.fw_version, a.fw_build, " agent_cols ", a.verified, a.verification"
+#define ATTEMPT_DOC_COLS                                                                       \
+    ATTEMPT_COLS_WITH("COALESCE(g.version, ''), COALESCE(g.engine, ''), COALESCE(g.libimobiledevice, '')")
+#define ATTEMPT_DOC_COLS_LEAN ATTEMPT_COLS_WITH("'', '', ''")
+#define ATTEMPT_DOC_JOINS_LEAN " LEFT JOIN ports p ON p.agent = a.agent AND p.path = a.port"
+#define ATTEMPT_DOC_JOINS ATTEMPT_DOC_JOINS_LEAN " LEFT JOIN agents g ON g.id = a.agent"
 struct jtext;
 /* One attempt as an object, its ATTEMPT_DOC_COLS from column at on (full: with what a record
  * signs too: agent_version, engine, libimobiledevice, started_ms, ended_ms). */
