@@ -208,7 +208,7 @@ static int fetch_pages(struct cli *c, int kind, uint64_t job, uint64_t ecid, uin
         char *text = NULL, *next, err[256];
         if ((rc = cli_recv(c, seq, &text)) != EXIT_OK)
             break;
-        if (!(next = listing_cursor(text))) {
+        if (!(next = listing_cursor(l, text))) {
             fprintf(stderr, "flashrack: the controller's page of %s has no cursor string\n", l->list);
             rc = EXIT_FAILED;
         } else if (*next && pages >= PAGES_MAX) {

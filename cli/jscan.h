@@ -29,6 +29,9 @@ int jscan_members(struct jspan text, struct jmember **out, size_t *n);
 int jscan_members_into(struct jspan text, struct jmember **buf, size_t *cap, size_t *n);
 /* The member whose key is key (written without escapes), or -1 (none, or not an object). */
 int jscan_member(struct jspan text, const char *key, struct jspan *value);
+/* The same read only up to that member, with nothing collected: for an object already
+ * checked as one value (a listing's row), where the rest need not be walked again. */
+int jscan_find(struct jspan text, const char *key, struct jspan *value);
 /* The elements of the array in text (malloc'ed, *n of them); -1 when it is not one. */
 int jscan_elements(struct jspan text, struct jspan **out, size_t *n);
 /* Whether value is the string s (s written without escapes). */

@@ -26,14 +26,28 @@ static int key_is(const struct jmember *m, const char *key)
     return m->key.n == strlen(key) && !memcmp(m->key.p, key, m->key.n);
 }
 
-char *listing_cursor(const char *text)
+/* One walk of a page for its cursor and its list (listing_add's). */
+char *listing_cursor(struct listing *l, const char *text)
 {
-    struct jspan v;
-    if (jscan_member((struct jspan){ text, strlen(text) }, "next", &v) < 0)
-        return strdup(""); /* a whole document, or not one at all: listing_add says which */
-    json_t *s = json_loadb(v.p, v.n, JSON_DECODE_ANY, NULL);
-    char *next = json_is_string(s) ? strdup(json_string_value(s)) : NULL;
+    struct jmember *m = NULL;
+    size_t n = 0;
+    const struct jspan *v = NULL;
+    l->scanned = NULL;
+    if (jscan_members((struct jspan){ text, strlen(text) }, &m, &n) < 0)
+        n = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!v && key_is(&m[i], "next"))
+            v = &m[i].value;
+        if (!l->scanned && key_is(&m[i], l->list)) {
+            l->scanned = text;
+            l->scanned_list = m[i].value;
+        }
+    }
+    json_t *s = v ? json_loadb(v->p, v->n, JSON_DECODE_ANY, NULL) : NULL;
+    /* no "next": a whole document, or not one at all: listing_add says which */
+    char *next = !v ? strdup("") : json_is_string(s) ? strdup(json_string_value(s)) : NULL;
     json_decref(s);
+    free(m);
     return next;
 }
 
@@ -67,8 +81,11 @@ int listing_add(struct listing *l, char *text, char *err, size_t errlen)
     struct jspan rows, *e = NULL;
     size_t n = 0;
     const char *why = NULL;
-    if (jscan_member((struct jspan){ text, strlen(text) }, l->list, &rows) < 0 ||
-        jscan_elements(rows, &e, &n) < 0)
+    if (l->scanned == text)
+        rows = l->scanned_list;
+    int listed = l->scanned == text || jscan_member((struct jspan){ text, strlen(text) }, l->list, &rows) == 0;
+    l->scanned = NULL;
+    if (!listed || jscan_elements(rows, &e, &n) < 0)
         why = "not a document holding its list";
     else if (grow(l, n) < 0 || keep_page(l, text) < 0)
         why = "out of memory";

@@ -23,13 +23,18 @@ struct listing {
      * first page's member after it */
     size_t shown, printed, after_list;
     int in_list;
+    /* the page listing_cursor read last and its list, so that listing_add does not walk
+     * the page again (NULL: none, or it holds no list) */
+    const char *scanned;
+    struct jspan scanned_list;
 };
 
 void listing_init(struct listing *l, const char *list);
 void listing_release(struct listing *l);
 /* The cursor of the page after the one in text (its "next", decoded; malloc'ed): "" after
- * the last page, NULL when "next" is not a string. Read before the page's rows are. */
-char *listing_cursor(const char *text);
+ * the last page, NULL when "next" is not a string. Read before the page's rows are (by
+ * listing_add of the same text, which then uses what this walk found). */
+char *listing_cursor(struct listing *l, const char *text);
 /* Takes a page's text (freed with the listing, or here on an error); -1 with err set
  * when the page is not a document holding the list. */
 int listing_add(struct listing *l, char *text, char *err, size_t errlen);

@@ -162,7 +162,7 @@ size_t rows_count_texts(const struct jspan *rows, size_t n, const char *key, con
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {
         struct jspan v;
-        if (jscan_member(rows[i], key, &v) < 0)
+        if (jscan_find(rows[i], key, &v) < 0)
             continue;
         for (size_t j = 0; values[j]; j++)
             if (jscan_is_string(v, values[j])) {

@@ -76,6 +76,13 @@ static void members_and_elements(void **state)
     assert_true(jscan_is_string(v, "x,]"));
     assert_false(jscan_is_string(v, "x,"));
     assert_int_equal(jscan_member(e[1], "b", &v), -1);
+    /* jscan_find gives what jscan_member gives, the first of a key given twice too */
+    assert_int_equal(jscan_find(e[0], "a", &v), 0);
+    assert_true(jscan_is_string(v, "x,]"));
+    assert_int_equal(jscan_find(e[1], "b", &v), -1);
+    assert_int_equal(jscan_find(span("{\"k\":1,\"s\":\"a\",\"s\":\"b\"}"), "s", &v), 0);
+    assert_true(jscan_is_string(v, "a"));
+    assert_int_equal(jscan_find(span("[1]"), "s", &v), -1);
     free(e);
     free(m);
     assert_int_equal(jscan_elements(span("[]"), &e, &ne), 0);

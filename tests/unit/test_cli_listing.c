@@ -44,7 +44,7 @@ static void fill(struct listing *l)
     char err[256];
     for (int i = 0; i < 3; i++) {
         char *text = json_dumps(pages[i], JSON_COMPACT);
-        char *next = listing_cursor(text);
+        char *next = listing_cursor(l, text);
         assert_string_equal(next, json_string_value(json_object_get(pages[i], "next")));
         free(next);
         assert_int_equal(listing_add(l, text, err, sizeof err), 0);
@@ -276,8 +276,20 @@ static void a_page_without_its_list_is_refused(void **state)
     assert_int_equal(listing_add(&l, strdup("{\"runs\":[],\"next\":\"\"}"), err, sizeof err), -1);
     assert_non_null(strstr(err, "units"));
     assert_int_equal(listing_add(&l, strdup("{\"units\":[{\"a\":1},"), err, sizeof err), -1);
-    char *next = listing_cursor("{\"units\":[],\"next\":7}");
+    char *next = listing_cursor(&l, "{\"units\":[],\"next\":7}");
     assert_null(next);
+    /* a page whose cursor was read is still refused without its list, and one with it
+     * after a page without is read from its own text */
+    char *text = strdup("{\"runs\":[{\"a\":1}],\"next\":\"\"}");
+    next = listing_cursor(&l, text);
+    assert_string_equal(next, "");
+    free(next);
+    assert_int_equal(listing_add(&l, text, err, sizeof err), -1);
+    text = strdup("{\"units\":[{\"a\":1},{\"a\":2}],\"next\":\"\"}");
+    next = listing_cursor(&l, text);
+    free(next);
+    assert_int_equal(listing_add(&l, text, err, sizeof err), 0);
+    assert_int_equal(l.nrows, 2);
     listing_release(&l);
 }
 
