@@ -78,6 +78,10 @@ typedef int (*seams_usb_open_fn)(void *arg, uint32_t bus, uint32_t devnum);
 /* How the usb seams try a device (libusb's open by default); tests give recorded
  * answers for the devices of a recorded tree. Before start. */
 void seams_usb_set_open(struct seams *s, seams_usb_open_fn fn, void *arg);
+struct discovery_source;
+/* Adds a discovery source (discovery.h) to the usb seams, which then own it; tests give
+ * one of their own. Before start. 0, or FR_EINVAL when the seams have no room. */
+int seams_usb_add_source(struct seams *s, struct discovery_source *src);
 void seams_destroy(struct seams **s);
 
 #endif

@@ -69,6 +69,7 @@ struct usb_seams {
     struct denied denied[MAX_DENIED];
     size_t ndenied;
     int dev_started;
+    int sources_started;          /* once the first tree is reported (start_sources) */
     int pending, closing;         /* pending: handles, sources and jobs still open */
     void (*on_closed)(struct seams *s);
 };
@@ -129,6 +130,7 @@ static void report_topology(struct usb_seams *s)
 
 static void start_read(struct usb_seams *s);
 static void scan_denied(struct usb_seams *s);
+static void start_sources(struct usb_seams *s);
 
 static void after_read(uv_work_t *w, int status)
 {
@@ -145,6 +147,7 @@ static void after_read(uv_work_t *w, int status)
             scan_denied(s);
         }
         s->last_read_rc = s->read_rc;
+        start_sources(s);
         if (s->read_again)
             start_read(s);
     }
@@ -439,6 +442,25 @@ static void on_timer_closed(uv_handle_t *h)
     settle(h->data);
 }
 
+/* The sources start once the first tree is reported (it always is: read or failed), so
+ * that a unit already present, which a source reports as soon as it starts, finds its
+ * port in the agent's table and is named canonically. Started earlier, such a unit
+ * raced the tree's read on the worker, was dropped on an unknown port and never
+ * reported again. */
+static void start_sources(struct usb_seams *s)
+{
+    char why[256];
+    if (s->sources_started)
+        return;
+    s->sources_started = 1;
+    for (size_t i = 0; i < s->nsources; i++) {
+        s->sources[i]->owner = s;
+        if (s->sources[i]->start(s->sources[i], s->loop, &s->src_ev, why, sizeof why) < 0)
+            fr_warn("usb", "%s discovery: %s", s->sources[i]->name, why);
+        s->pending++;
+    }
+}
+
 static int usb_start(struct seams *base, uv_loop_t *loop, const struct seam_events *ev, char *err,
                      size_t errlen)
 {
@@ -456,13 +478,7 @@ static int usb_start(struct seams *base, uv_loop_t *loop, const struct seam_even
         fr_warn("usb", "%s: the USB tree is read once, at start", why);
     else
         s->dev_started = ++s->pending;
-    for (size_t i = 0; i < s->nsources; i++) {
-        s->sources[i]->owner = s;
-        if (s->sources[i]->start(s->sources[i], loop, &s->src_ev, why, sizeof why) < 0)
-            fr_warn("usb", "%s discovery: %s", s->sources[i]->name, why);
-        s->pending++;
-    }
-    start_read(s);
+    start_read(s); /* the sources start after it (start_sources) */
     return 0;
 }
 
@@ -477,7 +493,7 @@ static void usb_close(struct seams *base, void (*cb)(struct seams *))
         return;
     }
     s->pending++; /* held while closing starts */
-    for (size_t i = 0; i < s->nsources; i++)
+    for (size_t i = 0; s->sources_started && i < s->nsources; i++)
         s->sources[i]->close(s->sources[i], on_source_closed);
     if (s->dev_started)
         usb_dev_close(s->dev, on_dev_closed, s);
@@ -547,4 +563,13 @@ void seams_usb_set_open(struct seams *base, seams_usb_open_fn fn, void *arg)
     struct usb_seams *s = base->impl;
     s->can_open = fn;
     s->can_open_arg = arg;
+}
+
+int seams_usb_add_source(struct seams *base, struct discovery_source *src)
+{
+    struct usb_seams *s = base->impl;
+    if (s->nsources == MAX_SOURCES)
+        return FR_EINVAL;
+    s->sources[s->nsources++] = src;
+    return 0;
 }

@@ -2,7 +2,8 @@
  * libirecovery start for real (and see no devices), the tree comes from a sysfs
  * fixture, power-cycle requests that cannot work are refused at once, a DFU unit
  * whose device may not be opened (the recorded answer LIBUSB_ERROR_ACCESS) is
- * reported needing an operator with the fix, and closing ends every handle. */
+ * reported needing an operator with the fix, a unit a source reports as soon as it
+ * starts comes after the port list, and closing ends every handle. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "discovery.h"
+#include "flashrack.pb-c.h"
 #include "fr_err.h"
 #include "fr_types.h"
 #include "seams.h"
@@ -21,6 +24,7 @@ struct seen {
     size_t nports;
     struct port_desc ports[16];
     int attaches, detaches;
+    int topologies_at_attach; /* how many port lists came before the last attach */
     struct unit_desc unit;
     int stop_on_attach;
     uv_loop_t *loop;
@@ -39,6 +43,7 @@ static void on_attach(void *arg, const struct unit_desc *u)
 {
     struct seen *s = arg;
     s->attaches++;
+    s->topologies_at_attach = s->topologies;
     s->unit = *u;
     if (s->stop_on_attach)
         uv_stop(s->loop);
@@ -62,16 +67,24 @@ static void on_closed(struct seams *s)
     closed++;
 }
 
-static void composes_topology_power_and_discovery(void **state)
+/* The usb seams on the recorded tree sysfs/nested. */
+static struct seams *nested_seams(void)
 {
     char root[512], err[256] = "";
     snprintf(root, sizeof root, "%s/sysfs/nested", getenv("FR_FIXTURES"));
+    struct seams *s = NULL;
+    assert_int_equal(seams_usb_new(root, "", &s, err, sizeof err), 0);
+    return s;
+}
+
+static void composes_topology_power_and_discovery(void **state)
+{
+    char err[256] = "";
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct seen seen = { .loop = &loop };
     struct seam_events ev = { on_topology, on_attach, on_detach, NULL, &seen };
-    struct seams *s = NULL;
-    assert_int_equal(seams_usb_new(root, "", &s, err, sizeof err), 0);
+    struct seams *s = nested_seams();
     assert_string_equal(s->name, "usb");
     assert_int_equal(s->start(s, &loop, &ev, err, sizeof err), 0);
     uv_timer_t bound;
@@ -117,14 +130,12 @@ static int open_denied(void *arg, uint32_t bus, uint32_t devnum)
 
 static void unit_that_cannot_be_opened_needs_an_operator(void **state)
 {
-    char root[512], err[256] = "";
-    snprintf(root, sizeof root, "%s/sysfs/nested", getenv("FR_FIXTURES"));
+    char err[256] = "";
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct seen seen = { .loop = &loop, .stop_on_attach = 1 };
     struct seam_events ev = { on_topology, on_attach, on_detach, NULL, &seen };
-    struct seams *s = NULL;
-    assert_int_equal(seams_usb_new(root, "", &s, err, sizeof err), 0);
+    struct seams *s = nested_seams();
     seams_usb_set_open(s, open_denied, NULL);
     assert_int_equal(s->start(s, &loop, &ev, err, sizeof err), 0);
     uv_timer_t bound;
@@ -155,11 +166,60 @@ static void unit_that_cannot_be_opened_needs_an_operator(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A source with a unit already present: it reports it within its start, as usbmuxd's
+ * listen does with the units it has, before the tree's read on the worker is back. */
+static int present_start(struct discovery_source *src, uv_loop_t *loop,
+                         const struct seam_events *ev, char *err, size_t errlen)
+{
+    struct unit_desc u = { .ecid = 0x001A2B3C4D5E6F70ull, .mode = FR__UNIT_MODE__MODE_NORMAL };
+    snprintf(u.path, sizeof u.path, "1-1.1");
+    ev->attach(ev->arg, &u);
+    return 0;
+}
+
+static void present_close(struct discovery_source *src, void (*cb)(struct discovery_source *))
+{
+    cb(src);
+}
+
+static void present_destroy(struct discovery_source *src)
+{
+}
+
+static void a_unit_present_at_start_comes_after_the_ports(void **state)
+{
+    char err[256] = "";
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct seen seen = { .loop = &loop, .stop_on_attach = 1 };
+    struct seam_events ev = { on_topology, on_attach, on_detach, NULL, &seen };
+    struct discovery_source present = { "present", present_start, present_close, present_destroy,
+                                        NULL };
+    struct seams *s = nested_seams();
+    assert_int_equal(seams_usb_add_source(s, &present), 0);
+    assert_int_equal(s->start(s, &loop, &ev, err, sizeof err), 0);
+    uv_timer_t bound;
+    uv_timer_init(&loop, &bound);
+    uv_timer_start(&bound, on_bound, 10000, 0);
+    for (int i = 0; i < 4 && !seen.attaches; i++)
+        uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(seen.attaches, 1);
+    assert_int_equal(seen.topologies_at_attach, 1);
+    assert_string_equal(seen.unit.path, "1-1.1");
+
+    s->close(s, on_closed);
+    uv_close((uv_handle_t *)&bound, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    seams_destroy(&s);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(composes_topology_power_and_discovery),
         cmocka_unit_test(unit_that_cannot_be_opened_needs_an_operator),
+        cmocka_unit_test(a_unit_present_at_start_comes_after_the_ports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
