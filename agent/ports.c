@@ -51,14 +51,37 @@ static void report(struct agent *a, Fr__PortEvent__Kind kind, const struct unit_
     link_send_reliable(a, &env, NULL);
 }
 
+/* The unit on p has left: reported, and p is free. */
+static void detach(struct agent *a, struct port *p)
+{
+    p->has_unit = 0;
+    char e[FR_ECID_STRLEN];
+    fr_ecid_format(p->unit.ecid, e, sizeof e);
+    fr_info("ports", "unit %s detached from %s (%s)", e, p->desc.label, p->desc.path);
+    report(a, FR__PORT_EVENT__KIND__DETACH, &p->unit);
+}
+
+/* A new tree (a hub came or went, the tree was read again): a unit on a port still in
+ * it stays there as it is (no source reports it again, and a run on it needs its port);
+ * a unit whose port is gone is detached. */
 void ports_on_topology(void *arg, const struct port_desc *ports, size_t n)
 {
     struct agent *a = arg;
     struct port *np = calloc(n ? n : 1, sizeof *np);
     if (!np)
         return;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         np[i].desc = ports[i];
+        struct port *old = ports_find(a, ports[i].path);
+        if (old && old->has_unit) {
+            np[i].has_unit = 1;
+            np[i].unit = old->unit;
+            old->has_unit = 0;
+        }
+    }
+    for (size_t i = 0; i < a->nports; i++)
+        if (a->ports[i].has_unit)
+            detach(a, &a->ports[i]);
     free(a->ports);
     a->ports = np;
     a->nports = n;
@@ -94,13 +117,8 @@ void ports_on_detach(void *arg, const char *path, uint64_t ecid)
 {
     struct agent *a = arg;
     struct port *p = ports_find(a, path);
-    if (!p || !p->has_unit || p->unit.ecid != ecid)
-        return;
-    p->has_unit = 0;
-    char e[FR_ECID_STRLEN];
-    fr_ecid_format(ecid, e, sizeof e);
-    fr_info("ports", "unit %s detached from %s (%s)", e, p->desc.label, path);
-    report(a, FR__PORT_EVENT__KIND__DETACH, &p->unit);
+    if (p && p->has_unit && p->unit.ecid == ecid)
+        detach(a, p);
 }
 
 void ports_on_mode(void *arg, const struct unit_desc *u)
