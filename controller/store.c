@@ -560,9 +560,13 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
     sqlite3_busy_timeout(s->db, 5000);
     char why[256] = "";
     /* temp_store: a savepoint's journal in memory (each nested begin journals every page it
-     * touches; spilled to a file, that was a pwrite per page per claim or message) */
-    rc = run_sql(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                        " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY", why, sizeof why);
+     * touches; spilled to a file, that was a pwrite per page per claim or message);
+     * journal_size_limit: see STORE_WAL_LIMIT */
+    char pragmas[200];
+    snprintf(pragmas, sizeof pragmas, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+             " PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA journal_size_limit=%d",
+             STORE_WAL_LIMIT);
+    rc = run_sql(s->db, pragmas, why, sizeof why);
     if (rc == 0)
         rc = migrate(s->db, why, sizeof why);
     int64_t epoch = 0;

@@ -24,6 +24,16 @@
 
 struct store;
 
+/* The WAL file's size once it starts again after a checkpoint (journal_size_limit, on the
+ * store's connection: the writer's first commit into a WAL started again truncates the
+ * file; checkpoint.c's connection never writes, so its limit would change nothing).
+ * SQLite reuses a WAL file in place and never shrinks it by itself: after a burst (the
+ * FULL step comes only at about 100 MB, checkpoint.h) the file would keep its largest
+ * size for good. 64 MiB: far above the 4 MB the checkpoints keep the WAL to in normal
+ * running, so the file is cut only after a WAL that long (one ftruncate), not grown and
+ * cut at every checkpoint. */
+#define STORE_WAL_LIMIT (64 * 1024 * 1024)
+
 /* Locks and opens (creating or upgrading) the store at path. FR_EBUSY: another
  * process holds it. */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);

@@ -1,7 +1,8 @@
 /* test_checkpoint — the store's WAL checkpoints on libuv's thread pool (checkpoint.h):
  * commits checkpoint nothing themselves, the pool's checkpoints copy the WAL and it starts
  * again, also when frames came after the copy; a stop with one in flight closes
- * cleanly; a reader's snapshot holds the WAL only while it lasts. Real files; the pool
+ * cleanly; a reader's snapshot holds the WAL only while it lasts; a WAL file grown past
+ * the store's limit shrinks to it once the WAL starts again. Real files; the pool
  * has one thread (set before libuv starts it). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -283,6 +284,31 @@ static void test_wal_stays_bounded(void **state)
     assert_int_equal(sql_probe(dbpath, "SELECT count(*) FROM events"), f->rows);
 }
 
+/* A reader's snapshot, as a backup's: another connection in a read transaction. */
+static sqlite3 *reader_open(void)
+{
+    sqlite3 *reader = NULL;
+    assert_int_equal(sqlite3_open(dbpath, &reader), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM events", NULL, NULL, NULL),
+                     SQLITE_OK);
+    return reader;
+}
+
+/* Ends the reader, then writes until a checkpoint has copied the whole WAL, and once more:
+ * that write starts the WAL again. */
+static void reader_end_and_restart(struct fixture *f, sqlite3 *reader)
+{
+    assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(reader);
+    for (int i = 0; i < 20 && checkpoint_stats(f->ck).complete == 0; i++) {
+        write_rows(f, 1, 100);
+        settle(f);
+    }
+    assert_int_equal(checkpoint_stats(f->ck).complete, 1);
+    write_rows(f, 1, 10);
+    assert_true(checkpoint_stats(f->ck).frames < 100);
+}
+
 /* A reader's snapshot (another connection, as a backup's) keeps the checkpoints from
  * copying the frames after it, and the WAL from starting again; they copy what they can,
  * once per threshold pages, not once per commit; after the reader ends, the next one
@@ -291,10 +317,7 @@ static void test_a_reader_holds_the_wal_while_it_lasts(void **state)
 {
     struct fixture *f = *state;
     write_rows(f, 1, 100);
-    sqlite3 *reader = NULL;
-    assert_int_equal(sqlite3_open(dbpath, &reader), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM events", NULL, NULL, NULL),
-                     SQLITE_OK);
+    sqlite3 *reader = reader_open();
     for (int i = 0; i < 60; i++) {
         write_rows(f, 1, 100);
         settle(f);
@@ -306,15 +329,29 @@ static void test_a_reader_holds_the_wal_while_it_lasts(void **state)
     assert_true(st.queued >= 4 && st.queued <= 7); /* once per 1,000 pages */
     assert_int_equal(st.complete, 0);
 
-    assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(reader);
-    for (int i = 0; i < 20 && checkpoint_stats(f->ck).complete == 0; i++) {
-        write_rows(f, 1, 100);
+    reader_end_and_restart(f, reader);
+    assert_int_equal(sql_probe(dbpath, "SELECT count(*) FROM events"), f->rows);
+}
+
+/* A burst that a reader's snapshot kept from being copied grows the WAL file past
+ * STORE_WAL_LIMIT; once the reader has ended, a checkpoint copies it all and the store's
+ * next commit starts the WAL again: the file gives back what passes the limit (SQLite
+ * alone reuses the file and keeps its largest size for good). */
+static void test_the_wal_file_shrinks_to_its_limit(void **state)
+{
+    struct fixture *f = *state;
+    write_rows(f, 1, 100);
+    sqlite3 *reader = reader_open();
+    int burst = STORE_WAL_LIMIT / 4096 + 2000; /* pages: past the limit */
+    for (int i = 0; i < burst / 1000; i++) {
+        write_rows(f, 1, 1000);
         settle(f);
     }
-    assert_int_equal(checkpoint_stats(f->ck).complete, 1);
-    write_rows(f, 1, 10);
-    assert_true(checkpoint_stats(f->ck).frames < 100);
+    off_t grown = wal_size();
+    assert_true(grown > (off_t)STORE_WAL_LIMIT);
+    reader_end_and_restart(f, reader);
+    assert_true(wal_size() <= (off_t)STORE_WAL_LIMIT); /* before: still the burst's size */
+    assert_true(wal_size() < grown);
     assert_int_equal(sql_probe(dbpath, "SELECT count(*) FROM events"), f->rows);
 }
 
@@ -328,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_with_a_checkpoint_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_stays_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_reader_holds_the_wal_while_it_lasts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_wal_file_shrinks_to_its_limit, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
