@@ -111,6 +111,8 @@ struct agent {
 /* link.c */
 int link_start(struct agent *a, char *err, size_t errlen);
 void link_close(struct agent *a);
+/* Drops every queued reliable message, sent or not (at close; tests). */
+void link_outbox_free(struct agent *a);
 /* Sends an unreliable message (progress, heartbeat) now; dropped when not welcomed. */
 void link_send(struct agent *a, Fr__Envelope *env);
 /* Queues a reliable message (port event, accept, result) in the outbox and sends it;

@@ -414,6 +414,11 @@ void link_close(struct agent *a)
     progress_close(a);
     fr_zsock_close(&a->zs, NULL);
     uv_close((uv_handle_t *)&a->link_timer, NULL);
+    link_outbox_free(a);
+}
+
+void link_outbox_free(struct agent *a)
+{
     while (a->outbox) {
         struct outbox_entry *e = a->outbox;
         a->outbox = e->next;

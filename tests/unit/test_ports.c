@@ -36,12 +36,7 @@ static void rig_setup(struct rig *g)
 
 static void rig_teardown(struct rig *g)
 {
-    while (g->a.outbox) {
-        struct outbox_entry *e = g->a.outbox;
-        g->a.outbox = e->next;
-        free(e->data);
-        free(e);
-    }
+    link_outbox_free(&g->a);
     free(g->a.ports);
     assert_int_equal(uv_loop_close(&g->loop), 0);
 }

@@ -289,12 +289,7 @@ static void rig_agent_free(struct rig *g)
 {
     struct agent *a = &g->a;
     unit_run_free_all(a);
-    while (a->outbox) {
-        struct outbox_entry *e = a->outbox;
-        a->outbox = e->next;
-        free(e->data);
-        free(e);
-    }
+    link_outbox_free(a);
     journal_close(a);
     free(a->ports);
     if (a->cache) {
