@@ -25,6 +25,7 @@ struct learn {
     struct fr_linebuf lines;
     uv_signal_t sigint;
     int learnt, finished, rc;
+    int trees;                  /* trees the seams reported: the first, then hubs coming or going */
 };
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -63,26 +64,48 @@ static int port_index(struct learn *l, const char *path)
     return -1;
 }
 
-static void on_topology(void *arg, const struct port_desc *ports, size_t n)
-{
-    struct learn *l = arg;
-    struct port_desc *copy = calloc(n ? n : 1, sizeof *copy);
-    if (!copy)
-        return;
-    memcpy(copy, ports, n * sizeof *copy);
-    free(l->ports);
-    l->ports = copy;
-    l->nports = n;
-    l->asking = -1;
-    say("%zu ports on this host; plug a phone into the first port to label (or type done)", n);
-}
-
 static void ask(struct learn *l, int i)
 {
     l->asking = i;
     rackmap_next_label(l->map, l->prefix, l->proposed, sizeof l->proposed);
     say("port '%s' (hub '%s'): label? [%s] (Enter accepts, or type a label, skip or done)",
         l->ports[i].path, l->ports[i].hub, l->proposed);
+}
+
+/* After a new tree: the port that was asked about (asked, "" if none) is asked about
+ * again where it is still in the tree (the seams report no attach again for the phone
+ * on it); gone with its hub, it is dropped, and the operator told. */
+static void ask_again(struct learn *l, const char *asked)
+{
+    l->asking = asked[0] ? port_index(l, asked) : -1;
+    if (l->asking >= 0)
+        ask(l, l->asking);
+    else if (asked[0])
+        say("port '%s' is no longer on this host (its hub went) and was not labelled; "
+            "plug the phone into the next port to label (or type done)", asked);
+}
+
+/* A tree: the first at start, then one each time a hub comes or goes. What was learnt
+ * and the question under way outlive it; only the ports' table is new. */
+static void on_topology(void *arg, const struct port_desc *ports, size_t n)
+{
+    struct learn *l = arg;
+    struct port_desc *copy = calloc(n ? n : 1, sizeof *copy);
+    char asked[sizeof copy->path] = "";
+    size_t before = l->nports;
+    if (!copy)
+        return;
+    memcpy(copy, ports, n * sizeof *copy);
+    if (l->asking >= 0)
+        snprintf(asked, sizeof asked, "%s", l->ports[l->asking].path);
+    free(l->ports);
+    l->ports = copy;
+    l->nports = n;
+    if (l->trees++ == 0)
+        say("%zu ports on this host; plug a phone into the first port to label (or type done)", n);
+    else
+        say("the USB tree changed: %zu port%s on this host (%zu before)", n, n == 1 ? "" : "s", before);
+    ask_again(l, asked);
 }
 
 static void on_attach(void *arg, const struct unit_desc *u)

@@ -10,3 +10,4 @@ fr_unit_test(test_seams_usb SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_seams_us
 fr_unit_test(test_udid_join SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_udid_join.c LIBS fr_agent_core)
 fr_unit_test(test_rackmap SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_rackmap.c LIBS fr_agent_core)
 fr_unit_test(test_ports SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ports.c LIBS fr_agent_core)
+fr_unit_test(test_rack_learn SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_rack_learn.c LIBS fr_agent_core)
