@@ -3,8 +3,10 @@
 
 Starts a fresh flashrackd on a temporary store (insecure loopback, mirror off), fills
 it with --units units on agents of 50 ports by running bench/loadgen once in burst
-mode (every unit restored and unplugged, so every document has a row per unit), then
-runs each CLI verb --runs times and prints the wall time of each (median and worst), the
+mode (every unit restored and unplugged, so every document has a row per unit), waits
+until the controller is quiet (every ended run's signed record stored, by its own
+counter in the agents document, then under 5 % of a core for 0.5 s; at most
+--quiet-limit s, and it says how long it waited), then runs each CLI verb --runs times and prints the wall time of each (median and worst), the
 CPU time the controller and the CLI spent on it (medians: the controller's from
 /proc/PID/stat, the CLI's from getrusage of its children; on a shared machine these say
 more than the wall time), the size of its JSON output and its row count. The documents
@@ -12,7 +14,7 @@ come in pages (proto/PROTOCOL.md "Pages"): the time is that of all of them. Then
 frame (the snapshot, --once) and the cost of each further frame (21 frames 50 ms apart
 less one frame, over 20). Use a Release build.
 
-Usage: bench/cli_bench.py BIN_DIR [--units 10000] [--runs 5] [--json FILE]
+Usage: bench/cli_bench.py BIN_DIR [--units 10000] [--runs 5] [--quiet-limit 60] [--json FILE]
 """
 import argparse
 import json
@@ -100,6 +102,39 @@ def fill_site(bindir, aep, cep, units, bench):
     return d
 
 
+def records_stored(bindir, ep):
+    """records the controller has signed and stored since it started: its own counter in
+    the agents document (loop.turns["records' stores"].items), or None without it"""
+    r = subprocess.run([os.path.join(bindir, "flashrack"), "-C", ep, "--timeout", "10", "-o", "json",
+                        "agents"], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+    if r.returncode != 0:
+        return None
+    turns = json.loads(r.stdout).get("loop", {}).get("turns", {})
+    return turns.get("records' stores", {}).get("items")
+
+
+def wait_quiet(bindir, ep, pid, runs, limit_s, poll_s=0.1, quiet_s=0.5, quiet_cpu=0.05):
+    """After the fill the controller still signs and stores a record for each ended run
+    (records.h: in batches after the runs' commits), 90 % busy for seconds; a CLI timed
+    then measures that work too. Polls until every run's record is stored and the
+    controller then used under quiet_cpu of a core over quiet_s, for at most limit_s.
+    Returns (waited s, records stored, the controller's CPU s meanwhile, quiet or not)."""
+    t0, c0 = time.monotonic(), controller_cpu(pid)
+    stored, deadline = None, t0 + limit_s
+    while time.monotonic() < deadline:
+        stored = records_stored(bindir, ep)
+        if stored is None or stored >= runs:
+            break
+        time.sleep(poll_s)
+    quiet = False
+    while not quiet and time.monotonic() < deadline:
+        c, t = controller_cpu(pid), time.monotonic()
+        time.sleep(quiet_s)
+        quiet = (controller_cpu(pid) - c) / (time.monotonic() - t) < quiet_cpu
+    quiet = quiet and (stored is None or stored >= runs)
+    return time.monotonic() - t0, stored, controller_cpu(pid) - c0, quiet
+
+
 def rows(verb, out):
     doc = json.loads(out)
     key = {"status": "runs", "units": "units", "ports": "ports", "report": "units"}[verb]
@@ -111,6 +146,8 @@ def main():
     ap.add_argument("bindir")
     ap.add_argument("--units", type=int, default=10000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--quiet-limit", type=float, default=60,
+                    help="longest wait (s) after the fill for the controller to be quiet")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
     bindir = os.path.abspath(args.bindir)
@@ -121,6 +158,12 @@ def main():
     try:
         d = fill_site(bindir, aep, cep, args.units, "cli_bench")
         job = str(d["job_id"])
+        waited, stored, cpu, quiet = wait_quiet(bindir, cep, p.pid, d["units"], args.quiet_limit)
+        out["quiet"] = {"waited_s": waited, "records_stored": stored, "controller_cpu_s": cpu,
+                        "quiet": quiet}
+        print("waited %.2f s for the controller to be quiet: %s records stored of %d runs, %.2f s "
+              "of its CPU meanwhile%s" % (waited, "?" if stored is None else stored, d["units"], cpu,
+                                         "" if quiet else "; NOT QUIET after --quiet-limit, timed anyway"))
         print("load average before: %.2f %.2f %.2f; %d units, job %s" % (os.getloadavg() + (d["units"], job)))
         print("| command | median | worst | controller CPU | CLI CPU | rows | output bytes |")
         print("|---|---|---|---|---|---|---|")
